@@ -1,0 +1,79 @@
+// MurmurHash3 x86 32-bit over the UTF-8 bytes of a string.
+// Chosen over FNV because FNV spreads near-identical labels ("w1#0", "w1#1", ...)
+// poorly over 32 bits, which skews consistent-hash rings; murmur3 is well mixed
+// and its outputs match every other murmur3 implementation, so they can be checked.
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+function scrambleBlock(k: number): number {
+  k = Math.imul(k, C1);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, C2);
+}
+
+function mixBlock(h: number, k: number): number {
+  h ^= scrambleBlock(k);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function finalize(h: number, byteLength: number): number {
+  h ^= byteLength;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** murmur3 x86_32 of raw bytes; returns an unsigned 32-bit integer. */
+export function murmur3Bytes(bytes: Uint8Array, seed = 0): number {
+  const length = bytes.length;
+  const blocksEnd = length & ~3;
+  let h = seed | 0;
+  let i = 0;
+  for (; i < blocksEnd; i += 4) {
+    h = mixBlock(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+  }
+  const tail = length & 3;
+  if (tail > 0) {
+    let k = bytes[i];
+    if (tail > 1) k |= bytes[i + 1] << 8;
+    if (tail > 2) k |= bytes[i + 2] << 16;
+    h ^= scrambleBlock(k);
+  }
+  return finalize(h, length);
+}
+
+/**
+ * murmur3 x86_32 of a string's UTF-8 encoding; returns an unsigned 32-bit integer.
+ * ASCII strings (package names, worker ids) are hashed straight from their char
+ * codes so a pick allocates nothing; other strings are encoded first.
+ */
+export function murmur3(key: string, seed = 0): number {
+  const length = key.length;
+  const blocksEnd = length & ~3;
+  let h = seed | 0;
+  let i = 0;
+  for (; i < blocksEnd; i += 4) {
+    const a = key.charCodeAt(i);
+    const b = key.charCodeAt(i + 1);
+    const c = key.charCodeAt(i + 2);
+    const d = key.charCodeAt(i + 3);
+    if ((a | b | c | d) > 0x7f) return murmur3Bytes(Buffer.from(key, 'utf8'), seed);
+    h = mixBlock(h, a | (b << 8) | (c << 16) | (d << 24));
+  }
+  const tail = length & 3;
+  if (tail > 0) {
+    let k = 0;
+    for (let t = tail - 1; t >= 0; t--) {
+      const code = key.charCodeAt(i + t);
+      if (code > 0x7f) return murmur3Bytes(Buffer.from(key, 'utf8'), seed);
+      k |= code << (8 * t);
+    }
+    h ^= scrambleBlock(k);
+  }
+  return finalize(h, length);
+}

@@ -1,0 +1,55 @@
+import type { Balancer, BalancerFactory, LambdaInfo, WorkerView } from './types.js';
+
+interface SmoothWeight {
+  current: number;
+}
+
+/**
+ * Smooth weighted round-robin as nginx does it: every healthy worker's current
+ * weight grows by its weight, the largest is picked and loses the total. Weights
+ * 5,1,1 give a a b a c a a rather than a a a a a b c, and over any window of
+ * `total` picks each worker gets exactly its weight.
+ */
+export const createRoundRobin: BalancerFactory = (): Balancer => {
+  // Keyed by the table's live objects, so workers may come and go at any time.
+  const weights = new Map<WorkerView, SmoothWeight>();
+
+  function stateOf(worker: WorkerView): SmoothWeight {
+    let state = weights.get(worker);
+    if (state === undefined) {
+      state = { current: 0 };
+      weights.set(worker, state);
+    }
+    return state;
+  }
+
+  return {
+    name: 'round-robin',
+    added(worker: WorkerView): void {
+      stateOf(worker);
+    },
+    removed(worker: WorkerView): void {
+      weights.delete(worker);
+    },
+    pick(_fn: LambdaInfo, workers: readonly WorkerView[]): WorkerView | undefined {
+      let total = 0;
+      let best: SmoothWeight | undefined;
+      let bestWorker: WorkerView | undefined;
+      for (let i = 0; i < workers.length; i++) {
+        const worker = workers[i];
+        if (!worker.healthy) continue;
+        // A weight that is not a positive number would poison every sum with NaN or a sign flip.
+        const weight = worker.weight > 0 ? worker.weight : 0;
+        const state = stateOf(worker);
+        state.current += weight;
+        total += weight;
+        if (best === undefined || state.current > best.current) {
+          best = state;
+          bestWorker = worker;
+        }
+      }
+      if (best !== undefined) best.current -= total;
+      return bestWorker;
+    },
+  };
+};
