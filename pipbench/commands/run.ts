@@ -1,0 +1,285 @@
+// `pipbench run`: send a workload to a URL, record every request, print a summary.
+
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createProgressBar } from '../progress.js';
+import {
+  formatRecordsCsv, formatRecordsJsonl, parseHandlerList, parseRegistryNames, runWorkload, unknownHandlers,
+  DEFAULT_DRAIN_MS, type HandlerChoice, type RotationSlice, type RunMode,
+} from '../runner.js';
+import { formatSummary } from '../stats.js';
+import { formatTextLog } from '../textlog.js';
+
+export const HELP = `usage: pipbench run --target URL (--handlers FILE | --registry FILE) [flags]
+
+Sends POST {target}/runLambda/{handler} for a duration and records every request.
+
+  --target URL            base URL of the proxy or worker (required)
+  --handlers FILE         handler list, one name a line (repeats weight the draw)
+  --registry FILE         olscheduler registry; its names are the handlers when
+                          --handlers is absent, and validate them when present
+  --mode sync|async       sync: closed loop, each runner waits for its answer (default)
+                          async: open loop, one request every --wait ms / at --rate
+  --runners N             sync only: concurrent runners (default 1)
+  --wait MS               async: milliseconds between requests; sync: think time (default 0)
+  --rate N                async: requests per second (instead of --wait)
+  --duration SECONDS      how long to send (default 10)
+  --drain SECONDS         then wait this long for outstanding answers; the rest
+                          count as failures (default ${DEFAULT_DRAIN_MS / 1000})
+  --choice uniform|rotate handler choice (default uniform)
+  --rotation-period SECONDS  rotate: the window moves every period (default 60)
+  --rotation-slice N      rotate: window size, a fraction of the list (0.2) or a
+                          number of handlers (20) (default 0.2)
+  --seed N                seeds the handler draw (default 1)
+  --out FILE              every request as .csv or .jsonl
+  --log FILE              pipbench's text log format
+  --quiet                 no progress bar
+  --help                  this text
+`;
+
+/** Bad command-line input: reported as a message and exit code 2, never a stack trace. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export function parseNumberFlag(
+  flag: string,
+  value: string | undefined,
+  limits: { min?: number; exclusiveMin?: number; max?: number; integer?: boolean } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number, got "${value}"`);
+  if (limits.integer && !Number.isInteger(n)) throw new UsageError(`--${flag} must be a whole number, got "${value}"`);
+  if (limits.min !== undefined && n < limits.min) throw new UsageError(`--${flag} must be at least ${limits.min}, got ${value}`);
+  if (limits.exclusiveMin !== undefined && n <= limits.exclusiveMin) throw new UsageError(`--${flag} must be greater than ${limits.exclusiveMin}, got ${value}`);
+  if (limits.max !== undefined && n > limits.max) throw new UsageError(`--${flag} must be at most ${limits.max}, got ${value}`);
+  return n;
+}
+
+export function parseChoice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}; got "${value}"`);
+}
+
+/** "0.2" is a fraction of the handler list, "20" a number of handlers, "20%" a percentage as in pipbench configs. */
+export function parseRotationSlice(value: string): RotationSlice {
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
+  if (percent) {
+    const p = Number(percent[1]);
+    if (p > 0 && p <= 100) return { fraction: p / 100 };
+  } else {
+    const n = Number(value);
+    if (value.trim() !== '' && Number.isFinite(n) && n > 0) {
+      if (n <= 1 && !(n === 1 && /^\d+$/.test(value.trim()))) return { fraction: n };
+      if (Number.isInteger(n)) return { count: n };
+    }
+  }
+  throw new UsageError(`--rotation-slice must be a fraction in (0, 1], a percentage like 20%, or a whole number of handlers; got "${value}"`);
+}
+
+/** Reads a file, turning "no such file" and friends into a UsageError that names the flag and path. */
+export async function readInputFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
+    throw new UsageError(`--${flag} ${path}: ${reason}`);
+  }
+}
+
+export async function writeOutputFile(flag: string, path: string, content: string): Promise<void> {
+  try {
+    await writeFile(path, content);
+  } catch (err) {
+    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
+    const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
+    throw new UsageError(`--${flag} ${path}: cannot write (${reason})`);
+  }
+}
+
+/** Fails before a long run, not after it, when an output file could not be written. */
+export async function assertOutputDirectory(flag: string, path: string): Promise<void> {
+  const dir = dirname(path);
+  let isDir = false;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch { /* reported below */ }
+  if (!isDir) throw new UsageError(`--${flag} ${path}: directory ${dir} does not exist`);
+}
+
+/** Loads the handler list from --handlers and/or --registry, rejecting names the registry lacks. */
+export async function loadHandlerNames(handlersPath: string | undefined, registryPath: string | undefined): Promise<string[]> {
+  if (handlersPath === undefined && registryPath === undefined) throw new UsageError('give --handlers FILE or --registry FILE');
+  let registryNames: string[] | undefined;
+  if (registryPath !== undefined) {
+    const text = await readInputFile('registry', registryPath);
+    try {
+      registryNames = parseRegistryNames(text);
+    } catch (err) {
+      throw new UsageError(`--registry ${registryPath}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (handlersPath === undefined) {
+    if (!registryNames || registryNames.length === 0) throw new UsageError(`--registry ${registryPath}: no functions in it`);
+    return registryNames;
+  }
+  const handlers = parseHandlerList(await readInputFile('handlers', handlersPath));
+  if (handlers.length === 0) throw new UsageError(`--handlers ${handlersPath}: no handler names in it`);
+  if (registryNames) {
+    const unknown = unknownHandlers(handlers, new Set(registryNames));
+    if (unknown.length > 0) {
+      const shown = unknown.slice(0, 5).map((h) => `"${h}"`).join(', ');
+      throw new UsageError(`--handlers ${handlersPath}: ${unknown.length} handler(s) not in registry ${registryPath}: ${shown}${unknown.length > 5 ? ', ...' : ''}`);
+    }
+  }
+  return handlers;
+}
+
+function outputFormat(path: string): 'csv' | 'jsonl' {
+  if (path.endsWith('.csv')) return 'csv';
+  if (path.endsWith('.jsonl') || path.endsWith('.ndjson')) return 'jsonl';
+  throw new UsageError(`--out ${path}: the file name must end in .csv or .jsonl`);
+}
+
+function parseTarget(value: string | undefined): string {
+  if (value === undefined) throw new UsageError('--target URL is required (e.g. http://127.0.0.1:9080)');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--target must be a URL like http://127.0.0.1:9080, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--target must be an http(s) URL, got "${value}"`);
+  return value;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await runCommand(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pipbench run: ${err.message}\n(see pipbench run --help)\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        target: { type: 'string' },
+        handlers: { type: 'string' },
+        registry: { type: 'string' },
+        mode: { type: 'string' },
+        runners: { type: 'string' },
+        wait: { type: 'string' },
+        rate: { type: 'string' },
+        duration: { type: 'string' },
+        drain: { type: 'string' },
+        choice: { type: 'string' },
+        'rotation-period': { type: 'string' },
+        'rotation-slice': { type: 'string' },
+        seed: { type: 'string' },
+        out: { type: 'string' },
+        log: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+
+  const target = parseTarget(values.target);
+  const mode = parseChoice<RunMode>('mode', values.mode, ['sync', 'async'], 'sync');
+  const durationSec = parseNumberFlag('duration', values.duration, { exclusiveMin: 0 }) ?? 10;
+  const drainSec = parseNumberFlag('drain', values.drain, { min: 0 }) ?? DEFAULT_DRAIN_MS / 1000;
+  const seed = parseNumberFlag('seed', values.seed, { integer: true }) ?? 1;
+  const wait = parseNumberFlag('wait', values.wait, { min: 0 });
+  const rate = parseNumberFlag('rate', values.rate, { exclusiveMin: 0 });
+  let runners = parseNumberFlag('runners', values.runners, { min: 1, integer: true });
+  let intervalMs: number | undefined;
+  if (mode === 'async') {
+    if (runners !== undefined) throw new UsageError('--runners applies to --mode sync only; async sends one request every --wait ms');
+    if (wait !== undefined && rate !== undefined) throw new UsageError('give either --wait or --rate, not both');
+    if (wait === undefined && rate === undefined) throw new UsageError('--mode async needs --wait MS or --rate N');
+    intervalMs = rate !== undefined ? 1000 / rate : wait;
+    if (!(intervalMs !== undefined && intervalMs > 0)) throw new UsageError('--wait must be greater than 0 in async mode');
+  } else {
+    if (rate !== undefined) throw new UsageError('--rate applies to --mode async only');
+    runners ??= 1;
+    intervalMs = wait ?? 0;
+  }
+  const choiceName = parseChoice('choice', values.choice, ['uniform', 'rotate'], 'uniform');
+  let choice: HandlerChoice = { kind: 'uniform' };
+  if (choiceName === 'rotate') {
+    const periodSec = parseNumberFlag('rotation-period', values['rotation-period'], { exclusiveMin: 0 }) ?? 60;
+    choice = { kind: 'rotate', periodMs: periodSec * 1000, slice: parseRotationSlice(values['rotation-slice'] ?? '0.2') };
+  } else if (values['rotation-period'] !== undefined || values['rotation-slice'] !== undefined) {
+    throw new UsageError('--rotation-period and --rotation-slice need --choice rotate');
+  }
+  const outFormat = values.out !== undefined ? outputFormat(values.out) : undefined;
+  if (values.out !== undefined) await assertOutputDirectory('out', values.out);
+  if (values.log !== undefined) await assertOutputDirectory('log', values.log);
+  const handlers = await loadHandlerNames(values.handlers, values.registry);
+
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  let answered = 0;
+  let failed = 0;
+  const bar = createProgressBar({ total: Math.ceil(durationSec), unit: 's', quiet: values.quiet === true });
+  const startedAt = performance.now();
+  const ticker = setInterval(() => {
+    bar.update((performance.now() - startedAt) / 1000, `${answered} answered, ${failed} failed`);
+  }, 250);
+  let result;
+  try {
+    result = await runWorkload({
+      target, handlers, mode, runners, intervalMs, choice, seed,
+      durationMs: durationSec * 1000,
+      drainMs: drainSec * 1000,
+      signal: stop.signal,
+      onRecord: (r) => {
+        answered++;
+        if (r.status < 200 || r.status >= 300) failed++;
+      },
+    });
+  } finally {
+    clearInterval(ticker);
+    bar.stop();
+    process.removeListener('SIGINT', onSignal);
+  }
+
+  if (values.out !== undefined) {
+    await writeOutputFile('out', values.out, outFormat === 'csv' ? formatRecordsCsv(result.records) : formatRecordsJsonl(result.records));
+  }
+  if (values.log !== undefined) await writeOutputFile('log', values.log, formatTextLog(result.records));
+  process.stdout.write(formatSummary(result.summary));
+  if (result.unansweredAtDrain > 0) {
+    process.stdout.write(`${result.unansweredAtDrain} request(s) had no answer ${drainSec} s after the end and count as failures\n`);
+  }
+  if (result.summary.successes === 0) {
+    const firstError = result.records.find((r) => r.error !== '')?.error ?? 'no requests were sent';
+    process.stderr.write(`pipbench run: no request succeeded (first error: ${firstError})\n`);
+    return 1;
+  }
+  return 0;
+}

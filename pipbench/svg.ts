@@ -1,0 +1,497 @@
+// Small hand-written SVG charts for benchmark results: bar, line, CDF and
+// per-category charts. Standalone files (no scripts, no external fonts) that
+// open in any browser. Every text is escaped; every chart carries a <title>,
+// a visible title, axis labels and, when it has several series, a legend.
+// Marks carry classes (bar, series, reference) so that tests and stylesheets
+// can find them.
+
+export type AxisScale = 'linear' | 'log';
+
+export interface BarDatum {
+  readonly label: string;
+  readonly value: number;
+  readonly color?: string;
+}
+
+export interface BarChartOptions {
+  readonly title: string;
+  readonly subtitle?: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly bars: readonly BarDatum[];
+  /** Text printed above each bar; default: the tick format. */
+  readonly formatValue?: (value: number) => string;
+  /** A horizontal dashed line across the plot, e.g. a baseline. */
+  readonly reference?: ReferenceLine;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export interface Point { readonly x: number; readonly y: number }
+
+export interface Series {
+  readonly name: string;
+  readonly points: readonly Point[];
+  readonly color?: string;
+}
+
+export interface ReferenceLine {
+  readonly name: string;
+  readonly value: number;
+  readonly color?: string;
+}
+
+export interface LineChartOptions {
+  readonly title: string;
+  readonly subtitle?: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly series: readonly Series[];
+  /** Horizontal dashed lines with a legend entry each. */
+  readonly references?: readonly ReferenceLine[];
+  readonly xScale?: AxisScale;
+  readonly yScale?: AxisScale;
+  /** Put ticks exactly here (e.g. the thresholds of a sweep) instead of computed ones. */
+  readonly xTicks?: readonly number[];
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export interface CdfSeries {
+  readonly name: string;
+  readonly values: readonly number[];
+  readonly color?: string;
+}
+
+export interface CdfChartOptions {
+  readonly title: string;
+  readonly subtitle?: string;
+  readonly xLabel: string;
+  readonly series: readonly CdfSeries[];
+  /** Default log: latencies of warm and cold invocations differ by orders of magnitude. */
+  readonly xScale?: AxisScale;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+export interface CategorySeries {
+  readonly name: string;
+  /** One value per category, in category order; undefined or NaN leaves a gap. */
+  readonly values: readonly (number | undefined)[];
+  readonly color?: string;
+}
+
+export interface CategoryChartOptions {
+  readonly title: string;
+  readonly subtitle?: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly categories: readonly string[];
+  readonly series: readonly CategorySeries[];
+  /** 'bars': grouped bars; 'lines': one line with markers per series (better for many categories). */
+  readonly style?: 'bars' | 'lines';
+  readonly yScale?: AxisScale;
+  readonly width?: number;
+  readonly height?: number;
+}
+
+/** Colour-blind-friendly palette (Tableau 10, then a few more); series past it repeat colours with dashes. */
+export const PALETTE: readonly string[] = [
+  '#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
+  '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac',
+  '#1b9e77', '#7570b3',
+];
+
+export function seriesColor(index: number): string {
+  return PALETTE[index % PALETTE.length] as string;
+}
+
+function seriesDash(index: number): string | undefined {
+  return index >= PALETTE.length ? '6 3' : undefined;
+}
+
+export function escapeXml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    // Control characters are not allowed in XML 1.0 at all.
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+}
+
+/** Short tick text: 3 significant digits, k/M suffixes for large values. */
+export function formatTick(value: number): string {
+  if (!Number.isFinite(value)) return '';
+  const abs = Math.abs(value);
+  if (abs >= 1e6) return `${trimNumber(value / 1e6)}M`;
+  if (abs >= 1e4) return `${trimNumber(value / 1e3)}k`;
+  return trimNumber(value);
+}
+
+function trimNumber(value: number): string {
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : Math.min(6, 2 - Math.floor(Math.log10(abs)));
+  return String(Number(value.toFixed(digits)));
+}
+
+function num(v: number): string {
+  return String(Math.round(v * 100) / 100);
+}
+
+// ---------------------------------------------------------------- scales
+
+interface Scale {
+  readonly kind: AxisScale;
+  readonly lo: number;
+  readonly hi: number;
+  readonly ticks: number[];
+  map(value: number, r0: number, r1: number): number;
+}
+
+function niceStep(rough: number): number {
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const f = rough / power;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * power;
+}
+
+/** Linear scale over [min, max] widened to round ticks (about `count` of them). */
+export function linearScale(min: number, max: number, count = 5): Scale {
+  let lo = Number.isFinite(min) ? min : 0;
+  let hi = Number.isFinite(max) ? max : 1;
+  if (hi <= lo) hi = lo === 0 ? 1 : lo + Math.abs(lo) * 0.5;
+  const step = niceStep((hi - lo) / count);
+  lo = Math.floor(lo / step + 1e-9) * step;
+  hi = Math.ceil(hi / step - 1e-9) * step;
+  const ticks: number[] = [];
+  for (let v = lo; v <= hi + step / 2; v += step) ticks.push(Number(v.toPrecision(12)));
+  return {
+    kind: 'linear', lo, hi, ticks,
+    map: (v, r0, r1) => r0 + ((v - lo) / (hi - lo)) * (r1 - r0),
+  };
+}
+
+/** Log10 scale over [min, max] (positive values), widened to whole decades. */
+export function logScale(min: number, max: number): Scale {
+  const safeMin = Number.isFinite(min) && min > 0 ? min : 1;
+  const safeMax = Number.isFinite(max) && max > safeMin ? max : safeMin * 10;
+  const loExp = Math.floor(Math.log10(safeMin) + 1e-9);
+  let hiExp = Math.ceil(Math.log10(safeMax) - 1e-9);
+  if (hiExp <= loExp) hiExp = loExp + 1;
+  const lo = 10 ** loExp;
+  const hi = 10 ** hiExp;
+  const ticks: number[] = [];
+  const decades = hiExp - loExp;
+  for (let e = loExp; e <= hiExp; e++) {
+    ticks.push(Number((10 ** e).toPrecision(12)));
+    if (decades <= 3 && e < hiExp) {
+      ticks.push(Number((2 * 10 ** e).toPrecision(12)), Number((5 * 10 ** e).toPrecision(12)));
+    }
+  }
+  ticks.sort((a, b) => a - b);
+  return {
+    kind: 'log', lo, hi, ticks,
+    map: (v, r0, r1) => r0 + ((Math.log10(Math.max(v, lo / 10)) - loExp) / (hiExp - loExp)) * (r1 - r0),
+  };
+}
+
+function scaleFor(kind: AxisScale, values: readonly number[], zeroBased: boolean): Scale {
+  const finite = values.filter((v) => Number.isFinite(v) && (kind === 'linear' || v > 0));
+  const min = finite.length ? Math.min(...finite) : Number.NaN;
+  const max = finite.length ? Math.max(...finite) : Number.NaN;
+  if (kind === 'log') return logScale(min, max);
+  return linearScale(zeroBased ? Math.min(0, Number.isFinite(min) ? min : 0) : min, max);
+}
+
+function usable(kind: AxisScale, v: number | undefined): v is number {
+  return v !== undefined && Number.isFinite(v) && (kind === 'linear' || v > 0);
+}
+
+// ---------------------------------------------------------------- frame
+
+interface Frame {
+  readonly width: number;
+  readonly height: number;
+  readonly left: number;
+  readonly top: number;
+  readonly right: number;
+  readonly bottom: number;
+}
+
+interface LegendEntry { readonly name: string; readonly color: string; readonly dash?: string; readonly kind: 'swatch' | 'line' }
+
+function legendWidth(entries: readonly LegendEntry[]): number {
+  if (entries.length === 0) return 0;
+  const longest = Math.max(...entries.map((e) => e.name.length));
+  return Math.min(260, 40 + longest * 7);
+}
+
+function makeFrame(width: number, height: number, legend: readonly LegendEntry[], bottomMargin: number, subtitle: boolean): Frame {
+  const top = subtitle ? 66 : 50;
+  const left = 78;
+  const right = width - 20 - legendWidth(legend);
+  const bottom = height - bottomMargin;
+  return { width, height, left, top, right, bottom };
+}
+
+function header(f: Frame, title: string, subtitle: string | undefined): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${f.width}" height="${f.height}" viewBox="0 0 ${f.width} ${f.height}" role="img" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title>${escapeXml(title)}</title>`,
+    `<rect x="0" y="0" width="${f.width}" height="${f.height}" fill="#ffffff"/>`,
+    `<text class="chart-title" x="${num(f.width / 2)}" y="26" text-anchor="middle" font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
+  ];
+  if (subtitle) out.push(`<text class="chart-subtitle" x="${num(f.width / 2)}" y="46" text-anchor="middle" fill="#555555">${escapeXml(subtitle)}</text>`);
+  return out;
+}
+
+function yAxis(f: Frame, scale: Scale, label: string): string[] {
+  const out: string[] = [];
+  for (const t of scale.ticks) {
+    const y = scale.map(t, f.bottom, f.top);
+    out.push(`<line class="grid" x1="${f.left}" y1="${num(y)}" x2="${num(f.right)}" y2="${num(y)}" stroke="#e5e5e5"/>`);
+    out.push(`<text class="tick-label" x="${f.left - 6}" y="${num(y + 4)}" text-anchor="end" fill="#333333">${escapeXml(formatTick(t))}</text>`);
+  }
+  out.push(`<line class="axis" x1="${f.left}" y1="${f.top}" x2="${f.left}" y2="${f.bottom}" stroke="#333333"/>`);
+  const cy = (f.top + f.bottom) / 2;
+  out.push(`<text class="axis-label y-label" x="18" y="${num(cy)}" text-anchor="middle" transform="rotate(-90 18 ${num(cy)})">${escapeXml(label)}</text>`);
+  return out;
+}
+
+function xAxisNumeric(f: Frame, scale: Scale, label: string, explicitTicks?: readonly number[]): string[] {
+  const out: string[] = [];
+  const ticks = explicitTicks ?? scale.ticks;
+  for (const t of ticks) {
+    const x = scale.map(t, f.left, f.right);
+    out.push(`<line class="grid" x1="${num(x)}" y1="${f.top}" x2="${num(x)}" y2="${f.bottom}" stroke="#f0f0f0"/>`);
+    out.push(`<text class="tick-label" x="${num(x)}" y="${f.bottom + 16}" text-anchor="middle" fill="#333333">${escapeXml(formatTick(t))}</text>`);
+  }
+  out.push(...xAxisLine(f, label, 42));
+  return out;
+}
+
+function xAxisLine(f: Frame, label: string, labelOffset: number): string[] {
+  return [
+    `<line class="axis" x1="${f.left}" y1="${f.bottom}" x2="${num(f.right)}" y2="${f.bottom}" stroke="#333333"/>`,
+    `<text class="axis-label x-label" x="${num((f.left + f.right) / 2)}" y="${num(f.bottom + labelOffset)}" text-anchor="middle">${escapeXml(label)}</text>`,
+  ];
+}
+
+/** Category labels, rotated when crowded and thinned when they would overlap. */
+function xAxisCategories(f: Frame, labels: readonly string[], centerOf: (i: number) => number, label: string): string[] {
+  const out: string[] = [];
+  const slot = labels.length > 0 ? (f.right - f.left) / labels.length : 0;
+  const longest = Math.max(1, ...labels.map((l) => l.length));
+  const rotate = longest * 7 > slot;
+  const every = rotate ? Math.max(1, Math.ceil(14 / Math.max(slot, 1))) : 1;
+  labels.forEach((text, i) => {
+    if (i % every !== 0) return;
+    const x = centerOf(i);
+    const y = f.bottom + 14;
+    out.push(rotate
+      ? `<text class="tick-label" x="${num(x)}" y="${y}" text-anchor="end" fill="#333333" transform="rotate(-45 ${num(x)} ${y})">${escapeXml(text)}</text>`
+      : `<text class="tick-label" x="${num(x)}" y="${y + 2}" text-anchor="middle" fill="#333333">${escapeXml(text)}</text>`);
+  });
+  const labelOffset = rotate ? Math.min(f.height - f.bottom - 8, 20 + Math.min(longest, 24) * 5) : 40;
+  out.push(...xAxisLine(f, label, labelOffset));
+  return out;
+}
+
+function legend(f: Frame, entries: readonly LegendEntry[]): string[] {
+  if (entries.length === 0) return [];
+  const x = f.right + 16;
+  const out = [`<g class="legend">`];
+  entries.forEach((e, i) => {
+    const y = f.top + 4 + i * 18;
+    const dash = e.dash ? ` stroke-dasharray="${e.dash}"` : '';
+    out.push(e.kind === 'swatch'
+      ? `<rect class="legend-swatch" x="${num(x)}" y="${y}" width="14" height="10" fill="${e.color}"/>`
+      : `<line class="legend-line" x1="${num(x)}" y1="${y + 5}" x2="${num(x + 14)}" y2="${y + 5}" stroke="${e.color}" stroke-width="2.5"${dash}/>`);
+    out.push(`<text x="${num(x + 20)}" y="${y + 9}">${escapeXml(e.name)}</text>`);
+  });
+  out.push('</g>');
+  return out;
+}
+
+function noData(f: Frame): string {
+  return `<text class="no-data" x="${num((f.left + f.right) / 2)}" y="${num((f.top + f.bottom) / 2)}" text-anchor="middle" fill="#999999">no data</text>`;
+}
+
+function referenceMarks(f: Frame, yScale: Scale, refs: readonly ReferenceLine[], firstColorIndex: number): { marks: string[]; entries: LegendEntry[] } {
+  const marks: string[] = [];
+  const entries: LegendEntry[] = [];
+  refs.forEach((r, i) => {
+    if (!usable(yScale.kind, r.value)) return;
+    const color = r.color ?? seriesColor(firstColorIndex + i);
+    const y = yScale.map(r.value, f.bottom, f.top);
+    marks.push(`<line class="reference" x1="${f.left}" y1="${num(y)}" x2="${num(f.right)}" y2="${num(y)}" stroke="${color}" stroke-width="1.5" stroke-dasharray="6 4"><title>${escapeXml(`${r.name}: ${formatTick(r.value)}`)}</title></line>`);
+    entries.push({ name: r.name, color, dash: '6 4', kind: 'line' });
+  });
+  return { marks, entries };
+}
+
+// ---------------------------------------------------------------- charts
+
+/** One bar per datum, value printed above it. */
+export function barChart(o: BarChartOptions): string {
+  const width = o.width ?? Math.max(640, 120 + o.bars.length * 64);
+  const height = o.height ?? 440;
+  const longest = Math.max(1, ...o.bars.map((b) => b.label.length));
+  const refEntries: LegendEntry[] = o.reference ? [{ name: o.reference.name, color: '#333333', dash: '6 4', kind: 'line' }] : [];
+  const f = makeFrame(width, height, refEntries, 60 + Math.min(longest, 24) * 4, o.subtitle !== undefined);
+  const values = o.bars.map((b) => b.value).concat(o.reference ? [o.reference.value] : []);
+  const y = scaleFor('linear', values, true);
+  const fmt = o.formatValue ?? formatTick;
+  const slot = o.bars.length ? (f.right - f.left) / o.bars.length : 0;
+  const barWidth = slot * 0.7;
+  const out = header(f, o.title, o.subtitle);
+  out.push(...yAxis(f, y, o.yLabel));
+  out.push(...xAxisCategories(f, o.bars.map((b) => b.label), (i) => f.left + slot * (i + 0.5), o.xLabel));
+  if (o.bars.length === 0) out.push(noData(f));
+  o.bars.forEach((b, i) => {
+    const x = f.left + slot * i + (slot - barWidth) / 2;
+    const v = Number.isFinite(b.value) ? b.value : 0;
+    const top = y.map(v, f.bottom, f.top);
+    const base = y.map(0, f.bottom, f.top);
+    const color = b.color ?? seriesColor(i);
+    out.push(`<rect class="bar" x="${num(x)}" y="${num(Math.min(top, base))}" width="${num(barWidth)}" height="${num(Math.abs(base - top))}" fill="${color}"><title>${escapeXml(`${b.label}: ${fmt(b.value)}`)}</title></rect>`);
+    out.push(`<text class="bar-value" x="${num(x + barWidth / 2)}" y="${num(Math.min(top, base) - 4)}" text-anchor="middle" font-size="11">${escapeXml(Number.isFinite(b.value) ? fmt(b.value) : 'n/a')}</text>`);
+  });
+  if (o.reference) {
+    const ref = referenceMarks(f, y, [{ ...o.reference, color: o.reference.color ?? '#333333' }], 0);
+    out.push(...ref.marks);
+  }
+  out.push(...legend(f, refEntries));
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** One line (with point markers) per series, plus optional horizontal reference lines. */
+export function lineChart(o: LineChartOptions): string {
+  const xKind = o.xScale ?? 'linear';
+  const yKind = o.yScale ?? 'linear';
+  const refs = o.references ?? [];
+  const entries: LegendEntry[] = o.series.map((s, i) => ({ name: s.name, color: s.color ?? seriesColor(i), dash: seriesDash(i), kind: 'line' }));
+  const width = o.width ?? 760;
+  const height = o.height ?? 440;
+  const refLegend = refs.map((r, i) => ({ name: r.name, color: r.color ?? seriesColor(o.series.length + i), dash: '6 4', kind: 'line' as const }));
+  const f = makeFrame(width, height, [...entries, ...refLegend], 60, o.subtitle !== undefined);
+  const xs = o.series.flatMap((s) => s.points.map((p) => p.x)).concat(o.xTicks ?? []);
+  const ys = o.series.flatMap((s) => s.points.map((p) => p.y)).concat(refs.map((r) => r.value));
+  const x = scaleFor(xKind, xs, false);
+  const y = scaleFor(yKind, ys, yKind === 'linear');
+  const out = header(f, o.title, o.subtitle);
+  out.push(...yAxis(f, y, o.yLabel));
+  out.push(...xAxisNumeric(f, x, o.xLabel, o.xTicks?.filter((t) => usable(xKind, t))));
+  if (o.series.every((s) => s.points.length === 0) && refs.length === 0) out.push(noData(f));
+  const ref = referenceMarks(f, y, refs, o.series.length);
+  out.push(...ref.marks);
+  o.series.forEach((s, i) => {
+    const color = s.color ?? seriesColor(i);
+    const pts = s.points.filter((p) => usable(xKind, p.x) && usable(yKind, p.y)).sort((a, b) => a.x - b.x);
+    const d = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${num(x.map(p.x, f.left, f.right))},${num(y.map(p.y, f.bottom, f.top))}`).join(' ');
+    const dash = seriesDash(i) ? ` stroke-dasharray="${seriesDash(i)}"` : '';
+    out.push(`<path class="series" data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
+    for (const p of pts) {
+      out.push(`<circle class="marker" cx="${num(x.map(p.x, f.left, f.right))}" cy="${num(y.map(p.y, f.bottom, f.top))}" r="3.5" fill="${color}"><title>${escapeXml(`${s.name}: ${formatTick(p.x)} → ${formatTick(p.y)}`)}</title></circle>`);
+    }
+  });
+  out.push(...legend(f, [...entries, ...ref.entries]));
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** Points of an empirical CDF as a step function, at most `maxPoints` of them. */
+export function cdfPoints(values: readonly number[], maxPoints = 400): Point[] {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  const n = sorted.length;
+  if (n === 0) return [];
+  const stride = Math.max(1, Math.ceil(n / maxPoints));
+  const points: Point[] = [];
+  for (let i = 0; i < n; i += stride) {
+    points.push({ x: sorted[i] as number, y: i / n }, { x: sorted[i] as number, y: Math.min(n, i + stride) / n });
+  }
+  const last = points[points.length - 1] as Point;
+  if (last.y < 1) points.push({ x: sorted[n - 1] as number, y: 1 });
+  return points;
+}
+
+/** Empirical CDFs of several samples on one chart; y is the fraction of requests at or below x. */
+export function cdfChart(o: CdfChartOptions): string {
+  const xKind = o.xScale ?? 'log';
+  const entries: LegendEntry[] = o.series.map((s, i) => ({ name: s.name, color: s.color ?? seriesColor(i), dash: seriesDash(i), kind: 'line' }));
+  const f = makeFrame(o.width ?? 760, o.height ?? 460, entries, 60, o.subtitle !== undefined);
+  const all = o.series.flatMap((s) => s.values);
+  const x = scaleFor(xKind, all, false);
+  const y = linearScale(0, 1, 5);
+  const out = header(f, o.title, o.subtitle);
+  out.push(...yAxis(f, y, 'fraction of requests ≤ x'));
+  out.push(...xAxisNumeric(f, x, o.xLabel));
+  if (all.length === 0) out.push(noData(f));
+  o.series.forEach((s, i) => {
+    const color = s.color ?? seriesColor(i);
+    const pts = cdfPoints(s.values.filter((v) => usable(xKind, v)));
+    const d = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${num(x.map(p.x, f.left, f.right))},${num(y.map(p.y, f.bottom, f.top))}`).join(' ');
+    const dash = seriesDash(i) ? ` stroke-dasharray="${seriesDash(i)}"` : '';
+    out.push(`<path class="series" data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
+  });
+  out.push(...legend(f, entries));
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+/** Values per category (e.g. per handler) for several series: grouped bars or lines with markers. */
+export function categoryChart(o: CategoryChartOptions): string {
+  const style = o.style ?? 'lines';
+  const yKind = o.yScale ?? 'linear';
+  const entries: LegendEntry[] = o.series.map((s, i) => ({
+    name: s.name, color: s.color ?? seriesColor(i), dash: seriesDash(i), kind: style === 'bars' ? 'swatch' : 'line',
+  }));
+  const perCategory = style === 'bars' ? Math.max(12, o.series.length * 6) : 12;
+  const width = o.width ?? Math.max(760, 140 + legendWidth(entries) + o.categories.length * perCategory);
+  const longest = Math.max(1, ...o.categories.map((c) => c.length));
+  const f = makeFrame(width, o.height ?? 480, entries, 60 + Math.min(longest, 24) * 4, o.subtitle !== undefined);
+  const ys = o.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined));
+  const y = scaleFor(yKind, ys, yKind === 'linear');
+  const slot = o.categories.length ? (f.right - f.left) / o.categories.length : 0;
+  const center = (i: number): number => f.left + slot * (i + 0.5);
+  const out = header(f, o.title, o.subtitle);
+  out.push(...yAxis(f, y, o.yLabel));
+  out.push(...xAxisCategories(f, o.categories, center, o.xLabel));
+  if (o.categories.length === 0 || ys.length === 0) out.push(noData(f));
+  o.series.forEach((s, si) => {
+    const color = s.color ?? seriesColor(si);
+    if (style === 'bars') {
+      const groupWidth = slot * 0.8;
+      const barWidth = o.series.length ? groupWidth / o.series.length : 0;
+      const base = yKind === 'log' ? f.bottom : y.map(0, f.bottom, f.top);
+      s.values.forEach((v, ci) => {
+        if (ci >= o.categories.length || !usable(yKind, v)) return;
+        const x = f.left + slot * ci + (slot - groupWidth) / 2 + barWidth * si;
+        const top = y.map(v, f.bottom, f.top);
+        out.push(`<rect class="bar" data-series="${escapeXml(s.name)}" x="${num(x)}" y="${num(Math.min(top, base))}" width="${num(barWidth)}" height="${num(Math.abs(base - top))}" fill="${color}"><title>${escapeXml(`${s.name}, ${o.categories[ci]}: ${formatTick(v)}`)}</title></rect>`);
+      });
+      return;
+    }
+    // Lines break at missing values rather than bridging them.
+    let d = '';
+    let penDown = false;
+    const markers: string[] = [];
+    s.values.forEach((v, ci) => {
+      if (ci >= o.categories.length || !usable(yKind, v)) { penDown = false; return; }
+      const px = num(center(ci));
+      const py = num(y.map(v, f.bottom, f.top));
+      d += `${d ? ' ' : ''}${penDown ? 'L' : 'M'}${px},${py}`;
+      penDown = true;
+      markers.push(`<circle class="marker" cx="${px}" cy="${py}" r="2.5" fill="${color}"><title>${escapeXml(`${s.name}, ${o.categories[ci]}: ${formatTick(v)}`)}</title></circle>`);
+    });
+    const dash = seriesDash(si) ? ` stroke-dasharray="${seriesDash(si)}"` : '';
+    out.push(`<path class="series" data-series="${escapeXml(s.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.5" stroke-opacity="0.85"${dash}/>`);
+    out.push(...markers);
+  });
+  out.push(...legend(f, entries));
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
