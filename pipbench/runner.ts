@@ -219,8 +219,8 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
       // Arrivals follow the schedule, not the timer: a late timer sends at once to catch up.
       const due = i * interval;
       if (due >= opts.durationMs || opts.signal?.aborted) break;
-      const wait = t0 + due - performance.now();
-      if (wait > 0) await sleep(wait);
+      // Timers may fire a little early; never send before the slot.
+      for (let wait = t0 + due - performance.now(); wait > 0; wait = t0 + due - performance.now()) await sleep(Math.ceil(wait));
       if (opts.signal?.aborted) break;
       void send(pick(due));
     }

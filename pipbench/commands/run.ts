@@ -160,19 +160,27 @@ function parseTarget(value: string | undefined): string {
   return value;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Where a command writes its text; tests pass their own to read it back. */
+export interface CommandIO {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+}
+
+export const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
+
+export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   try {
-    return await runCommand(argv);
+    return await runCommand(argv, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`pipbench run: ${err.message}\n(see pipbench run --help)\n`);
+      io.stderr.write(`pipbench run: ${err.message}\n(see pipbench run --help)\n`);
       return 2;
     }
     throw err;
   }
 }
 
-async function runCommand(argv: string[]): Promise<number> {
+async function runCommand(argv: string[], io: CommandIO): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -203,7 +211,7 @@ async function runCommand(argv: string[]): Promise<number> {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
 
@@ -272,13 +280,13 @@ async function runCommand(argv: string[]): Promise<number> {
     await writeOutputFile('out', values.out, outFormat === 'csv' ? formatRecordsCsv(result.records) : formatRecordsJsonl(result.records));
   }
   if (values.log !== undefined) await writeOutputFile('log', values.log, formatTextLog(result.records));
-  process.stdout.write(formatSummary(result.summary));
+  io.stdout.write(formatSummary(result.summary));
   if (result.unansweredAtDrain > 0) {
-    process.stdout.write(`${result.unansweredAtDrain} request(s) had no answer ${drainSec} s after the end and count as failures\n`);
+    io.stdout.write(`${result.unansweredAtDrain} request(s) had no answer ${drainSec} s after the end and count as failures\n`);
   }
   if (result.summary.successes === 0) {
     const firstError = result.records.find((r) => r.error !== '')?.error ?? 'no requests were sent';
-    process.stderr.write(`pipbench run: no request succeeded (first error: ${firstError})\n`);
+    io.stderr.write(`pipbench run: no request succeeded (first error: ${firstError})\n`);
     return 1;
   }
   return 0;
