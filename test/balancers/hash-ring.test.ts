@@ -1,0 +1,205 @@
+import t from 'tap';
+import { HashRing, vnodeCount } from '../../balancers/hash-ring.js';
+import { murmur3 } from '../../balancers/murmur3.js';
+import type { WorkerView } from '../../balancers/types.js';
+
+type TestWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
+
+let port = 9000;
+function worker(id: string, weight = 1): TestWorker {
+  return { id, url: new URL(`http://127.0.0.1:${port++}/`), weight, inFlight: 0, healthy: true, packages: new Set() };
+}
+
+function ringOf(workers: readonly WorkerView[]): HashRing {
+  const ring = new HashRing();
+  for (const w of workers) ring.add(w);
+  return ring;
+}
+
+const keys = Array.from({ length: 10_000 }, (_, i) => `level${i % 3}pkg${i}`);
+
+function ownersOf(ring: HashRing): (WorkerView | undefined)[] {
+  return keys.map((key) => ring.ownerOfKey(key));
+}
+
+/** Fraction of the 32-bit hash space each worker owns, measured on evenly spaced points. */
+function spaceShares(ring: HashRing, workers: readonly WorkerView[]): number[] {
+  const samples = 200_000;
+  const counts = new Map<WorkerView | undefined, number>();
+  for (let i = 0; i < samples; i++) {
+    const owner = ring.ownerOf(Math.floor((i * 0x100000000) / samples));
+    counts.set(owner, (counts.get(owner) ?? 0) + 1);
+  }
+  return workers.map((w) => (counts.get(w) ?? 0) / samples);
+}
+
+t.test('vnodeCount is 100 x weight, rounded, at least one', async (t) => {
+  t.equal(vnodeCount(1), 100);
+  t.equal(vnodeCount(3), 300);
+  t.equal(vnodeCount(0.5), 50);
+  t.equal(vnodeCount(0.004), 1);
+  t.equal(vnodeCount(0), 1);
+  t.equal(vnodeCount(Number.NaN), 1);
+  t.equal(vnodeCount(2, 10), 20);
+});
+
+t.test('an empty ring owns nothing', async (t) => {
+  const ring = new HashRing();
+  t.equal(ring.ownerOf(123), undefined);
+  const walker = ring.walker();
+  walker.start(123);
+  t.equal(walker.next(), undefined);
+});
+
+// FNV-1a over the same labels gives shares from 0.04 to 0.21 for these ids, outside these bounds.
+t.test('points are spread evenly: ten equal workers each own close to a tenth', async (t) => {
+  const idStyles = [(i: number) => `http://10.0.0.${i + 1}:8080`, (i: number) => `w${i}`];
+  for (const idOf of idStyles) {
+    const workers = Array.from({ length: 10 }, (_, i) => worker(idOf(i)));
+    const ring = ringOf(workers);
+    t.equal(ring.pointCount, 1000);
+    t.equal(ring.workerCount, 10);
+    for (const share of spaceShares(ring, workers)) {
+      t.ok(share > 0.07 && share < 0.13, `hash-space share ${share.toFixed(4)} within 30% of 0.1`);
+    }
+  }
+  const workers = Array.from({ length: 10 }, (_, i) => worker(`http://10.0.0.${i + 1}:8080`));
+  const ring = ringOf(workers);
+  const counts = new Map<WorkerView | undefined, number>();
+  for (const owner of ownersOf(ring)) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+  for (const w of workers) {
+    const count = counts.get(w) ?? 0;
+    t.ok(count > 700 && count < 1300, `${w.id} owns ${count} of 10000 keys`);
+  }
+});
+
+t.test('a weight-3 worker owns about three times the keys of a weight-1 worker', async (t) => {
+  const heavy = worker('heavy', 3);
+  const light = [worker('light-a'), worker('light-b'), worker('light-c')];
+  const ring = ringOf([heavy, ...light]);
+  t.equal(ring.pointCount, 600);
+  const owners = ownersOf(ring);
+  const heavyKeys = owners.filter((o) => o === heavy).length;
+  const lightMean = owners.filter((o) => o !== heavy).length / 3;
+  const ratio = heavyKeys / lightMean;
+  t.ok(ratio > 2.4 && ratio < 3.6, `weight-3 to weight-1 key ratio ${ratio.toFixed(2)}`);
+});
+
+t.test('removing one of ten workers moves only the keys that were on it', async (t) => {
+  const workers = Array.from({ length: 10 }, (_, i) => worker(`w${i}`));
+  const ring = ringOf(workers);
+  const before = ownersOf(ring);
+  const gone = workers[4];
+  ring.remove(gone);
+  t.equal(ring.workerCount, 9);
+  t.equal(ring.pointCount, 900);
+  const after = ownersOf(ring);
+  let moved = 0;
+  let wrongMoves = 0;
+  for (let i = 0; i < keys.length; i++) {
+    if (before[i] === after[i]) continue;
+    moved++;
+    if (before[i] !== gone) wrongMoves++;
+  }
+  t.equal(wrongMoves, 0, 'no key moved off a worker that stayed');
+  t.equal(moved, before.filter((o) => o === gone).length, 'every key of the removed worker moved');
+  t.notOk(after.includes(gone), 'the removed worker owns nothing');
+});
+
+t.test('adding an eleventh worker moves about a tenth of the keys, all onto it', async (t) => {
+  const workers = Array.from({ length: 10 }, (_, i) => worker(`w${i}`));
+  const ring = ringOf(workers);
+  const before = ownersOf(ring);
+  const newcomer = worker('w10');
+  ring.add(newcomer);
+  const after = ownersOf(ring);
+  let moved = 0;
+  let elsewhere = 0;
+  for (let i = 0; i < keys.length; i++) {
+    if (before[i] === after[i]) continue;
+    moved++;
+    if (after[i] !== newcomer) elsewhere++;
+  }
+  t.equal(elsewhere, 0, 'keys only move onto the new worker');
+  const fraction = moved / keys.length;
+  t.ok(fraction > 0.05 && fraction < 0.15, `moved fraction ${fraction.toFixed(4)}`);
+});
+
+t.test('the ring does not depend on the order workers were added in', async (t) => {
+  const workers = Array.from({ length: 20 }, (_, i) => worker(`w${i}`, 1 + (i % 3)));
+  const forward = ringOf(workers);
+  const backward = ringOf([...workers].reverse());
+  t.same(ownersOf(forward).map((w) => w?.id), ownersOf(backward).map((w) => w?.id));
+});
+
+t.test('adding a worker twice or removing an absent one changes nothing', async (t) => {
+  const a = worker('a');
+  const b = worker('b');
+  const ring = ringOf([a, b]);
+  const before = ownersOf(ring);
+  ring.add(a);
+  ring.remove(worker('stranger'));
+  t.equal(ring.pointCount, 200);
+  t.equal(ring.workerCount, 2);
+  t.same(ownersOf(ring), before);
+  t.ok(ring.has(a));
+  ring.remove(a);
+  t.notOk(ring.has(a));
+  ring.add(a);
+  t.same(ownersOf(ring), before, 'removing and re-adding restores the same ownership');
+});
+
+t.test('a walk yields every worker exactly once, starting with the owner, in clockwise order', async (t) => {
+  const workers = Array.from({ length: 7 }, (_, i) => worker(`w${i}`, i === 0 ? 2 : 1));
+  const ring = ringOf(workers);
+  const walker = ring.walker();
+  for (let k = 0; k < 50; k++) {
+    const hash = murmur3(`key${k}`);
+    walker.start(hash);
+    const seen: WorkerView[] = [];
+    for (let w = walker.next(); w !== undefined; w = walker.next()) seen.push(w);
+    t.equal(seen.length, 7, 'all seven workers');
+    t.equal(new Set(seen).size, 7, 'each once');
+    t.equal(seen[0], ring.ownerOf(hash), 'the owner first');
+    // With the owner gone, the key's new owner is the second worker of the walk.
+    const smaller = ringOf(workers.filter((w) => w !== seen[0]));
+    t.equal(smaller.ownerOf(hash)?.id, seen[1].id, 'then the next worker clockwise');
+  }
+});
+
+t.test('a walk stops once the ring changes under it, and two walkers are independent', async (t) => {
+  const workers = Array.from({ length: 4 }, (_, i) => worker(`w${i}`));
+  const ring = ringOf(workers);
+  const one = ring.walker();
+  const two = ring.walker();
+  one.start(1);
+  two.start(1);
+  t.ok(one.next());
+  t.ok(two.next());
+  t.ok(two.next());
+  t.ok(one.next());
+  ring.add(worker('w4'));
+  t.equal(one.next(), undefined);
+  one.start(1);
+  let count = 0;
+  while (one.next() !== undefined) count++;
+  t.equal(count, 5);
+});
+
+t.test('walker stamps survive slot reuse and many walks', async (t) => {
+  const ring = new HashRing(4);
+  const workers = Array.from({ length: 3 }, (_, i) => worker(`w${i}`));
+  for (const w of workers) ring.add(w);
+  const walker = ring.walker();
+  for (let round = 0; round < 3; round++) {
+    ring.remove(workers[round % 3]);
+    ring.add(worker(`extra${round}`));
+    for (let walk = 0; walk < 1000; walk++) {
+      walker.start(walk * 7919);
+      const seen = new Set<WorkerView>();
+      for (let w = walker.next(); w !== undefined; w = walker.next()) seen.add(w);
+      if (seen.size !== ring.workerCount) t.fail(`walk saw ${seen.size} of ${ring.workerCount}`);
+    }
+  }
+  t.pass('every walk saw every worker');
+});
