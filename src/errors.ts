@@ -1,0 +1,40 @@
+import type { ServerResponse } from 'node:http';
+
+/** Every error the proxy answers with itself, and its HTTP status. */
+export const errorStatus = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  unknown_function: 404,
+  method_not_allowed: 405,
+  body_too_large: 413,
+  worker_failed: 502,
+  queue_full: 503,
+  queue_timeout: 503,
+  no_healthy_worker: 503,
+  worker_timeout: 504,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+/** Writes `{"error": {"code", "message"}}` with the code's status, unless the response has already begun. */
+export function sendError(res: ServerResponse, code: ErrorCode, message: string, headers?: Record<string, string | number>): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(errorStatus[code], {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
