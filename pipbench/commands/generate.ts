@@ -1,0 +1,148 @@
+// pipbench generate: writes packages.json, registry.json and handlers.txt.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import {
+  DEFAULT_SEED,
+  generateWorkload,
+  loadCostSamples,
+  workloadFromRegistry,
+  writeWorkloadFiles,
+  type GeneratedWorkload,
+} from '../generate.js';
+import { footprintBytes, parseRegistry, type PackageInfo } from '../workload.js';
+
+export interface CommandIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const processIO: CommandIO = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+const DEFAULTS = { packages: 1000, handlers: 100, levels: 8, zipf: 1.4, importsMean: 4, repeat: 10 } as const;
+
+const USAGE = `usage: pipbench generate --out DIR [flags]
+       pipbench generate --out DIR --from-registry FILE [--seed N] [--repeat K]
+
+Writes DIR/packages.json (the package table), DIR/registry.json (olscheduler
+registry, each handler's packages largest first) and DIR/handlers.txt (the
+handler list, each handler --repeat times). The same flags give byte-identical files.
+
+  --out DIR              output directory (created if missing)             required
+  --packages N           packages in the graph                             default ${DEFAULTS.packages}
+  --handlers M           handlers                                          default ${DEFAULTS.handlers}
+  --levels L             dependency levels                                 default ${DEFAULTS.levels}
+  --zipf S               Zipf exponent of the handlers' import choice      default ${DEFAULTS.zipf}
+  --imports-mean K       mean packages a handler imports directly (>= 1)   default ${DEFAULTS.importsMean}
+  --repeat K             times each handler appears in handlers.txt        default ${DEFAULTS.repeat}
+  --seed N               integer seed                                      default ${DEFAULT_SEED}
+  --from-registry FILE   keep this olscheduler registry (order as given) and fill in
+                         a package table for its names, seeded by name
+  -h, --help             this text
+`;
+
+const OPTIONS = {
+  out: { type: 'string' },
+  packages: { type: 'string' },
+  handlers: { type: 'string' },
+  levels: { type: 'string' },
+  zipf: { type: 'string' },
+  'imports-mean': { type: 'string' },
+  repeat: { type: 'string' },
+  seed: { type: 'string' },
+  'from-registry': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parseFlags(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+}
+type Flags = ReturnType<typeof parseFlags>;
+
+/** Bad flags: exit code 2, as opposed to 1 for failures such as unreadable files. */
+class UsageError extends Error {}
+
+function integerFlag(flag: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isInteger(value) || value < min) {
+    throw new UsageError(`--${flag} must be an integer >= ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+function numberFlag(flag: string, text: string | undefined, fallback: number, min: number, minInclusive: boolean): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || (minInclusive ? value < min : value <= min)) {
+    throw new UsageError(`--${flag} must be a number ${minInclusive ? '>=' : '>'} ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+  let values: Flags;
+  try {
+    values = parseFlags(argv);
+  } catch (err) {
+    io.stderr(`pipbench generate: ${(err as Error).message}\n(pipbench generate --help lists the flags)\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  try {
+    if (values.out === undefined || values.out === '') throw new UsageError('--out DIR is required');
+    const seed = integerFlag('seed', values.seed, DEFAULT_SEED, Number.MIN_SAFE_INTEGER);
+    const repeat = integerFlag('repeat', values.repeat, DEFAULTS.repeat, 1);
+    const samples = await loadCostSamples();
+    let workload: GeneratedWorkload;
+    if (values['from-registry'] !== undefined) {
+      const clash = (['packages', 'handlers', 'levels', 'zipf', 'imports-mean'] as const).find((k) => values[k] !== undefined);
+      if (clash) throw new UsageError(`--${clash} describes a generated graph and cannot be combined with --from-registry`);
+      const path = values['from-registry'];
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new Error(`cannot read registry ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+      }
+      workload = workloadFromRegistry(parseRegistry(text, path), seed, repeat, samples);
+    } else {
+      workload = generateWorkload(
+        {
+          packages: integerFlag('packages', values.packages, DEFAULTS.packages, 1),
+          handlers: integerFlag('handlers', values.handlers, DEFAULTS.handlers, 1),
+          levels: integerFlag('levels', values.levels, DEFAULTS.levels, 1),
+          zipf: numberFlag('zipf', values.zipf, DEFAULTS.zipf, 0, false),
+          importsMean: numberFlag('imports-mean', values['imports-mean'], DEFAULTS.importsMean, 1, true),
+          repeat,
+          seed,
+        },
+        samples,
+      );
+    }
+    const paths = await writeWorkloadFiles(values.out, workload);
+    io.stdout(`${summarize(workload)}wrote ${paths.join(', ')}\n`);
+    return 0;
+  } catch (err) {
+    io.stderr(`pipbench generate: ${(err as Error).message}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+function summarize(workload: GeneratedWorkload): string {
+  const table = new Map<string, PackageInfo>(workload.packages.map((p) => [p.name, p]));
+  const used = workload.registry.flatMap((e) => e.pkgs);
+  const perHandler = used.length / workload.registry.length;
+  const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+  return (
+    `${workload.packages.length} packages, ${workload.registry.length} handlers ` +
+    `(${perHandler.toFixed(1)} packages each on average, ${new Set(used).size} distinct), ` +
+    `footprint of the handlers' packages ${mib(footprintBytes(used, table))} MiB\n`
+  );
+}

@@ -1,0 +1,159 @@
+// pipbench worker: runs one simulated OpenLambda worker until SIGINT/SIGTERM.
+import { parseArgs } from 'node:util';
+import { DEFAULT_SEED } from '../generate.js';
+import { loadWorkload, type Workload } from '../workload.js';
+import { WORKER_DEFAULTS, startSimulatedWorker, type SimWorkerOptions, type SimulatedWorker } from '../worker.js';
+
+export interface CommandIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Stops the worker like SIGINT/SIGTERM do (lets callers in the same process stop it). */
+  stop?: AbortSignal;
+}
+
+const processIO: CommandIO = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+const MIB = 2 ** 20;
+
+const USAGE = `usage: pipbench worker --registry FILE [flags]
+
+A simulated OpenLambda worker: POST /runLambda/<name> (or /run/<name>) charges
+simulated install, import and run time; GET /status shows its caches.
+
+  --registry FILE        olscheduler registry [{"handle","pkgs"}]            required
+  --packages FILE        package table (pipbench generate's packages.json, or
+                         pipbench's own spec); names it lacks are filled in
+  --seed N               seed of the fill-in for names without an entry     default ${DEFAULT_SEED}
+  --host HOST            address to listen on                               default ${WORKER_DEFAULTS.host}
+  --port N               port (0 = any free port)                           default ${WORKER_DEFAULTS.port}
+  --name NAME            name in responses and status                       default worker-<port>
+  --cores N              invocations executing at once; more wait in line   default ${WORKER_DEFAULTS.cores}
+  --cache-mb N           package cache bound in MiB (installed sizes)       default ${WORKER_DEFAULTS.cacheFraction} x the
+                                                                            workload's footprint
+  --cache-fraction F     package cache bound as a fraction of the workload's footprint
+  --time-scale F         multiply every cost by F (0.1 = 10x faster)        default ${WORKER_DEFAULTS.timeScale}
+  --handler-ms N         the handler's own run time at scale 1              default ${WORKER_DEFAULTS.handlerMs}
+  --all-warm             caches start holding every package, never evict
+  -h, --help             this text
+`;
+
+const OPTIONS = {
+  registry: { type: 'string' },
+  packages: { type: 'string' },
+  seed: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  name: { type: 'string' },
+  cores: { type: 'string' },
+  'cache-mb': { type: 'string' },
+  'cache-fraction': { type: 'string' },
+  'time-scale': { type: 'string' },
+  'handler-ms': { type: 'string' },
+  'all-warm': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function parseFlags(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+}
+type Flags = ReturnType<typeof parseFlags>;
+
+/** Bad flags: exit code 2, as opposed to 1 for failures such as unreadable files. */
+class UsageError extends Error {}
+
+function numberFlag(flag: string, text: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || !check(value)) throw new UsageError(`--${flag} must be ${expected}, got "${text}"`);
+  return value;
+}
+
+function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
+  const opts: SimWorkerOptions = { workload };
+  if (values.host !== undefined) opts.host = values.host;
+  if (values.name !== undefined) opts.name = values.name;
+  if (values['all-warm']) opts.allWarm = true;
+  const port = numberFlag('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535');
+  if (port !== undefined) opts.port = port;
+  const cores = numberFlag('cores', values.cores, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+  if (cores !== undefined) opts.cores = cores;
+  const cacheMb = numberFlag('cache-mb', values['cache-mb'], (n) => n >= 0, 'a non-negative number');
+  if (cacheMb !== undefined) opts.cacheBytes = Math.round(cacheMb * MIB);
+  const fraction = numberFlag('cache-fraction', values['cache-fraction'], (n) => n >= 0, 'a non-negative number');
+  if (fraction !== undefined) opts.cacheFraction = fraction;
+  const timeScale = numberFlag('time-scale', values['time-scale'], (n) => n > 0, 'a positive number');
+  if (timeScale !== undefined) opts.timeScale = timeScale;
+  const handlerMs = numberFlag('handler-ms', values['handler-ms'], (n) => n >= 0, 'a non-negative number');
+  if (handlerMs !== undefined) opts.handlerMs = handlerMs;
+  return opts;
+}
+
+function checkFlagCombinations(values: Flags): void {
+  if (values.registry === undefined || values.registry === '') throw new UsageError('--registry FILE is required');
+  if (values['cache-mb'] !== undefined && values['cache-fraction'] !== undefined) {
+    throw new UsageError('give either --cache-mb or --cache-fraction, not both');
+  }
+  if (values['all-warm'] && (values['cache-mb'] !== undefined || values['cache-fraction'] !== undefined)) {
+    throw new UsageError('--all-warm holds every package; it cannot be combined with a cache bound');
+  }
+}
+
+export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+  let values: Flags;
+  try {
+    values = parseFlags(argv);
+  } catch (err) {
+    io.stderr(`pipbench worker: ${(err as Error).message}\n(pipbench worker --help lists the flags)\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+
+  let worker: SimulatedWorker;
+  try {
+    checkFlagCombinations(values);
+    const seed = numberFlag('seed', values.seed, Number.isInteger, 'an integer');
+    // Validate the numeric flags before reading files, so a typo is reported as such.
+    workerOptions(values, { registry: new Map(), packages: new Map(), handlers: [] });
+    const workload = await loadWorkload({
+      registry: values.registry as string,
+      ...(values.packages !== undefined ? { packages: values.packages } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+    });
+    worker = await startSimulatedWorker(workerOptions(values, workload));
+  } catch (err) {
+    io.stderr(`pipbench worker: ${(err as Error).message}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+
+  const s = worker.status();
+  io.stdout(
+    `pipbench worker ${worker.name} listening on ${worker.url} ` +
+      `(${s.cores} cores, cache ${(s.cacheBytes / MIB).toFixed(1)} MiB${s.allWarm ? ' all warm' : ''}, time scale ${s.timeScale})\n`,
+  );
+  await stopRequested(io.stop);
+  await worker.close();
+  const end = worker.status();
+  io.stdout(`pipbench worker ${worker.name} stopped after ${end.invocations} invocations (${end.coldInvocations} cold)\n`);
+  return 0;
+}
+
+function stopRequested(stop: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      stop?.removeEventListener('abort', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    if (stop?.aborted) done();
+    else stop?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,136 @@
+// Seeded randomness for the workload model. Everything pipbench generates must be
+// reproducible from a seed, so nothing here touches Math.random.
+
+/** A seeded stream of uniform numbers in [0, 1) plus the few shapes the generator needs. */
+export interface Random {
+  /** Uniform in [0, 1). */
+  next(): number;
+  /** Uniform integer in [0, n). */
+  int(n: number): number;
+  /** Standard normal (mean 0, standard deviation 1). */
+  normal(): number;
+  /** One element, uniformly. The list must not be empty. */
+  pick<T>(items: readonly T[]): T;
+}
+
+/**
+ * 32-bit hash of a string (cyrb53 folded to 32 bits). Used to turn a seed plus a
+ * package name into an independent stream, so a name's draws do not depend on
+ * which other names were drawn before it.
+ */
+export function hashString(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h1 ^ h2) >>> 0;
+}
+
+/**
+ * sfc32 seeded through splitmix32: small, fast, passes PractRand far beyond what
+ * a workload generator draws, and identical on every platform (32-bit integer ops only).
+ */
+export function seededRandom(seed: number | string): Random {
+  let state = typeof seed === 'string' ? hashString(seed) : seed >>> 0;
+  const splitmix = (): number => {
+    state = (state + 0x9e3779b9) | 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+  let a = splitmix();
+  let b = splitmix();
+  let c = splitmix();
+  let d = splitmix();
+  const nextUint32 = (): number => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return t >>> 0;
+  };
+  // Discard the first outputs: sfc32 mixes its state over its first few rounds.
+  for (let i = 0; i < 12; i++) nextUint32();
+
+  const next = (): number => nextUint32() / 4294967296;
+  return {
+    next,
+    int: (n) => Math.floor(next() * n),
+    normal: () => {
+      // Box-Muller; 1 - u keeps the logarithm's argument in (0, 1].
+      const u = 1 - next();
+      const v = next();
+      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    },
+    pick: <T>(items: readonly T[]): T => {
+      if (items.length === 0) throw new Error('pick from an empty list');
+      return items[Math.floor(next() * items.length)] as T;
+    },
+  };
+}
+
+/** Lognormal draw given its median (e^mu) and sigma (the standard deviation of the log). */
+export function lognormal(random: Random, median: number, sigma: number): number {
+  return median * Math.exp(sigma * random.normal());
+}
+
+/** Poisson draw by Knuth's method; fine for the small means the generator uses. */
+export function poisson(random: Random, mean: number): number {
+  if (mean <= 0) return 0;
+  const limit = Math.exp(-mean);
+  let k = 0;
+  let p = random.next();
+  while (p > limit) {
+    k++;
+    p *= random.next();
+  }
+  return k;
+}
+
+/** Zipf weights 1/rank^s for ranks 1..n. */
+export function zipfWeights(n: number, s: number): number[] {
+  const weights: number[] = [];
+  for (let rank = 1; rank <= n; rank++) weights.push(1 / Math.pow(rank, s));
+  return weights;
+}
+
+/** Draws indices in proportion to fixed non-negative weights (cumulative table + binary search). */
+export class WeightedSampler {
+  private readonly cumulative: number[];
+  private readonly total: number;
+
+  constructor(weights: readonly number[]) {
+    let sum = 0;
+    this.cumulative = weights.map((w) => {
+      if (!(w >= 0) || !Number.isFinite(w)) throw new Error(`weight must be a finite non-negative number, got ${w}`);
+      sum += w;
+      return sum;
+    });
+    if (!(sum > 0)) throw new Error('at least one weight must be positive');
+    this.total = sum;
+  }
+
+  get size(): number {
+    return this.cumulative.length;
+  }
+
+  sample(random: Random): number {
+    const target = random.next() * this.total;
+    let lo = 0;
+    let hi = this.cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.cumulative[mid] as number) > target) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+}

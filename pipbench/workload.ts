@@ -1,0 +1,189 @@
+// The workload as the worker and the runner see it: which packages each handler
+// needs, what each package costs, and which handlers the runner draws from.
+import { readFile } from 'node:fs/promises';
+import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate.js';
+
+export interface PackageInfo {
+  name: string;
+  /** Dependency level: 0 has no dependencies; level k depends only on lower levels. */
+  level: number;
+  /** Direct dependencies (names). Empty for packages filled in for an existing registry. */
+  deps: string[];
+  /** Zipf weight 1/rank of the package's popularity rank (1 = most popular; 1 when unknown). */
+  popularity: number;
+  /** Size of the package archive. */
+  compressedBytes: number;
+  /** Size once installed (uncompressed); what a worker's package cache holds. */
+  bytes: number;
+  /** Wall time of installing the package, at time scale 1. */
+  installMs: number;
+  /** Time of importing the package into a fresh interpreter, at time scale 1. */
+  importMs: number;
+  /** Memory the import adds to the interpreter, in bytes. */
+  importMem: number;
+}
+
+export interface Workload {
+  /** handler -> packages, largest first (the olscheduler registry). */
+  registry: Map<string, readonly string[]>;
+  /** Every package named in the registry (and any further ones a package table listed). */
+  packages: Map<string, PackageInfo>;
+  /** The handler list the runner draws from (handlers.txt; defaults to the registry's keys). */
+  handlers: string[];
+}
+
+/** One entry of an olscheduler registry file. */
+export interface RegistryEntry {
+  handle: string;
+  pkgs: string[];
+}
+
+export interface LoadWorkloadOptions {
+  /** Path to an olscheduler registry JSON: [{"handle", "pkgs"}]. */
+  registry: string;
+  /** Path to a packages.json (ours or pipbench's spec format); names it lacks are filled in. */
+  packages?: string;
+  /** Path to a handler list, one handle a line. */
+  handlers?: string;
+  /** Seed of the fill-in for package names without an entry. */
+  seed?: number;
+  /** Directory of the measured cost samples; defaults to pipbench/data. */
+  samplesDir?: string;
+}
+
+export async function loadWorkload(opts: LoadWorkloadOptions): Promise<Workload> {
+  const entries = parseRegistry(await readText(opts.registry, 'registry'), opts.registry);
+  const registry = new Map<string, readonly string[]>(entries.map((e) => [e.handle, e.pkgs]));
+
+  const known = new Map<string, PackageInfo>();
+  if (opts.packages !== undefined) {
+    for (const info of parsePackageTable(await readText(opts.packages, 'package table'), opts.packages)) {
+      known.set(info.name, info);
+    }
+  }
+  const missing = entries.some((e) => e.pkgs.some((p) => !known.has(p)));
+  const samples: CostSamples | undefined = missing ? await loadCostSamples(opts.samplesDir) : undefined;
+  const packages = samples ? fillPackageTable(entries, known, opts.seed ?? DEFAULT_SEED, samples) : known;
+
+  let handlers = entries.map((e) => e.handle);
+  if (opts.handlers !== undefined) {
+    handlers = parseHandlerList(await readText(opts.handlers, 'handler list'), opts.handlers, registry);
+  }
+  return { registry, packages, handlers };
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    throw new Error(`cannot read ${what} ${path}: ${reason}`);
+  }
+}
+
+function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new Error(`${path}: malformed JSON (${(err as Error).message})`);
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Validates an olscheduler registry; the package order of each entry is kept as given. */
+export function parseRegistry(text: string, path: string): RegistryEntry[] {
+  const data = parseJson(text, path);
+  if (!Array.isArray(data)) throw new Error(`${path}: a registry must be a JSON array of {"handle", "pkgs"} objects`);
+  if (data.length === 0) throw new Error(`${path}: the registry lists no handlers`);
+  const seen = new Set<string>();
+  return data.map((item: unknown, i: number) => {
+    if (!isRecord(item)) throw new Error(`${path}: entry ${i} is not an object with "handle" and "pkgs"`);
+    const { handle, pkgs } = item;
+    if (typeof handle !== 'string' || handle === '') throw new Error(`${path}: entry ${i} has no "handle" string`);
+    if (!Array.isArray(pkgs) || !pkgs.every((p): p is string => typeof p === 'string' && p !== '')) {
+      throw new Error(`${path}: entry ${i} ("${handle}") needs "pkgs": an array of package names`);
+    }
+    if (seen.has(handle)) throw new Error(`${path}: handler "${handle}" is listed twice`);
+    seen.add(handle);
+    return { handle, pkgs: [...pkgs] };
+  });
+}
+
+function parseHandlerList(text: string, path: string, registry: ReadonlyMap<string, unknown>): string[] {
+  const handlers = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  if (handlers.length === 0) throw new Error(`${path}: the handler list is empty`);
+  const unknown = handlers.find((h) => !registry.has(h));
+  if (unknown !== undefined) throw new Error(`${path}: handler "${unknown}" is not in the registry`);
+  return handlers;
+}
+
+const OUR_FIELDS = ['compressedBytes', 'bytes', 'installMs', 'importMs', 'importMem'] as const;
+
+/**
+ * Reads a package table: our packages.json, or pipbench's own spec format
+ * ({name, popularity, deps, compressed, uncompressed, install_cpu, import_cpu, import_mem},
+ * times in seconds), so graphs made by the original tool can be used as they are.
+ */
+export function parsePackageTable(text: string, path: string): PackageInfo[] {
+  const data = parseJson(text, path);
+  if (!Array.isArray(data)) throw new Error(`${path}: a package table must be a JSON array of package objects`);
+  return data.map((item: unknown, i: number) => {
+    if (!isRecord(item) || typeof item.name !== 'string' || item.name === '') {
+      throw new Error(`${path}: entry ${i} is not a package object with a "name"`);
+    }
+    const name = item.name;
+    const number = (key: string): number => {
+      const value = item[key];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new Error(`${path}: package "${name}" needs "${key}": a non-negative number`);
+      }
+      return value;
+    };
+    const deps = item.deps ?? [];
+    if (!Array.isArray(deps) || !deps.every((d): d is string => typeof d === 'string')) {
+      throw new Error(`${path}: package "${name}" has "deps" that is not an array of names`);
+    }
+    const popularity = item.popularity === undefined ? 1 : number('popularity');
+    const pipbenchFormat = !('bytes' in item) && 'uncompressed' in item;
+    if (pipbenchFormat) {
+      return {
+        name,
+        level: item.level === undefined ? levelOrZero(name) : number('level'),
+        deps: [...deps],
+        popularity,
+        compressedBytes: number('compressed'),
+        bytes: number('uncompressed'),
+        installMs: number('install_cpu') * 1000,
+        importMs: number('import_cpu') * 1000,
+        importMem: number('import_mem'),
+      };
+    }
+    const [compressedBytes, bytes, installMs, importMs, importMem] = OUR_FIELDS.map(number) as [number, number, number, number, number];
+    return {
+      name,
+      level: item.level === undefined ? levelOrZero(name) : number('level'),
+      deps: [...deps],
+      popularity,
+      compressedBytes,
+      bytes,
+      installMs,
+      importMs,
+      importMem,
+    };
+  });
+}
+
+function levelOrZero(name: string): number {
+  return levelFromName(name) ?? 0;
+}
+
+/** Sum of installed sizes of the given packages (unknown names count 0). */
+export function footprintBytes(names: Iterable<string>, packages: ReadonlyMap<string, PackageInfo>): number {
+  let total = 0;
+  for (const name of new Set(names)) total += packages.get(name)?.bytes ?? 0;
+  return total;
+}
