@@ -228,10 +228,17 @@ function legendWidth(entries: readonly LegendEntry[]): number {
   return Math.min(260, 40 + longest * 7);
 }
 
+const LEFT_MARGIN = 78;
+const RIGHT_PAD = 20;
+
+function plotWidth(width: number, legendEntries: readonly LegendEntry[]): number {
+  return width - LEFT_MARGIN - RIGHT_PAD - legendWidth(legendEntries);
+}
+
 function makeFrame(width: number, height: number, legend: readonly LegendEntry[], bottomMargin: number, subtitle: boolean): Frame {
   const top = subtitle ? 66 : 50;
-  const left = 78;
-  const right = width - 20 - legendWidth(legend);
+  const left = LEFT_MARGIN;
+  const right = width - RIGHT_PAD - legendWidth(legend);
   const bottom = height - bottomMargin;
   return { width, height, left, top, right, bottom };
 }
@@ -279,23 +286,38 @@ function xAxisLine(f: Frame, label: string, labelOffset: number): string[] {
   ];
 }
 
+const CHAR_WIDTH = 6.5;
+
+/** Whether category labels must be rotated to fit their slots. */
+function rotatesLabels(labels: readonly string[], slot: number): boolean {
+  const longest = Math.max(1, ...labels.map((l) => l.length));
+  return longest * CHAR_WIDTH > slot;
+}
+
+/** Space below the plot for category labels (rotated 45° when crowded) and the axis title. */
+function categoryAxisMargin(labels: readonly string[], plotWidth: number): number {
+  const slot = labels.length > 0 ? plotWidth / labels.length : plotWidth;
+  if (!rotatesLabels(labels, slot)) return 60;
+  const longest = Math.min(28, Math.max(1, ...labels.map((l) => l.length)));
+  return Math.ceil(14 + longest * CHAR_WIDTH * Math.SQRT1_2 + 14 + 30);
+}
+
 /** Category labels, rotated when crowded and thinned when they would overlap. */
 function xAxisCategories(f: Frame, labels: readonly string[], centerOf: (i: number) => number, label: string): string[] {
   const out: string[] = [];
   const slot = labels.length > 0 ? (f.right - f.left) / labels.length : 0;
-  const longest = Math.max(1, ...labels.map((l) => l.length));
-  const rotate = longest * 7 > slot;
+  const rotate = rotatesLabels(labels, slot);
   const every = rotate ? Math.max(1, Math.ceil(14 / Math.max(slot, 1))) : 1;
   labels.forEach((text, i) => {
     if (i % every !== 0) return;
     const x = centerOf(i);
     const y = f.bottom + 14;
+    const shown = text.length > 28 ? `${text.slice(0, 27)}…` : text;
     out.push(rotate
-      ? `<text class="tick-label" x="${num(x)}" y="${y}" text-anchor="end" fill="#333333" transform="rotate(-45 ${num(x)} ${y})">${escapeXml(text)}</text>`
-      : `<text class="tick-label" x="${num(x)}" y="${y + 2}" text-anchor="middle" fill="#333333">${escapeXml(text)}</text>`);
+      ? `<text class="tick-label" x="${num(x)}" y="${y}" text-anchor="end" fill="#333333" transform="rotate(-45 ${num(x)} ${y})">${escapeXml(shown)}</text>`
+      : `<text class="tick-label" x="${num(x)}" y="${y + 2}" text-anchor="middle" fill="#333333">${escapeXml(shown)}</text>`);
   });
-  const labelOffset = rotate ? Math.min(f.height - f.bottom - 8, 20 + Math.min(longest, 24) * 5) : 40;
-  out.push(...xAxisLine(f, label, labelOffset));
+  out.push(...xAxisLine(f, label, f.height - f.bottom - 14));
   return out;
 }
 
@@ -338,9 +360,9 @@ function referenceMarks(f: Frame, yScale: Scale, refs: readonly ReferenceLine[],
 export function barChart(o: BarChartOptions): string {
   const width = o.width ?? Math.max(640, 120 + o.bars.length * 64);
   const height = o.height ?? 440;
-  const longest = Math.max(1, ...o.bars.map((b) => b.label.length));
   const refEntries: LegendEntry[] = o.reference ? [{ name: o.reference.name, color: '#333333', dash: '6 4', kind: 'line' }] : [];
-  const f = makeFrame(width, height, refEntries, 60 + Math.min(longest, 24) * 4, o.subtitle !== undefined);
+  const labels = o.bars.map((b) => b.label);
+  const f = makeFrame(width, height, refEntries, categoryAxisMargin(labels, plotWidth(width, refEntries)), o.subtitle !== undefined);
   const values = o.bars.map((b) => b.value).concat(o.reference ? [o.reference.value] : []);
   const y = scaleFor('linear', values, true);
   const fmt = o.formatValue ?? formatTick;
@@ -451,8 +473,7 @@ export function categoryChart(o: CategoryChartOptions): string {
   }));
   const perCategory = style === 'bars' ? Math.max(12, o.series.length * 6) : 12;
   const width = o.width ?? Math.max(760, 140 + legendWidth(entries) + o.categories.length * perCategory);
-  const longest = Math.max(1, ...o.categories.map((c) => c.length));
-  const f = makeFrame(width, o.height ?? 480, entries, 60 + Math.min(longest, 24) * 4, o.subtitle !== undefined);
+  const f = makeFrame(width, o.height ?? 480, entries, categoryAxisMargin(o.categories, plotWidth(width, entries)), o.subtitle !== undefined);
   const ys = o.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined));
   const y = scaleFor(yKind, ys, yKind === 'linear');
   const slot = o.categories.length ? (f.right - f.left) / o.categories.length : 0;
