@@ -79,7 +79,11 @@ export interface SimWorkerStatus {
   /** Installed packages, least recently used first. */
   cachedPackages: string[];
   importCachedCount: number;
+  /** Installs under way now. */
   installing: number;
+  /** Installs and imports performed so far (a shared one counts once). */
+  installs: number;
+  imports: number;
   evictions: number;
   invocations: number;
   coldInvocations: number;
@@ -212,6 +216,8 @@ class PackageCache {
 /** The worker's state and cost model, without HTTP. */
 class SimulatedWorkerEngine {
   invocations = 0;
+  installs = 0;
+  imports = 0;
   coldInvocations = 0;
   warmInvocations = 0;
   readonly slots: CoreSlots;
@@ -331,11 +337,13 @@ class SimulatedWorkerEngine {
 
   private async install(name: string): Promise<void> {
     const info = this.info(name);
+    this.installs++;
     await this.spend(info.installMs);
     this.forgetImports(this.cache.insert(name, info.bytes));
   }
 
   private async import(name: string): Promise<void> {
+    this.imports++;
     await this.spend(this.info(name).importMs);
     this.importCache.add(name);
   }
@@ -447,6 +455,8 @@ export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<Simu
     cachedPackages: engine.cache.names(),
     importCachedCount: engine.importCache.size,
     installing: engine.installsUnderWay,
+    installs: engine.installs,
+    imports: engine.imports,
     evictions: engine.cache.evictions,
     invocations: engine.invocations,
     coldInvocations: engine.coldInvocations,
