@@ -13,6 +13,10 @@ interface SmoothWeight {
 export const createRoundRobin: BalancerFactory = (): Balancer => {
   // Keyed by the table's live objects, so workers may come and go at any time.
   const weights = new Map<WorkerView, SmoothWeight>();
+  // The table passes the same array order pick after pick; remembering which state
+  // sat at each index turns a Map lookup per worker into one identity check.
+  const seenAt: (WorkerView | undefined)[] = [];
+  const stateAt: SmoothWeight[] = [];
 
   function stateOf(worker: WorkerView): SmoothWeight {
     let state = weights.get(worker);
@@ -30,6 +34,9 @@ export const createRoundRobin: BalancerFactory = (): Balancer => {
     },
     removed(worker: WorkerView): void {
       weights.delete(worker);
+      // A re-added worker must get fresh state, not the one still cached by position.
+      seenAt.length = 0;
+      stateAt.length = 0;
     },
     pick(_fn: LambdaInfo, workers: readonly WorkerView[]): WorkerView | undefined {
       let total = 0;
@@ -40,7 +47,12 @@ export const createRoundRobin: BalancerFactory = (): Balancer => {
         if (!worker.healthy) continue;
         // A weight that is not a positive number would poison every sum with NaN or a sign flip.
         const weight = worker.weight > 0 ? worker.weight : 0;
-        const state = stateOf(worker);
+        let state = stateAt[i];
+        if (seenAt[i] !== worker) {
+          state = stateOf(worker);
+          seenAt[i] = worker;
+          stateAt[i] = state;
+        }
         state.current += weight;
         total += weight;
         if (best === undefined || state.current > best.current) {

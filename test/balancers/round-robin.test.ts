@@ -93,3 +93,28 @@ t.test('no workers or none healthy gives undefined; zero weights still get picke
   const mixed = [worker('z0', 0), worker('one', 1)];
   t.same(picks(balancer, mixed, 4), ['one', 'one', 'one', 'one']);
 });
+
+t.test('state follows the worker, not its position, when the table is reordered or rebuilt', async (t) => {
+  const workers = [worker('a', 1), worker('b', 2), worker('c', 3)];
+  const balancer = tableOf(workers);
+  const ids: string[] = [];
+  for (let i = 0; i < 600; i++) {
+    // A different order (and a fresh array) every pick must not disturb the proportions.
+    const table = i % 2 === 0 ? workers : [workers[2], workers[0], workers[1]];
+    ids.push(balancer.pick(fn, table)?.id ?? '-');
+  }
+  t.equal(countOf(ids, 'a'), 100);
+  t.equal(countOf(ids, 'b'), 200);
+  t.equal(countOf(ids, 'c'), 300);
+});
+
+t.test('a worker removed and added again starts from fresh state', async (t) => {
+  const workers = [worker('a'), worker('b')];
+  const balancer = tableOf(workers);
+  t.equal(balancer.pick(fn, workers)?.id, 'a');
+  balancer.removed?.(workers[0]);
+  balancer.removed?.(workers[1]);
+  balancer.added?.(workers[0]);
+  balancer.added?.(workers[1]);
+  t.same(picks(balancer, workers, 4), ['a', 'b', 'a', 'b'], 'the rotation restarts as for a new table');
+});
