@@ -44,7 +44,7 @@ export async function startProxyWith(config: ProxyConfig, options: Omit<StartOpt
   try {
     registry = config.registry === '' ? Registry.open() : await Registry.fromFile(config.registry);
   } catch (err) {
-    throw new ConfigError(`registry: ${(err as Error).message}`);
+    throw new ConfigError((err as Error).message);
   }
   const balancer = createBalancer(config.balancer, {
     loadThreshold: config.loadThreshold,
@@ -123,7 +123,7 @@ async function startSimulatedCluster(config: ProxyConfig): Promise<{ specs: { ur
   const { loadWorkload } = await import('../pipbench/workload.js');
   const { startSimulatedWorker } = await import('../pipbench/worker.js');
   const workload = await loadWorkload({ registry: config.registry });
-  const workers = [];
+  const workers: { url: string; close(): Promise<void> }[] = [];
   for (let i = 0; i < config.simulatedWorkers; i++) {
     workers.push(await startSimulatedWorker({ workload, host: '127.0.0.1', port: 0, name: `sim-${i}` }));
   }

@@ -37,22 +37,36 @@ export class ConfigError extends Error {
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-function positiveNumber(this: void, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new Error('must be a number greater than 0');
-  }
+const got = (value: unknown): string => `got ${JSON.stringify(value)}`;
+/** Environment variables and flags arrive as strings; a string that is not a number stays one, for the message. */
+const toNumber = (value: unknown): unknown => {
+  if (typeof value !== 'string' || value.trim() === '') return value;
+  const n = Number(value);
+  return Number.isNaN(n) ? value : n;
+};
+
+/** Numeric formats whose messages always name the offending value (convict's omit falsy ones). */
+const numberFormats: { name: string; rule: string; test: (n: number) => boolean }[] = [
+  { name: 'wr-port', rule: 'must be an integer port from 0 to 65535', test: (n) => Number.isInteger(n) && n >= 0 && n <= 65535 },
+  { name: 'wr-count', rule: 'must be an integer of at least 0', test: (n) => Number.isInteger(n) && n >= 0 },
+  { name: 'wr-positive-int', rule: 'must be an integer of at least 1', test: (n) => Number.isInteger(n) && n >= 1 },
+  { name: 'wr-positive', rule: 'must be a number greater than 0', test: (n) => Number.isFinite(n) && n > 0 },
+  { name: 'wr-at-least-one', rule: 'must be a number of at least 1', test: (n) => Number.isFinite(n) && n >= 1 },
+];
+for (const f of numberFormats) {
+  convict.addFormat({
+    name: f.name,
+    coerce: toNumber,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !f.test(value)) throw new Error(`${f.rule}, ${got(value)}`);
+    },
+  });
 }
 
-function atLeastOne(this: void, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
-    throw new Error('must be a number of at least 1');
-  }
-}
-
-function positiveInteger(this: void, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new Error('must be an integer of at least 1');
-  }
+function oneOf(allowed: readonly string[]): (value: unknown) => void {
+  return (value: unknown) => {
+    if (typeof value !== 'string' || !allowed.includes(value)) throw new Error(`must be one of ${allowed.join(', ')}; ${got(value)}`);
+  };
 }
 
 /**
@@ -127,28 +141,28 @@ export function workerOrigin(address: string): string {
 
 convict.addFormat({
   name: 'warmroute-workers',
-  validate: (value: unknown) => { parseWorkers(value); },
+  validate(value: unknown) { parseWorkers(value); },
 });
 
 const schema = {
   host: { doc: 'Address the proxy listens on.', format: String, default: '127.0.0.1', env: 'WARMROUTE_HOST', arg: 'host' },
-  port: { doc: 'Port the proxy listens on (0 picks a free one).', format: 'port', default: 9080, env: 'WARMROUTE_PORT', arg: 'port' },
-  balancer: { doc: 'Routing policy.', format: balancerNames as string[], default: 'pkg-aware', env: 'WARMROUTE_BALANCER', arg: 'balancer' },
-  loadThreshold: { doc: 'pkg-aware: in-flight requests (per unit of weight) at which a function leaves its home worker.', format: positiveNumber, default: 3, env: 'WARMROUTE_LOAD_THRESHOLD', arg: 'load-threshold' },
-  balanceFactor: { doc: 'hashing-bounded: a worker takes at most ceil(factor x average load).', format: atLeastOne, default: 1.25, env: 'WARMROUTE_BALANCE_FACTOR', arg: 'balance-factor' },
+  port: { doc: 'Port the proxy listens on (0 picks a free one).', format: 'wr-port', default: 9080, env: 'WARMROUTE_PORT', arg: 'port' },
+  balancer: { doc: 'Routing policy.', format: oneOf(balancerNames), default: 'pkg-aware', env: 'WARMROUTE_BALANCER', arg: 'balancer' },
+  loadThreshold: { doc: 'pkg-aware: in-flight requests (per unit of weight) at which a function leaves its home worker.', format: 'wr-positive', default: 3, env: 'WARMROUTE_LOAD_THRESHOLD', arg: 'load-threshold' },
+  balanceFactor: { doc: 'hashing-bounded: a worker takes at most ceil(factor x average load).', format: 'wr-at-least-one', default: 1.25, env: 'WARMROUTE_BALANCE_FACTOR', arg: 'balance-factor' },
   registry: { doc: 'Path of the olscheduler registry [{"handle","pkgs"}]; empty: every function is known and has no packages.', format: String, default: '', env: 'WARMROUTE_REGISTRY', arg: 'registry' },
   workers: { doc: 'Workers: ["host:port","weight",...] pairs, URLs, or {"url","weight"} objects.', format: 'warmroute-workers', default: [] as unknown[], env: 'WARMROUTE_WORKERS', arg: 'workers' },
-  connectionsPerWorker: { doc: 'Keep-alive connections (concurrent requests) per worker.', format: positiveInteger, default: 10, env: 'WARMROUTE_CONNECTIONS_PER_WORKER', arg: 'connections-per-worker' },
-  connectTimeoutMs: { doc: 'Upstream connect timeout.', format: positiveInteger, default: 5000, env: 'WARMROUTE_CONNECT_TIMEOUT_MS', arg: 'connect-timeout-ms' },
-  headersTimeoutMs: { doc: 'Time allowed for a worker to send response headers (cold starts can take minutes).', format: positiveInteger, default: 300000, env: 'WARMROUTE_HEADERS_TIMEOUT_MS', arg: 'headers-timeout-ms' },
-  bodyTimeoutMs: { doc: 'Longest pause allowed between response body chunks.', format: positiveInteger, default: 300000, env: 'WARMROUTE_BODY_TIMEOUT_MS', arg: 'body-timeout-ms' },
-  queueLimit: { doc: 'Requests that may wait for a worker connection; beyond it: 503.', format: 'nat', default: 10000, env: 'WARMROUTE_QUEUE_LIMIT', arg: 'queue-limit' },
-  queueTimeoutMs: { doc: 'Longest wait in the queue before a 503.', format: positiveInteger, default: 30000, env: 'WARMROUTE_QUEUE_TIMEOUT_MS', arg: 'queue-timeout-ms' },
-  maxBodyBytes: { doc: 'Largest request body accepted; beyond it: 413.', format: positiveInteger, default: 64 * 1024 * 1024, env: 'WARMROUTE_MAX_BODY_BYTES', arg: 'max-body-bytes' },
-  failTimeoutMs: { doc: 'How long a worker that refused a connection is left out of routing.', format: positiveInteger, default: 10000, env: 'WARMROUTE_FAIL_TIMEOUT_MS', arg: 'fail-timeout-ms' },
+  connectionsPerWorker: { doc: 'Keep-alive connections (concurrent requests) per worker.', format: 'wr-positive-int', default: 10, env: 'WARMROUTE_CONNECTIONS_PER_WORKER', arg: 'connections-per-worker' },
+  connectTimeoutMs: { doc: 'Upstream connect timeout.', format: 'wr-positive-int', default: 5000, env: 'WARMROUTE_CONNECT_TIMEOUT_MS', arg: 'connect-timeout-ms' },
+  headersTimeoutMs: { doc: 'Time allowed for a worker to send response headers (cold starts can take minutes).', format: 'wr-positive-int', default: 300000, env: 'WARMROUTE_HEADERS_TIMEOUT_MS', arg: 'headers-timeout-ms' },
+  bodyTimeoutMs: { doc: 'Longest pause allowed between response body chunks.', format: 'wr-positive-int', default: 300000, env: 'WARMROUTE_BODY_TIMEOUT_MS', arg: 'body-timeout-ms' },
+  queueLimit: { doc: 'Requests that may wait for a worker connection; beyond it: 503.', format: 'wr-count', default: 10000, env: 'WARMROUTE_QUEUE_LIMIT', arg: 'queue-limit' },
+  queueTimeoutMs: { doc: 'Longest wait in the queue before a 503.', format: 'wr-positive-int', default: 30000, env: 'WARMROUTE_QUEUE_TIMEOUT_MS', arg: 'queue-timeout-ms' },
+  maxBodyBytes: { doc: 'Largest request body accepted; beyond it: 413.', format: 'wr-positive-int', default: 64 * 1024 * 1024, env: 'WARMROUTE_MAX_BODY_BYTES', arg: 'max-body-bytes' },
+  failTimeoutMs: { doc: 'How long a worker that refused a connection is left out of routing.', format: 'wr-positive-int', default: 10000, env: 'WARMROUTE_FAIL_TIMEOUT_MS', arg: 'fail-timeout-ms' },
   adminToken: { doc: 'Bearer token for /admin routes; empty: admin routes answer loopback clients only.', format: String, default: '', sensitive: true, env: 'WARMROUTE_ADMIN_TOKEN', arg: 'admin-token' },
-  logLevel: { doc: 'pino log level.', format: logLevels as unknown as string[], default: 'info', env: 'WARMROUTE_LOG_LEVEL', arg: 'log-level' },
-  simulatedWorkers: { doc: 'Start this many simulated pipbench workers in-process and route to them (demo and experiments).', format: 'nat', default: 0, env: 'WARMROUTE_SIMULATED_WORKERS', arg: 'simulated-workers' },
+  logLevel: { doc: 'pino log level.', format: oneOf(logLevels), default: 'info', env: 'WARMROUTE_LOG_LEVEL', arg: 'log-level' },
+  simulatedWorkers: { doc: 'Start this many simulated pipbench workers in-process and route to them (demo and experiments).', format: 'wr-count', default: 0, env: 'WARMROUTE_SIMULATED_WORKERS', arg: 'simulated-workers' },
 };
 
 export type ConfigKey = keyof typeof schema;
@@ -202,7 +216,9 @@ export function loadConfig(options: LoadOptions = {}): ProxyConfig {
     conf.load(values);
     conf.validate({ allowed: 'strict' });
   } catch (err) {
-    throw new ConfigError(`${source}: ${(err as Error).message.replace(/\n/g, `\n${source}: `)}`);
+    // Our formats name the value themselves; drop convict's repeat of it.
+    const message = (err as Error).message.replace(/(got .*): value was .*$/gm, '$1');
+    throw new ConfigError(`${source}: ${message.replace(/\n/g, `\n${source}: `)}`);
   }
   const props = conf.getProperties() as unknown as Omit<ProxyConfig, 'workers'> & { workers: unknown };
   let workers: WorkerSpec[];
