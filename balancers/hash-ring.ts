@@ -79,30 +79,27 @@ export class HashRing {
     for (let i = 0; i < count; i++) added[i] = murmur3(vnodeLabel(worker.id, i));
     added.sort();
 
+    // Merge by copying the runs of old points between insertion positions, so an
+    // add costs a few memory copies rather than a comparison per existing point.
     const old = state.points;
     const oldOwners = state.owners;
     const points = new Uint32Array(old.length + count);
     const owners = new Uint32Array(old.length + count);
-    let i = 0;
-    let j = 0;
+    let from = 0;
     let k = 0;
-    while (i < old.length && j < count) {
-      if (this.comesFirst(old[i], oldOwners[i], added[j], slot)) {
-        points[k] = old[i];
-        owners[k++] = oldOwners[i++];
-      } else {
-        points[k] = added[j++];
-        owners[k++] = slot;
-      }
-    }
-    while (i < old.length) {
-      points[k] = old[i];
-      owners[k++] = oldOwners[i++];
-    }
-    while (j < count) {
-      points[k] = added[j++];
+    for (let j = 0; j < count; j++) {
+      const point = added[j];
+      let at = from + lowerBound(old.subarray(from), point);
+      while (at < old.length && old[at] === point && this.comesFirst(old[at], oldOwners[at], point, slot)) at++;
+      points.set(old.subarray(from, at), k);
+      owners.set(oldOwners.subarray(from, at), k);
+      k += at - from;
+      from = at;
+      points[k] = point;
       owners[k++] = slot;
     }
+    points.set(old.subarray(from), k);
+    owners.set(oldOwners.subarray(from), k);
     state.points = points;
     state.owners = owners;
     state.workerCount++;
