@@ -203,3 +203,20 @@ t.test('walker stamps survive slot reuse and many walks', async (t) => {
   }
   t.pass('every walk saw every worker');
 });
+
+t.test('colliding points are ordered by worker id, whatever the order of adding', async (t) => {
+  // "w5426#0" and "w36094#0" have the same murmur3 hash (found by search).
+  const point = murmur3('w5426#0');
+  t.equal(murmur3('w36094#0'), point);
+  for (const order of [['w5426', 'w36094'], ['w36094', 'w5426']]) {
+    const ring = new HashRing(1);
+    const workers = order.map((id) => worker(id));
+    for (const w of workers) ring.add(w);
+    ring.add(worker('w1'));
+    t.equal(ring.ownerOf(point)?.id, 'w36094', `added as ${order.join(', ')}: the smaller id comes first`);
+    const walker = ring.walker();
+    walker.start(point);
+    t.equal(walker.next()?.id, 'w36094');
+    t.equal(walker.next()?.id, 'w5426');
+  }
+});
