@@ -125,7 +125,7 @@ async function startSimulatedCluster(config: ProxyConfig): Promise<{ specs: { ur
   const workload = await loadWorkload({ registry: config.registry });
   const workers: { url: string; close(): Promise<void> }[] = [];
   for (let i = 0; i < config.simulatedWorkers; i++) {
-    workers.push(await startSimulatedWorker({ workload, host: '127.0.0.1', port: 0, name: `sim-${i}` }));
+    workers.push(await startSimulatedWorker({ workload, host: '127.0.0.1', port: 0, name: `sim-${i}`, timeScale: config.simulatedTimeScale }));
   }
   return {
     specs: workers.map((w) => ({ url: w.url, weight: 1 })),

@@ -28,6 +28,7 @@ export interface ProxyConfig {
   adminToken: string;
   logLevel: string;
   simulatedWorkers: number;
+  simulatedTimeScale: number;
 }
 
 /** Bad configuration: start-up stops with this message and exit status 2. */
@@ -162,6 +163,7 @@ const schema = {
   failTimeoutMs: { doc: 'How long a worker that refused a connection is left out of routing.', format: 'wr-positive-int', default: 10000, env: 'WARMROUTE_FAIL_TIMEOUT_MS', arg: 'fail-timeout-ms' },
   adminToken: { doc: 'Bearer token for /admin routes; empty: admin routes answer loopback clients only.', format: String, default: '', sensitive: true, env: 'WARMROUTE_ADMIN_TOKEN', arg: 'admin-token' },
   logLevel: { doc: 'pino log level.', format: oneOf(logLevels), default: 'info', env: 'WARMROUTE_LOG_LEVEL', arg: 'log-level' },
+  simulatedTimeScale: { doc: 'Time scale of the simulated workers: 0.1 makes every install, import and run ten times shorter.', format: 'wr-positive', default: 1, env: 'WARMROUTE_SIMULATED_TIME_SCALE', arg: 'simulated-time-scale' },
   simulatedWorkers: { doc: 'Start this many simulated pipbench workers in-process and route to them (demo and experiments).', format: 'wr-count', default: 0, env: 'WARMROUTE_SIMULATED_WORKERS', arg: 'simulated-workers' },
 };
 

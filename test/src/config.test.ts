@@ -62,7 +62,7 @@ t.test('every worker notation', async (t) => {
 t.test('olscheduler keys are accepted, unknown keys are not', async (t) => {
   const c = loadConfig({ values: { 'load-threshold': 100, balancer: 'pkg-aware' } });
   t.equal(c.loadThreshold, 100);
-  t.throws(() => loadConfig({ values: { laodThreshold: 3 }, source: 'x.json' }), new ConfigError('x.json: unknown config key "laodThreshold" (allowed: host, port, balancer, loadThreshold, balanceFactor, registry, workers, connectionsPerWorker, connectTimeoutMs, headersTimeoutMs, bodyTimeoutMs, queueLimit, queueTimeoutMs, maxBodyBytes, failTimeoutMs, adminToken, logLevel, simulatedWorkers)'));
+  t.throws(() => loadConfig({ values: { laodThreshold: 3 }, source: 'x.json' }), new ConfigError('x.json: unknown config key "laodThreshold" (allowed: host, port, balancer, loadThreshold, balanceFactor, registry, workers, connectionsPerWorker, connectTimeoutMs, headersTimeoutMs, bodyTimeoutMs, queueLimit, queueTimeoutMs, maxBodyBytes, failTimeoutMs, adminToken, logLevel, simulatedTimeScale, simulatedWorkers)'));
 });
 
 const badConfigs: [string, Record<string, unknown>, RegExp][] = [
