@@ -5,6 +5,7 @@
 // run_workload.py: uniform over the list, or uniform over a slice of the list
 // that moves on every rotation period.
 
+import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
 import { isSuccess, summarize, type RequestRecord, type RunSummary } from './stats.js';
 
@@ -167,6 +168,8 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
     keepAliveTimeout: 30_000,
   });
   const drain = new AbortController();
+  // Every outstanding request listens on the drain signal; thousands are expected.
+  setMaxListeners(0, drain.signal);
   const records: (RequestRecord | undefined)[] = [];
   const outstanding = new Set<Promise<void>>();
   const t0 = performance.now();

@@ -1,0 +1,152 @@
+import t from 'tap';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main as experimentMain } from '../../pipbench/commands/experiment.js';
+import type { CommandIO } from '../../pipbench/commands/run.js';
+import {
+  planRows, requestFileContent, MAX_REQUEST_FILE_BYTES, POLICIES, type RowResult,
+} from '../../pipbench/experiment.js';
+import { summarize, type RequestRecord } from '../../pipbench/stats.js';
+
+function captureIO(): CommandIO & { out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    stdout: { write: (s: string) => { out += s; return true; } },
+    stderr: { write: (s: string) => { err += s; return true; } },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+/** A small workload: 8 handlers over 12 packages (costs are filled in from the measured samples). */
+async function writeTinyWorkload(dir: string): Promise<{ registry: string; handlers: string }> {
+  const pkg = (i: number) => `level${i % 3}pkg${i}`;
+  const entries = Array.from({ length: 8 }, (_, h) => ({ handle: `hdl${h}_0`, pkgs: [pkg(h % 4), pkg(4 + (h % 5)), pkg(9 + (h % 3))] }));
+  const registry = join(dir, 'registry.json');
+  const handlers = join(dir, 'handlers.txt');
+  await writeFile(registry, JSON.stringify(entries));
+  await writeFile(handlers, entries.flatMap((e) => [e.handle, e.handle]).join('\n') + '\n');
+  return { registry, handlers };
+}
+
+t.test('planRows: one row per policy, pkg-aware per threshold, all-warm last', async (t) => {
+  const rows = planRows([...POLICIES], [1, 3, 100]);
+  t.same(rows.map((r) => r.id), ['round-robin', 'random', 'least-loaded', 'hashing-bounded', 'pkg-aware-t1', 'pkg-aware-t3', 'pkg-aware-t100', 'all-warm']);
+  const last = rows[rows.length - 1];
+  t.equal(last?.baseline, true);
+  t.equal(last?.balancer, 'least-loaded', 'the baseline routes least-loaded');
+  t.equal(rows.find((r) => r.id === 'pkg-aware-t3')?.threshold, 3);
+  t.equal(new Set(rows.map((r) => r.color)).size, rows.length, 'distinct colours');
+});
+
+t.test('request files stay under the size cap', async (t) => {
+  const records: RequestRecord[] = Array.from({ length: 40_000 }, (_, i) => ({
+    startEpochMs: 1_700_000_000_000 + i, offsetMs: i * 200.123, handler: `hdl${i % 100}_0`, status: 200,
+    latencyMs: 12_345.678 + i, worker: `worker${(i % 5) + 1}`, error: '',
+  }));
+  const plan = planRows(['round-robin'], [])[0];
+  if (!plan) throw new Error('no plan');
+  const row: RowResult = { plan, summary: summarize(records, 8_000_000), records, unansweredAtDrain: 0, workers: [], wallSec: 1 };
+  const { content, note } = requestFileContent(row);
+  t.ok(Buffer.byteLength(content) <= MAX_REQUEST_FILE_BYTES, `${Buffer.byteLength(content)} bytes`);
+  t.match(note, /compact/);
+  const small = requestFileContent({ ...row, records: records.slice(0, 10) });
+  t.equal(small.note, '');
+  t.equal(small.content.split('\n')[0], 'start,offset_ms,handler,status,latency_ms,worker,error');
+});
+
+t.test('pipbench experiment --quick runs every row and writes every file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-exp-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeTinyWorkload(dir);
+  const io = captureIO();
+  const code = await experimentMain(['--quick', '--name', 'smoke', '--registry', registry, '--handlers', handlers, '--out-dir', dir, '--quiet'], io);
+  t.equal(code, 0, io.err());
+  t.match(io.out(), /wrote \d+ files/);
+
+  const out = join(dir, 'smoke');
+  const files = (await readdir(out)).sort();
+  const rowIds = ['round-robin', 'random', 'least-loaded', 'hashing-bounded', 'pkg-aware-t1', 'pkg-aware-t2', 'pkg-aware-t3', 'pkg-aware-t5', 'pkg-aware-t10', 'pkg-aware-t100', 'all-warm'];
+  const expected = [
+    'summary.md', 'summary.json',
+    'mean-latency.svg', 'throughput.svg', 'threshold-sweep.svg', 'latency-cdf.svg', 'latency-per-handler.svg',
+    ...rowIds.map((id) => `requests-${id}.csv`),
+  ].sort();
+  t.same(files, expected, 'every file, nothing else');
+
+  const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as {
+    command: string; timeUnit: string;
+    rows: { id: string; requests: number; failures: number; meanMs: number | null; meanVsAllWarm: number | null; workers: { invocations: number }[]; requestsFile: string }[];
+  };
+  t.same(summary.rows.map((r) => r.id), rowIds);
+  t.match(summary.timeUnit, /simulated/);
+  t.match(summary.command, /experiment --quick --name smoke/);
+  for (const row of summary.rows) {
+    // 60 simulated seconds, one request every 200 ms: 300 requests per row.
+    t.equal(row.requests, 300, `${row.id}: requests`);
+    t.equal(row.workers.length, 5, `${row.id}: five workers`);
+    const csv = (await readFile(join(out, row.requestsFile), 'utf8')).trimEnd().split('\n');
+    t.equal(csv.length, row.requests + 1, `${row.id}: one CSV line per request`);
+    t.ok(row.meanMs !== null && row.meanMs > 0, `${row.id}: mean latency`);
+  }
+  const warm = summary.rows.find((r) => r.id === 'all-warm');
+  t.equal(warm?.meanVsAllWarm, 1);
+  t.equal(warm?.failures, 0, 'the baseline answers everything');
+  const roundRobin = summary.rows.find((r) => r.id === 'round-robin');
+  t.ok((roundRobin?.meanVsAllWarm ?? 0) > 1, 'cold caches cost more than warm ones');
+
+  const md = await readFile(join(out, 'summary.md'), 'utf8');
+  t.match(md, /node dist\/pipbench\/cli\.js experiment --quick --name smoke/, 'the exact command');
+  t.match(md, /simulated time at time scale 1/);
+  t.match(md, /\| pkg-aware t=100 /);
+  t.match(md, /\| all-warm \(baseline\) \|/);
+  t.match(md, /mean \/ all-warm/);
+  for (const svg of files.filter((f) => f.endsWith('.svg'))) {
+    const text = await readFile(join(out, svg), 'utf8');
+    t.match(text, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/, `${svg} is an SVG`);
+    t.match(text, /<title>/, `${svg} has a title`);
+    t.notMatch(text, /NaN|undefined/, `${svg} has no NaN`);
+  }
+  const cdf = await readFile(join(out, 'latency-cdf.svg'), 'utf8');
+  t.equal((cdf.match(/<path class="series"/g) ?? []).length, rowIds.length, 'one CDF per row');
+});
+
+t.test('pipbench experiment: bad input names the problem and exits non-zero', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-exp-bad-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeTinyWorkload(dir);
+  const strangers = join(dir, 'strangers.txt');
+  await writeFile(strangers, 'hdl0_0\nhdl999_0\n');
+  const emptyPkgs = join(dir, 'bad-registry.json');
+  await writeFile(emptyPkgs, '[{"handle": "x", "pkgs": "numpy"}]');
+  const base = ['--registry', registry, '--out-dir', dir, '--quiet'];
+  const cases: [string[], RegExp][] = [
+    [['--quick'], /--registry FILE is required/],
+    [['--registry', join(dir, 'nope.json'), '--out-dir', dir], /nope\.json: no such file/],
+    [[...base, '--policies', 'round-robin,fastest'], /unknown policy "fastest"/],
+    [[...base, '--thresholds', '1,zero'], /--thresholds: "zero"/],
+    [[...base, '--policies', 'random', '--thresholds', '3'], /needs pkg-aware/],
+    [[...base, '--handlers', strangers], /not in registry.*"hdl999_0"/],
+    [[...base, '--workers', '0'], /--workers must be at least 1/],
+    [[...base, '--time-scale', '0'], /--time-scale must be greater than 0/],
+    [[...base, '--runners', '4'], /--runners applies to --mode sync/],
+    [[...base, '--mode', 'batch'], /--mode must be one of async, sync/],
+    [[...base, '--name', '../escape'], /--name must be a plain folder name/],
+    [['--registry', registry, '--out-dir', join(dir, 'missing-dir')], /--out-dir .*no such directory/],
+    [['--registry', emptyPkgs, '--out-dir', dir], /bad-registry\.json/],
+    [[...base, '--frobnicate'], /frobnicate/],
+  ];
+  for (const [argv, message] of cases) {
+    const io = captureIO();
+    const code = await experimentMain(argv, io);
+    t.equal(code, 2, `exit 2 for ${argv.join(' ')}`);
+    t.match(io.err(), message, `message for ${argv.join(' ')}`);
+    t.notMatch(io.err(), /\n\s+at /, 'no stack trace');
+  }
+  t.same((await readdir(dir)).sort(), ['bad-registry.json', 'handlers.txt', 'registry.json', 'strangers.txt'], 'nothing written on bad input');
+  const help = captureIO();
+  t.equal(await experimentMain(['--help'], help), 0);
+  t.match(help.out(), /--thresholds/);
+});
