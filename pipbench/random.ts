@@ -82,9 +82,10 @@ export function lognormal(random: Random, median: number, sigma: number): number
   return median * Math.exp(sigma * random.normal());
 }
 
-/** Poisson draw by Knuth's method; fine for the small means the generator uses. */
+/** Poisson draw: Knuth's method for small means, the normal approximation for large ones (where e^-mean underflows). */
 export function poisson(random: Random, mean: number): number {
   if (mean <= 0) return 0;
+  if (mean > 30) return Math.max(0, Math.round(mean + Math.sqrt(mean) * random.normal()));
   const limit = Math.exp(-mean);
   let k = 0;
   let p = random.next();

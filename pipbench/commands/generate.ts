@@ -64,20 +64,24 @@ type Flags = ReturnType<typeof parseFlags>;
 /** Bad flags: exit code 2, as opposed to 1 for failures such as unreadable files. */
 class UsageError extends Error {}
 
-function integerFlag(flag: string, text: string | undefined, fallback: number, min: number): number {
+function integerFlag(flag: string, text: string | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isInteger(value) || value < min) {
-    throw new UsageError(`--${flag} must be an integer >= ${min}, got "${text}"`);
+  if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${flag} must be an integer ${range}, got "${text}"`);
   }
   return value;
 }
 
-function numberFlag(flag: string, text: string | undefined, fallback: number, min: number, minInclusive: boolean): number {
+// Far beyond any benchmark, low enough that a typo cannot exhaust memory.
+const LIMITS = { packages: 1_000_000, handlers: 100_000, levels: 100, repeat: 10_000, zipf: 10, importsMean: 10_000 } as const;
+
+function numberFlag(flag: string, text: string | undefined, fallback: number, min: number, minInclusive: boolean, max: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || (minInclusive ? value < min : value <= min)) {
-    throw new UsageError(`--${flag} must be a number ${minInclusive ? '>=' : '>'} ${min}, got "${text}"`);
+  if (text.trim() === '' || !Number.isFinite(value) || (minInclusive ? value < min : value <= min) || value > max) {
+    throw new UsageError(`--${flag} must be a number ${minInclusive ? '>=' : '>'} ${min} and <= ${max}, got "${text}"`);
   }
   return value;
 }
@@ -97,7 +101,7 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
   try {
     if (values.out === undefined || values.out === '') throw new UsageError('--out DIR is required');
     const seed = integerFlag('seed', values.seed, DEFAULT_SEED, Number.MIN_SAFE_INTEGER);
-    const repeat = integerFlag('repeat', values.repeat, DEFAULTS.repeat, 1);
+    const repeat = integerFlag('repeat', values.repeat, DEFAULTS.repeat, 1, LIMITS.repeat);
     const samples = await loadCostSamples();
     let workload: GeneratedWorkload;
     if (values['from-registry'] !== undefined) {
@@ -115,11 +119,11 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     } else {
       workload = generateWorkload(
         {
-          packages: integerFlag('packages', values.packages, DEFAULTS.packages, 1),
-          handlers: integerFlag('handlers', values.handlers, DEFAULTS.handlers, 1),
-          levels: integerFlag('levels', values.levels, DEFAULTS.levels, 1),
-          zipf: numberFlag('zipf', values.zipf, DEFAULTS.zipf, 0, false),
-          importsMean: numberFlag('imports-mean', values['imports-mean'], DEFAULTS.importsMean, 1, true),
+          packages: integerFlag('packages', values.packages, DEFAULTS.packages, 1, LIMITS.packages),
+          handlers: integerFlag('handlers', values.handlers, DEFAULTS.handlers, 1, LIMITS.handlers),
+          levels: integerFlag('levels', values.levels, DEFAULTS.levels, 1, LIMITS.levels),
+          zipf: numberFlag('zipf', values.zipf, DEFAULTS.zipf, 0, false, LIMITS.zipf),
+          importsMean: numberFlag('imports-mean', values['imports-mean'], DEFAULTS.importsMean, 1, true, LIMITS.importsMean),
           repeat,
           seed,
         },
