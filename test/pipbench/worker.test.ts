@@ -127,7 +127,7 @@ t.test('LRU eviction evicts the least recently used package', async (t) => {
 
 t.test('packages in use are pinned: not evicted mid-invocation', async (t) => {
   const workload = makeWorkload(
-    { a: { installMs: 1 }, b: { installMs: 400 }, c: { installMs: 1 } },
+    { a: { installMs: 1 }, b: { installMs: 800 }, c: { installMs: 1 } },
     { hab: ['a', 'b'], hc: ['c'] },
   );
   const worker = await start(t, { workload, cacheBytes: 100, timeScale: 1, handlerMs: 0 });
@@ -287,8 +287,12 @@ t.test('CLI: starts, serves, and stops when asked', async (t) => {
   await writeFile(registry, JSON.stringify([{ handle: 'h', pkgs: ['level0pkg1', 'level1pkg2'] }]));
   const stop = new AbortController();
   const c = capture(stop.signal);
-  const exit = workerMain(['--registry', registry, '--port', '0', '--time-scale', '0.0001', '--name', 'cli-w', '--cores', '3'], c.io);
-  while (!c.out.includes('listening')) await sleep(5);
+  let exited = false;
+  const exit = workerMain(['--registry', registry, '--port', '0', '--time-scale', '0.0001', '--name', 'cli-w', '--cores', '3'], c.io).finally(() => {
+    exited = true;
+  });
+  while (!c.out.includes('listening') && !exited) await sleep(5);
+  t.notOk(exited, `still running after start (${c.err})`);
   const url = /listening on (http:\/\/\S+)/.exec(c.out)?.[1] as string;
   t.match(c.out, /cli-w/);
   const unknown = await fetch(`${url}/runLambda/nope`, { method: 'POST' });
