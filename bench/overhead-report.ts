@@ -1,0 +1,102 @@
+// Tables and ratios for the proxy-overhead benchmark.
+
+import type { LoadResult } from './load.js';
+
+export type TargetKind = 'direct' | 'nginx' | 'warmroute';
+
+export interface TargetSpec {
+  /** Row name and --targets key, e.g. "nginx-rr". */
+  readonly name: string;
+  readonly kind: TargetKind;
+  /** nginx's or warmroute's policy name; "-" for direct. */
+  readonly policy: string;
+}
+
+export interface Row {
+  readonly target: string;
+  readonly kind: TargetKind;
+  readonly policy: string;
+  readonly status: 'measured' | 'skipped' | 'failed';
+  /** Why a row was skipped or failed. */
+  readonly note?: string;
+  readonly load?: LoadResult;
+  /** Peak RSS of the proxy's processes (VmHWM), MiB; absent for direct. */
+  readonly peakRssMiB?: number;
+  /** Proxy CPU time (user + system, all its processes) per response during the measured run, microseconds. */
+  readonly cpuMicrosPerRequest?: number;
+}
+
+export interface Ratios {
+  readonly requestsPerSec: number | null;
+  readonly p99: number | null;
+}
+
+export interface RowWithRatios extends Row {
+  readonly vsNginx: Ratios;
+  readonly vsDirect: Ratios;
+}
+
+const round = (n: number, digits: number): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function ratios(row: Row, baseline: Row | undefined): Ratios {
+  if (row.load === undefined || baseline?.load === undefined) return { requestsPerSec: null, p99: null };
+  const rps = row.load.requestsPerSec / baseline.load.requestsPerSec;
+  const p99 = row.load.latencyP99Ms / baseline.load.latencyP99Ms;
+  return { requestsPerSec: Number.isFinite(rps) ? round(rps, 3) : null, p99: Number.isFinite(p99) ? round(p99, 3) : null };
+}
+
+/** Adds each row's req/s and p99 relative to nginx round-robin and to direct, both from the same run. */
+export function withRatios(rows: readonly Row[], nginxBaseline: string, directBaseline: string): RowWithRatios[] {
+  const nginx = rows.find((r) => r.target === nginxBaseline && r.status === 'measured');
+  const direct = rows.find((r) => r.target === directBaseline && r.status === 'measured');
+  return rows.map((row) => ({ ...row, vsNginx: ratios(row, nginx), vsDirect: ratios(row, direct) }));
+}
+
+const fixed = (n: number | undefined, digits: number): string => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
+const ratio = (n: number | null): string => (n === null ? '-' : `${n.toFixed(2)}x`);
+
+export const tableHeader = ['target', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MiB', 'CPU µs/req', 'req/s vs nginx-rr', 'p99 vs nginx-rr', 'req/s vs direct', 'p99 vs direct'];
+
+/** One table row's cells; skipped and failed rows carry their note instead of numbers. */
+export function cells(row: RowWithRatios): string[] {
+  if (row.load === undefined) return [row.target, `${row.status}: ${row.note ?? ''}`, ...tableHeader.slice(2).map(() => '')];
+  const l = row.load;
+  return [
+    row.target,
+    fixed(l.requestsPerSec, 0),
+    fixed(l.latencyMeanMs, 2),
+    fixed(l.latencyP50Ms, 2),
+    fixed(l.latencyP99Ms, 2),
+    String(l.errors),
+    String(l.non2xx),
+    fixed(row.peakRssMiB, 1),
+    fixed(row.cpuMicrosPerRequest, 0),
+    ratio(row.vsNginx.requestsPerSec),
+    ratio(row.vsNginx.p99),
+    ratio(row.vsDirect.requestsPerSec),
+    ratio(row.vsDirect.p99),
+  ];
+}
+
+export function markdownTable(rows: readonly RowWithRatios[]): string {
+  const lines = [`| ${tableHeader.join(' | ')} |`, `| --- | ${tableHeader.slice(1).map(() => '---:').join(' | ')} |`];
+  for (const row of rows) {
+    const c = cells(row);
+    // A skipped row's note spans the table in spirit; markdown has no colspan, so it sits in the second cell.
+    lines.push(`| ${c.map((x) => x.replace(/\|/g, '\\|').replace(/\n/g, ' ')).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** Fixed-width text table for the terminal. */
+export function textTable(rows: readonly RowWithRatios[]): string {
+  const header = ['target', 'req/s', 'mean', 'p50', 'p99', 'err', 'non2xx', 'RSS MiB', 'CPU µs/req', 'rps/nginx', 'p99/nginx', 'rps/direct', 'p99/direct'];
+  const measured = rows.filter((r) => r.load !== undefined).map((r) => cells(r));
+  const widths = header.map((h, i) => Math.max(h.length, ...measured.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]): string => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');
+  const out = [line(header)];
+  for (const row of rows) {
+    out.push(row.load === undefined ? `${row.target.padEnd(widths[0]!)}  ${row.status}: ${row.note ?? ''}` : line(cells(row)));
+  }
+  return out.join('\n');
+}

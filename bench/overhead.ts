@@ -1,0 +1,410 @@
+// Proxy overhead: requests/s, latency and memory of warmroute next to nginx and
+// next to no proxy at all, over the same trivial upstream workers.
+// Build and run: npx tsc -p tsconfig.json && node dist/bench/overhead.js [--help]
+// Writes <out>/summary.md and <out>/summary.json and prints the table.
+
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createRequire } from 'node:module';
+import { cpus, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cpuSeconds, freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine, waitForPort, type Child } from './children.js';
+import { runLoad } from './load.js';
+import { findNginx, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
+import { markdownTable, textTable, withRatios, type Row, type TargetSpec } from './overhead-report.js';
+
+const REPRODUCE = 'npx tsc -p tsconfig.json && node dist/bench/overhead.js';
+const DEFAULT_OUT = 'results/bench-overhead';
+const FUNCTION_NAME = 'fn';
+const REQUEST_BODY = '{"input":{"n":1}}';
+const NGINX_BASELINE = 'nginx-rr';
+const DIRECT_BASELINE = 'direct';
+
+const TARGETS: readonly TargetSpec[] = [
+  { name: 'direct', kind: 'direct', policy: '-' },
+  { name: 'nginx-rr', kind: 'nginx', policy: 'round-robin' },
+  { name: 'nginx-least-conn', kind: 'nginx', policy: 'least_conn' },
+  { name: 'warmroute-rr', kind: 'warmroute', policy: 'round-robin' },
+  { name: 'warmroute-least-loaded', kind: 'warmroute', policy: 'least-loaded' },
+  { name: 'warmroute-pkg-aware', kind: 'warmroute', policy: 'pkg-aware' },
+];
+
+interface Settings {
+  readonly durationSec: number;
+  readonly warmupSec: number;
+  readonly connections: number;
+  readonly workers: number;
+  readonly connectionsPerWorker: number;
+  readonly targets: readonly TargetSpec[];
+  readonly out: string;
+  readonly nginx: string;
+  /** Folder for warmroute CPU profiles (node --cpu-prof), or undefined for none. */
+  readonly cpuProfDir: string | undefined;
+}
+
+const usage = `usage: node dist/bench/overhead.js [flags]
+
+Measures proxy overhead with autocannon: POST /runLambda/${FUNCTION_NAME} straight at one upstream
+worker (direct), through nginx (round-robin, least_conn) and through warmroute
+(round-robin, least-loaded, pkg-aware), all over the same trivial workers on 127.0.0.1.
+
+  --duration SEC        measured seconds per target (default 10)
+  --warmup SEC          unmeasured load before each measurement, 0 for none (default 2)
+  --connections N       concurrent client connections (default 64)
+  --workers N           upstream workers, all in one child process (default 2)
+  --connections-per-worker N
+                        warmroute's keep-alive connections per worker (default 32: with 2
+                        workers, the same 64 as nginx's "keepalive 64")
+  --targets LIST        comma-separated subset of: ${TARGETS.map((t) => t.name).join(', ')}
+                        (default all)
+  --out DIR             where summary.md and summary.json go (default ${DEFAULT_OUT})
+  --nginx PATH          nginx binary (default: nginx on PATH or in /usr/sbin); when there is
+                        none, the nginx rows are skipped with a note
+  --cpu-prof DIR        run warmroute under node --cpu-prof, writing <target>.cpuprofile to DIR
+  --help                this text
+`;
+
+class UsageError extends Error {}
+
+function numberFlag(name: string, text: string, min: number, max: number, integer: boolean): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${text}"`);
+  }
+  return n;
+}
+
+function parseSettings(argv: string[]): Settings | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        connections: { type: 'string', default: '64' },
+        workers: { type: 'string', default: '2' },
+        'connections-per-worker': { type: 'string', default: '32' },
+        targets: { type: 'string' },
+        out: { type: 'string', default: DEFAULT_OUT },
+        nginx: { type: 'string', default: 'nginx' },
+        'cpu-prof': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  let targets = TARGETS;
+  if (values.targets !== undefined) {
+    const names = values.targets.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const unknown = names.find((n) => !TARGETS.some((t) => t.name === n));
+    if (unknown !== undefined) throw new UsageError(`unknown target "${unknown}" in --targets (known: ${TARGETS.map((t) => t.name).join(', ')})`);
+    if (names.length === 0) throw new UsageError('--targets names no target');
+    targets = TARGETS.filter((t) => names.includes(t.name));
+  }
+  return {
+    durationSec: numberFlag('duration', values.duration, 0.5, 600, false),
+    warmupSec: numberFlag('warmup', values.warmup, 0, 60, false),
+    connections: numberFlag('connections', values.connections, 1, 4096, true),
+    workers: numberFlag('workers', values.workers, 1, 64, true),
+    connectionsPerWorker: numberFlag('connections-per-worker', values['connections-per-worker'], 1, 4096, true),
+    targets,
+    out: values.out,
+    nginx: values.nginx,
+    cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+  };
+}
+
+/** The built scripts this benchmark starts, next to its own compiled file in dist/. */
+function builtScripts(): { proxyCli: string; upstream: string } {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const scripts = { proxyCli: join(here, '..', 'src', 'cli.js'), upstream: join(here, 'upstream.js') };
+  for (const path of Object.values(scripts)) {
+    if (!existsSync(path)) throw new UsageError(`${path} does not exist: build first with "npx tsc -p tsconfig.json" and run node dist/bench/overhead.js`);
+  }
+  return scripts;
+}
+
+/** One POST with a fresh connection, so that nothing lingers; the answer's status, or a description of the failure. */
+function postOnce(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolvePost, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { text += chunk; });
+      res.on('end', () => resolvePost({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function checkAnswers(url: string): Promise<void> {
+  const { status, text } = await postOnce(url, REQUEST_BODY);
+  if (status !== 200) throw new Error(`POST ${url} answered ${status}: ${text.slice(0, 300)}`);
+}
+
+interface RunContext {
+  readonly settings: Settings;
+  readonly upstreams: readonly string[];
+  readonly proxyCli: string;
+  readonly nginx: NginxInstall | { missing: string };
+  readonly tempDir: string;
+}
+
+interface StartedTarget {
+  readonly url: string;
+  readonly child?: Child;
+}
+
+async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<StartedTarget> {
+  const dir = await mkdtemp(join(ctx.tempDir, `${spec.name}-`));
+  const port = await freePort();
+  const config: Record<string, unknown> = {
+    host: '127.0.0.1',
+    port,
+    balancer: spec.policy,
+    workers: ctx.upstreams.map((url) => ({ url, weight: 1 })),
+    connectionsPerWorker: ctx.settings.connectionsPerWorker,
+    logLevel: 'warn',
+  };
+  if (spec.policy === 'pkg-aware') {
+    const registry = join(dir, 'registry.json');
+    await writeFile(registry, JSON.stringify([{ handle: FUNCTION_NAME, pkgs: ['numpy', 'six'] }]));
+    config.registry = registry;
+  }
+  const configPath = join(dir, 'config.json');
+  await writeFile(configPath, JSON.stringify(config, null, 2));
+  const profiling = ctx.settings.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', ctx.settings.cpuProfDir, '--cpu-prof-name', `${spec.name}.cpuprofile`];
+  const child = startChild(`warmroute (${spec.policy})`, process.execPath, [...profiling, ctx.proxyCli, 'start', '-c', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await waitForPort(child, port, 15_000);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+async function startTarget(spec: TargetSpec, ctx: RunContext): Promise<StartedTarget | { skip: string }> {
+  switch (spec.kind) {
+    case 'direct':
+      return { url: ctx.upstreams[0]! };
+    case 'nginx': {
+      if ('missing' in ctx.nginx) return { skip: `${ctx.nginx.missing}; install it (Debian: apt-get install nginx) to measure this row` };
+      const prefix = await mkdtemp(join(ctx.tempDir, `${spec.name}-`));
+      const running = await startNginx(ctx.nginx, prefix, ctx.upstreams, spec.policy as NginxBalance);
+      return { url: running.url, child: running.child };
+    }
+    case 'warmroute':
+      return startWarmroute(spec, ctx);
+  }
+}
+
+async function measureTarget(spec: TargetSpec, ctx: RunContext, log: (line: string) => void): Promise<Row> {
+  const base = { target: spec.name, kind: spec.kind, policy: spec.policy };
+  let started: StartedTarget | { skip: string } | undefined;
+  try {
+    started = await startTarget(spec, ctx);
+    if ('skip' in started) return { ...base, status: 'skipped', note: started.skip };
+    const url = `${started.url}/runLambda/${FUNCTION_NAME}`;
+    await checkAnswers(url);
+    const { connections, durationSec, warmupSec } = ctx.settings;
+    if (warmupSec > 0) await runLoad({ url, connections, durationSec: warmupSec, body: REQUEST_BODY });
+    const pid = started.child?.pid;
+    const cpuBefore = pid === undefined ? undefined : cpuSeconds(pid);
+    const load = await runLoad({ url, connections, durationSec, body: REQUEST_BODY });
+    const cpuAfter = pid === undefined ? undefined : cpuSeconds(pid);
+    const peakRss = pid === undefined ? undefined : peakRssMiB(pid);
+    const cpuMicros = cpuBefore !== undefined && cpuAfter !== undefined && load.responses > 0 ? ((cpuAfter - cpuBefore) * 1e6) / load.responses : undefined;
+    log(`  ${spec.name.padEnd(24)} ${load.requestsPerSec.toFixed(0).padStart(7)} req/s  p99 ${load.latencyP99Ms.toFixed(2)} ms`);
+    return { ...base, status: 'measured', load, peakRssMiB: peakRss, cpuMicrosPerRequest: cpuMicros };
+  } catch (err) {
+    const note = (err as Error).message;
+    log(`  ${spec.name.padEnd(24)} failed: ${note}`);
+    return { ...base, status: 'failed', note };
+  } finally {
+    if (started !== undefined && 'child' in started && started.child !== undefined) await stopChild(started.child);
+  }
+}
+
+async function startUpstreams(script: string, count: number): Promise<{ child: Child; urls: string[] }> {
+  const child = startChild('upstream workers', process.execPath, [script, '--count', String(count)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    const urls = await waitForLine(child, (line) => {
+      try {
+        const parsed = JSON.parse(line) as { upstreams?: unknown };
+        return Array.isArray(parsed.upstreams) ? parsed.upstreams.map(String) : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 10_000);
+    return { child, urls };
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+}
+
+function autocannonVersion(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return (require('autocannon/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const shellQuote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+interface Machine {
+  readonly cores: number;
+  readonly cpu: string;
+  readonly kernel: string;
+  readonly node: string;
+  readonly nginx: string;
+  readonly autocannon: string;
+}
+
+function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machine: Machine, command: string): string {
+  const skippedOrFailed = rows.filter((r) => r.status !== 'measured');
+  const anyErrors = rows.some((r) => r.load !== undefined && (r.load.errors > 0 || r.load.non2xx > 0));
+  return `# Proxy overhead: warmroute vs nginx vs direct
+
+Command: \`${command}\` (the npm script \`bench:overhead\` builds first and runs the same)
+
+${markdownTable(rows)}
+
+Each target got ${settings.warmupSec > 0 ? `${settings.warmupSec} s of unmeasured warm-up, then ` : ''}${settings.durationSec} s of
+closed-loop load from autocannon: ${settings.connections} keep-alive connections, one request
+outstanding on each, \`POST /runLambda/${FUNCTION_NAME}\` with a ${Buffer.byteLength(REQUEST_BODY)}-byte JSON body. The upstream
+is ${settings.workers} trivial worker servers (node:http, keep-alive, a ${'{"result":"ok","worker":0}'.length}-byte JSON answer) in one
+child process; \`direct\` hits the first of them with no proxy in between, the floor.
+Latencies are over 2xx responses, each recorded exactly (autocannon's own histogram
+rounds down to whole milliseconds). Ratios compare with nginx round-robin and with
+direct measured in this same run: req/s above 1x and p99 below 1x are better.
+Peak RSS is VmHWM from /proc (nginx: master plus worker). CPU µs/req is the proxy's
+user+system CPU time during the measured run divided by the responses.
+${anyErrors ? '\n**Some rows had errors or non-2xx answers; see the errors and non-2xx columns.**\n' : ''}${skippedOrFailed.length > 0 ? `\nNot measured:\n${skippedOrFailed.map((r) => `- ${r.target} (${r.status}): ${r.note ?? ''}`).join('\n')}\n` : ''}
+Setup:
+- nginx: \`worker_processes 1\`, because warmroute is one Node process with one
+  JavaScript thread, so both proxies get the same core budget; on this
+  ${machine.cores}-core machine the load generator and the upstream process need the other
+  core(s). Upstream block of the same workers with \`keepalive 64\` (round-robin, and
+  \`least_conn\` for nginx-least-conn), \`proxy_http_version 1.1\`,
+  \`proxy_set_header Connection ""\`, \`access_log off\`, keepalive_requests raised
+  on both sides so that nobody reconnects every 1,000 requests; run with
+  \`nginx -p DIR -c FILE -g 'daemon off;'\` from a temp prefix.
+- warmroute: one process (\`node dist/src/cli.js start -c FILE\`), logLevel warn,
+  connectionsPerWorker ${settings.connectionsPerWorker} (x ${settings.workers} workers = ${settings.connectionsPerWorker * settings.workers} upstream connections, as nginx's keepalive 64),
+  default queue settings; pkg-aware with a registry of the one function.
+- Everything shares ${machine.cores} cores: autocannon (this process), the proxy and the upstream
+  process compete for them, so absolute numbers are lower than on separate machines;
+  the comparison between proxies is fair because each faces the same competition.
+  Rows run one after another, so slow drift of the machine shows up as noise of a few
+  percent between runs.
+
+Machine: ${machine.cores} cores (${machine.cpu}), Linux ${machine.kernel}, Node ${machine.node}, nginx ${machine.nginx}, autocannon ${machine.autocannon}.
+Generated ${new Date().toISOString()}.
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let settings: Settings;
+  let scripts: { proxyCli: string; upstream: string };
+  try {
+    const parsed = parseSettings(argv);
+    if (parsed === 'help') {
+      process.stdout.write(usage);
+      return 0;
+    }
+    settings = parsed;
+    scripts = builtScripts();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bench/overhead: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = (line: string): void => { process.stdout.write(`${line}\n`); };
+  const onSignal = (): void => {
+    killAllChildren();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const nginx = settings.targets.some((t) => t.kind === 'nginx') ? findNginx(settings.nginx) : { missing: 'not requested' };
+  const tempDir = await mkdtemp(join(tmpdir(), 'warmroute-bench-overhead-'));
+  let upstream: Child | undefined;
+  try {
+    const started = await startUpstreams(scripts.upstream, settings.workers);
+    upstream = started.child;
+    const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, nginx, tempDir };
+    if (settings.cpuProfDir !== undefined) await mkdir(settings.cpuProfDir, { recursive: true });
+    log(`proxy overhead: ${settings.connections} connections, ${settings.durationSec} s per target after ${settings.warmupSec} s warm-up, ${settings.workers} upstream workers`);
+    if ('missing' in nginx && settings.targets.some((t) => t.kind === 'nginx')) log(`  note: ${nginx.missing}; the nginx rows are skipped`);
+    const rows: Row[] = [];
+    for (const spec of settings.targets) rows.push(await measureTarget(spec, ctx, log));
+
+    const withRatio = withRatios(rows, NGINX_BASELINE, DIRECT_BASELINE);
+    const machine: Machine = {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      kernel: release(),
+      node: process.version,
+      nginx: 'missing' in nginx ? 'not installed' : nginx.version,
+      autocannon: autocannonVersion(),
+    };
+    const command = `node dist/bench/overhead.js${argv.map((a) => ` ${shellQuote(a)}`).join('')}`;
+    await mkdir(settings.out, { recursive: true });
+    await writeFile(join(settings.out, 'summary.md'), markdown(withRatio, settings, machine, command));
+    await writeFile(join(settings.out, 'summary.json'), `${JSON.stringify({
+      command,
+      generatedAt: new Date().toISOString(),
+      machine,
+      settings: {
+        durationSec: settings.durationSec,
+        warmupSec: settings.warmupSec,
+        connections: settings.connections,
+        workers: settings.workers,
+        connectionsPerWorker: settings.connectionsPerWorker,
+        requestBody: REQUEST_BODY,
+        path: `/runLambda/${FUNCTION_NAME}`,
+      },
+      baselines: { nginx: NGINX_BASELINE, direct: DIRECT_BASELINE },
+      rows: withRatio,
+    }, null, 2)}\n`);
+    log('');
+    log(textTable(withRatio));
+    log(`\nwrote ${join(settings.out, 'summary.md')} and summary.json`);
+    return rows.some((r) => r.status === 'failed') ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`bench/overhead: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    if (upstream !== undefined) await stopChild(upstream);
+    await rm(tempDir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+// Run when executed directly, not when imported (tests import the pieces).
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      process.stderr.write(`bench/overhead: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
