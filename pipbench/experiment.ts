@@ -17,6 +17,7 @@ import { loadWorkload, type Workload } from './workload.js';
 export const POLICIES = ['round-robin', 'random', 'least-loaded', 'hashing-bounded', 'pkg-aware'] as const;
 export type PolicyName = (typeof POLICIES)[number];
 export const BASELINE_ID = 'all-warm';
+const BASELINE_COLOR = '#222222';
 export const DEFAULT_THRESHOLDS: readonly number[] = [1, 2, 3, 5, 10, 100];
 
 export interface ExperimentParams {
@@ -112,7 +113,8 @@ export function planRows(policies: readonly PolicyName[], thresholds: readonly n
     }
   }
   rows.push({ id: BASELINE_ID, label: 'all-warm (baseline)', balancer: 'least-loaded', baseline: true });
-  return rows.map((r, i) => ({ ...r, color: seriesColor(i) }));
+  // The baseline is the reference in every chart: always dark, never confused with a policy.
+  return rows.map((r, i) => ({ ...r, color: r.baseline ? BASELINE_COLOR : seriesColor(i) }));
 }
 
 function toSimulated(r: RequestRecord, timeScale: number, workerNames: ReadonlyMap<string, string>): RequestRecord {

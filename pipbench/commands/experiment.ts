@@ -10,7 +10,7 @@ import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
 import { parseHandlerList, parseRegistryNames, unknownHandlers } from '../runner.js';
 import {
-  parseChoice, parseNumberFlag, readInputFile, UsageError, PROCESS_IO, type CommandIO,
+  InputError, parseChoice, parseNumberFlag, readInputFile, UsageError, PROCESS_IO, type CommandIO,
 } from './run.js';
 
 const DEFAULTS = {
@@ -106,15 +106,15 @@ async function checkInputs(registry: string, handlers: string | undefined, packa
   try {
     names = parseRegistryNames(registryText);
   } catch (err) {
-    throw new UsageError(`--registry ${registry}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new InputError(`--registry ${registry}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (names.length === 0) throw new UsageError(`--registry ${registry}: no functions in it`);
+  if (names.length === 0) throw new InputError(`--registry ${registry}: no functions in it`);
   if (handlers !== undefined) {
     const list = parseHandlerList(await readInputFile('handlers', handlers));
-    if (list.length === 0) throw new UsageError(`--handlers ${handlers}: no handler names in it`);
+    if (list.length === 0) throw new InputError(`--handlers ${handlers}: no handler names in it`);
     const unknown = unknownHandlers(list, new Set(names));
     if (unknown.length > 0) {
-      throw new UsageError(`--handlers ${handlers}: ${unknown.length} handler(s) not in registry ${registry}: ${unknown.slice(0, 5).map((h) => `"${h}"`).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+      throw new InputError(`--handlers ${handlers}: ${unknown.length} handler(s) not in registry ${registry}: ${unknown.slice(0, 5).map((h) => `"${h}"`).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
     }
   }
   await assertReadable('packages', packages);
@@ -125,8 +125,8 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     return await experimentCommand(argv, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`pipbench experiment: ${err.message}\n(see pipbench experiment --help)\n`);
-      return 2;
+      io.stderr.write(`pipbench experiment: ${err.message}\n${err instanceof InputError ? '' : '(see pipbench experiment --help)\n'}`);
+      return err.exitCode;
     }
     throw err;
   }
@@ -225,7 +225,7 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
   try {
     await access(params.outDir);
   } catch {
-    throw new UsageError(`--out-dir ${params.outDir}: no such directory`);
+    throw new InputError(`--out-dir ${params.outDir}: no such directory`);
   }
 
   let workload;
@@ -233,7 +233,7 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
     workload = await loadExperimentWorkload(params);
   } catch (err) {
     // Content the parser rejects (malformed registry or package table) is bad input, not a crash.
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw new InputError(err instanceof Error ? err.message : String(err));
   }
 
   const quiet = values.quiet === true;

@@ -40,9 +40,19 @@ Sends POST {target}/runLambda/{handler} for a duration and records every request
 
 /** Bad command-line input: reported as a message and exit code 2, never a stack trace. */
 export class UsageError extends Error {
+  readonly exitCode: number = 2;
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/** A file named on the command line is missing, unreadable or malformed: exit code 1, like the other pipbench commands. */
+export class InputError extends UsageError {
+  override readonly exitCode: number = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
   }
 }
 
@@ -90,7 +100,7 @@ export async function readInputFile(flag: string, path: string): Promise<string>
   } catch (err) {
     const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new UsageError(`--${flag} ${path}: ${reason}`);
+    throw new InputError(`--${flag} ${path}: ${reason}`);
   }
 }
 
@@ -100,7 +110,7 @@ export async function writeOutputFile(flag: string, path: string, content: strin
   } catch (err) {
     const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
     const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new UsageError(`--${flag} ${path}: cannot write (${reason})`);
+    throw new InputError(`--${flag} ${path}: cannot write (${reason})`);
   }
 }
 
@@ -111,7 +121,7 @@ export async function assertOutputDirectory(flag: string, path: string): Promise
   try {
     isDir = (await stat(dir)).isDirectory();
   } catch { /* reported below */ }
-  if (!isDir) throw new UsageError(`--${flag} ${path}: directory ${dir} does not exist`);
+  if (!isDir) throw new InputError(`--${flag} ${path}: directory ${dir} does not exist`);
 }
 
 /** Loads the handler list from --handlers and/or --registry, rejecting names the registry lacks. */
@@ -123,20 +133,20 @@ export async function loadHandlerNames(handlersPath: string | undefined, registr
     try {
       registryNames = parseRegistryNames(text);
     } catch (err) {
-      throw new UsageError(`--registry ${registryPath}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new InputError(`--registry ${registryPath}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   if (handlersPath === undefined) {
-    if (!registryNames || registryNames.length === 0) throw new UsageError(`--registry ${registryPath}: no functions in it`);
+    if (!registryNames || registryNames.length === 0) throw new InputError(`--registry ${registryPath}: no functions in it`);
     return registryNames;
   }
   const handlers = parseHandlerList(await readInputFile('handlers', handlersPath));
-  if (handlers.length === 0) throw new UsageError(`--handlers ${handlersPath}: no handler names in it`);
+  if (handlers.length === 0) throw new InputError(`--handlers ${handlersPath}: no handler names in it`);
   if (registryNames) {
     const unknown = unknownHandlers(handlers, new Set(registryNames));
     if (unknown.length > 0) {
       const shown = unknown.slice(0, 5).map((h) => `"${h}"`).join(', ');
-      throw new UsageError(`--handlers ${handlersPath}: ${unknown.length} handler(s) not in registry ${registryPath}: ${shown}${unknown.length > 5 ? ', ...' : ''}`);
+      throw new InputError(`--handlers ${handlersPath}: ${unknown.length} handler(s) not in registry ${registryPath}: ${shown}${unknown.length > 5 ? ', ...' : ''}`);
     }
   }
   return handlers;
@@ -173,8 +183,8 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     return await runCommand(argv, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`pipbench run: ${err.message}\n(see pipbench run --help)\n`);
-      return 2;
+      io.stderr.write(`pipbench run: ${err.message}\n${err instanceof InputError ? '' : '(see pipbench run --help)\n'}`);
+      return err.exitCode;
     }
     throw err;
   }

@@ -122,26 +122,27 @@ t.test('pipbench experiment: bad input names the problem and exits non-zero', as
   const emptyPkgs = join(dir, 'bad-registry.json');
   await writeFile(emptyPkgs, '[{"handle": "x", "pkgs": "numpy"}]');
   const base = ['--registry', registry, '--out-dir', dir, '--quiet'];
-  const cases: [string[], RegExp][] = [
+  // Exit 2: bad flags; exit 1: a named file is missing, unreadable or malformed.
+  const cases: [string[], RegExp, number?][] = [
     [['--quick'], /--registry FILE is required/],
-    [['--registry', join(dir, 'nope.json'), '--out-dir', dir], /nope\.json: no such file/],
+    [['--registry', join(dir, 'nope.json'), '--out-dir', dir], /nope\.json: no such file/, 1],
     [[...base, '--policies', 'round-robin,fastest'], /unknown policy "fastest"/],
     [[...base, '--thresholds', '1,zero'], /--thresholds: "zero"/],
     [[...base, '--policies', 'random', '--thresholds', '3'], /needs pkg-aware/],
-    [[...base, '--handlers', strangers], /not in registry.*"hdl999_0"/],
+    [[...base, '--handlers', strangers], /not in registry.*"hdl999_0"/, 1],
     [[...base, '--workers', '0'], /--workers must be at least 1/],
     [[...base, '--time-scale', '0'], /--time-scale must be greater than 0/],
     [[...base, '--runners', '4'], /--runners applies to --mode sync/],
     [[...base, '--mode', 'batch'], /--mode must be one of async, sync/],
     [[...base, '--name', '../escape'], /--name must be a plain folder name/],
-    [['--registry', registry, '--out-dir', join(dir, 'missing-dir')], /--out-dir .*no such directory/],
-    [['--registry', emptyPkgs, '--out-dir', dir], /bad-registry\.json/],
+    [['--registry', registry, '--out-dir', join(dir, 'missing-dir')], /--out-dir .*no such directory/, 1],
+    [['--registry', emptyPkgs, '--out-dir', dir], /bad-registry\.json/, 1],
     [[...base, '--frobnicate'], /frobnicate/],
   ];
-  for (const [argv, message] of cases) {
+  for (const [argv, message, expectedCode = 2] of cases) {
     const io = captureIO();
     const code = await experimentMain(argv, io);
-    t.equal(code, 2, `exit 2 for ${argv.join(' ')}`);
+    t.equal(code, expectedCode, `exit ${expectedCode} for ${argv.join(' ')}`);
     t.match(io.err(), message, `message for ${argv.join(' ')}`);
     t.notMatch(io.err(), /\n\s+at /, 'no stack trace');
   }

@@ -299,15 +299,16 @@ t.test('pipbench run command: bad input gives a message naming the problem and a
   await writeFile(handlers, 'a\nnope\n');
   await writeFile(registry, '[{"handle":"a","pkgs":[]}]');
   const target = 'http://127.0.0.1:9';
-  const cases: [string[], RegExp][] = [
+  // Exit 2: bad flags; exit 1: a named file is missing, unreadable or malformed.
+  const cases: [string[], RegExp, number?][] = [
     [['--bogus'], /bogus/],
     [['--handlers', handlers], /--target/],
     [['--target', 'not a url', '--handlers', handlers], /--target must be a URL/],
     [['--target', 'ftp://127.0.0.1/', '--handlers', handlers], /http/],
     [['--target', target], /--handlers FILE or --registry FILE/],
-    [['--target', target, '--handlers', join(dir, 'missing.txt')], /missing\.txt: no such file/],
-    [['--target', target, '--handlers', handlers, '--registry', registry], /not in registry.*"nope"/],
-    [['--target', target, '--registry', join(dir, 'handlers.txt')], /not valid JSON/],
+    [['--target', target, '--handlers', join(dir, 'missing.txt')], /missing\.txt: no such file/, 1],
+    [['--target', target, '--handlers', handlers, '--registry', registry], /not in registry.*"nope"/, 1],
+    [['--target', target, '--registry', join(dir, 'handlers.txt')], /not valid JSON/, 1],
     [['--target', target, '--handlers', handlers, '--mode', 'fast'], /--mode must be one of sync, async/],
     [['--target', target, '--handlers', handlers, '--mode', 'async'], /--wait MS or --rate N/],
     [['--target', target, '--handlers', handlers, '--mode', 'async', '--wait', '10', '--rate', '5'], /either --wait or --rate/],
@@ -318,12 +319,12 @@ t.test('pipbench run command: bad input gives a message naming the problem and a
     [['--target', target, '--handlers', handlers, '--choice', 'zipf'], /--choice must be one of uniform, rotate/],
     [['--target', target, '--handlers', handlers, '--rotation-slice', '0.5'], /need --choice rotate/],
     [['--target', target, '--handlers', handlers, '--out', join(dir, 'x.txt')], /\.csv or \.jsonl/],
-    [['--target', target, '--handlers', handlers, '--out', join(dir, 'no', 'x.csv')], /does not exist/],
+    [['--target', target, '--handlers', handlers, '--out', join(dir, 'no', 'x.csv')], /does not exist/, 1],
   ];
-  for (const [argv, message] of cases) {
+  for (const [argv, message, expectedCode = 2] of cases) {
     const io = captureIO();
     const code = await runMain(argv, io);
-    t.equal(code, 2, `exit 2 for ${argv.join(' ')}`);
+    t.equal(code, expectedCode, `exit ${expectedCode} for ${argv.join(' ')}`);
     t.match(io.err(), message, `message for ${argv.join(' ')}`);
     t.notMatch(io.err(), /\n\s+at /, 'no stack trace');
   }
