@@ -2,13 +2,13 @@
 
 import type { LoadResult } from './load.js';
 
-export type TargetKind = 'direct' | 'nginx' | 'warmroute';
+export type TargetKind = 'direct' | 'nginx' | 'warmroute' | 'bare';
 
 export interface TargetSpec {
   /** Row name and --targets key, e.g. "nginx-rr". */
   readonly name: string;
   readonly kind: TargetKind;
-  /** nginx's or warmroute's policy name; "-" for direct. */
+  /** The proxy's policy name; "-" for direct. */
   readonly policy: string;
 }
 

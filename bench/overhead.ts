@@ -30,6 +30,7 @@ const TARGETS: readonly TargetSpec[] = [
   { name: 'warmroute-rr', kind: 'warmroute', policy: 'round-robin' },
   { name: 'warmroute-least-loaded', kind: 'warmroute', policy: 'least-loaded' },
   { name: 'warmroute-pkg-aware', kind: 'warmroute', policy: 'pkg-aware' },
+  { name: 'node-bare', kind: 'bare', policy: 'round-robin' },
 ];
 
 interface Settings {
@@ -49,7 +50,8 @@ const usage = `usage: node dist/bench/overhead.js [flags]
 
 Measures proxy overhead with autocannon: POST /runLambda/${FUNCTION_NAME} straight at one upstream
 worker (direct), through nginx (round-robin, least_conn) and through warmroute
-(round-robin, least-loaded, pkg-aware), all over the same trivial workers on 127.0.0.1.
+(round-robin, least-loaded, pkg-aware), all over the same trivial workers on 127.0.0.1;
+node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-proxy.ts).
 
   --duration SEC        measured seconds per target (default 10)
   --warmup SEC          unmeasured load before each measurement, 0 for none (default 2)
@@ -121,9 +123,9 @@ function parseSettings(argv: string[]): Settings | 'help' {
 }
 
 /** The built scripts this benchmark starts, next to its own compiled file in dist/. */
-function builtScripts(): { proxyCli: string; upstream: string } {
+function builtScripts(): { proxyCli: string; upstream: string; bareProxy: string } {
   const here = dirname(fileURLToPath(import.meta.url));
-  const scripts = { proxyCli: join(here, '..', 'src', 'cli.js'), upstream: join(here, 'upstream.js') };
+  const scripts = { proxyCli: join(here, '..', 'src', 'cli.js'), upstream: join(here, 'upstream.js'), bareProxy: join(here, 'bare-proxy.js') };
   for (const path of Object.values(scripts)) {
     if (!existsSync(path)) throw new UsageError(`${path} does not exist: build first with "npx tsc -p tsconfig.json" and run node dist/bench/overhead.js`);
   }
@@ -155,6 +157,7 @@ interface RunContext {
   readonly settings: Settings;
   readonly upstreams: readonly string[];
   readonly proxyCli: string;
+  readonly bareProxy: string;
   readonly nginx: NginxInstall | { missing: string };
   readonly tempDir: string;
 }
@@ -205,6 +208,18 @@ async function startTarget(spec: TargetSpec, ctx: RunContext): Promise<StartedTa
     }
     case 'warmroute':
       return startWarmroute(spec, ctx);
+    case 'bare': {
+      const port = await freePort();
+      const args = [ctx.bareProxy, '--port', String(port), '--upstreams', ctx.upstreams.join(','), '--connections', String(ctx.settings.connectionsPerWorker)];
+      const child = startChild('bare Node proxy', process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        await waitForPort(child, port, 10_000);
+      } catch (err) {
+        await stopChild(child);
+        throw err;
+      }
+      return { url: `http://127.0.0.1:${port}`, child };
+    }
   }
 }
 
@@ -305,6 +320,11 @@ Setup:
 - warmroute: one process (\`node dist/src/cli.js start -c FILE\`), logLevel warn,
   connectionsPerWorker ${settings.connectionsPerWorker} (x ${settings.workers} workers = ${settings.connectionsPerWorker * settings.workers} upstream connections, as nginx's keepalive 64),
   default queue settings; pkg-aware with a registry of the one function.
+- node-bare: a reference, not a contender: the least a Node proxy on undici does
+  per request (round-robin Pools of ${settings.connectionsPerWorker} connections, both bodies streamed,
+  hop-by-hop headers dropped; no queue, cancellation, metrics or error mapping;
+  bench/bare-proxy.ts). warmroute minus node-bare is warmroute's own cost; node-bare
+  minus nginx is what Node and undici cost.
 - Everything shares ${machine.cores} cores: autocannon (this process), the proxy and the upstream
   process compete for them, so absolute numbers are lower than on separate machines;
   the comparison between proxies is fair because each faces the same competition.
@@ -318,7 +338,7 @@ Generated ${new Date().toISOString()}.
 
 export async function main(argv: string[]): Promise<number> {
   let settings: Settings;
-  let scripts: { proxyCli: string; upstream: string };
+  let scripts: ReturnType<typeof builtScripts>;
   try {
     const parsed = parseSettings(argv);
     if (parsed === 'help') {
@@ -348,7 +368,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const started = await startUpstreams(scripts.upstream, settings.workers);
     upstream = started.child;
-    const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, nginx, tempDir };
+    const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, bareProxy: scripts.bareProxy, nginx, tempDir };
     if (settings.cpuProfDir !== undefined) await mkdir(settings.cpuProfDir, { recursive: true });
     log(`proxy overhead: ${settings.connections} connections, ${settings.durationSec} s per target after ${settings.warmupSec} s warm-up, ${settings.workers} upstream workers`);
     if ('missing' in nginx && settings.targets.some((t) => t.kind === 'nginx')) log(`  note: ${nginx.missing}; the nginx rows are skipped`);

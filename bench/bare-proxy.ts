@@ -1,0 +1,64 @@
+// A reference point for the overhead benchmark: the least a Node proxy on undici
+// can do per request (round-robin over keep-alive Pools, request and response
+// streamed, hop-by-hop headers dropped) with none of warmroute's admission queue,
+// cancellation, metrics or error mapping. The gap between this row and
+// warmroute's is warmroute's own cost; the gap to nginx is Node's.
+// `node dist/bench/bare-proxy.js --port N --upstreams URL,URL [--connections N]`
+
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { Pool, type Dispatcher } from 'undici';
+
+const usage = 'usage: node dist/bench/bare-proxy.js --port N --upstreams URL[,URL...] [--connections N]\n';
+const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+
+function main(argv: string[]): number {
+  let port: number;
+  let upstreams: string[];
+  let connections: number;
+  try {
+    const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, upstreams: { type: 'string' }, connections: { type: 'string', default: '32' }, help: { type: 'boolean', short: 'h' } } });
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    port = Number(values.port);
+    if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got "${values.port ?? ''}"`);
+    upstreams = (values.upstreams ?? '').split(',').filter((u) => u !== '');
+    if (upstreams.length === 0) throw new Error('--upstreams needs at least one URL');
+    for (const u of upstreams) new URL(u);
+    connections = Number(values.connections);
+    if (!Number.isInteger(connections) || connections < 1) throw new Error(`--connections must be a whole number of at least 1, got "${values.connections}"`);
+  } catch (err) {
+    process.stderr.write(`bare-proxy: ${(err as Error).message}\n${usage}`);
+    return 2;
+  }
+  const pools = upstreams.map((u) => new Pool(u, { connections }));
+  let next = 0;
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    const pool = pools[next]!;
+    next = next + 1 === pools.length ? 0 : next + 1;
+    const headers: string[] = [];
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) if (!hopByHop.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
+    pool.stream({ path: req.url ?? '/', method: req.method as Dispatcher.HttpMethod, headers, body: req }, ({ statusCode, headers: answer }) => {
+      const out: Record<string, string | string[]> = {};
+      for (const name in answer) {
+        const value = answer[name];
+        if (!hopByHop.has(name) && value !== undefined) out[name] = value;
+      }
+      res.writeHead(statusCode, out);
+      return res;
+    }).catch(() => {
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+  });
+  server.listen(port, '127.0.0.1');
+  process.once('SIGTERM', () => process.exit(0));
+  process.once('SIGINT', () => process.exit(0));
+  return -1;
+}
+
+const code = main(process.argv.slice(2));
+if (code >= 0) process.exitCode = code;

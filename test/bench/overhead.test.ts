@@ -1,0 +1,189 @@
+// The proxy-overhead benchmark, run for real but briefly: rows measured through
+// real proxies, nginx skipped (not failed) when absent, bad flags rejected, and
+// no child process left behind, even when the run is interrupted.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import t from 'tap';
+import { processTree } from '../../bench/children.js';
+import { percentile } from '../../bench/load.js';
+import { findNginx, nginxConfig } from '../../bench/nginx.js';
+import { withRatios, type Row } from '../../bench/overhead-report.js';
+
+const script = resolve('dist/bench/overhead.js');
+
+interface Run { code: number | null; stdout: string; stderr: string; descendants: number[] }
+
+/**
+ * Runs the built benchmark and records the processes it started. With
+ * `interruptAt`, sends SIGINT once that many of its child processes run at once.
+ */
+function runBench(args: string[], options: { interruptAt?: number } = {}): Promise<Run> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const descendants = new Set<number>();
+    // Sample the process tree while it runs, so that leaks can be checked once it is gone.
+    let interrupted = false;
+    const sampler = setInterval(() => {
+      const running = processTree(child.pid!).slice(1);
+      for (const pid of running) descendants.add(pid);
+      if (options.interruptAt !== undefined && !interrupted && running.length >= options.interruptAt) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    }, 50);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(sampler);
+      clearTimeout(timer);
+      resolveRun({ code, stdout, stderr, descendants: [...descendants] });
+    });
+  });
+}
+
+/** True while the process exists and is not a zombie waiting for a reaper. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function noneAlive(pids: readonly number[]): Promise<number[]> {
+  // Children get SIGKILL or SIGTERM on the way out; give the kernel a moment to finish them.
+  for (let i = 0; i < 20 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+  return pids.filter(alive);
+}
+
+interface SummaryRow extends Row {
+  vsNginx: { requestsPerSec: number | null; p99: number | null };
+  vsDirect: { requestsPerSec: number | null; p99: number | null };
+}
+
+t.test('measures direct and warmroute, skips nginx with a note when there is none, and cleans up', async (t) => {
+  const out = t.testdir();
+  const run = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '4', '--targets', 'direct,nginx-rr,warmroute-rr', '--nginx', '/nonexistent/nginx', '--out', out]);
+  t.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rows: SummaryRow[]; command: string; machine: { cores: number } };
+  const byName = new Map(summary.rows.map((r) => [r.target, r]));
+  t.same([...byName.keys()], ['direct', 'nginx-rr', 'warmroute-rr'], 'one row per requested target, in order');
+
+  const direct = byName.get('direct')!;
+  t.equal(direct.status, 'measured');
+  t.ok(direct.load!.responses > 0, `direct answered ${direct.load!.responses} requests`);
+  t.equal(direct.load!.non2xx + direct.load!.errors, 0, 'direct: all 2xx');
+  t.equal(direct.peakRssMiB, undefined, 'no proxy process, no proxy memory');
+
+  const nginx = byName.get('nginx-rr')!;
+  t.equal(nginx.status, 'skipped');
+  t.match(nginx.note, /\/nonexistent\/nginx/, 'the note names the missing binary');
+
+  const warmroute = byName.get('warmroute-rr')!;
+  t.equal(warmroute.status, 'measured', warmroute.note ?? '');
+  t.ok(warmroute.load!.responses > 0);
+  t.equal(warmroute.load!.non2xx + warmroute.load!.errors, 0, 'warmroute: all 2xx');
+  t.ok(warmroute.load!.latencyP50Ms <= warmroute.load!.latencyP99Ms, 'p50 <= p99');
+  t.ok((warmroute.peakRssMiB ?? 0) > 10, `peak RSS of the proxy process read from /proc: ${warmroute.peakRssMiB} MiB`);
+  t.equal(warmroute.vsNginx.requestsPerSec, null, 'no nginx baseline, no ratio');
+  t.ok((warmroute.vsDirect.requestsPerSec ?? 0) > 0, 'ratio to direct from the same run');
+  t.equal(direct.vsDirect.requestsPerSec, 1);
+
+  const md = readFileSync(join(out, 'summary.md'), 'utf8');
+  t.match(md, /\| target \| req\/s \|/, 'markdown table');
+  t.match(md, /node dist\/bench\/overhead\.js --duration 0\.5/, 'the exact command');
+  t.match(md, /nginx-rr \(skipped\)/, 'the skipped row is explained');
+  t.match(run.stdout, /warmroute-rr\s+\d+/, 'the table is printed');
+  t.same(await noneAlive(run.descendants), [], 'upstream and proxy processes are gone');
+});
+
+t.test('nginx rows run when nginx is installed', async (t) => {
+  const install = findNginx('nginx');
+  if ('missing' in install) return t.skip(`nginx not installed: ${install.missing}`);
+  const out = t.testdir();
+  const run = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '4', '--targets', 'nginx-least-conn,nginx-rr', '--out', out]);
+  t.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rows: SummaryRow[]; machine: { nginx: string } };
+  for (const row of summary.rows) {
+    t.equal(row.status, 'measured', `${row.target}: ${row.note ?? ''}`);
+    t.equal(row.load!.non2xx + row.load!.errors, 0, `${row.target}: all 2xx`);
+    t.ok((row.peakRssMiB ?? 0) > 0, `${row.target}: peak RSS of master and worker`);
+  }
+  t.equal(summary.rows.find((r) => r.target === 'nginx-rr')!.vsNginx.requestsPerSec, 1, 'baseline ratio is 1');
+  t.equal(summary.machine.nginx, install.version);
+  t.same(await noneAlive(run.descendants), [], 'nginx master and worker are gone');
+});
+
+t.test('an interrupted run leaves no process behind', async (t) => {
+  const out = t.testdir();
+  // Interrupted while the upstream process and the proxy both run.
+  const run = await runBench(['--duration', '20', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--out', out], { interruptAt: 2 });
+  t.not(run.code, 0, 'interrupted runs do not report success');
+  t.ok(run.descendants.length >= 2, 'upstream and proxy had been started');
+  t.same(await noneAlive(run.descendants), [], 'every child was killed');
+  t.notOk(existsSync(join(out, 'summary.json')), 'no summary for a run that did not finish');
+});
+
+t.test('bad flags: a message naming the problem and exit status 2', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--connections', '0'], /--connections must be a whole number from 1/],
+    [['--duration', 'ten'], /--duration must be a number .* got "ten"/],
+    [['--targets', 'direct,haproxy'], /unknown target "haproxy"/],
+    [['--bogus'], /Unknown option '--bogus'/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await runBench(args);
+    t.equal(run.code, 2, args.join(' '));
+    t.match(run.stderr, message);
+    t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  }
+  const help = await runBench(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /--connections N/);
+});
+
+t.test('nginx config: one worker, keep-alive upstream of the workers, the chosen balance', async (t) => {
+  const rr = nginxConfig({ prefix: '/tmp/x', port: 8123, upstreams: ['http://127.0.0.1:9001', 'http://127.0.0.1:9002'], balance: 'round-robin' });
+  t.match(rr, /^worker_processes 1;$/m);
+  t.match(rr, /server 127\.0\.0\.1:9001;\n\s+server 127\.0\.0\.1:9002;/);
+  t.match(rr, /keepalive 64;/);
+  t.match(rr, /proxy_http_version 1\.1;/);
+  t.match(rr, /proxy_set_header Connection "";/);
+  t.match(rr, /access_log off;/);
+  t.match(rr, /listen 127\.0\.0\.1:8123;/);
+  t.match(rr, /pid \/tmp\/x\/nginx\.pid;/);
+  t.notMatch(rr, /least_conn/);
+  t.notMatch(rr, /daemon/, 'daemon off comes from -g, nginx rejects it twice');
+  const lc = nginxConfig({ prefix: '/tmp/x', port: 8123, upstreams: ['http://127.0.0.1:9001'], balance: 'least_conn' });
+  t.match(lc, /upstream workers \{\n\s+least_conn;/);
+});
+
+t.test('ratios against nginx round-robin and direct; nearest-rank percentiles', async (t) => {
+  const load = (rps: number, p99: number): Row['load'] => ({
+    durationSec: 1, responses: rps, requestsPerSec: rps, latencyMeanMs: 1, latencyP50Ms: 1, latencyP99Ms: p99, latencyMaxMs: p99, errors: 0, timeouts: 0, non2xx: 0,
+  });
+  const rows: Row[] = [
+    { target: 'direct', kind: 'direct', policy: '-', status: 'measured', load: load(1000, 1) },
+    { target: 'nginx-rr', kind: 'nginx', policy: 'round-robin', status: 'measured', load: load(500, 2) },
+    { target: 'warmroute-rr', kind: 'warmroute', policy: 'round-robin', status: 'measured', load: load(250, 8) },
+    { target: 'nginx-least-conn', kind: 'nginx', policy: 'least_conn', status: 'skipped', note: 'no nginx' },
+  ];
+  const [, nginx, warmroute, skipped] = withRatios(rows, 'nginx-rr', 'direct');
+  t.same(nginx!.vsNginx, { requestsPerSec: 1, p99: 1 });
+  t.same(warmroute!.vsNginx, { requestsPerSec: 0.5, p99: 4 });
+  t.same(warmroute!.vsDirect, { requestsPerSec: 0.25, p99: 8 });
+  t.same(skipped!.vsNginx, { requestsPerSec: null, p99: null });
+
+  const sorted = Float64Array.from({ length: 100 }, (_, i) => i + 1);
+  t.equal(percentile(sorted, 50), 50);
+  t.equal(percentile(sorted, 99), 99);
+  t.equal(percentile(sorted, 100), 100);
+  t.equal(percentile(Float64Array.of(7), 99), 7);
+  t.ok(Number.isNaN(percentile(new Float64Array(0), 50)));
+});
