@@ -326,10 +326,10 @@ Setup:
   bench/bare-proxy.ts). warmroute minus node-bare is warmroute's own cost; node-bare
   minus nginx is what Node and undici cost.
 - Everything shares ${machine.cores} cores: autocannon (this process), the proxy and the upstream
-  process compete for them, so absolute numbers are lower than on separate machines;
-  the comparison between proxies is fair because each faces the same competition.
-  Rows run one after another, so slow drift of the machine shows up as noise of a few
-  percent between runs.
+  process compete for them, so absolute req/s are lower than on separate machines, and
+  a proxy that needs more CPU also leaves less to the load generator. CPU µs/req does
+  not depend on that sharing and is the cleanest measure of a proxy's per-request cost.
+  Rows run one after another; expect a few percent of noise between runs.
 
 Machine: ${machine.cores} cores (${machine.cpu}), Linux ${machine.kernel}, Node ${machine.node}, nginx ${machine.nginx}, autocannon ${machine.autocannon}.
 Generated ${new Date().toISOString()}.
