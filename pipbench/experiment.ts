@@ -8,7 +8,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startProxy } from '../src/app.js';
-import { formatRecordsCsv, runWorkload, seededRandom, type RunMode } from './runner.js';
+import { formatRecordsCsv, rotationWindowSize, runWorkload, seededRandom, type HandlerChoice, type RunMode } from './runner.js';
 import { isSuccess, meanLatencyByHandler, summarize, type RequestRecord, type RunSummary } from './stats.js';
 import { barChart, categoryChart, cdfChart, lineChart, seriesColor, type ReferenceLine } from './svg.js';
 import { startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from './worker.js';
@@ -42,7 +42,12 @@ export interface ExperimentParams {
   readonly cores?: number;
   readonly cacheMb?: number;
   readonly handlerMs?: number;
+  /** Handler choice; a rotation period is in simulated milliseconds. Default uniform. */
+  readonly choice?: HandlerChoice;
+  /** Seeds the handler draw and the random policy. */
   readonly seed: number;
+  /** Seeds the package sizes and costs filled in for registries without a package table (as \`pipbench worker --seed\`). */
+  readonly workloadSeed: number;
   /** Simulated seconds to wait for outstanding requests after the duration. */
   readonly drainSec: number;
   readonly balanceFactor: number;
@@ -92,6 +97,8 @@ export interface ExperimentResult {
   readonly wallSec: number;
   /** Distinct handlers and total packages of the workload, for the record. */
   readonly handlerCount: number;
+  /** Entries of the handler list the runner draws from. */
+  readonly handlerListLength: number;
   readonly packageCount: number;
   readonly footprintMb: number;
 }
@@ -185,6 +192,7 @@ async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workloa
       durationMs: wallDurationMs,
       drainMs: wallDrainMs,
       seed: params.seed,
+      choice: wallClockChoice(params.choice, params.timeScale),
       onRecord: (r) => hooks.onRecord?.(plan, r),
     });
     const workerNames = new Map(workers.map((w) => [new URL(w.url).host, w.name]));
@@ -203,9 +211,20 @@ async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workloa
   }
 }
 
+function wallClockChoice(choice: HandlerChoice | undefined, timeScale: number): HandlerChoice {
+  if (!choice || choice.kind === 'uniform') return { kind: 'uniform' };
+  return { ...choice, periodMs: choice.periodMs * timeScale };
+}
+
+function describeChoice(choice: HandlerChoice | undefined, handlerListLength: number): string {
+  if (!choice || choice.kind === 'uniform') return 'uniform over the handler list';
+  const size = rotationWindowSize(choice.slice, handlerListLength);
+  return `rotation: uniform over a window of ${size} consecutive entries of the handler list, moving every ${choice.periodMs / 1000} s`;
+}
+
 /** The experiment's workload; throws an Error naming the file and the problem. */
 export function loadExperimentWorkload(params: ExperimentParams): Promise<Workload> {
-  return loadWorkload({ registry: params.registry, packages: params.packages, handlers: params.handlers, seed: params.seed });
+  return loadWorkload({ registry: params.registry, packages: params.packages, handlers: params.handlers, seed: params.workloadSeed });
 }
 
 /** Runs every row of the experiment, one after another, each on a fresh cluster. */
@@ -229,6 +248,7 @@ export async function runExperiment(params: ExperimentParams, hooks: ExperimentH
     startedAt,
     wallSec: (performance.now() - t0) / 1000,
     handlerCount: workload.registry.size,
+    handlerListLength: workload.handlers.length,
     packageCount: workload.packages.size,
     footprintMb: footprint / (1024 * 1024),
   };
@@ -345,14 +365,14 @@ function describeParams(p: ExperimentParams, result: ExperimentResult): [string,
     : `sync (closed loop), ${p.runners} runners${p.waitMs > 0 ? `, ${p.waitMs} ms think time` : ''}`;
   return [
     ['registry', `\`${p.registry}\` (${result.handlerCount} handlers, ${result.packageCount} packages, ${fixed(result.footprintMb, 1)} MB installed)`],
-    ['package table', p.packages ? `\`${p.packages}\`` : 'none: costs drawn from the measured samples (seeded)'],
+    ['package table', p.packages ? `\`${p.packages}\`` : `none: sizes and costs filled in from the measured samples, workload seed ${p.workloadSeed}`],
     ['handler list', p.handlers ? `\`${p.handlers}\`` : 'the registry\'s handlers'],
     ['workers', `${p.workers} simulated workers, cold caches (all-warm: every package installed and imported)`],
     ['worker cores', p.cores !== undefined ? String(p.cores) : 'worker default'],
     ['worker cache', p.cacheMb !== undefined ? `${p.cacheMb} MB` : 'worker default (a fraction of the footprint)'],
     ['handler run time', p.handlerMs !== undefined ? `${p.handlerMs} ms` : 'worker default'],
     ['load', load],
-    ['handler choice', `uniform over the handler list, seed ${p.seed}`],
+    ['handler choice', `${describeChoice(p.choice, result.handlerListLength)}, seed ${p.seed}`],
     ['duration', `${p.durationSec} s per row (simulated), then up to ${p.drainSec} s for outstanding answers`],
     ['time scale', `${p.timeScale} (a row takes ${fixed(p.durationSec * p.timeScale, 1)} s of wall time plus drain)`],
     ['proxy', `warmroute in-process, ${p.connectionsPerWorker} connections per worker, balance factor ${p.balanceFactor} (hashing-bounded)`],

@@ -10,8 +10,9 @@ import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
 import { parseHandlerList, parseRegistryNames, unknownHandlers } from '../runner.js';
 import {
-  InputError, parseChoice, parseNumberFlag, readInputFile, UsageError, PROCESS_IO, type CommandIO,
+  InputError, parseChoice, parseNumberFlag, parseRotationSlice, readInputFile, UsageError, PROCESS_IO, type CommandIO,
 } from './run.js';
+import type { HandlerChoice } from '../runner.js';
 
 const DEFAULTS = {
   workers: 5,
@@ -57,7 +58,12 @@ Times given here and reported are simulated (time scale 1).
   --balance-factor X      hashing-bounded balance factor (default ${DEFAULTS.balanceFactor})
   --connections-per-worker N  proxy connections per worker (default ${DEFAULTS.connectionsPerWorker}, so requests
                           queue in the workers, as with olscheduler)
-  --seed N                handler draw and filled-in package costs (default ${DEFAULTS.seed})
+  --choice uniform|rotate handler choice, as in pipbench run (default uniform)
+  --rotation-period SECONDS  rotate: simulated seconds per window (default 60)
+  --rotation-slice N      rotate: window size, fraction (0.2), percentage (20%) or count (default 0.2)
+  --seed N                handler draw and the random policy (default ${DEFAULTS.seed})
+  --workload-seed N       package sizes and costs filled in when there is no --packages
+                          (default ${DEFAULTS.seed}, as pipbench worker and generate)
   --out-dir DIR           where <name>/ goes (default ${DEFAULTS.outDir})
   --quick                 short run of every row (smoke test)
   --quiet                 no progress output
@@ -159,7 +165,11 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
         drain: { type: 'string' },
         'balance-factor': { type: 'string' },
         'connections-per-worker': { type: 'string' },
+        choice: { type: 'string' },
+        'rotation-period': { type: 'string' },
+        'rotation-slice': { type: 'string' },
         seed: { type: 'string' },
+        'workload-seed': { type: 'string' },
         'out-dir': { type: 'string' },
         quick: { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -193,6 +203,14 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
   }
   const policies = parsePolicies(values.policies);
   const thresholds = parseThresholds(values.thresholds);
+  const choiceName = parseChoice('choice', values.choice, ['uniform', 'rotate'] as const, 'uniform');
+  let choice: HandlerChoice = { kind: 'uniform' };
+  if (choiceName === 'rotate') {
+    const periodSec = parseNumberFlag('rotation-period', values['rotation-period'], { exclusiveMin: 0 }) ?? 60;
+    choice = { kind: 'rotate', periodMs: periodSec * 1000, slice: parseRotationSlice(values['rotation-slice'] ?? '0.2') };
+  } else if (values['rotation-period'] !== undefined || values['rotation-slice'] !== undefined) {
+    throw new UsageError('--rotation-period and --rotation-slice need --choice rotate');
+  }
   if (values.thresholds !== undefined && !policies.includes('pkg-aware')) throw new UsageError('--thresholds needs pkg-aware among --policies');
 
   const params: ExperimentParams = {
@@ -211,7 +229,9 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
     cores: parseNumberFlag('cores', values.cores, { min: 1, integer: true }),
     cacheMb: parseNumberFlag('cache-mb', values['cache-mb'], { min: 0 }),
     handlerMs: parseNumberFlag('handler-ms', values['handler-ms'], { min: 0 }),
+    choice,
     seed: parseNumberFlag('seed', values.seed, { integer: true }) ?? DEFAULTS.seed,
+    workloadSeed: parseNumberFlag('workload-seed', values['workload-seed'], { integer: true }) ?? DEFAULTS.seed,
     drainSec: parseNumberFlag('drain', values.drain, { min: 0 }) ?? (quick ? QUICK.drainSec : DEFAULTS.drainSec),
     balanceFactor: parseNumberFlag('balance-factor', values['balance-factor'], { min: 1 }) ?? DEFAULTS.balanceFactor,
     connectionsPerWorker: parseNumberFlag('connections-per-worker', values['connections-per-worker'], { min: 1, integer: true }) ?? DEFAULTS.connectionsPerWorker,

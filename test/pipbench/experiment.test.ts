@@ -138,6 +138,8 @@ t.test('pipbench experiment: bad input names the problem and exits non-zero', as
     [['--registry', registry, '--out-dir', join(dir, 'missing-dir')], /--out-dir .*no such directory/, 1],
     [['--registry', emptyPkgs, '--out-dir', dir], /bad-registry\.json/, 1],
     [[...base, '--frobnicate'], /frobnicate/],
+    [[...base, '--rotation-slice', '0.5'], /need --choice rotate/],
+    [[...base, '--choice', 'rotate', '--rotation-slice', '7.5'], /--rotation-slice must be/],
   ];
   for (const [argv, message, expectedCode = 2] of cases) {
     const io = captureIO();
