@@ -29,11 +29,18 @@ export interface ForwardContext {
 }
 
 /**
+ * The request body as the proxy holds it: a Buffer read in full (small bodies,
+ * as nginx's client_body_buffer_size), `null` for none, or `'stream'` to stream
+ * it from the client as the worker takes it.
+ */
+export type RequestBodySource = Buffer | null | 'stream';
+
+/**
  * Streams the client's request body on demand only: nothing is read from the
  * client until undici has a connection and asks for data, so after a connect
  * failure the untouched client stream can be handed to another worker.
  */
-class RequestBody extends Readable {
+class StreamedBody extends Readable {
   started = false;
   tooLarge = false;
   private received = 0;
@@ -73,11 +80,6 @@ class RequestBody extends Readable {
   }
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
 /** The client's headers minus hop-by-hop ones, plus `x-forwarded-for`, as undici's flat array. */
 function upstreamHeaders(req: IncomingMessage): string[] {
   const raw = req.rawHeaders;
@@ -102,7 +104,7 @@ function upstreamHeaders(req: IncomingMessage): string[] {
   return out;
 }
 
-function downstreamHeaders(headers: Dispatcher.StreamFactoryData['headers'], workerId: string): Record<string, string | string[]> {
+function downstreamHeaders(headers: Record<string, string | string[] | undefined>, workerId: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     if (hopByHop.has(name)) continue;
@@ -113,95 +115,148 @@ function downstreamHeaders(headers: Dispatcher.StreamFactoryData['headers'], wor
   return out;
 }
 
-/**
- * Forwards one admitted request: picks a worker, streams the request to it
- * and its response back. Resolves (never rejects) once the exchange is over,
- * which releases the admission slot.
- */
-export async function forward(req: IncomingMessage, res: ServerResponse, fn: LambdaInfo, ctx: ForwardContext): Promise<void> {
-  if (res.destroyed) return; // the client left while queued
-  const headers = upstreamHeaders(req);
-  const withBody = hasBody(req);
-  const controller = new AbortController();
-  const onClose = (): void => {
-    if (!res.writableFinished) controller.abort();
-  };
-  res.once('close', onClose);
-
-  try {
-    await exchange(req, res, fn, ctx, headers, withBody, controller);
-  } finally {
-    res.off('close', onClose);
+class ClientGone extends Error {
+  constructor() {
+    super('client closed the connection');
   }
 }
 
-async function exchange(
-  req: IncomingMessage, res: ServerResponse, fn: LambdaInfo, ctx: ForwardContext,
-  headers: string[], withBody: boolean, controller: AbortController,
-): Promise<void> {
-  const { table, metrics } = ctx;
-  let retried = false;
-  for (;;) {
-    const worker = table.pick(fn);
+/**
+ * One client request on its way through a worker: picks the worker, hands the
+ * request to that worker's undici Pool, and writes the response straight into
+ * the client's as it arrives. It is its own undici dispatch handler, so a
+ * request costs one object here, and aborting it needs no AbortController.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private worker: Worker | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
+  private streamed: StreamedBody | null = null;
+  private readonly headers: string[];
+  private status = 0;
+  private began = 0;
+  private retried = false;
+  private clientGone = false;
+  private onDrain: (() => void) | undefined;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly fn: LambdaInfo,
+    private readonly body: RequestBodySource,
+    private readonly ctx: ForwardContext,
+    private readonly resolve: () => void,
+  ) {
+    this.headers = upstreamHeaders(req);
+    res.once('close', this.onClose);
+  }
+
+  private readonly onClose = (): void => {
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    this.controller?.abort(new ClientGone());
+  };
+
+  attempt(): void {
+    if (this.clientGone || this.res.destroyed) return this.done();
+    const { table } = this.ctx;
+    const worker = table.pick(this.fn);
     if (!worker) {
-      metrics.error('no_healthy_worker');
-      sendError(res, 'no_healthy_worker', 'no healthy worker is available', { 'retry-after': 1 });
-      return;
+      this.ctx.metrics.error('no_healthy_worker');
+      sendError(this.res, 'no_healthy_worker', 'no healthy worker is available', { 'retry-after': 1 });
+      return this.done();
     }
-    const body = withBody ? new RequestBody(req, ctx.maxBodyBytes) : null;
-    table.begin(worker, fn);
-    const started = performance.now();
-    let status = 0;
+    this.worker = worker;
+    this.controller = undefined;
+    this.status = 0;
+    table.begin(worker, this.fn);
+    this.began = performance.now();
+    const body = this.body === 'stream' ? (this.streamed = new StreamedBody(this.req, this.ctx.maxBodyBytes)) : this.body;
     try {
-      await worker.pool.stream(
-        { path: req.url!, method: req.method as Dispatcher.HttpMethod, headers, body, signal: controller.signal },
-        ({ statusCode, headers: responseHeaders }) => {
-          status = statusCode;
-          res.writeHead(statusCode, downstreamHeaders(responseHeaders, worker.id));
-          return res;
-        },
-      );
-      metrics.answered(worker, status, (performance.now() - started) / 1000);
-      return;
+      worker.pool.dispatch({ path: this.req.url!, method: this.req.method as Dispatcher.HttpMethod, headers: this.headers, body }, this);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (controller.signal.aborted) {
-        metrics.error('client_closed');
-        return;
-      }
-      if (status !== 0) {
-        // The response had begun: nothing can be said to the client any more but a cut.
-        metrics.answered(worker, status, (performance.now() - started) / 1000);
-        metrics.error('worker_failed');
-        ctx.log.warn({ worker: worker.id, fn: fn.name, err: code || (err as Error).message }, 'worker response broke off');
-        res.destroy();
-        return;
-      }
-      if (body?.tooLarge) {
-        metrics.error('body_too_large');
-        sendError(res, 'body_too_large', `request body exceeds the limit of ${ctx.maxBodyBytes} bytes`, { connection: 'close' });
-        return;
-      }
-      if (connectFailures.has(code)) {
-        table.markFailed(worker);
-        if (!retried && !(body?.started ?? false)) {
-          retried = true;
-          metrics.retried();
-          ctx.log.warn({ worker: worker.id, fn: fn.name, err: code }, 'connect failed; retrying on another worker');
-          continue;
-        }
-      }
-      const timedOut = timeouts.has(code);
-      metrics.error(timedOut ? 'worker_timeout' : 'worker_failed');
-      ctx.log.warn({ worker: worker.id, fn: fn.name, err: code || (err as Error).message }, 'worker failed');
-      sendError(
-        res,
-        timedOut ? 'worker_timeout' : 'worker_failed',
-        `worker ${worker.id} ${timedOut ? 'timed out' : 'failed'} (${code || (err as Error).message})`,
-      );
-      return;
-    } finally {
-      table.end(worker);
+      this.onResponseError(undefined as unknown as Dispatcher.DispatchController, err as Error);
     }
   }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone) controller.abort(new ClientGone());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // 1xx: informational, the real answer follows
+    this.status = statusCode;
+    this.res.writeHead(statusCode, downstreamHeaders(headers, this.worker!.id));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.res.write(chunk)) return;
+    controller.pause();
+    this.onDrain ??= () => this.controller?.resume();
+    this.res.once('drain', this.onDrain);
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    const worker = this.worker!;
+    this.ctx.table.end(worker);
+    this.ctx.metrics.answered(worker, this.status, (performance.now() - this.began) / 1000);
+    this.done();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const worker = this.worker!;
+    const { table, metrics, log } = this.ctx;
+    table.end(worker);
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (this.clientGone || err instanceof ClientGone) {
+      metrics.error('client_closed');
+      return this.done();
+    }
+    if (this.status !== 0) {
+      // The response had begun: nothing can be said to the client any more but a cut.
+      metrics.answered(worker, this.status, (performance.now() - this.began) / 1000);
+      metrics.error('worker_failed');
+      log.warn({ worker: worker.id, fn: this.fn.name, err: code || err.message }, 'worker response broke off');
+      this.res.destroy();
+      return this.done();
+    }
+    if (this.streamed?.tooLarge) {
+      metrics.error('body_too_large');
+      sendError(this.res, 'body_too_large', `request body exceeds the limit of ${this.ctx.maxBodyBytes} bytes`, { connection: 'close' });
+      return this.done();
+    }
+    if (connectFailures.has(code)) {
+      table.markFailed(worker);
+      if (!this.retried && !(this.streamed?.started ?? false)) {
+        this.retried = true;
+        metrics.retried();
+        log.warn({ worker: worker.id, fn: this.fn.name, err: code }, 'connect failed; retrying on another worker');
+        return this.attempt();
+      }
+    }
+    const timedOut = timeouts.has(code);
+    metrics.error(timedOut ? 'worker_timeout' : 'worker_failed');
+    log.warn({ worker: worker.id, fn: this.fn.name, err: code || err.message }, 'worker failed');
+    sendError(
+      this.res,
+      timedOut ? 'worker_timeout' : 'worker_failed',
+      `worker ${worker.id} ${timedOut ? 'timed out' : 'failed'} (${code || err.message})`,
+    );
+    this.done();
+  }
+
+  private done(): void {
+    this.res.off('close', this.onClose);
+    this.resolve();
+  }
+}
+
+/**
+ * Forwards one admitted request: picks a worker, sends the request to it and
+ * streams its response back. Resolves (never rejects) once the exchange is
+ * over, which releases the admission slot.
+ */
+export function forward(req: IncomingMessage, res: ServerResponse, fn: LambdaInfo, body: RequestBodySource, ctx: ForwardContext): Promise<void> {
+  return new Promise<void>((resolve) => new Exchange(req, res, fn, body, ctx, resolve).attempt());
 }

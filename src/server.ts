@@ -4,7 +4,8 @@ import type { Admission } from './admission.js';
 import { parseWorkers, type ProxyConfig, type WorkerSpec } from './config.js';
 import { sendError, sendJson } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
-import { forward, type ForwardContext } from './proxy.js';
+import { forward, type ForwardContext, type RequestBodySource } from './proxy.js';
+import type { LambdaInfo } from '../balancers/types.js';
 import type { Registry } from './registry.js';
 import type { WorkerTable } from './workers.js';
 
@@ -20,6 +21,8 @@ export interface ServerParts {
 /** Function names as OpenLambda accepts them. */
 const functionName = /^[A-Za-z0-9_.-]+$/;
 const adminBodyLimit = 1024 * 1024;
+/** Bodies up to this size are read whole before forwarding (nginx's client_body_buffer_size is 8-16 KiB); larger ones stream. */
+const bufferedBodyBytes = 16 * 1024;
 
 /** The proxy's HTTP ingress: invocation routes, status, metrics and the admin API. */
 export function createProxyServer(parts: ServerParts): Server {
@@ -40,12 +43,6 @@ export function createProxyServer(parts: ServerParts): Server {
       sendError(res, 'method_not_allowed', `${req.method ?? ''} is not allowed here; invoke with POST`, { allow: 'POST' });
       return;
     }
-    const length = req.headers['content-length'];
-    if (length !== undefined && Number(length) > config.maxBodyBytes) {
-      metrics.error('body_too_large');
-      sendError(res, 'body_too_large', `request body of ${length} bytes exceeds the limit of ${config.maxBodyBytes} bytes`, { connection: 'close' });
-      return;
-    }
     const fn = registry.lookup(name);
     if (!fn) {
       metrics.error('unknown_function');
@@ -57,9 +54,27 @@ export function createProxyServer(parts: ServerParts): Server {
       sendError(res, 'no_healthy_worker', table.size === 0 ? 'no workers are configured' : 'no healthy worker is available', retryAfter);
       return;
     }
+    if (req.headers['transfer-encoding'] !== undefined) return admit(req, res, fn, 'stream');
+    const length = req.headers['content-length'];
+    const size = length === undefined ? 0 : Number(length);
+    if (size > config.maxBodyBytes) {
+      metrics.error('body_too_large');
+      sendError(res, 'body_too_large', `request body of ${length} bytes exceeds the limit of ${config.maxBodyBytes} bytes`, { connection: 'close' });
+      return;
+    }
+    if (size === 0) return admit(req, res, fn, null);
+    if (size > bufferedBodyBytes) return admit(req, res, fn, 'stream');
+    // Small bodies are read before a slot is taken, so a slow client never holds a worker connection.
+    const body = Buffer.allocUnsafe(size);
+    let filled = 0;
+    req.on('data', (chunk: Buffer) => { filled += chunk.copy(body, filled); });
+    req.on('end', () => admit(req, res, fn, filled === size ? body : body.subarray(0, filled)));
+  }
+
+  function admit(req: IncomingMessage, res: ServerResponse, fn: LambdaInfo, body: RequestBodySource): void {
     const waiting = admission.admit(
-      () => forward(req, res, fn, ctx).catch((err: unknown) => {
-        log.error({ err, fn: name }, 'unexpected failure while forwarding');
+      () => forward(req, res, fn, body, ctx).catch((err: unknown) => {
+        log.error({ err, fn: fn.name }, 'unexpected failure while forwarding');
         sendError(res, 'worker_failed', 'internal error while forwarding');
       }),
       (reason) => {
