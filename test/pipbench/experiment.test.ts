@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { main as experimentMain } from '../../pipbench/commands/experiment.js';
 import type { CommandIO } from '../../pipbench/commands/run.js';
 import {
-  planRows, requestFileContent, MAX_REQUEST_FILE_BYTES, POLICIES, type RowResult,
+  answeredWithinDuration, planRows, requestFileContent, MAX_REQUEST_FILE_BYTES, POLICIES, type RowResult,
 } from '../../pipbench/experiment.js';
 import { summarize, type RequestRecord } from '../../pipbench/stats.js';
 
@@ -57,6 +57,17 @@ t.test('request files stay under the size cap', async (t) => {
   t.equal(small.content.split('\n')[0], 'start,offset_ms,handler,status,latency_ms,worker,error');
 });
 
+t.test('answers within the duration: what pipbench\'s own runner would have logged', async (t) => {
+  const plan = planRows(['random'], [])[0];
+  if (!plan) throw new Error('no plan');
+  const rec = (offsetMs: number, latencyMs: number, status = 200): RequestRecord => ({ startEpochMs: 0, offsetMs, handler: 'h', status, latencyMs, worker: 'w', error: '' });
+  const records = [rec(0, 1000), rec(5000, 4000), rec(9000, 2000), rec(9500, 100, 503)];
+  const row: RowResult = { plan, summary: summarize(records, 11_000), records, unansweredAtDrain: 0, workers: [], wallSec: 1 };
+  const w = answeredWithinDuration(row, 10);
+  t.equal(w.requests, 2, 'the answer at 11 s and the failure are not counted');
+  t.equal(w.meanMs, 2500);
+});
+
 t.test('pipbench experiment --quick runs every row and writes every file', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'pipbench-exp-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -103,6 +114,7 @@ t.test('pipbench experiment --quick runs every row and writes every file', async
   t.match(md, /\| pkg-aware t=100 /);
   t.match(md, /\| all-warm \(baseline\) \|/);
   t.match(md, /mean \/ all-warm/);
+  t.match(md, /Counting only answers that arrived within the duration/);
   for (const svg of files.filter((f) => f.endsWith('.svg'))) {
     const text = await readFile(join(out, svg), 'utf8');
     t.match(text, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/, `${svg} is an SVG`);
