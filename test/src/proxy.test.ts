@@ -241,3 +241,16 @@ t.test('/status, /healthz and /metrics describe the proxy', async (t) => {
   t.match(metrics, new RegExp(`warmroute_worker_weight\\{worker="${id}"\\} 3`));
   t.match(metrics, /warmroute_queue_waiting 0/);
 });
+
+t.test('a worker slower than headersTimeoutMs gets 504 worker_timeout, and its slot is released', async (t) => {
+  const w = await startTestWorker({ delayMs: 1000 });
+  const proxy = await startTestProxy({ headersTimeoutMs: 150, workers: [w.url] });
+  await cleanup(t, proxy, [w]);
+  const r = await invoke(proxy.url, '/runLambda/f');
+  t.equal(r.status, 504);
+  t.equal(errorOf(r.json).code, 'worker_timeout');
+  t.match(errorOf(r.json).message, /timed out/);
+  t.equal(proxy.table.workers[0]!.inFlight, 0);
+  t.equal(proxy.admission.active, 0);
+  t.equal(proxy.table.workers[0]!.healthy, true, 'a slow answer is not a dead worker');
+});
