@@ -341,7 +341,7 @@ export function summaryJson(result: ExperimentResult): unknown {
     startedAt: result.startedAt,
     wallSec: finite(result.wallSec),
     timeUnit: 'simulated milliseconds at time scale 1 (measured wall time divided by timeScale)',
-    workload: { handlers: result.handlerCount, packages: result.packageCount, footprintMb: finite(result.footprintMb) },
+    workload: { handlers: result.handlerCount, handlerListLength: result.handlerListLength, packages: result.packageCount, footprintMb: finite(result.footprintMb) },
     params: { ...result.params, command: undefined, outDir: undefined },
     rows: rows.map((r) => ({
       id: r.plan.id,
@@ -451,7 +451,10 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
 export function experimentCharts(result: ExperimentResult): Map<string, string> {
   const rows = result.rows;
   const p = result.params;
-  const subtitle = `${p.workers} workers, ${p.mode === 'async' ? `1 request / ${p.waitMs} ms` : `${p.runners} sync runners`}, ${p.durationSec} s; simulated time at scale 1`;
+  const rotation = p.choice?.kind === 'rotate'
+    ? `, rotating ${rotationWindowSize(p.choice.slice, result.handlerListLength)} handlers every ${p.choice.periodMs / 1000} s`
+    : '';
+  const subtitle = `${p.workers} workers, ${p.mode === 'async' ? `1 request / ${p.waitMs} ms` : `${p.runners} sync runners`}${rotation}, ${p.durationSec} s; simulated time at scale 1`;
   const charts = new Map<string, string>();
   const base = baselineOf(rows);
 
