@@ -38,6 +38,8 @@ export interface RunOptions {
   readonly body?: string;
   /** Stops sending early (as if the duration had ended); outstanding requests still drain. */
   readonly signal?: AbortSignal;
+  /** Called as each request is sent. */
+  readonly onSend?: (handler: string) => void;
   /** Called as each request completes. */
   readonly onRecord?: (record: RequestRecord) => void;
 }
@@ -179,6 +181,7 @@ export async function runWorkload(opts: RunOptions): Promise<RunResult> {
   const send = (handler: string): Promise<void> => {
     const slot = records.length;
     records.push(undefined);
+    opts.onSend?.(handler);
     const started = performance.now();
     const finish = (status: number, worker: string, error: string): void => {
       const now = performance.now();

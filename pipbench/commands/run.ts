@@ -265,8 +265,11 @@ async function runCommand(argv: string[], io: CommandIO): Promise<number> {
   let failed = 0;
   const bar = createProgressBar({ total: Math.ceil(durationSec), unit: 's', quiet: values.quiet === true });
   const startedAt = performance.now();
+  let sent = 0;
   const ticker = setInterval(() => {
-    bar.update((performance.now() - startedAt) / 1000, `${answered} answered, ${failed} failed`);
+    const elapsedSec = (performance.now() - startedAt) / 1000;
+    const draining = elapsedSec > durationSec ? `, draining ${sent - answered} outstanding` : '';
+    bar.update(elapsedSec, `${answered} answered, ${failed} failed${draining}`);
   }, 250);
   let result;
   try {
@@ -275,6 +278,7 @@ async function runCommand(argv: string[], io: CommandIO): Promise<number> {
       durationMs: durationSec * 1000,
       drainMs: drainSec * 1000,
       signal: stop.signal,
+      onSend: () => { sent++; },
       onRecord: (r) => {
         answered++;
         if (r.status < 200 || r.status >= 300) failed++;
