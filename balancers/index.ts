@@ -1,6 +1,7 @@
 import { createHashingBounded } from './hashing-bounded.js';
 import { createLeastLoaded } from './least-loaded.js';
 import { createPkgAware } from './pkg-aware.js';
+import { createPkgAwareRing } from './pkg-aware-ring.js';
 import { createRandom } from './random.js';
 import { createRoundRobin } from './round-robin.js';
 import type { Balancer, BalancerFactory, BalancerOptions } from './types.js';
@@ -15,9 +16,13 @@ const factories: ReadonlyMap<string, BalancerFactory> = new Map<string, Balancer
   ['least-loaded', createLeastLoaded],
   ['pkg-aware', createPkgAware],
   ['hashing-bounded', createHashingBounded],
+  ['pkg-aware-ring', createPkgAwareRing],
 ]);
 
 export const balancerNames: readonly string[] = Object.freeze([...factories.keys()]);
+
+/** Policies that read `loadThreshold`; experiments sweep it for these. */
+export const thresholdPolicies: ReadonlySet<string> = new Set(['pkg-aware', 'pkg-aware-ring']);
 
 export function isBalancerName(name: string): boolean {
   return factories.has(name);

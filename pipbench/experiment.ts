@@ -7,6 +7,7 @@
 
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { balancerNames, thresholdPolicies } from '../balancers/index.js';
 import { startProxy } from '../src/app.js';
 import { formatRecordsCsv, rotationWindowSize, runWorkload, seededRandom, type HandlerChoice, type RunMode } from './runner.js';
 import { isSuccess, meanLatencyByHandler, summarize, type RequestRecord, type RunSummary } from './stats.js';
@@ -14,8 +15,9 @@ import { barChart, categoryChart, cdfChart, lineChart, seriesColor, type Referen
 import { startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from './worker.js';
 import { loadWorkload, type Workload } from './workload.js';
 
-export const POLICIES = ['round-robin', 'random', 'least-loaded', 'hashing-bounded', 'pkg-aware'] as const;
-export type PolicyName = (typeof POLICIES)[number];
+/** Every routing policy warmroute has, in the order balancers/index.ts lists them. */
+export const POLICIES: readonly string[] = balancerNames;
+export type PolicyName = string;
 export const BASELINE_ID = 'all-warm';
 const BASELINE_COLOR = '#222222';
 export const DEFAULT_THRESHOLDS: readonly number[] = [1, 2, 3, 5, 10, 100];
@@ -113,8 +115,8 @@ export interface ExperimentHooks {
 export function planRows(policies: readonly PolicyName[], thresholds: readonly number[]): RowPlan[] {
   const rows: Omit<RowPlan, 'color'>[] = [];
   for (const policy of policies) {
-    if (policy === 'pkg-aware') {
-      for (const t of thresholds) rows.push({ id: `pkg-aware-t${t}`, label: `pkg-aware t=${t}`, balancer: 'pkg-aware', threshold: t, baseline: false });
+    if (thresholdPolicies.has(policy)) {
+      for (const t of thresholds) rows.push({ id: `${policy}-t${t}`, label: `${policy} t=${t}`, balancer: policy, threshold: t, baseline: false });
     } else {
       rows.push({ id: policy, label: policy, balancer: policy, baseline: false });
     }
@@ -307,12 +309,26 @@ function fixed(n: number, digits: number): string {
   return Number.isFinite(n) ? n.toFixed(digits) : '-';
 }
 
-/** The best pkg-aware row by mean latency, if pkg-aware ran. */
-export function bestPkgAware(rows: readonly RowResult[]): RowResult | undefined {
-  let best: RowResult | undefined;
+/** Rows that sweep a load threshold (pkg-aware and its kin), by policy. */
+export function thresholdSweeps(rows: readonly RowResult[]): Map<string, RowResult[]> {
+  const sweeps = new Map<string, RowResult[]>();
   for (const r of rows) {
-    if (r.plan.balancer !== 'pkg-aware' || r.plan.baseline) continue;
-    if (!best || r.summary.meanMs < best.summary.meanMs || !Number.isFinite(best.summary.meanMs)) best = r;
+    if (r.plan.baseline || r.plan.threshold === undefined) continue;
+    const list = sweeps.get(r.plan.balancer) ?? [];
+    list.push(r);
+    sweeps.set(r.plan.balancer, list);
+  }
+  return sweeps;
+}
+
+/** The best row by mean latency of each threshold sweep with more than one row. */
+export function bestOfSweeps(rows: readonly RowResult[]): Set<RowResult> {
+  const best = new Set<RowResult>();
+  for (const sweep of thresholdSweeps(rows).values()) {
+    if (sweep.length < 2) continue;
+    let top = sweep[0]!;
+    for (const r of sweep) if (r.summary.meanMs < top.summary.meanMs || !Number.isFinite(top.summary.meanMs)) top = r;
+    best.add(top);
   }
   return best;
 }
@@ -408,10 +424,10 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   lines.push('## Results', '');
   lines.push('| policy | requests | failures | throughput (req/s) | mean (s) | p50 (s) | p80 (s) | p99 (s) | mean / all-warm | cold invocations |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  const best = bestPkgAware(rows);
+  const best = bestOfSweeps(rows);
   for (const r of rows) {
     const s = r.summary;
-    const label = r === best && rows.filter((x) => x.plan.balancer === 'pkg-aware').length > 1 ? `${r.plan.label} (best)` : r.plan.label;
+    const label = best.has(r) ? `${r.plan.label} (best)` : r.plan.label;
     lines.push(`| ${label} | ${s.requests} | ${s.failures} | ${fixed(s.throughputPerSec, 2)} | ${seconds(s.meanMs)} | ${seconds(s.p50Ms)} | ${seconds(s.p80Ms)} | ${seconds(s.p99Ms)} | ${fixed(meanVsBaseline(r, rows), 1)}x | ${Number.isFinite(coldShare(r)) ? `${(coldShare(r) * 100).toFixed(0)}%` : '-'} |`);
   }
   lines.push('');
@@ -477,18 +493,19 @@ export function experimentCharts(result: ExperimentResult): Map<string, string> 
     formatValue: (v) => v.toFixed(2),
   }));
 
-  const sweep = rows.filter((r) => r.plan.balancer === 'pkg-aware' && !r.plan.baseline && r.plan.threshold !== undefined);
+  const sweeps = thresholdSweeps(rows);
+  const sweep = [...sweeps.values()].flat();
   const references: ReferenceLine[] = rows
-    .filter((r) => r.plan.balancer !== 'pkg-aware' || r.plan.baseline)
+    .filter((r) => r.plan.threshold === undefined || r.plan.baseline)
     .map((r) => ({ name: r.plan.label, value: r.summary.meanMs / 1000, color: r.plan.color }));
   charts.set(CHART_FILES.thresholdSweep, lineChart({
-    title: 'pkg-aware: mean latency against load threshold',
+    title: `${[...sweeps.keys()].join(', ') || 'pkg-aware'}: mean latency against load threshold`,
     subtitle,
     xLabel: 'load threshold (in-flight requests at the home worker)',
     yLabel: 'mean latency (s)',
     xScale: sweep.length > 1 && Math.max(...sweep.map((r) => r.plan.threshold as number)) / Math.min(...sweep.map((r) => r.plan.threshold as number)) >= 20 ? 'log' : 'linear',
-    xTicks: sweep.map((r) => r.plan.threshold as number),
-    series: sweep.length > 0 ? [{ name: 'pkg-aware', color: sweep[0]?.plan.color, points: sweep.map((r) => ({ x: r.plan.threshold as number, y: r.summary.meanMs / 1000 })) }] : [],
+    xTicks: [...new Set(sweep.map((r) => r.plan.threshold as number))].sort((a, b) => a - b),
+    series: [...sweeps].map(([name, rs]) => ({ name, color: rs[0]?.plan.color, points: rs.map((r) => ({ x: r.plan.threshold as number, y: r.summary.meanMs / 1000 })) })),
     references,
   }));
 
@@ -503,9 +520,9 @@ export function experimentCharts(result: ExperimentResult): Map<string, string> 
     })),
   }));
 
-  // One series per policy: pkg-aware only at its best threshold, to keep the chart legible.
-  const best = bestPkgAware(rows);
-  const perHandlerRows = rows.filter((r) => r.plan.balancer !== 'pkg-aware' || r.plan.baseline || r === best);
+  // One series per policy: a threshold sweep only at its best threshold, to keep the chart legible.
+  const best = bestOfSweeps(rows);
+  const perHandlerRows = rows.filter((r) => r.plan.threshold === undefined || r.plan.baseline || best.has(r) || (thresholdSweeps(rows).get(r.plan.balancer)?.length ?? 0) === 1);
   const means = new Map(perHandlerRows.map((r) => [r.plan.id, meanLatencyByHandler(r.records)]));
   const handlers = [...new Set(rows.flatMap((r) => r.records.map((x) => x.handler)))];
   // Sorted by the mean over the policies shown (not by all-warm: with every package
@@ -525,7 +542,7 @@ export function experimentCharts(result: ExperimentResult): Map<string, string> 
     style: 'lines',
     categories: handlers,
     series: perHandlerRows.map((r) => ({
-      name: r === best && sweep.length > 1 ? `${r.plan.label} (best)` : r.plan.label,
+      name: best.has(r) ? `${r.plan.label} (best)` : r.plan.label,
       color: r.plan.color,
       values: handlers.map((h) => {
         const m = means.get(r.plan.id)?.get(h);

@@ -2,6 +2,7 @@
 
 import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { thresholdPolicies } from '../../balancers/index.js';
 import {
   loadExperimentWorkload, planRows, runExperiment, writeExperimentResults, DEFAULT_THRESHOLDS, POLICIES,
   type ExperimentParams, type PolicyName, type RowPlan,
@@ -211,7 +212,9 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
   } else if (values['rotation-period'] !== undefined || values['rotation-slice'] !== undefined) {
     throw new UsageError('--rotation-period and --rotation-slice need --choice rotate');
   }
-  if (values.thresholds !== undefined && !policies.includes('pkg-aware')) throw new UsageError('--thresholds needs pkg-aware among --policies');
+  if (values.thresholds !== undefined && !policies.some((p) => thresholdPolicies.has(p))) {
+    throw new UsageError(`--thresholds needs one of ${[...thresholdPolicies].join(', ')} among --policies`);
+  }
 
   const params: ExperimentParams = {
     name,

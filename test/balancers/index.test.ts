@@ -41,7 +41,7 @@ function steadyShares(balancer: Balancer, workers: TestWorker[], concurrency: nu
 }
 
 t.test('lists exactly the five policies, under olscheduler names', async (t) => {
-  t.same([...balancerNames].sort(), ['hashing-bounded', 'least-loaded', 'pkg-aware', 'random', 'round-robin']);
+  t.same([...balancerNames].sort(), ['hashing-bounded', 'least-loaded', 'pkg-aware', 'pkg-aware-ring', 'random', 'round-robin']);
   t.ok(Object.isFrozen(balancerNames));
   for (const name of balancerNames) {
     t.ok(isBalancerName(name));

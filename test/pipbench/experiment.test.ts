@@ -33,7 +33,10 @@ async function writeTinyWorkload(dir: string): Promise<{ registry: string; handl
 
 t.test('planRows: one row per policy, pkg-aware per threshold, all-warm last', async (t) => {
   const rows = planRows([...POLICIES], [1, 3, 100]);
-  t.same(rows.map((r) => r.id), ['round-robin', 'random', 'least-loaded', 'hashing-bounded', 'pkg-aware-t1', 'pkg-aware-t3', 'pkg-aware-t100', 'all-warm']);
+  t.same(rows.map((r) => r.id), [
+    'round-robin', 'random', 'least-loaded', 'pkg-aware-t1', 'pkg-aware-t3', 'pkg-aware-t100',
+    'hashing-bounded', 'pkg-aware-ring-t1', 'pkg-aware-ring-t3', 'pkg-aware-ring-t100', 'all-warm',
+  ], 'every policy of balancers/index.ts, threshold policies once per threshold');
   const last = rows[rows.length - 1];
   t.equal(last?.baseline, true);
   t.equal(last?.balancer, 'least-loaded', 'the baseline routes least-loaded');
@@ -79,7 +82,11 @@ t.test('pipbench experiment --quick runs every row and writes every file', async
 
   const out = join(dir, 'smoke');
   const files = (await readdir(out)).sort();
-  const rowIds = ['round-robin', 'random', 'least-loaded', 'hashing-bounded', 'pkg-aware-t1', 'pkg-aware-t2', 'pkg-aware-t3', 'pkg-aware-t5', 'pkg-aware-t10', 'pkg-aware-t100', 'all-warm'];
+  const sweep = [1, 2, 3, 5, 10, 100];
+  const rowIds = [
+    'round-robin', 'random', 'least-loaded', ...sweep.map((x) => `pkg-aware-t${x}`),
+    'hashing-bounded', ...sweep.map((x) => `pkg-aware-ring-t${x}`), 'all-warm',
+  ];
   const expected = [
     'summary.md', 'summary.json',
     'mean-latency.svg', 'throughput.svg', 'threshold-sweep.svg', 'latency-cdf.svg', 'latency-per-handler.svg',
@@ -140,7 +147,7 @@ t.test('pipbench experiment: bad input names the problem and exits non-zero', as
     [['--registry', join(dir, 'nope.json'), '--out-dir', dir], /nope\.json: no such file/, 1],
     [[...base, '--policies', 'round-robin,fastest'], /unknown policy "fastest"/],
     [[...base, '--thresholds', '1,zero'], /--thresholds: "zero"/],
-    [[...base, '--policies', 'random', '--thresholds', '3'], /needs pkg-aware/],
+    [[...base, '--policies', 'random', '--thresholds', '3'], /needs one of pkg-aware, pkg-aware-ring/],
     [[...base, '--handlers', strangers], /not in registry.*"hdl999_0"/, 1],
     [[...base, '--workers', '0'], /--workers must be at least 1/],
     [[...base, '--time-scale', '0'], /--time-scale must be greater than 0/],
