@@ -105,3 +105,21 @@ t.test('hashing-bounded keeps one function on one worker while load is low', asy
   for (let i = 0; i < 5; i++) t.equal((await invoke(proxy.url, '/runLambda/g')).status, 200);
   t.equal(ws.filter((w) => w.count > 0).length, 1);
 });
+
+t.test('pkg-aware-ring: a function that overflows its home keeps overflowing onto the same workers', async (t) => {
+  const ws = await workers(6, 200);
+  const proxy = await startTestProxy({
+    balancer: 'pkg-aware-ring',
+    loadThreshold: 1,
+    registry: registryFile(t, [{ handle: 'burst', pkgs: ['torch'] }]),
+    workers: ws.map((w) => w.url),
+  });
+  t.teardown(async () => { await proxy.close(); await Promise.all(ws.map((w) => w.close())); });
+  const burst = async (): Promise<string[]> =>
+    (await Promise.all(Array.from({ length: 4 }, () => invoke(proxy.url, '/runLambda/burst')))).map((r) => String(r.headers['x-warmroute-worker']));
+  const first = await burst();
+  const second = await burst();
+  t.equal(new Set(first).size, 4, `threshold 1: four concurrent calls on four workers (${first.join(', ')})`);
+  t.same(new Set(second), new Set(first), 'the second burst overflows onto the same four workers');
+  t.ok(ws.every((w) => w.maxConcurrent <= 1), 'no worker above the threshold');
+});
