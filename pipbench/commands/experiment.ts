@@ -11,7 +11,7 @@ import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
 import { parseHandlerList, parseRegistryNames, unknownHandlers } from '../runner.js';
 import {
-  InputError, parseChoice, parseNumberFlag, parseRotationSlice, readInputFile, UsageError, PROCESS_IO, type CommandIO,
+  InputError, parseChoice, parseNumberFlag, parseRotationSlice, readInputFile, reportingUsageErrors, UsageError, PROCESS_IO, type CommandIO,
 } from './run.js';
 import type { HandlerChoice } from '../runner.js';
 
@@ -127,16 +127,8 @@ async function checkInputs(registry: string, handlers: string | undefined, packa
   await assertReadable('packages', packages);
 }
 
-export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
-  try {
-    return await experimentCommand(argv, io);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`pipbench experiment: ${err.message}\n${err instanceof InputError ? '' : '(see pipbench experiment --help)\n'}`);
-      return err.exitCode;
-    }
-    throw err;
-  }
+export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
+  return reportingUsageErrors('experiment', io, () => experimentCommand(argv, io));
 }
 
 async function experimentCommand(argv: string[], io: CommandIO): Promise<number> {

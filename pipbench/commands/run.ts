@@ -178,16 +178,21 @@ export interface CommandIO {
 
 export const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
 
-export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
+/** Runs a command's body; bad input becomes a one-line message and its exit code, never a stack trace. */
+export async function reportingUsageErrors(command: string, io: CommandIO, body: () => Promise<number>): Promise<number> {
   try {
-    return await runCommand(argv, io);
+    return await body();
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`pipbench run: ${err.message}\n${err instanceof InputError ? '' : '(see pipbench run --help)\n'}`);
+      io.stderr.write(`pipbench ${command}: ${err.message}\n${err instanceof InputError ? '' : `(see pipbench ${command} --help)\n`}`);
       return err.exitCode;
     }
     throw err;
   }
+}
+
+export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
+  return reportingUsageErrors('run', io, () => runCommand(argv, io));
 }
 
 async function runCommand(argv: string[], io: CommandIO): Promise<number> {
