@@ -254,3 +254,23 @@ t.test('a worker slower than headersTimeoutMs gets 504 worker_timeout, and its s
   t.equal(proxy.admission.active, 0);
   t.equal(proxy.table.workers[0]!.healthy, true, 'a slow answer is not a dead worker');
 });
+
+t.test('admin: the registry reloads from its file; a broken file keeps the old one', async (t) => {
+  const w = await startTestWorker();
+  const dir = t.testdir({ 'registry.json': JSON.stringify([{ handle: 'old', pkgs: ['a'] }]) });
+  const path = `${dir}/registry.json`;
+  const proxy = await startTestProxy({ registry: path, workers: [w.url] });
+  await cleanup(t, proxy, [w]);
+  t.equal((await invoke(proxy.url, '/runLambda/new')).status, 404);
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path, JSON.stringify([{ handle: 'old', pkgs: ['a'] }, { handle: 'new', pkgs: ['b'] }]));
+  const reloaded = await invoke(proxy.url, '/admin/registry/reload', { body: '' });
+  t.equal(reloaded.status, 200);
+  t.equal((reloaded.json as { functions: number }).functions, 2);
+  t.equal((await invoke(proxy.url, '/runLambda/new')).status, 200, 'the new function is known at once');
+  writeFileSync(path, '[{"handle": ');
+  const broken = await invoke(proxy.url, '/admin/registry/reload', { body: '' });
+  t.equal(broken.status, 400);
+  t.match(errorOf(broken.json).message, /not valid JSON/);
+  t.equal((await invoke(proxy.url, '/runLambda/new')).status, 200, 'the previous registry stays in force');
+});
