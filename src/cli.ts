@@ -75,7 +75,7 @@ async function start(argv: string[]): Promise<number> {
   const { startProxyWith } = await import('./app.js');
   const proxy = await startProxyWith(config);
   if (config.simulatedWorkers > 0) {
-    const fn = proxy.registry.size > 0 ? firstFunction(proxy.registry) : 'hello';
+    const fn = proxy.registry.names().next().value ?? 'hello';
     process.stderr.write(
       `\nwarmroute is routing to ${config.simulatedWorkers} simulated workers with the ${config.balancer} policy. Try:\n` +
       `  curl -s -X POST ${proxy.url}/runLambda/${fn} -d '{}'        (twice: the second run is warm)\n` +
@@ -96,10 +96,6 @@ async function start(argv: string[]): Promise<number> {
     );
   });
   return -1; // keep running
-}
-
-function firstFunction(registry: { lookup(name: string): unknown; path: string }): string {
-  return registry.path ? 'hdl0_0' : 'hello';
 }
 
 interface ClientTarget {

@@ -26,6 +26,11 @@ export class Registry {
     return this.functions.size;
   }
 
+  /** Function names in file order. */
+  names(): IterableIterator<string> {
+    return this.functions.keys();
+  }
+
   lookup(name: string): LambdaInfo | undefined {
     if (this.path === '') return { name, packages: [] };
     return this.functions.get(name);
