@@ -1,6 +1,7 @@
 // pipbench generate: writes packages.json, registry.json and handlers.txt.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import {
   DEFAULT_SEED,
   generateWorkload,
@@ -11,15 +12,6 @@ import {
 } from '../generate.js';
 import { footprintBytes, parseRegistry, type PackageInfo } from '../workload.js';
 
-export interface CommandIO {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-const processIO: CommandIO = {
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
-};
 
 const DEFAULTS = { packages: 1000, handlers: 100, levels: 8, zipf: 1.4, importsMean: 4, repeat: 10 } as const;
 
@@ -61,8 +53,6 @@ function parseFlags(argv: string[]) {
 }
 type Flags = ReturnType<typeof parseFlags>;
 
-/** Bad flags: exit code 2, as opposed to 1 for failures such as unreadable files. */
-class UsageError extends Error {}
 
 function integerFlag(flag: string, text: string | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (text === undefined) return fallback;
@@ -86,16 +76,16 @@ function numberFlag(flag: string, text: string | undefined, fallback: number, mi
   return value;
 }
 
-export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   let values: Flags;
   try {
     values = parseFlags(argv);
   } catch (err) {
-    io.stderr(`pipbench generate: ${(err as Error).message}\n(pipbench generate --help lists the flags)\n`);
+    io.stderr.write(`pipbench generate: ${(err as Error).message}\n(pipbench generate --help lists the flags)\n`);
     return 2;
   }
   if (values.help) {
-    io.stdout(USAGE);
+    io.stdout.write(USAGE);
     return 0;
   }
   try {
@@ -131,10 +121,10 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
       );
     }
     const paths = await writeWorkloadFiles(values.out, workload);
-    io.stdout(`${summarize(workload)}wrote ${paths.join(', ')}\n`);
+    io.stdout.write(`${summarize(workload)}wrote ${paths.join(', ')}\n`);
     return 0;
   } catch (err) {
-    io.stderr(`pipbench generate: ${(err as Error).message}\n`);
+    io.stderr.write(`pipbench generate: ${(err as Error).message}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
 }

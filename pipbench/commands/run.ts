@@ -4,6 +4,9 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createProgressBar } from '../progress.js';
+import { InputError, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
+
+export { InputError, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
 import {
   formatRecordsCsv, formatRecordsJsonl, parseHandlerList, parseRegistryNames, runWorkload, unknownHandlers,
   DEFAULT_DRAIN_MS, type HandlerChoice, type RotationSlice, type RunMode,
@@ -37,24 +40,6 @@ Sends POST {target}/runLambda/{handler} for a duration and records every request
   --quiet                 no progress bar
   --help                  this text
 `;
-
-/** Bad command-line input: reported as a message and exit code 2, never a stack trace. */
-export class UsageError extends Error {
-  readonly exitCode: number = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-/** A file named on the command line is missing, unreadable or malformed: exit code 1, like the other pipbench commands. */
-export class InputError extends UsageError {
-  override readonly exitCode: number = 1;
-  constructor(message: string) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
 
 export function parseNumberFlag(
   flag: string,
@@ -168,27 +153,6 @@ function parseTarget(value: string | undefined): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--target must be an http(s) URL, got "${value}"`);
   return value;
-}
-
-/** Where a command writes its text; tests pass their own to read it back. */
-export interface CommandIO {
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown };
-}
-
-export const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
-
-/** Runs a command's body; bad input becomes a one-line message and its exit code, never a stack trace. */
-export async function reportingUsageErrors(command: string, io: CommandIO, body: () => Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`pipbench ${command}: ${err.message}\n${err instanceof InputError ? '' : `(see pipbench ${command} --help)\n`}`);
-      return err.exitCode;
-    }
-    throw err;
-  }
 }
 
 export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {

@@ -1,20 +1,10 @@
 // pipbench worker: runs one simulated OpenLambda worker until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
+import { PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import { DEFAULT_SEED } from '../generate.js';
 import { loadWorkload, type Workload } from '../workload.js';
 import { WORKER_DEFAULTS, startSimulatedWorker, type SimWorkerOptions, type SimulatedWorker } from '../worker.js';
 
-export interface CommandIO {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  /** Stops the worker like SIGINT/SIGTERM do (lets callers in the same process stop it). */
-  stop?: AbortSignal;
-}
-
-const processIO: CommandIO = {
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
-};
 
 const MIB = 2 ** 20;
 
@@ -61,8 +51,6 @@ function parseFlags(argv: string[]) {
 }
 type Flags = ReturnType<typeof parseFlags>;
 
-/** Bad flags: exit code 2, as opposed to 1 for failures such as unreadable files. */
-class UsageError extends Error {}
 
 function numberFlag(flag: string, text: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
   if (text === undefined) return undefined;
@@ -101,16 +89,16 @@ function checkFlagCombinations(values: Flags): void {
   }
 }
 
-export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   let values: Flags;
   try {
     values = parseFlags(argv);
   } catch (err) {
-    io.stderr(`pipbench worker: ${(err as Error).message}\n(pipbench worker --help lists the flags)\n`);
+    io.stderr.write(`pipbench worker: ${(err as Error).message}\n(pipbench worker --help lists the flags)\n`);
     return 2;
   }
   if (values.help) {
-    io.stdout(USAGE);
+    io.stdout.write(USAGE);
     return 0;
   }
 
@@ -127,19 +115,19 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     });
     worker = await startSimulatedWorker(workerOptions(values, workload));
   } catch (err) {
-    io.stderr(`pipbench worker: ${(err as Error).message}\n`);
+    io.stderr.write(`pipbench worker: ${(err as Error).message}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
 
   const s = worker.status();
-  io.stdout(
+  io.stdout.write(
     `pipbench worker ${worker.name} listening on ${worker.url} ` +
       `(${s.cores} cores, cache ${(s.cacheBytes / MIB).toFixed(1)} MiB${s.allWarm ? ' all warm' : ''}, time scale ${s.timeScale})\n`,
   );
   await stopRequested(io.stop);
   await worker.close();
   const end = worker.status();
-  io.stdout(`pipbench worker ${worker.name} stopped after ${end.invocations} invocations (${end.coldInvocations} cold)\n`);
+  io.stdout.write(`pipbench worker ${worker.name} stopped after ${end.invocations} invocations (${end.coldInvocations} cold)\n`);
   return 0;
 }
 

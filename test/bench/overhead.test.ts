@@ -103,9 +103,10 @@ t.test('measures direct and warmroute, skips nginx with a note when there is non
   t.same(await noneAlive(run.descendants), [], 'upstream and proxy processes are gone');
 });
 
-t.test('nginx rows run when nginx is installed', async (t) => {
-  const install = findNginx('nginx');
-  if ('missing' in install) return t.skip(`nginx not installed: ${install.missing}`);
+const nginxInstall = findNginx('nginx');
+t.test('nginx rows run when nginx is installed', { skip: 'missing' in nginxInstall ? `nginx not installed: ${nginxInstall.missing}` : false }, async (t) => {
+  const install = nginxInstall;
+  if ('missing' in install) return;
   const out = t.testdir();
   const run = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '4', '--targets', 'nginx-least-conn,nginx-rr', '--out', out]);
   t.equal(run.code, 0, run.stderr);

@@ -2,6 +2,7 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import type { CommandIO } from '../../pipbench/commands/support.js';
 import { main as generateMain } from '../../pipbench/commands/generate.js';
 import {
   closure,
@@ -21,8 +22,8 @@ import type { PackageInfo, RegistryEntry } from '../../pipbench/workload.js';
 
 const OPTIONS: GenerateOptions = { packages: 300, handlers: 40, levels: 6, seed: 7, zipf: 1.4, importsMean: 4, repeat: 3 };
 
-function capture(): { out: string; err: string; io: { stdout(s: string): void; stderr(s: string): void } } {
-  const c = { out: '', err: '', io: { stdout: (s: string) => void (c.out += s), stderr: (s: string) => void (c.err += s) } };
+function capture(): { out: string; err: string; io: CommandIO } {
+  const c = { out: '', err: '', io: { stdout: { write: (s: string) => void (c.out += s) }, stderr: { write: (s: string) => void (c.err += s) } } };
   return c;
 }
 

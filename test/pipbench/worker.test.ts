@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
+import type { CommandIO } from '../../pipbench/commands/support.js';
 import { main as workerMain } from '../../pipbench/commands/worker.js';
 import type { PackageInfo, Workload } from '../../pipbench/workload.js';
 import { startSimulatedWorker, type InvocationResult, type SimWorkerOptions, type SimulatedWorker } from '../../pipbench/worker.js';
@@ -244,14 +245,14 @@ t.test('close() ends in-flight invocations instead of hanging', async (t) => {
 interface Captured {
   out: string;
   err: string;
-  io: { stdout(s: string): void; stderr(s: string): void; stop?: AbortSignal };
+  io: CommandIO;
 }
 
 function capture(stop?: AbortSignal): Captured {
   const c: Captured = {
     out: '',
     err: '',
-    io: { stdout: (s) => void (c.out += s), stderr: (s) => void (c.err += s), ...(stop ? { stop } : {}) },
+    io: { stdout: { write: (s: string) => void (c.out += s) }, stderr: { write: (s: string) => void (c.err += s) }, ...(stop ? { stop } : {}) },
   };
   return c;
 }

@@ -8,7 +8,7 @@ import { footprintBytes, loadWorkload, type PackageInfo, type RegistryEntry } fr
 
 const thesisDir = join(process.cwd(), '..', 'shared', 'data', 'olscheduler-eval');
 
-const quiet = { stdout: (): void => {}, stderr: (): void => {} };
+const quiet = { stdout: { write: (): void => {} }, stderr: { write: (): void => {} } };
 
 t.test('a registry alone: every package filled in, handlers default to the registry keys', async (t) => {
   const registry: RegistryEntry[] = [

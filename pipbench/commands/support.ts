@@ -1,0 +1,42 @@
+// What every pipbench command shares: where it writes, and how bad input ends it.
+
+/** Bad command-line input: reported as a message and exit code 2, never a stack trace. */
+export class UsageError extends Error {
+  readonly exitCode: number = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A file named on the command line is missing, unreadable or malformed: exit code 1, like the other pipbench commands. */
+export class InputError extends UsageError {
+  override readonly exitCode: number = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+/** Where a command writes its text; tests pass their own to read it back. */
+export interface CommandIO {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  /** Stops a long-running command (the worker) as SIGINT/SIGTERM do, for callers in the same process. */
+  readonly stop?: AbortSignal;
+}
+
+export const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
+
+/** Runs a command's body; bad input becomes a one-line message and its exit code, never a stack trace. */
+export async function reportingUsageErrors(command: string, io: CommandIO, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`pipbench ${command}: ${err.message}\n${err instanceof InputError ? '' : `(see pipbench ${command} --help)\n`}`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
