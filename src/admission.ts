@@ -42,8 +42,6 @@ export class Admission {
   private queue: Entry[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
-  rejectedFull = 0;
-  rejectedTimeout = 0;
 
   constructor(
     private readonly limit: number,
@@ -81,7 +79,6 @@ export class Admission {
       return undefined;
     }
     if (this.waiting_ >= this.limit) {
-      this.rejectedFull++;
       onReject('queue_full');
       return undefined;
     }
@@ -149,7 +146,6 @@ export class Admission {
       if (entry.state === WAITING) {
         entry.state = GONE;
         this.waiting_--;
-        this.rejectedTimeout++;
         entry.onReject('queue_timeout');
       }
     }

@@ -3,17 +3,7 @@ import { HashRing } from '../../balancers/hash-ring.js';
 import { createHashingBounded } from '../../balancers/hashing-bounded.js';
 import { murmur3 } from '../../balancers/murmur3.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../../balancers/types.js';
-
-type TestWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
-
-let port = 9000;
-function worker(id: string, weight = 1): TestWorker {
-  return { id, url: new URL(`http://127.0.0.1:${port++}/`), weight, inFlight: 0, healthy: true, packages: new Set() };
-}
-
-function pool(count: number): TestWorker[] {
-  return Array.from({ length: count }, (_, i) => worker(`w${i}`));
-}
+import { pool, worker, type TestWorker } from '../fixtures/views.js';
 
 function balancerFor(workers: readonly WorkerView[], balanceFactor = 1.25): Balancer {
   const balancer = createHashingBounded({ loadThreshold: 3, balanceFactor });

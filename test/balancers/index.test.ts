@@ -2,13 +2,7 @@ import t from 'tap';
 import { balancerNames, createBalancer, isBalancerName } from '../../balancers/index.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
 import type { Balancer, BalancerOptions, LambdaInfo, WorkerView } from '../../balancers/types.js';
-
-type TestWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
-
-let port = 9000;
-function worker(id: string, weight = 1): TestWorker {
-  return { id, url: new URL(`http://127.0.0.1:${port++}/`), weight, inFlight: 0, healthy: true, packages: new Set() };
-}
+import { worker, type TestWorker } from '../fixtures/views.js';
 
 const options: BalancerOptions = { loadThreshold: 3, balanceFactor: 1.25, random: seededRandom(3) };
 

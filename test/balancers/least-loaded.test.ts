@@ -2,13 +2,7 @@ import t from 'tap';
 import { createLeastLoaded, LeastLoadedPicker, loadOf, pickLeastLoaded } from '../../balancers/least-loaded.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../../balancers/types.js';
-
-type TestWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
-
-let port = 9000;
-function worker(id: string, weight = 1, inFlight = 0): TestWorker {
-  return { id, url: new URL(`http://127.0.0.1:${port++}/`), weight, inFlight, healthy: true, packages: new Set() };
-}
+import { worker, type TestWorker } from '../fixtures/views.js';
 
 const fn: LambdaInfo = { name: 'hdl0_0', packages: ['level0pkg1'] };
 const options = { loadThreshold: 3, balanceFactor: 1.25 };

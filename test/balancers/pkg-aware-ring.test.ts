@@ -4,14 +4,7 @@ import { murmur3 } from '../../balancers/murmur3.js';
 import { createPkgAware, FIRST_CANDIDATE_SEED, firstHealthyFrom, SECOND_CANDIDATE_SEED } from '../../balancers/pkg-aware.js';
 import { createPkgAwareRing } from '../../balancers/pkg-aware-ring.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../../balancers/types.js';
-
-type TestWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
-
-function pool(count: number): TestWorker[] {
-  return Array.from({ length: count }, (_, i) => ({
-    id: `w${i}`, url: new URL(`http://127.0.0.1:${9100 + i}/`), weight: 1, inFlight: 0, healthy: true, packages: new Set<string>(),
-  }));
-}
+import { pool, type TestWorker } from '../fixtures/views.js';
 
 function withWorkers(balancer: Balancer, workers: readonly WorkerView[]): Balancer {
   for (const w of workers) balancer.added?.(w);

@@ -4,17 +4,7 @@ import { murmur3 } from '../../balancers/murmur3.js';
 import { createPkgAware, FIRST_CANDIDATE_SEED, firstHealthyFrom, SECOND_CANDIDATE_SEED } from '../../balancers/pkg-aware.js';
 import { routingKey } from '../../balancers/routing-key.js';
 import type { Balancer, BalancerOptions, LambdaInfo, WorkerView } from '../../balancers/types.js';
-
-type TestWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
-
-let port = 9000;
-function worker(id: string, weight = 1): TestWorker {
-  return { id, url: new URL(`http://127.0.0.1:${port++}/`), weight, inFlight: 0, healthy: true, packages: new Set() };
-}
-
-function pool(count: number): TestWorker[] {
-  return Array.from({ length: count }, (_, i) => worker(`w${i}`));
-}
+import { pool, worker, type TestWorker } from '../fixtures/views.js';
 
 function balancerFor(workers: readonly WorkerView[], overrides: Partial<BalancerOptions> = {}): Balancer {
   const balancer = createPkgAware({ loadThreshold: 3, balanceFactor: 1.25, ...overrides });

@@ -1,13 +1,7 @@
 import t from 'tap';
 import { createRoundRobin } from '../../balancers/round-robin.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../../balancers/types.js';
-
-type TestWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
-
-let port = 9000;
-function worker(id: string, weight = 1): TestWorker {
-  return { id, url: new URL(`http://127.0.0.1:${port++}/`), weight, inFlight: 0, healthy: true, packages: new Set() };
-}
+import { worker, type TestWorker } from '../fixtures/views.js';
 
 const fn: LambdaInfo = { name: 'hdl0_0', packages: ['level0pkg1'] };
 const options = { loadThreshold: 3, balanceFactor: 1.25 };

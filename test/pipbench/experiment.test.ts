@@ -3,22 +3,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main as experimentMain } from '../../pipbench/commands/experiment.js';
-import type { CommandIO } from '../../pipbench/commands/run.js';
 import {
   answeredWithinDuration, planRows, requestFileContent, MAX_REQUEST_FILE_BYTES, POLICIES, type RowResult,
 } from '../../pipbench/experiment.js';
 import { summarize, type RequestRecord } from '../../pipbench/stats.js';
-
-function captureIO(): CommandIO & { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    stdout: { write: (s: string) => { out += s; return true; } },
-    stderr: { write: (s: string) => { err += s; return true; } },
-    out: () => out,
-    err: () => err,
-  };
-}
+import { captureIO } from '../fixtures/capture-io.js';
 
 /** A small workload: 8 handlers over 12 packages (costs are filled in from the measured samples). */
 async function writeTinyWorkload(dir: string): Promise<{ registry: string; handlers: string }> {

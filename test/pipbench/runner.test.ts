@@ -8,9 +8,10 @@ import {
   createHandlerPicker, formatRecordsCsv, formatRecordsJsonl, parseHandlerList, parseRegistryNames,
   rotationWindow, rotationWindowSize, runWorkload, seededRandom, DRAIN_TIMEOUT_ERROR,
 } from '../../pipbench/runner.js';
-import { main as runMain, parseRotationSlice, type CommandIO } from '../../pipbench/commands/run.js';
+import { main as runMain, parseRotationSlice } from '../../pipbench/commands/run.js';
 import { formatTextLog, parseTextLog, TextLogParseError } from '../../pipbench/textlog.js';
 import { summarize, type RequestRecord } from '../../pipbench/stats.js';
+import { captureIO } from '../fixtures/capture-io.js';
 
 interface Received { method: string; url: string; body: string }
 
@@ -251,17 +252,6 @@ t.test('handler list and registry parsing', async (t) => {
   t.throws(() => parseRegistryNames('[{"name":"x"}]'), /entry 0/);
   t.throws(() => parseRegistryNames('not json'), /not valid JSON/);
 });
-
-function captureIO(): CommandIO & { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    stdout: { write: (s: string) => { out += s; return true; } },
-    stderr: { write: (s: string) => { err += s; return true; } },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 t.test('pipbench run command: writes --out and --log, prints the summary', async (t) => {
   const fake = await startFakeWorker(t, 2);
