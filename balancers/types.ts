@@ -5,36 +5,96 @@ export interface LambdaInfo {
   readonly packages: readonly string[];
 }
 
-/** What a policy sees of one worker. The table hands out its live objects: read, never write. */
+/**
+ * What a policy sees of one worker. The table hands out its live objects: read,
+ * never write. `routable` is false while the worker is down, ejected or
+ * draining; a routable worker with `inFlight < limit` has a free connection.
+ */
 export interface WorkerView {
+  /** Stable identity (config `id`, else `host:port`); rings hash this. */
   readonly id: string;
-  readonly url: URL;
+  /** The worker's address as configured (`http://host:port`, or `host:port` as olscheduler wrote it). */
+  readonly url: string;
   readonly weight: number;
+  /** Connection limit: requests the worker runs at once. */
+  readonly limit: number;
+  /** Requests dispatched to it and not yet released. */
   readonly inFlight: number;
-  readonly healthy: boolean;
+  /** Requests waiting in its own queue. */
+  readonly queued: number;
+  readonly routable: boolean;
+  /** Packages the worker holds: reported by the worker where it reports them, else what was routed to it. */
   readonly packages: ReadonlySet<string>;
+  /** Cores the worker reported in its status (0: not reported). */
+  readonly cores: number;
+}
+
+/** True when the worker is routable and has a free connection. */
+export function hasFreeConnection(w: WorkerView): boolean {
+  return w.routable && w.inFlight < w.limit;
 }
 
 /**
- * A routing policy: a pure decision over the workers' views. `pick` returns
- * undefined only when no healthy worker exists. Policies that keep structure
- * (hash rings) maintain it in `added`/`removed`, which the worker table calls
- * on every change, so `pick` never rebuilds anything.
+ * A routing policy: a pure decision over the workers' views.
+ *
+ * `pick` is called only when at least one routable worker has a free
+ * connection. It returns a worker with a free connection, or a routable but
+ * full worker when the policy wants the request to wait in that worker's queue
+ * (package-aware policies may prefer a short wait on a warm worker to a cold
+ * start elsewhere). Policies that never wait (round-robin, random,
+ * least-loaded, hashing-bounded) must return a worker with a free connection.
+ *
+ * The table calls the event hooks on every change, in order and synchronously,
+ * so that a policy keeps its structures (rings, heaps, weight tables) current
+ * and `pick` never scans every worker:
+ *
+ * - `added`/`removed`: membership. `addedMany` (optional) receives a batch, so
+ *   a ring is rebuilt once when N workers arrive together; without it the table
+ *   calls `added` for each.
+ * - `up`/`down`: the worker became routable / stopped being routable.
+ * - `changed`: its weight or connection limit changed.
+ * - `taken`/`dropped`: a request was dispatched to / released from it
+ *   (`inFlight` has already moved when the hook runs).
  */
 export interface Balancer {
   readonly name: string;
   pick(fn: LambdaInfo, workers: readonly WorkerView[]): WorkerView | undefined;
   added?(w: WorkerView): void;
+  addedMany?(ws: readonly WorkerView[]): void;
   removed?(w: WorkerView): void;
+  up?(w: WorkerView): void;
+  down?(w: WorkerView): void;
+  changed?(w: WorkerView): void;
+  taken?(w: WorkerView): void;
+  dropped?(w: WorkerView): void;
+  /** For `/status`: the policy's effective settings and any state worth showing (e.g. an auto threshold). */
+  describe?(): Record<string, unknown>;
 }
 
-export interface BalancerOptions {
-  /** pkg-aware: in-flight count (per unit of weight) at which the home worker is passed over. */
-  readonly loadThreshold: number;
-  /** hashing-bounded: a worker may hold at most ceil(balanceFactor x average load). */
-  readonly balanceFactor: number;
-  /** Seed for policies that draw random numbers; tests set it for repeatable picks. */
-  readonly random?: () => number;
+/** What every policy may use besides its own settings. */
+export interface PolicyEnv {
+  /** Random source for policies that draw; tests and the simulator pass a seeded one. */
+  readonly random: () => number;
+  /** Milliseconds, from the clock the table runs on (real or virtual). */
+  readonly now: () => number;
 }
 
-export type BalancerFactory = (options: BalancerOptions) => Balancer;
+/**
+ * One config key a policy reads. The config loader adds it to the schema, so
+ * it can come from the file, `WARMROUTE_<KEY>` or `--<kebab-key>` like any key.
+ * `parse` returns the normalised value or throws an Error whose message says
+ * what is allowed (the loader prefixes the key and the value).
+ */
+export interface PolicySetting {
+  readonly key: string;
+  readonly doc: string;
+  readonly default: number | string | boolean;
+  readonly parse: (value: unknown) => number | string | boolean;
+}
+
+/** A policy module: one per file in `balancers/`, listed once in `balancers/index.ts`. */
+export interface Policy {
+  readonly name: string;
+  readonly settings?: readonly PolicySetting[];
+  create(settings: Readonly<Record<string, unknown>>, env: PolicyEnv): Balancer;
+}
