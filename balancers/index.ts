@@ -1,38 +1,57 @@
-import { createHashingBounded } from './hashing-bounded.js';
-import { createLeastLoaded } from './least-loaded.js';
-import { createPkgAware } from './pkg-aware.js';
-import { createPkgAwareRing } from './pkg-aware-ring.js';
-import { createRandom } from './random.js';
-import { createRoundRobin } from './round-robin.js';
-import type { Balancer, BalancerFactory, BalancerOptions } from './types.js';
+import { hashingBoundedPolicy } from './hashing-bounded.js';
+import { leastLoadedPolicy } from './least-loaded.js';
+import { pkgAwarePolicy } from './pkg-aware.js';
+import { pkgAwareRingPolicy } from './pkg-aware-ring.js';
+import { randomPolicy } from './random.js';
+import { roundRobinPolicy } from './round-robin.js';
+import type { Balancer, Policy, PolicyEnv, PolicySetting } from './types.js';
 
-export type { Balancer, BalancerFactory, BalancerOptions, LambdaInfo, WorkerView } from './types.js';
+export type { Balancer, LambdaInfo, Policy, PolicyEnv, PolicySetting, WorkerView } from './types.js';
+export { hasFreeConnection } from './types.js';
 
 // The one list of policies: a new policy is a new file plus one line here.
 // Names are olscheduler's, so its configs keep working.
-const factories: ReadonlyMap<string, BalancerFactory> = new Map<string, BalancerFactory>([
-  ['round-robin', createRoundRobin],
-  ['random', createRandom],
-  ['least-loaded', createLeastLoaded],
-  ['pkg-aware', createPkgAware],
-  ['hashing-bounded', createHashingBounded],
-  ['pkg-aware-ring', createPkgAwareRing],
-]);
+const list: readonly Policy[] = [
+  roundRobinPolicy,
+  randomPolicy,
+  leastLoadedPolicy,
+  pkgAwarePolicy,
+  hashingBoundedPolicy,
+  pkgAwareRingPolicy,
+];
 
-export const balancerNames: readonly string[] = Object.freeze([...factories.keys()]);
+const byName: ReadonlyMap<string, Policy> = new Map(list.map((p) => [p.name, p]));
 
-/** Policies that read `loadThreshold`; experiments sweep it for these. */
-export const thresholdPolicies: ReadonlySet<string> = new Set(['pkg-aware', 'pkg-aware-ring']);
+export const balancerNames: readonly string[] = Object.freeze(list.map((p) => p.name));
 
 export function isBalancerName(name: string): boolean {
-  return factories.has(name);
+  return byName.has(name);
 }
 
-/** A fresh instance of the named policy; throws when the name is not one of `balancerNames`. */
-export function createBalancer(name: string, options: BalancerOptions): Balancer {
-  const factory = factories.get(name);
-  if (factory === undefined) {
-    throw new Error(`unknown balancer "${name}"; allowed: ${balancerNames.join(', ')}`);
-  }
-  return factory(options);
+/**
+ * Every setting of every policy, once per key (policies may share a key, e.g.
+ * pkg-aware and pkg-aware-ring both read `loadThreshold`; the first declaration wins).
+ */
+export function policySettings(): readonly PolicySetting[] {
+  const seen = new Map<string, PolicySetting>();
+  for (const p of list) for (const s of p.settings ?? []) if (!seen.has(s.key)) seen.set(s.key, s);
+  return [...seen.values()];
+}
+
+/** Names of the policies that read `key` (experiments sweep `loadThreshold` over these). */
+export function policiesReading(key: string): string[] {
+  return list.filter((p) => (p.settings ?? []).some((s) => s.key === key)).map((p) => p.name);
+}
+
+/**
+ * A fresh instance of the named policy. `settings` holds values by setting key
+ * (as the config loader produced them); a missing key takes the setting's
+ * default. Throws when the name is not one of `balancerNames`.
+ */
+export function createBalancer(name: string, settings: Readonly<Record<string, unknown>>, env: PolicyEnv): Balancer {
+  const policy = byName.get(name);
+  if (policy === undefined) throw new Error(`unknown balancer "${name}"; allowed: ${balancerNames.join(', ')}`);
+  const values: Record<string, unknown> = {};
+  for (const s of policy.settings ?? []) values[s.key] = settings[s.key] ?? s.default;
+  return policy.create(values, env);
 }
