@@ -70,6 +70,7 @@ function forwardSettings(c: ProxyConfig): ForwardSettings {
     responseTimeoutMs: c.responseTimeoutMs,
     queueLimit: c.queueLimit,
     queueTimeoutMs: c.queueTimeoutMs,
+    clientBodyTimeoutMs: c.clientBodyTimeoutMs,
   };
 }
 

@@ -33,6 +33,8 @@ export interface ForwardSettings {
   readonly responseTimeoutMs: number;
   readonly queueLimit: number;
   readonly queueTimeoutMs: number;
+  /** The whole request body must arrive within this, from the request's start. */
+  readonly clientBodyTimeoutMs: number;
 }
 
 export interface ForwardContext {
@@ -50,17 +52,33 @@ export interface ForwardContext {
  * as nginx's client_body_buffer_size), `null` for none, or `'stream'` to stream
  * it from the client as the worker takes it.
  */
-export type RequestBodySource = Buffer | null | 'stream';
+/** A body too large to hold: what was read before admission, and the clock time by which the rest must arrive. */
+export interface PendingBody {
+  readonly prefix: Buffer[];
+  readonly deadline: number;
+}
 
 /**
- * Streams the client's request body on demand only: nothing is read from the
- * client until undici has a connection and asks for data, so after a connect
- * failure the untouched client stream can be handed to another worker.
+ * The request body as the proxy holds it: a Buffer read in full before
+ * admission, `null` for none, or a PendingBody streamed to the worker (a
+ * fresh StreamedBody per attempt, since undici destroys a body it could not send).
  */
-class StreamedBody extends Readable {
+export type RequestBodySource = Buffer | null | PendingBody;
+
+/**
+ * Streams the client's request body on demand only: what was read before
+ * admission first, then the rest of the client's stream, read only once undici
+ * has a connection and asks for data, so that after a connect failure the
+ * untouched stream can be handed to another worker. The whole body must
+ * arrive before `deadline` (clock ms), so a slow client cannot hold a worker
+ * connection indefinitely.
+ */
+export class StreamedBody extends Readable {
   started = false;
   tooLarge = false;
-  private received = 0;
+  timedOut = false;
+  private received: number;
+  private timer: NodeJS.Timeout | undefined;
   private readonly onData = (chunk: Buffer): void => {
     this.received += chunk.length;
     if (this.received > this.limit) {
@@ -70,25 +88,49 @@ class StreamedBody extends Readable {
     }
     if (!this.push(chunk)) this.req.pause();
   };
-  private readonly onEnd = (): void => { this.push(null); };
+  private readonly onEnd = (): void => {
+    this.clearTimer();
+    this.push(null);
+  };
   private readonly onAborted = (): void => { this.destroy(new Error('client closed the request')); };
 
-  constructor(private readonly req: IncomingMessage, private readonly limit: number) {
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+    private readonly prefix: Buffer[],
+    private readonly msLeft: () => number,
+  ) {
     super();
+    this.received = prefix.reduce((n, b) => n + b.length, 0);
   }
 
   override _read(): void {
     if (!this.started) {
       this.started = true;
+      for (const chunk of this.prefix) this.push(chunk);
       this.req.on('data', this.onData);
       this.req.once('end', this.onEnd);
       this.req.once('error', this.onAborted);
       this.req.once('aborted', this.onAborted);
+      if (this.req.readableEnded) {
+        this.push(null);
+        return;
+      }
+      this.timer = setTimeout(() => {
+        this.timedOut = true;
+        this.destroy(new Error('request body did not arrive in time'));
+      }, Math.max(0, this.msLeft()));
     }
     this.req.resume();
   }
 
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.clearTimer();
     this.req.off('data', this.onData);
     this.req.off('end', this.onEnd);
     this.req.off('error', this.onAborted);
@@ -232,7 +274,13 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     }
     this.status = 0;
     this.connection = upstreams.connectionsOf(worker).acquire();
-    const body = this.body === 'stream' ? (this.streamed = new StreamedBody(this.req, settings.maxBodyBytes)) : this.body;
+    let body: Buffer | null | StreamedBody;
+    if (this.body === null || Buffer.isBuffer(this.body)) {
+      body = this.body;
+    } else {
+      const { prefix, deadline } = this.body;
+      body = this.streamed = new StreamedBody(this.req, settings.maxBodyBytes, prefix, () => deadline - clock.now());
+    }
     if (settings.responseTimeoutMs > 0) {
       const ms = settings.responseTimeoutMs;
       this.deadline = setTimeout(() => this.controller?.abort(new ResponseTimeout(ms)), ms);
@@ -290,6 +338,13 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     if (this.clientGone || err instanceof ClientGone) {
       metrics.error('client_closed');
       this.access(worker, 'client_closed');
+      scheduler.release(this.lease);
+      return this.finish();
+    }
+    if (this.streamed?.timedOut) {
+      metrics.error('body_timeout');
+      sendError(this.res, 'body_timeout', `the request body did not arrive within ${settings.clientBodyTimeoutMs} ms`, { connection: 'close' });
+      this.access(worker, 'body_timeout');
       scheduler.release(this.lease);
       return this.finish();
     }

@@ -6,6 +6,7 @@ import { sendError, sendJson } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
 import { Exchange, type ForwardContext } from './proxy.js';
 import type { Registry } from './registry.js';
+import type { LambdaInfo } from '../balancers/types.js';
 import type { WorkerTable } from './workers.js';
 
 /** What the admin API and /status need from the running proxy. */
@@ -30,8 +31,12 @@ export interface ProxyControl {
 /** Function names as OpenLambda accepts them; `.` and `..` are path segments, never names. */
 const functionName = /^[A-Za-z0-9_.-]+$/;
 const adminBodyLimit = 1024 * 1024;
-/** Bodies up to this size are read whole before forwarding (nginx's client_body_buffer_size is 8-16 KiB); larger ones stream. */
-const bufferedBodyBytes = 16 * 1024;
+/**
+ * Bodies up to this size are read whole before a lease is taken (nginx buffers
+ * every body before connecting upstream; 64 KiB holds a typical invocation's
+ * JSON while 10,000 waiting requests stay under 640 MiB); larger ones stream.
+ */
+const bufferedBodyBytes = 64 * 1024;
 
 /** The proxy's HTTP ingress: invocation routes, status, metrics and the admin API. */
 export function createProxyServer(control: ProxyControl): Server {
@@ -62,21 +67,61 @@ export function createProxyServer(control: ProxyControl): Server {
       return;
     }
     const maxBodyBytes = ctx.settings.maxBodyBytes;
-    if (req.headers['transfer-encoding'] !== undefined) return void new Exchange(req, res, fn, 'stream', ctx).start();
     const length = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
     const size = length === undefined ? 0 : Number(length);
     if (size > maxBodyBytes) {
       metrics.error('body_too_large');
       sendError(res, 'body_too_large', `request body of ${length} bytes exceeds the limit of ${maxBodyBytes} bytes`, { connection: 'close' });
       return;
     }
-    if (size === 0) return void new Exchange(req, res, fn, null, ctx).start();
-    if (size > bufferedBodyBytes) return void new Exchange(req, res, fn, 'stream', ctx).start();
-    // Small bodies are read before a lease is taken, so a slow client never holds a worker connection.
-    const body = Buffer.allocUnsafe(size);
-    let filled = 0;
-    req.on('data', (chunk: Buffer) => { filled += chunk.copy(body, filled); });
-    req.on('end', () => new Exchange(req, res, fn, filled === size ? body : body.subarray(0, filled), ctx).start());
+    if (size === 0 && !chunked) return void new Exchange(req, res, fn, null, ctx).start();
+    receiveBody(req, res, fn);
+  }
+
+  /**
+   * Reads up to `bufferedBodyBytes` of the body before a lease is taken, so a
+   * slow client never holds a worker connection for a body that fits; larger
+   * bodies stream once a connection is free. Either way the whole body must
+   * arrive within clientBodyTimeoutMs (else 408).
+   */
+  function receiveBody(req: IncomingMessage, res: ServerResponse, fn: LambdaInfo): void {
+    const { clientBodyTimeoutMs, maxBodyBytes } = ctx.settings;
+    const deadline = ctx.clock.now() + clientBodyTimeoutMs;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = (): void => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+    };
+    const timer = setTimeout(() => {
+      stop();
+      metrics.error('body_timeout');
+      sendError(res, 'body_timeout', `the request body did not arrive within ${clientBodyTimeoutMs} ms`, { connection: 'close' });
+    }, clientBodyTimeoutMs);
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      chunks.push(chunk);
+      if (received > maxBodyBytes) {
+        stop();
+        metrics.error('body_too_large');
+        sendError(res, 'body_too_large', `request body exceeds the limit of ${maxBodyBytes} bytes`, { connection: 'close' });
+        return;
+      }
+      if (received > bufferedBodyBytes) {
+        stop();
+        req.pause();
+        new Exchange(req, res, fn, { prefix: chunks, deadline }, ctx).start();
+      }
+    };
+    const onEnd = (): void => {
+      stop();
+      new Exchange(req, res, fn, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received), ctx).start();
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    res.once('close', () => clearTimeout(timer));
   }
 
   async function admin(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
@@ -163,6 +208,8 @@ export function createProxyServer(control: ProxyControl): Server {
     });
   }
 
+  // maxHeadersCount 0: every header line is kept and forwarded (Node drops those past 2,000 by default, which
+  // would forward a different request); the total header size limit (maxHeaderSize) still refuses huge ones with 431.
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith('/runLambda/')) return invoke(req, res, url, 11);
@@ -202,10 +249,25 @@ export function createProxyServer(control: ProxyControl): Server {
     }
     sendError(res, 'not_found', `no route ${path}; invoke functions with POST /runLambda/<name>`);
   });
+  server.maxHeadersCount = 0;
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    const body = JSON.stringify({ error: { code: 'bad_request', message: `malformed HTTP request (${err.code ?? err.message})` } });
-    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify({ error: { code: 'bad_request', message: tooLarge ? 'request headers are too large' : `malformed HTTP request (${err.code ?? err.message})` } });
+    const answer = `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+    // A malformed request pipelined behind a valid one: the valid one's answer goes out first, then the 400 and the close.
+    const pending = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending && !pending.writableFinished) {
+      pending.once('finish', () => socket.end(answer));
+      pending.once('close', () => { if (!socket.destroyed) socket.end(answer); });
+      return;
+    }
+    socket.end(answer);
+  });
+  // CONNECT is not proxied: answer it rather than drop the connection without a word.
+  server.on('connect', (_req: IncomingMessage, socket: import('node:net').Socket) => {
+    const body = JSON.stringify({ error: { code: 'method_not_allowed', message: 'CONNECT is not supported; invoke functions with POST /runLambda/<name>' } });
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: POST\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
   return server;
 }
