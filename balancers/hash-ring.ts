@@ -87,6 +87,8 @@ export class HashRing implements WorkerIndex {
   private readonly state = new RingState();
   private readonly slotOf = new Map<WorkerView, number>();
   private readonly freeSlots: number[] = [];
+  /** The weight each slot's points were placed with: a worker whose weight changes is placed again. */
+  private placedWeight: number[] = [];
 
   constructor(private readonly pointsOf: PointsOf = murmur3Points()) {}
 
@@ -125,6 +127,7 @@ export class HashRing implements WorkerIndex {
       slot = this.freeSlots.pop() ?? state.slots.length;
       state.slots[slot] = worker;
       this.slotOf.set(worker, slot);
+      this.placedWeight[slot] = worker.weight;
       this.pointsOf(worker, emit);
       added++;
     }
@@ -208,8 +211,16 @@ export class HashRing implements WorkerIndex {
     state.version++;
   }
 
-  /** Rings change on membership only; load and health changes do not move points. */
-  update(): void {}
+  /**
+   * Load and health changes do not move points (a worker that is down keeps
+   * its place); a weight change places the worker's points again.
+   */
+  update(worker: WorkerView): void {
+    const slot = this.slotOf.get(worker);
+    if (slot === undefined || this.placedWeight[slot] === worker.weight) return;
+    this.remove(worker);
+    this.add(worker);
+  }
 
   /** The worker owning position (hi, lo): the first point at or clockwise after it, routable or not. */
   ownerOf(hi: number, lo = 0): WorkerView | undefined {
