@@ -1,0 +1,38 @@
+import { hash } from 'node:crypto';
+import type { PointsOf } from './hash-ring.js';
+
+// olscheduler's pkg-aware placement, rebuilt from its sources: olscheduler
+// (balancer/pkgAware.go) hashes each worker's URL string onto
+// github.com/lafikl/consistent at the commit its go.mod pins (bdd3606, May 2022),
+// which places `replicationFactor` = 10 points per host, the point for index i
+// being the hash of fmt.Sprintf("%s%d", host, i), and hashes with BLAKE2b-512
+// keeping the first 8 bytes of the digest read little-endian
+// (binary.LittleEndian.Uint64(out[:])). Get(key) takes the first point at or
+// after hash(key), wrapping to the first point. The second candidate is
+// Get(largestPkg + "salty").
+
+/** Points per worker, whatever its weight (the library's `replicationFactor`). */
+export const OLSCHEDULER_POINTS_PER_WORKER = 10;
+
+/** Appended to the routing key for the second candidate (pkgAware.go's `salt`). */
+export const OLSCHEDULER_SALT = 'salty';
+
+/** BLAKE2b-512 of the UTF-8 string, the first 8 digest bytes as a little-endian 64-bit number, as [hi, lo] 32-bit halves. */
+export function blake2bPosition(text: string): [hi: number, lo: number] {
+  const digest = hash('blake2b512', text, 'buffer');
+  return [digest.readUInt32LE(4), digest.readUInt32LE(0)];
+}
+
+/** The same position as one unsigned 64-bit integer, for tests and tools that show it. */
+export function blake2bPosition64(text: string): bigint {
+  const [hi, lo] = blake2bPosition(text);
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+/** olscheduler's ring points for a worker: 10, at the hashes of `url + "0"` ... `url + "9"`. */
+export const olschedulerPoints: PointsOf = (worker, emit) => {
+  for (let i = 0; i < OLSCHEDULER_POINTS_PER_WORKER; i++) {
+    const [hi, lo] = blake2bPosition(`${worker.url}${i}`);
+    emit(hi, lo);
+  }
+};
