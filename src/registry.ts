@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { LambdaInfo } from '../balancers/types.js';
+import { ConfigError, describeValue } from './config-error.js';
+import { isFunctionName, MAX_FUNCTION_NAME } from './route.js';
 
 /** Function name -> packages (largest first), from an olscheduler registry file `[{"handle", "pkgs"}]`. */
 export class Registry {
@@ -14,6 +16,7 @@ export class Registry {
     return new Registry(new Map(), '');
   }
 
+  /** Reads and checks the file; throws ConfigError naming the file and the problem. */
   static async fromFile(path: string): Promise<Registry> {
     return new Registry(await readRegistryFile(path), path);
   }
@@ -36,7 +39,7 @@ export class Registry {
     return this.functions.get(name);
   }
 
-  /** Re-reads the file; on error the registry keeps its current contents and the error is thrown. */
+  /** Re-reads the file; on error the registry keeps its current contents and the ConfigError is thrown. */
   async reload(): Promise<number> {
     if (this.path === '') return 0;
     this.functions = await readRegistryFile(this.path);
@@ -49,30 +52,52 @@ export async function readRegistryFile(path: string): Promise<Map<string, Lambda
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new Error(`registry ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConfigError(`registry ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  return parseRegistryText(text, `registry ${path}`);
+}
+
+/** JSON text -> registry; malformed or too deeply nested JSON is a ConfigError like any other problem. */
+export function parseRegistryText(text: string, source: string): Map<string, LambdaInfo> {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new Error(`registry ${path}: not valid JSON (${(err as Error).message})`);
+    const reason = err instanceof RangeError ? 'nested too deeply' : (err as Error).message;
+    throw new ConfigError(`${source}: not valid JSON (${reason})`);
   }
-  return parseRegistry(data, `registry ${path}`);
+  return parseRegistry(data, source);
 }
 
+/**
+ * Checks a parsed registry: an array of `{"handle": NAME, "pkgs": [PACKAGE, ...]}`
+ * with valid, distinct names and non-empty package names. Looks only as deep
+ * as the format goes, so any nesting gives a message, never a stack overflow.
+ */
 export function parseRegistry(data: unknown, source: string): Map<string, LambdaInfo> {
-  if (!Array.isArray(data)) throw new Error(`${source}: must be a JSON array of {"handle": NAME, "pkgs": [PACKAGE, ...]}`);
+  if (!Array.isArray(data)) throw new ConfigError(`${source}: must be a JSON array of {"handle": NAME, "pkgs": [PACKAGE, ...]}, got ${describeValue(data)}`);
   const functions = new Map<string, LambdaInfo>();
-  data.forEach((entry: unknown, i) => {
-    if (entry === null || typeof entry !== 'object') throw new Error(`${source}: entry ${i} is not an object`);
-    const { handle, pkgs } = entry as { handle?: unknown; pkgs?: unknown };
-    if (typeof handle !== 'string' || handle === '') throw new Error(`${source}: entry ${i} needs "handle" as a non-empty string`);
-    const packages = pkgs ?? [];
-    if (!Array.isArray(packages) || !packages.every((p): p is string => typeof p === 'string')) {
-      throw new Error(`${source}: entry ${i} ("${handle}") needs "pkgs" as an array of package names`);
+  for (let i = 0; i < data.length; i++) {
+    const entry: unknown = data[i];
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+      throw new ConfigError(`${source}: entry ${i} is ${describeValue(entry)}, not a {"handle", "pkgs"} object`);
     }
-    if (functions.has(handle)) throw new Error(`${source}: handle "${handle}" appears twice`);
-    functions.set(handle, Object.freeze({ name: handle, packages: Object.freeze([...packages]) }));
-  });
+    const { handle, pkgs } = entry as { handle?: unknown; pkgs?: unknown };
+    if (typeof handle !== 'string' || !isFunctionName(handle)) {
+      throw new ConfigError(`${source}: entry ${i} has handle ${describeValue(handle)}; a handle is 1 to ${MAX_FUNCTION_NAME} letters, digits, "_", "." and "-", and not "." or ".."`);
+    }
+    const packages = pkgs ?? [];
+    if (!Array.isArray(packages)) {
+      throw new ConfigError(`${source}: entry ${i} ("${handle}") needs "pkgs" as an array of package names, got ${describeValue(packages)}`);
+    }
+    for (let j = 0; j < packages.length; j++) {
+      const p: unknown = packages[j];
+      if (typeof p !== 'string' || p === '') {
+        throw new ConfigError(`${source}: entry ${i} ("${handle}") needs "pkgs" as an array of package names; package ${j} is ${describeValue(p)}`);
+      }
+    }
+    if (functions.has(handle)) throw new ConfigError(`${source}: handle "${handle}" appears twice`);
+    functions.set(handle, Object.freeze({ name: handle, packages: Object.freeze([...(packages as string[])]) }));
+  }
   return functions;
 }
