@@ -193,7 +193,7 @@ t.test('Dockerfile: multi-stage build, production deps, non-root, health check, 
   t.ok(runtime.instructions.some((i) => i.keyword === 'COPY' && i.args.startsWith('pipbench/data')), 'runtime has the cost samples the simulated workers read');
 
   const user = last(runtime, 'USER')?.args ?? 'root';
-  t.notMatch(user, /^(root|0)(:|$)/, `runs as ${user}, not root`);
+  t.notMatch(user, /^(root|0)(:|$)/, `USER ${user} is not root`);
   t.match(user, /^\d+(:\d+)?$/, 'a numeric user, which runAsNonRoot can verify');
 
   t.same(dockerCmd, ['node', 'dist/src/cli.js', 'start', '-c', '/etc/warmroute/config.json']);
