@@ -173,9 +173,12 @@ export class DnsWorkerSource {
   /** Resolves the name now; a lookup already under way is shared rather than doubled. Never rejects. */
   lookupNow(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.inFlight ??= this.lookup().then((result) => this.apply(result)).finally(() => {
-      this.inFlight = undefined;
-    });
+    this.inFlight ??= this.lookup()
+      .then((result) => this.apply(result))
+      .catch((err: unknown) => this.log.error({ err, dnsName: this.options.name }, 'DNS lookup crashed; keeping the last answer'))
+      .finally(() => {
+        this.inFlight = undefined;
+      });
     return this.inFlight;
   }
 
