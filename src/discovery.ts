@@ -173,9 +173,12 @@ export class DnsWorkerSource {
   /** Resolves the name now; a lookup already under way is shared rather than doubled. Never rejects. */
   lookupNow(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.inFlight ??= this.lookup().then((result) => this.apply(result)).finally(() => {
-      this.inFlight = undefined;
-    });
+    this.inFlight ??= this.lookup()
+      .then((result) => this.apply(result))
+      .catch((err: unknown) => this.log.error({ err, dnsName: this.options.name }, 'DNS lookup crashed; keeping the last answer'))
+      .finally(() => {
+        this.inFlight = undefined;
+      });
     return this.inFlight;
   }
 
@@ -209,10 +212,16 @@ export class DnsWorkerSource {
       list.push({ port: r.port, weight: r.weight === 0 ? 1 : r.weight });
       targets.set(target, list);
     }
+    const entries = [...targets];
+    const answers = await Promise.all(
+      entries.map(([target]) => (isIP(target) !== 0 ? { kind: 'found' as const, addresses: [target] } : this.addressesOf(target))),
+    );
+    const failure = answers.find((a) => a.kind === 'failed');
+    if (failure !== undefined) return failure;
     const workers: DiscoveredWorker[] = [];
     const seen = new Set<string>();
-    for (const [target, ports] of targets) {
-      const resolved = isIP(target) !== 0 ? { kind: 'found' as const, addresses: [target] } : await this.addressesOf(target);
+    for (const [i, [target, ports]] of entries.entries()) {
+      const resolved = answers[i]!;
       if (resolved.kind === 'failed') return resolved;
       if (resolved.kind === 'absent') {
         // A pod deleted between the two queries: it will be gone from the SRV answer next time.
