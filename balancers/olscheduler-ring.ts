@@ -29,10 +29,11 @@ import type { PointsOf } from './hash-ring.js';
 //   address as the config wrote it (the same string for "host:port" and
 //   "http://host:port"; Go would re-escape unusual characters).
 // - In the olscheduler pair form ["host:port", "1", ...], olscheduler's
-//   pkg-aware takes every entry as a worker URL, weights included ("1" lands on
-//   its ring and requests sent there fail); warmroute places only the workers,
-//   so keys whose olscheduler candidates are real workers agree, and those that
-//   olscheduler would send to "1" go to a real worker.
+//   pkg-aware takes every entry as a worker URL, weights included, and Go parses
+//   "localhost:8080" as scheme "localhost" without a host, so that olscheduler
+//   cannot proxy at all; its working pkg-aware configs list URLs (its README
+//   form). For pair-form configs warmroute hashes the same "host:port" strings
+//   but puts only the workers, not the weight entries, on the ring.
 // - Two points with equal 64-bit hashes (never seen in practice) are ordered by
 //   worker id; the library keeps the last host added.
 
