@@ -58,21 +58,45 @@ function lowerBound(his: Uint32Array, los: Uint32Array, hi: number, lo: number, 
 /** Indices 0..n-1 ordered by `keys`, stably: two 16-bit counting passes. */
 function radixOrder(keys: Uint32Array): Uint32Array {
   const n = keys.length;
-  let order = new Uint32Array(n);
-  let spare = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
+  const byLow = new Uint32Array(n);
+  const order = new Uint32Array(n);
   const counts = new Uint32Array(65537);
-  for (const shift of [0, 16]) {
-    counts.fill(0);
-    for (let i = 0; i < n; i++) counts[((keys[i] >>> shift) & 0xffff) + 1]++;
-    for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
-    for (let i = 0; i < n; i++) {
-      const index = order[i];
-      spare[counts[(keys[index] >>> shift) & 0xffff]++] = index;
-    }
-    [order, spare] = [spare, order];
+  for (let i = 0; i < n; i++) counts[(keys[i] & 0xffff) + 1]++;
+  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
+  for (let i = 0; i < n; i++) byLow[counts[keys[i] & 0xffff]++] = i;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) counts[(keys[i] >>> 16) + 1]++;
+  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
+  for (let i = 0; i < n; i++) {
+    const index = byLow[i];
+    order[counts[keys[index] >>> 16]++] = index;
   }
   return order;
+}
+
+/** Points of a batch as they are emitted: typed arrays that double when full. */
+class PointBuffer {
+  hi: Uint32Array = new Uint32Array(1024);
+  lo: Uint32Array = new Uint32Array(1024);
+  owner: Uint32Array = new Uint32Array(1024);
+  length = 0;
+  slot = 0;
+
+  push(hi: number, lo: number): void {
+    if (this.length === this.hi.length) {
+      const grow = (a: Uint32Array): Uint32Array => {
+        const b = new Uint32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.hi = grow(this.hi);
+      this.lo = grow(this.lo);
+      this.owner = grow(this.owner);
+    }
+    this.hi[this.length] = hi;
+    this.lo[this.length] = lo;
+    this.owner[this.length++] = this.slot;
+  }
 }
 
 /**
@@ -112,28 +136,24 @@ export class HashRing implements WorkerIndex {
   /** Places the points of every new worker in the batch with one sort and one merge. */
   addMany(workers: readonly WorkerView[]): void {
     const state = this.state;
-    const hi: number[] = [];
-    const lo: number[] = [];
-    const owner: number[] = [];
-    let slot = 0;
-    const emit = (h: number, l: number): void => {
-      hi.push(h >>> 0);
-      lo.push(l >>> 0);
-      owner.push(slot);
-    };
+    const points = new PointBuffer();
+    const emit = (h: number, l: number): void => points.push(h, l);
     let added = 0;
     for (const worker of workers) {
       if (this.slotOf.has(worker)) continue;
-      slot = this.freeSlots.pop() ?? state.slots.length;
+      const slot = this.freeSlots.pop() ?? state.slots.length;
       state.slots[slot] = worker;
       this.slotOf.set(worker, slot);
       this.placedWeight[slot] = worker.weight;
+      points.slot = slot;
       this.pointsOf(worker, emit);
       added++;
     }
     if (added === 0) return;
 
-    const batchHi = Uint32Array.from(hi);
+    const batchHi = points.hi.subarray(0, points.length);
+    const lo = points.lo;
+    const owner = points.owner;
     const order = radixOrder(batchHi);
     // Equal high halves (rare) are ordered by the rest of the point, then by worker id.
     for (let start = 0; start < order.length; ) {
@@ -146,9 +166,9 @@ export class HashRing implements WorkerIndex {
       start = end;
     }
 
-    // Merge by copying the runs of old points between insertion positions, so
-    // adding a few points costs a few memory copies rather than a comparison
-    // per existing point.
+    // Merge. A small batch copies the runs of old points between insertion
+    // positions (a few memory copies rather than a comparison per old point);
+    // a large one walks both lists once.
     const oldHi = state.hi;
     const oldLo = state.lo;
     const oldOwners = state.owners;
@@ -156,19 +176,28 @@ export class HashRing implements WorkerIndex {
     const newHi = new Uint32Array(total);
     const newLo = new Uint32Array(total);
     const newOwners = new Uint32Array(total);
+    const copyRuns = order.length * 32 < oldHi.length;
     let from = 0;
     let k = 0;
     for (let j = 0; j < order.length; j++) {
       const p = order[j];
       const h = batchHi[p];
       const l = lo[p];
-      let at = lowerBound(oldHi, oldLo, h, l, from, oldHi.length);
-      while (at < oldHi.length && oldHi[at] === h && oldLo[at] === l && this.compare(h, l, oldOwners[at], h, l, owner[p]) < 0) at++;
-      newHi.set(oldHi.subarray(from, at), k);
-      newLo.set(oldLo.subarray(from, at), k);
-      newOwners.set(oldOwners.subarray(from, at), k);
-      k += at - from;
-      from = at;
+      if (copyRuns) {
+        let at = lowerBound(oldHi, oldLo, h, l, from, oldHi.length);
+        while (at < oldHi.length && oldHi[at] === h && oldLo[at] === l && this.compare(h, l, oldOwners[at], h, l, owner[p]) < 0) at++;
+        newHi.set(oldHi.subarray(from, at), k);
+        newLo.set(oldLo.subarray(from, at), k);
+        newOwners.set(oldOwners.subarray(from, at), k);
+        k += at - from;
+        from = at;
+      } else {
+        while (from < oldHi.length && (oldHi[from] < h || (oldHi[from] === h && (oldLo[from] < l || (oldLo[from] === l && this.compare(h, l, oldOwners[from], h, l, owner[p]) < 0))))) {
+          newHi[k] = oldHi[from];
+          newLo[k] = oldLo[from];
+          newOwners[k++] = oldOwners[from++];
+        }
+      }
       newHi[k] = h;
       newLo[k] = l;
       newOwners[k++] = owner[p];

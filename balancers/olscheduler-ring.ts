@@ -10,6 +10,32 @@ import type { PointsOf } from './hash-ring.js';
 // (binary.LittleEndian.Uint64(out[:])). Get(key) takes the first point at or
 // after hash(key), wrapping to the first point. The second candidate is
 // Get(largestPkg + "salty").
+//
+// What pkg-aware does with ring "olscheduler", as olscheduler (pkgAware.go):
+// candidates Get(key) and Get(key + "salty") (they may be one worker); the
+// second wins when `load1 >= load2` (ties to the second); load is the count of
+// requests the proxy has given the worker and not yet seen finish, unweighted
+// (ours: in flight + queued at that worker); at `load >= loadThreshold` the
+// least-loaded worker, first in worker-list order.
+//
+// What stays different:
+// - A candidate that is down, ejected or draining is replaced by the next
+//   routable worker clockwise; olscheduler has no health and would send there.
+// - The fallback is taken among workers with a free connection; olscheduler
+//   has no connection limits (the same choice whenever limits are equal, since
+//   a full worker is then never less loaded than a free one).
+// - A function without packages hashes its name; olscheduler answers 500.
+// - olscheduler hashes Go's url.URL.String() of each config entry; we hash the
+//   address as the config wrote it (the same string for "host:port" and
+//   "http://host:port"; Go would re-escape unusual characters).
+// - In the olscheduler pair form ["host:port", "1", ...], olscheduler's
+//   pkg-aware takes every entry as a worker URL, weights included, and Go parses
+//   "localhost:8080" as scheme "localhost" without a host, so that olscheduler
+//   cannot proxy at all; its working pkg-aware configs list URLs (its README
+//   form). For pair-form configs warmroute hashes the same "host:port" strings
+//   but puts only the workers, not the weight entries, on the ring.
+// - Two points with equal 64-bit hashes (never seen in practice) are ordered by
+//   worker id; the library keeps the last host added.
 
 /** Points per worker, whatever its weight (the library's `replicationFactor`). */
 export const OLSCHEDULER_POINTS_PER_WORKER = 10;
