@@ -62,8 +62,10 @@ export function parsePackageTable(data: unknown, source: string): PackageTable {
     const name = entry.name;
     const amount = (key: string, scale = 1): number => {
       const value = entry[key];
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value * scale > MAX_AMOUNT) {
-        throw new ConfigError(`${source}: package "${name}" needs "${key}" as a number from 0 to ${MAX_AMOUNT / scale}, got ${describeValue(value)}`);
+      const max = Math.floor(MAX_AMOUNT / scale);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+        const unit = scale === 1000 ? ' of seconds' : '';
+        throw new ConfigError(`${source}: package "${name}" needs "${key}" as a number${unit} from 0 to ${max}, got ${describeValue(value)}`);
       }
       return value * scale;
     };
