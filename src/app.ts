@@ -160,6 +160,12 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
         if (sources.get(w.id) === source) gone.push(w);
         continue;
       }
+      if (spec.url !== w.origin) {
+        // Same identity at a new address (a pod restarted with a new IP): the old entry goes, the new one
+        // is added under the same id, so its ring position, and the function homes, stay.
+        table.remove([w]);
+        continue;
+      }
       table.update(w, spec.weight, spec.connections ?? config.connectionsPerWorker);
       // A worker that was on its way out because its source dropped it, and is listed again, comes back.
       if (w.retiring) table.undrain(w);
@@ -207,12 +213,16 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
     dns?.stop();
     dns = undefined;
     if (config.dnsName === '') return;
-    dns = new DnsWorkerSource(
-      { name: config.dnsName, type: config.dnsType, port: config.dnsPort, intervalMs: config.dnsIntervalMs, server: config.dnsServer },
-      (found) => reconcile(found.map((d) => ({ ...d })), 'dns', true),
-      log,
-      clock,
-    );
+    try {
+      dns = new DnsWorkerSource(
+        { name: config.dnsName, type: config.dnsType, port: config.dnsPort, intervalMs: config.dnsIntervalMs, server: config.dnsServer },
+        (found) => reconcile(found.map((d) => ({ ...d })), 'dns', true),
+        log,
+        clock,
+      );
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
     await dns.start();
   }
 
