@@ -143,7 +143,7 @@ t.test('fill-in for an existing registry is deterministic and order-independent'
 });
 
 t.test('CLI --from-registry on the thesis registry keeps it and is stable', async (t) => {
-  const thesis = join(process.cwd(), '..', 'shared', 'data', 'olscheduler-eval', 'registry_100_5.json');
+  const thesis = join(process.cwd(), 'pipbench', 'data', 'olscheduler-eval', 'registry_100_5.json');
   const given = JSON.parse(await readFile(thesis, 'utf8')) as RegistryEntry[];
   const dir = t.testdir({});
   const shuffled = join(dir, 'shuffled.json');

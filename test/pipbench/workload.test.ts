@@ -6,7 +6,7 @@ import { main as generateMain } from '../../pipbench/commands/generate.js';
 import { loadCostSamples, synthesizePackageInfo } from '../../pipbench/generate.js';
 import { footprintBytes, loadWorkload, type PackageInfo, type RegistryEntry } from '../../pipbench/workload.js';
 
-const thesisDir = join(process.cwd(), '..', 'shared', 'data', 'olscheduler-eval');
+const thesisDir = join(process.cwd(), 'pipbench', 'data', 'olscheduler-eval');
 
 const quiet = { stdout: { write: (): void => {} }, stderr: { write: (): void => {} } };
 
