@@ -65,6 +65,10 @@ export interface ModelStatus {
   packages: string[];
   /** Invocations accepted and not yet answered. */
   inFlight: number;
+  /** Admitted and not yet answered. */
+  running: number;
+  /** Most ever running at once. */
+  peakRunning: number;
   /** Waiting for a core (fcfs). */
   queued: number;
   cores: number;
@@ -387,6 +391,8 @@ export class WorkerModel {
   coldInvocations = 0;
   warmInvocations = 0;
   private inFlight = 0;
+  private running = 0;
+  private peakRunning = 0;
   private closed = false;
   private readonly disk: PackageDisk;
   private readonly interpreters: InterpreterCache;
@@ -437,6 +443,8 @@ export class WorkerModel {
     this.inFlight++;
     this.cpu.admit(() => {
       if (this.closed) return;
+      this.running++;
+      this.peakRunning = Math.max(this.peakRunning, this.running);
       new Invocation(this, handler, packages, arrived, done).start();
     });
   }
@@ -445,7 +453,9 @@ export class WorkerModel {
     return {
       packages: this.disk.names(),
       inFlight: this.inFlight,
-      queued: this.cpu.waiting,
+      running: this.running,
+      peakRunning: this.peakRunning,
+      queued: this.inFlight - this.running,
       cores: this.cpu.cores,
       cpu: this.cpu.discipline,
       cpuBusy: this.cpu.busy,
@@ -552,6 +562,10 @@ export class WorkerModel {
 
   /** @internal */
   work(ms: number, done: () => void): void {
+    if (ms <= 0) {
+      done();
+      return;
+    }
     this.cpu.work(ms, () => {
       if (!this.closed) done();
     });
@@ -567,15 +581,17 @@ export class WorkerModel {
     if (cold) this.coldInvocations++;
     else this.warmInvocations++;
     this.inFlight--;
+    this.running--;
     this.cpu.leave();
   }
 }
 
 /** One invocation's walk through sandbox, installs, imports and run. */
 class Invocation {
-  private readonly started: number;
   private readonly cold: string[] = [];
-  private phaseStart = 0;
+  /** End of the previous phase: each phase is one clock reading minus the last, so the phases sum to the total. */
+  private mark: number;
+  private readonly queueMs: number;
   private sandboxMs = 0;
   private installMs = 0;
   private importMs = 0;
@@ -588,17 +604,26 @@ class Invocation {
     private readonly arrived: number,
     private readonly done: (result: InvocationResult) => void,
   ) {
-    this.started = worker.now();
+    this.mark = worker.now();
+    this.queueMs = this.mark - arrived;
+  }
+
+  /** Time since the previous phase ended; 0 when nothing was waited for, so a clock read twice adds no noise. */
+  private lap(waited: boolean): number {
+    if (!waited) return 0;
+    const now = this.worker.now();
+    const ms = now - this.mark;
+    this.mark = now;
+    return ms;
   }
 
   start(): void {
     // Pinned before any work: a package this invocation relies on must not be
     // evicted by another invocation between its install and its use.
     this.worker.pinAll(this.packages);
-    this.phaseStart = this.worker.now();
-    this.worker.work(this.worker.params.sandboxMs, () => {
-      this.sandboxMs = this.worker.now() - this.phaseStart;
-      this.phaseStart = this.worker.now();
+    const ms = this.worker.params.sandboxMs;
+    this.worker.work(ms, () => {
+      this.sandboxMs = this.lap(ms > 0);
       this.installNext();
     });
   }
@@ -607,7 +632,7 @@ class Invocation {
   private installNext(): void {
     while (this.next < this.packages.length && this.worker.installed(this.packages[this.next] as string)) this.next++;
     if (this.next >= this.packages.length) {
-      this.installMs = this.worker.now() - this.phaseStart;
+      this.installMs = this.lap(this.cold.length > 0);
       this.importAll();
       return;
     }
@@ -621,31 +646,27 @@ class Invocation {
     const toImport = this.packages.filter((p) => !base.has(p));
     let cpuMs = 0;
     for (const p of toImport) cpuMs += this.worker.info(p).importMs * this.worker.params.importScale;
-    this.phaseStart = this.worker.now();
     this.worker.work(cpuMs, () => {
-      this.importMs = this.worker.now() - this.phaseStart;
-      this.phaseStart = this.worker.now();
-      this.worker.work(this.worker.params.handlerMs, () => this.end(toImport));
+      this.importMs = this.lap(cpuMs > 0);
+      const runMs = this.worker.params.handlerMs;
+      this.worker.work(runMs, () => this.end(toImport, this.lap(runMs > 0)));
     });
   }
 
-  private end(imported: string[]): void {
-    const now = this.worker.now();
-    const runMs = now - this.phaseStart;
+  private end(imported: string[], runMs: number): void {
     this.worker.finish(this.packages, imported.length, this.cold.length > 0 || imported.length > 0);
-    const queueMs = this.started - this.arrived;
     this.done({
       handler: this.handler,
       worker: this.worker.name,
       coldPackages: this.cold,
       importedPackages: imported,
       warmPackages: this.packages.length - imported.length,
-      queueMs: round3(queueMs),
+      queueMs: round3(this.queueMs),
       sandboxMs: round3(this.sandboxMs),
       installMs: round3(this.installMs),
       importMs: round3(this.importMs),
       runMs: round3(runMs),
-      totalMs: round3(now - this.arrived),
+      totalMs: round3(this.mark - this.arrived),
     });
   }
 }
