@@ -102,7 +102,7 @@ t.test('bad parameters are named', async (t) => {
   const w = workload({ a: {} }, { h: ['a'], ghost: ['zz'] });
   t.throws(() => new WorkerModel(w, new VirtualClock(), UNIT, 'w'), /zz/);
   const ok = workload({ a: {} }, { h: ['a'] });
-  t.throws(() => new WorkerModel(ok, new VirtualClock(), { ...UNIT, cpu: 'fcfs', cores: 0.5 }), /integer/);
+  t.throws(() => new WorkerModel(ok, new VirtualClock(), { ...UNIT, cpu: 'fcfs', cores: 0.5 }, 'w'), /integer/);
   t.throws(() => new WorkerModel(ok, new VirtualClock(), { ...UNIT, installScale: -1 }, 'w'), /installScale/);
   const model = new WorkerModel(ok, new VirtualClock(), UNIT, 'w');
   t.throws(() => model.invoke('nope', () => {}), /unknown handler/);
@@ -127,7 +127,7 @@ t.test('the HTTP worker and the virtual clock give the same accounting for the s
   step(0);
   clock.run();
 
-  const worker = await startSimulatedWorker({ workload: w, name: 'w1', timeScale: 0.01, model: params });
+  const worker = await startSimulatedWorker({ workload: w, name: 'w1', timeScale: 0.1, model: params });
   t.teardown(() => worker.close());
   const http: InvocationResult[] = [];
   for (const h of sequence) http.push((await (await fetch(`${worker.url}/runLambda/${h}`, { method: 'POST' })).json()) as InvocationResult);
@@ -137,9 +137,9 @@ t.test('the HTTP worker and the virtual clock give the same accounting for the s
     const h = http[i]!;
     t.same(h.coldPackages, v.coldPackages, `${i} ${sequence[i]}: same installs`);
     t.same(h.importedPackages, v.importedPackages, `${i} ${sequence[i]}: same imports`);
-    // Real timers fire late by a millisecond or so: 100 model ms at this scale.
-    t.ok(Math.abs(h.installMs - v.installMs) <= 300 && h.installMs >= v.installMs, `${i}: install ${h.installMs} ~ ${v.installMs}`);
-    t.ok(Math.abs(h.importMs - v.importMs) <= 300 && h.importMs >= v.importMs, `${i}: import ${h.importMs} ~ ${v.importMs}`);
+    // Real timers fire late, by more on a busy machine: 50 real ms is 500 model ms at this scale.
+    t.ok(Math.abs(h.installMs - v.installMs) <= 500 && h.installMs >= v.installMs, `${i}: install ${h.installMs} ~ ${v.installMs}`);
+    t.ok(Math.abs(h.importMs - v.importMs) <= 500 && h.importMs >= v.importMs, `${i}: import ${h.importMs} ~ ${v.importMs}`);
   }
   const hs = worker.status();
   const vs = model.status();

@@ -60,7 +60,7 @@ const FAST = 0.001; // 1 simulated second = 1 real millisecond
 
 t.test('second invocation with a large enough cache is warm', async (t) => {
   const workload = makeWorkload({ a: {}, b: {}, c: {} }, { h: ['a', 'b', 'c'] });
-  const worker = await start(t, { workload, cacheBytes: 10_000, timeScale: 0.01, name: 'w1' });
+  const worker = await start(t, { workload, cacheBytes: 10_000, timeScale: 0.05, name: 'w1' });
   const first = await invoke(worker, 'h');
   t.same(first.coldPackages, ['a', 'b', 'c'], 'all packages cold at first');
   // Times are measured on the scaled real clock: at least the table cost, plus timer lateness.
