@@ -5,6 +5,8 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
   generate: { summary: 'generate a package graph, handlers and an olscheduler registry', load: () => import('./commands/generate.js') },
   worker: { summary: 'run a simulated OpenLambda worker with a package cache', load: () => import('./commands/worker.js') },
   run: { summary: 'send a workload to a URL and record every request', load: () => import('./commands/run.js') },
+  calibrate: { summary: 'fit check: the worker model against the thesis logs; writes results/calibration/', load: () => import('./commands/calibrate.js') },
+  demo: { summary: 'simulated workers and a warmroute proxy in one process, for trying it out', load: () => import('./commands/demo.js') },
   experiment: { summary: 'compare routing policies on one workload; writes results/<name>/', load: () => import('./commands/experiment.js') },
 };
 

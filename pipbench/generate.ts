@@ -152,7 +152,14 @@ export function synthesizePackageInfo(name: string, seed: number, samples: CostS
   return { name, level: levelFromName(name) ?? 0, deps: [], popularity: 1, ...drawPackageCosts(name, seed, samples) };
 }
 
-/** The known table plus synthesized entries for every registry name it lacks. */
+/**
+ * The known table plus synthesized entries for every registry name it lacks.
+ * An olscheduler registry lists each handler's packages largest first, and
+ * package-aware routing hashes `pkgs[0]`; so the drawn sizes are not given per
+ * name but handed out in the order the lists imply (sizeRankFromLists): the
+ * largest drawn size to the package that comes first, and so on. Install and
+ * import costs stay drawn per name.
+ */
 export function fillPackageTable(
   registry: readonly RegistryEntry[],
   known: ReadonlyMap<string, PackageInfo>,
@@ -160,12 +167,70 @@ export function fillPackageTable(
   samples: CostSamples,
 ): Map<string, PackageInfo> {
   const table = new Map(known);
+  const missing = new Set<string>();
+  for (const entry of registry) for (const name of entry.pkgs) if (!table.has(name)) missing.add(name);
+  if (missing.size === 0) return table;
+  const drawn = new Map([...missing].map((name) => [name, synthesizePackageInfo(name, seed, samples)]));
+  const sizes = [...drawn.values()]
+    .map((p) => ({ bytes: p.bytes, compressedBytes: p.compressedBytes }))
+    .sort((a, b) => b.bytes - a.bytes || b.compressedBytes - a.compressedBytes);
+  const ranked = sizeRankFromLists(registry).filter((name) => missing.has(name));
+  ranked.forEach((name, i) => table.set(name, { ...(drawn.get(name) as PackageInfo), ...(sizes[i] as { bytes: number; compressedBytes: number }) }));
+  return table;
+}
+
+/**
+ * Every package of the registry, ordered so that as many lists as possible read
+ * largest first: Kahn's topological order over "a comes right before b in some
+ * list", the ready package with the smallest name first. The lists partly
+ * contradict each other (cycles); when none is ready, the package that the
+ * fewest remaining lists put after another goes next. Depends only on the set
+ * of lists, not on their order in the file.
+ */
+export function sizeRankFromLists(registry: readonly RegistryEntry[]): string[] {
+  const after = new Map<string, Map<string, number>>();
+  const incoming = new Map<string, number>();
+  const node = (name: string): void => {
+    if (!after.has(name)) after.set(name, new Map());
+    if (!incoming.has(name)) incoming.set(name, 0);
+  };
   for (const entry of registry) {
-    for (const name of entry.pkgs) {
-      if (!table.has(name)) table.set(name, synthesizePackageInfo(name, seed, samples));
+    const pkgs = [...new Set(entry.pkgs)];
+    pkgs.forEach(node);
+    for (let i = 0; i + 1 < pkgs.length; i++) {
+      const edges = after.get(pkgs[i] as string) as Map<string, number>;
+      const to = pkgs[i + 1] as string;
+      edges.set(to, (edges.get(to) ?? 0) + 1);
+      incoming.set(to, (incoming.get(to) as number) + 1);
     }
   }
-  return table;
+  const remaining = new Set([...after.keys()].sort(compareNames));
+  const order: string[] = [];
+  while (remaining.size > 0) {
+    let pick: string | undefined;
+    let fewest = Number.POSITIVE_INFINITY;
+    for (const name of remaining) {
+      const n = incoming.get(name) as number;
+      if (n < fewest) {
+        fewest = n;
+        pick = name;
+        if (n === 0) break;
+      }
+    }
+    const chosen = pick as string;
+    remaining.delete(chosen);
+    order.push(chosen);
+    for (const [to, count] of after.get(chosen) as Map<string, number>) {
+      if (remaining.has(to)) incoming.set(to, (incoming.get(to) as number) - count);
+    }
+  }
+  return order;
+}
+
+/** Handlers whose list is non-increasing in installed size under `packages`. */
+export function consistentHandlers(registry: readonly RegistryEntry[], packages: ReadonlyMap<string, PackageInfo>): number {
+  const size = (n: string): number => packages.get(n)?.bytes ?? 0;
+  return registry.filter((e) => e.pkgs.every((p, i) => i === 0 || size(e.pkgs[i - 1] as string) >= size(p))).length;
 }
 
 /** Largest installed size first; ties by name so the order is stable. */

@@ -1,3 +1,5 @@
+import type { Random } from './random.js';
+
 // Summary statistics of a recorded run. Latency statistics cover successful
 // requests only, as pipbench's own log does: a failure's "latency" is the time
 // to an error page or a dead socket, which would flatter the mean.
@@ -131,4 +133,91 @@ export function formatSummary(s: RunSummary): string {
     ['max', formatMs(s.maxMs)],
   ];
   return rows.map(([k, v]) => `${k.padEnd(11)} ${v}`).join('\n') + '\n';
+}
+
+/** A point estimate with a confidence interval. */
+export interface Interval {
+  readonly estimate: number;
+  readonly low: number;
+  readonly high: number;
+  /** Nominal coverage, e.g. 0.95. */
+  readonly confidence: number;
+}
+
+export interface BootstrapOptions {
+  /** The seeded stream the resamples draw from (pipbench/random.ts), so an interval is repeatable. */
+  readonly random: Random;
+  /** Resamples; default 2000. */
+  readonly resamples?: number;
+  /** Default 0.95. */
+  readonly confidence?: number;
+}
+
+const DEFAULT_RESAMPLES = 2000;
+
+function bootstrapSettings(opts: BootstrapOptions): { resamples: number; confidence: number } {
+  const resamples = opts.resamples ?? DEFAULT_RESAMPLES;
+  const confidence = opts.confidence ?? 0.95;
+  if (!Number.isInteger(resamples) || resamples < 10) throw new RangeError(`resamples must be an integer of at least 10, got ${resamples}`);
+  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence must be between 0 and 1, got ${confidence}`);
+  return { resamples, confidence };
+}
+
+/** The percentile interval of resampled statistics, with the project's one percentile function. */
+function percentileInterval(estimate: number, stats: number[], confidence: number): Interval {
+  const sorted = sortedAscending(stats);
+  const tail = ((1 - confidence) / 2) * 100;
+  return { estimate, low: percentile(sorted, tail), high: percentile(sorted, 100 - tail), confidence };
+}
+
+/**
+ * Percentile bootstrap confidence interval of `statistic` (default: the mean)
+ * over `sample`: resample with replacement, recompute, take the middle
+ * `confidence` of the resampled values. NaN bounds for an empty sample.
+ */
+export function bootstrapInterval(
+  sample: readonly number[],
+  opts: BootstrapOptions,
+  statistic: (values: readonly number[]) => number = mean,
+): Interval {
+  const { resamples, confidence } = bootstrapSettings(opts);
+  const n = sample.length;
+  if (n === 0) return { estimate: Number.NaN, low: Number.NaN, high: Number.NaN, confidence };
+  const stats: number[] = [];
+  const resample = new Array<number>(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) resample[i] = sample[opts.random.int(n)] as number;
+    stats.push(statistic(resample));
+  }
+  return percentileInterval(statistic(sample), stats, confidence);
+}
+
+/**
+ * Paired percentile bootstrap of a difference: `a[i]` and `b[i]` are measured
+ * on the same unit (placement, seed), so pairs are resampled together and the
+ * interval is of statistic(a) - statistic(b). An interval excluding 0 says
+ * the two differ at that confidence.
+ */
+export function pairedDifferenceInterval(
+  a: readonly number[],
+  b: readonly number[],
+  opts: BootstrapOptions,
+  statistic: (values: readonly number[]) => number = mean,
+): Interval {
+  if (a.length !== b.length) throw new RangeError(`paired samples must have the same length, got ${a.length} and ${b.length}`);
+  const { resamples, confidence } = bootstrapSettings(opts);
+  const n = a.length;
+  if (n === 0) return { estimate: Number.NaN, low: Number.NaN, high: Number.NaN, confidence };
+  const stats: number[] = [];
+  const ra = new Array<number>(n);
+  const rb = new Array<number>(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) {
+      const j = opts.random.int(n);
+      ra[i] = a[j] as number;
+      rb[i] = b[j] as number;
+    }
+    stats.push(statistic(ra) - statistic(rb));
+  }
+  return percentileInterval(statistic(a) - statistic(b), stats, confidence);
 }

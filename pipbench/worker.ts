@@ -1,22 +1,20 @@
-// A simulated OpenLambda worker: a real HTTP server whose invocations cost
-// simulated time for package installs, imports and the handler itself, with a
-// fixed number of cores and a bounded LRU package cache. The cost model is
-// written down in pipbench/README.md ("pipbench worker").
+// A simulated OpenLambda worker over HTTP: a thin server around the worker
+// model (pipbench/model.ts), which it runs on the real clock scaled by the
+// time scale. The model is written down in pipbench/README.md ("Worker model").
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { finished } from 'node:stream/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { footprintBytes, type PackageInfo, type Workload } from './workload.js';
+import { realClock, type Clock } from '../src/clock.js';
+import { MODEL_DEFAULTS, WorkerClosedError, createCpu as createCpuOn, WorkerModel, type CpuDiscipline, type CpuModel, type InvocationResult as ModelResult, type ModelParams, type ModelStatus } from './model.js';
+import { footprintBytes, type Workload } from './workload.js';
 
 export const WORKER_DEFAULTS = {
   host: '127.0.0.1',
   port: 0,
-  cores: 2,
-  /** Without cacheBytes, the cache holds this fraction of the workload's total package footprint. */
-  cacheFraction: 0.5,
+  cpu: MODEL_DEFAULTS.cpu,
+  cores: MODEL_DEFAULTS.cores,
   timeScale: 1,
-  handlerMs: 10,
+  handlerMs: MODEL_DEFAULTS.handlerMs,
 } as const;
 
 export interface SimWorkerOptions {
@@ -25,72 +23,62 @@ export interface SimWorkerOptions {
   host?: string;
   /** Default 0 (ephemeral). */
   port?: number;
-  /** Shows in responses and status; default `worker-<port>`. */
+  /** Shows in responses and status; default `worker-<port>`. Give stable names (worker1...) where placement matters. */
   name?: string;
-  /** Invocations executing at once; more wait inside the worker, first come first served. */
+  /** `shared` (processor sharing) or `fcfs` (cores held first come, first served). */
+  cpu?: CpuDiscipline;
+  /** Processors (see ModelParams.cores). */
   cores?: number;
-  /** Bound of the package cache (installed bytes), LRU eviction. Default: cacheFraction of the workload's footprint. */
+  /** Disk bound for installed packages, bytes; default unbounded. */
   cacheBytes?: number;
-  /** Used only when cacheBytes is absent. */
+  /** The disk bound as a fraction of the workload's footprint, when cacheBytes is absent. */
   cacheFraction?: number;
+  /** Interpreter cache bound, bytes of import memory; default 0 (none, as in the thesis). */
+  importCacheBytes?: number;
   /** 0.1 => every cost 10x shorter. Default 1. */
   timeScale?: number;
   /** The handler's own run time at scale 1. */
   handlerMs?: number;
-  /** The caches start holding every package of the workload and never evict. */
+  /** Disk and interpreters start holding every package of the workload and never evict. */
   allWarm?: boolean;
+  /** Any other model parameter (installScale, importScale, sandboxMs, installOnCpu). */
+  model?: Partial<ModelParams>;
+  /**
+   * A CPU shared with other workers in this process (workers on one host),
+   * made with `sharedHostCpu` for the same time scale.
+   */
+  hostCpu?: SharedHost;
 }
 
-/** What one invocation cost. Times are simulated milliseconds at time scale 1 unless named wall. */
-export interface InvocationResult {
-  handler: string;
-  worker: string;
-  /** Packages that were not installed when this invocation needed them (installed by it, or awaited). */
-  coldPackages: string[];
-  /** Packages that were installed but not in the import cache (plus every cold package). */
-  importedPackages: string[];
-  /** Packages found installed and imported: no cost. */
-  warmPackages: number;
-  queueMs: number;
-  installMs: number;
-  importMs: number;
-  runMs: number;
-  /** queueMs + installMs + importMs + runMs. */
-  totalMs: number;
+/** One CPU for several HTTP workers, on the clock their time scale gives. */
+export interface SharedHost {
+  readonly clock: Clock;
+  readonly cpu: CpuModel;
+  readonly timeScale: number;
+}
+
+/** What one invocation cost (model milliseconds, time scale 1) plus the real time it took. */
+export interface InvocationResult extends ModelResult {
   /** Real elapsed time inside the worker, in milliseconds (about totalMs x timeScale). */
   wallMs: number;
   timeScale: number;
 }
 
-export interface SimWorkerStatus {
+/**
+ * `GET /status`: the live-state contract the proxy reads (`packages`,
+ * `inFlight`, `cores`) plus the model's counters.
+ */
+export interface SimWorkerStatus extends ModelStatus {
   name: string;
   url: string;
-  /** Invocations accepted and not yet answered: running + queued. */
-  inFlight: number;
-  running: number;
-  queued: number;
-  cores: number;
-  /** Most invocations ever running at once. */
-  peakRunning: number;
-  /** The cache's bound (the whole footprint when allWarm). */
+  /** Disk bound (Infinity, shown as null in JSON: unbounded). */
   cacheBytes: number;
   usedBytes: number;
   cachedPackageCount: number;
-  /** Installed packages, least recently used first. */
+  /** Same as `packages`: installed, least recently used first. */
   cachedPackages: string[];
-  importCachedCount: number;
-  /** Installs under way now. */
-  installing: number;
-  /** Installs and imports performed so far (a shared one counts once). */
-  installs: number;
-  imports: number;
-  evictions: number;
-  invocations: number;
-  coldInvocations: number;
-  warmInvocations: number;
   timeScale: number;
   handlerMs: number;
-  allWarm: boolean;
 }
 
 export interface SimulatedWorker {
@@ -101,274 +89,17 @@ export interface SimulatedWorker {
   close(): Promise<void>;
 }
 
-class WorkerClosedError extends Error {
-  constructor() {
-    super('the worker is shutting down');
-  }
+/** The real clock, in model milliseconds: at time scale 0.1 a model second passes in 100 real ms. */
+export function scaledClock(timeScale: number): Clock {
+  return {
+    now: () => realClock.now() / timeScale,
+    setTimer: (ms, fn) => realClock.setTimer(ms * timeScale, fn),
+  };
 }
 
-/** A counting semaphore whose waiters are served first come, first served. */
-class CoreSlots {
-  running = 0;
-  peak = 0;
-  private readonly waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
-
-  constructor(readonly cores: number) {}
-
-  get queued(): number {
-    return this.waiters.length;
-  }
-
-  acquire(): Promise<void> {
-    if (this.running < this.cores) {
-      this.take();
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-  }
-
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) {
-      // The slot passes straight to the next waiter, so a newcomer cannot overtake it.
-      next.resolve();
-    } else {
-      this.running--;
-    }
-  }
-
-  rejectAll(err: Error): void {
-    for (const w of this.waiters.splice(0)) w.reject(err);
-  }
-
-  private take(): void {
-    this.running++;
-    this.peak = Math.max(this.peak, this.running);
-  }
-}
-
-/**
- * Installed packages with a byte bound and least-recently-used eviction. Pinned
- * packages (in use by a running invocation) are never evicted; while pins hold
- * more than the bound, the cache runs over it and is trimmed when they are released.
- */
-class PackageCache {
-  used = 0;
-  evictions = 0;
-  /** name -> bytes; Map order is recency order, least recent first. */
-  private readonly entries = new Map<string, number>();
-  private readonly pins = new Map<string, number>();
-
-  constructor(readonly limit: number, private readonly evicts: boolean) {}
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  names(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  touch(name: string): void {
-    const bytes = this.entries.get(name);
-    if (bytes === undefined) return;
-    this.entries.delete(name);
-    this.entries.set(name, bytes);
-  }
-
-  pin(name: string): void {
-    this.pins.set(name, (this.pins.get(name) ?? 0) + 1);
-  }
-
-  unpin(name: string): void {
-    const count = (this.pins.get(name) ?? 0) - 1;
-    if (count > 0) this.pins.set(name, count);
-    else this.pins.delete(name);
-  }
-
-  /** Adds (as most recent) and returns what had to be evicted to make room. */
-  insert(name: string, bytes: number): string[] {
-    if (!this.entries.has(name)) this.used += bytes;
-    this.entries.delete(name);
-    this.entries.set(name, bytes);
-    return this.trim();
-  }
-
-  trim(): string[] {
-    const evicted: string[] = [];
-    if (!this.evicts) return evicted;
-    for (const [name, bytes] of this.entries) {
-      if (this.used <= this.limit) break;
-      if (this.pins.has(name)) continue;
-      this.entries.delete(name);
-      this.used -= bytes;
-      this.evictions++;
-      evicted.push(name);
-    }
-    return evicted;
-  }
-}
-
-/** The worker's state and cost model, without HTTP. */
-class SimulatedWorkerEngine {
-  invocations = 0;
-  installs = 0;
-  imports = 0;
-  coldInvocations = 0;
-  warmInvocations = 0;
-  readonly slots: CoreSlots;
-  readonly cache: PackageCache;
-  readonly importCache = new Set<string>();
-  /** Installs and imports under way, so concurrent invocations share them instead of repeating them. */
-  private readonly installing = new Map<string, Promise<void>>();
-  private readonly importing = new Map<string, Promise<void>>();
-  private readonly stop = new AbortController();
-
-  constructor(
-    private readonly workload: Workload,
-    readonly name: string,
-    cores: number,
-    cacheBytes: number,
-    readonly timeScale: number,
-    readonly handlerMs: number,
-    readonly allWarm: boolean,
-  ) {
-    this.slots = new CoreSlots(cores);
-    this.cache = new PackageCache(cacheBytes, !allWarm);
-    if (allWarm) {
-      for (const info of workload.packages.values()) {
-        this.cache.insert(info.name, info.bytes);
-        this.importCache.add(info.name);
-      }
-    }
-  }
-
-  get installsUnderWay(): number {
-    return this.installing.size;
-  }
-
-  has(handler: string): boolean {
-    return this.workload.registry.has(handler);
-  }
-
-  shutdown(): void {
-    this.stop.abort();
-    this.slots.rejectAll(new WorkerClosedError());
-  }
-
-  async invoke(handler: string): Promise<InvocationResult> {
-    const listed = this.workload.registry.get(handler);
-    if (listed === undefined) throw new Error(`unknown handler ${handler}`);
-    const packages = [...new Set(listed)];
-    if (this.stop.signal.aborted) throw new WorkerClosedError();
-    const arrived = performance.now();
-    await this.slots.acquire();
-    const queueMs = (performance.now() - arrived) / this.timeScale;
-
-    const cold: string[] = [];
-    const imported: string[] = [];
-    let installMs = 0;
-    let importMs = 0;
-    // Pinned before anything is awaited: a package this invocation relies on must
-    // not be evicted by another invocation between its install and its use.
-    for (const name of packages) {
-      this.cache.pin(name);
-      this.cache.touch(name);
-    }
-    try {
-      for (const name of packages) {
-        if (this.cache.has(name)) continue;
-        cold.push(name);
-        installMs += await this.shareWork(this.installing, name, () => this.install(name), this.info(name).installMs);
-      }
-      for (const name of packages) {
-        if (this.importCache.has(name)) continue;
-        imported.push(name);
-        importMs += await this.shareWork(this.importing, name, () => this.import(name), this.info(name).importMs);
-      }
-      await this.spend(this.handlerMs);
-    } finally {
-      for (const name of packages) this.cache.unpin(name);
-      this.forgetImports(this.cache.trim());
-      this.slots.release();
-    }
-
-    this.invocations++;
-    if (cold.length > 0 || imported.length > 0) this.coldInvocations++;
-    else this.warmInvocations++;
-    const runMs = this.handlerMs;
-    return {
-      handler,
-      worker: this.name,
-      coldPackages: cold,
-      importedPackages: imported,
-      warmPackages: packages.length - imported.length,
-      queueMs: round3(queueMs),
-      installMs: round3(installMs),
-      importMs: round3(importMs),
-      runMs,
-      totalMs: round3(queueMs + installMs + importMs + runMs),
-      wallMs: round3(performance.now() - arrived),
-      timeScale: this.timeScale,
-    };
-  }
-
-  /**
-   * Runs `work` for `name` unless another invocation already is, in which case it
-   * waits for that one. Returns the simulated cost to charge: the full cost when
-   * doing the work, the time actually waited (in scale-1 ms) when sharing it.
-   */
-  private async shareWork(pending: Map<string, Promise<void>>, name: string, work: () => Promise<void>, fullMs: number): Promise<number> {
-    const underWay = pending.get(name);
-    if (underWay) {
-      const start = performance.now();
-      await underWay;
-      return (performance.now() - start) / this.timeScale;
-    }
-    const job = work().finally(() => pending.delete(name));
-    pending.set(name, job);
-    await job;
-    return fullMs;
-  }
-
-  private async install(name: string): Promise<void> {
-    const info = this.info(name);
-    this.installs++;
-    await this.spend(info.installMs);
-    this.forgetImports(this.cache.insert(name, info.bytes));
-  }
-
-  private async import(name: string): Promise<void> {
-    this.imports++;
-    await this.spend(this.info(name).importMs);
-    this.importCache.add(name);
-  }
-
-  /** An evicted package must be installed again, so it cannot stay importable either. */
-  private forgetImports(evicted: readonly string[]): void {
-    for (const name of evicted) this.importCache.delete(name);
-  }
-
-  private info(name: string): PackageInfo {
-    const info = this.workload.packages.get(name);
-    // startSimulatedWorker checks every registry package has an entry.
-    if (!info) throw new Error(`no package info for ${name}`);
-    return info;
-  }
-
-  private async spend(simulatedMs: number): Promise<void> {
-    const ms = simulatedMs * this.timeScale;
-    if (ms <= 0) return;
-    try {
-      await sleep(ms, undefined, { signal: this.stop.signal });
-    } catch {
-      throw new WorkerClosedError();
-    }
-  }
+export function sharedHostCpu(timeScale: number, discipline: CpuDiscipline, cores: number): SharedHost {
+  const clock = scaledClock(timeScale);
+  return { clock, cpu: createCpuOn(clock, discipline, cores), timeScale };
 }
 
 function round3(x: number): number {
@@ -379,17 +110,28 @@ function validateOptions(opts: SimWorkerOptions): void {
   const check = (ok: boolean, message: string): void => {
     if (!ok) throw new Error(message);
   };
-  const { cores, cacheBytes, cacheFraction, timeScale, handlerMs, port } = opts;
-  check(cores === undefined || (Number.isInteger(cores) && cores >= 1), `cores must be a positive integer, got ${cores}`);
-  check(cacheBytes === undefined || (Number.isFinite(cacheBytes) && cacheBytes >= 0), `cacheBytes must be a non-negative number, got ${cacheBytes}`);
+  const { cacheBytes, cacheFraction, timeScale, port, hostCpu } = opts;
+  check(cacheBytes === undefined || cacheBytes >= 0, `cacheBytes must be a non-negative number, got ${cacheBytes}`);
   check(cacheFraction === undefined || (Number.isFinite(cacheFraction) && cacheFraction >= 0), `cacheFraction must be a non-negative number, got ${cacheFraction}`);
   check(timeScale === undefined || (Number.isFinite(timeScale) && timeScale > 0), `timeScale must be a positive number, got ${timeScale}`);
-  check(handlerMs === undefined || (Number.isFinite(handlerMs) && handlerMs >= 0), `handlerMs must be a non-negative number, got ${handlerMs}`);
   check(port === undefined || (Number.isInteger(port) && port >= 0 && port <= 65535), `port must be an integer from 0 to 65535, got ${port}`);
-  for (const [handler, packages] of opts.workload.registry) {
-    const missing = packages.find((p) => !opts.workload.packages.has(p));
-    if (missing !== undefined) throw new Error(`package "${missing}" of handler "${handler}" has no entry in the package table`);
-  }
+  check(hostCpu === undefined || timeScale === undefined || hostCpu.timeScale === timeScale, 'hostCpu was made for another time scale');
+}
+
+/** The model's parameters from the worker's options; the model validates them. */
+function modelParams(opts: SimWorkerOptions): ModelParams {
+  const workload = opts.workload;
+  const footprint = footprintBytes(workload.packages.keys(), workload.packages);
+  const params: ModelParams = { ...MODEL_DEFAULTS, ...opts.model };
+  if (opts.cpu !== undefined) params.cpu = opts.cpu;
+  if (opts.cores !== undefined) params.cores = opts.cores;
+  if (opts.handlerMs !== undefined) params.handlerMs = opts.handlerMs;
+  if (opts.importCacheBytes !== undefined) params.importCacheBytes = opts.importCacheBytes;
+  if (opts.allWarm !== undefined) params.allWarm = opts.allWarm;
+  if (opts.cacheBytes !== undefined) params.diskBytes = opts.cacheBytes;
+  else if (opts.cacheFraction !== undefined) params.diskBytes = Math.round(footprint * opts.cacheFraction);
+  if (params.allWarm) params.diskBytes = footprint;
+  return params;
 }
 
 interface ErrorBody {
@@ -412,11 +154,12 @@ const RUN_ROUTE = /^\/(?:runLambda|run)\/([^/]+)\/?$/;
 export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<SimulatedWorker> {
   validateOptions(opts);
   const workload = opts.workload;
-  const allWarm = opts.allWarm ?? false;
-  const footprint = footprintBytes(workload.packages.keys(), workload.packages);
-  const cacheBytes = allWarm
-    ? footprint
-    : (opts.cacheBytes ?? Math.round(footprint * (opts.cacheFraction ?? WORKER_DEFAULTS.cacheFraction)));
+  const timeScale = opts.hostCpu?.timeScale ?? opts.timeScale ?? WORKER_DEFAULTS.timeScale;
+  const clock = opts.hostCpu?.clock ?? scaledClock(timeScale);
+  const params = modelParams(opts);
+  // Built before listening, so bad parameters fail without a socket left open.
+  const provisional = new WorkerModel(workload, clock, params, opts.name ?? 'worker', opts.hostCpu?.cpu);
+  provisional.close();
   const host = opts.host ?? WORKER_DEFAULTS.host;
   const server: Server = createServer();
 
@@ -431,40 +174,39 @@ export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<Simu
   const port = (server.address() as AddressInfo).port;
   const name = opts.name ?? `worker-${port}`;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const engine = new SimulatedWorkerEngine(
-    workload,
-    name,
-    opts.cores ?? WORKER_DEFAULTS.cores,
-    cacheBytes,
-    opts.timeScale ?? WORKER_DEFAULTS.timeScale,
-    opts.handlerMs ?? WORKER_DEFAULTS.handlerMs,
-    allWarm,
-  );
+  const model = new WorkerModel(workload, clock, params, name, opts.hostCpu?.cpu);
+  const open = new Set<ServerResponse>();
 
-  const status = (): SimWorkerStatus => ({
-    name,
-    url,
-    inFlight: engine.slots.running + engine.slots.queued,
-    running: engine.slots.running,
-    queued: engine.slots.queued,
-    cores: engine.slots.cores,
-    peakRunning: engine.slots.peak,
-    cacheBytes: engine.cache.limit,
-    usedBytes: engine.cache.used,
-    cachedPackageCount: engine.cache.size,
-    cachedPackages: engine.cache.names(),
-    importCachedCount: engine.importCache.size,
-    installing: engine.installsUnderWay,
-    installs: engine.installs,
-    imports: engine.imports,
-    evictions: engine.cache.evictions,
-    invocations: engine.invocations,
-    coldInvocations: engine.coldInvocations,
-    warmInvocations: engine.warmInvocations,
-    timeScale: engine.timeScale,
-    handlerMs: engine.handlerMs,
-    allWarm,
-  });
+  const status = (): SimWorkerStatus => {
+    const m = model.status();
+    return {
+      name,
+      url,
+      ...m,
+      cacheBytes: m.diskBytes,
+      usedBytes: m.usedDiskBytes,
+      cachedPackageCount: m.packages.length,
+      cachedPackages: m.packages,
+      timeScale,
+      handlerMs: params.handlerMs,
+    };
+  };
+
+  const invoke = (handler: string, res: ServerResponse): void => {
+    const startedWall = realClock.now();
+    open.add(res);
+    try {
+      model.invoke(handler, (result) => {
+        open.delete(res);
+        const answer: InvocationResult = { ...result, wallMs: Math.round((realClock.now() - startedWall) * 1000) / 1000, timeScale };
+        sendJson(res, 200, answer);
+      });
+    } catch (err) {
+      open.delete(res);
+      if (err instanceof WorkerClosedError) sendJson(res, 503, errorBody('worker_closed', err.message));
+      else sendJson(res, 500, errorBody('internal', (err as Error).message));
+    }
+  };
 
   const handleRun = async (req: IncomingMessage, res: ServerResponse, rawName: string): Promise<void> => {
     let handler: string;
@@ -481,16 +223,11 @@ export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<Simu
     } catch {
       return; // the client went away before sending its body
     }
-    if (!engine.has(handler)) {
+    if (!model.has(handler)) {
       sendJson(res, 404, errorBody('unknown_function', `function "${handler}" is not in this worker's registry`));
       return;
     }
-    try {
-      sendJson(res, 200, await engine.invoke(handler));
-    } catch (err) {
-      if (err instanceof WorkerClosedError) sendJson(res, 503, errorBody('worker_closed', err.message));
-      else sendJson(res, 500, errorBody('internal', (err as Error).message));
-    }
+    invoke(handler, res);
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -520,7 +257,10 @@ export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<Simu
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      engine.shutdown();
+      model.close();
+      const closedError = new WorkerClosedError();
+      for (const res of open) sendJson(res, 503, errorBody('worker_closed', closedError.message));
+      open.clear();
       // Let the aborted invocations write their 503 before connections are cut.
       await new Promise((resolve) => setImmediate(resolve));
       await new Promise<void>((resolve) => {

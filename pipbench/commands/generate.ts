@@ -7,6 +7,7 @@ import {
   generateWorkload,
   loadCostSamples,
   workloadFromRegistry,
+  consistentHandlers,
   writeWorkloadFiles,
   type GeneratedWorkload,
 } from '../generate.js';
@@ -31,7 +32,8 @@ handler list, each handler --repeat times). The same flags give byte-identical f
   --repeat K             times each handler appears in handlers.txt        default ${DEFAULTS.repeat}
   --seed N               integer seed                                      default ${DEFAULT_SEED}
   --from-registry FILE   keep this olscheduler registry (order as given) and fill in
-                         a package table for its names, seeded by name
+                         a package table for its names: sizes drawn, then handed
+                         out so the lists read largest first where they agree
   -h, --help             this text
 `;
 
@@ -121,12 +123,25 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       );
     }
     const paths = await writeWorkloadFiles(values.out, workload);
-    io.stdout.write(`${summarize(workload)}wrote ${paths.join(', ')}\n`);
+    io.stdout.write(`${summarize(workload)}${values['from-registry'] !== undefined ? keySummary(workload) : ''}wrote ${paths.join(', ')}\n`);
     return 0;
   } catch (err) {
     io.stderr.write(`pipbench generate: ${(err as Error).message}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
+}
+
+/** How well the filled sizes keep the registry's meaning: lists largest first, routing keys large. */
+function keySummary(workload: GeneratedWorkload): string {
+  const table = new Map<string, PackageInfo>(workload.packages.map((p) => [p.name, p]));
+  const bySize = [...workload.packages].sort((a, b) => b.bytes - a.bytes).map((p) => p.name);
+  const keys = new Map<string, number>();
+  for (const e of workload.registry) if (e.pkgs[0] !== undefined) keys.set(e.pkgs[0], (keys.get(e.pkgs[0]) ?? 0) + 1);
+  const [hot, count] = [...keys].sort((a, b) => b[1] - a[1])[0] ?? ['-', 0];
+  return (
+    `${consistentHandlers(workload.registry, table)} of ${workload.registry.length} handlers list their packages largest first; ` +
+    `the most used key ${hot} (${count} handlers) is the ${bySize.indexOf(hot) + 1}th largest of ${bySize.length} packages\n`
+  );
 }
 
 function summarize(workload: GeneratedWorkload): string {

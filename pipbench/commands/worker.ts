@@ -20,10 +20,12 @@ simulated install, import and run time; GET /status shows its caches.
   --host HOST            address to listen on                               default ${WORKER_DEFAULTS.host}
   --port N               port (0 = any free port)                           default ${WORKER_DEFAULTS.port}
   --name NAME            name in responses and status                       default worker-<port>
-  --cores N              invocations executing at once; more wait in line   default ${WORKER_DEFAULTS.cores}
-  --cache-mb N           package cache bound in MiB (installed sizes)       default ${WORKER_DEFAULTS.cacheFraction} x the
-                                                                            workload's footprint
-  --cache-fraction F     package cache bound as a fraction of the workload's footprint
+  --cpu shared|fcfs      shared: processor sharing; fcfs: an invocation     default ${WORKER_DEFAULTS.cpu}
+                         holds a core, the rest wait first come first served
+  --cores N              processors (shared: may be fractional)             default ${WORKER_DEFAULTS.cores}
+  --cache-mb N           disk bound for installed packages in MiB, LRU      default unbounded
+  --cache-fraction F     disk bound as a fraction of the workload's footprint
+  --import-cache-mb N    interpreter cache bound in MiB of import memory    default 0 (none)
   --time-scale F         multiply every cost by F (0.1 = 10x faster)        default ${WORKER_DEFAULTS.timeScale}
   --handler-ms N         the handler's own run time at scale 1              default ${WORKER_DEFAULTS.handlerMs}
   --all-warm             caches start holding every package, never evict
@@ -37,7 +39,9 @@ const OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string' },
   name: { type: 'string' },
+  cpu: { type: 'string' },
   cores: { type: 'string' },
+  'import-cache-mb': { type: 'string' },
   'cache-mb': { type: 'string' },
   'cache-fraction': { type: 'string' },
   'time-scale': { type: 'string' },
@@ -66,8 +70,17 @@ function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
   if (values['all-warm']) opts.allWarm = true;
   const port = numberFlag('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535');
   if (port !== undefined) opts.port = port;
-  const cores = numberFlag('cores', values.cores, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
+  if (values.cpu !== undefined) {
+    if (values.cpu !== 'shared' && values.cpu !== 'fcfs') throw new UsageError(`--cpu must be shared or fcfs, got "${values.cpu}"`);
+    opts.cpu = values.cpu;
+  }
+  const fcfs = (opts.cpu ?? WORKER_DEFAULTS.cpu) === 'fcfs';
+  const cores = fcfs
+    ? numberFlag('cores', values.cores, (n) => Number.isInteger(n) && n >= 1, 'a positive integer with --cpu fcfs')
+    : numberFlag('cores', values.cores, (n) => n > 0, 'a positive number');
   if (cores !== undefined) opts.cores = cores;
+  const importMb = numberFlag('import-cache-mb', values['import-cache-mb'], (n) => n >= 0, 'a non-negative number');
+  if (importMb !== undefined) opts.importCacheBytes = Math.round(importMb * MIB);
   const cacheMb = numberFlag('cache-mb', values['cache-mb'], (n) => n >= 0, 'a non-negative number');
   if (cacheMb !== undefined) opts.cacheBytes = Math.round(cacheMb * MIB);
   const fraction = numberFlag('cache-fraction', values['cache-fraction'], (n) => n >= 0, 'a non-negative number');
@@ -122,7 +135,7 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
   const s = worker.status();
   io.stdout.write(
     `pipbench worker ${worker.name} listening on ${worker.url} ` +
-      `(${s.cores} cores, cache ${(s.cacheBytes / MIB).toFixed(1)} MiB${s.allWarm ? ' all warm' : ''}, time scale ${s.timeScale})\n`,
+      `(${s.cores} cores ${s.cpu}, disk ${Number.isFinite(s.cacheBytes) ? `${(s.cacheBytes / MIB).toFixed(1)} MiB` : 'unbounded'}${s.allWarm ? ' all warm' : ''}, time scale ${s.timeScale})\n`,
   );
   await stopRequested(io.stop);
   await worker.close();

@@ -5,6 +5,8 @@ import t from 'tap';
 import type { CommandIO } from '../../pipbench/commands/support.js';
 import { main as generateMain } from '../../pipbench/commands/generate.js';
 import {
+  consistentHandlers,
+  sizeRankFromLists,
   closure,
   compareNames,
   fillPackageTable,
@@ -117,22 +119,26 @@ t.test('generator options are validated', async (t) => {
   t.throws(() => generateWorkload({ ...OPTIONS, handlers: 0 }, samples), /handlers/);
 });
 
-t.test('fill-in for an existing registry is deterministic and order-independent', async (t) => {
+t.test('fill-in for an existing registry is deterministic and independent of the handlers\' order', async (t) => {
   const registry: RegistryEntry[] = [
     { handle: 'hdl0_0', pkgs: ['level0pkg2735', 'level3pkg464', 'level0pkg1430'] },
     { handle: 'hdl1_0', pkgs: ['level2pkg110', 'level0pkg1430', 'numpy'] },
   ];
-  const reversed: RegistryEntry[] = registry.map((e) => ({ handle: e.handle, pkgs: [...e.pkgs].reverse() })).reverse();
+  const reversed: RegistryEntry[] = [...registry].reverse();
   const a = fillPackageTable(registry, new Map(), 1, samples);
   const b = fillPackageTable(reversed, new Map(), 1, samples);
   t.equal(a.size, 5);
+  const drawnSizes = [...a.keys()].map((name) => synthesizePackageInfo(name, 1, samples).bytes).sort((x, y) => x - y);
+  t.same([...a.values()].map((p) => p.bytes).sort((x, y) => x - y), drawnSizes, 'sizes are the per-name draws, handed out by the lists\' order');
+  t.equal(consistentHandlers(registry, a), 2, 'both lists read largest first');
   for (const [name, info] of a) {
-    t.same(b.get(name), info, `${name}: same info whatever the order`);
-    t.same(synthesizePackageInfo(name, 1, samples), info, `${name}: depends on the name and seed only`);
+    t.same(b.get(name), info, `${name}: same info whatever the handlers' order`);
+    const drawn = synthesizePackageInfo(name, 1, samples);
+    t.same([info.installMs, info.importMs, info.importMem], [drawn.installMs, drawn.importMs, drawn.importMem], `${name}: costs depend on the name and seed only`);
   }
   t.equal(a.get('level3pkg464')?.level, 3, 'level from the name');
   t.equal(a.get('numpy')?.level, 0, 'names without a level get 0');
-  t.not(synthesizePackageInfo('level0pkg2735', 2, samples).bytes, a.get('level0pkg2735')?.bytes, 'another seed, other numbers');
+  t.not(fillPackageTable(registry, new Map(), 2, samples).get('level0pkg2735')?.bytes, a.get('level0pkg2735')?.bytes, 'another seed, other numbers');
 
   const known = new Map<string, PackageInfo>([['numpy', { ...(a.get('numpy') as PackageInfo), bytes: 42 }]]);
   t.equal(fillPackageTable(registry, known, 1, samples).get('numpy')?.bytes, 42, 'known entries are kept');
@@ -143,7 +149,7 @@ t.test('fill-in for an existing registry is deterministic and order-independent'
 });
 
 t.test('CLI --from-registry on the thesis registry keeps it and is stable', async (t) => {
-  const thesis = join(process.cwd(), '..', 'shared', 'data', 'olscheduler-eval', 'registry_100_5.json');
+  const thesis = join(process.cwd(), 'pipbench', 'data', 'olscheduler-eval', 'registry_100_5.json');
   const given = JSON.parse(await readFile(thesis, 'utf8')) as RegistryEntry[];
   const dir = t.testdir({});
   const shuffled = join(dir, 'shuffled.json');
@@ -212,4 +218,29 @@ t.test('seeded randomness: repeatable streams, Zipf favours low ranks', async (t
   t.ok(counts[0]! > counts[1]! && counts[1]! > counts[4]! && counts[4]! > counts[40]!, `rank counts fall: ${counts.slice(0, 5).join(',')}...`);
   t.ok(Math.abs(counts[0]! / counts[1]! - Math.pow(2, 1.4)) < 0.4, 'rank 1 vs rank 2 is about 2^1.4');
   t.throws(() => new WeightedSampler([0, 0]), /positive/);
+});
+
+t.test('fill-in keeps the routing key meaningful: lists largest first where they agree, the hot key large', async (t) => {
+  const thesis = join(process.cwd(), 'pipbench', 'data', 'olscheduler-eval', 'registry_100_5.json');
+  const registry = JSON.parse(await readFile(thesis, 'utf8')) as RegistryEntry[];
+  const samples = await loadCostSamples();
+  const table = new Map(workloadFromRegistry(registry, 1, 1, samples).packages.map((p) => [p.name, p]));
+  const consistent = consistentHandlers(registry, table);
+  t.ok(consistent >= 80, `most handlers list their packages largest first (${consistent} of 100)`);
+  const bySize = [...table.values()].sort((a, b) => b.bytes - a.bytes).map((p) => p.name);
+  const rank = bySize.indexOf('level0pkg2735') + 1;
+  t.ok(rank >= 1 && rank <= 18, `level0pkg2735, the key of 43 handlers, is among the largest 10% (rank ${rank} of ${bySize.length})`);
+  for (const seed of [2, 3]) {
+    const other = new Map(workloadFromRegistry(registry, seed, 1, samples).packages.map((p) => [p.name, p]));
+    t.ok(consistentHandlers(registry, other) >= 80, `seed ${seed}: the ordering does not hang on one draw`);
+  }
+  // A registry without contradictions is made fully consistent, whatever the draws.
+  const chain: RegistryEntry[] = [{ handle: 'h1', pkgs: ['z', 'y', 'x'] }, { handle: 'h2', pkgs: ['y', 'x', 'w'] }, { handle: 'h3', pkgs: ['z', 'w'] }];
+  t.same(sizeRankFromLists(chain), ['z', 'y', 'x', 'w']);
+  const chainTable = new Map(workloadFromRegistry(chain, 5, 1, samples).packages.map((p) => [p.name, p]));
+  t.equal(consistentHandlers(chain, chainTable), 3);
+  // A contradiction (a before b, b before a) leaves one of the two lists out of order, never a hang.
+  const cycle: RegistryEntry[] = [{ handle: 'h1', pkgs: ['a', 'b'] }, { handle: 'h2', pkgs: ['b', 'a'] }];
+  t.equal(sizeRankFromLists(cycle).length, 2);
+  t.equal(consistentHandlers(cycle, new Map(workloadFromRegistry(cycle, 1, 1, samples).packages.map((p) => [p.name, p]))), 1);
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { formatMs, formatSummary, meanLatencyByHandler, percentile, summarize, type RequestRecord } from '../../pipbench/stats.js';
+import { bootstrapInterval, formatMs, formatSummary, meanLatencyByHandler, pairedDifferenceInterval, percentile, sortedAscending, summarize, type RequestRecord } from '../../pipbench/stats.js';
+import { seededRandom } from '../../pipbench/random.js';
 
 function record(handler: string, latencyMs: number, status = 200, offsetMs = 0): RequestRecord {
   return { startEpochMs: 1_700_000_000_000 + offsetMs, offsetMs, handler, status, latencyMs, worker: 'w0', error: status === 200 ? '' : `HTTP ${status}` };
@@ -72,4 +73,44 @@ t.test('formatMs picks a readable unit', async (t) => {
   t.equal(formatMs(1234), '1.23 s');
   t.equal(formatMs(34_653), '34.7 s');
   t.equal(formatMs(Number.NaN), '-');
+});
+
+t.test('bootstrap intervals cover a known mean at about the nominal rate', async (t) => {
+  const draw = seededRandom('coverage-data');
+  const boot = seededRandom('coverage-resamples');
+  // Exponential with mean 10: skewed, like latencies.
+  const trueMean = 10;
+  const trials = 200;
+  let covered = 0;
+  let pairedCovered = 0;
+  for (let k = 0; k < trials; k++) {
+    const sample = Array.from({ length: 30 }, () => -trueMean * Math.log(1 - draw.next()));
+    const ci = bootstrapInterval(sample, { random: boot, resamples: 1000 });
+    t.ok(ci.low <= ci.estimate && ci.estimate <= ci.high, 'the estimate lies inside its interval');
+    if (ci.low <= trueMean && trueMean <= ci.high) covered++;
+    // Paired: b = a + noise with known mean shift 3, so the difference a - b has mean -3.
+    const other = sample.map((x) => x + 3 + draw.normal());
+    const diff = pairedDifferenceInterval(sample, other, { random: boot, resamples: 1000 });
+    if (diff.low <= -3 && -3 <= diff.high) pairedCovered++;
+  }
+  const rate = covered / trials;
+  const pairedRate = pairedCovered / trials;
+  t.ok(rate >= 0.9 && rate <= 0.99, `mean interval coverage ${rate} within 0.90..0.99`);
+  t.ok(pairedRate >= 0.9 && pairedRate <= 0.99, `paired difference coverage ${pairedRate} within 0.90..0.99`);
+});
+
+t.test('bootstrap: repeatable with the same seed, other statistics, bad input named', async (t) => {
+  const sample = [5, 1, 9, 3, 7, 2, 8];
+  const a = bootstrapInterval(sample, { random: seededRandom(7) });
+  const b = bootstrapInterval(sample, { random: seededRandom(7) });
+  t.same(a, b, 'same seed, same interval');
+  const median = bootstrapInterval(sample, { random: seededRandom(7) }, (xs) => percentile(sortedAscending(xs), 50));
+  t.equal(median.estimate, 5);
+  t.ok(median.low >= 1 && median.high <= 9, 'a percentile interval stays within the observed values');
+  const constant = bootstrapInterval([4, 4, 4], { random: seededRandom(1) });
+  t.same([constant.low, constant.high], [4, 4], 'no spread, no width');
+  t.ok(Number.isNaN(bootstrapInterval([], { random: seededRandom(1) }).low));
+  t.throws(() => pairedDifferenceInterval([1, 2], [1], { random: seededRandom(1) }), /same length/);
+  t.throws(() => bootstrapInterval(sample, { random: seededRandom(1), confidence: 1.5 }), /confidence/);
+  t.throws(() => bootstrapInterval(sample, { random: seededRandom(1), resamples: 3 }), /resamples/);
 });

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { main as generateMain } from '../../pipbench/commands/generate.js';
-import { loadCostSamples, synthesizePackageInfo } from '../../pipbench/generate.js';
+import { fillPackageTable, loadCostSamples } from '../../pipbench/generate.js';
 import { footprintBytes, loadWorkload, type PackageInfo, type RegistryEntry } from '../../pipbench/workload.js';
 
-const thesisDir = join(process.cwd(), '..', 'shared', 'data', 'olscheduler-eval');
+const thesisDir = join(process.cwd(), 'pipbench', 'data', 'olscheduler-eval');
 
 const quiet = { stdout: { write: (): void => {} }, stderr: { write: (): void => {} } };
 
@@ -21,9 +21,9 @@ t.test('a registry alone: every package filled in, handlers default to the regis
   t.same(w.handlers, ['b', 'a']);
   t.same([...w.packages.keys()].sort(), ['level0pkg9', 'level1pkg3']);
   const samples = await loadCostSamples();
-  t.same(w.packages.get('level1pkg3'), synthesizePackageInfo('level1pkg3', 1, samples), 'default seed 1');
+  t.same(w.packages, fillPackageTable(registry, new Map(), 1, samples), 'filled in as generate --from-registry does, default seed 1');
   const seeded = await loadWorkload({ registry: join(dir, 'registry.json'), seed: 9 });
-  t.same(seeded.packages.get('level1pkg3'), synthesizePackageInfo('level1pkg3', 9, samples), 'seed honoured');
+  t.same(seeded.packages, fillPackageTable(registry, new Map(), 9, samples), 'seed honoured');
 });
 
 t.test('the thesis registry and handler list load as given', async (t) => {
