@@ -60,7 +60,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     const proxy = await startProxy(config, { baseDir: opts.baseDir });
     const fn = proxy.registry.names().next().value ?? 'hello';
     const hint =
-      `\nwarmroute is routing to ${opts.workers} simulated workers with the ${proxy.config.balancer} policy. Try:\n` +
+      `\nwarmroute is routing to ${opts.workers} simulated workers with the ${proxy.config().balancer} policy. Try:\n` +
       `  curl -s -X POST ${proxy.url}/runLambda/${fn} -d '{}'        (twice: the second run is warm)\n` +
       `  curl -s ${proxy.url}/status\n\n`;
     return {
