@@ -1,5 +1,6 @@
 import { murmur3 } from './murmur3.js';
 import type { WorkerView } from './types.js';
+import type { WorkerIndex } from './worker-index.js';
 
 /** Virtual nodes a worker of weight 1 gets; enough that each worker's share is within about 10% of fair. */
 export const VNODES_PER_WEIGHT = 100;
@@ -16,50 +17,111 @@ export function vnodeLabel(workerId: string, index: number): string {
 }
 
 /**
+ * Where a worker's points go: calls `emit` once per point with the point's
+ * 64-bit position as two unsigned 32-bit halves (a 32-bit hash passes lo = 0).
+ */
+export type PointsOf = (worker: WorkerView, emit: (hi: number, lo: number) => void) => void;
+
+/** warmroute's own ring: `vnodeCount(weight)` points per worker, murmur3 of `id#i`. */
+export function murmur3Points(perWeight: number = VNODES_PER_WEIGHT): PointsOf {
+  return (worker, emit) => {
+    const count = vnodeCount(worker.weight, perWeight);
+    for (let i = 0; i < count; i++) emit(murmur3(vnodeLabel(worker.id, i)), 0);
+  };
+}
+
+/**
  * The ring's sorted arrays, shared by the ring and its walkers. The arrays are
  * replaced (never edited in place) on every change, and `version` counts changes
  * so a walker can tell that the ring moved under it.
  */
 class RingState {
-  points = new Uint32Array(0);
-  /** owners[i] is the slot of the worker that placed points[i]. */
+  hi = new Uint32Array(0);
+  lo = new Uint32Array(0);
+  /** owners[i] is the slot of the worker that placed point i. */
   owners = new Uint32Array(0);
   readonly slots: (WorkerView | undefined)[] = [];
   workerCount = 0;
   version = 0;
 }
 
-/** Index of the first point >= hash, or points.length when there is none. */
-function lowerBound(points: Uint32Array, hash: number): number {
-  let lo = 0;
-  let hi = points.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (points[mid] < hash) lo = mid + 1;
-    else hi = mid;
+/** Index of the first point >= (hi, lo) in [from, to), or `to` when there is none. */
+function lowerBound(his: Uint32Array, los: Uint32Array, hi: number, lo: number, from: number, to: number): number {
+  while (from < to) {
+    const mid = (from + to) >>> 1;
+    if (his[mid] < hi || (his[mid] === hi && los[mid] < lo)) from = mid + 1;
+    else to = mid;
   }
-  return lo;
+  return from;
+}
+
+/** Indices 0..n-1 ordered by `keys`, stably: two 16-bit counting passes. */
+function radixOrder(keys: Uint32Array): Uint32Array {
+  const n = keys.length;
+  const byLow = new Uint32Array(n);
+  const order = new Uint32Array(n);
+  const counts = new Uint32Array(65537);
+  for (let i = 0; i < n; i++) counts[(keys[i] & 0xffff) + 1]++;
+  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
+  for (let i = 0; i < n; i++) byLow[counts[keys[i] & 0xffff]++] = i;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) counts[(keys[i] >>> 16) + 1]++;
+  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
+  for (let i = 0; i < n; i++) {
+    const index = byLow[i];
+    order[counts[keys[index] >>> 16]++] = index;
+  }
+  return order;
+}
+
+/** Points of a batch as they are emitted: typed arrays that double when full. */
+class PointBuffer {
+  hi: Uint32Array = new Uint32Array(1024);
+  lo: Uint32Array = new Uint32Array(1024);
+  owner: Uint32Array = new Uint32Array(1024);
+  length = 0;
+  slot = 0;
+
+  push(hi: number, lo: number): void {
+    if (this.length === this.hi.length) {
+      const grow = (a: Uint32Array): Uint32Array => {
+        const b = new Uint32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.hi = grow(this.hi);
+      this.lo = grow(this.lo);
+      this.owner = grow(this.owner);
+    }
+    this.hi[this.length] = hi;
+    this.lo[this.length] = lo;
+    this.owner[this.length++] = this.slot;
+  }
 }
 
 /**
- * A consistent-hash ring over workers. Each worker places `vnodeCount(weight)`
- * points; a key belongs to the first point at or clockwise after its hash.
- * All structure is rebuilt in `add`/`remove` (a linear merge or filter), so
- * looking a key up is a binary search and allocates nothing.
+ * A consistent-hash ring over workers. Each worker places the points `pointsOf`
+ * gives; a key belongs to the first point at or clockwise after its position.
+ * Membership follows added/removed only: a worker that is down keeps its points
+ * (walkers skip it), so its keys come back to it when it does. Structure is
+ * rebuilt on membership changes (a batch is sorted once and merged in one
+ * pass), so looking a key up is a binary search and allocates nothing.
  */
-export class HashRing {
+export class HashRing implements WorkerIndex {
   private readonly state = new RingState();
   private readonly slotOf = new Map<WorkerView, number>();
   private readonly freeSlots: number[] = [];
+  /** The weight each slot's points were placed with: a worker whose weight changes is placed again. */
+  private placedWeight: number[] = [];
 
-  constructor(private readonly vnodesPerWeight: number = VNODES_PER_WEIGHT) {}
+  constructor(private readonly pointsOf: PointsOf = murmur3Points()) {}
 
   get workerCount(): number {
     return this.state.workerCount;
   }
 
   get pointCount(): number {
-    return this.state.points.length;
+    return this.state.hi.length;
   }
 
   has(worker: WorkerView): boolean {
@@ -68,41 +130,85 @@ export class HashRing {
 
   /** Places the worker's points; adding a worker already on the ring does nothing. */
   add(worker: WorkerView): void {
-    if (this.slotOf.has(worker)) return;
+    this.addMany([worker]);
+  }
+
+  /** Places the points of every new worker in the batch with one sort and one merge. */
+  addMany(workers: readonly WorkerView[]): void {
     const state = this.state;
-    const slot = this.freeSlots.pop() ?? state.slots.length;
-    state.slots[slot] = worker;
-    this.slotOf.set(worker, slot);
+    const points = new PointBuffer();
+    const emit = (h: number, l: number): void => points.push(h, l);
+    let added = 0;
+    for (const worker of workers) {
+      if (this.slotOf.has(worker)) continue;
+      const slot = this.freeSlots.pop() ?? state.slots.length;
+      state.slots[slot] = worker;
+      this.slotOf.set(worker, slot);
+      this.placedWeight[slot] = worker.weight;
+      points.slot = slot;
+      this.pointsOf(worker, emit);
+      added++;
+    }
+    if (added === 0) return;
 
-    const count = vnodeCount(worker.weight, this.vnodesPerWeight);
-    const added = new Uint32Array(count);
-    for (let i = 0; i < count; i++) added[i] = murmur3(vnodeLabel(worker.id, i));
-    added.sort();
+    const batchHi = points.hi.subarray(0, points.length);
+    const lo = points.lo;
+    const owner = points.owner;
+    const order = radixOrder(batchHi);
+    // Equal high halves (rare) are ordered by the rest of the point, then by worker id.
+    for (let start = 0; start < order.length; ) {
+      let end = start + 1;
+      while (end < order.length && batchHi[order[end]] === batchHi[order[start]]) end++;
+      if (end - start > 1) {
+        const run = Array.from(order.subarray(start, end)).sort((a, b) => this.compare(batchHi[a], lo[a], owner[a], batchHi[b], lo[b], owner[b]));
+        order.set(run, start);
+      }
+      start = end;
+    }
 
-    // Merge by copying the runs of old points between insertion positions, so an
-    // add costs a few memory copies rather than a comparison per existing point.
-    const old = state.points;
+    // Merge. A small batch copies the runs of old points between insertion
+    // positions (a few memory copies rather than a comparison per old point);
+    // a large one walks both lists once.
+    const oldHi = state.hi;
+    const oldLo = state.lo;
     const oldOwners = state.owners;
-    const points = new Uint32Array(old.length + count);
-    const owners = new Uint32Array(old.length + count);
+    const total = oldHi.length + order.length;
+    const newHi = new Uint32Array(total);
+    const newLo = new Uint32Array(total);
+    const newOwners = new Uint32Array(total);
+    const copyRuns = order.length * 32 < oldHi.length;
     let from = 0;
     let k = 0;
-    for (let j = 0; j < count; j++) {
-      const point = added[j];
-      let at = from + lowerBound(old.subarray(from), point);
-      while (at < old.length && old[at] === point && this.comesFirst(old[at], oldOwners[at], point, slot)) at++;
-      points.set(old.subarray(from, at), k);
-      owners.set(oldOwners.subarray(from, at), k);
-      k += at - from;
-      from = at;
-      points[k] = point;
-      owners[k++] = slot;
+    for (let j = 0; j < order.length; j++) {
+      const p = order[j];
+      const h = batchHi[p];
+      const l = lo[p];
+      if (copyRuns) {
+        let at = lowerBound(oldHi, oldLo, h, l, from, oldHi.length);
+        while (at < oldHi.length && oldHi[at] === h && oldLo[at] === l && this.compare(h, l, oldOwners[at], h, l, owner[p]) < 0) at++;
+        newHi.set(oldHi.subarray(from, at), k);
+        newLo.set(oldLo.subarray(from, at), k);
+        newOwners.set(oldOwners.subarray(from, at), k);
+        k += at - from;
+        from = at;
+      } else {
+        while (from < oldHi.length && (oldHi[from] < h || (oldHi[from] === h && (oldLo[from] < l || (oldLo[from] === l && this.compare(h, l, oldOwners[from], h, l, owner[p]) < 0))))) {
+          newHi[k] = oldHi[from];
+          newLo[k] = oldLo[from];
+          newOwners[k++] = oldOwners[from++];
+        }
+      }
+      newHi[k] = h;
+      newLo[k] = l;
+      newOwners[k++] = owner[p];
     }
-    points.set(old.subarray(from), k);
-    owners.set(oldOwners.subarray(from), k);
-    state.points = points;
-    state.owners = owners;
-    state.workerCount++;
+    newHi.set(oldHi.subarray(from), k);
+    newLo.set(oldLo.subarray(from), k);
+    newOwners.set(oldOwners.subarray(from), k);
+    state.hi = newHi;
+    state.lo = newLo;
+    state.owners = newOwners;
+    state.workerCount += added;
     state.version++;
   }
 
@@ -111,20 +217,22 @@ export class HashRing {
     const slot = this.slotOf.get(worker);
     if (slot === undefined) return;
     const state = this.state;
-    const old = state.points;
-    const oldOwners = state.owners;
+    const { hi, lo, owners } = state;
     let kept = 0;
-    for (let i = 0; i < oldOwners.length; i++) if (oldOwners[i] !== slot) kept++;
-    const points = new Uint32Array(kept);
-    const owners = new Uint32Array(kept);
+    for (let i = 0; i < owners.length; i++) if (owners[i] !== slot) kept++;
+    const newHi = new Uint32Array(kept);
+    const newLo = new Uint32Array(kept);
+    const newOwners = new Uint32Array(kept);
     let k = 0;
-    for (let i = 0; i < old.length; i++) {
-      if (oldOwners[i] === slot) continue;
-      points[k] = old[i];
-      owners[k++] = oldOwners[i];
+    for (let i = 0; i < owners.length; i++) {
+      if (owners[i] === slot) continue;
+      newHi[k] = hi[i];
+      newLo[k] = lo[i];
+      newOwners[k++] = owners[i];
     }
-    state.points = points;
-    state.owners = owners;
+    state.hi = newHi;
+    state.lo = newLo;
+    state.owners = newOwners;
     state.slots[slot] = undefined;
     this.slotOf.delete(worker);
     this.freeSlots.push(slot);
@@ -132,12 +240,24 @@ export class HashRing {
     state.version++;
   }
 
-  /** The worker owning `hash` (the first point at or clockwise after it), healthy or not. */
-  ownerOf(hash: number): WorkerView | undefined {
+  /**
+   * Load and health changes do not move points (a worker that is down keeps
+   * its place); a weight change places the worker's points again.
+   */
+  update(worker: WorkerView): void {
+    const slot = this.slotOf.get(worker);
+    if (slot === undefined || this.placedWeight[slot] === worker.weight) return;
+    this.remove(worker);
+    this.add(worker);
+  }
+
+  /** The worker owning position (hi, lo): the first point at or clockwise after it, routable or not. */
+  ownerOf(hi: number, lo = 0): WorkerView | undefined {
     const state = this.state;
-    if (state.points.length === 0) return undefined;
-    let index = lowerBound(state.points, hash >>> 0);
-    if (index === state.points.length) index = 0;
+    const count = state.hi.length;
+    if (count === 0) return undefined;
+    let index = lowerBound(state.hi, state.lo, hi >>> 0, lo >>> 0, 0, count);
+    if (index === count) index = 0;
     return state.slots[state.owners[index]];
   }
 
@@ -152,22 +272,24 @@ export class HashRing {
   }
 
   /**
-   * Equal points (a 32-bit collision, likely somewhere on a ring of 100,000
-   * points) are ordered by worker id so that the ring does not depend on the
-   * order in which workers were added.
+   * Order of two points; equal points (a 32-bit collision is likely somewhere
+   * on a ring of 100,000 points) are ordered by worker id so that the ring does
+   * not depend on the order in which workers were added.
    */
-  private comesFirst(pointA: number, slotA: number, pointB: number, slotB: number): boolean {
-    if (pointA !== pointB) return pointA < pointB;
+  private compare(hiA: number, loA: number, slotA: number, hiB: number, loB: number, slotB: number): number {
+    if (hiA !== hiB) return hiA < hiB ? -1 : 1;
+    if (loA !== loB) return loA < loB ? -1 : 1;
     const idA = this.state.slots[slotA]?.id ?? '';
     const idB = this.state.slots[slotB]?.id ?? '';
-    return idA === idB ? slotA < slotB : idA < idB;
+    if (idA !== idB) return idA < idB ? -1 : 1;
+    return slotA - slotB;
   }
 }
 
 /**
- * Walks a ring clockwise from a hash, yielding each distinct worker once, in
- * ring order. Distinctness is tracked with per-slot stamps of a walk number, so
- * a walk allocates nothing. A walk is synchronous: after the ring changes,
+ * Walks a ring clockwise from a position, yielding each distinct worker once,
+ * in ring order. Distinctness is tracked with per-slot stamps of a walk number,
+ * so a walk allocates nothing. A walk is synchronous: after the ring changes,
  * `next()` returns undefined until `start()` is called again.
  */
 export class RingWalker {
@@ -180,15 +302,15 @@ export class RingWalker {
 
   constructor(private readonly state: RingState) {}
 
-  start(hash: number): void {
+  start(hi: number, lo = 0): void {
     const state = this.state;
-    const points = state.points;
+    const count = state.hi.length;
     this.version = state.version;
-    this.stepsLeft = points.length;
+    this.stepsLeft = count;
     this.distinctLeft = state.workerCount;
-    if (points.length === 0) return;
-    const index = lowerBound(points, hash >>> 0);
-    this.position = index === points.length ? 0 : index;
+    if (count === 0) return;
+    const index = lowerBound(state.hi, state.lo, hi >>> 0, lo >>> 0, 0, count);
+    this.position = index === count ? 0 : index;
     if (this.stamps.length < state.slots.length) this.stamps = new Uint32Array(state.slots.length * 2);
     this.walkNumber = (this.walkNumber + 1) >>> 0;
     if (this.walkNumber === 0) {

@@ -1,50 +1,54 @@
+import { FreeHeap } from './free-heap.js';
 import { HashRing } from './hash-ring.js';
-import { LeastLoadedPicker } from './least-loaded.js';
 import { murmur3 } from './murmur3.js';
+import { RoutableTotals } from './routable-totals.js';
 import { routingKey } from './routing-key.js';
-import type { Balancer, BalancerFactory, BalancerOptions, LambdaInfo, WorkerView } from './types.js';
+import { numberSetting } from './settings.js';
+import { hasFreeConnection, type Balancer, type LambdaInfo, type Policy, type WorkerView } from './types.js';
+import { eventHooks } from './worker-index.js';
+
+export const balanceFactorSetting = numberSetting(
+  'balanceFactor',
+  'hashing-bounded: how far above the average load (per unit of weight) a worker may go before its keys spill to the next workers on the ring.',
+  1.25,
+  1,
+  100,
+  false,
+);
 
 /**
- * Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam 2018;
- * HAProxy's hash-balance-factor). Worker i may hold at most
- * ceil(balanceFactor x (totalInFlight + 1) x weight_i / totalWeight) requests,
- * totals taken over healthy workers; a key goes to the first healthy worker
- * clockwise from its hash that is under its capacity. Keys stay home while
- * their worker is not overloaded and spill to ring neighbours when it is.
+ * `hashing-bounded`: consistent hashing with bounded loads (Mirrokni, Thorup,
+ * Zadimoghaddam 2018; HAProxy's hash-balance-factor). Worker i may hold at
+ * most ceil(balanceFactor x (totalInFlight + 1) x weight_i / totalWeight)
+ * requests, totals over routable workers kept on events; a key goes to the
+ * first worker clockwise from its hash that is under that bound and has a free
+ * connection, else to the least-loaded free worker, so it never waits while a
+ * connection is free.
  */
-export const createHashingBounded: BalancerFactory = (options: BalancerOptions): Balancer => {
-  const ring = new HashRing();
-  const walker = ring.walker();
-  const fallback = new LeastLoadedPicker();
-  const balanceFactor = options.balanceFactor;
+export const hashingBoundedPolicy: Policy = {
+  name: 'hashing-bounded',
+  settings: [balanceFactorSetting],
+  create(settings): Balancer {
+    const balanceFactor = balanceFactorSetting.parse(settings.balanceFactor ?? balanceFactorSetting.default) as number;
+    const ring = new HashRing();
+    const walker = ring.walker();
+    const totals = new RoutableTotals();
+    const free = new FreeHeap('weighted-least-recent');
 
-  return {
-    name: 'hashing-bounded',
-    added(worker: WorkerView): void {
-      ring.add(worker);
-    },
-    removed(worker: WorkerView): void {
-      ring.remove(worker);
-    },
-    pick(fn: LambdaInfo, workers: readonly WorkerView[]): WorkerView | undefined {
-      let totalInFlight = 0;
-      let totalWeight = 0;
-      let anyHealthy = false;
-      for (let i = 0; i < workers.length; i++) {
-        const worker = workers[i];
-        if (!worker.healthy) continue;
-        anyHealthy = true;
-        totalInFlight += worker.inFlight;
-        if (worker.weight > 0) totalWeight += worker.weight;
-      }
-      if (!anyHealthy) return undefined;
-      const allowance = (balanceFactor * (totalInFlight + 1)) / totalWeight;
-      walker.start(murmur3(routingKey(fn)));
-      for (let worker = walker.next(); worker !== undefined; worker = walker.next()) {
-        if (worker.healthy && worker.inFlight < Math.ceil(allowance * worker.weight)) return worker;
-      }
-      // Only reachable when no healthy worker is on the ring, or balanceFactor < 1.
-      return fallback.pick(workers);
-    },
-  };
+    return {
+      name: 'hashing-bounded',
+      ...eventHooks(ring, totals, free),
+      pick(fn: LambdaInfo): WorkerView | undefined {
+        if (totals.weight > 0) {
+          const allowance = (balanceFactor * (totals.inFlight + 1)) / totals.weight;
+          walker.start(murmur3(routingKey(fn)));
+          for (let w = walker.next(); w !== undefined; w = walker.next()) {
+            if (hasFreeConnection(w) && w.inFlight < Math.ceil(allowance * w.weight)) return w;
+          }
+        }
+        return free.peek();
+      },
+      describe: () => ({ balanceFactor, routableInFlight: totals.inFlight, routableWeight: totals.weight }),
+    };
+  },
 };

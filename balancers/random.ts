@@ -1,31 +1,21 @@
-import type { Balancer, BalancerFactory, BalancerOptions, LambdaInfo, WorkerView } from './types.js';
+import type { Balancer, Policy, PolicyEnv } from './types.js';
+import { WeightTree } from './weight-tree.js';
+import { eventHooks } from './worker-index.js';
 
-/** Weighted random: each healthy worker is chosen with probability weight / total weight. */
-export const createRandom: BalancerFactory = (options: BalancerOptions): Balancer => {
-  const random = options.random ?? Math.random;
-  return {
-    name: 'random',
-    pick(_fn: LambdaInfo, workers: readonly WorkerView[]): WorkerView | undefined {
-      let total = 0;
-      for (let i = 0; i < workers.length; i++) {
-        const worker = workers[i];
-        if (worker.healthy && worker.weight > 0) total += worker.weight;
-      }
-      let remaining = random() * total;
-      // Also the answer when rounding leaves `remaining` a hair above zero, or no healthy worker has weight.
-      let lastHealthy: WorkerView | undefined;
-      for (let i = 0; i < workers.length; i++) {
-        const worker = workers[i];
-        if (!worker.healthy) continue;
-        if (!(worker.weight > 0)) {
-          lastHealthy ??= worker;
-          continue;
-        }
-        lastHealthy = worker;
-        remaining -= worker.weight;
-        if (remaining < 0) return worker;
-      }
-      return lastHealthy;
-    },
-  };
+/**
+ * `random`: weighted random over the workers with a free connection, each
+ * drawn with probability weight / total free weight, in O(log n) from a sum
+ * tree kept on the table's events. Full workers are never drawn, so no
+ * connection idles while another worker's requests wait.
+ */
+export const randomPolicy: Policy = {
+  name: 'random',
+  create(_settings, env: PolicyEnv): Balancer {
+    const weights = new WeightTree();
+    return {
+      name: 'random',
+      ...eventHooks(weights),
+      pick: () => weights.draw(env.random()),
+    };
+  },
 };

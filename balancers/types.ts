@@ -67,6 +67,12 @@ export interface Balancer {
   changed?(w: WorkerView): void;
   taken?(w: WorkerView): void;
   dropped?(w: WorkerView): void;
+  /**
+   * Package-aware policies: whether `w` is one of the function's home workers
+   * (where the policy sends it when load allows). Lets metrics tell a home
+   * placement from a spill; policies without a home leave it out.
+   */
+  isHome?(fn: LambdaInfo, w: WorkerView): boolean;
   /** For `/status`: the policy's effective settings and any state worth showing (e.g. an auto threshold). */
   describe?(): Record<string, unknown>;
 }

@@ -1,5 +1,5 @@
-// Pick speed of every routing policy at 10, 100 and 1,000 workers.
-// Build and run: npx tsc -p tsconfig.json && node dist/bench/picks.js
+// Pick speed and start-up of every routing policy at 1,000 and 10,000 workers, under routing load.
+// Build and run: npm run bench:picks (npx tsc -p tsconfig.json && node dist/bench/picks.js)
 // Writes <out>/summary.md and <out>/summary.json and prints the table.
 
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,14 +10,29 @@ import { balancerNames, createBalancer } from '../balancers/index.js';
 import { seededRandom } from '../balancers/seeded-random.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../balancers/types.js';
 
-const REPRODUCE = 'npx tsc -p tsconfig.json && node dist/bench/picks.js';
+const REPRODUCE = 'npm run bench:picks';
 const DEFAULT_OUT = 'results/bench-picks';
-const DEFAULT_SIZES = [10, 100, 1000];
+const DEFAULT_SIZES = [1000, 10000];
 const FUNCTION_COUNT = 200;
 const LOAD_THRESHOLD = 3;
 const BALANCE_FACTOR = 1.25;
-/** In-flight counts are drawn from 0..MAX_IN_FLIGHT, so pkg-aware's threshold is sometimes reached. */
-const MAX_IN_FLIGHT = 3;
+/** Connections per worker, and the share of all connections kept busy while measuring. */
+const LIMIT = 8;
+const BUSY_SHARE = 0.6;
+/** Targets from the issue: median ns per pick by worker count, and start-up of 10,000 workers. */
+const TARGET_NS: Readonly<Record<number, number>> = { 1000: 1000, 10000: 5000 };
+const STARTUP_TARGET_MS = 500;
+
+interface Variant {
+  readonly label: string;
+  readonly policy: string;
+  readonly settings: Readonly<Record<string, unknown>>;
+}
+
+const variants: readonly Variant[] = [
+  ...balancerNames.map((policy) => ({ label: policy, policy, settings: { loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR } })),
+  { label: 'pkg-aware (ring olscheduler)', policy: 'pkg-aware', settings: { loadThreshold: LOAD_THRESHOLD, ring: 'olscheduler' } },
+];
 
 interface Timing {
   /** Wall time of warm-up before measuring, in milliseconds. */
@@ -34,12 +49,16 @@ const QUICK_TIMING: Timing = { warmupMs: 20, batchMs: 5, batches: 3 };
 interface Measurement {
   readonly policy: string;
   readonly workers: number;
+  /** Median ns per routed request: pick, plus the taken and dropped events it causes. */
+  readonly nsPerRequest: number;
+  /** Median ns of the picks alone, with the events' share measured apart and taken off. */
   readonly nsPerPick: number;
-  readonly ratioToRoundRobin: number;
-  readonly picksMeasured: number;
+  readonly startupMs: number;
+  readonly waitedShare: number;
+  readonly requestsMeasured: number;
 }
 
-const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 10,100,1000] [--quick]
+const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--quick]
 
   --out DIR      where summary.md and summary.json go (default ${DEFAULT_OUT}, relative to the current directory)
   --sizes LIST   comma-separated worker counts (default ${DEFAULT_SIZES.join(',')})
@@ -47,17 +66,13 @@ const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 10,100,1000]
   --help         this text
 `;
 
-function makeWorkers(count: number, random: () => number): WorkerView[] {
+/** A mutable view, as the worker table keeps one per worker. */
+type BenchWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
+
+function makeWorkers(count: number): BenchWorker[] {
   return Array.from({ length: count }, (_, i) => {
     const host = `10.0.${i >> 8}.${i & 255}`;
-    return {
-      id: `http://${host}:8080`,
-      url: new URL(`http://${host}:8080/`),
-      weight: 1,
-      inFlight: Math.floor(random() * (MAX_IN_FLIGHT + 1)),
-      healthy: true,
-      packages: new Set<string>(),
-    };
+    return { id: `worker${i}`, url: `http://${host}:8080`, weight: 1 + (i % 3 === 0 ? 1 : 0), limit: LIMIT, inFlight: 0, queued: 0, routable: true, packages: new Set<string>(), cores: 0 };
   });
 }
 
@@ -68,15 +83,70 @@ function makeFunctions(): LambdaInfo[] {
   }));
 }
 
-/** Runs `count` picks cycling over the functions; returns how many found no worker so the work is observable. */
-function runPicks(balancer: Balancer, functions: readonly LambdaInfo[], workers: readonly WorkerView[], count: number): number {
-  let misses = 0;
-  let f = 0;
-  for (let i = 0; i < count; i++) {
-    if (balancer.pick(functions[f], workers) === undefined) misses++;
-    f = f + 1 === functions.length ? 0 : f + 1;
+/**
+ * The table's side of routing, reduced to what a policy sees: a request is
+ * dispatched to a free pick (taken) or queued at a full one; the oldest open
+ * request is released (dropped) before each new one once the pool is at its
+ * steady load, and a release dispatches the worker's next queued request.
+ */
+class Router {
+  private readonly open: BenchWorker[] = [];
+  private head = 0;
+  waited = 0;
+  routed = 0;
+
+  constructor(
+    private readonly balancer: Balancer,
+    private readonly workers: BenchWorker[],
+    private readonly steady: number,
+    private readonly random: () => number,
+  ) {}
+
+  /** Routes `count` requests; returns how many picks found no worker, so the work is observable. */
+  run(functions: readonly LambdaInfo[], count: number): number {
+    let misses = 0;
+    const balancer = this.balancer;
+    for (let i = 0; i < count; i++) {
+      if (this.open.length - this.head >= this.steady) this.release();
+      const fn = functions[Math.floor(this.random() * functions.length)];
+      const w = balancer.pick(fn, this.workers) as BenchWorker | undefined;
+      if (w === undefined) {
+        misses++;
+        continue;
+      }
+      this.routed++;
+      if (w.inFlight < w.limit) {
+        w.inFlight++;
+        balancer.taken?.(w);
+      } else {
+        w.queued++;
+        this.waited++;
+      }
+      this.open.push(w);
+    }
+    return misses;
   }
-  return misses;
+
+  private release(): void {
+    // Release a random open request: swap it to the head, then advance.
+    const span = this.open.length - this.head;
+    const pickAt = this.head + Math.floor(this.random() * span);
+    const w = this.open[pickAt];
+    this.open[pickAt] = this.open[this.head];
+    this.head++;
+    if (this.head > 65_536) {
+      this.open.splice(0, this.head);
+      this.head = 0;
+    }
+    // One of the worker's requests ends; the head of its queue, if any, takes the connection.
+    w.inFlight--;
+    this.balancer.dropped?.(w);
+    if (w.queued > 0) {
+      w.queued--;
+      w.inFlight++;
+      this.balancer.taken?.(w);
+    }
+  }
 }
 
 function elapsedNs(start: bigint): number {
@@ -89,51 +159,75 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** Median ns per pick over timed batches, after a warm-up that also sizes the batches. */
-function measure(balancer: Balancer, functions: readonly LambdaInfo[], workers: readonly WorkerView[], timing: Timing): { nsPerPick: number; picks: number } {
+/** Median ns per routed request over timed batches, after a warm-up that also sizes the batches. */
+function measure(router: Router, functions: readonly LambdaInfo[], timing: Timing, name: string): { ns: number; requests: number } {
   let misses = 0;
-  let warmupPicks = 0;
+  let warmupRequests = 0;
   let chunk = 1000;
   const warmupStart = process.hrtime.bigint();
   while (elapsedNs(warmupStart) < timing.warmupMs * 1e6) {
-    misses += runPicks(balancer, functions, workers, chunk);
-    warmupPicks += chunk;
+    misses += router.run(functions, chunk);
+    warmupRequests += chunk;
     chunk = Math.min(chunk * 2, 100_000);
   }
-  const warmupNsPerPick = elapsedNs(warmupStart) / warmupPicks;
-  const batchPicks = Math.max(1000, Math.round((timing.batchMs * 1e6) / warmupNsPerPick));
+  const warmupNs = elapsedNs(warmupStart) / warmupRequests;
+  const batch = Math.max(1000, Math.round((timing.batchMs * 1e6) / warmupNs));
   const samples: number[] = [];
   for (let b = 0; b < timing.batches; b++) {
     const start = process.hrtime.bigint();
-    misses += runPicks(balancer, functions, workers, batchPicks);
-    samples.push(elapsedNs(start) / batchPicks);
+    misses += router.run(functions, batch);
+    samples.push(elapsedNs(start) / batch);
   }
-  if (misses > 0) throw new Error(`${balancer.name} found no worker ${misses} times among healthy workers`);
-  return { nsPerPick: median(samples), picks: batchPicks * timing.batches };
+  if (misses > 0) throw new Error(`${name} found no worker ${misses} times while workers were free`);
+  return { ns: median(samples), requests: batch * timing.batches };
+}
+
+/** A balancer whose pick is a constant: what the router and events cost without a policy's pick. */
+function baselineOf(real: Balancer, workers: readonly WorkerView[]): Balancer {
+  let at = 0;
+  return {
+    name: 'baseline',
+    pick: () => {
+      // Round the pool without a policy: the cheapest pick that still spreads requests.
+      at = at + 1 === workers.length ? 0 : at + 1;
+      return workers[at];
+    },
+    taken: real.taken?.bind(real),
+    dropped: real.dropped?.bind(real),
+  };
 }
 
 function benchmark(sizes: readonly number[], timing: Timing, log: (line: string) => void): Measurement[] {
   const functions = makeFunctions();
   const results: Measurement[] = [];
   for (const size of sizes) {
-    const workers = makeWorkers(size, seededRandom(size));
-    const perPolicy = new Map<string, { nsPerPick: number; picks: number }>();
-    for (const policy of balancerNames) {
-      const balancer = createBalancer(policy, { loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, random: seededRandom(7) });
-      for (const w of workers) balancer.added?.(w);
-      const result = measure(balancer, functions, workers, timing);
-      perPolicy.set(policy, result);
-      log(`  ${String(size).padStart(5)} workers  ${policy.padEnd(16)} ${result.nsPerPick.toFixed(1).padStart(9)} ns/pick`);
-    }
-    const baseline = perPolicy.get('round-robin')?.nsPerPick ?? Number.NaN;
-    for (const [policy, result] of perPolicy) {
+    for (const variant of variants) {
+      const workers = makeWorkers(size);
+      const env = { random: seededRandom(7), now: () => 0 };
+      const startupStart = process.hrtime.bigint();
+      const balancer = createBalancer(variant.policy, variant.settings, env);
+      balancer.addedMany?.(workers);
+      const startupMs = elapsedNs(startupStart) / 1e6;
+      const steady = Math.round(size * LIMIT * BUSY_SHARE);
+      const router = new Router(balancer, workers, steady, seededRandom(size));
+      const full = measure(router, functions, timing, variant.label);
+      // The same routing with a trivial pick over the same policy's events: the events' and router's share.
+      const twinWorkers = makeWorkers(size);
+      const twin = createBalancer(variant.policy, variant.settings, env);
+      twin.addedMany?.(twinWorkers);
+      const base = measure(new Router(baselineOf(twin, twinWorkers), twinWorkers, steady, seededRandom(size)), functions, timing, `${variant.label} baseline`);
+      const nsPerPick = Math.max(0, full.ns - base.ns);
+      const waitedShare = router.routed > 0 ? router.waited / router.routed : 0;
       results.push({
-        policy,
+        policy: variant.label,
         workers: size,
-        nsPerPick: Math.round(result.nsPerPick * 10) / 10,
-        ratioToRoundRobin: Math.round((result.nsPerPick / baseline) * 100) / 100,
-        picksMeasured: result.picks,
+        nsPerRequest: Math.round(full.ns),
+        nsPerPick: Math.round(nsPerPick),
+        startupMs: Math.round(startupMs * 10) / 10,
+        waitedShare: Math.round(waitedShare * 1000) / 1000,
+        requestsMeasured: full.requests,
       });
+      log(`  ${String(size).padStart(5)} workers  ${variant.label.padEnd(30)} pick ${formatNs(nsPerPick).padStart(9)}  request ${formatNs(full.ns).padStart(9)}  start-up ${startupMs.toFixed(1).padStart(7)} ms`);
     }
   }
   return results;
@@ -143,17 +237,19 @@ function formatNs(ns: number): string {
   return ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`;
 }
 
+function verdict(ok: boolean): string {
+  return ok ? 'yes' : '**no**';
+}
+
 function table(results: readonly Measurement[], sizes: readonly number[]): string {
-  const header = `| policy | ${sizes.map((s) => `${s} workers`).join(' | ')} |`;
-  const rule = `| --- | ${sizes.map(() => '---:').join(' | ')} |`;
-  const rows = balancerNames.map((policy) => {
-    const cells = sizes.map((size) => {
-      const m = results.find((r) => r.policy === policy && r.workers === size);
-      return m === undefined ? '-' : `${formatNs(m.nsPerPick)} (${m.ratioToRoundRobin.toFixed(2)}x)`;
-    });
-    return `| ${policy} | ${cells.join(' | ')} |`;
-  });
-  return [header, rule, ...rows].join('\n');
+  const lines = ['| policy | workers | pick (median) | pick target met | pick + taken + dropped | start-up (addedMany) | requests that waited |', '| --- | ---: | ---: | :---: | ---: | ---: | ---: |'];
+  for (const size of sizes) {
+    for (const m of results.filter((r) => r.workers === size)) {
+      const target = TARGET_NS[size];
+      lines.push(`| ${m.policy} | ${size} | ${formatNs(m.nsPerPick)} | ${target === undefined ? '-' : verdict(m.nsPerPick <= target)} | ${formatNs(m.nsPerRequest)} | ${m.startupMs.toFixed(1)} ms${size >= 10_000 ? (m.startupMs < STARTUP_TARGET_MS ? '' : ' (over 0.5 s)') : ''} | ${(m.waitedShare * 100).toFixed(1)}% |`);
+    }
+  }
+  return lines.join('\n');
 }
 
 function environment(): { node: string; platform: string; cpu: string } {
@@ -164,23 +260,27 @@ function markdown(results: readonly Measurement[], sizes: readonly number[], qui
   const env = environment();
   return `# Pick speed per routing policy
 
-Reproduce: \`${REPRODUCE}\`
+Reproduce: \`${REPRODUCE}\` (or \`npx tsc -p tsconfig.json && node dist/bench/picks.js\`)
 
-Time one \`pick\` takes, median of ${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up,
-measured with \`process.hrtime.bigint\` in one process; in brackets, the ratio to
-round-robin at the same worker count in the same run.${quick ? '\n\n**Quick run: rough numbers, not for comparison.**' : ''}
+Each row routes requests through a policy as the worker table does: pick, then
+\`taken\` (or a wait in the picked worker's queue), and before each new request
+once the pool is at its steady load a random open request is released
+(\`dropped\`, and the worker's next queued request \`taken\`). Medians of
+${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up. "pick + taken + dropped" is the
+whole cost per routed request; "pick" subtracts the same routing and events
+run with a trivial pick (a rotating index), measured right after in the same
+process. Targets (issue 6): pick <= 1 µs at 1,000 workers, <= 5 µs at 10,000;
+start-up of 10,000 workers (create + \`addedMany\`) < 0.5 s.${quick ? '\n\n**Quick run: rough numbers, not for comparison.**' : ''}
 
 ${table(results, sizes)}
 
-Setup: ${FUNCTION_COUNT} distinct functions picked in turn (3 packages each, distinct
-largest packages), all workers healthy with weight 1, in-flight counts drawn at
-random from 0..${MAX_IN_FLIGHT} and left fixed while measuring, loadThreshold ${LOAD_THRESHOLD},
-balanceFactor ${BALANCE_FACTOR}. Rings are built before timing starts (100 points per
-unit of weight). round-robin, random, least-loaded and hashing-bounded scan every
-worker on each pick; pkg-aware does two ring lookups and scans the table only when a
-candidate has reached the threshold (here for about 1 pick in 16).
-Absolute numbers move by tens of percent between runs on a busy machine; the ratios
-within one run are the thing to compare.
+Setup: ${FUNCTION_COUNT} functions drawn uniformly (distinct largest packages); workers
+with ${LIMIT} connections each, every third of weight 2, the rest weight 1, all routable;
+${Math.round(BUSY_SHARE * 100)}% of all connections busy at steady state; loadThreshold ${LOAD_THRESHOLD},
+balanceFactor ${BALANCE_FACTOR}; rings of 100 murmur3 points per unit of weight, and
+olscheduler's 10 BLAKE2b points per worker for the last row. "requests that waited"
+is the share of picks that chose a full worker (package-aware policies only).
+Absolute numbers move by tens of percent between runs on a busy machine.
 
 Machine: ${env.cpu}, ${env.platform}, Node ${env.node}. Generated ${new Date().toISOString()}.
 `;
@@ -225,14 +325,15 @@ async function main(argv: string[]): Promise<number> {
   const quick = values.quick === true;
   const out = values.out ?? DEFAULT_OUT;
 
-  process.stdout.write(`measuring ${balancerNames.length} policies at ${sizes.join(', ')} workers${quick ? ' (quick)' : ''}\n`);
+  process.stdout.write(`measuring ${variants.length} policy variants at ${sizes.join(', ')} workers${quick ? ' (quick)' : ''}\n`);
   const results = benchmark(sizes, quick ? QUICK_TIMING : FULL_TIMING, (line) => process.stdout.write(`${line}\n`));
   const summary = {
     generatedAt: new Date().toISOString(),
     reproduce: REPRODUCE,
     quick,
     environment: environment(),
-    settings: { functions: FUNCTION_COUNT, weight: 1, inFlightRange: [0, MAX_IN_FLIGHT], loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, timing: quick ? QUICK_TIMING : FULL_TIMING },
+    settings: { functions: FUNCTION_COUNT, connectionsPerWorker: LIMIT, busyShare: BUSY_SHARE, weights: 'every third worker 2, others 1', loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, timing: quick ? QUICK_TIMING : FULL_TIMING },
+    targets: { pickNs: TARGET_NS, startupMs: STARTUP_TARGET_MS },
     results,
   };
   try {

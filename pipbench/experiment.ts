@@ -7,7 +7,10 @@
 
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { balancerNames, thresholdPolicies } from '../balancers/index.js';
+import { balancerNames, policiesReading } from '../balancers/index.js';
+
+/** Policies that read `loadThreshold`; experiments sweep it for these. */
+export const thresholdPolicies: ReadonlySet<string> = new Set(policiesReading('loadThreshold'));
 import { startProxy } from '../src/app.js';
 import { formatRecordsCsv, rotationWindowSize, runWorkload, seededRandom, type HandlerChoice, type RunMode } from './runner.js';
 import { isSuccess, meanLatencyByHandler, summarize, type RequestRecord, type RunSummary } from './stats.js';
@@ -176,7 +179,7 @@ async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workloa
       loadThreshold: plan.threshold ?? 3,
       balanceFactor: params.balanceFactor,
       registry: resolve(params.registry),
-      workers: workers.map((w) => ({ url: w.url, weight: 1 })),
+      workers: workers.map((w) => ({ url: w.url, id: w.name, weight: 1 })),
       connectionsPerWorker: params.connectionsPerWorker,
       queueLimit: 1_000_000,
       queueTimeoutMs: patienceMs,
@@ -197,7 +200,7 @@ async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workloa
       choice: wallClockChoice(params.choice, params.timeScale),
       onRecord: (r) => hooks.onRecord?.(plan, r),
     });
-    const workerNames = new Map(workers.map((w) => [new URL(w.url).host, w.name]));
+    const workerNames = new Map(workers.map((w) => [w.name, w.name]));
     const records = result.records.map((r) => toSimulated(r, params.timeScale, workerNames));
     return {
       plan,

@@ -1,164 +1,311 @@
-export type Rejection = 'queue_full' | 'queue_timeout' | 'cancelled';
+import type { Clock, Timer } from './clock.js';
+import { Fifo } from './fifo.js';
+import type { Decision, Lease, Rejection } from './lease.js';
+import type { TableListener, Worker, WorkerTable } from './workers.js';
 
-/** A request waiting for a slot; `cancel` (the client went away) takes it out of the queue. */
-export interface Waiting {
-  cancel(): void;
-}
-
-const WAITING = 0;
-const STARTED = 1;
-const GONE = 2;
-
-class Entry implements Waiting {
-  state = WAITING;
-  constructor(
-    readonly task: () => Promise<void>,
-    readonly onReject: (reason: Rejection) => void,
-    readonly deadline: number,
-    private readonly owner: Admission,
-  ) {}
-
-  cancel = (): void => {
-    if (this.state !== WAITING) return;
-    this.state = GONE;
-    this.owner.forget();
-    this.onReject('cancelled');
-  };
+export interface QueueLimits {
+  /** Leases that may wait at once, in the shared queue and every worker's queue together. */
+  readonly queueLimit: number;
+  /** Leases that may wait in one worker's own queue. */
+  readonly workerQueueLimit: number;
+  /** Longest wait, counted from admission. */
+  readonly queueTimeoutMs: number;
 }
 
 /**
- * Admission control: at most `capacity` requests (one per worker connection)
- * are forwarded at once; the rest wait in a bounded FIFO. A task holds its slot
- * until the promise it returns settles, so a slot is released exactly once.
- * The worker is chosen inside the task, when it leaves the queue (late binding).
+ * Admission and queueing, as HAProxy does it with `maxconn` and its server and
+ * backend queues. A lease is dispatched only onto a free connection of a
+ * routable worker. When the policy picks a full worker (a package-aware policy
+ * waiting for its warm home) the lease waits in that worker's queue; when no
+ * worker has a free connection it waits in the shared queue and the worker is
+ * picked when a connection frees (late binding). A freed connection serves its
+ * own worker's queue first, then the shared queue.
  *
- * Written for the request path: admitting with a free slot costs a counter
- * increment; a waiting request costs one small object, with one timer for the
- * whole queue (every entry has the same timeout, so they expire in order).
+ * Knows nothing of sockets: time and timers come from the injected clock, so
+ * pipbench's simulator runs this same code in virtual time.
  */
-export class Admission {
-  private active_ = 0;
+export class Scheduler implements TableListener {
+  private readonly shared = new Fifo<Lease>((l) => l.state === 'waiting' && l.inShared);
+  private sharedCount = 0;
   private waiting_ = 0;
-  private queue: Entry[] = [];
-  private head = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private running_ = 0;
+  /** Waiting leases in admission order, one list per queue timeout (one, unless a reload changed it), for expiry. */
+  private readonly deadlines = new Map<number, Fifo<Lease>>();
+  private timer: Timer | undefined;
+  private timerAt = Infinity;
+  private pumping = false;
+  private pumpAgain = false;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly limit: number,
-    private readonly timeoutMs: number,
-    private capacity: number,
-  ) {}
-
-  /** Follows the worker table: healthy workers x connections per worker. */
-  setCapacity(capacity: number): void {
-    this.capacity = capacity;
-    this.drain();
+    private readonly table: WorkerTable,
+    private readonly clock: Clock,
+    private limits: QueueLimits,
+  ) {
+    table.listen(this);
   }
 
+  setLimits(limits: QueueLimits): void {
+    this.limits = limits;
+    this.pump(undefined);
+  }
+
+  /** Leases waiting in any queue. */
   get waiting(): number {
     return this.waiting_;
   }
 
-  get active(): number {
-    return this.active_;
+  /** Leases waiting in the shared queue. */
+  get sharedWaiting(): number {
+    return this.sharedCount;
   }
 
-  /** Seconds a rejected client should wait before retrying: about one queue timeout. */
+  /** Leases holding a worker connection. */
+  get running(): number {
+    return this.running_;
+  }
+
+  /** Seconds a client should wait before trying again after a 503: about one queue timeout. */
   get retryAfterSeconds(): number {
-    return Math.max(1, Math.ceil(this.timeoutMs / 1000));
+    return Math.max(1, Math.ceil(this.limits.queueTimeoutMs / 1000));
+  }
+
+  /** Resolves once no lease runs or waits (graceful shutdown awaits it). */
+  whenIdle(): Promise<void> {
+    if (this.running_ === 0 && this.waiting_ === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0 || this.running_ !== 0 || this.waiting_ !== 0) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Places a new lease: dispatched, queued, or rejected (the owner is told which). */
+  submit(lease: Lease): void {
+    this.place(lease, false);
   }
 
   /**
-   * Runs `task` now if a slot is free, else queues it. Returns a handle only
-   * when the request waits; `onReject` is called instead of the task when the
-   * queue is full, the wait times out, or the wait is cancelled.
+   * The request running on `lease.worker` ended (answered, failed, or its client
+   * left). Frees the connection once; later calls return false.
    */
-  admit(task: () => Promise<void>, onReject: (reason: Rejection) => void): Waiting | undefined {
-    if (this.waiting_ === 0 && this.active_ < this.capacity) {
-      this.start(task);
-      return undefined;
+  release(lease: Lease): boolean {
+    if (lease.state !== 'running') return false;
+    const w = lease.worker!;
+    lease.state = 'released';
+    this.running_--;
+    this.table.drop(w);
+    this.pump(w);
+    this.checkIdle();
+    return true;
+  }
+
+  /** The request on `lease.worker` failed before reaching it: free that connection and place the lease again, ahead of later arrivals. */
+  retry(lease: Lease): void {
+    if (lease.state !== 'running') return;
+    const w = lease.worker!;
+    lease.state = 'new';
+    lease.worker = undefined;
+    this.running_--;
+    this.table.drop(w);
+    this.place(lease, true);
+    this.pump(w);
+  }
+
+  /** The client left while its lease waited: it leaves the queue at once. Returns false if the lease was not waiting. */
+  cancel(lease: Lease): boolean {
+    if (lease.state !== 'waiting') return false;
+    this.unqueue(lease);
+    lease.state = 'released';
+    this.checkIdle();
+    return true;
+  }
+
+  // Table events.
+
+  routable(): void {
+    this.pump(undefined);
+  }
+
+  changed(w: Worker): void {
+    this.pump(w);
+  }
+
+  /** A worker that left routing hands its queue back to the shared queue, in front, in order. */
+  unroutable(w: Worker): void {
+    const moved = w.queue.takeAll();
+    for (const lease of moved) {
+      lease.inShared = true;
+      lease.worker = undefined;
     }
-    if (this.waiting_ >= this.limit) {
-      onReject('queue_full');
-      return undefined;
+    w.queued = 0;
+    this.shared.unshiftAll(moved);
+    this.sharedCount += moved.length;
+    this.pump(undefined);
+  }
+
+  private place(lease: Lease, front: boolean): void {
+    const table = this.table;
+    if (table.routableCount === 0) return this.reject(lease, 'no_healthy_worker');
+    if (table.freeCount > 0 && (this.sharedCount === 0 || front)) {
+      const w = table.pick(lease.fn);
+      if (w === undefined) return this.reject(lease, 'no_healthy_worker');
+      if (w.inFlight < w.limit) return this.dispatch(lease, w, this.decide(lease, w));
+      if (this.waiting_ >= this.limits.queueLimit) return this.reject(lease, 'queue_full');
+      if (w.queued < this.limits.workerQueueLimit) return this.enqueue(lease, w, front);
+    } else if (this.waiting_ >= this.limits.queueLimit) {
+      return this.reject(lease, 'queue_full');
     }
-    const entry = new Entry(task, onReject, Date.now() + this.timeoutMs, this);
-    this.queue.push(entry);
+    this.enqueue(lease, undefined, front);
+  }
+
+  private decide(lease: Lease, w: Worker): Decision {
+    const balancer = this.table.balancer;
+    if (balancer.isHome === undefined) return 'direct';
+    return balancer.isHome(lease.fn, w) ? 'home' : 'spill';
+  }
+
+  private dispatch(lease: Lease, w: Worker, decision: Decision): void {
+    lease.state = 'running';
+    lease.worker = w;
+    lease.inShared = false;
+    lease.decision = decision;
+    lease.dispatchedAt = this.clock.now();
+    lease.attempts++;
+    this.running_++;
+    this.table.take(w);
+    // The owner sees the worker's package set as it was before this request (affinity metrics).
+    lease.owner.dispatched(lease);
+    this.table.routed(w, lease.fn);
+  }
+
+  private reject(lease: Lease, reason: Rejection): void {
+    lease.state = 'released';
+    lease.worker = undefined;
+    lease.owner.rejected(lease, reason);
+    this.checkIdle();
+  }
+
+  /** Into `w`'s queue, or the shared queue when `w` is undefined. */
+  private enqueue(lease: Lease, w: Worker | undefined, front: boolean): void {
+    const wasNew = lease.state === 'new';
+    lease.state = 'waiting';
+    lease.worker = w;
+    lease.inShared = w === undefined;
+    if (w === undefined) {
+      if (front) this.shared.unshiftAll([lease]);
+      else this.shared.push(lease);
+      this.sharedCount++;
+    } else {
+      if (front) w.queue.unshiftAll([lease]);
+      else w.queue.push(lease);
+      w.queued++;
+    }
     this.waiting_++;
-    if (this.timer === undefined) this.armTimer(this.timeoutMs);
-    return entry;
+    if (wasNew) this.track(lease);
   }
 
-  /** Called by an entry that left the queue without starting. */
-  forget(): void {
+  /** Takes a waiting lease out of whichever queue holds it (the queue skips it lazily). */
+  private unqueue(lease: Lease): void {
+    if (lease.inShared) this.sharedCount--;
+    else lease.worker!.queued--;
     this.waiting_--;
+    lease.inShared = false;
+    lease.worker = undefined;
   }
 
-  private start(task: () => Promise<void>): void {
-    this.active_++;
-    task().then(this.release, this.release);
-  }
-
-  private readonly release = (): void => {
-    this.active_--;
-    this.drain();
-  };
-
-  private drain(): void {
-    while (this.waiting_ > 0 && this.active_ < this.capacity) {
-      const entry = this.shift();
-      if (entry.state !== WAITING) continue;
-      entry.state = STARTED;
-      this.waiting_--;
-      this.start(entry.task);
+  private track(lease: Lease): void {
+    const timeout = this.limits.queueTimeoutMs;
+    lease.deadline = lease.admittedAt + timeout;
+    let list = this.deadlines.get(timeout);
+    if (list === undefined) {
+      list = new Fifo<Lease>((l) => l.state === 'waiting');
+      this.deadlines.set(timeout, list);
     }
-    if (this.waiting_ === 0) this.clear();
+    list.push(lease);
+    if (lease.deadline < this.timerAt) this.arm(lease.deadline);
   }
 
-  private shift(): Entry {
-    const entry = this.queue[this.head]!;
-    this.queue[this.head++] = undefined as unknown as Entry;
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return entry;
-  }
-
-  private armTimer(ms: number): void {
-    this.timer = setTimeout(this.expire, Math.max(1, ms));
-    this.timer.unref();
+  private arm(at: number): void {
+    this.timer?.cancel();
+    this.timerAt = at;
+    this.timer = this.clock.setTimer(Math.max(0, at - this.clock.now()), this.expire);
   }
 
   private readonly expire = (): void => {
     this.timer = undefined;
-    const now = Date.now();
-    while (this.head < this.queue.length) {
-      const entry = this.queue[this.head]!;
-      if (entry.state === WAITING && entry.deadline > now) {
-        this.armTimer(entry.deadline - now);
-        return;
+    this.timerAt = Infinity;
+    const now = this.clock.now();
+    let next = Infinity;
+    for (const [timeout, list] of this.deadlines) {
+      for (let lease = list.peek(); lease !== undefined; lease = list.peek()) {
+        if (lease.deadline > now) {
+          next = Math.min(next, lease.deadline);
+          break;
+        }
+        list.shift();
+        this.unqueue(lease);
+        this.reject(lease, 'queue_timeout');
       }
-      this.shift();
-      if (entry.state === WAITING) {
-        entry.state = GONE;
-        this.waiting_--;
-        entry.onReject('queue_timeout');
-      }
+      if (list.slots === 0 && timeout !== this.limits.queueTimeoutMs) this.deadlines.delete(timeout);
     }
+    if (next < Infinity) this.arm(next);
   };
 
-  private clear(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+  /**
+   * Serves queues while connections are free: `freed`'s own queue first, then
+   * the shared queue. Re-entrant calls (a dispatch that fails synchronously and
+   * releases) are folded into the running loop.
+   */
+  private pump(freed: Worker | undefined): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      if (freed !== undefined) this.serveOwnQueue(freed);
+      return;
     }
-    if (this.head > 0) {
-      this.queue = [];
-      this.head = 0;
+    this.pumping = true;
+    try {
+      if (freed !== undefined) this.serveOwnQueue(freed);
+      do {
+        this.pumpAgain = false;
+        this.serveShared();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private serveOwnQueue(w: Worker): void {
+    while (w.queued > 0 && w.routable && w.inFlight < w.limit) {
+      const lease = w.queue.shift()!;
+      this.unqueue(lease);
+      this.dispatch(lease, w, 'wait');
+    }
+  }
+
+  private serveShared(): void {
+    const table = this.table;
+    while (this.sharedCount > 0 && table.freeCount > 0) {
+      const lease = this.shared.peek()!;
+      const w = table.pick(lease.fn);
+      if (w === undefined) return;
+      if (w.inFlight < w.limit) {
+        this.shared.shift();
+        this.unqueue(lease);
+        this.dispatch(lease, w, 'shared');
+      } else if (w.queued < this.limits.workerQueueLimit) {
+        // The policy prefers to wait for this full worker: move the lease to its queue.
+        this.shared.shift();
+        this.sharedCount--;
+        lease.inShared = false;
+        lease.worker = w;
+        w.queue.push(lease);
+        w.queued++;
+      } else {
+        // Its chosen worker's queue is full too: the lease keeps its place until the next release.
+        return;
+      }
     }
   }
 }

@@ -105,27 +105,22 @@ async function start(argv: string[]): Promise<number> {
     ? loadConfig({ env: process.env, args, source: 'flags' })
     : loadConfigFile(configFile, { env: process.env, args });
   const { startProxyWith } = await import('./app.js');
-  const proxy = await startProxyWith(config);
-  if (config.simulatedWorkers > 0) {
-    const fn = proxy.registry.names().next().value ?? 'hello';
-    process.stderr.write(
-      `\nwarmroute is routing to ${config.simulatedWorkers} simulated workers with the ${config.balancer} policy. Try:\n` +
-      `  curl -s -X POST ${proxy.url}/runLambda/${fn} -d '{}'        (twice: the second run is warm)\n` +
-      `  curl -s ${proxy.url}/status\n\n`,
-    );
-  }
+  const proxy = await startProxyWith(config, { configPath: configFile, env: process.env, args });
+  let stopping = false;
   const stop = (signal: string): void => {
-    proxy.log.info({ signal }, 'shutting down');
-    void proxy.close().then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 10_000).unref();
+    if (stopping) return;
+    stopping = true;
+    proxy.log.info({ signal, timeoutMs: proxy.config().shutdownTimeoutMs }, 'shutting down: waiting for running and queued requests');
+    void proxy.close().then(({ cut }) => {
+      if (cut > 0) proxy.log.error({ cut }, 'forced shutdown: requests were cut');
+      proxy.log.flush?.();
+      process.exit(cut > 0 ? 1 : 0);
+    });
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   process.on('SIGHUP', () => {
-    proxy.registry.reload().then(
-      (n) => proxy.log.info({ functions: n }, 'registry reloaded'),
-      (err: unknown) => proxy.log.error({ err: (err as Error).message }, 'registry reload failed; keeping the old one'),
-    );
+    proxy.reload().catch((err: unknown) => proxy.log.error({ err: (err as Error).message }, 'reload failed; the running configuration stays'));
   });
   return -1; // keep running
 }

@@ -8,6 +8,7 @@ export const errorStatus = {
   not_found: 404,
   unknown_function: 404,
   method_not_allowed: 405,
+  body_timeout: 408,
   body_too_large: 413,
   worker_failed: 502,
   queue_full: 503,

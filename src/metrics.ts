@@ -1,25 +1,43 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Admission } from './admission.js';
+import type { Scheduler } from './admission.js';
 import type { ErrorCode } from './errors.js';
-import type { Worker, WorkerTable } from './workers.js';
+import type { Decision, Lease } from './lease.js';
+import type { TableListener, Worker, WorkerTable } from './workers.js';
+
+/**
+ * Duration buckets from 1 ms to 5 minutes: fine below a second where warm
+ * invocations land, dense between 1 and 300 s where cold starts land.
+ */
+export const DURATION_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+  1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300,
+];
 
 /** Metric children of one worker, made when the worker is added so the request path only increments. */
-export interface WorkerMetrics {
+interface WorkerMetrics {
   readonly duration: Histogram.Internal<'worker'>;
   readonly byStatus: Map<number, Counter.Internal>;
+  readonly upstreamErrors: Map<string, Counter.Internal>;
 }
 
+const decisions: readonly Decision[] = ['home', 'spill', 'wait', 'shared', 'direct'];
+
 /** Every metric the proxy exports, on a registry of its own (many proxies can live in one process). */
-export class ProxyMetrics {
+export class ProxyMetrics implements TableListener {
   readonly registry = new Registry();
   private readonly requests: Counter<'worker' | 'code'>;
   private readonly duration: Histogram<'worker'>;
+  private readonly wait: Histogram;
   private readonly errors: Counter<'code'>;
+  private readonly upstream: Counter<'worker' | 'reason'>;
   private readonly retries: Counter;
+  private readonly transitions: Counter<'worker' | 'to'>;
+  private readonly decisionChildren = new Map<Decision, Counter.Internal>();
+  private readonly affinity: { key: Counter.Internal; all: Counter.Internal; miss: Counter.Internal };
   private readonly perWorker = new Map<Worker, WorkerMetrics>();
   private readonly errorChildren = new Map<string, Counter.Internal>();
 
-  constructor(table: () => WorkerTable, admission: () => Admission) {
+  constructor(table: WorkerTable, scheduler: () => Scheduler) {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'warmroute_requests_total',
@@ -29,15 +47,27 @@ export class ProxyMetrics {
     });
     this.duration = new Histogram({
       name: 'warmroute_request_duration_seconds',
-      help: 'Time from leaving the queue to the end of the worker response, by worker',
+      help: 'Time from dispatch to a worker to the end of its response, by worker',
       labelNames: ['worker'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.wait = new Histogram({
+      name: 'warmroute_wait_seconds',
+      help: 'Time from admission to dispatch (0 for requests that did not wait)',
+      buckets: DURATION_BUCKETS,
       registers,
     });
     this.errors = new Counter({
       name: 'warmroute_errors_total',
-      help: 'Error responses the proxy produced itself, by error code (queue_full, worker_failed, ...)',
+      help: 'Error responses the proxy made itself, by code; queue_full, queue_timeout and no_healthy_worker are the rejections',
       labelNames: ['code'] as const,
+      registers,
+    });
+    this.upstream = new Counter({
+      name: 'warmroute_upstream_errors_total',
+      help: 'Worker failures by worker and reason (connect_failed, connect_timeout, reset, headers_timeout, body_timeout, response_timeout, protocol_error, status_5xx)',
+      labelNames: ['worker', 'reason'] as const,
       registers,
     });
     this.retries = new Counter({
@@ -45,24 +75,35 @@ export class ProxyMetrics {
       help: 'Requests retried on another worker after a connect failure',
       registers,
     });
-    new Gauge({
-      name: 'warmroute_queue_waiting',
-      help: 'Requests waiting for a worker connection',
+    this.transitions = new Counter({
+      name: 'warmroute_health_transitions_total',
+      help: 'Health changes by worker and new state (up, down, ejected, draining)',
+      labelNames: ['worker', 'to'] as const,
       registers,
-      collect() { this.set(admission().waiting); },
     });
-    new Gauge({
-      name: 'warmroute_queue_active',
-      help: 'Requests holding a worker connection slot',
+    const decisionCounter = new Counter({
+      name: 'warmroute_decisions_total',
+      help: 'Placements by outcome: home (the policy\'s preferred worker), spill (elsewhere, home loaded), wait (queued for a chosen full worker), shared (waited for any connection), direct (policy without a home)',
+      labelNames: ['outcome'] as const,
       registers,
-      collect() { this.set(admission().active); },
     });
-    new Gauge({
-      name: 'warmroute_queue_capacity',
-      help: 'Slots: healthy workers x connectionsPerWorker',
+    for (const d of decisions) this.decisionChildren.set(d, decisionCounter.labels(d));
+    const affinity = new Counter({
+      name: 'warmroute_package_affinity_total',
+      help: 'Dispatches of functions with packages, by what the chosen worker held: all (every package), key (the routing key, not all), miss (not the key)',
+      labelNames: ['held'] as const,
       registers,
-      collect() { this.set(table().capacity); },
     });
+    this.affinity = { all: affinity.labels('all'), key: affinity.labels('key'), miss: affinity.labels('miss') };
+
+    const gauge = (name: string, help: string, value: () => number): void => {
+      new Gauge({ name, help, registers, collect() { this.set(value()); } });
+    };
+    gauge('warmroute_queue_waiting', 'Requests waiting in any queue (shared and per worker)', () => scheduler().waiting);
+    gauge('warmroute_queue_shared_waiting', 'Requests waiting in the shared queue', () => scheduler().sharedWaiting);
+    gauge('warmroute_in_flight', 'Requests holding a worker connection', () => scheduler().running);
+    gauge('warmroute_workers_routable', 'Workers in routing', () => table.routableCount);
+    gauge('warmroute_workers_free', 'Workers in routing with a free connection', () => table.freeCount);
     const perWorkerGauge = (name: string, help: string, value: (w: Worker) => number): void => {
       new Gauge({
         name,
@@ -71,25 +112,48 @@ export class ProxyMetrics {
         registers,
         collect() {
           this.reset();
-          for (const w of table().workers) this.set({ worker: w.id }, value(w));
+          for (const w of table.workers) this.set({ worker: w.id }, value(w));
         },
       });
     };
     perWorkerGauge('warmroute_worker_in_flight', 'Requests in flight on each worker', (w) => w.inFlight);
-    perWorkerGauge('warmroute_worker_healthy', '1 when the worker is in routing, 0 while left out after a failure', (w) => (w.healthy ? 1 : 0));
-    perWorkerGauge('warmroute_worker_weight', 'Configured weight of each worker', (w) => w.weight);
-    perWorkerGauge('warmroute_worker_packages', 'Packages each worker is believed to hold', (w) => w.packages.size);
-    collectDefaultMetrics({ register: this.registry, prefix: 'warmroute_' });
+    perWorkerGauge('warmroute_worker_queued', 'Requests waiting in each worker\'s own queue', (w) => w.queued);
+    perWorkerGauge('warmroute_worker_limit', 'Connection limit of each worker', (w) => w.limit);
+    perWorkerGauge('warmroute_worker_routable', '1 while the worker is in routing (up, not ejected, not draining)', (w) => (w.routable ? 1 : 0));
+    perWorkerGauge('warmroute_worker_weight', 'Weight of each worker', (w) => w.weight);
+    perWorkerGauge('warmroute_worker_packages', 'Packages each worker holds (reported, else believed)', (w) => w.packages.size);
+    // Node's process metrics under their standard names, so stock dashboards work.
+    collectDefaultMetrics({ register: this.registry });
+    table.listen(this);
+    for (const w of table.workers) this.added(w);
   }
 
-  workerAdded(w: Worker): void {
-    this.perWorker.set(w, { duration: this.duration.labels(w.id), byStatus: new Map() });
+  added(w: Worker): void {
+    this.perWorker.set(w, { duration: this.duration.labels(w.id), byStatus: new Map(), upstreamErrors: new Map() });
   }
 
-  workerRemoved(w: Worker): void {
-    for (const code of this.codesSeen(w)) this.requests.remove(w.id, String(code));
+  removed(w: Worker): void {
+    const m = this.perWorker.get(w);
+    if (!m) return;
+    for (const code of m.byStatus.keys()) this.requests.remove(w.id, String(code));
+    for (const reason of m.upstreamErrors.keys()) this.upstream.remove(w.id, reason);
     this.perWorker.delete(w);
     this.duration.remove(w.id);
+  }
+
+  health(w: Worker, _from: string, to: string): void {
+    this.transitions.inc({ worker: w.id, to });
+  }
+
+  /** A lease was dispatched to `w` after waiting `waitSeconds`. */
+  dispatched(lease: Lease, w: Worker, waitSeconds: number): void {
+    this.wait.observe(waitSeconds);
+    this.decisionChildren.get(lease.decision)!.inc();
+    const pkgs = lease.fn.packages;
+    if (pkgs.length === 0) return;
+    if (!w.packages.has(pkgs[0]!)) return this.affinity.miss.inc();
+    for (let i = 1; i < pkgs.length; i++) if (!w.packages.has(pkgs[i]!)) return this.affinity.key.inc();
+    this.affinity.all.inc();
   }
 
   /** A worker answered (any status) after `seconds`. */
@@ -105,6 +169,17 @@ export class ProxyMetrics {
     m.duration.observe(seconds);
   }
 
+  upstreamError(w: Worker, reason: string): void {
+    const m = this.perWorker.get(w);
+    if (!m) return;
+    let counter = m.upstreamErrors.get(reason);
+    if (!counter) {
+      counter = this.upstream.labels(w.id, reason);
+      m.upstreamErrors.set(reason, counter);
+    }
+    counter.inc();
+  }
+
   error(code: ErrorCode | 'client_closed'): void {
     let counter = this.errorChildren.get(code);
     if (!counter) {
@@ -116,9 +191,5 @@ export class ProxyMetrics {
 
   retried(): void {
     this.retries.inc();
-  }
-
-  private codesSeen(w: Worker): number[] {
-    return [...(this.perWorker.get(w)?.byStatus.keys() ?? [])];
   }
 }

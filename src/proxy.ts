@@ -1,17 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
+import type { Client, Dispatcher } from 'undici';
 import type { LambdaInfo } from '../balancers/types.js';
-import { sendError } from './errors.js';
+import type { Scheduler } from './admission.js';
+import type { Clock } from './clock.js';
+import { sendError, type ErrorCode } from './errors.js';
+import { Lease, type LeaseOwner, type Rejection } from './lease.js';
 import type { ProxyMetrics } from './metrics.js';
+import type { Upstreams } from './upstream.js';
 import type { Worker, WorkerTable } from './workers.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1); never forwarded. */
 const hopByHop = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host',
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect',
 ]);
 
 /** Errors that mean no connection was made, so nothing reached the worker and another one may be tried. */
@@ -19,13 +22,29 @@ const connectFailures = new Set([
   'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
 ]);
 
-const timeouts = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+const timeouts = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'WR_RESPONSE_TIMEOUT']);
+
+/** Settings the request path reads; replaced as a whole on reload. */
+export interface ForwardSettings {
+  readonly maxBodyBytes: number;
+  readonly ejectOn5xx: boolean;
+  readonly accessLog: boolean;
+  /** Whole-response deadline from dispatch; 0: none. */
+  readonly responseTimeoutMs: number;
+  readonly queueLimit: number;
+  readonly queueTimeoutMs: number;
+  /** The whole request body must arrive within this, from the request's start. */
+  readonly clientBodyTimeoutMs: number;
+}
 
 export interface ForwardContext {
   readonly table: WorkerTable;
+  readonly scheduler: Scheduler;
+  readonly upstreams: Upstreams;
   readonly metrics: ProxyMetrics;
   readonly log: Logger;
-  readonly maxBodyBytes: number;
+  readonly clock: Clock;
+  settings: ForwardSettings;
 }
 
 /**
@@ -33,17 +52,33 @@ export interface ForwardContext {
  * as nginx's client_body_buffer_size), `null` for none, or `'stream'` to stream
  * it from the client as the worker takes it.
  */
-export type RequestBodySource = Buffer | null | 'stream';
+/** A body too large to hold: what was read before admission, and the clock time by which the rest must arrive. */
+export interface PendingBody {
+  readonly prefix: Buffer[];
+  readonly deadline: number;
+}
 
 /**
- * Streams the client's request body on demand only: nothing is read from the
- * client until undici has a connection and asks for data, so after a connect
- * failure the untouched client stream can be handed to another worker.
+ * The request body as the proxy holds it: a Buffer read in full before
+ * admission, `null` for none, or a PendingBody streamed to the worker (a
+ * fresh StreamedBody per attempt, since undici destroys a body it could not send).
  */
-class StreamedBody extends Readable {
+export type RequestBodySource = Buffer | null | PendingBody;
+
+/**
+ * Streams the client's request body on demand only: what was read before
+ * admission first, then the rest of the client's stream, read only once undici
+ * has a connection and asks for data, so that after a connect failure the
+ * untouched stream can be handed to another worker. The whole body must
+ * arrive before `deadline` (clock ms), so a slow client cannot hold a worker
+ * connection indefinitely.
+ */
+export class StreamedBody extends Readable {
   started = false;
   tooLarge = false;
-  private received = 0;
+  timedOut = false;
+  private received: number;
+  private timer: NodeJS.Timeout | undefined;
   private readonly onData = (chunk: Buffer): void => {
     this.received += chunk.length;
     if (this.received > this.limit) {
@@ -53,25 +88,49 @@ class StreamedBody extends Readable {
     }
     if (!this.push(chunk)) this.req.pause();
   };
-  private readonly onEnd = (): void => { this.push(null); };
+  private readonly onEnd = (): void => {
+    this.clearTimer();
+    this.push(null);
+  };
   private readonly onAborted = (): void => { this.destroy(new Error('client closed the request')); };
 
-  constructor(private readonly req: IncomingMessage, private readonly limit: number) {
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+    private readonly prefix: Buffer[],
+    private readonly msLeft: () => number,
+  ) {
     super();
+    this.received = prefix.reduce((n, b) => n + b.length, 0);
   }
 
   override _read(): void {
     if (!this.started) {
       this.started = true;
+      for (const chunk of this.prefix) this.push(chunk);
       this.req.on('data', this.onData);
       this.req.once('end', this.onEnd);
       this.req.once('error', this.onAborted);
       this.req.once('aborted', this.onAborted);
+      if (this.req.readableEnded) {
+        this.push(null);
+        return;
+      }
+      this.timer = setTimeout(() => {
+        this.timedOut = true;
+        this.destroy(new Error('request body did not arrive in time'));
+      }, Math.max(0, this.msLeft()));
     }
     this.req.resume();
   }
 
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.clearTimer();
     this.req.off('data', this.onData);
     this.req.off('end', this.onEnd);
     this.req.off('error', this.onAborted);
@@ -121,62 +180,119 @@ class ClientGone extends Error {
   }
 }
 
+class ResponseTimeout extends Error {
+  readonly code = 'WR_RESPONSE_TIMEOUT';
+  constructor(ms: number) {
+    super(`no complete response within ${ms} ms`);
+  }
+}
+
+/** Why a worker failed, as metrics and `/status` count it. */
+function failureReason(code: string): string {
+  if (connectFailures.has(code)) return code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'connect_failed';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'headers_timeout';
+  if (code === 'UND_ERR_BODY_TIMEOUT') return 'body_timeout';
+  if (code === 'WR_RESPONSE_TIMEOUT') return 'response_timeout';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'reset';
+  return 'protocol_error';
+}
+
+const rejectionMessages: Record<Rejection, (s: ForwardSettings, table: WorkerTable) => string> = {
+  queue_full: (s) => `every worker connection is busy and ${s.queueLimit} requests are already waiting`,
+  queue_timeout: (s) => `no worker connection became free within ${s.queueTimeoutMs} ms`,
+  no_healthy_worker: (_s, t) => (t.size === 0 ? 'no workers are configured' : 'no healthy worker is available'),
+};
+
 /**
- * One client request on its way through a worker: picks the worker, hands the
- * request to that worker's undici Pool, and writes the response straight into
- * the client's as it arrives. It is its own undici dispatch handler, so a
- * request costs one object here, and aborting it needs no AbortController.
+ * One client request on its way through a worker. It owns the request's lease
+ * (the scheduler tells it when it holds a connection, or that it was
+ * rejected), sends the request on one of that worker's connections, and writes
+ * the response straight into the client's as it arrives. It is its own undici
+ * dispatch handler, so a request costs one object here and aborting it needs
+ * no AbortController.
  */
-class Exchange implements Dispatcher.DispatchHandler {
-  private worker: Worker | undefined;
+export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
+  readonly lease: Lease;
+  private connection: Client | undefined;
   private controller: Dispatcher.DispatchController | undefined;
   private streamed: StreamedBody | null = null;
   private readonly headers: string[];
   private status = 0;
-  private began = 0;
+  private bytes = 0;
   private retried = false;
   private clientGone = false;
+  private finished = false;
+  private deadline: NodeJS.Timeout | undefined;
   private onDrain: (() => void) | undefined;
 
   constructor(
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly fn: LambdaInfo,
+    fn: LambdaInfo,
     private readonly body: RequestBodySource,
     private readonly ctx: ForwardContext,
-    private readonly resolve: () => void,
   ) {
+    this.lease = new Lease(fn, this, ctx.clock.now());
     this.headers = upstreamHeaders(req);
     res.once('close', this.onClose);
   }
 
+  start(): void {
+    this.ctx.scheduler.submit(this.lease);
+  }
+
   private readonly onClose = (): void => {
-    if (this.res.writableFinished) return;
+    if (this.res.writableFinished || this.finished) return;
     this.clientGone = true;
+    if (this.ctx.scheduler.cancel(this.lease)) {
+      // Left while waiting: the request is never sent.
+      this.ctx.metrics.error('client_closed');
+      this.finish();
+      return;
+    }
     this.controller?.abort(new ClientGone());
   };
 
-  attempt(): void {
-    if (this.clientGone || this.res.destroyed) return this.done();
-    const { table } = this.ctx;
-    const worker = table.pick(this.fn);
-    if (!worker) {
-      this.ctx.metrics.error('no_healthy_worker');
-      sendError(this.res, 'no_healthy_worker', 'no healthy worker is available', { 'retry-after': 1 });
-      return this.done();
+  // LeaseOwner
+
+  rejected(_lease: Lease, reason: Rejection): void {
+    const { metrics, scheduler, settings, table } = this.ctx;
+    metrics.error(reason);
+    sendError(this.res, reason, rejectionMessages[reason](settings, table), { 'retry-after': scheduler.retryAfterSeconds });
+    this.access(undefined, reason);
+    this.finish();
+  }
+
+  dispatched(lease: Lease): void {
+    const worker = lease.worker!;
+    const { metrics, clock, upstreams, settings } = this.ctx;
+    metrics.dispatched(lease, worker, (clock.now() - lease.admittedAt) / 1000);
+    if (this.clientGone || this.res.destroyed) {
+      // The client left in the same tick the lease was placed: give the connection back untouched.
+      this.ctx.scheduler.release(lease);
+      return this.finish();
     }
-    this.worker = worker;
-    this.controller = undefined;
     this.status = 0;
-    table.begin(worker, this.fn);
-    this.began = performance.now();
-    const body = this.body === 'stream' ? (this.streamed = new StreamedBody(this.req, this.ctx.maxBodyBytes)) : this.body;
+    this.connection = upstreams.connectionsOf(worker).acquire();
+    let body: Buffer | null | StreamedBody;
+    if (this.body === null || Buffer.isBuffer(this.body)) {
+      body = this.body;
+    } else {
+      const { prefix, deadline } = this.body;
+      body = this.streamed = new StreamedBody(this.req, settings.maxBodyBytes, prefix, () => deadline - clock.now());
+    }
+    if (settings.responseTimeoutMs > 0) {
+      const ms = settings.responseTimeoutMs;
+      this.deadline = setTimeout(() => this.controller?.abort(new ResponseTimeout(ms)), ms);
+    }
     try {
-      worker.pool.dispatch({ path: this.req.url!, method: this.req.method as Dispatcher.HttpMethod, headers: this.headers, body }, this);
+      this.connection.dispatch({ path: this.req.url!, method: this.req.method as Dispatcher.HttpMethod, headers: this.headers, body }, this);
     } catch (err) {
-      this.onResponseError(undefined as unknown as Dispatcher.DispatchController, err as Error);
+      this.onResponseError(undefined, err as Error);
     }
   }
+
+  // undici DispatchHandler
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
@@ -186,10 +302,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return; // 1xx: informational, the real answer follows
     this.status = statusCode;
-    this.res.writeHead(statusCode, downstreamHeaders(headers, this.worker!.id));
+    this.res.writeHead(statusCode, downstreamHeaders(headers, this.lease.worker!.id));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytes += chunk.length;
     if (this.res.write(chunk)) return;
     controller.pause();
     this.onDrain ??= () => this.controller?.resume();
@@ -198,65 +315,113 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.res.end();
-    const worker = this.worker!;
-    this.ctx.table.end(worker);
-    this.ctx.metrics.answered(worker, this.status, (performance.now() - this.began) / 1000);
-    this.done();
+    const worker = this.endAttempt();
+    const { table, metrics, settings } = this.ctx;
+    if (this.status >= 500 && settings.ejectOn5xx) {
+      worker.countError('status_5xx');
+      metrics.upstreamError(worker, 'status_5xx');
+      table.eject(worker, `status ${this.status}`);
+    } else {
+      table.succeeded(worker);
+    }
+    worker.served++;
+    metrics.answered(worker, this.status, (this.ctx.clock.now() - this.lease.dispatchedAt) / 1000);
+    this.access(worker, undefined);
+    this.ctx.scheduler.release(this.lease);
+    this.finish();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    const worker = this.worker!;
-    const { table, metrics, log } = this.ctx;
-    table.end(worker);
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    const worker = this.endAttempt();
+    const { table, metrics, log, scheduler, settings } = this.ctx;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (this.clientGone || err instanceof ClientGone) {
       metrics.error('client_closed');
-      return this.done();
+      this.access(worker, 'client_closed');
+      scheduler.release(this.lease);
+      return this.finish();
     }
-    if (this.status !== 0) {
-      // The response had begun: nothing can be said to the client any more but a cut.
-      metrics.answered(worker, this.status, (performance.now() - this.began) / 1000);
-      metrics.error('worker_failed');
-      log.warn({ worker: worker.id, fn: this.fn.name, err: code || err.message }, 'worker response broke off');
-      this.res.destroy();
-      return this.done();
+    if (this.streamed?.timedOut) {
+      metrics.error('body_timeout');
+      sendError(this.res, 'body_timeout', `the request body did not arrive within ${settings.clientBodyTimeoutMs} ms`, { connection: 'close' });
+      this.access(worker, 'body_timeout');
+      scheduler.release(this.lease);
+      return this.finish();
     }
     if (this.streamed?.tooLarge) {
       metrics.error('body_too_large');
-      sendError(this.res, 'body_too_large', `request body exceeds the limit of ${this.ctx.maxBodyBytes} bytes`, { connection: 'close' });
-      return this.done();
+      sendError(this.res, 'body_too_large', `request body exceeds the limit of ${settings.maxBodyBytes} bytes`, { connection: 'close' });
+      this.access(worker, 'body_too_large');
+      scheduler.release(this.lease);
+      return this.finish();
     }
-    if (connectFailures.has(code)) {
-      table.markFailed(worker);
-      if (!this.retried && !(this.streamed?.started ?? false)) {
-        this.retried = true;
-        metrics.retried();
-        log.warn({ worker: worker.id, fn: this.fn.name, err: code }, 'connect failed; retrying on another worker');
-        return this.attempt();
-      }
+    const reason = failureReason(code);
+    worker.countError(reason);
+    metrics.upstreamError(worker, reason);
+    table.eject(worker, code || err.message);
+    if (this.status !== 0) {
+      // The response had begun: nothing can be said to the client any more but a cut.
+      metrics.answered(worker, this.status, (this.ctx.clock.now() - this.lease.dispatchedAt) / 1000);
+      metrics.error('worker_failed');
+      log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code || err.message }, 'worker response broke off');
+      this.res.destroy();
+      this.access(worker, 'worker_failed');
+      scheduler.release(this.lease);
+      return this.finish();
+    }
+    if (connectFailures.has(code) && !this.retried && !(this.streamed?.started ?? false)) {
+      this.retried = true;
+      metrics.retried();
+      log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code }, 'connect failed; retrying on another worker');
+      scheduler.retry(this.lease);
+      return;
     }
     const timedOut = timeouts.has(code);
-    metrics.error(timedOut ? 'worker_timeout' : 'worker_failed');
-    log.warn({ worker: worker.id, fn: this.fn.name, err: code || err.message }, 'worker failed');
-    sendError(
-      this.res,
-      timedOut ? 'worker_timeout' : 'worker_failed',
-      `worker ${worker.id} ${timedOut ? 'timed out' : 'failed'} (${code || err.message})`,
-    );
-    this.done();
+    const errorCode: ErrorCode = timedOut ? 'worker_timeout' : 'worker_failed';
+    metrics.error(errorCode);
+    log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code || err.message }, 'worker failed');
+    sendError(this.res, errorCode, `worker ${worker.id} ${timedOut ? 'timed out' : 'failed'} (${code || err.message})`);
+    this.access(worker, errorCode);
+    scheduler.release(this.lease);
+    this.finish();
   }
 
-  private done(): void {
+  /** The connection is done with this attempt: back to its worker's idle list. */
+  private endAttempt(): Worker {
+    const worker = this.lease.worker!;
+    if (this.deadline !== undefined) {
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
+    if (this.connection !== undefined) {
+      const conns = this.ctx.upstreams.connectionsOf(worker);
+      conns.giveBack(this.connection);
+      this.connection = undefined;
+      this.ctx.upstreams.settle(worker);
+    }
+    this.controller = undefined;
+    return worker;
+  }
+
+  private access(worker: Worker | undefined, error: string | undefined): void {
+    if (!this.ctx.settings.accessLog) return;
+    const now = this.ctx.clock.now();
+    const lease = this.lease;
+    this.ctx.log.info({
+      fn: lease.fn.name,
+      worker: worker?.id ?? null,
+      status: error === undefined ? this.status : this.res.statusCode,
+      error: error ?? null,
+      ms: Math.round((now - lease.admittedAt) * 1000) / 1000,
+      waitMs: Math.round(lease.waitedMs(now) * 1000) / 1000,
+      bytes: this.bytes,
+      retried: this.retried,
+    }, 'access');
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     this.res.off('close', this.onClose);
-    this.resolve();
   }
-}
-
-/**
- * Forwards one admitted request: picks a worker, sends the request to it and
- * streams its response back. Resolves (never rejects) once the exchange is
- * over, which releases the admission slot.
- */
-export function forward(req: IncomingMessage, res: ServerResponse, fn: LambdaInfo, body: RequestBodySource, ctx: ForwardContext): Promise<void> {
-  return new Promise<void>((resolve) => new Exchange(req, res, fn, body, ctx, resolve).attempt());
 }

@@ -1,69 +1,126 @@
-import { Pool } from 'undici';
 import type { Balancer, LambdaInfo, WorkerView } from '../balancers/types.js';
+import type { Clock, Timer } from './clock.js';
 import type { WorkerSpec } from './config.js';
+import { Fifo } from './fifo.js';
+import type { Lease } from './lease.js';
 
-export interface PoolOptions {
-  readonly connections: number;
-  readonly connectTimeoutMs: number;
-  readonly headersTimeoutMs: number;
-  readonly bodyTimeoutMs: number;
+/** What the worker last said about itself at its status URL (the live-state contract). */
+export interface WorkerReport {
+  readonly packages?: readonly string[];
+  readonly inFlight?: number;
+  readonly cores?: number;
 }
 
-/** One worker as the proxy tracks it. Balancers see it through the read-only WorkerView. */
+/**
+ * One worker as the proxy tracks it. Policies see it through the read-only
+ * WorkerView; everything else (health detail, statistics, its queue) is the
+ * table's and the scheduler's. It holds no socket: the proxy keeps those.
+ */
 export class Worker implements WorkerView {
   inFlight = 0;
-  healthy = true;
-  readonly packages = new Set<string>();
-  /** Requests finished by this worker, for /status. */
+  queued = 0;
+  routable = false;
+  cores = 0;
+  packages = new Set<string>();
+  /** Requests waiting for this worker; the scheduler keeps `queued` equal to its live entries. */
+  readonly queue = new Fifo<Lease>((lease) => lease.state === 'waiting' && lease.worker === this && !lease.inShared);
+
+  // Health, three independent causes of being out of routing.
+  /** Active checks: false after `fall` failed checks in a row, true again after `rise` good ones. */
+  checkUp = true;
+  checkFailures = 0;
+  checkSuccesses = 0;
+  checkReason = '';
+  /** Passive: out of routing until the ejection timer fires. */
+  ejected = false;
+  ejections = 0;
+  ejectReason = '';
+  ejectTimer: Timer | undefined;
+  draining = false;
+  /** Drained, and taken out of the table as soon as nothing runs on it (a worker DNS no longer lists). */
+  retiring = false;
+  removed = false;
+
+  // Statistics for /status.
   served = 0;
-  private reviveTimer: NodeJS.Timeout | undefined;
+  readonly errors = new Map<string, number>();
+  /** Clock time of the last status report that carried live state (undefined: never). */
+  lastReport: number | undefined;
+  reportedInFlight: number | undefined;
+  /** True once the worker reported its packages: its set is then the worker's word, not a guess. */
+  reportsPackages = false;
 
   constructor(
     readonly id: string,
-    readonly url: URL,
-    readonly weight: number,
-    readonly pool: Pool,
+    readonly url: string,
+    /** The origin the proxy connects to, `http://host:port`. */
+    readonly origin: string,
+    public weight: number,
+    public limit: number,
   ) {}
 
-  /** Passive health, as nginx's max_fails=1/fail_timeout: out of routing for a while, then tried again. */
-  markFailed(failTimeoutMs: number, onChange: () => void): void {
-    if (!this.healthy) return;
-    this.healthy = false;
-    onChange();
-    this.reviveTimer = setTimeout(() => {
-      this.reviveTimer = undefined;
-      this.healthy = true;
-      onChange();
-    }, failTimeoutMs);
-    this.reviveTimer.unref();
+  /** Why the worker is or is not in routing, for /status and logs. */
+  get health(): { state: 'up' | 'down' | 'ejected' | 'draining' | 'removed'; why: string } {
+    if (this.removed) return { state: 'removed', why: 'removed from the table' };
+    if (this.draining) return { state: 'draining', why: 'drained: takes nothing new' };
+    if (!this.checkUp) return { state: 'down', why: this.checkReason };
+    if (this.ejected) return { state: 'ejected', why: this.ejectReason };
+    return { state: 'up', why: this.checkReason === '' ? 'ok' : this.checkReason };
   }
 
-  dispose(): Promise<void> {
-    if (this.reviveTimer) clearTimeout(this.reviveTimer);
-    return this.pool.close();
+  countError(reason: string): void {
+    this.errors.set(reason, (this.errors.get(reason) ?? 0) + 1);
   }
 }
 
-export interface WorkerTableEvents {
-  /** Called after any change to membership or health, so capacity and metrics follow. */
-  readonly onChange?: (table: WorkerTable) => void;
-  readonly onAdded?: (w: Worker) => void;
-  readonly onRemoved?: (w: Worker) => void;
+/** Who else follows the table: the scheduler (queues), the proxy (connections), metrics. */
+export interface TableListener {
+  added?(w: Worker): void;
+  /** After the worker left the table; its in-flight requests still finish. */
+  removed?(w: Worker): void;
+  /** The worker became routable (added healthy, came back up, ejection ended). */
+  routable?(w: Worker): void;
+  /** The worker stopped being routable (down, ejected, draining, removed). */
+  unroutable?(w: Worker): void;
+  /** Its weight or connection limit changed. */
+  changed?(w: Worker): void;
+  /** Health changed in any way (for metrics of transitions and logs). */
+  health?(w: Worker, from: string, to: string): void;
 }
 
-/** The table of workers: membership, per-worker pools, in-flight counts and the packages each holds. */
+export interface TableOptions {
+  connectionsPerWorker: number;
+  /** First passive ejection; doubles while the worker keeps failing, up to ejectionMaxMs. */
+  failTimeoutMs: number;
+  ejectionMaxMs: number;
+  healthFall: number;
+  healthRise: number;
+}
+
+/**
+ * The table of workers: membership, limits, health and live state, and the
+ * only place that changes a worker's in-flight count. Every change reaches the
+ * policy through its event hooks, in order and synchronously, so policies keep
+ * their structures instead of scanning; it keeps the count of routable workers
+ * with a free connection so admission never scans either.
+ */
 export class WorkerTable {
   private readonly byId = new Map<string, Worker>();
-  /** The array handed to the balancer; replaced (not mutated) on change so a pick in progress never sees a half-edit. */
+  /** The array handed to the policy; replaced, never edited in place, so a pick never sees a half-edit. */
   private list: Worker[] = [];
-  private healthyCount = 0;
+  private readonly listeners: TableListener[] = [];
+  private routable_ = 0;
+  private free_ = 0;
 
   constructor(
-    private readonly balancer: Balancer,
-    private readonly poolOptions: PoolOptions,
-    private readonly failTimeoutMs: number,
-    private readonly events: WorkerTableEvents = {},
+    private balancer_: Balancer,
+    private readonly clock: Clock,
+    private options: TableOptions,
   ) {}
+
+  get balancer(): Balancer {
+    return this.balancer_;
+  }
 
   get workers(): readonly Worker[] {
     return this.list;
@@ -73,97 +130,220 @@ export class WorkerTable {
     return this.list.length;
   }
 
-  /** Connections available across healthy workers: the admission limit. */
-  get capacity(): number {
-    return this.healthyCount * this.poolOptions.connections;
+  /** Workers in routing. */
+  get routableCount(): number {
+    return this.routable_;
+  }
+
+  /** Workers in routing with a free connection. */
+  get freeCount(): number {
+    return this.free_;
+  }
+
+  listen(listener: TableListener): void {
+    this.listeners.push(listener);
+  }
+
+  setOptions(options: TableOptions): void {
+    this.options = options;
   }
 
   get(id: string): Worker | undefined {
     return this.byId.get(id);
   }
 
-  /** Adds workers not already present; returns the ones added. */
+  /** A worker named by id, configured address, origin or `host:port`. */
+  find(name: string): Worker | undefined {
+    const byId = this.byId.get(name);
+    if (byId) return byId;
+    const origin = originOf(name);
+    for (const w of this.list) if (w.url === name || w.origin === origin) return w;
+    return undefined;
+  }
+
+  /** Adds the workers whose id is not present (in one batch, so a ring is built once); returns those added. */
   add(specs: readonly WorkerSpec[]): Worker[] {
     const added: Worker[] = [];
     for (const spec of specs) {
-      const url = new URL(spec.url);
-      const id = url.host;
-      if (this.byId.has(id)) continue;
-      const pool = new Pool(url.origin, {
-        connections: this.poolOptions.connections,
-        pipelining: 1,
-        connectTimeout: this.poolOptions.connectTimeoutMs,
-        headersTimeout: this.poolOptions.headersTimeoutMs,
-        bodyTimeout: this.poolOptions.bodyTimeoutMs,
-        keepAliveTimeout: 30_000,
-      });
-      const worker = new Worker(id, url, spec.weight, pool);
-      this.byId.set(id, worker);
-      this.list = [...this.list, worker];
-      this.balancer.added?.(worker);
-      this.events.onAdded?.(worker);
-      added.push(worker);
+      if (this.byId.has(spec.id) || added.some((w) => w.id === spec.id)) continue;
+      added.push(new Worker(spec.id, spec.address, spec.url, spec.weight, spec.connections ?? this.options.connectionsPerWorker));
     }
-    if (added.length > 0) this.changed();
+    if (added.length === 0) return added;
+    for (const w of added) {
+      this.byId.set(w.id, w);
+      w.routable = true;
+      this.routable_++;
+      this.free_++;
+    }
+    this.list = [...this.list, ...added];
+    if (this.balancer_.addedMany) this.balancer_.addedMany(added);
+    else for (const w of added) this.balancer_.added?.(w);
+    for (const w of added) {
+      for (const l of this.listeners) l.added?.(w);
+      for (const l of this.listeners) l.routable?.(w);
+    }
     return added;
   }
 
-  /** Removes workers by id (`host:port`) or URL; requests in flight on them finish first. */
-  async remove(addresses: readonly string[]): Promise<Worker[]> {
-    const removed: Worker[] = [];
-    for (const address of addresses) {
-      const worker = this.byId.get(address) ?? this.byId.get(hostOf(address));
-      if (!worker) continue;
-      this.byId.delete(worker.id);
-      this.list = this.list.filter((w) => w !== worker);
-      this.balancer.removed?.(worker);
-      this.events.onRemoved?.(worker);
-      removed.push(worker);
+  /** Takes workers out of the table at once; their queues go back to the shared queue, in-flight requests finish. */
+  remove(workers: readonly Worker[]): void {
+    const gone = new Set(workers.filter((w) => this.byId.get(w.id) === w));
+    if (gone.size === 0) return;
+    for (const w of gone) {
+      this.byId.delete(w.id);
+      this.setState(w, () => { w.removed = true; });
+      w.ejectTimer?.cancel();
     }
-    if (removed.length > 0) this.changed();
-    await Promise.all(removed.map((w) => w.dispose()));
-    return removed;
+    this.list = this.list.filter((w) => !gone.has(w));
+    for (const w of gone) {
+      this.balancer_.removed?.(w);
+      for (const l of this.listeners) l.removed?.(w);
+    }
+  }
+
+  /** The worker takes nothing new; its queue moves to the shared queue; what runs there finishes. */
+  drain(w: Worker): void {
+    this.setState(w, () => { w.draining = true; });
+  }
+
+  /** Back into routing after a drain (unless down or ejected for other reasons). */
+  undrain(w: Worker): void {
+    w.retiring = false;
+    this.setState(w, () => { w.draining = false; });
+  }
+
+  /** Drains the worker and removes it once its last request ends. */
+  retire(w: Worker): void {
+    w.retiring = true;
+    this.drain(w);
+    if (w.inFlight === 0) this.remove([w]);
+  }
+
+  /** New weight or connection limit, for requests placed from now on. */
+  update(w: Worker, weight: number, limit: number): void {
+    if (w.weight === weight && w.limit === limit) return;
+    const wasFree = w.routable && w.inFlight < w.limit;
+    w.weight = weight;
+    w.limit = limit;
+    const isFree = w.routable && w.inFlight < w.limit;
+    this.free_ += Number(isFree) - Number(wasFree);
+    this.balancer_.changed?.(w);
+    for (const l of this.listeners) l.changed?.(w);
+  }
+
+  /** Switches the policy: the new one learns every worker in one batch. */
+  setBalancer(balancer: Balancer): void {
+    this.balancer_ = balancer;
+    if (balancer.addedMany) balancer.addedMany(this.list);
+    else for (const w of this.list) balancer.added?.(w);
   }
 
   pick(fn: LambdaInfo): Worker | undefined {
-    return this.balancer.pick(fn, this.list) as Worker | undefined;
+    return this.balancer_.pick(fn, this.list) as Worker | undefined;
   }
 
-  /** Counts a request on a worker and records that the worker now holds the function's packages. */
-  begin(worker: Worker, fn: LambdaInfo): void {
-    worker.inFlight++;
+  /** A request was dispatched to `w` (the scheduler's call, one per lease dispatch). */
+  take(w: Worker): void {
+    w.inFlight++;
+    if (w.routable && w.inFlight === w.limit) this.free_--;
+    this.balancer_.taken?.(w);
+  }
+
+  /** A request dispatched to `w` ended (the scheduler's call, one per take). */
+  drop(w: Worker): void {
+    w.inFlight--;
+    if (w.removed) return;
+    if (w.routable && w.inFlight === w.limit - 1) this.free_++;
+    this.balancer_.dropped?.(w);
+    if (w.retiring && w.inFlight === 0) this.remove([w]);
+  }
+
+  /** Passive health: out of routing for a back-off that doubles while the worker keeps failing. */
+  eject(w: Worker, reason: string): void {
+    if (w.removed || w.ejected) return;
+    w.ejections++;
+    const ms = Math.min(this.options.failTimeoutMs * 2 ** Math.min(w.ejections - 1, 30), this.options.ejectionMaxMs);
+    w.ejectReason = `ejected for ${ms} ms after ${reason} (ejection ${w.ejections} in a row)`;
+    this.setState(w, () => { w.ejected = true; });
+    w.ejectTimer = this.clock.setTimer(ms, () => {
+      w.ejectTimer = undefined;
+      this.setState(w, () => { w.ejected = false; });
+    });
+  }
+
+  /** A request to `w` succeeded: the ejection back-off starts over. */
+  succeeded(w: Worker): void {
+    w.ejections = 0;
+  }
+
+  /** One active check's result; `fall` failures in a row take the worker down, `rise` successes bring it back. */
+  checked(w: Worker, ok: boolean, why: string): void {
+    if (w.removed) return;
+    if (ok) {
+      w.checkFailures = 0;
+      w.checkSuccesses++;
+      if (!w.checkUp && w.checkSuccesses >= this.options.healthRise) {
+        w.checkReason = '';
+        this.setState(w, () => { w.checkUp = true; });
+      }
+    } else {
+      w.checkSuccesses = 0;
+      w.checkFailures++;
+      if (w.checkUp && w.checkFailures >= this.options.healthFall) {
+        w.checkReason = `down after ${w.checkFailures} failed status checks (last: ${why})`;
+        this.setState(w, () => { w.checkUp = false; });
+      } else if (!w.checkUp) {
+        w.checkReason = `down after ${w.checkFailures} failed status checks (last: ${why})`;
+      }
+    }
+  }
+
+  /** The worker's own word on its state replaces the table's guesses. */
+  reported(w: Worker, report: WorkerReport): void {
+    w.lastReport = this.clock.now();
+    if (report.packages !== undefined) {
+      w.packages = new Set(report.packages);
+      w.reportsPackages = true;
+    }
+    if (report.inFlight !== undefined) w.reportedInFlight = report.inFlight;
+    if (report.cores !== undefined) w.cores = report.cores;
+  }
+
+  /** Records that `w` now holds the function's packages (between reports, the table's guess). */
+  routed(w: Worker, fn: LambdaInfo): void {
     const pkgs = fn.packages;
-    for (let i = 0; i < pkgs.length; i++) worker.packages.add(pkgs[i]!);
+    for (let i = 0; i < pkgs.length; i++) w.packages.add(pkgs[i]!);
   }
 
-  end(worker: Worker): void {
-    worker.inFlight--;
-    worker.served++;
-  }
-
-  markFailed(worker: Worker): void {
-    worker.markFailed(this.failTimeoutMs, () => this.changed());
-  }
-
-  async close(): Promise<void> {
-    const all = this.list;
-    this.list = [];
-    this.byId.clear();
-    await Promise.all(all.map((w) => w.dispose()));
-  }
-
-  private changed(): void {
-    let healthy = 0;
-    for (const w of this.list) if (w.healthy) healthy++;
-    this.healthyCount = healthy;
-    this.events.onChange?.(this);
+  /** Applies a health-state change and tells the policy and listeners if routability moved. */
+  private setState(w: Worker, change: () => void): void {
+    const before = w.health.state;
+    const wasRoutable = w.routable;
+    change();
+    const nowRoutable = !w.removed && !w.draining && w.checkUp && !w.ejected;
+    const after = w.health.state;
+    if (before !== after) for (const l of this.listeners) l.health?.(w, before, after);
+    if (nowRoutable === wasRoutable) return;
+    w.routable = nowRoutable;
+    const hasFree = w.inFlight < w.limit;
+    if (nowRoutable) {
+      this.routable_++;
+      if (hasFree) this.free_++;
+      this.balancer_.up?.(w);
+      for (const l of this.listeners) l.routable?.(w);
+    } else {
+      this.routable_--;
+      if (hasFree) this.free_--;
+      this.balancer_.down?.(w);
+      for (const l of this.listeners) l.unroutable?.(w);
+    }
   }
 }
 
-function hostOf(address: string): string {
+function originOf(name: string): string {
   try {
-    return new URL(/^[a-z]+:\/\//i.test(address) ? address : `http://${address}`).host;
+    return new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(name) ? name : `http://${name}`).origin;
   } catch {
-    return address;
+    return name;
   }
 }

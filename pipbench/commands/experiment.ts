@@ -2,9 +2,8 @@
 
 import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { thresholdPolicies } from '../../balancers/index.js';
 import {
-  loadExperimentWorkload, planRows, runExperiment, writeExperimentResults, DEFAULT_THRESHOLDS, POLICIES,
+  loadExperimentWorkload, planRows, runExperiment, writeExperimentResults, thresholdPolicies, DEFAULT_THRESHOLDS, POLICIES,
   type ExperimentParams, type PolicyName, type RowPlan,
 } from '../experiment.js';
 import { createProgressBar } from '../progress.js';

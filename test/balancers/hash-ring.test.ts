@@ -1,5 +1,5 @@
 import t from 'tap';
-import { HashRing, vnodeCount } from '../../balancers/hash-ring.js';
+import { HashRing, murmur3Points, vnodeCount } from '../../balancers/hash-ring.js';
 import { murmur3 } from '../../balancers/murmur3.js';
 import type { WorkerView } from '../../balancers/types.js';
 import { worker, type TestWorker } from '../fixtures/views.js';
@@ -181,7 +181,7 @@ t.test('a walk stops once the ring changes under it, and two walkers are indepen
 });
 
 t.test('walker stamps survive slot reuse and many walks', async (t) => {
-  const ring = new HashRing(4);
+  const ring = new HashRing(murmur3Points(4));
   const workers = Array.from({ length: 3 }, (_, i) => worker(`w${i}`));
   for (const w of workers) ring.add(w);
   const walker = ring.walker();
@@ -203,7 +203,7 @@ t.test('colliding points are ordered by worker id, whatever the order of adding'
   const point = murmur3('w5426#0');
   t.equal(murmur3('w36094#0'), point);
   for (const order of [['w5426', 'w36094'], ['w36094', 'w5426']]) {
-    const ring = new HashRing(1);
+    const ring = new HashRing(murmur3Points(1));
     const workers = order.map((id) => worker(id));
     for (const w of workers) ring.add(w);
     ring.add(worker('w1'));
@@ -213,4 +213,63 @@ t.test('colliding points are ordered by worker id, whatever the order of adding'
     t.equal(walker.next()?.id, 'w36094');
     t.equal(walker.next()?.id, 'w5426');
   }
+});
+
+t.test('colliding points land in id order when added in one batch too', async (t) => {
+  const point = murmur3('w5426#0');
+  for (const order of [['w5426', 'w36094', 'w1'], ['w1', 'w36094', 'w5426']]) {
+    const ring = new HashRing(murmur3Points(1));
+    ring.addMany(order.map((id) => worker(id)));
+    const walker = ring.walker();
+    walker.start(point);
+    t.same([walker.next()?.id, walker.next()?.id], ['w36094', 'w5426'], `batch ${order.join(', ')}`);
+  }
+});
+
+t.test('adding a batch builds the same ring as adding one by one, and a batch merges into a built ring', async (t) => {
+  const workers = Array.from({ length: 300 }, (_, i) => worker(`w${i}`, 1 + (i % 3)));
+  const oneByOne = ringOf(workers);
+  const batch = new HashRing();
+  batch.addMany(workers);
+  const mixed = new HashRing();
+  mixed.addMany(workers.slice(0, 100));
+  for (const w of workers.slice(100, 150)) mixed.add(w);
+  mixed.addMany([...workers.slice(150), workers[3]]);
+  t.equal(batch.pointCount, oneByOne.pointCount);
+  t.equal(mixed.pointCount, oneByOne.pointCount, 'a worker already on the ring is not added twice');
+  t.equal(mixed.workerCount, 300);
+  const expected = ownersOf(oneByOne);
+  t.same(ownersOf(batch), expected);
+  t.same(ownersOf(mixed), expected);
+  // Positions between and on points, not only key hashes: walk orders agree as well.
+  const a = oneByOne.walker();
+  const b = mixed.walker();
+  for (let i = 0; i < 50; i++) {
+    a.start(i * 85_899_345);
+    b.start(i * 85_899_345);
+    for (let k = 0; k < 5; k++) if (a.next() !== b.next()) t.fail(`walk ${i} differs at step ${k}`);
+  }
+});
+
+t.test('lookups match a brute-force ring of every point sorted as 64-bit numbers', async (t) => {
+  // A ring with two-part points: each worker emits points whose low half differs, so
+  // the order within equal high halves is exercised against BigInt comparison.
+  const pointsOf = (w: WorkerView, emit: (hi: number, lo: number) => void): void => {
+    for (let i = 0; i < 5; i++) emit(murmur3(`${w.id}/${i}`) & 0xffff0000, murmur3(`${w.id}:${i}`));
+  };
+  const workers = Array.from({ length: 40 }, (_, i) => worker(`n${i}`));
+  const ring = new HashRing(pointsOf);
+  ring.addMany(workers.slice(0, 25));
+  for (const w of workers.slice(25)) ring.add(w);
+  const all: { at: bigint; w: WorkerView }[] = [];
+  for (const w of workers) pointsOf(w, (hi, lo) => all.push({ at: (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), w }));
+  all.sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : x.w.id < y.w.id ? -1 : 1));
+  for (let i = 0; i < 2000; i++) {
+    const hi = murmur3(`key${i}`) & 0xffff0000;
+    const lo = murmur3(`low${i}`);
+    const at = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+    const expected = (all.find((p) => p.at >= at) ?? all[0]).w;
+    if (ring.ownerOf(hi, lo) !== expected) t.fail(`position ${at} owned by ${ring.ownerOf(hi, lo)?.id}, brute force says ${expected.id}`);
+  }
+  t.pass('2000 positions agree');
 });

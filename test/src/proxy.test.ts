@@ -8,7 +8,7 @@ function errorOf(json: unknown): { code: string; message: string } {
   return (json as { error: { code: string; message: string } }).error;
 }
 
-async function cleanup(t: { teardown(fn: () => Promise<void>): void }, proxy: { close(): Promise<void> }, ws: TestWorker[]): Promise<void> {
+async function cleanup(t: { teardown(fn: () => Promise<void>): void }, proxy: { close(): Promise<unknown> }, ws: TestWorker[]): Promise<void> {
   t.teardown(async () => {
     await proxy.close();
     await Promise.all(ws.map((w) => w.close()));
@@ -20,14 +20,14 @@ t.test('queueing: 200 concurrent calls on 2 workers x 2 connections all succeed,
   const proxy = await startTestProxy({ balancer: 'least-loaded', connectionsPerWorker: 2, workers: ws.map((w) => w.url) });
   await cleanup(t, proxy, ws);
   let deepest = 0;
-  const sample = setInterval(() => { deepest = Math.max(deepest, proxy.admission.waiting); }, 5);
+  const sample = setInterval(() => { deepest = Math.max(deepest, proxy.scheduler.waiting); }, 5);
   const replies = await Promise.all(Array.from({ length: 200 }, () => invoke(proxy.url, '/runLambda/f')));
   clearInterval(sample);
   t.equal(replies.filter((r) => r.status === 200).length, 200, 'all 200 answered 200');
   t.equal(ws[0]!.count + ws[1]!.count, 200);
   t.ok(ws.every((w) => w.maxConcurrent <= 2), `most at once per worker: ${ws.map((w) => w.maxConcurrent).join(',')}`);
   t.ok(deepest > 100, `requests waited in the queue (deepest ${deepest})`);
-  t.equal(proxy.admission.waiting + proxy.admission.active, 0, 'queue drained');
+  t.equal(proxy.scheduler.waiting + proxy.scheduler.running, 0, 'queue drained');
 });
 
 t.test('a full queue answers 503 JSON with Retry-After', async (t) => {
@@ -121,7 +121,7 @@ t.test('a refused connection is retried once on another worker', async (t) => {
   t.equal(r.headers['x-warmroute-worker'], `127.0.0.1:${w.port}`);
   t.equal(w.count, 1);
   const dw = proxy.table.get(`127.0.0.1:${dead}`)!;
-  t.equal(dw.healthy, false, 'the refusing worker is left out of routing');
+  t.equal(dw.routable, false, 'the refusing worker is left out of routing');
   t.equal(dw.inFlight, 0);
   const metrics = await invoke(proxy.url, '/metrics', { method: 'GET', body: '' });
   t.match(metrics.text, /warmroute_retries_total 1/);
@@ -163,11 +163,11 @@ t.test('a client that disconnects mid-request leaves every in-flight count at 0'
     return req;
   });
   await sleep(100);
-  t.equal(proxy.admission.waiting, 2, 'two waited');
+  t.equal(proxy.scheduler.waiting, 2, 'two waited');
   for (const req of reqs) req.destroy();
   await sleep(150);
   t.same(proxy.table.workers.map((w) => w.inFlight), [0, 0], 'in-flight back to 0');
-  t.equal(proxy.admission.waiting + proxy.admission.active, 0, 'no slot or queue entry left');
+  t.equal(proxy.scheduler.waiting + proxy.scheduler.running, 0, 'no slot or queue entry left');
   t.equal(ws[0]!.aborted + ws[1]!.aborted, 2, 'the upstream requests were aborted');
   t.equal(ws[0]!.count + ws[1]!.count, 2, 'the queued ones never reached a worker');
   t.equal((await invoke(proxy.url, '/runLambda/f')).status, 200, 'the proxy still serves');
@@ -228,11 +228,11 @@ t.test('/status, /healthz and /metrics describe the proxy', async (t) => {
   await cleanup(t, proxy, [w]);
   await inBatches(5, 5, () => invoke(proxy.url, '/runLambda/f'));
   const status = (await invoke(proxy.url, '/status', { method: 'GET', body: '' })).json as {
-    balancer: string; queue: { waiting: number; capacity: number }; workers: { id: string; weight: number; inFlight: number; healthy: boolean; served: number }[];
+    balancer: { name: string }; queue: { waiting: number; inFlight: number }; workers: { id: string; weight: number; limit: number; inFlight: number; health: string; served: number }[];
   };
-  t.equal(status.balancer, 'least-loaded');
-  t.equal(status.queue.capacity, 10);
-  t.same(status.workers.map((x) => [x.weight, x.inFlight, x.healthy, x.served]), [[3, 0, true, 5]]);
+  t.equal(status.balancer.name, 'least-loaded');
+  t.same(status.queue, { ...status.queue, waiting: 0, inFlight: 0 });
+  t.same(status.workers.map((x) => [x.weight, x.limit, x.inFlight, x.health, x.served]), [[3, 10, 0, 'up', 5]]);
   t.same((await invoke(proxy.url, '/healthz', { method: 'GET', body: '' })).json, { status: 'ok' });
   const metrics = (await invoke(proxy.url, '/metrics', { method: 'GET', body: '' })).text;
   const id = `127.0.0.1:${w.port}`;
@@ -251,8 +251,8 @@ t.test('a worker slower than headersTimeoutMs gets 504 worker_timeout, and its s
   t.equal(errorOf(r.json).code, 'worker_timeout');
   t.match(errorOf(r.json).message, /timed out/);
   t.equal(proxy.table.workers[0]!.inFlight, 0);
-  t.equal(proxy.admission.active, 0);
-  t.equal(proxy.table.workers[0]!.healthy, true, 'a slow answer is not a dead worker');
+  t.equal(proxy.scheduler.running, 0);
+  t.equal(proxy.table.workers[0]!.health.state, 'ejected', 'a worker that times out leaves routing for a while (passive health)');
 });
 
 t.test('admin: the registry reloads from its file; a broken file keeps the old one', async (t) => {

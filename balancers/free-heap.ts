@@ -1,0 +1,86 @@
+import { IndexedHeap, type HeapItem } from './indexed-heap.js';
+import { hasFreeConnection, type WorkerView } from './types.js';
+import type { WorkerIndex } from './worker-index.js';
+
+/**
+ * How the least-loaded free worker is chosen:
+ * - `weighted-least-recent`: lowest `inFlight / weight`; among equals the one a
+ *   request was dispatched to longest ago, so equal workers take turns.
+ * - `count-list-order`: lowest `inFlight`, weights ignored; among equals the one
+ *   added first (olscheduler's least-loaded scan in worker-list order).
+ */
+export type FreeOrder = 'weighted-least-recent' | 'count-list-order';
+
+interface Entry extends HeapItem {
+  readonly worker: WorkerView;
+  load: number;
+  /** Tie-break, smaller first: the last dispatch's stamp, or the order of addition. */
+  tie: number;
+}
+
+/** In-flight per unit of weight; a worker without a positive weight counts as infinitely loaded. */
+export function loadPerWeight(worker: WorkerView): number {
+  return worker.weight > 0 ? worker.inFlight / worker.weight : Infinity;
+}
+
+function before(a: Entry, b: Entry): boolean {
+  return a.load < b.load || (a.load === b.load && a.tie < b.tie);
+}
+
+/**
+ * The workers that have a free connection, ordered by load: `peek` is the
+ * least-loaded one in O(1), each event costs O(log n). A worker is in the heap
+ * exactly while it is a member, routable and below its connection limit.
+ */
+export class FreeHeap implements WorkerIndex {
+  private readonly entries = new Map<WorkerView, Entry>();
+  private readonly heap = new IndexedHeap<Entry>(before);
+  private stamp = 0;
+
+  constructor(private readonly order: FreeOrder = 'weighted-least-recent') {}
+
+  get size(): number {
+    return this.heap.size;
+  }
+
+  /** The least-loaded worker with a free connection, or undefined when none has one. */
+  peek(): WorkerView | undefined {
+    return this.heap.peek()?.worker;
+  }
+
+  add(worker: WorkerView): void {
+    if (this.entries.has(worker)) return;
+    const entry: Entry = { worker, load: 0, tie: ++this.stamp, heapIndex: -1 };
+    this.entries.set(worker, entry);
+    this.update(worker);
+  }
+
+  remove(worker: WorkerView): void {
+    const entry = this.entries.get(worker);
+    if (entry === undefined) return;
+    this.heap.remove(entry);
+    this.entries.delete(worker);
+  }
+
+  update(worker: WorkerView): void {
+    const entry = this.entries.get(worker);
+    if (entry === undefined) return;
+    if (!hasFreeConnection(worker)) {
+      this.heap.remove(entry);
+      return;
+    }
+    // Only in-flight counts: a worker with a free connection has an empty queue
+    // (the table dispatches from it as soon as a connection frees).
+    entry.load = this.order === 'count-list-order' ? worker.inFlight : loadPerWeight(worker);
+    if (this.heap.has(entry)) this.heap.update(entry);
+    else this.heap.push(entry);
+  }
+
+  taken(worker: WorkerView): void {
+    if (this.order === 'weighted-least-recent') {
+      const entry = this.entries.get(worker);
+      if (entry !== undefined) entry.tie = ++this.stamp;
+    }
+    this.update(worker);
+  }
+}

@@ -1,0 +1,146 @@
+import { FreeHeap } from './free-heap.js';
+import { HashRing, murmur3Points, type RingWalker } from './hash-ring.js';
+import { murmur3 } from './murmur3.js';
+import { blake2bPosition, OLSCHEDULER_SALT, olschedulerPoints } from './olscheduler-ring.js';
+import { routingKey } from './routing-key.js';
+import { loadThresholdSetting, ringSetting, type RingKind } from './settings.js';
+import { hasFreeConnection, type Balancer, type LambdaInfo, type WorkerView } from './types.js';
+import { eventHooks } from './worker-index.js';
+
+/** Seeds of the two independent murmur3 hashes of a routing key. */
+export const FIRST_CANDIDATE_SEED = 0;
+export const SECOND_CANDIDATE_SEED = 0x9747b28c;
+
+/** Where a function goes once its home worker has reached the load threshold. */
+export type Spillover = 'least-loaded' | 'ring';
+
+/** The first routable worker clockwise from (hi, lo), other than `exclude`. */
+export function firstRoutableFrom(walker: RingWalker, hi: number, lo: number, exclude?: WorkerView): WorkerView | undefined {
+  walker.start(hi, lo);
+  for (let w = walker.next(); w !== undefined; w = walker.next()) {
+    if (w.routable && w !== exclude) return w;
+  }
+  return undefined;
+}
+
+/** Requests a worker has taken on: running plus waiting in its own queue. */
+function pending(w: WorkerView): number {
+  return w.inFlight + w.queued;
+}
+
+/** Pending requests per unit of weight; no positive weight counts as infinitely loaded. */
+function pendingPerWeight(w: WorkerView): number {
+  return w.weight > 0 ? pending(w) / w.weight : Infinity;
+}
+
+/**
+ * What differs between the two rings: where a key's candidates start, whether
+ * the second candidate must differ from the first, how load is compared, and
+ * which free worker a spilled request takes.
+ */
+interface RingRules {
+  readonly ring: HashRing;
+  readonly fallback: FreeHeap;
+  /** Writes the positions of the key's two candidates into `out` as [hi1, lo1, hi2, lo2]. */
+  positions(key: string, out: Uint32Array): void;
+  readonly distinctCandidates: boolean;
+  /** The candidate to keep, given both (second may be undefined). */
+  choose(first: WorkerView, second: WorkerView | undefined): WorkerView;
+  underThreshold(w: WorkerView): boolean;
+}
+
+/** Key positions for olscheduler's ring cost two BLAKE2b digests; functions repeat, so they are kept. */
+const POSITION_CACHE_LIMIT = 100_000;
+
+function rulesFor(kind: RingKind, threshold: number): RingRules {
+  if (kind === 'olscheduler') {
+    const cache = new Map<string, Uint32Array>();
+    return {
+      ring: new HashRing(olschedulerPoints),
+      // olscheduler's fallback: the lowest count in worker-list order.
+      fallback: new FreeHeap('count-list-order'),
+      positions(key, out) {
+        let known = cache.get(key);
+        if (known === undefined) {
+          if (cache.size >= POSITION_CACHE_LIMIT) cache.clear();
+          known = Uint32Array.from([...blake2bPosition(key), ...blake2bPosition(key + OLSCHEDULER_SALT)]);
+          cache.set(key, known);
+        }
+        out.set(known);
+      },
+      // Both candidates may be one worker, as in olscheduler.
+      distinctCandidates: false,
+      // pkgAware.go: `if host1.Load >= host2.Load { return host2 }`: ties go to the second; counts, not weights.
+      choose: (first, second) => (second !== undefined && pending(first) >= pending(second) ? second : first),
+      underThreshold: (w) => pending(w) < threshold,
+    };
+  }
+  return {
+    ring: new HashRing(murmur3Points()),
+    fallback: new FreeHeap('weighted-least-recent'),
+    positions(key, out) {
+      out[0] = murmur3(key, FIRST_CANDIDATE_SEED);
+      out[1] = 0;
+      out[2] = murmur3(key, SECOND_CANDIDATE_SEED);
+      out[3] = 0;
+    },
+    distinctCandidates: true,
+    // Ties go to the first candidate, so a lone stream of one function keeps hitting one warm worker.
+    choose: (first, second) => (second !== undefined && pendingPerWeight(second) < pendingPerWeight(first) ? second : first),
+    underThreshold: (w) => pending(w) < threshold * w.weight,
+  };
+}
+
+/**
+ * Package-aware scheduling (PASch; Aumala et al., CCGrid 2019). The routing
+ * key (largest package) is hashed twice onto one ring; of the two candidate
+ * workers the less loaded (running + queued) wins. If the winner is under the
+ * load threshold it is returned even when all its connections are busy: the
+ * request waits in that worker's queue for its warm cache rather than running
+ * cold elsewhere. Otherwise:
+ *
+ * - `least-loaded` (PASch as published, `pkg-aware`): the least-loaded worker
+ *   with a free connection.
+ * - `ring` (`pkg-aware-ring`, ours): the first routable worker clockwise from
+ *   the key's point that is under the threshold and has a free connection, so
+ *   a function's overflow stays on a few workers that warm up for it; when
+ *   there is none, the least-loaded free worker.
+ *
+ * With `ring: "olscheduler"` the ring, the candidates, the tie rule, the
+ * unweighted threshold and the fallback order are olscheduler's (see
+ * olscheduler-ring.ts, which also lists what still differs).
+ */
+export function createPackageAware(name: string, settings: Readonly<Record<string, unknown>>, spillover: Spillover): Balancer {
+  const loadThreshold = loadThresholdSetting.parse(settings.loadThreshold ?? loadThresholdSetting.default) as number;
+  const ringKind = ringSetting.parse(settings.ring ?? ringSetting.default) as RingKind;
+  const rules = rulesFor(ringKind, loadThreshold);
+  const { ring, fallback } = rules;
+  const walker = ring.walker();
+  const at = new Uint32Array(4);
+
+  function spillAlongRing(): WorkerView | undefined {
+    walker.start(at[0], at[1]);
+    for (let w = walker.next(); w !== undefined; w = walker.next()) {
+      if (hasFreeConnection(w) && rules.underThreshold(w)) return w;
+    }
+    return fallback.peek();
+  }
+
+  return {
+    name,
+    ...eventHooks(ring, fallback),
+    pick(fn: LambdaInfo): WorkerView | undefined {
+      rules.positions(routingKey(fn), at);
+      const first = firstRoutableFrom(walker, at[0], at[1]);
+      if (first === undefined) return fallback.peek();
+      const second = firstRoutableFrom(walker, at[2], at[3], rules.distinctCandidates ? first : undefined);
+      const chosen = rules.choose(first, second);
+      if (rules.underThreshold(chosen)) return chosen;
+      return spillover === 'ring' ? spillAlongRing() : fallback.peek();
+    },
+    describe: () => ({ loadThreshold, ring: ringKind }),
+  };
+}
+
+/** Settings both package-aware policies read. */
+export const packageAwareSettings = [loadThresholdSetting, ringSetting] as const;

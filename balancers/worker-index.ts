@@ -1,0 +1,50 @@
+import type { Balancer, WorkerView } from './types.js';
+
+/**
+ * A structure a policy keeps over the workers (a heap, a weight tree, a ring,
+ * totals), fed from the table's events. `update` re-reads everything of the
+ * worker that the structure depends on (routable, in-flight, weight, limit), so
+ * one method serves up, down, changed, taken and dropped.
+ */
+export interface WorkerIndex {
+  add(worker: WorkerView): void;
+  /** A batch of new workers; structures that sort (rings) do it once. */
+  addMany?(workers: readonly WorkerView[]): void;
+  remove(worker: WorkerView): void;
+  update(worker: WorkerView): void;
+  /** A request was dispatched to the worker; defaults to `update`. */
+  taken?(worker: WorkerView): void;
+}
+
+type EventHooks = Required<Pick<Balancer, 'added' | 'addedMany' | 'removed' | 'up' | 'down' | 'changed' | 'taken' | 'dropped'>>;
+
+/** The balancer's event hooks, forwarding every table event to each of `indexes` in order. */
+export function eventHooks(...indexes: readonly WorkerIndex[]): EventHooks {
+  const update = (worker: WorkerView): void => {
+    for (const index of indexes) index.update(worker);
+  };
+  return {
+    added(worker) {
+      for (const index of indexes) index.add(worker);
+    },
+    addedMany(workers) {
+      for (const index of indexes) {
+        if (index.addMany !== undefined) index.addMany(workers);
+        else for (const w of workers) index.add(w);
+      }
+    },
+    removed(worker) {
+      for (const index of indexes) index.remove(worker);
+    },
+    up: update,
+    down: update,
+    changed: update,
+    dropped: update,
+    taken(worker) {
+      for (const index of indexes) {
+        if (index.taken !== undefined) index.taken(worker);
+        else index.update(worker);
+      }
+    },
+  };
+}
