@@ -119,6 +119,12 @@ t.test('counts, ports and limits are bounded', async (t) => {
     [{ failTimeoutMs: 20_000, ejectionMaxMs: 10_000 }, /ejectionMaxMs \(10000\) must be at least failTimeoutMs \(20000\)/],
   ];
   for (const [values, message] of cases) t.match(refusal(values), message, JSON.stringify(values));
+  const threshold = refusal({ loadThreshold: 0 });
+  t.equal(threshold.match(/got/g)?.length, 1, `the value is named once: ${threshold}`);
+  t.notMatch(threshold, /loadThreshold: loadThreshold/, 'the key is named once');
+  const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
+  t.equal(refusal({ loadThreshold: deep }), 'c.json: loadThreshold: must be a number, a string or a boolean, got an array of 1 item', 'a policy setting never sees a nested value');
+  t.match(refusal({ port: deep, workers: deep }), /port: .*got an array of 1 item\nc\.json: workers: entry 0 is an array of 1 item/);
   t.match(refusal({ adminToken: 'has space' }), /adminToken: .*got \(hidden\)/, 'a secret is never echoed');
   const many = refusal({ port: -1, queueLimit: -1 });
   t.equal(many.split('\n').length, 2, 'every problem is reported, one a line');
