@@ -37,10 +37,14 @@ t.test('workers add, remove and status talk to a running proxy', async (t) => {
   t.equal(removed.code, 0);
   t.same(proxy.table.workers.map((w) => w.id), ['127.0.0.1:9002']);
 
+  const drained = await warmroute('workers', 'drain', '127.0.0.1:9002', ...target);
+  t.equal(drained.code, 0, drained.stderr);
+  t.same((JSON.parse(drained.stdout) as { drained: { id: string }[] }).drained.map((d) => d.id), ['127.0.0.1:9002']);
+
   const status = await warmroute('status', ...target);
   t.equal(status.code, 0);
-  const body = JSON.parse(status.stdout) as { balancer: string; workers: { id: string; weight: number }[] };
-  t.equal(body.balancer, 'pkg-aware');
+  const body = JSON.parse(status.stdout) as { balancer: { name: string }; workers: { id: string; weight: number }[] };
+  t.equal(body.balancer.name, 'pkg-aware');
   t.same(body.workers.map((w) => [w.id, w.weight]), [['127.0.0.1:9002', 2]]);
 
   const denied = await warmroute('workers', 'add', '127.0.0.1:9003', '--proxy', proxy.url);
