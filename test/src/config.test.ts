@@ -1,6 +1,7 @@
 // Configuration: defaults < file < environment < flags, every key bounded with a
 // message naming key, value and range, olscheduler's formats and extra keys,
 // near-miss keys refused, worker notations and their defects (issue 9).
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { policySettings } from '../../balancers/index.js';
@@ -248,4 +249,20 @@ t.test('a loaded config written back loads to the same config', async (t) => {
   }
   const rich = load({ workers: [{ url: 'http://a:1', id: 'w1', weight: 2.5, connections: 3 }, 'b:2'], ejectOn5xx: true, loadThreshold: 5 }).config;
   t.same(loadConfig({ values: configToValues(rich) }), rich);
+});
+
+t.test('config/example.json shows every key at its default', async (t) => {
+  const warnings: string[] = [];
+  const example = loadConfigFile('config/example.json', { strict: true, onWarning: (m) => warnings.push(m) });
+  const defaults = loadConfig();
+  const written = JSON.parse(readFileSync('config/example.json', 'utf8')) as Record<string, unknown>;
+  for (const d of describeConfig()) {
+    if (!(d.key in defaults.policy)) t.ok(d.key in written, `${d.key} is in the example`);
+  }
+  t.same({ ...example, workers: [], registry: '' }, defaults, 'every value but workers and registry is the default');
+  t.same(warnings, []);
+  const thesis = loadConfigFile('config/olscheduler-thesis.json', { onWarning: (m) => warnings.push(m) });
+  t.equal(thesis.policy.loadThreshold, 100);
+  t.equal(thesis.workers.length, 5);
+  t.same(warnings.map((w) => w.replace(/^.*: /, '')), ['unknown config key "name" ignored', 'unknown config key "workerDelay" ignored']);
 });
