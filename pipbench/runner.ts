@@ -5,6 +5,7 @@
 // run_workload.py: uniform over the list, or uniform over a slice of the list
 // that moves on every rotation period.
 
+import { seededRandom } from '../balancers/seeded-random.js';
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
 import { isSuccess, summarize, type RequestRecord, type RunSummary } from './stats.js';
@@ -59,17 +60,7 @@ export const DEFAULT_BODY = JSON.stringify({ name: 'Alice' });
 export const DEFAULT_DRAIN_MS = 60_000;
 export const DRAIN_TIMEOUT_ERROR = 'no answer before the drain period ended';
 
-/** mulberry32: a small, fast, seedable PRNG; uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** How many handlers a rotation window holds for a list of `total`. */
 export function rotationWindowSize(slice: RotationSlice, total: number): number {
