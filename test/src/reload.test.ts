@@ -2,91 +2,13 @@
 // `node dist/src/cli.js start -c FILE` (built by `npx tsc -p tsconfig.json`),
 // driven by rewriting its config file, SIGHUP, POST /admin/reload and SIGTERM,
 // under a steady load of real requests.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import t, { type Test } from 'tap';
+import { join } from 'node:path';
+import t from 'tap';
+import { startCli, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker } from '../fixtures/fault-worker.js';
 import { invoke, startTestWorker, type TestWorker } from '../fixtures/servers.js';
-
-const cliPath = resolve('dist/src/cli.js');
-
-type LogLine = Record<string, unknown> & { msg?: string };
-
-interface Cli {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly lines: LogLine[];
-  /** The first log line (seen or to come) that `match` accepts. */
-  line(match: (l: LogLine) => boolean, what: string, limitMs?: number): Promise<LogLine>;
-  readonly exited: Promise<number | null>;
-}
-
-/** Starts the real CLI on a config file and resolves once it logs where it listens. */
-async function startCli(t: Test, configFile: string): Promise<Cli> {
-  const child = spawn(process.execPath, [cliPath, 'start', '-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: LogLine[] = [];
-  const waiters = new Set<() => void>();
-  let stderr = '';
-  let pending = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      const text = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(text) as LogLine);
-      } catch {
-        lines.push({ msg: text });
-      }
-    }
-    for (const wake of waiters) wake();
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    for (const wake of waiters) wake();
-    resolve(code);
-  }));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const line = (match: (l: LogLine) => boolean, what: string, limitMs = 5000): Promise<LogLine> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = lines.find(match);
-        if (found !== undefined) {
-          done();
-          resolve(found);
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          done();
-          reject(new Error(`the proxy exited (${child.exitCode ?? child.signalCode}) before logging ${what}; stderr: ${stderr}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`no log line ${what} within ${limitMs} ms; stderr: ${stderr}`));
-      }, limitMs);
-      const done = (): void => {
-        clearTimeout(timer);
-        waiters.delete(check);
-      };
-      waiters.add(check);
-      check();
-    });
-  const listening = await line((l) => l.msg === 'warmroute listening', '"warmroute listening"');
-  return { child, url: String(listening.url), lines, line, exited };
-}
-
-/** Resolves once `check` holds, testing it every few milliseconds, bounded. */
-async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 interface Status { balancer: { name: string }; workers: { id: string; weight: number; limit: number }[] }
 

@@ -3,7 +3,6 @@
 // workers' own reports), then three replicas on loopback over three workers
 // that serve the live-state contract.
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -13,6 +12,7 @@ import type { RunningProxy } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import type { WorkerSpec } from '../../src/worker-specs.js';
 import { WorkerTable, type Worker } from '../../src/workers.js';
+import { abandon, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker, type FaultWorker } from '../fixtures/fault-worker.js';
 import { inBatches, invoke, seededRandom, startTestProxy } from '../fixtures/servers.js';
 
@@ -118,15 +118,6 @@ async function statusWorkers(proxy: RunningProxy): Promise<StatusWorker[]> {
   return ((await invoke(proxy.url, '/status', { method: 'GET', body: '' })).json as { workers: StatusWorker[] }).workers;
 }
 
-/** Resolves once `check` holds, testing it every few milliseconds, bounded. */
-async function until(check: () => boolean, what: string, limitMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Every replica has a fresh report from every worker, and sees no other replica's load anywhere. */
 async function quiet(proxies: readonly RunningProxy[]): Promise<void> {
   const since = performance.now();
@@ -134,17 +125,6 @@ async function quiet(proxies: readonly RunningProxy[]): Promise<void> {
     () => proxies.every((p) => p.table.workers.every((w) => w.lastReport !== undefined && w.lastReport > since && w.external === 0)),
     'every replica has a report newer than the last request from every worker, with no external load',
   );
-}
-
-/** Sends an invocation and destroys it once `leave` resolves. */
-function abandon(base: string, path: string, leave: Promise<unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const req = httpRequest(`${base}${path}`, { method: 'POST', headers: { 'content-length': '2' } });
-    req.on('error', () => resolve());
-    req.on('close', () => resolve());
-    req.end('{}');
-    void leave.then(() => req.destroy());
-  });
 }
 
 const functions: LambdaInfo[] = [
