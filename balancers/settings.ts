@@ -25,7 +25,7 @@ export function numberSetting(key: string, doc: string, defaultValue: number, mi
 /** Read by pkg-aware and pkg-aware-ring: the load at which a function leaves its home worker. */
 export const loadThresholdSetting: PolicySetting = numberSetting(
   'loadThreshold',
-  'pkg-aware, pkg-aware-ring: requests in flight or queued (per unit of weight; plain count with ring "olscheduler") at which a function leaves its home worker.',
+  'pkg-aware, pkg-aware-ring: requests in flight or queued (per unit of weight; plain count with ring "olscheduler"; other proxies\' requests count where the worker reports its in-flight) at which a function leaves its home worker.',
   3,
   0,
   1e6,
