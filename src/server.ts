@@ -203,6 +203,8 @@ export function createProxyServer(control: ProxyControl): Server {
           packages: verbose ? [...w.packages] : w.packages.size,
           packagesReported: w.reportsPackages,
           reported: w.lastReport === undefined ? null : { agoMs: Math.round(now - w.lastReport), inFlight: w.reportedInFlight ?? null, cores: w.cores || null },
+          /** Load other replicas put there, as estimated from the last report (counted by load-aware policies). */
+          external: w.external,
         };
       }),
     });

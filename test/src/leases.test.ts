@@ -1,9 +1,9 @@
 // The worker side end to end: per-worker limits and queues, one lease per
 // request released exactly once under every fault, health, drain, removal.
 // Real workers and clients on loopback.
-import { request as httpRequest } from 'node:http';
 import t, { type Test } from 'tap';
 import type { RunningProxy } from '../../src/app.js';
+import { abandon, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker, type FaultWorker } from '../fixtures/fault-worker.js';
 import { invoke, startTestProxy, startTestWorker, type TestWorker } from '../fixtures/servers.js';
 
@@ -26,26 +26,6 @@ async function expectIdle(t: Test, proxy: RunningProxy): Promise<void> {
     t.equal(w.queued, 0, `${w.id}: queued 0`);
   }
   t.equal(proxy.upstreams.busy, 0, 'no upstream connection in use');
-}
-
-/** Sends a request and destroys it after `ms`, or when `when` resolves. */
-function abandon(base: string, path: string, when: Promise<unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const req = httpRequest(`${base}${path}`, { method: 'POST', headers: { 'content-length': '2' } });
-    req.on('error', () => resolve());
-    req.on('close', () => resolve());
-    req.end('{}');
-    void when.then(() => req.destroy());
-  });
-}
-
-/** Resolves once `check` holds, testing it whenever the proxy's status changes (polled on the event loop, bounded). */
-async function until(check: () => boolean | Promise<boolean>, what: string, limitMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 for (const balancer of ['round-robin', 'random', 'least-loaded', 'hashing-bounded', 'pkg-aware']) {
