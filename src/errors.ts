@@ -10,6 +10,7 @@ export const errorStatus = {
   method_not_allowed: 405,
   body_timeout: 408,
   body_too_large: 413,
+  headers_too_large: 431,
   worker_failed: 502,
   queue_full: 503,
   queue_timeout: 503,

@@ -251,7 +251,9 @@ export function createProxyServer(control: ProxyControl): Server {
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const body = JSON.stringify({ error: { code: 'bad_request', message: tooLarge ? 'request headers are too large' : `malformed HTTP request (${err.code ?? err.message})` } });
+    const body = JSON.stringify({ error: tooLarge
+      ? { code: 'headers_too_large', message: 'request headers exceed the 16 KiB limit' }
+      : { code: 'bad_request', message: `malformed HTTP request (${err.code ?? err.message})` } });
     const answer = `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
     // A malformed request pipelined behind a valid one: the valid one's answer goes out first, then the 400 and the close.
     const pending = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
