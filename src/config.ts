@@ -128,7 +128,7 @@ const fixedRules: Record<FixedKey, KeyRule> = {
   bodyTimeoutMs: { doc: 'Longest pause allowed between response body chunks.', default: 300_000, text: 'number', parse: millis() },
   responseTimeoutMs: { doc: 'Total deadline of one worker response, headers and body; 0: none.', default: 900_000, text: 'number', parse: millis('none') },
   clientBodyTimeoutMs: { doc: 'Longest time to receive a request body from the client.', default: 30_000, text: 'number', parse: millis() },
-  queueLimit: { doc: 'Requests that may wait at once, in the shared queue and every worker's queue together; beyond it: 503 queue_full.', default: 10_000, text: 'number', parse: integer(0, MAX_QUEUE) },
+  queueLimit: { doc: 'Requests that may wait at once, in the shared queue and the per-worker queues together; beyond it: 503 queue_full.', default: 10_000, text: 'number', parse: integer(0, MAX_QUEUE) },
   queueTimeoutMs: { doc: 'Longest wait in a queue before a 503.', default: 30_000, text: 'number', parse: millis() },
   workerQueueLimit: { doc: "Requests that may wait in one worker's own queue.", default: 100, text: 'number', parse: integer(0, MAX_QUEUE) },
   maxBodyBytes: { doc: 'Largest request body accepted; beyond it: 413.', default: 64 * 1024 * 1024, text: 'number', parse: integer(1, Number.MAX_SAFE_INTEGER) },
