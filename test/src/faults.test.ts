@@ -223,7 +223,7 @@ const workerFaults: WorkerFault[] = [
   { mode: 'close', expect: { status: 502, code: 'worker_failed' } },
   { mode: 'reset', expect: { status: 502, code: 'worker_failed' } },
   { mode: 'malformed', expect: { status: 502, code: 'worker_failed' } },
-  { mode: 'stall-headers', expect: { status: 200, cut: true } },
+  { mode: 'stall-headers', expect: { status: 504, code: 'worker_timeout' } },
   { mode: 'stall-body', expect: { status: 200, cut: true } },
   { mode: 'reset-mid-body', expect: { status: 200, cut: true } },
   { mode: 'slow-bytes', config: { responseTimeoutMs: 300, bodyTimeoutMs: 5000 }, expect: { status: 200, cut: true } },
