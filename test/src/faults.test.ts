@@ -105,6 +105,8 @@ async function rig(t: Test, workerCount: number, config: Record<string, unknown>
     ejectionMaxMs: 100,
     headersTimeoutMs: 300,
     bodyTimeoutMs: 300,
+    // A lease left open by a broken build must fail the test, not hang its teardown.
+    shutdownTimeoutMs: 1000,
     workers: workers.map((w, i) => ({ url: w.url, id: `w${i}` })),
     ...config,
   });
@@ -121,7 +123,11 @@ async function rig(t: Test, workerCount: number, config: Record<string, unknown>
 
 /** Waits until no client link is open and every upstream link has both ends (or neither). */
 async function settled(proxy: RunningProxy, workers: readonly FaultWorker[], count: () => Census): Promise<Census> {
-  await proxy.scheduler.whenIdle();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    proxy.scheduler.whenIdle(),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`a lease is still open (running ${proxy.scheduler.running}, waiting ${proxy.scheduler.waiting})`)), 5000); }),
+  ]).finally(() => clearTimeout(timer));
   let last = count();
   await until(() => {
     last = count();
