@@ -398,3 +398,23 @@ t.test('a client that leaves mid-response: the upstream response is abandoned to
   t.equal(r.proxy.table.get('w0')!.health.state, 'up', 'a client leaving is not held against the worker');
   await expectRecovered(t, r, before, 'left mid-response');
 });
+
+t.test('a drained worker added again comes back into routing and takes requests', async (t) => {
+  const r = await rig(t, 2);
+  const before = await yardstick(r);
+  const admin = new Agent({ connections: 1 });
+  const drain = await request(`${r.proxy.url}/admin/workers/drain?workers=w0`, { method: 'POST', dispatcher: admin });
+  t.equal(drain.statusCode, 200);
+  await drain.body.dump();
+  t.equal(r.proxy.table.get('w0')!.health.state, 'draining');
+  const add = await request(`${r.proxy.url}/admin/workers/add`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workers: [{ url: r.workers[0]!.url, id: 'w0' }] }), dispatcher: admin,
+  });
+  t.equal(add.statusCode, 200);
+  await add.body.dump();
+  await admin.close();
+  t.equal(r.proxy.table.get('w0')!.health.state, 'up', 'no longer draining');
+  const seen = r.workers[0]!.count;
+  await expectRecovered(t, r, before, 'drain and add again');
+  t.ok(r.workers[0]!.count > seen, `the re-added worker takes requests again (${r.workers[0]!.count - seen})`);
+});
