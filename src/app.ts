@@ -117,6 +117,12 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
     const addedIds = new Set(added.map((w) => w.id));
     const present = specs.filter((s) => !addedIds.has(s.id)).map((s) => s.id);
     if (added.length > 0) log.info({ added: [...addedIds], source }, 'workers added');
+    if (source === 'admin') {
+      // Adding a worker that was drained brings it back: otherwise it would stay out of routing for good.
+      const resumed = present.map((id) => table.get(id)).filter((w): w is Worker => w !== undefined && w.draining);
+      for (const w of resumed) table.undrain(w);
+      if (resumed.length > 0) log.info({ resumed: resumed.map((w) => w.id) }, 'drained workers added again: back in routing');
+    }
     return { added: [...addedIds], present };
   }
 

@@ -223,6 +223,8 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   private clientGone = false;
   private finished = false;
   private deadline: NodeJS.Timeout | undefined;
+  /** The worker's status line and headers, not yet written to the client. */
+  private head: Record<string, string | string[]> | undefined;
   private onDrain: (() => void) | undefined;
 
   constructor(
@@ -273,6 +275,7 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
       return this.finish();
     }
     this.status = 0;
+    this.head = undefined;
     this.connection = upstreams.connectionsOf(worker).acquire();
     let body: Buffer | null | StreamedBody;
     if (this.body === null || Buffer.isBuffer(this.body)) {
@@ -302,10 +305,19 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200) return; // 1xx: informational, the real answer follows
     this.status = statusCode;
-    this.res.writeHead(statusCode, downstreamHeaders(headers, this.lease.worker!.id));
+    // Held until the first body byte or the end: Node sends nothing before then anyway, and a worker
+    // that stalls or breaks right after its headers can then still be answered 502/504 instead of a bare close.
+    this.head = downstreamHeaders(headers, this.lease.worker!.id);
+  }
+
+  private writeHead(): void {
+    if (this.head === undefined) return;
+    this.res.writeHead(this.status, this.head);
+    this.head = undefined;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.writeHead();
     this.bytes += chunk.length;
     if (this.res.write(chunk)) return;
     controller.pause();
@@ -314,6 +326,7 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    this.writeHead();
     this.res.end();
     const worker = this.endAttempt();
     const { table, metrics, settings } = this.ctx;
@@ -359,6 +372,11 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     worker.countError(reason);
     metrics.upstreamError(worker, reason);
     table.eject(worker, code || err.message);
+    if (this.head !== undefined) {
+      // Headers arrived but nothing reached the client yet: it still gets a whole error answer.
+      this.head = undefined;
+      this.status = 0;
+    }
     if (this.status !== 0) {
       // The response had begun: nothing can be said to the client any more but a cut.
       metrics.answered(worker, this.status, (this.ctx.clock.now() - this.lease.dispatchedAt) / 1000);

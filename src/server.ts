@@ -257,6 +257,13 @@ export function createProxyServer(control: ProxyControl): Server {
     const answer = `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
     // A malformed request pipelined behind a valid one: the valid one's answer goes out first, then the 400 and the close.
     const pending = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending && !pending.req.complete) {
+      // The error is in the pending request's own body (most often the client closed mid-body): it can
+      // never complete, so nothing is left to wait for. Waiting would hold the socket, and any lease,
+      // until clientBodyTimeoutMs.
+      if (!pending.headersSent) socket.write(answer);
+      return void socket.destroy();
+    }
     if (pending && !pending.writableFinished) {
       pending.once('finish', () => socket.end(answer));
       pending.once('close', () => { if (!socket.destroyed) socket.end(answer); });

@@ -1,0 +1,400 @@
+// Overload: thousands of clients at once against a proxy whose workers can run
+// 16 requests at a time. Every request must be answered (served, or 503 when
+// the queue is full, at once), the queues must stay within their bounds, the
+// proxy's memory must stay small, and service must be back at full speed when
+// the load stops.
+// Build and run: npm run bench:overload   (node dist/bench/overload.js --help)
+// Writes <out>/summary.md and <out>/summary.json.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Agent, request } from 'undici';
+import { UsageError } from '../pipbench/commands/support.js';
+import { mean, percentile, sortedAscending } from '../pipbench/stats.js';
+import { freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine } from './children.js';
+import { runLoad, type LoadResult } from './load.js';
+import { proxyStatus, rssMiB, startProxyChild } from './proxy-child.js';
+
+const REPRODUCE = 'npm run bench:overload   # = npx tsc -p tsconfig.json && node dist/bench/overload.js';
+const FUNCTION_NAME = 'fn';
+
+const usage = `usage: node dist/bench/overload.js [flags]
+
+Starts warmroute (node dist/src/cli.js start, a child process) in front of workers in
+another child, measures a closed-loop run, then opens --clients connections at once,
+each sending one invocation, samples /status while they are answered, and measures
+the closed-loop run again.
+
+  --clients N                 concurrent client connections (default 10000)
+  --workers N                 workers (default 2)
+  --connections-per-worker N  the proxy's connection limit per worker (default 8)
+  --queue-limit N             the proxy's queueLimit (default 1000)
+  --worker-queue-limit N      the proxy's workerQueueLimit (default 100)
+  --delay-ms N                each invocation's time at the worker (default 20)
+  --closed-sec N              length of the closed-loop runs before and after (default 5)
+  --out DIR                   where summary.md and summary.json go (default results/bench-overload)
+  --help                      this text
+`;
+
+interface Settings {
+  clients: number;
+  workers: number;
+  connectionsPerWorker: number;
+  queueLimit: number;
+  workerQueueLimit: number;
+  delayMs: number;
+  closedSec: number;
+  out: string;
+}
+
+function numberFlag(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${text}"`);
+  return n;
+}
+
+function parseSettings(argv: string[]): Settings | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        clients: { type: 'string' }, workers: { type: 'string' }, 'connections-per-worker': { type: 'string' },
+        'queue-limit': { type: 'string' }, 'worker-queue-limit': { type: 'string' }, 'delay-ms': { type: 'string' },
+        'closed-sec': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return undefined;
+  return {
+    clients: numberFlag('clients', values.clients, 10_000, 1, 60_000),
+    workers: numberFlag('workers', values.workers, 2, 1, 64),
+    connectionsPerWorker: numberFlag('connections-per-worker', values['connections-per-worker'], 8, 1, 1000),
+    queueLimit: numberFlag('queue-limit', values['queue-limit'], 1000, 0, 1_000_000),
+    workerQueueLimit: numberFlag('worker-queue-limit', values['worker-queue-limit'], 100, 0, 1_000_000),
+    delayMs: numberFlag('delay-ms', values['delay-ms'], 20, 0, 60_000),
+    closedSec: numberFlag('closed-sec', values['closed-sec'], 5, 1, 600),
+    out: values.out ?? 'results/bench-overload',
+  };
+}
+
+// ---------------------------------------------------------------- open-file limits
+
+function openFileLimits(): { soft: number; hard: number } {
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const read = (v: string | undefined): number => (v === undefined || v === 'unlimited' ? Infinity : Number(v));
+  return { soft: read(line?.[1]), hard: read(line?.[2]) };
+}
+
+/** Re-runs this script under a raised `ulimit -n` when the soft limit is too low for the clients; returns its exit code, or undefined to go on here. */
+function reexecWithMoreFiles(needed: number): number | undefined {
+  const { soft, hard } = openFileLimits();
+  if (soft >= needed) return undefined;
+  if (hard < needed) throw new UsageError(`${needed} open files are needed but the hard limit (ulimit -Hn) is ${hard}; use fewer --clients`);
+  if (process.env.WARMROUTE_OVERLOAD_REEXEC === '1') throw new UsageError(`could not raise the open-file limit to ${needed}`);
+  const run = spawnSync('/bin/sh', ['-c', `ulimit -n ${needed} && exec "$0" "$@"`, process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit', env: { ...process.env, WARMROUTE_OVERLOAD_REEXEC: '1' },
+  });
+  return run.status ?? 1;
+}
+
+// ---------------------------------------------------------------- the burst
+
+interface Answer {
+  /** HTTP status, 0 when the connection ended without a status line. */
+  status: number;
+  code: string;
+  /** ms from the start of the burst to the connection being established. */
+  connectMs: number;
+  /** ms from the request written to the status line received. */
+  answerMs: number;
+  /** ms from the start of the burst to the whole answer. */
+  totalMs: number;
+  error: string;
+}
+
+/** One raw HTTP/1.1 request on its own connection (Connection: close), timed in its phases. */
+function invokeOnce(port: number, t0: number): Promise<Answer> {
+  return new Promise((done) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let connectedAt = 0;
+    let writtenAt = 0;
+    let statusAt = 0;
+    let text = '';
+    let settled = false;
+    const finish = (error: string): void => {
+      if (settled) return;
+      settled = true;
+      const end = performance.now();
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+      let code = '';
+      try {
+        code = (JSON.parse(body) as { error?: { code?: string } }).error?.code ?? '';
+      } catch {
+        code = '';
+      }
+      done({
+        status: m ? Number(m[1]) : 0,
+        code,
+        connectMs: connectedAt === 0 ? Number.NaN : connectedAt - t0,
+        answerMs: statusAt === 0 ? Number.NaN : statusAt - writtenAt,
+        totalMs: end - t0,
+        error: m ? '' : error || 'closed without an answer',
+      });
+    };
+    socket.setNoDelay(true);
+    socket.once('connect', () => {
+      connectedAt = performance.now();
+      socket.write(`POST /runLambda/${FUNCTION_NAME} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`, () => {
+        writtenAt = performance.now();
+      });
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (statusAt === 0) statusAt = performance.now();
+      text += chunk.toString('latin1');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code ?? err.message));
+    socket.once('close', () => finish(''));
+  });
+}
+
+interface QueueWatch {
+  samples: number;
+  failedSamples: number;
+  maxWaiting: number;
+  maxShared: number;
+  maxWorkerQueued: number;
+  maxWorkerInFlight: number;
+  violations: string[];
+}
+
+/** Samples /status over its own connection until `stop` resolves. */
+async function watchQueues(url: string, settings: Settings, stop: Promise<unknown>): Promise<QueueWatch> {
+  const w: QueueWatch = { samples: 0, failedSamples: 0, maxWaiting: 0, maxShared: 0, maxWorkerQueued: 0, maxWorkerInFlight: 0, violations: [] };
+  let stopped = false;
+  void stop.then(() => { stopped = true; });
+  while (!stopped) {
+    try {
+      const st = await proxyStatus(url);
+      w.samples++;
+      w.maxWaiting = Math.max(w.maxWaiting, st.queue.waiting);
+      w.maxShared = Math.max(w.maxShared, st.queue.shared);
+      if (st.queue.waiting > settings.queueLimit) w.violations.push(`${st.queue.waiting} waiting > queueLimit ${settings.queueLimit}`);
+      for (const worker of st.workers) {
+        w.maxWorkerQueued = Math.max(w.maxWorkerQueued, worker.queued);
+        w.maxWorkerInFlight = Math.max(w.maxWorkerInFlight, worker.inFlight);
+        if (worker.queued > settings.workerQueueLimit) w.violations.push(`${worker.id}: ${worker.queued} queued > ${settings.workerQueueLimit}`);
+        if (worker.inFlight > worker.limit) w.violations.push(`${worker.id}: ${worker.inFlight} in flight > limit ${worker.limit}`);
+      }
+    } catch {
+      w.failedSamples++;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return w;
+}
+
+interface Dist { count: number; meanMs: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number }
+
+function dist(values: number[]): Dist {
+  const v = sortedAscending(values.filter((x) => Number.isFinite(x)));
+  const r = (x: number): number => Math.round(x * 10) / 10;
+  return { count: v.length, meanMs: r(mean(v)), p50Ms: r(percentile(v, 50)), p90Ms: r(percentile(v, 90)), p99Ms: r(percentile(v, 99)), maxMs: r(v.length === 0 ? Number.NaN : v[v.length - 1]!) };
+}
+
+async function closedLoop(url: string, seconds: number): Promise<LoadResult> {
+  return runLoad({ url: `${url}/runLambda/${FUNCTION_NAME}`, connections: 64, durationSec: seconds, body: '{}' });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let settings: Settings | undefined;
+  try {
+    settings = parseSettings(argv);
+    if (settings === undefined) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const again = reexecWithMoreFiles(settings.clients + 1000);
+    if (again !== undefined) return again;
+  } catch (err) {
+    process.stderr.write(`overload: ${(err as Error).message}\n${usage}`);
+    return 2;
+  }
+  const s = settings;
+  for (const path of ['dist/src/cli.js', 'dist/bench/delay-workers.js']) {
+    if (!existsSync(path)) {
+      process.stderr.write(`overload: ${path} does not exist: run from the project folder, after "npx tsc -p tsconfig.json"\n`);
+      return 2;
+    }
+  }
+  const log = (text: string): void => void process.stderr.write(`[overload] ${text}\n`);
+  const workersChild = startChild('workers', process.execPath, [resolve('dist/bench/delay-workers.js'), '--count', String(s.workers), '--delay-ms', String(s.delayMs)]);
+  const urls = await waitForLine(workersChild, (line) => {
+    try {
+      return (JSON.parse(line) as { upstreams?: string[] }).upstreams;
+    } catch {
+      return undefined;
+    }
+  }, 15_000);
+  const dir = await mkdtemp(join(tmpdir(), 'warmroute-overload-'));
+  const configPath = join(dir, 'warmroute.json');
+  const port = await freePort();
+  await writeFile(configPath, JSON.stringify({
+    host: '127.0.0.1', port, balancer: 'least-loaded',
+    workers: urls.map((url, i) => ({ url, id: `w${i + 1}` })),
+    connectionsPerWorker: s.connectionsPerWorker, queueLimit: s.queueLimit, workerQueueLimit: s.workerQueueLimit,
+    queueTimeoutMs: 60_000, healthIntervalMs: 1000, accessLog: false, logLevel: 'info',
+  }));
+  const { hard } = openFileLimits();
+  const proxy = await startProxyChild(configPath, Math.min(hard, s.clients * 2 + 1000));
+  const pid = proxy.child.pid;
+  log(`proxy ${proxy.url} (pid ${pid}) in front of ${urls.join(', ')}`);
+
+  // Unmeasured first, so that "before" is a warm proxy (compiled code, open upstream connections), as "after" is.
+  log('warm-up, 2 s');
+  await closedLoop(proxy.url, 2);
+  log(`closed loop before, ${s.closedSec} s`);
+  const before = await closedLoop(proxy.url, s.closedSec);
+  const rssBeforeMiB = rssMiB(pid);
+
+  log(`${s.clients} clients at once`);
+  const t0 = performance.now();
+  const all = Promise.all(Array.from({ length: s.clients }, () => invokeOnce(port, t0)));
+  const watch = watchQueues(proxy.url, s, all);
+  const answers = await all;
+  const burstMs = performance.now() - t0;
+  const queues = await watch;
+  const rssAfterBurstMiB = rssMiB(pid);
+  const peakMiB = peakRssMiB(pid);
+
+  // Service is back once nothing waits or runs; then the same closed loop again.
+  const idleAt = performance.now();
+  for (;;) {
+    const st = await proxyStatus(proxy.url);
+    if (st.queue.waiting === 0 && st.queue.inFlight === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const idleAfterMs = performance.now() - idleAt;
+  log(`closed loop after, ${s.closedSec} s`);
+  const after = await closedLoop(proxy.url, s.closedSec);
+  const proxyAlive = proxy.child.process.exitCode === null && proxy.child.process.signalCode === null;
+  await stopChild(proxy.child);
+  await stopChild(workersChild);
+  await rm(dir, { recursive: true, force: true });
+
+  const byStatus = new Map<string, number>();
+  for (const a of answers) {
+    const key = a.status === 0 ? `unanswered (${a.error})` : `${a.status}${a.code === '' ? '' : ` ${a.code}`}`;
+    byStatus.set(key, (byStatus.get(key) ?? 0) + 1);
+  }
+  const served = answers.filter((a) => a.status === 200);
+  const full = answers.filter((a) => a.status === 503 && a.code === 'queue_full');
+  const unanswered = answers.filter((a) => a.status === 0).length;
+  const summary = {
+    command: REPRODUCE,
+    settings: { ...s, cores: cpus().length, openFilesHard: hard },
+    clients: s.clients,
+    byStatus: Object.fromEntries([...byStatus].sort((a, b) => b[1] - a[1])),
+    answered: s.clients - unanswered,
+    unanswered,
+    burstMs: Math.round(burstMs),
+    connectMs: dist(answers.map((a) => a.connectMs)),
+    queueFullAnswerMs: dist(full.map((a) => a.answerMs)),
+    servedAnswerMs: dist(served.map((a) => a.answerMs)),
+    queues,
+    rssMiB: { beforeBurst: rssBeforeMiB ?? null, afterBurst: rssAfterBurstMiB ?? null, peak: peakMiB ?? null },
+    idleAfterBurstMs: Math.round(idleAfterMs),
+    closedLoop: {
+      before: { requestsPerSec: Math.round(before.requestsPerSec), p50Ms: before.latencyP50Ms, p99Ms: before.latencyP99Ms, non2xx: before.non2xx, errors: before.errors },
+      after: { requestsPerSec: Math.round(after.requestsPerSec), p50Ms: after.latencyP50Ms, p99Ms: after.latencyP99Ms, non2xx: after.non2xx, errors: after.errors },
+      ratio: Math.round((after.requestsPerSec / before.requestsPerSec) * 1000) / 1000,
+    },
+    proxyAliveAtEnd: proxyAlive,
+    proxyProblems: proxy.logs.problems.slice(-10),
+  };
+  await mkdir(s.out, { recursive: true });
+  await writeFile(join(s.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const md = markdown(summary);
+  await writeFile(join(s.out, 'summary.md'), md);
+  process.stdout.write(md);
+  const pass = unanswered === 0 && queues.violations.length === 0 && proxyAlive;
+  return pass ? 0 : 1;
+}
+
+function markdown(x: {
+  command: string; settings: Settings & { cores: number; openFilesHard: number }; clients: number; byStatus: Record<string, number>;
+  answered: number; unanswered: number; burstMs: number; connectMs: Dist; queueFullAnswerMs: Dist; servedAnswerMs: Dist; queues: QueueWatch;
+  rssMiB: { beforeBurst: number | null; afterBurst: number | null; peak: number | null }; idleAfterBurstMs: number;
+  closedLoop: { before: { requestsPerSec: number; p50Ms: number; p99Ms: number; non2xx: number; errors: number }; after: { requestsPerSec: number; p50Ms: number; p99Ms: number; non2xx: number; errors: number }; ratio: number };
+  proxyAliveAtEnd: boolean;
+}): string {
+  const f = (n: number | null): string => (n === null || Number.isNaN(n) ? '-' : n.toFixed(1));
+  const row = (name: string, d: Dist): string => `| ${name} | ${d.count} | ${f(d.meanMs)} | ${f(d.p50Ms)} | ${f(d.p90Ms)} | ${f(d.p99Ms)} | ${f(d.maxMs)} |`;
+  const s = x.settings;
+  return `# Overload: ${x.clients} concurrent clients, ${s.workers} workers x ${s.connectionsPerWorker} connections
+
+Command: \`${x.command}\` (this run: \`node dist/bench/overload.js --clients ${x.clients} --workers ${s.workers} --connections-per-worker ${s.connectionsPerWorker} --queue-limit ${s.queueLimit} --worker-queue-limit ${s.workerQueueLimit} --delay-ms ${s.delayMs} --closed-sec ${s.closedSec}\`)
+
+warmroute (\`node dist/src/cli.js start\`, least-loaded, queueLimit ${s.queueLimit}, workerQueueLimit ${s.workerQueueLimit}, queueTimeoutMs 60000) in one
+child process, ${s.workers} workers answering after ${s.delayMs} ms in another, the clients in this one: each of ${x.clients} connections is
+opened at once and sends one \`POST /runLambda/fn\` with \`connection: close\`. ${s.cores} cores, shared with other work.
+
+| measure | value |
+| --- | --- |
+| answered | ${x.answered} of ${x.clients} |
+| **unanswered** (goal 0) | **${x.unanswered}** |
+| all answered after | ${x.burstMs} ms |
+| most waiting seen in /status (bound ${s.queueLimit}) | ${x.queues.maxWaiting} (${x.queues.samples} samples, ${x.queues.failedSamples} failed) |
+| most in one worker's queue (bound ${s.workerQueueLimit}) | ${x.queues.maxWorkerQueued} |
+| most in flight on one worker (limit ${s.connectionsPerWorker}) | ${x.queues.maxWorkerInFlight} |
+| bound violations | ${x.queues.violations.length === 0 ? 'none' : x.queues.violations.slice(0, 5).join('; ')} |
+| proxy RSS before the burst | ${f(x.rssMiB.beforeBurst)} MiB |
+| proxy RSS right after it | ${f(x.rssMiB.afterBurst)} MiB |
+| **proxy peak RSS** (VmHWM, goal 150 MB) | **${f(x.rssMiB.peak)} MiB** |
+| closed loop (64 connections, ${s.closedSec} s) before | ${x.closedLoop.before.requestsPerSec} requests/s, p50 ${f(x.closedLoop.before.p50Ms)} ms, p99 ${f(x.closedLoop.before.p99Ms)} ms |
+| closed loop after | ${x.closedLoop.after.requestsPerSec} requests/s, p50 ${f(x.closedLoop.after.p50Ms)} ms, p99 ${f(x.closedLoop.after.p99Ms)} ms |
+| **after / before** | **${x.closedLoop.ratio}** |
+| proxy still running at the end | ${x.proxyAliveAtEnd ? 'yes' : 'NO'} |
+
+## Answers
+
+| status | count |
+| --- | --- |
+${Object.entries(x.byStatus).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
+
+## Latency (ms)
+
+Answer time: from the request written to the first byte of the answer. Connect: from the start of the burst to the connection
+being accepted by the kernel (the proxy's listen backlog, not the proxy's code, sets most of it).
+
+| what | count | mean | p50 | p90 | p99 | max |
+| --- | --- | --- | --- | --- | --- | --- |
+${row('503 queue_full: answer', x.queueFullAnswerMs)}
+${row('200 served: answer', x.servedAnswerMs)}
+${row('connect (every client)', x.connectMs)}
+`;
+}
+
+process.on('SIGINT', () => {
+  killAllChildren();
+  process.exit(130);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`overload: ${(err as Error).stack ?? String(err)}\n`);
+    killAllChildren();
+    process.exitCode = 1;
+  },
+);
