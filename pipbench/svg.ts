@@ -556,11 +556,31 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
   const vega = compileVegaLite(spec).spec;
   const view = new View(parseVega(vega), { renderer: 'none' });
   try {
-    const svg = await view.toSVG();
+    let svg = renumberIds(await view.toSVG());
+    // A <title> names the chart for screen readers and file browsers.
+    const title = typeof spec.title === 'object' && spec.title !== null && 'text' in spec.title ? String(spec.title.text) : '';
+    if (title !== '') svg = svg.replace(/^(<svg[^>]*>)/, `$1<title>${escapeXml(title)}</title>`);
     return svg.endsWith('\n') ? svg : `${svg}\n`;
   } finally {
     view.finalize();
   }
+}
+
+/**
+ * vega numbers gradients and clip paths with counters that live as long as the
+ * process; renumbered from 0 per document, the same chart is the same bytes
+ * whatever was rendered before it.
+ */
+function renumberIds(svg: string): string {
+  const ids = new Map<string, string>();
+  return svg.replace(/\b(gradient|clip|pattern)(_?)(\d+)\b/g, (whole, kind: string, sep: string) => {
+    let id = ids.get(whole);
+    if (id === undefined) {
+      id = `${kind}${sep}${ids.size}`;
+      ids.set(whole, id);
+    }
+    return id;
+  });
 }
 
 function baseConfig(title: string, subtitle?: string): Pick<TopLevelSpec, 'title' | 'config' | 'background'> {
