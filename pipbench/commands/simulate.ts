@@ -2,9 +2,10 @@
 // time, repeated over placements and request sequences; writes results/<name>/.
 
 import { simulateExperiment, loadLambdas } from '../simulate.js';
-import { planRows, repeats } from '../experiment.js';
+import { parseAgainst, planRows, repeats } from '../experiment.js';
 import { createProgressBar } from '../progress.js';
 import { InputError, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
+import { readInputFile } from './run.js';
 import { parseComparisonFlags, prepareInputs, report, sharedFlagsHelp } from './experiment.js';
 
 export const HELP = `usage: pipbench simulate --registry FILE [flags]
@@ -21,6 +22,8 @@ ${sharedFlagsHelp('simulate')}  --placements N          placements per row: plac
   --arrivals fixed|poisson|bursty  async arrival times (default fixed: one every --wait)
   --burst PERIOD,BURST,FACTOR  bursty: FACTOR x the mean rate for the first BURST s of every
                           PERIOD s, less in between, same mean (default 60,10,4)
+  --against FILE          a summary.json of the same cell (e.g. from pipbench experiment): its
+                          means and ranking are set beside these in summary.md
   --requests-csv          also write requests-<row>.csv (the first run of each row)
   --json                  print summary.json instead of the table
 `;
@@ -36,6 +39,7 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
     arrivals: { type: 'string' },
     burst: { type: 'string' },
     'requests-csv': { type: 'boolean' },
+    against: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (help) {
@@ -49,6 +53,16 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
   } catch (err) {
     throw new InputError(err instanceof Error ? err.message : String(err));
   }
+  let against;
+  if (typeof extra.against === 'string') {
+    const path = extra.against;
+    try {
+      against = parseAgainst(await readInputFile('against', path), path);
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      throw new InputError(`--against ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const total = planRows(params.policies, params.thresholds).length * repeats(params).length;
   const bar = createProgressBar({ total, unit: 'runs', quiet });
   const t0 = performance.now();
@@ -61,6 +75,7 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
   } finally {
     bar.stop();
   }
+  if (against !== undefined) result = { ...result, against };
   if (!quiet) io.stderr.write(`pipbench simulate: ${total} runs in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
   return report(result, io, extra.json === true);
 }

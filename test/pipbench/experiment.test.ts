@@ -3,8 +3,10 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main as experimentMain } from '../../pipbench/commands/experiment.js';
+import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
+import { loadLambdas, simulateExperiment } from '../../pipbench/simulate.js';
 import {
-  planRows, requestFileContent, runDataOf, runFigures, MAX_REQUEST_FILE_BYTES, POLICIES,
+  loadExperimentWorkload, planRows, requestFileContent, rowStats, runExperiment, runDataOf, runFigures, MAX_REQUEST_FILE_BYTES, POLICIES,
 } from '../../pipbench/experiment.js';
 import type { RequestRecord } from '../../pipbench/stats.js';
 import { policyColor } from '../../pipbench/svg.js';
@@ -160,4 +162,33 @@ t.test('pipbench experiment: bad input names the problem and exits non-zero', as
   const help = captureIO();
   t.equal(await experimentMain(['--help'], help), 0);
   t.match(help.out(), /--thresholds/);
+});
+
+t.test('validation: one small cell run in real time and in virtual time agrees', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-val-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeTinyWorkload(dir);
+  const { params } = parseComparisonFlags('experiment', ['--registry', registry, '--handlers', handlers, '--duration', '10', '--wait', '200',
+    '--time-scale', '0.5', '--drain', '120', '--policies', 'round-robin,pkg-aware', '--thresholds', '100', '--out-dir', dir], { 'time-scale': { type: 'string' } });
+  const workload = await loadExperimentWorkload(params);
+  const real = await runExperiment(params, {}, workload);
+  const virtual = simulateExperiment({ params, workload, lambdas: await loadLambdas(params.registry, workload) });
+  const realStats = rowStats(real);
+  const simStats = rowStats(virtual);
+  // The real-time side pays what the virtual one does not: two loopback hops per
+  // request and late timers (three or four per cold request), each a few wall ms on a
+  // busy machine, so several tens of simulated ms at time scale 0.5, against cold
+  // means of about two seconds here. Measured on a loaded 2-core machine: all-warm
+  // 31 ms against 13 ms at scale 1, and at scale 0.1 or below the real-time side falls
+  // behind altogether (results/validation/README.md). 25% holds the hops with room and
+  // still fails a simulator that got the model, the queues or the policy wrong.
+  for (const [i, s] of simStats.entries()) {
+    const r = realStats[i];
+    if (s.plan.bound === 'all-warm' || r === undefined) continue; // milliseconds: the socket hops alone exceed it
+    const off = s.figures.meanMs / r.figures.meanMs - 1;
+    t.ok(Math.abs(off) < 0.25, `${s.plan.label}: simulate ${(s.figures.meanMs / 1000).toFixed(2)} s, experiment ${(r.figures.meanMs / 1000).toFixed(2)} s (${(100 * off).toFixed(1)}%)`);
+    t.equal(s.figures.requests, r.figures.requests, `${s.plan.label}: the same number of requests`);
+  }
+  const order = (stats: typeof simStats): string[] => stats.filter((s) => s.plan.bound === undefined).sort((a, b) => a.figures.meanMs - b.figures.meanMs).map((s) => s.plan.id);
+  t.same(order(simStats), order(realStats), 'the same ranking');
 });
