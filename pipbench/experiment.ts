@@ -951,7 +951,7 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   const rowsById = new Map(result.rows.map((r) => [r.plan.id, r]));
   charts.set(CHART_FILES.latencyCdf, await cdfCurves({
     title: 'Latency distribution',
-    subtitle: `${subtitle}; ${compared.filter((s) => s.plan.threshold !== undefined).map((s) => s.plan.label).join(', ') || 'no threshold policy'}`,
+    subtitle: `${subtitle}; threshold policies at their best threshold`,
     xTitle: 'latency (s)',
     series: compared.map((s) => {
       const values: number[] = [];
@@ -968,11 +968,13 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
     groups.set(handler, key);
     groupSize.set(key, (groupSize.get(key) ?? 0) + 1);
   }
-  const columns = [...groupSize.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, n]) => `${k} (${n})`);
-  const columnOf = (handler: string): string => {
-    const key = groups.get(handler) ?? handler;
-    return `${key} (${groupSize.get(key) ?? 1})`;
-  };
+  // The largest groups each get a column; the rest share one, so the map stays legible at a column's width.
+  const ordered = [...groupSize.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const shown = new Map(ordered.slice(0, ordered.length > 12 ? 11 : 12).map(([k, n]) => [k, `${k} (${n})`]));
+  const rest = ordered.slice(shown.size);
+  const restLabel = `${rest.length} other keys (${rest.reduce((a, [, n]) => a + n, 0)})`;
+  const columns = [...shown.values(), ...(rest.length > 0 ? [restLabel] : [])];
+  const columnOf = (handler: string): string => shown.get(groups.get(handler) ?? handler) ?? restLabel;
   const cells: { row: string; column: string; value: number; text: string }[] = [];
   for (const s of compared) {
     const sums = new Map<string, { sum: number; n: number }>();
@@ -993,7 +995,7 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   }
   charts.set(CHART_FILES.perHandler, await heatMap({
     title: 'Mean latency per handler group',
-    subtitle: `${subtitle}; groups: handlers sharing a largest package (count)`,
+    subtitle: `${subtitle}; a group: the handlers sharing a largest package`,
     xTitle: 'routing key (handlers)',
     legendTitle: 'mean (s)',
     rows: compared.map(label),

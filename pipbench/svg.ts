@@ -585,7 +585,8 @@ function renumberIds(svg: string): string {
 
 function baseConfig(title: string, subtitle?: string): Pick<TopLevelSpec, 'title' | 'config' | 'background'> {
   return {
-    title: { text: title, subtitle: subtitle ?? '', fontSize: 12, subtitleFontSize: 9, anchor: 'start' },
+    // Subtitle parts on lines of their own, so that a long one never widens the chart past a column.
+    title: { text: title, subtitle: (subtitle ?? '').split('; ').filter((l) => l !== ''), fontSize: 12, subtitleFontSize: 9, anchor: 'start', limit: 320 },
     background: 'white',
     config: {
       font: FONT.font,
@@ -721,7 +722,7 @@ export function heatMap(o: { title: string; subtitle?: string; xTitle: string; c
   const cells = o.cells.filter((c) => Number.isFinite(c.value) && c.value > 0).map((c) => ({ ...c }));
   return renderVegaLite({
     ...baseConfig(o.title, o.subtitle),
-    width: COLUMN_WIDTH,
+    width: COLUMN_WIDTH - 80,
     height: Math.max(40, 18 * o.rows.length),
     data: { values: cells },
     encoding: {
@@ -729,7 +730,7 @@ export function heatMap(o: { title: string; subtitle?: string; xTitle: string; c
       y: { field: 'row', type: 'nominal', sort: [...o.rows], title: null },
     },
     layer: [
-      { mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', scale: { type: 'log', scheme: 'yelloworangered' }, title: o.legendTitle, legend: { orient: 'right', gradientLength: 80 } } } },
+      { mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', scale: { type: 'log', scheme: 'yelloworangered' }, title: o.legendTitle, legend: { orient: 'bottom', gradientLength: 120 } } } },
       { mark: { type: 'text', fontSize: 7 }, encoding: { text: { field: 'text' }, color: { value: '#111' } } },
     ],
   } as TopLevelSpec);
