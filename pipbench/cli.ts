@@ -8,6 +8,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
   calibrate: { summary: 'fit check: the worker model against the thesis logs; writes results/calibration/', load: () => import('./commands/calibrate.js') },
   demo: { summary: 'simulated workers and a warmroute proxy in one process, for trying it out', load: () => import('./commands/demo.js') },
   experiment: { summary: 'compare routing policies on one workload; writes results/<name>/', load: () => import('./commands/experiment.js') },
+  simulate: { summary: 'the experiment in virtual time, over placements and seeds, with intervals', load: () => import('./commands/simulate.js') },
 };
 
 function usage(): string {

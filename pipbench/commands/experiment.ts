@@ -1,18 +1,23 @@
-// `pipbench experiment`: compare routing policies on one workload; writes results/<name>/.
+// `pipbench experiment`: compare routing policies on one workload in real time
+// (HTTP workers and a warmroute proxy per row); writes results/<name>/.
+// Its flags are shared with `pipbench simulate` (one parser, below).
 
 import { access } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
-  loadExperimentWorkload, planRows, runExperiment, writeExperimentResults, thresholdPolicies, DEFAULT_THRESHOLDS, POLICIES,
-  type ExperimentParams, type PolicyName, type RowPlan,
+  loadExperimentWorkload, planRows, runExperiment, rowStats, summaryJson, writeExperimentResults, thresholdPolicies,
+  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_THRESHOLDS, POLICIES,
+  type ArrivalPattern, type ExperimentParams, type ExperimentResult, type PolicyName, type RowPlan,
 } from '../experiment.js';
 import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
-import { parseHandlerList, parseRegistryNames, unknownHandlers } from '../runner.js';
+import { parseHandlerList, parseRegistryNames, unknownHandlers, type HandlerChoice } from '../runner.js';
+import type { Workload } from '../workload.js';
 import {
   InputError, parseChoice, parseNumberFlag, parseRotationSlice, readInputFile, reportingUsageErrors, UsageError, PROCESS_IO, type CommandIO,
 } from './run.js';
-import type { HandlerChoice } from '../runner.js';
+
+export type Engine = 'experiment' | 'simulate';
 
 const DEFAULTS = {
   workers: 5,
@@ -22,53 +27,106 @@ const DEFAULTS = {
   timeScale: 0.1,
   seed: 1,
   drainSec: 600,
+  warmupSec: 60,
   balanceFactor: 1.25,
   connectionsPerWorker: 1000,
   outDir: 'results',
 } as const;
 
-/** --quick: every row, briefly, at a small time scale: a smoke test of the whole pipeline. */
+/** --quick (experiment): every row, briefly, at a small time scale: a smoke test of the whole pipeline. */
 const QUICK = { durationSec: 60, timeScale: 0.01, drainSec: 300 } as const;
 
-export const HELP = `usage: pipbench experiment --registry FILE [flags]
-
-For each policy (and pkg-aware at each load threshold) starts fresh simulated
-workers with cold caches and a warmroute proxy, runs the same workload, and
-writes results/<name>/: summary.md, summary.json, requests-<row>.csv and SVG
-charts. A last row, all-warm, runs on workers that hold every package.
-Times given here and reported are simulated (time scale 1).
-
-  --name NAME             results folder name (default "experiment"; "quick" with --quick)
+/** The flags both engines read, with their help lines. */
+export function sharedFlagsHelp(engine: Engine): string {
+  const quick = engine === 'experiment';
+  return `  --name NAME             results folder name (default "${engine}"${quick ? '; "quick" with --quick' : ''})
   --registry FILE         olscheduler registry (required)
   --packages FILE         package table (default: costs drawn from the measured samples)
   --handlers FILE         handler list to draw from (default: the registry's names)
   --workers N             simulated workers (default ${DEFAULTS.workers})
   --policies LIST         comma-separated, from ${POLICIES.join(', ')} (default: all)
-  --thresholds LIST       pkg-aware load thresholds (default ${DEFAULT_THRESHOLDS.join(',')})
-  --duration SECONDS      simulated seconds per row (default ${DEFAULTS.durationSec}; --quick ${QUICK.durationSec})
+  --thresholds LIST       load thresholds of ${[...thresholdPolicies].join(', ')} (default ${DEFAULT_THRESHOLDS.join(',')})
+  --duration SECONDS      simulated seconds of sending per row (default ${DEFAULTS.durationSec}${quick ? `; --quick ${QUICK.durationSec}` : ''})
   --mode async|sync       open loop (default) or closed loop
   --wait MS               async: simulated ms between requests (default ${DEFAULTS.waitMs}); sync: think time (default 0)
   --rate N                async: requests per simulated second (instead of --wait)
   --runners N             sync: closed-loop runners (default ${DEFAULTS.runners})
-  --time-scale X          wall time per simulated time (default ${DEFAULTS.timeScale}; --quick ${QUICK.timeScale})
-  --cores N               cores per worker (default: the worker's)
-  --cache-mb N            package cache per worker in MB (default: the worker's)
-  --handler-ms N          handler run time, simulated ms (default: the worker's)
-  --drain SECONDS         simulated seconds to wait for outstanding answers (default ${DEFAULTS.drainSec}; --quick ${QUICK.drainSec})
+  --cores N               processors per worker (default: the worker model's)
+  --worker-cores LIST     processors of each worker, e.g. 2,2,1,1,0.5 (unequal workers)
+  --worker-weights LIST   routing weight of each worker, e.g. 2,2,1,1,1
+  --cache-mb N            installed-package disk per worker in MiB (default: the model's, unbounded)
+  --handler-ms N          handler run time, simulated ms (default: the model's)
+  --drain SECONDS         simulated seconds to wait for outstanding answers (default ${DEFAULTS.drainSec}${quick ? `; --quick ${QUICK.drainSec}` : ''})
+  --warmup SECONDS        requests sent before this are left out of the steady-state mean (default ${DEFAULTS.warmupSec})
   --balance-factor X      hashing-bounded balance factor (default ${DEFAULTS.balanceFactor})
   --connections-per-worker N  proxy connections per worker (default ${DEFAULTS.connectionsPerWorker}, so requests
                           queue in the workers, as with olscheduler)
+  --health-interval MS    the proxy's status poll, simulated ms (default ${DEFAULT_HEALTH_INTERVAL_MS}, as the proxy)
   --choice uniform|rotate handler choice, as in pipbench run (default uniform)
   --rotation-period SECONDS  rotate: simulated seconds per window (default 60)
   --rotation-slice N      rotate: window size, fraction (0.2), percentage (20%) or count (default 0.2)
-  --seed N                handler draw and the random policy (default ${DEFAULTS.seed})
-  --workload-seed N       package sizes and costs filled in when there is no --packages
-                          (default ${DEFAULTS.seed}, as pipbench worker and generate)
+  --seed N                first request sequence (handler draw) and the random policy's draws (default ${DEFAULTS.seed})
+  --placement-seed S      salts the worker ids (worker1~S ...), so rings place keys anew (default 0: worker1..N)
+  --compare-to ROW        the row every other is paired against (default: the first policy row)
+  --workload-seed N       package sizes and costs filled in when there is no --packages (default ${DEFAULTS.seed})
   --out-dir DIR           where <name>/ goes (default ${DEFAULTS.outDir})
-  --quick                 short run of every row (smoke test)
   --quiet                 no progress output
   --help                  this text
 `;
+}
+
+export const HELP = `usage: pipbench experiment --registry FILE [flags]
+
+For each policy (and each threshold policy at each load threshold) starts
+fresh simulated HTTP workers with cold caches and a warmroute proxy, runs the
+same workload in real time, and writes results/<name>/: summary.md,
+summary.json, requests-<row>.csv and SVG charts. Two last rows are lower
+bounds: all-warm (workers that hold every package) and compulsory-install
+(one pooled worker with every core and one cache). Times given here and
+reported are simulated (time scale 1). \`pipbench simulate\` runs the same
+rows in virtual time, with repeats and intervals.
+
+${sharedFlagsHelp('experiment')}  --time-scale X          wall time per simulated time (default ${DEFAULTS.timeScale}; --quick ${QUICK.timeScale})
+  --quick                 short run of every row (smoke test)
+`;
+
+/** The options only one engine has; parseArgs rejects the other's. */
+export type ExtraOptions = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+const SHARED_OPTIONS = {
+  name: { type: 'string' },
+  registry: { type: 'string' },
+  packages: { type: 'string' },
+  handlers: { type: 'string' },
+  workers: { type: 'string' },
+  policies: { type: 'string' },
+  thresholds: { type: 'string' },
+  duration: { type: 'string' },
+  mode: { type: 'string' },
+  wait: { type: 'string' },
+  rate: { type: 'string' },
+  runners: { type: 'string' },
+  cores: { type: 'string' },
+  'worker-cores': { type: 'string' },
+  'worker-weights': { type: 'string' },
+  'cache-mb': { type: 'string' },
+  'handler-ms': { type: 'string' },
+  drain: { type: 'string' },
+  warmup: { type: 'string' },
+  'balance-factor': { type: 'string' },
+  'connections-per-worker': { type: 'string' },
+  'health-interval': { type: 'string' },
+  choice: { type: 'string' },
+  'rotation-period': { type: 'string' },
+  'rotation-slice': { type: 'string' },
+  seed: { type: 'string' },
+  'placement-seed': { type: 'string' },
+  'compare-to': { type: 'string' },
+  'workload-seed': { type: 'string' },
+  'out-dir': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 function parseList(flag: string, value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
@@ -77,12 +135,23 @@ function parseList(flag: string, value: string | undefined): string[] | undefine
   return items;
 }
 
+function parseNumberList(flag: string, value: string | undefined, count: number): number[] | undefined {
+  const items = parseList(flag, value);
+  if (!items) return undefined;
+  if (items.length !== count) throw new UsageError(`--${flag} needs one value per worker (${count}), got ${items.length}`);
+  return items.map((item) => {
+    const n = Number(item);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag}: "${item}" is not a positive number`);
+    return n;
+  });
+}
+
 function parsePolicies(value: string | undefined): PolicyName[] {
   const items = parseList('policies', value);
   if (!items) return [...POLICIES];
-  const unknown = items.filter((p) => !(POLICIES as readonly string[]).includes(p));
+  const unknown = items.filter((p) => !POLICIES.includes(p));
   if (unknown.length > 0) throw new UsageError(`--policies: unknown policy ${unknown.map((u) => `"${u}"`).join(', ')}; allowed: ${POLICIES.join(', ')}`);
-  return [...new Set(items)] as PolicyName[];
+  return [...new Set(items)];
 }
 
 function parseThresholds(value: string | undefined): number[] {
@@ -96,13 +165,8 @@ function parseThresholds(value: string | undefined): number[] {
   return [...new Set(thresholds)].sort((a, b) => a - b);
 }
 
-function shellQuote(arg: string): string {
+export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-async function assertReadable(flag: string, path: string | undefined): Promise<void> {
-  if (path === undefined) return;
-  await readInputFile(flag, path);
 }
 
 /** Checks the inputs up front, so that a mistake fails in a second, not after a row has run. */
@@ -123,66 +187,41 @@ async function checkInputs(registry: string, handlers: string | undefined, packa
       throw new InputError(`--handlers ${handlers}: ${unknown.length} handler(s) not in registry ${registry}: ${unknown.slice(0, 5).map((h) => `"${h}"`).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
     }
   }
-  await assertReadable('packages', packages);
+  if (packages !== undefined) await readInputFile('packages', packages);
 }
 
-export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
-  return reportingUsageErrors('experiment', io, () => experimentCommand(argv, io));
+export interface ParsedFlags {
+  readonly params: ExperimentParams;
+  readonly quiet: boolean;
+  /** Values of the engine's own options. */
+  readonly extra: Record<string, string | boolean | undefined>;
+  readonly help: boolean;
 }
 
-async function experimentCommand(argv: string[], io: CommandIO): Promise<number> {
-  let values;
+/**
+ * The one flag parser of both engines. `extra` holds the options only this
+ * engine accepts; `onlySimulate` values (arrival patterns, repeats) are parsed
+ * here too, so their meaning is one.
+ */
+export function parseComparisonFlags(engine: Engine, argv: string[], extra: ExtraOptions): ParsedFlags {
+  let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        name: { type: 'string' },
-        registry: { type: 'string' },
-        packages: { type: 'string' },
-        handlers: { type: 'string' },
-        workers: { type: 'string' },
-        policies: { type: 'string' },
-        thresholds: { type: 'string' },
-        duration: { type: 'string' },
-        mode: { type: 'string' },
-        wait: { type: 'string' },
-        rate: { type: 'string' },
-        runners: { type: 'string' },
-        'time-scale': { type: 'string' },
-        cores: { type: 'string' },
-        'cache-mb': { type: 'string' },
-        'handler-ms': { type: 'string' },
-        drain: { type: 'string' },
-        'balance-factor': { type: 'string' },
-        'connections-per-worker': { type: 'string' },
-        choice: { type: 'string' },
-        'rotation-period': { type: 'string' },
-        'rotation-slice': { type: 'string' },
-        seed: { type: 'string' },
-        'workload-seed': { type: 'string' },
-        'out-dir': { type: 'string' },
-        quick: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { ...SHARED_OPTIONS, ...extra } }));
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
+  const str = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
+  const help = values.help === true;
   const quick = values.quick === true;
-  const name = values.name ?? (quick ? 'quick' : 'experiment');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`--name must be a plain folder name (letters, digits, . _ -), got "${name}"`);
-  if (values.registry === undefined) throw new UsageError('--registry FILE is required (an olscheduler registry)');
-  const mode = parseChoice('mode', values.mode, ['async', 'sync'] as const, 'async');
-  const wait = parseNumberFlag('wait', values.wait, { min: 0 });
-  const rate = parseNumberFlag('rate', values.rate, { exclusiveMin: 0 });
-  const runnersFlag = parseNumberFlag('runners', values.runners, { min: 1, integer: true });
+  const name = str('name') ?? (quick ? 'quick' : engine);
+  if (!help) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`--name must be a plain folder name (letters, digits, . _ -), got "${name}"`);
+    if (str('registry') === undefined) throw new UsageError('--registry FILE is required (an olscheduler registry)');
+  }
+  const mode = parseChoice('mode', str('mode'), ['async', 'sync'] as const, 'async');
+  const wait = parseNumberFlag('wait', str('wait'), { min: 0 });
+  const rate = parseNumberFlag('rate', str('rate'), { exclusiveMin: 0 });
+  const runnersFlag = parseNumberFlag('runners', str('runners'), { min: 1, integer: true });
   let waitMs: number;
   if (mode === 'async') {
     if (wait !== undefined && rate !== undefined) throw new UsageError('give either --wait or --rate, not both');
@@ -193,64 +232,112 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
     if (rate !== undefined) throw new UsageError('--rate applies to --mode async only');
     waitMs = wait ?? 0;
   }
-  const policies = parsePolicies(values.policies);
-  const thresholds = parseThresholds(values.thresholds);
-  const choiceName = parseChoice('choice', values.choice, ['uniform', 'rotate'] as const, 'uniform');
+  const policies = parsePolicies(str('policies'));
+  const thresholds = parseThresholds(str('thresholds'));
+  const choiceName = parseChoice('choice', str('choice'), ['uniform', 'rotate'] as const, 'uniform');
   let choice: HandlerChoice = { kind: 'uniform' };
   if (choiceName === 'rotate') {
-    const periodSec = parseNumberFlag('rotation-period', values['rotation-period'], { exclusiveMin: 0 }) ?? 60;
-    choice = { kind: 'rotate', periodMs: periodSec * 1000, slice: parseRotationSlice(values['rotation-slice'] ?? '0.2') };
-  } else if (values['rotation-period'] !== undefined || values['rotation-slice'] !== undefined) {
+    const periodSec = parseNumberFlag('rotation-period', str('rotation-period'), { exclusiveMin: 0 }) ?? 60;
+    choice = { kind: 'rotate', periodMs: periodSec * 1000, slice: parseRotationSlice(str('rotation-slice') ?? '0.2') };
+  } else if (str('rotation-period') !== undefined || str('rotation-slice') !== undefined) {
     throw new UsageError('--rotation-period and --rotation-slice need --choice rotate');
   }
-  if (values.thresholds !== undefined && !policies.some((p) => thresholdPolicies.has(p))) {
+  if (str('thresholds') !== undefined && !policies.some((p) => thresholdPolicies.has(p))) {
     throw new UsageError(`--thresholds needs one of ${[...thresholdPolicies].join(', ')} among --policies`);
   }
-
+  const workers = parseNumberFlag('workers', str('workers'), { min: 1, max: 1000, integer: true }) ?? DEFAULTS.workers;
+  const arrivals = parseArrivals(str('arrivals'), str('burst'), mode);
+  const compareTo = str('compare-to');
+  if (compareTo !== undefined) {
+    const ids = planRows(policies, thresholds).map((r) => r.id);
+    if (!ids.includes(compareTo)) throw new UsageError(`--compare-to: no row "${compareTo}"; rows: ${ids.join(', ')}`);
+  }
   const params: ExperimentParams = {
     name,
-    registry: values.registry,
-    packages: values.packages,
-    handlers: values.handlers,
-    workers: parseNumberFlag('workers', values.workers, { min: 1, max: 1000, integer: true }) ?? DEFAULTS.workers,
+    registry: str('registry') ?? '',
+    packages: str('packages'),
+    handlers: str('handlers'),
+    workers,
     policies,
     thresholds,
-    durationSec: parseNumberFlag('duration', values.duration, { exclusiveMin: 0 }) ?? (quick ? QUICK.durationSec : DEFAULTS.durationSec),
+    durationSec: parseNumberFlag('duration', str('duration'), { exclusiveMin: 0 }) ?? (quick ? QUICK.durationSec : DEFAULTS.durationSec),
     mode,
     waitMs,
+    arrivals,
     runners: runnersFlag ?? DEFAULTS.runners,
-    timeScale: parseNumberFlag('time-scale', values['time-scale'], { exclusiveMin: 0 }) ?? (quick ? QUICK.timeScale : DEFAULTS.timeScale),
-    cores: parseNumberFlag('cores', values.cores, { min: 1, integer: true }),
-    cacheMb: parseNumberFlag('cache-mb', values['cache-mb'], { min: 0 }),
-    handlerMs: parseNumberFlag('handler-ms', values['handler-ms'], { min: 0 }),
+    timeScale: parseNumberFlag('time-scale', str('time-scale'), { exclusiveMin: 0 }) ?? (quick ? QUICK.timeScale : DEFAULTS.timeScale),
+    cores: parseNumberFlag('cores', str('cores'), { exclusiveMin: 0 }),
+    workerCores: parseNumberList('worker-cores', str('worker-cores'), workers),
+    workerWeights: parseNumberList('worker-weights', str('worker-weights'), workers),
+    cacheMb: parseNumberFlag('cache-mb', str('cache-mb'), { min: 0 }),
+    handlerMs: parseNumberFlag('handler-ms', str('handler-ms'), { min: 0 }),
     choice,
-    seed: parseNumberFlag('seed', values.seed, { integer: true }) ?? DEFAULTS.seed,
-    workloadSeed: parseNumberFlag('workload-seed', values['workload-seed'], { integer: true }) ?? DEFAULTS.seed,
-    drainSec: parseNumberFlag('drain', values.drain, { min: 0 }) ?? (quick ? QUICK.drainSec : DEFAULTS.drainSec),
-    balanceFactor: parseNumberFlag('balance-factor', values['balance-factor'], { min: 1 }) ?? DEFAULTS.balanceFactor,
-    connectionsPerWorker: parseNumberFlag('connections-per-worker', values['connections-per-worker'], { min: 1, integer: true }) ?? DEFAULTS.connectionsPerWorker,
-    outDir: values['out-dir'] ?? DEFAULTS.outDir,
-    command: ['node', 'dist/pipbench/cli.js', 'experiment', ...argv].map(shellQuote).join(' '),
+    seed: parseNumberFlag('seed', str('seed'), { integer: true, min: 0 }) ?? DEFAULTS.seed,
+    seeds: parseNumberFlag('seeds', str('seeds'), { integer: true, min: 1, max: 10_000 }) ?? 1,
+    placementSeed: parseNumberFlag('placement-seed', str('placement-seed'), { integer: true, min: 0 }) ?? 0,
+    placements: parseNumberFlag('placements', str('placements'), { integer: true, min: 1, max: 10_000 }) ?? 1,
+    workloadSeed: parseNumberFlag('workload-seed', str('workload-seed'), { integer: true }) ?? DEFAULTS.seed,
+    drainSec: parseNumberFlag('drain', str('drain'), { min: 0 }) ?? (quick ? QUICK.drainSec : DEFAULTS.drainSec),
+    warmupSec: parseNumberFlag('warmup', str('warmup'), { min: 0 }) ?? DEFAULTS.warmupSec,
+    balanceFactor: parseNumberFlag('balance-factor', str('balance-factor'), { min: 1 }) ?? DEFAULTS.balanceFactor,
+    connectionsPerWorker: parseNumberFlag('connections-per-worker', str('connections-per-worker'), { min: 1, integer: true }) ?? DEFAULTS.connectionsPerWorker,
+    healthIntervalMs: parseNumberFlag('health-interval', str('health-interval'), { min: 0 }) ?? DEFAULT_HEALTH_INTERVAL_MS,
+    compareTo,
+    outDir: str('out-dir') ?? DEFAULTS.outDir,
+    command: ['node', 'dist/pipbench/cli.js', engine, ...argv].map(shellQuote).join(' '),
   };
-  if (params.mode === 'async' && params.waitMs * params.timeScale < 1) {
-    io.stderr.write(`pipbench experiment: note: ${fixedMs(params.waitMs * params.timeScale)} of wall time between requests is below timer resolution; arrivals will come in small bursts\n`);
+  return { params, quiet: values.quiet === true, extra: values, help };
+}
+
+function parseArrivals(kind: string | undefined, burst: string | undefined, mode: 'async' | 'sync'): ArrivalPattern {
+  const name = parseChoice('arrivals', kind, ['fixed', 'poisson', 'bursty'] as const, 'fixed');
+  if (name !== 'fixed' && mode !== 'async') throw new UsageError('--arrivals applies to --mode async only');
+  if (name !== 'bursty') {
+    if (burst !== undefined) throw new UsageError('--burst needs --arrivals bursty');
+    return { kind: name };
   }
+  const parts = (burst ?? '60,10,4').split(',').map((s) => Number(s.trim()));
+  const [periodSec, burstSec, factor] = parts as [number, number, number];
+  if (parts.length !== 3 || parts.some((n) => !Number.isFinite(n) || n <= 0)) {
+    throw new UsageError(`--burst needs PERIOD,BURST,FACTOR (seconds, seconds, rate multiple), e.g. 60,10,4; got "${burst ?? ''}"`);
+  }
+  if (!(burstSec < periodSec) || factor < 1 || (burstSec / periodSec) * factor > 1) {
+    throw new UsageError(`--burst ${burst ?? ''}: needs BURST < PERIOD, FACTOR >= 1 and FACTOR x BURST / PERIOD <= 1 (the rate between bursts cannot be negative)`);
+  }
+  return { kind: 'bursty', periodSec, burstSec, factor };
+}
+
+/** Checks files and the output folder, then loads the workload; every problem is an InputError naming it. */
+export async function prepareInputs(params: ExperimentParams): Promise<Workload> {
   await checkInputs(params.registry, params.handlers, params.packages);
   try {
     await access(params.outDir);
   } catch {
     throw new InputError(`--out-dir ${params.outDir}: no such directory`);
   }
-
-  let workload;
   try {
-    workload = await loadExperimentWorkload(params);
+    return await loadExperimentWorkload(params);
   } catch (err) {
     // Content the parser rejects (malformed registry or package table) is bad input, not a crash.
     throw new InputError(err instanceof Error ? err.message : String(err));
   }
+}
 
-  const quiet = values.quiet === true;
+export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
+  return reportingUsageErrors('experiment', io, () => experimentCommand(argv, io));
+}
+
+async function experimentCommand(argv: string[], io: CommandIO): Promise<number> {
+  const { params, quiet, help, extra } = parseComparisonFlags('experiment', argv, { 'time-scale': { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' } });
+  if (help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (params.mode === 'async' && params.waitMs * params.timeScale < 1) {
+    io.stderr.write(`pipbench experiment: note: ${(params.waitMs * params.timeScale).toFixed(2)} ms of wall time between requests is below timer resolution; arrivals will come in small bursts\n`);
+  }
+  const workload = await prepareInputs(params);
+
   const plans = planRows(params.policies, params.thresholds);
   const bar = createProgressBar({ total: plans.length, unit: 'rows', quiet });
   const useLines = !quiet && !process.stderr.isTTY;
@@ -265,7 +352,7 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
     return `${current?.label ?? ''} | row ${((now - rowStart) / 1000).toFixed(0)}/${rowWallSec.toFixed(0)} s | ${answered} answered | total ${((now - t0) / 1000).toFixed(0)} s`;
   };
   const ticker = setInterval(() => bar.update(currentIndex, status()), 500);
-  let result;
+  let result: ExperimentResult;
   try {
     result = await runExperiment(params, {
       onRowStart: (plan, i, total) => {
@@ -279,31 +366,35 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
       onRecord: () => { answered++; },
       onRowEnd: (row, i, total) => {
         bar.update(i + 1, status());
-        if (useLines) {
-          const s = row.summary;
-          io.stderr.write(`[${i + 1}/${total}] ${row.plan.label}: ${s.requests} requests, ${s.failures} failed, mean ${formatMs(s.meanMs)}, p80 ${formatMs(s.p80Ms)} (simulated); ${row.wallSec.toFixed(1)} s wall, ${((performance.now() - t0) / 1000).toFixed(0)} s total\n`);
-        }
+        if (useLines) io.stderr.write(`[${i + 1}/${total}] ${row.plan.label}: ${row.runs[0]?.sentMs.length ?? 0} requests; ${(row.runs[0]?.wallSec ?? 0).toFixed(1)} s wall, ${((performance.now() - t0) / 1000).toFixed(0)} s total\n`);
       },
     }, workload);
   } finally {
     clearInterval(ticker);
     bar.stop();
   }
+  return report(result, io, extra.json === true);
+}
+
+/** Writes the results folder and prints the summary (or summary.json with --json). */
+export async function report(result: ExperimentResult, io: CommandIO, json: boolean): Promise<number> {
   const written = await writeExperimentResults(result);
-  io.stdout.write(`wrote ${written.length} files to ${params.outDir}/${params.name}/ in ${result.wallSec.toFixed(0)} s\n`);
-  io.stdout.write(summaryTable(result.rows.map((r) => [r.plan.label, r.summary.meanMs, r.summary.p80Ms, r.summary.failures])));
+  if (json) {
+    io.stdout.write(JSON.stringify(summaryJson(result), null, 2) + '\n');
+    return 0;
+  }
+  io.stdout.write(`wrote ${written.length} files to ${result.params.outDir}/${result.params.name}/${result.wallSec !== undefined ? ` in ${result.wallSec.toFixed(0)} s` : ''}\n`);
+  io.stdout.write(summaryTable(result));
   return 0;
 }
 
-function fixedMs(ms: number): string {
-  return `${ms.toFixed(2)} ms`;
-}
-
-function summaryTable(rows: [string, number, number, number][]): string {
-  const width = Math.max(6, ...rows.map(([label]) => label.length));
-  const lines = [`${'policy'.padEnd(width)}  ${'mean'.padStart(9)}  ${'p80'.padStart(9)}  failures`];
-  for (const [label, mean, p80, failures] of rows) {
-    lines.push(`${label.padEnd(width)}  ${formatMs(mean).padStart(9)}  ${formatMs(p80).padStart(9)}  ${failures}`);
+function summaryTable(result: ExperimentResult): string {
+  const stats = rowStats(result);
+  const width = Math.max(6, ...stats.map((s) => s.plan.label.length));
+  const lines = [`${'row'.padEnd(width)}  ${'mean'.padStart(9)}  ${'95% CI'.padStart(21)}  ${'p80'.padStart(9)}  ${'window'.padStart(9)}  failures`];
+  for (const s of stats) {
+    const ci = s.intervals ? `[${formatMs(s.intervals.meanMs.low)}, ${formatMs(s.intervals.meanMs.high)}]` : '-';
+    lines.push(`${s.plan.label.padEnd(width)}  ${formatMs(s.figures.meanMs).padStart(9)}  ${ci.padStart(21)}  ${formatMs(s.figures.p80Ms).padStart(9)}  ${formatMs(s.figures.windowMeanMs).padStart(9)}  ${s.figures.failures}`);
   }
-  return `${lines.join('\n')}\n(simulated time at scale 1)\n`;
+  return `${lines.join('\n')}\n(simulated time at scale 1; "window": answers within the duration)\n`;
 }

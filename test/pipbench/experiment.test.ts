@@ -3,10 +3,13 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main as experimentMain } from '../../pipbench/commands/experiment.js';
+import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
+import { loadLambdas, simulateExperiment } from '../../pipbench/simulate.js';
 import {
-  answeredWithinDuration, planRows, requestFileContent, MAX_REQUEST_FILE_BYTES, POLICIES, type RowResult,
+  loadExperimentWorkload, planRows, requestFileContent, rowStats, runExperiment, runDataOf, runFigures, MAX_REQUEST_FILE_BYTES, POLICIES,
 } from '../../pipbench/experiment.js';
-import { summarize, type RequestRecord } from '../../pipbench/stats.js';
+import type { RequestRecord } from '../../pipbench/stats.js';
+import { policyColor } from '../../pipbench/svg.js';
 import { captureIO } from '../fixtures/capture-io.js';
 
 /** A small workload: 8 handlers over 12 packages (costs are filled in from the measured samples). */
@@ -20,17 +23,19 @@ async function writeTinyWorkload(dir: string): Promise<{ registry: string; handl
   return { registry, handlers };
 }
 
-t.test('planRows: one row per policy, pkg-aware per threshold, all-warm last', async (t) => {
+t.test('planRows: one row per policy, pkg-aware per threshold, the two bounds last', async (t) => {
   const rows = planRows([...POLICIES], [1, 3, 100]);
   t.same(rows.map((r) => r.id), [
     'round-robin', 'random', 'least-loaded', 'pkg-aware-t1', 'pkg-aware-t3', 'pkg-aware-t100',
-    'hashing-bounded', 'pkg-aware-ring-t1', 'pkg-aware-ring-t3', 'pkg-aware-ring-t100', 'all-warm',
+    'hashing-bounded', 'pkg-aware-ring-t1', 'pkg-aware-ring-t3', 'pkg-aware-ring-t100', 'all-warm', 'compulsory-install',
   ], 'every policy of balancers/index.ts, threshold policies once per threshold');
-  const last = rows[rows.length - 1];
-  t.equal(last?.baseline, true);
-  t.equal(last?.balancer, 'least-loaded', 'the baseline routes least-loaded');
+  const warm = rows.find((r) => r.bound === 'all-warm');
+  t.equal(warm?.baseline, true);
+  t.equal(warm?.balancer, 'least-loaded', 'the all-warm bound routes least-loaded');
+  t.equal(rows[rows.length - 1]?.bound, 'pooled');
   t.equal(rows.find((r) => r.id === 'pkg-aware-t3')?.threshold, 3);
-  t.equal(new Set(rows.map((r) => r.color)).size, rows.length, 'distinct colours');
+  const colours = [...POLICIES, 'all-warm', 'compulsory-install'].map(policyColor);
+  t.equal(new Set(colours).size, colours.length, 'one distinct colour per policy and bound');
 });
 
 t.test('request files stay under the size cap', async (t) => {
@@ -38,26 +43,24 @@ t.test('request files stay under the size cap', async (t) => {
     startEpochMs: 1_700_000_000_000 + i, offsetMs: i * 200.123, handler: `hdl${i % 100}_0`, status: 200,
     latencyMs: 12_345.678 + i, worker: `worker${(i % 5) + 1}`, error: '',
   }));
-  const plan = planRows(['round-robin'], [])[0];
-  if (!plan) throw new Error('no plan');
-  const row: RowResult = { plan, summary: summarize(records, 8_000_000), records, unansweredAtDrain: 0, workers: [], wallSec: 1 };
-  const { content, note } = requestFileContent(row);
+  const { content, note } = requestFileContent(records);
   t.ok(Buffer.byteLength(content) <= MAX_REQUEST_FILE_BYTES, `${Buffer.byteLength(content)} bytes`);
   t.match(note, /compact/);
-  const small = requestFileContent({ ...row, records: records.slice(0, 10) });
+  const small = requestFileContent(records.slice(0, 10));
   t.equal(small.note, '');
   t.equal(small.content.split('\n')[0], 'start,offset_ms,handler,status,latency_ms,worker,error');
 });
 
 t.test('answers within the duration: what pipbench\'s own runner would have logged', async (t) => {
-  const plan = planRows(['random'], [])[0];
-  if (!plan) throw new Error('no plan');
   const rec = (offsetMs: number, latencyMs: number, status = 200): RequestRecord => ({ startEpochMs: 0, offsetMs, handler: 'h', status, latencyMs, worker: 'w', error: '' });
   const records = [rec(0, 1000), rec(5000, 4000), rec(9000, 2000), rec(9500, 100, 503)];
-  const row: RowResult = { plan, summary: summarize(records, 11_000), records, unansweredAtDrain: 0, workers: [], wallSec: 1 };
-  const w = answeredWithinDuration(row, 10);
-  t.equal(w.requests, 2, 'the answer at 11 s and the failure are not counted');
-  t.equal(w.meanMs, 2500);
+  const run = runDataOf(records, { placementSeed: 0, seed: 1, durationMs: 10_000, elapsedMs: 11_000, unansweredAtDrain: 0, backlogAtEnd: 1, workers: [], wallSec: 0 });
+  const f = runFigures(run, 5000);
+  t.equal(f.windowAnswers, 2, 'the answer at 11 s and the failure are not counted');
+  t.equal(f.windowMeanMs, 2500);
+  t.equal(f.meanMs, 7000 / 3, 'the drained mean counts every answer');
+  t.equal(f.steadyMeanMs, 3000, 'the steady mean leaves out requests sent in the warm-up');
+  t.equal(f.failures, 1);
 });
 
 t.test('pipbench experiment --quick runs every row and writes every file', async (t) => {
@@ -74,11 +77,11 @@ t.test('pipbench experiment --quick runs every row and writes every file', async
   const sweep = [1, 2, 3, 5, 10, 100];
   const rowIds = [
     'round-robin', 'random', 'least-loaded', ...sweep.map((x) => `pkg-aware-t${x}`),
-    'hashing-bounded', ...sweep.map((x) => `pkg-aware-ring-t${x}`), 'all-warm',
+    'hashing-bounded', ...sweep.map((x) => `pkg-aware-ring-t${x}`), 'all-warm', 'compulsory-install',
   ];
   const expected = [
     'summary.md', 'summary.json',
-    'mean-latency.svg', 'throughput.svg', 'threshold-sweep.svg', 'latency-cdf.svg', 'latency-per-handler.svg',
+    'mean-latency.svg', 'threshold-sweep.svg', 'latency-cdf.svg', 'latency-per-handler.svg', 'latency-per-minute.svg',
     ...rowIds.map((id) => `requests-${id}.csv`),
   ].sort();
   t.same(files, expected, 'every file, nothing else');
@@ -93,7 +96,7 @@ t.test('pipbench experiment --quick runs every row and writes every file', async
   for (const row of summary.rows) {
     // 60 simulated seconds, one request every 200 ms: 300 requests per row.
     t.equal(row.requests, 300, `${row.id}: requests`);
-    t.equal(row.workers.length, 5, `${row.id}: five workers`);
+    t.equal(row.workers.length, row.id === 'compulsory-install' ? 1 : 5, `${row.id}: five workers (the pooled bound: one)`);
     const csv = (await readFile(join(out, row.requestsFile), 'utf8')).trimEnd().split('\n');
     t.equal(csv.length, row.requests + 1, `${row.id}: one CSV line per request`);
     t.ok(row.meanMs !== null && row.meanMs > 0, `${row.id}: mean latency`);
@@ -106,19 +109,18 @@ t.test('pipbench experiment --quick runs every row and writes every file', async
 
   const md = await readFile(join(out, 'summary.md'), 'utf8');
   t.match(md, /node dist\/pipbench\/cli\.js experiment --quick --name smoke/, 'the exact command');
-  t.match(md, /simulated time at time scale 1/);
+  t.match(md, /Simulated time at time scale 1/);
   t.match(md, /\| pkg-aware t=100 /);
-  t.match(md, /\| all-warm \(baseline\) \|/);
+  t.match(md, /\| all-warm \(bound\) \|/);
+  t.match(md, /\| compulsory-install \(bound\) \|/);
   t.match(md, /mean \/ all-warm/);
-  t.match(md, /Counting only answers that arrived within the duration/);
+  t.match(md, /Within the window, the backlog, the cold-start transient/);
   for (const svg of files.filter((f) => f.endsWith('.svg'))) {
     const text = await readFile(join(out, svg), 'utf8');
     t.match(text, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/, `${svg} is an SVG`);
     t.match(text, /<title>/, `${svg} has a title`);
     t.notMatch(text, /NaN|undefined/, `${svg} has no NaN`);
   }
-  const cdf = await readFile(join(out, 'latency-cdf.svg'), 'utf8');
-  t.equal((cdf.match(/<path class="series"/g) ?? []).length, rowIds.length, 'one CDF per row');
 });
 
 t.test('pipbench experiment: bad input names the problem and exits non-zero', async (t) => {
@@ -160,4 +162,33 @@ t.test('pipbench experiment: bad input names the problem and exits non-zero', as
   const help = captureIO();
   t.equal(await experimentMain(['--help'], help), 0);
   t.match(help.out(), /--thresholds/);
+});
+
+t.test('validation: one small cell run in real time and in virtual time agrees', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-val-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeTinyWorkload(dir);
+  const { params } = parseComparisonFlags('experiment', ['--registry', registry, '--handlers', handlers, '--duration', '10', '--wait', '200',
+    '--time-scale', '0.5', '--drain', '120', '--policies', 'round-robin,pkg-aware', '--thresholds', '100', '--out-dir', dir], { 'time-scale': { type: 'string' } });
+  const workload = await loadExperimentWorkload(params);
+  const real = await runExperiment(params, {}, workload);
+  const virtual = simulateExperiment({ params, workload, lambdas: await loadLambdas(params.registry, workload) });
+  const realStats = rowStats(real);
+  const simStats = rowStats(virtual);
+  // The real-time side pays what the virtual one does not: two loopback hops per
+  // request and late timers (three or four per cold request), each a few wall ms on a
+  // busy machine, so several tens of simulated ms at time scale 0.5, against cold
+  // means of about two seconds here. Measured on a loaded 2-core machine: all-warm
+  // 31 ms against 13 ms at scale 1, and at scale 0.1 or below the real-time side falls
+  // behind altogether (results/validation/README.md). 25% holds the hops with room and
+  // still fails a simulator that got the model, the queues or the policy wrong.
+  for (const [i, s] of simStats.entries()) {
+    const r = realStats[i];
+    if (s.plan.bound === 'all-warm' || r === undefined) continue; // milliseconds: the socket hops alone exceed it
+    const off = s.figures.meanMs / r.figures.meanMs - 1;
+    t.ok(Math.abs(off) < 0.25, `${s.plan.label}: simulate ${(s.figures.meanMs / 1000).toFixed(2)} s, experiment ${(r.figures.meanMs / 1000).toFixed(2)} s (${(100 * off).toFixed(1)}%)`);
+    t.equal(s.figures.requests, r.figures.requests, `${s.plan.label}: the same number of requests`);
+  }
+  const order = (stats: typeof simStats): string[] => stats.filter((s) => s.plan.bound === undefined).sort((a, b) => a.figures.meanMs - b.figures.meanMs).map((s) => s.plan.id);
+  t.same(order(simStats), order(realStats), 'the same ranking');
 });

@@ -134,3 +134,29 @@ t.test('scales and ticks', async (t) => {
   t.equal(formatTick(0.25), '0.25');
   t.equal(formatTick(2_500_000), '2.5M');
 });
+
+t.test('comparison charts: fixed policy colours, intervals, log axis, deterministic', async (t) => {
+  const { estimateChart, cdfCurves, heatMap, curveChart, policyColor, POLICY_COLORS, needsLog } = await import('../../pipbench/svg.js');
+  t.equal(policyColor('pkg-aware'), POLICY_COLORS['pkg-aware'], 'a policy has its fixed colour');
+  t.equal(policyColor('some-new-policy'), policyColor('some-new-policy'), 'a new policy gets a stable colour');
+  t.ok(needsLog([0.013, 37]) && !needsLog([10, 20]), 'log axis only where values span orders of magnitude');
+  const data = [
+    { label: 'round-robin', series: 'round-robin', estimate: 37.2, low: 36.9, high: 37.5 },
+    { label: 'pkg-aware t=100', series: 'pkg-aware', estimate: 21.5, low: 21.0, high: 22.0 },
+  ];
+  const svg = await estimateChart({ title: 'Mean <latency>', xTitle: 'mean latency (s)', data, references: [{ name: 'all-warm', value: 0.013 }] });
+  t.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*><title>Mean &lt;latency&gt;<\/title>/, 'titled, escaped');
+  t.match(svg, new RegExp(POLICY_COLORS['round-robin'] as string, 'i'), 'round-robin in its colour');
+  t.match(svg, new RegExp(POLICY_COLORS['pkg-aware'] as string, 'i'), 'pkg-aware in its colour');
+  t.match(svg, /all-warm/, 'the all-warm reference is labelled');
+  t.match(svg, /0\.01|0\.1/, 'a log axis reaches down to the all-warm line');
+  const width = Number(/width="(\d+(?:\.\d+)?)"/.exec(svg)?.[1]);
+  t.ok(width > 200 && width <= 480, `one column wide: ${width}`);
+  t.equal(await estimateChart({ title: 'Mean <latency>', xTitle: 'mean latency (s)', data, references: [{ name: 'all-warm', value: 0.013 }] }), svg, 'the same chart is the same bytes');
+  const heat = await heatMap({ title: 'h', xTitle: 'key', legendTitle: 's', rows: ['a'], columns: ['k1', 'k2'], cells: [{ row: 'a', column: 'k1', value: 2, text: '2.0' }, { row: 'a', column: 'k2', value: 30, text: '30' }] });
+  t.equal(heat, await heatMap({ title: 'h', xTitle: 'key', legendTitle: 's', rows: ['a'], columns: ['k1', 'k2'], cells: [{ row: 'a', column: 'k1', value: 2, text: '2.0' }, { row: 'a', column: 'k2', value: 30, text: '30' }] }), 'gradient ids do not depend on earlier charts');
+  const cdf = await cdfCurves({ title: 'c', xTitle: 's', series: [{ name: 'random', values: [0.01, 0.1, 1, 10, 100] }] });
+  t.notMatch(cdf, /NaN|undefined/);
+  const curve = await curveChart({ title: 'k', xTitle: 't', yTitle: 's', points: [{ series: 'pkg-aware', x: 1, estimate: 30, low: 29, high: 31 }, { series: 'pkg-aware', x: 100, estimate: 20, low: 19, high: 21 }], xLog: true, xTicks: [1, 100] });
+  t.notMatch(curve, /NaN|undefined/);
+});

@@ -1,0 +1,81 @@
+// `pipbench simulate`: the policy comparison of `pipbench experiment` in virtual
+// time, repeated over placements and request sequences; writes results/<name>/.
+
+import { simulateExperiment, loadLambdas } from '../simulate.js';
+import { parseAgainst, planRows, repeats } from '../experiment.js';
+import { createProgressBar } from '../progress.js';
+import { InputError, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
+import { readInputFile } from './run.js';
+import { parseComparisonFlags, prepareInputs, report, sharedFlagsHelp } from './experiment.js';
+
+export const HELP = `usage: pipbench simulate --registry FILE [flags]
+
+The rows of \`pipbench experiment\` (every policy, each threshold policy at each
+load threshold, then the all-warm and compulsory-install lower bounds) in
+virtual time: the worker model, the proxy's worker table, queues and policies
+on a virtual clock, no sockets. Every row runs on the same placements and the
+same request sequences (paired); tables give bootstrap 95% intervals over the
+repeats. Deterministic: the same command writes the same summary.json.
+
+${sharedFlagsHelp('simulate')}  --placements N          placements per row: placement seeds S..S+N-1 (default 1)
+  --seeds N               request sequences per row: seeds seed..seed+N-1 (default 1)
+  --arrivals fixed|poisson|bursty  async arrival times (default fixed: one every --wait)
+  --burst PERIOD,BURST,FACTOR  bursty: FACTOR x the mean rate for the first BURST s of every
+                          PERIOD s, less in between, same mean (default 60,10,4)
+  --against FILE          a summary.json of the same cell (e.g. from pipbench experiment): its
+                          means and ranking are set beside these in summary.md
+  --requests-csv          also write requests-<row>.csv (the first run of each row)
+  --json                  print summary.json instead of the table
+`;
+
+export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
+  return reportingUsageErrors('simulate', io, () => simulateCommand(argv, io));
+}
+
+async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
+  const { params, quiet, help, extra } = parseComparisonFlags('simulate', argv, {
+    placements: { type: 'string' },
+    seeds: { type: 'string' },
+    arrivals: { type: 'string' },
+    burst: { type: 'string' },
+    'requests-csv': { type: 'boolean' },
+    against: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const workload = await prepareInputs(params);
+  let lambdas;
+  try {
+    lambdas = await loadLambdas(params.registry, workload);
+  } catch (err) {
+    throw new InputError(err instanceof Error ? err.message : String(err));
+  }
+  let against;
+  if (typeof extra.against === 'string') {
+    const path = extra.against;
+    try {
+      against = parseAgainst(await readInputFile('against', path), path);
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      throw new InputError(`--against ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const total = planRows(params.policies, params.thresholds).length * repeats(params).length;
+  const bar = createProgressBar({ total, unit: 'runs', quiet });
+  const t0 = performance.now();
+  let result;
+  try {
+    result = simulateExperiment({ params, workload, lambdas }, {
+      keepRecords: extra['requests-csv'] === true,
+      onRun: (done, _total, plan) => { if (done % 10 === 0 || done === total) bar.update(done, `${plan.label} | ${((performance.now() - t0) / 1000).toFixed(0)} s`); },
+    });
+  } finally {
+    bar.stop();
+  }
+  if (against !== undefined) result = { ...result, against };
+  if (!quiet) io.stderr.write(`pipbench simulate: ${total} runs in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  return report(result, io, extra.json === true);
+}

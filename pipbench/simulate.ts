@@ -1,0 +1,240 @@
+// The policy comparison in virtual time. Requests go through the proxy's own
+// worker table, scheduler (queues, deadlines) and the real policy from
+// balancers/, configured through the proxy's config loader from the same
+// values the real-time experiment gives its proxy; each dispatched lease
+// invokes the worker model (the code the HTTP worker runs) on a virtual clock,
+// and the model's answer releases the lease. The proxy's status poll is
+// replayed: every healthIntervalMs each worker reports its installed packages,
+// in-flight count and cores, as the HTTP worker's /status does.
+//
+// Nothing here opens a socket. A run is deterministic: the same parameters,
+// placement and seed give the same records.
+
+import { createBalancer, type LambdaInfo } from '../balancers/index.js';
+import { seededRandom as policyRandom } from '../balancers/seeded-random.js';
+import { Scheduler } from '../src/admission.js';
+import { loadConfig, type ProxyConfig } from '../src/config.js';
+import { Lease, type LeaseOwner, type Rejection } from '../src/lease.js';
+import { Registry } from '../src/registry.js';
+import { WorkerTable, type Worker } from '../src/workers.js';
+import {
+  handlerKeysOf, modelParamsFor, proxyConfigFor, repeats, runDataOf, workerIds, workerSummary, workerWeight, workloadFacts,
+  planRows, type ArrivalPattern, type ExperimentParams, type ExperimentResult, type RowPlan, type RowResult, type RunData,
+} from './experiment.js';
+import { WorkerModel } from './model.js';
+import { seededRandom as streamRandom, type Random } from './random.js';
+import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from './runner.js';
+import type { RequestRecord } from './stats.js';
+import { VirtualClock } from './virtual-clock.js';
+import type { Workload } from './workload.js';
+
+export interface SimulationSetup {
+  readonly params: ExperimentParams;
+  readonly workload: Workload;
+  /** Function name -> packages, as the proxy's registry parser reads the file. */
+  readonly lambdas: ReadonlyMap<string, LambdaInfo>;
+}
+
+/** Reads the registry the way the proxy does (its own parser), for the simulator's leases. */
+export async function loadLambdas(registryPath: string, workload: Workload): Promise<Map<string, LambdaInfo>> {
+  const registry = await Registry.fromFile(registryPath);
+  const out = new Map<string, LambdaInfo>();
+  for (const name of workload.registry.keys()) {
+    const info = registry.lookup(name);
+    if (info === undefined) throw new Error(`registry ${registryPath}: no entry for "${name}"`);
+    out.set(name, info);
+  }
+  return out;
+}
+
+/** Send times (simulated ms) of an open-loop run; the draws come from a stream of their own, so handler choice stays as the runner's. */
+export function arrivalTimes(pattern: ArrivalPattern, waitMs: number, durationMs: number, seed: number): number[] {
+  if (!(waitMs > 0)) throw new RangeError(`the interval between arrivals must be positive, got ${waitMs} ms`);
+  const out: number[] = [];
+  if (pattern.kind === 'fixed') {
+    for (let i = 0; i * waitMs < durationMs; i++) out.push(i * waitMs);
+    return out;
+  }
+  const random: Random = streamRandom(`arrivals\u0000${pattern.kind}\u0000${seed}`);
+  const gap = (meanMs: number): number => -Math.log(1 - random.next()) * meanMs;
+  if (pattern.kind === 'poisson') {
+    for (let t = gap(waitMs); t < durationMs; t += gap(waitMs)) out.push(t);
+    return out;
+  }
+  const { periodSec, burstSec, factor } = pattern;
+  const share = burstSec / periodSec;
+  if (!(share > 0 && share < 1) || !(factor >= 1) || share * factor > 1) {
+    throw new RangeError(`bursty arrivals need 0 < burst < period and factor x burst/period <= 1 (so the rate between bursts is not negative); got burst ${burstSec} s, period ${periodSec} s, factor ${factor}`);
+  }
+  // Thinning: candidates at the burst rate, kept in proportion to the rate in force.
+  const quietRatio = (1 - share * factor) / ((1 - share) * factor);
+  const fastMs = waitMs / factor;
+  for (let t = gap(fastMs); t < durationMs; t += gap(fastMs)) {
+    const inBurst = t % (periodSec * 1000) < burstSec * 1000;
+    if (inBurst || random.next() < quietRatio) out.push(t);
+  }
+  return out;
+}
+
+function tableOptions(c: ProxyConfig): { connectionsPerWorker: number; failTimeoutMs: number; ejectionMaxMs: number; healthFall: number; healthRise: number } {
+  return { connectionsPerWorker: c.connectionsPerWorker, failTimeoutMs: c.failTimeoutMs, ejectionMaxMs: c.ejectionMaxMs, healthFall: c.healthFall, healthRise: c.healthRise };
+}
+
+interface Slot {
+  handler: string;
+  sentMs: number;
+  /** NaN until answered. */
+  doneMs: number;
+  status: number;
+  worker: string;
+  error: string;
+}
+
+/** One row at one placement and seed, run to the end of its drain. */
+export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed: number, seed: number): { run: RunData; records: RequestRecord[] } {
+  const started = performance.now();
+  const { params, workload, lambdas } = setup;
+  const clock = new VirtualClock();
+  const count = plan.bound === 'pooled' ? 1 : params.workers;
+  const ids = workerIds(count, placementSeed);
+  const specs = ids.map((id, i) => ({ id, url: `http://127.0.0.1:${i + 1}`, weight: workerWeight(params, i) }));
+  // The proxy's own config loader turns the experiment's proxy settings into the limits it runs with.
+  const config = loadConfig({ values: proxyConfigFor(params, plan, specs, 1), source: 'simulate' });
+  const balancer = createBalancer(config.balancer, config.policy, { random: policyRandom(seed * 7919 + placementSeed + 1), now: () => clock.now() });
+  const table = new WorkerTable(balancer, clock, tableOptions(config));
+  const scheduler = new Scheduler(table, clock, { queueLimit: config.queueLimit, workerQueueLimit: config.workerQueueLimit, queueTimeoutMs: config.queueTimeoutMs });
+  const workers = table.add(config.workers);
+  const models = new Map<Worker, WorkerModel>(workers.map((w, i) => [w, new WorkerModel(workload, clock, modelParamsFor(params, plan, i), `worker${i + 1}`)]));
+
+  const durationMs = params.durationSec * 1000;
+  const deadline = durationMs + params.drainSec * 1000;
+  const slots: Slot[] = [];
+  let outstanding = 0;
+  let sending = true;
+  let lastAnswer = 0;
+
+  // The status poll, as the proxy's health monitor runs it: at once, then every interval, while anything is left to do.
+  const poll = (w: Worker, model: WorkerModel): void => {
+    const status = model.status();
+    table.checked(w, true, '');
+    table.reported(w, { packages: status.packages, inFlight: status.inFlight, cores: status.cores });
+    if (sending || outstanding > 0) clock.setTimer(config.healthIntervalMs, () => poll(w, model));
+  };
+  if (config.healthIntervalMs > 0) for (const [w, model] of models) clock.setTimer(0, () => poll(w, model));
+
+  const pick = createHandlerPicker(workload.handlers, params.choice ?? { kind: 'uniform' }, runnerRandom(seed));
+  const send = (handler: string, onAnswer?: () => void): void => {
+    const slot: Slot = { handler, sentMs: clock.now(), doneMs: Number.NaN, status: 0, worker: '', error: '' };
+    slots.push(slot);
+    outstanding++;
+    const answer = (status: number, worker: string, error: string): void => {
+      if (clock.now() > deadline) return;
+      slot.doneMs = clock.now();
+      slot.status = status;
+      slot.worker = worker;
+      slot.error = error;
+      lastAnswer = Math.max(lastAnswer, slot.doneMs);
+      outstanding--;
+      onAnswer?.();
+    };
+    const owner: LeaseOwner = {
+      dispatched(lease: Lease): void {
+        const model = models.get(lease.worker as Worker) as WorkerModel;
+        // The request reaches the worker after the scheduler's bookkeeping, as over a socket.
+        clock.setTimer(0, () => model.invoke(handler, () => {
+          scheduler.release(lease);
+          answer(200, model.name, '');
+        }));
+      },
+      rejected(_lease: Lease, reason: Rejection): void {
+        answer(503, '', `HTTP 503: ${reason}`);
+      },
+    };
+    const fn = lambdas.get(handler);
+    if (fn === undefined) throw new Error(`handler "${handler}" is not in the registry`);
+    scheduler.submit(new Lease(fn, owner, clock.now()));
+  };
+
+  if (params.mode === 'async') {
+    const times = arrivalTimes(params.arrivals, params.waitMs, durationMs, seed);
+    // One pending arrival at a time keeps the event heap small.
+    const next = (i: number): void => {
+      if (i >= times.length) {
+        sending = false;
+        return;
+      }
+      clock.setTimer((times[i] as number) - clock.now(), () => {
+        send(pick(times[i] as number));
+        next(i + 1);
+      });
+    };
+    next(0);
+  } else {
+    const think = params.waitMs;
+    let running = params.runners;
+    const loop = (): void => {
+      if (clock.now() >= durationMs) {
+        if (--running === 0) sending = false;
+        return;
+      }
+      send(pick(clock.now()), () => (think > 0 ? clock.setTimer(think, loop) : loop()));
+    };
+    for (let r = 0; r < params.runners; r++) clock.setTimer(think, loop);
+  }
+  let backlogAtEnd = 0;
+  clock.setTimer(durationMs, () => { backlogAtEnd = outstanding; });
+  clock.runUntil(deadline);
+  for (const model of models.values()) model.close();
+
+  let unansweredAtDrain = 0;
+  const records: RequestRecord[] = slots.map((s) => {
+    const answered = Number.isFinite(s.doneMs);
+    if (!answered) unansweredAtDrain++;
+    return {
+      startEpochMs: s.sentMs,
+      offsetMs: s.sentMs,
+      handler: s.handler,
+      status: s.status,
+      latencyMs: (answered ? s.doneMs : deadline) - s.sentMs,
+      worker: s.worker,
+      error: answered ? s.error : DRAIN_TIMEOUT_ERROR,
+    };
+  });
+  const run = runDataOf(records, {
+    placementSeed,
+    seed,
+    durationMs,
+    elapsedMs: Math.max(durationMs, unansweredAtDrain > 0 ? deadline : lastAnswer),
+    unansweredAtDrain,
+    backlogAtEnd,
+    workers: [...models.values()].map((m) => workerSummary({ name: m.name, ...m.status() })),
+    wallSec: (performance.now() - started) / 1000,
+  });
+  return { run, records };
+}
+
+export interface SimulateHooks {
+  /** After each run: done of total, the row it belonged to. */
+  onRun?(done: number, total: number, plan: RowPlan): void;
+}
+
+/** Every row at every placement and seed; keeps the first run's records of each row when asked. */
+export function simulateExperiment(setup: SimulationSetup, opts: { keepRecords?: boolean } & SimulateHooks = {}): ExperimentResult {
+  const { params, workload } = setup;
+  const plans = planRows(params.policies, params.thresholds);
+  const cells = repeats(params);
+  const total = plans.length * cells.length;
+  let done = 0;
+  const rows: RowResult[] = plans.map((plan) => {
+    const runs: RunData[] = [];
+    let records: RequestRecord[] = [];
+    for (const [i, cell] of cells.entries()) {
+      const out = simulateRun(setup, plan, cell.placementSeed, cell.seed);
+      runs.push(out.run);
+      if (i === 0 && opts.keepRecords === true) records = out.records;
+      opts.onRun?.(++done, total, plan);
+    }
+    return { plan, runs, records };
+  });
+  return { engine: 'simulate', params, rows, workload: workloadFacts(workload, params), handlerKeys: handlerKeysOf(workload) };
+}
