@@ -1,0 +1,36 @@
+import { slotsOf } from './service-time.js';
+import type { LambdaInfo, PolicyEnv, WorkerView } from './types.js';
+
+/**
+ * What loading one of `fn`'s packages costs, in ms: install plus import from
+ * the package table; without an entry, an equal share of `coldUnitMs` (a
+ * function's whole cold start then counts as `coldUnitMs`, whatever its list).
+ */
+export function packageLoadMs(env: PolicyEnv, fn: LambdaInfo, name: string, coldUnitMs: number): number {
+  const cost = env.packageCost?.(name);
+  if (cost !== undefined) return cost.installMs + cost.importMs;
+  return fn.packages.length > 0 ? coldUnitMs / fn.packages.length : 0;
+}
+
+/** What running `fn` on a worker holding none of its packages costs beyond a warm run, in ms. */
+export function coldStartMs(env: PolicyEnv, fn: LambdaInfo, coldUnitMs: number): number {
+  let sum = 0;
+  for (const p of fn.packages) sum += packageLoadMs(env, fn, p, coldUnitMs);
+  return sum;
+}
+
+/**
+ * pkg-aware's `loadThreshold: "auto"` for one worker and function: wait at
+ * home while the expected wait for a slot there is shorter than the cold start
+ * it avoids. With `s` slots and a request taking `serviceMs` there, a request
+ * that finds `p` pending waits about (p - s + 1) x serviceMs / s; that stays
+ * under `coldMs` while p < s x (1 + coldMs / serviceMs). Before anything has
+ * finished (no service time yet) the threshold is the slots alone. Always at
+ * least 1 and at most the worker's connection limit.
+ */
+export function autoThreshold(w: WorkerView, coldMs: number, serviceMs: number | undefined): number {
+  const slots = slotsOf(w);
+  const raw = serviceMs !== undefined && serviceMs > 0 ? slots * (1 + coldMs / serviceMs) : slots;
+  const limit = Math.max(1, w.limit);
+  return Math.min(limit, Math.max(1, Math.ceil(raw)));
+}
