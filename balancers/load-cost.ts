@@ -3,12 +3,15 @@ import type { LambdaInfo, PolicyEnv, WorkerView } from './types.js';
 
 /**
  * What loading one of `fn`'s packages costs, in ms: install plus import from
- * the package table; without an entry, an equal share of `coldUnitMs` (a
- * function's whole cold start then counts as `coldUnitMs`, whatever its list).
+ * the package table (a name the table lacks costs nothing, as `warmroute
+ * check` warns); without a table, an equal share of `coldUnitMs`, so a
+ * function's whole cold start counts as `coldUnitMs` whatever its list.
  */
 export function packageLoadMs(env: PolicyEnv, fn: LambdaInfo, name: string, coldUnitMs: number): number {
-  const cost = env.packageCost?.(name);
-  if (cost !== undefined) return cost.installMs + cost.importMs;
+  if (env.packageCost !== undefined) {
+    const cost = env.packageCost(name);
+    return cost !== undefined ? cost.installMs + cost.importMs : 0;
+  }
   return fn.packages.length > 0 ? coldUnitMs / fn.packages.length : 0;
 }
 
