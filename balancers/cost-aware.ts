@@ -238,7 +238,8 @@ export const costAwarePolicy: Policy = {
       ...eventHooks(ring, free, model),
       pick(fn: LambdaInfo): WorkerView | undefined {
         const now = env.now();
-        const coldUnit = model.serviceTimes.cluster() ?? 0;
+        // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
+        const coldUnit = model.serviceTimes.cluster() ?? 1;
         fillShortlist(fn);
         const fallback = free.peek();
         let best: WorkerView | undefined;

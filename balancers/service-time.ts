@@ -30,6 +30,8 @@ interface Learned {
   open: number;
   /** Decayed count of completions. */
   completions: number;
+  /** Clock time of the last completion. */
+  completedAt: number;
 }
 
 /**
@@ -50,7 +52,7 @@ export class ServiceTimes implements WorkerIndex {
   constructor(private readonly now: () => number) {}
 
   add(w: WorkerView): void {
-    if (!this.byWorker.has(w)) this.byWorker.set(w, { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, completions: 0 });
+    if (!this.byWorker.has(w)) this.byWorker.set(w, { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, completions: 0, completedAt: -Infinity });
   }
 
   remove(w: WorkerView): void {
@@ -61,7 +63,7 @@ export class ServiceTimes implements WorkerIndex {
   private advance(w: WorkerView): Learned {
     let s = this.byWorker.get(w);
     if (s === undefined) {
-      s = { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, completions: 0 };
+      s = { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, completions: 0, completedAt: -Infinity };
       this.byWorker.set(w, s);
       return s;
     }
@@ -90,11 +92,21 @@ export class ServiceTimes implements WorkerIndex {
 
   private completed(s: Learned): void {
     // Decay first, then add what accrued since the last completion, so a
-    // steady service time T is estimated as exactly T.
+    // steady service time T is estimated as exactly T. Completions at one
+    // instant share one decay: otherwise the area folded in by the first
+    // would be decayed by the others and lockstep requests read short.
     const keep = 1 - 1 / SERVICE_MEMORY;
-    s.area = s.area * keep + s.open;
-    s.open = 0;
-    s.completions = s.completions * keep + 1;
+    const now = s.at;
+    if (now === s.completedAt) {
+      s.area += s.open;
+      s.open = 0;
+      s.completions += 1;
+    } else {
+      s.area = s.area * keep + s.open;
+      s.open = 0;
+      s.completions = s.completions * keep + 1;
+      s.completedAt = now;
+    }
     // The cluster's sums remember as many completions as SERVICE_MEMORY per worker.
     const clusterKeep = 1 - 1 / (SERVICE_MEMORY * Math.max(1, this.byWorker.size));
     this.clusterArea = this.clusterArea * clusterKeep + this.clusterOpen;
