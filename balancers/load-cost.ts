@@ -28,12 +28,12 @@ export function coldStartMs(env: PolicyEnv, fn: LambdaInfo, coldUnitMs: number):
  * it avoids. With `s` slots and a request taking `serviceMs` there, a request
  * that finds `p` pending waits about (p - s + 1) x serviceMs / s; that stays
  * under `coldMs` while p < s x (1 + coldMs / serviceMs). Before anything has
- * finished (no service time yet) the threshold is the slots alone. Always at
- * least 1 and at most the worker's connection limit.
+ * finished (no service time yet) the threshold is the slots alone. Rounded to
+ * the nearest count; always at least 1 and at most the worker's connection limit.
  */
 export function autoThreshold(w: WorkerView, coldMs: number, serviceMs: number | undefined): number {
   const slots = slotsOf(w);
   const raw = serviceMs !== undefined && serviceMs > 0 ? slots * (1 + coldMs / serviceMs) : slots;
   const limit = Math.max(1, w.limit);
-  return Math.min(limit, Math.max(1, Math.ceil(raw)));
+  return Math.min(limit, Math.max(1, Math.round(raw)));
 }
