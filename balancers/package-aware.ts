@@ -51,6 +51,13 @@ interface RingRules {
   underThreshold(w: WorkerView): boolean;
 }
 
+/**
+ * Workers the ring spill of pkg-aware-ring looks at before it takes the
+ * least-loaded free worker: a function's overflow stays on this short list,
+ * and a pick stays short when most workers are past the threshold.
+ */
+export const RING_SPILL_CANDIDATES = 32;
+
 /** Key positions for olscheduler's ring cost two BLAKE2b digests; functions repeat, so they are kept. */
 const POSITION_CACHE_LIMIT = 100_000;
 
@@ -106,10 +113,11 @@ function rulesFor(kind: RingKind, thresholdOf: ThresholdOf): RingRules {
  *
  * - `least-loaded` (PASch as published, `pkg-aware`): the least-loaded worker
  *   with a free connection.
- * - `ring` (`pkg-aware-ring`, ours): the first routable worker clockwise from
- *   the key's point that is under the threshold and has a free connection, so
- *   a function's overflow stays on a few workers that warm up for it; when
- *   there is none, the least-loaded free worker.
+ * - `ring` (`pkg-aware-ring`, ours): the first worker clockwise from the
+ *   key's point, among the next RING_SPILL_CANDIDATES, that is under the
+ *   threshold and has a free connection, so a function's overflow stays on a
+ *   few workers that warm up for it; when there is none, the least-loaded
+ *   free worker.
  *
  * With `ring: "olscheduler"` the ring, the candidates, the tie rule, the
  * unweighted threshold and the fallback order are olscheduler's (see
@@ -129,7 +137,8 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
 
   function spillAlongRing(): WorkerView | undefined {
     walker.start(at[0], at[1]);
-    for (let w = walker.next(); w !== undefined; w = walker.next()) {
+    let left = RING_SPILL_CANDIDATES;
+    for (let w = walker.next(); w !== undefined && left > 0; w = walker.next(), left--) {
       if (hasFreeConnection(w) && rules.underThreshold(w)) return w;
     }
     return fallback.peek();

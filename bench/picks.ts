@@ -3,7 +3,7 @@
 // Writes <out>/summary.md and <out>/summary.json and prints the table.
 
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balancerNames, createBalancer } from '../balancers/index.js';
@@ -252,8 +252,8 @@ function table(results: readonly Measurement[], sizes: readonly number[]): strin
   return lines.join('\n');
 }
 
-function environment(): { node: string; platform: string; cpu: string } {
-  return { node: process.version, platform: `${process.platform} ${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown' };
+function environment(): { node: string; platform: string; cpu: string; cores: number; loadAverage1m: number } {
+  return { node: process.version, platform: `${process.platform} ${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: Math.round(loadavg()[0] * 10) / 10 };
 }
 
 function markdown(results: readonly Measurement[], sizes: readonly number[], quick: boolean): string {
@@ -282,7 +282,7 @@ olscheduler's 10 BLAKE2b points per worker for the last row. "requests that wait
 is the share of picks that chose a full worker (package-aware policies only).
 Absolute numbers move by tens of percent between runs on a busy machine.
 
-Machine: ${env.cpu}, ${env.platform}, Node ${env.node}. Generated ${new Date().toISOString()}.
+Machine: ${env.cpu} (${env.cores} cores, 1-minute load average ${env.loadAverage1m} at the end of the run), ${env.platform}, Node ${env.node}. Generated ${new Date().toISOString()}.
 `;
 }
 

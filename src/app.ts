@@ -182,7 +182,7 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
       const functions = await registry.reload();
       return { registry: registry.path || null, functions };
     }
-    const next = loadConfigFile(options.configPath, { env: options.env, args: options.args });
+    const next = loadConfigFile(options.configPath, { env: options.env, args: options.args, onWarning: (message) => log.warn(message) });
     const nextRegistry = next.registry === '' ? Registry.open() : await Registry.fromFile(next.registry).catch((err: unknown) => {
       throw new ConfigError((err as Error).message);
     });

@@ -101,11 +101,14 @@ async function start(argv: string[]): Promise<number> {
     process.stdout.write(usage.start());
     return 0;
   }
+  const warnings: string[] = [];
+  const onWarning = (message: string): void => { warnings.push(message); };
   const config = configFile === undefined
-    ? loadConfig({ env: process.env, args, source: 'flags' })
-    : loadConfigFile(configFile, { env: process.env, args });
+    ? loadConfig({ env: process.env, args, source: 'flags', onWarning })
+    : loadConfigFile(configFile, { env: process.env, args, onWarning });
   const { startProxyWith } = await import('./app.js');
   const proxy = await startProxyWith(config, { configPath: configFile, env: process.env, args });
+  for (const message of warnings) proxy.log.warn(message);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

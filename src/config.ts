@@ -281,14 +281,23 @@ function take(key: string, value: unknown, where: string, fromFile: boolean, lay
   const rule = rules().get(key)!;
   const coerced = fromText(rule.text, value);
   try {
+    // A policy's own parse may serialise what it is given; it is only ever given a scalar.
+    if (rule.text === 'loose' && coerced !== null && typeof coerced === 'object') throw new Error('must be a number, a string or a boolean');
     rule.parse(coerced);
   } catch (err) {
-    const shown = rule.namesValue ? '' : `, got ${rule.sensitive ? '(hidden)' : describeValue(value)}`;
-    errors.push(`${where}: ${(err as Error).message}${shown}`);
+    errors.push(`${where}: ${problem(key, rule, value, err)}`);
     return;
   }
   layer.values.set(key, coerced);
   layer.origin.set(key, { where, fromFile });
+}
+
+/** The rule's message with the value appended, unless the rule (a policy setting's parse, say) already named key or value. */
+function problem(key: string, rule: KeyRule, value: unknown, err: unknown): string {
+  let message = err instanceof Error ? err.message : String(err);
+  if (message.startsWith(`${key} `)) message = message.slice(key.length + 1);
+  if (rule.namesValue || /\bgot .+$/.test(message)) return message;
+  return `${message}, got ${rule.sensitive ? '(hidden)' : describeValue(value)}`;
 }
 
 function readFileValues(values: Record<string, unknown>, source: string, strict: boolean, layer: Layer, errors: string[], warn: (m: string) => void): void {

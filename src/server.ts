@@ -6,6 +6,7 @@ import { sendError, sendJson } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
 import { Exchange, type ForwardContext } from './proxy.js';
 import type { Registry } from './registry.js';
+import { parseFunctionName, type InvokeRoute } from './route.js';
 import type { LambdaInfo } from '../balancers/types.js';
 import type { WorkerTable } from './workers.js';
 
@@ -28,8 +29,6 @@ export interface ProxyControl {
   reload(): Promise<Record<string, unknown>>;
 }
 
-/** Function names as OpenLambda accepts them; `.` and `..` are path segments, never names. */
-const functionName = /^[A-Za-z0-9_.-]+$/;
 const adminBodyLimit = 1024 * 1024;
 /**
  * Bodies up to this size are read whole before a lease is taken (nginx buffers
@@ -42,14 +41,13 @@ const bufferedBodyBytes = 64 * 1024;
 export function createProxyServer(control: ProxyControl): Server {
   const { table, scheduler, registry, metrics, log, ctx } = control;
 
-  function invoke(req: IncomingMessage, res: ServerResponse, url: string, nameStart: number): void {
-    const query = url.indexOf('?', nameStart);
-    const name = query === -1 ? url.slice(nameStart) : url.slice(nameStart, query);
-    if (!functionName.test(name) || name === '.' || name === '..') {
+  function invoke(req: IncomingMessage, res: ServerResponse, route: InvokeRoute): void {
+    if (!route.ok) {
       metrics.error('bad_request');
-      sendError(res, 'bad_request', name === '' ? 'missing function name in the path' : `malformed function name "${name}" (allowed: letters, digits, _ . -; not "." or "..")`);
+      sendError(res, 'bad_request', route.message);
       return;
     }
+    const name = route.name;
     if (req.method !== 'POST') {
       metrics.error('method_not_allowed');
       sendError(res, 'method_not_allowed', `${req.method ?? ''} is not allowed here; invoke with POST`, { allow: 'POST' });
@@ -212,14 +210,10 @@ export function createProxyServer(control: ProxyControl): Server {
   // would forward a different request); the total header size limit (maxHeaderSize) still refuses huge ones with 431.
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const url = req.url ?? '/';
-    if (url.startsWith('/runLambda/')) return invoke(req, res, url, 11);
-    if (url.startsWith('/run/')) return invoke(req, res, url, 5);
+    const route = parseFunctionName(url);
+    if (route !== undefined) return invoke(req, res, route);
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    if (path === '/runLambda' || path === '/run') {
-      metrics.error('bad_request');
-      return sendError(res, 'bad_request', `missing function name: use ${path}/<name>`);
-    }
     if (path.startsWith('/admin/')) {
       void admin(req, res, path, new URLSearchParams(q === -1 ? '' : url.slice(q + 1))).catch((err: unknown) => {
         log.error({ err }, 'admin request failed');

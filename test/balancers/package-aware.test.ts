@@ -3,11 +3,11 @@ import t from 'tap';
 import { createBalancer } from '../../balancers/index.js';
 import { blake2bPosition64 } from '../../balancers/olscheduler-ring.js';
 import { murmur3 } from '../../balancers/murmur3.js';
-import { FIRST_CANDIDATE_SEED, SECOND_CANDIDATE_SEED } from '../../balancers/package-aware.js';
+import { FIRST_CANDIDATE_SEED, RING_SPILL_CANDIDATES, SECOND_CANDIDATE_SEED } from '../../balancers/package-aware.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
 import type { LambdaInfo, WorkerView } from '../../balancers/types.js';
 import { pool, TestTable, worker, type TestWorker } from '../fixtures/views.js';
-import { blake64, murmurPointsOf, olschedulerPointsOf, refRing, refWalk } from './reference.js';
+import { blake64, murmurPointsOf, olschedulerPointsOf, refLeastLoaded, refRing, refWalk } from './reference.js';
 
 const env = { random: seededRandom(1), now: () => 0 };
 const numpyFn: LambdaInfo = { name: 'hdl7', packages: ['numpy', 'six', 'setuptools'] };
@@ -70,6 +70,16 @@ t.test('pkg-aware-ring spills to the next worker clockwise under the threshold, 
   const expectedSpill = walk.filter((w) => w !== first && w !== second);
   t.same(picks.slice(0, 2), [first, second]);
   t.same(picks.slice(2), expectedSpill.slice(0, 3), 'overflow follows the ring from the key, skipping busy workers');
+});
+
+t.test(`pkg-aware-ring looks at ${RING_SPILL_CANDIDATES} workers along the ring, then takes the least-loaded free one`, async (t) => {
+  const table = tableOf('pkg-aware-ring', pool(80), { loadThreshold: 1 });
+  const walk = refWalk(refRing(table.workers, murmurPointsOf), BigInt(murmur3('numpy')) << 32n) as TestWorker[];
+  const [, second] = murmurCandidates('numpy', table.workers);
+  for (const w of new Set([...walk.slice(0, RING_SPILL_CANDIDATES), second as TestWorker])) table.take(w);
+  const expected = refLeastLoaded(table);
+  t.not(expected, walk[RING_SPILL_CANDIDATES], 'the next worker on the ring is not the least loaded one (else the test shows nothing)');
+  t.equal(table.route(numpyFn), expected);
 });
 
 // --- ring "olscheduler" ---

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { murmur3Points } from '../../balancers/hash-ring.js';
 import { murmur3 } from '../../balancers/murmur3.js';
-import { FIRST_CANDIDATE_SEED, SECOND_CANDIDATE_SEED } from '../../balancers/package-aware.js';
+import { FIRST_CANDIDATE_SEED, RING_SPILL_CANDIDATES, SECOND_CANDIDATE_SEED } from '../../balancers/package-aware.js';
 import { routingKey } from '../../balancers/routing-key.js';
 import type { LambdaInfo, WorkerView } from '../../balancers/types.js';
 import type { TestTable } from '../fixtures/views.js';
@@ -135,7 +135,7 @@ export function refPkgAware(table: TestTable, rings: RefRingCache, threshold: nu
   const under = (w: WorkerView): boolean => w.inFlight + w.queued < threshold * w.weight;
   if (under(chosen)) return chosen;
   if (spill === 'ring') {
-    const next = refWalk(ring, home).find((w) => isFree(w) && under(w));
+    const next = refWalk(ring, home).slice(0, RING_SPILL_CANDIDATES).find((w) => isFree(w) && under(w));
     if (next !== undefined) return next;
   }
   return refLeastLoaded(table);
@@ -152,7 +152,7 @@ export function refOlscheduler(table: TestTable, rings: RefRingCache, threshold:
   const chosen = load(c1) >= load(c2) ? c2 : c1;
   if (load(chosen) < threshold) return chosen;
   if (spill === 'ring') {
-    const next = refWalk(ring, home).find((w) => isFree(w) && load(w) < threshold);
+    const next = refWalk(ring, home).slice(0, RING_SPILL_CANDIDATES).find((w) => isFree(w) && load(w) < threshold);
     if (next !== undefined) return next;
   }
   return refListOrderLeast(table);

@@ -64,8 +64,8 @@ t.test('second invocation with a large enough cache is warm', async (t) => {
   const first = await invoke(worker, 'h');
   t.same(first.coldPackages, ['a', 'b', 'c'], 'all packages cold at first');
   // Times are measured on the scaled real clock: at least the table cost, plus timer lateness.
-  t.ok(first.installMs >= 3000 && first.installMs < 4500, `charged each install at its scale-1 cost (${first.installMs})`);
-  t.ok(first.importMs >= 300 && first.importMs < 800, `charged each import (${first.importMs})`);
+  t.ok(first.installMs >= 3000 && first.installMs < 6000, `charged each install at its scale-1 cost (${first.installMs})`);
+  t.ok(first.importMs >= 300 && first.importMs < 2000, `charged each import (${first.importMs})`);
   t.equal(first.warmPackages, 0);
   t.equal(first.worker, 'w1');
   t.equal(first.handler, 'h');

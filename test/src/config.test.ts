@@ -1,6 +1,7 @@
 // Configuration: defaults < file < environment < flags, every key bounded with a
 // message naming key, value and range, olscheduler's formats and extra keys,
 // near-miss keys refused, worker notations and their defects (issue 9).
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { policySettings } from '../../balancers/index.js';
@@ -119,6 +120,12 @@ t.test('counts, ports and limits are bounded', async (t) => {
     [{ failTimeoutMs: 20_000, ejectionMaxMs: 10_000 }, /ejectionMaxMs \(10000\) must be at least failTimeoutMs \(20000\)/],
   ];
   for (const [values, message] of cases) t.match(refusal(values), message, JSON.stringify(values));
+  const threshold = refusal({ loadThreshold: 0 });
+  t.equal(threshold.match(/got/g)?.length, 1, `the value is named once: ${threshold}`);
+  t.notMatch(threshold, /loadThreshold: loadThreshold/, 'the key is named once');
+  const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
+  t.equal(refusal({ loadThreshold: deep }), 'c.json: loadThreshold: must be a number, a string or a boolean, got an array of 1 item', 'a policy setting never sees a nested value');
+  t.match(refusal({ port: deep, workers: deep }), /port: .*got an array of 1 item\nc\.json: workers: entry 0 is an array of 1 item/);
   t.match(refusal({ adminToken: 'has space' }), /adminToken: .*got \(hidden\)/, 'a secret is never echoed');
   const many = refusal({ port: -1, queueLimit: -1 });
   t.equal(many.split('\n').length, 2, 'every problem is reported, one a line');
@@ -242,4 +249,20 @@ t.test('a loaded config written back loads to the same config', async (t) => {
   }
   const rich = load({ workers: [{ url: 'http://a:1', id: 'w1', weight: 2.5, connections: 3 }, 'b:2'], ejectOn5xx: true, loadThreshold: 5 }).config;
   t.same(loadConfig({ values: configToValues(rich) }), rich);
+});
+
+t.test('config/example.json shows every key at its default', async (t) => {
+  const warnings: string[] = [];
+  const example = loadConfigFile('config/example.json', { strict: true, onWarning: (m) => warnings.push(m) });
+  const defaults = loadConfig();
+  const written = JSON.parse(readFileSync('config/example.json', 'utf8')) as Record<string, unknown>;
+  for (const d of describeConfig()) {
+    if (!(d.key in defaults.policy)) t.ok(d.key in written, `${d.key} is in the example`);
+  }
+  t.same({ ...example, workers: [], registry: '' }, defaults, 'every value but workers and registry is the default');
+  t.same(warnings, []);
+  const thesis = loadConfigFile('config/olscheduler-thesis.json', { onWarning: (m) => warnings.push(m) });
+  t.equal(thesis.policy.loadThreshold, 100);
+  t.equal(thesis.workers.length, 5);
+  t.same(warnings.map((w) => w.replace(/^.*: /, '')), ['unknown config key "name" ignored', 'unknown config key "workerDelay" ignored']);
 });
