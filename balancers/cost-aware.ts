@@ -181,12 +181,11 @@ export class CostModel implements WorkerIndex {
     return sum;
   }
 
-  /** Expected ms until a request sent to `w` now gets a slot: the pending work ahead of it over the worker's drain rate. */
+  /** Expected ms until a request sent to `w` now gets a slot: the requests ahead of it beyond its slots, each holding it up one drain interval. */
   waitMs(w: WorkerView): number {
-    const slots = slotsOf(w);
-    const ahead = w.inFlight + w.queued - slots + 1;
+    const ahead = w.inFlight + w.queued - slotsOf(w) + 1;
     if (ahead <= 0) return 0;
-    return (ahead * (this.serviceTimes.of(w) ?? 0)) / slots;
+    return ahead * (this.serviceTimes.drainMs(w) ?? 0);
   }
 
   /** Requests were sent to `w` needing these packages. */

@@ -25,15 +25,17 @@ export function coldStartMs(env: PolicyEnv, fn: LambdaInfo, coldUnitMs: number):
 /**
  * pkg-aware's `loadThreshold: "auto"` for one worker and function: wait at
  * home while the expected wait for a slot there is shorter than the cold start
- * it avoids. With `s` slots and a request taking `serviceMs` there, a request
- * that finds `p` pending waits about (p - s + 1) x serviceMs / s; that stays
- * under `coldMs` while p < s x (1 + coldMs / serviceMs). Before anything has
- * finished (no service time yet) the threshold is the slots alone. Rounded to
- * the nearest count; always at least 1 and at most the worker's connection limit.
+ * it avoids. With `s` slots and a completion every `drainMs` when saturated, a
+ * request that finds `p` pending waits about (p - s + 1) x drainMs; that stays
+ * under `coldMs` while p < s + coldMs / drainMs (under first-come-first-served
+ * cores drainMs = service / s, so this is s x (1 + coldMs / service)). Before
+ * anything has finished (no drain rate yet) the threshold is the slots alone.
+ * Rounded to the nearest count; always at least 1 and at most the worker's
+ * connection limit.
  */
-export function autoThreshold(w: WorkerView, coldMs: number, serviceMs: number | undefined): number {
+export function autoThreshold(w: WorkerView, coldMs: number, drainMs: number | undefined): number {
   const slots = slotsOf(w);
-  const raw = serviceMs !== undefined && serviceMs > 0 ? slots * (1 + coldMs / serviceMs) : slots;
+  const raw = drainMs !== undefined && drainMs > 0 ? slots + coldMs / drainMs : slots;
   const limit = Math.max(1, w.limit);
   return Math.min(limit, Math.max(1, Math.round(raw)));
 }

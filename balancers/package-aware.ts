@@ -184,7 +184,7 @@ function autoThresholds(env: PolicyEnv | undefined): AutoThresholds {
       const unit = serviceTimes.cluster() ?? 0;
       coldMs = env !== undefined ? coldStartMs(env, fn, unit) : 0;
     },
-    of: (w) => autoThreshold(w, coldMs, env !== undefined ? serviceTimes.of(w) : undefined),
+    of: (w) => autoThreshold(w, coldMs, env !== undefined ? serviceTimes.drainMs(w) : undefined),
   };
 }
 

@@ -28,6 +28,9 @@ interface Learned {
   area: number;
   /** The integral since the last completion, not yet decayed into `area`. */
   open: number;
+  /** Decayed time with at least one request in flight, and its part since the last completion. */
+  busy: number;
+  openBusy: number;
   /** Decayed count of completions. */
   completions: number;
   /** Clock time of the last completion. */
@@ -52,7 +55,7 @@ export class ServiceTimes implements WorkerIndex {
   constructor(private readonly now: () => number) {}
 
   add(w: WorkerView): void {
-    if (!this.byWorker.has(w)) this.byWorker.set(w, { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, completions: 0, completedAt: -Infinity });
+    if (!this.byWorker.has(w)) this.byWorker.set(w, { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, busy: 0, openBusy: 0, completions: 0, completedAt: -Infinity });
   }
 
   remove(w: WorkerView): void {
@@ -63,7 +66,7 @@ export class ServiceTimes implements WorkerIndex {
   private advance(w: WorkerView): Learned {
     let s = this.byWorker.get(w);
     if (s === undefined) {
-      s = { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, completions: 0, completedAt: -Infinity };
+      s = { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, busy: 0, openBusy: 0, completions: 0, completedAt: -Infinity };
       this.byWorker.set(w, s);
       return s;
     }
@@ -72,6 +75,7 @@ export class ServiceTimes implements WorkerIndex {
     if (elapsed > 0) {
       const added = s.inFlight * elapsed;
       s.open += added;
+      if (s.inFlight > 0) s.openBusy += elapsed;
       this.clusterOpen += added;
     }
     s.at = now;
@@ -99,11 +103,13 @@ export class ServiceTimes implements WorkerIndex {
     const now = s.at;
     if (now === s.completedAt) {
       s.area += s.open;
-      s.open = 0;
+      s.busy += s.openBusy;
+      s.open = s.openBusy = 0;
       s.completions += 1;
     } else {
       s.area = s.area * keep + s.open;
-      s.open = 0;
+      s.busy = s.busy * keep + s.openBusy;
+      s.open = s.openBusy = 0;
       s.completions = s.completions * keep + 1;
       s.completedAt = now;
     }
@@ -119,6 +125,22 @@ export class ServiceTimes implements WorkerIndex {
     const s = this.byWorker.get(w);
     if (s !== undefined && s.completions > 0) return s.area / s.completions;
     return this.cluster();
+  }
+
+  /**
+   * Mean ms between completions on `w` when it is saturated: the time a
+   * request ahead in line holds things up. By Little's law the worker drains
+   * L / service requests per ms at an average of L in flight while busy; a
+   * worker that was never busy beyond its slots would drain `slots` at once,
+   * so L counts as at least its slots. Under first-come-first-served cores
+   * this is service / slots; under processor sharing, service / L.
+   */
+  drainMs(w: WorkerView): number | undefined {
+    const service = this.of(w);
+    if (service === undefined) return undefined;
+    const s = this.byWorker.get(w);
+    const busyLoad = s !== undefined && s.busy > 0 ? s.area / s.busy : 0;
+    return service / Math.max(slotsOf(w), busyLoad);
   }
 
   /** Mean ms a request spends on a worker, over the cluster; undefined before the first completion. */
