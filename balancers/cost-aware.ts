@@ -188,6 +188,19 @@ export class CostModel implements WorkerIndex {
     return ahead * (this.serviceTimes.drainMs(w) ?? 0);
   }
 
+  /**
+   * What sending `fn` to `w` costs, in ms: the wait for a slot, plus the load
+   * time of what `w` lacks, stretched by the work already there. Loading holds
+   * CPU the requests on `w` share (or a slot they queue for), so each of them
+   * is held up too: a cold start on a worker with p pending over s slots costs
+   * about load x (1 + p / s).
+   */
+  costMs(fn: LambdaInfo, w: WorkerView, now: number, coldUnitMs: number): number {
+    const miss = this.missMs(fn, w, now, coldUnitMs);
+    const wait = this.waitMs(w);
+    return miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
+  }
+
   /** Requests were sent to `w` needing these packages. */
   used(fn: LambdaInfo, w: WorkerView, now: number): void {
     const h = this.holdingsOf(w, now);
@@ -246,7 +259,7 @@ export const costAwarePolicy: Policy = {
         for (let i = 0; i < shortlist.length; i++) {
           const w = shortlist[i];
           if (!withinBound(w)) continue;
-          const cost = model.missMs(fn, w, now, coldUnit) + model.waitMs(w);
+          const cost = model.costMs(fn, w, now, coldUnit);
           if (cost < bestCost) {
             best = w;
             bestCost = cost;
@@ -254,7 +267,7 @@ export const costAwarePolicy: Policy = {
         }
         // The least-loaded free worker is always a candidate (and never held to the bound: it is the least loaded).
         if (fallback !== undefined && best !== fallback && !shortlist.includes(fallback)) {
-          const cost = model.missMs(fn, fallback, now, coldUnit) + model.waitMs(fallback);
+          const cost = model.costMs(fn, fallback, now, coldUnit);
           if (cost < bestCost) best = fallback;
         }
         best ??= fallback;
