@@ -4,9 +4,9 @@ import type { WorkerIndex } from './worker-index.js';
 
 /**
  * How the least-loaded free worker is chosen:
- * - `weighted-least-recent`: lowest `inFlight / weight`; among equals the one a
- *   request was dispatched to longest ago, so equal workers take turns.
- * - `count-list-order`: lowest `inFlight`, weights ignored; among equals the one
+ * - `weighted-least-recent`: lowest load (`loadOf`) per unit of weight; among
+ *   equals the one a request was dispatched to longest ago, so equal workers take turns.
+ * - `count-list-order`: lowest load, weights ignored; among equals the one
  *   added first (olscheduler's least-loaded scan in worker-list order).
  */
 export type FreeOrder = 'weighted-least-recent' | 'count-list-order';
@@ -18,9 +18,17 @@ interface Entry extends HeapItem {
   tie: number;
 }
 
-/** In-flight per unit of weight; a worker without a positive weight counts as infinitely loaded. */
+/**
+ * The load the load-aware policies compare: requests running on the worker,
+ * this proxy's and, as the worker last reported them, other proxies'.
+ */
+export function loadOf(worker: WorkerView): number {
+  return worker.inFlight + worker.external;
+}
+
+/** Load per unit of weight; a worker without a positive weight counts as infinitely loaded. */
 export function loadPerWeight(worker: WorkerView): number {
-  return worker.weight > 0 ? worker.inFlight / worker.weight : Infinity;
+  return worker.weight > 0 ? loadOf(worker) / worker.weight : Infinity;
 }
 
 function before(a: Entry, b: Entry): boolean {
@@ -69,9 +77,9 @@ export class FreeHeap implements WorkerIndex {
       this.heap.remove(entry);
       return;
     }
-    // Only in-flight counts: a worker with a free connection has an empty queue
-    // (the table dispatches from it as soon as a connection frees).
-    entry.load = this.order === 'count-list-order' ? worker.inFlight : loadPerWeight(worker);
+    // Only running requests count: a worker with a free connection has an empty
+    // queue (the table dispatches from it as soon as a connection frees).
+    entry.load = this.order === 'count-list-order' ? loadOf(worker) : loadPerWeight(worker);
     if (this.heap.has(entry)) this.heap.update(entry);
     else this.heap.push(entry);
   }

@@ -1,4 +1,4 @@
-import { FreeHeap } from './free-heap.js';
+import { FreeHeap, loadOf } from './free-heap.js';
 import { HashRing } from './hash-ring.js';
 import { murmur3 } from './murmur3.js';
 import { RoutableTotals } from './routable-totals.js';
@@ -19,8 +19,10 @@ export const balanceFactorSetting = numberSetting(
 /**
  * `hashing-bounded`: consistent hashing with bounded loads (Mirrokni, Thorup,
  * Zadimoghaddam 2018; HAProxy's hash-balance-factor). Worker i may hold at
- * most ceil(balanceFactor x (totalInFlight + 1) x weight_i / totalWeight)
- * requests, totals over routable workers kept on events; a key goes to the
+ * most ceil(balanceFactor x (totalLoad + 1) x weight_i / totalWeight)
+ * requests, totals over routable workers kept on events; load is `loadOf`
+ * (other proxies' requests count on both sides, so the bound stays a multiple
+ * of the average load the workers actually carry); a key goes to the
  * first worker clockwise from its hash that is under that bound and has a free
  * connection, else to the least-loaded free worker, so it never waits while a
  * connection is free.
@@ -40,15 +42,15 @@ export const hashingBoundedPolicy: Policy = {
       ...eventHooks(ring, totals, free),
       pick(fn: LambdaInfo): WorkerView | undefined {
         if (totals.weight > 0) {
-          const allowance = (balanceFactor * (totals.inFlight + 1)) / totals.weight;
+          const allowance = (balanceFactor * (totals.load + 1)) / totals.weight;
           walker.start(murmur3(routingKey(fn)));
           for (let w = walker.next(); w !== undefined; w = walker.next()) {
-            if (hasFreeConnection(w) && w.inFlight < Math.ceil(allowance * w.weight)) return w;
+            if (hasFreeConnection(w) && loadOf(w) < Math.ceil(allowance * w.weight)) return w;
           }
         }
         return free.peek();
       },
-      describe: () => ({ balanceFactor, routableInFlight: totals.inFlight, routableWeight: totals.weight }),
+      describe: () => ({ balanceFactor, routableLoad: totals.load, routableWeight: totals.weight }),
     };
   },
 };

@@ -24,6 +24,10 @@ import type { PointsOf } from './hash-ring.js';
 // - The fallback is taken among workers with a free connection; olscheduler
 //   has no connection limits (the same choice whenever limits are equal, since
 //   a full worker is then never less loaded than a free one).
+// - Where workers report their in-flight count (the live-state contract), the
+//   load also counts other proxies' requests there (WorkerView.external), so
+//   several replicas compare the same loads; olscheduler runs as one process
+//   and counts only its own.
 // - A function without packages hashes its name; olscheduler answers 500.
 // - olscheduler hashes Go's url.URL.String() of each config entry; we hash the
 //   address as the config wrote it (the same string for "host:port" and

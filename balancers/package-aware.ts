@@ -1,4 +1,4 @@
-import { FreeHeap } from './free-heap.js';
+import { FreeHeap, loadOf } from './free-heap.js';
 import { HashRing, murmur3Points, type RingWalker } from './hash-ring.js';
 import { murmur3 } from './murmur3.js';
 import { blake2bPosition, OLSCHEDULER_SALT, olschedulerPoints } from './olscheduler-ring.js';
@@ -25,9 +25,12 @@ export function firstRoutableFrom(walker: RingWalker, hi: number, lo: number, ex
   return undefined;
 }
 
-/** Requests a worker has taken on: running plus waiting in its own queue. */
+/**
+ * Requests a worker has taken on: running (this proxy's and other proxies', as
+ * last reported) plus waiting in its own queue here.
+ */
 function pending(w: WorkerView): number {
-  return w.inFlight + w.queued;
+  return loadOf(w) + w.queued;
 }
 
 /** Pending requests per unit of weight; no positive weight counts as infinitely loaded. */

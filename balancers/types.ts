@@ -22,6 +22,14 @@ export interface WorkerView {
   readonly inFlight: number;
   /** Requests waiting in its own queue. */
   readonly queued: number;
+  /**
+   * Requests other proxies run on this worker, as of its last status report:
+   * the in-flight count it reported minus this proxy's own at that moment (never
+   * below 0; 0 while it reports none). Load-aware policies add it to `inFlight`
+   * so that replicas in front of the same workers see each other's load; it
+   * never counts against `limit`, which is this proxy's own share.
+   */
+  readonly external: number;
   readonly routable: boolean;
   /** Packages the worker holds: reported by the worker where it reports them, else what was routed to it. */
   readonly packages: ReadonlySet<string>;
@@ -52,7 +60,7 @@ export function hasFreeConnection(w: WorkerView): boolean {
  *   a ring is rebuilt once when N workers arrive together; without it the table
  *   calls `added` for each.
  * - `up`/`down`: the worker became routable / stopped being routable.
- * - `changed`: its weight or connection limit changed.
+ * - `changed`: its weight, connection limit or `external` load changed.
  * - `taken`/`dropped`: a request was dispatched to / released from it
  *   (`inFlight` has already moved when the hook runs).
  */

@@ -72,7 +72,7 @@ type BenchWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
 function makeWorkers(count: number): BenchWorker[] {
   return Array.from({ length: count }, (_, i) => {
     const host = `10.0.${i >> 8}.${i & 255}`;
-    return { id: `worker${i}`, url: `http://${host}:8080`, weight: 1 + (i % 3 === 0 ? 1 : 0), limit: LIMIT, inFlight: 0, queued: 0, routable: true, packages: new Set<string>(), cores: 0 };
+    return { id: `worker${i}`, url: `http://${host}:8080`, weight: 1 + (i % 3 === 0 ? 1 : 0), limit: LIMIT, inFlight: 0, queued: 0, external: 0, routable: true, packages: new Set<string>(), cores: 0 };
   });
 }
 

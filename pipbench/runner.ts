@@ -5,6 +5,8 @@
 // run_workload.py: uniform over the list, or uniform over a slice of the list
 // that moves on every rotation period.
 
+import { parseRegistryText } from '../src/registry.js';
+import { seededRandom } from '../balancers/seeded-random.js';
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
 import { isSuccess, summarize, type RequestRecord, type RunSummary } from './stats.js';
@@ -59,17 +61,7 @@ export const DEFAULT_BODY = JSON.stringify({ name: 'Alice' });
 export const DEFAULT_DRAIN_MS = 60_000;
 export const DRAIN_TIMEOUT_ERROR = 'no answer before the drain period ended';
 
-/** mulberry32: a small, fast, seedable PRNG; uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** How many handlers a rotation window holds for a list of `total`. */
 export function rotationWindowSize(slice: RotationSlice, total: number): number {
@@ -290,24 +282,11 @@ export function parseHandlerList(text: string): string[] {
 }
 
 /**
- * Function names of a registry file: olscheduler's `[{"handle", "pkgs"}]`, or an
- * object keyed by name. Throws an Error naming what is wrong with the content.
+ * Function names of an olscheduler registry `[{"handle", "pkgs"}]`, read by the
+ * proxy's own parser. Throws an Error naming what is wrong with the content.
  */
 export function parseRegistryNames(text: string): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`not valid JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  if (Array.isArray(parsed)) {
-    return parsed.map((entry: unknown, i) => {
-      if (entry && typeof entry === 'object' && 'handle' in entry && typeof entry.handle === 'string') return entry.handle;
-      throw new Error(`entry ${i} has no string "handle"`);
-    });
-  }
-  if (parsed && typeof parsed === 'object') return Object.keys(parsed);
-  throw new Error('expected an olscheduler registry: [{"handle": "name", "pkgs": [...]}, ...]');
+  return [...parseRegistryText(text, 'registry').keys()];
 }
 
 /** Handlers of `list` that `known` does not contain, each once, in order of first appearance. */

@@ -1,5 +1,6 @@
 // The workload as the worker and the runner see it: which packages each handler
 // needs, what each package costs, and which handlers the runner draws from.
+import { parseRegistryText } from '../src/registry.js';
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate.js';
 
@@ -94,23 +95,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Validates an olscheduler registry; the package order of each entry is kept as given. */
+/** An olscheduler registry through the proxy's own parser; the package order of each entry is kept as given. */
 export function parseRegistry(text: string, path: string): RegistryEntry[] {
-  const data = parseJson(text, path);
-  if (!Array.isArray(data)) throw new Error(`${path}: a registry must be a JSON array of {"handle", "pkgs"} objects`);
-  if (data.length === 0) throw new Error(`${path}: the registry lists no handlers`);
-  const seen = new Set<string>();
-  return data.map((item: unknown, i: number) => {
-    if (!isRecord(item)) throw new Error(`${path}: entry ${i} is not an object with "handle" and "pkgs"`);
-    const { handle, pkgs } = item;
-    if (typeof handle !== 'string' || handle === '') throw new Error(`${path}: entry ${i} has no "handle" string`);
-    if (!Array.isArray(pkgs) || !pkgs.every((p): p is string => typeof p === 'string' && p !== '')) {
-      throw new Error(`${path}: entry ${i} ("${handle}") needs "pkgs": an array of package names`);
-    }
-    if (seen.has(handle)) throw new Error(`${path}: handler "${handle}" is listed twice`);
-    seen.add(handle);
-    return { handle, pkgs: [...pkgs] };
-  });
+  const functions = parseRegistryText(text, path);
+  if (functions.size === 0) throw new Error(`${path}: the registry lists no handlers`);
+  return [...functions.values()].map((fn) => ({ handle: fn.name, pkgs: [...fn.packages] }));
 }
 
 function parseHandlerList(text: string, path: string, registry: ReadonlyMap<string, unknown>): string[] {

@@ -140,6 +140,8 @@ export function createProxyServer(control: ProxyControl): Server {
         const summary = path === '/admin/reload' ? await control.reload() : { registry: registry.path, functions: await registry.reload() };
         sendJson(res, 200, summary);
       } catch (err) {
+        // As for SIGHUP: the operator reading the log learns why, not only the admin client.
+        log.error({ err: (err as Error).message, route: path }, 'reload failed; the running configuration stays');
         sendError(res, 'bad_request', (err as Error).message);
       }
       return;

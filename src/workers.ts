@@ -19,6 +19,8 @@ export interface WorkerReport {
 export class Worker implements WorkerView {
   inFlight = 0;
   queued = 0;
+  /** Other proxies' requests on this worker, from its last report (see WorkerView.external). */
+  external = 0;
   routable = false;
   cores = 0;
   packages = new Set<string>();
@@ -305,7 +307,19 @@ export class WorkerTable {
       w.packages = new Set(report.packages);
       w.reportsPackages = true;
     }
-    if (report.inFlight !== undefined) w.reportedInFlight = report.inFlight;
+    if (report.inFlight !== undefined) {
+      w.reportedInFlight = report.inFlight;
+      // What the worker runs beyond this proxy's own requests is other replicas' load. Our count is
+      // taken as the answer arrives, so a request of ours that reached the worker after it answered,
+      // or that it finished before, makes the estimate low; it can be high only by requests the
+      // worker still counted after sending their last byte. The next report corrects either.
+      const external = Math.max(0, report.inFlight - w.inFlight);
+      if (external !== w.external) {
+        w.external = external;
+        // Only the policy re-keys: the limit, free count and connections do not depend on it.
+        if (!w.removed) this.balancer_.changed?.(w);
+      }
+    }
     if (report.cores !== undefined) w.cores = report.cores;
   }
 

@@ -173,7 +173,7 @@ t.test('CLI: bad flags and bad inputs exit non-zero with a message naming the pr
   const dir = t.testdir({
     'malformed.json': '[{"handle": ',
     'object.json': '{"handle": "h"}',
-    'nopkgs.json': '[{"handle": "h"}]',
+    'nopkgs.json': '[{"handle": "h", "pkgs": "numpy"}]',
   });
   const out = join(dir, 'out');
   const cases: [string[], RegExp][] = [
@@ -185,7 +185,7 @@ t.test('CLI: bad flags and bad inputs exit non-zero with a message naming the pr
     [['--out', out, '--seed', '1.5'], /--seed/],
     [['--out', out, '--packages', '2', '--levels', '5'], /cannot fill 5 levels/],
     [['--out', out, '--from-registry', join(dir, 'absent.json')], /absent\.json.*no such file/],
-    [['--out', out, '--from-registry', join(dir, 'malformed.json')], /malformed\.json.*malformed JSON/],
+    [['--out', out, '--from-registry', join(dir, 'malformed.json')], /malformed\.json.*not valid JSON/],
     [['--out', out, '--from-registry', join(dir, 'object.json')], /object\.json.*array/],
     [['--out', out, '--from-registry', join(dir, 'nopkgs.json')], /nopkgs\.json.*"pkgs"/],
     [['--out', out, '--from-registry', join(dir, 'malformed.json'), '--packages', '5'], /--packages.*--from-registry/],

@@ -248,7 +248,7 @@ t.test('records as CSV and JSON lines', async (t) => {
 t.test('handler list and registry parsing', async (t) => {
   t.same(parseHandlerList('a\n\n b \n# comment\nc\r\n'), ['a', 'b', 'c']);
   t.same(parseRegistryNames('[{"handle":"x","pkgs":["p"]},{"handle":"y","pkgs":[]}]'), ['x', 'y']);
-  t.same(parseRegistryNames('{"x":["p"],"y":[]}'), ['x', 'y']);
+  t.throws(() => parseRegistryNames('{"x":["p"],"y":[]}'), /must be a JSON array/, 'only the olscheduler registry format');
   t.throws(() => parseRegistryNames('[{"name":"x"}]'), /entry 0/);
   t.throws(() => parseRegistryNames('not json'), /not valid JSON/);
 });

@@ -276,7 +276,7 @@ t.test('CLI: bad flags and missing files exit non-zero with a message naming the
     [['--bogus'], 2, /bogus/],
     [[], 2, /--registry/],
     [['--registry', join(dir, 'missing.json')], 1, /missing\.json.*no such file/],
-    [['--registry', join(dir, 'broken.json')], 1, /broken\.json.*malformed JSON/],
+    [['--registry', join(dir, 'broken.json')], 1, /broken\.json.*not valid JSON/],
     [['--registry', join(dir, 'registry.json'), '--cores', 'two'], 2, /--cores/],
     [['--registry', join(dir, 'registry.json'), '--time-scale', '0'], 2, /--time-scale/],
     [['--registry', join(dir, 'registry.json'), '--port', '70000'], 2, /--port/],

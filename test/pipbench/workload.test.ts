@@ -75,8 +75,8 @@ t.test('errors name the file and the problem', async (t) => {
   const r = join(dir, 'registry.json');
   await t.rejects(loadWorkload({ registry: join(dir, 'nope.json') }), /nope\.json: no such file/);
   await t.rejects(loadWorkload({ registry: dir }), /is a directory/);
-  await t.rejects(loadWorkload({ registry: join(dir, 'garbled.json') }), /garbled\.json: malformed JSON/);
-  await t.rejects(loadWorkload({ registry: join(dir, 'dup.json') }), /dup\.json: handler "h" is listed twice/);
+  await t.rejects(loadWorkload({ registry: join(dir, 'garbled.json') }), /garbled\.json: not valid JSON/);
+  await t.rejects(loadWorkload({ registry: join(dir, 'dup.json') }), /dup\.json: handle "h" appears twice/);
   await t.rejects(loadWorkload({ registry: join(dir, 'empty.json') }), /empty\.json: the registry lists no handlers/);
   await t.rejects(loadWorkload({ registry: join(dir, 'badpkgs.json') }), /badpkgs\.json: entry 0 \("h"\) needs "pkgs"/);
   await t.rejects(loadWorkload({ registry: r, packages: join(dir, 'table.json') }), /table\.json: package "a" needs "compressedBytes"/);

@@ -1,0 +1,171 @@
+// Full reload and shutdown, end to end through the real command line:
+// `node dist/src/cli.js start -c FILE` (built by `npx tsc -p tsconfig.json`),
+// driven by rewriting its config file, SIGHUP, POST /admin/reload and SIGTERM,
+// under a steady load of real requests.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { startCli, until } from '../fixtures/end-to-end.js';
+import { startFaultWorker } from '../fixtures/fault-worker.js';
+import { invoke, startTestWorker, type TestWorker } from '../fixtures/servers.js';
+
+interface Status { balancer: { name: string }; workers: { id: string; weight: number; limit: number }[] }
+
+async function status(url: string): Promise<Status> {
+  return (await invoke(url, '/status', { method: 'GET', body: '' })).json as Status;
+}
+
+interface Outcome { epoch: number; status: number; worker: string }
+
+/** The epoch of requests sent while a reload is being applied. */
+const TRANSITION = -1;
+
+/**
+ * A bounded loop of requests from a few clients at once, each request
+ * stamped with the epoch (the configuration the test knows to be in force)
+ * current when it was sent.
+ */
+function steadyLoad(url: string, clients: number, max: number) {
+  const outcomes: Outcome[] = [];
+  let sent = 0;
+  let stopped = false;
+  const state = { epoch: 0 };
+  const finished = Promise.all(Array.from({ length: clients }, async () => {
+    while (!stopped && sent < max) {
+      const epoch = state.epoch;
+      const name = `f${sent++ % 8}`;
+      const outcome = await invoke(url, `/runLambda/${name}`).then(
+        (r) => ({ epoch, status: r.status, worker: String(r.headers['x-warmroute-worker'] ?? '') }),
+        () => ({ epoch, status: 0, worker: '' }),
+      );
+      outcomes.push(outcome);
+    }
+  }));
+  return {
+    state,
+    outcomes,
+    servedBy: (epoch: number, worker: string): number => outcomes.filter((o) => o.epoch === epoch && o.worker === worker).length,
+    async stop(): Promise<void> {
+      stopped = true;
+      await finished;
+    },
+  };
+}
+
+t.test('reload under steady load: SIGHUP and POST /admin/reload apply good configs, refuse broken ones, zero failed requests', async (t) => {
+  const ws: TestWorker[] = await Promise.all([0, 1, 2].map(() => startTestWorker({ delayMs: 5 })));
+  t.teardown(() => Promise.all(ws.map((w) => w.close())));
+  const dir = await mkdtemp(join(tmpdir(), 'warmroute-reload-'));
+  const file = join(dir, 'config.json');
+  const worker = (i: number, weight = 1) => ({ url: ws[i]!.url, id: `w${i}`, weight });
+  const base = { host: '127.0.0.1', port: 0, logLevel: 'info', accessLog: false, connectionsPerWorker: 4, healthIntervalMs: 0 };
+  await writeFile(file, JSON.stringify({ ...base, balancer: 'round-robin', workers: [worker(0), worker(1)] }));
+  const cli = await startCli(t, file);
+  const load = steadyLoad(cli.url, 4, 50_000);
+  t.teardown(() => load.stop());
+
+  await until(() => load.servedBy(0, 'w0') >= 10 && load.servedBy(0, 'w1') >= 10, 'both first workers serve');
+
+  // SIGHUP: remove w0, add w2, re-weight w1, switch the policy.
+  await writeFile(file, JSON.stringify({ ...base, balancer: 'least-loaded', workers: [worker(1, 3), worker(2)] }));
+  load.state.epoch = TRANSITION;
+  cli.child.kill('SIGHUP');
+  await until(async () => (await status(cli.url)).balancer.name === 'least-loaded', 'the new policy shows in /status');
+  load.state.epoch = 1;
+  const afterHup = await status(cli.url);
+  t.same(afterHup.workers.map((w) => [w.id, w.weight]), [['w1', 3], ['w2', 1]], 'w0 removed, w1 re-weighted, w2 added');
+  await cli.line((l) => l.msg === 'configuration reloaded', 'about the reload');
+  await until(() => load.servedBy(1, 'w2') >= 10, 'the new worker gets traffic');
+
+  // Broken configs through SIGHUP: nothing changes, a log line names the problem.
+  const broken: [string, RegExp][] = [
+    ['{ "balancer": "round-robin", "workers": [', /not valid JSON/],
+    [JSON.stringify({ ...base, balancer: 'round-robin', queueTimeoutMs: 'soon', workers: [worker(0)] }), /queueTimeoutMs/],
+  ];
+  for (const [text, problem] of broken) {
+    await writeFile(file, text);
+    const seen = cli.lines.length;
+    cli.child.kill('SIGHUP');
+    const logged = await cli.line((l) => cli.lines.indexOf(l) >= seen && /reload failed/.test(String(l.msg)), 'about the failed reload');
+    t.match(String(logged.err), problem, `SIGHUP with a broken config: the log names the problem (${String(logged.err)})`);
+    const now = await status(cli.url);
+    t.equal(now.balancer.name, 'least-loaded', 'the policy is unchanged');
+    t.same(now.workers.map((w) => [w.id, w.weight]), afterHup.workers.map((w) => [w.id, w.weight]), 'the workers are unchanged');
+  }
+  const servedBefore = load.outcomes.length;
+  await until(() => load.outcomes.length >= servedBefore + 20, 'the proxy keeps serving');
+
+  // POST /admin/reload does what SIGHUP does.
+  await writeFile(file, JSON.stringify({ ...base, balancer: 'pkg-aware', workers: [worker(0), worker(1)] }));
+  // Requests sent while the reload is under way may be placed under either config: they count in neither epoch.
+  load.state.epoch = TRANSITION;
+  const reloaded = await invoke(cli.url, '/admin/reload', { body: '' });
+  t.equal(reloaded.status, 200, 'POST /admin/reload answers 200');
+  t.match(reloaded.json, { balancer: 'pkg-aware', workers: ['w1', 'w0'] }, 'and says what is now in force');
+  load.state.epoch = 2;
+  t.equal((await status(cli.url)).balancer.name, 'pkg-aware', '/status shows the new policy');
+  await until(() => load.servedBy(2, 'w0') >= 5 && load.servedBy(2, 'w1') >= 5, 'the re-added worker gets traffic again');
+  for (const [text, problem] of broken) {
+    await writeFile(file, text);
+    const seen = cli.lines.length;
+    const refused = await invoke(cli.url, '/admin/reload', { body: '' });
+    t.equal(refused.status, 400, 'POST /admin/reload with a broken config: 400');
+    t.match((refused.json as { error: { message: string } }).error.message, problem, 'naming the problem');
+    const logged = await cli.line((l) => cli.lines.indexOf(l) >= seen && /reload failed/.test(String(l.msg)), 'about the failed admin reload');
+    t.match(String(logged.err), problem, 'and the log says why');
+    t.equal((await status(cli.url)).balancer.name, 'pkg-aware', 'policy unchanged');
+  }
+  t.equal((await invoke(cli.url, '/readyz', { method: 'GET', body: '' })).status, 200, '/readyz is 200 after the reloads');
+
+  await load.stop();
+  const failed = load.outcomes.filter((o) => o.status !== 200);
+  t.same(failed, [], `zero failed requests out of ${load.outcomes.length}`);
+  t.equal(load.servedBy(1, 'w0'), 0, 'nothing sent after the SIGHUP reload reached the removed worker');
+  t.equal(load.servedBy(2, 'w2'), 0, 'nothing sent after the admin reload reached the worker it removed');
+  cli.child.kill('SIGTERM');
+  t.equal(await cli.exited, 0, 'clean exit');
+});
+
+t.test('SIGTERM with a request in flight waits for it and exits 0', async (t) => {
+  const w = await startTestWorker({ delayMs: 400 });
+  t.teardown(() => w.close());
+  const dir = await mkdtemp(join(tmpdir(), 'warmroute-term-'));
+  const file = join(dir, 'config.json');
+  await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'info', healthIntervalMs: 0, workers: [w.url] }));
+  const cli = await startCli(t, file);
+  let answeredAt = 0;
+  const reply = invoke(cli.url, '/runLambda/f').then((r) => {
+    answeredAt = performance.now();
+    return r;
+  });
+  await until(() => w.current === 1, 'the request runs on the worker');
+  cli.child.kill('SIGTERM');
+  const code = await cli.exited;
+  const exitedAt = performance.now();
+  t.equal((await reply).status, 200, 'the request in flight was answered');
+  t.ok(answeredAt > 0 && answeredAt <= exitedAt, 'before the proxy exited');
+  t.equal(code, 0, 'exit status 0');
+  t.ok(cli.lines.some((l) => l.msg === 'shutting down: waiting for running and queued requests'), 'the shutdown is logged');
+});
+
+t.test('SIGTERM with a request hanging past shutdownTimeoutMs exits non-zero and logs what it cut', async (t) => {
+  const w = await startFaultWorker();
+  w.mode = 'hang';
+  t.teardown(() => w.close());
+  const dir = await mkdtemp(join(tmpdir(), 'warmroute-cut-'));
+  const file = join(dir, 'config.json');
+  await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'info', healthIntervalMs: 0, shutdownTimeoutMs: 300, workers: [w.url] }));
+  const cli = await startCli(t, file);
+  const reply = invoke(cli.url, '/runLambda/f').then((r) => `status ${r.status}`, (err: Error) => `cut (${(err as NodeJS.ErrnoException).code ?? err.message})`);
+  await until(() => w.current === 1, 'the request hangs on the worker');
+  const termAt = performance.now();
+  cli.child.kill('SIGTERM');
+  const code = await cli.exited;
+  t.ok(performance.now() - termAt >= 300, 'the proxy waited shutdownTimeoutMs first');
+  t.not(code, 0, `exit status non-zero (${code})`);
+  const timedOut = cli.lines.find((l) => /shutdown timed out/.test(String(l.msg)));
+  t.match(timedOut, { running: 1, waiting: 0, timeoutMs: 300 }, 'the log says what was still running when the time ran out');
+  t.match(cli.lines.find((l) => /forced shutdown/.test(String(l.msg))), { cut: 1 }, 'and how many requests were cut');
+  t.match(await reply, /^(cut|status 5\d\d)/, `the client of the cut request learns it (${await reply})`);
+});
