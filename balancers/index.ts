@@ -1,3 +1,4 @@
+import { costAwarePolicy } from './cost-aware.js';
 import { hashingBoundedPolicy } from './hashing-bounded.js';
 import { leastLoadedPolicy } from './least-loaded.js';
 import { pkgAwarePolicy } from './pkg-aware.js';
@@ -18,6 +19,7 @@ const list: readonly Policy[] = [
   pkgAwarePolicy,
   hashingBoundedPolicy,
   pkgAwareRingPolicy,
+  costAwarePolicy,
 ];
 
 const byName: ReadonlyMap<string, Policy> = new Map(list.map((p) => [p.name, p]));

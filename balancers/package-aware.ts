@@ -3,9 +3,11 @@ import { HashRing, murmur3Points, type RingWalker } from './hash-ring.js';
 import { murmur3 } from './murmur3.js';
 import { blake2bPosition, OLSCHEDULER_SALT, olschedulerPoints } from './olscheduler-ring.js';
 import { routingKey } from './routing-key.js';
-import { loadThresholdSetting, ringSetting, type RingKind } from './settings.js';
-import { hasFreeConnection, type Balancer, type LambdaInfo, type WorkerView } from './types.js';
-import { eventHooks } from './worker-index.js';
+import { autoThreshold, coldStartMs } from './load-cost.js';
+import { ServiceTimes } from './service-time.js';
+import { AUTO_THRESHOLD, loadThresholdSetting, ringSetting, type RingKind } from './settings.js';
+import { hasFreeConnection, type Balancer, type LambdaInfo, type PolicyEnv, type WorkerView } from './types.js';
+import { eventHooks, type WorkerIndex } from './worker-index.js';
 
 /** Seeds of the two independent murmur3 hashes of a routing key. */
 export const FIRST_CANDIDATE_SEED = 0;
@@ -62,7 +64,10 @@ export const RING_SPILL_CANDIDATES = 32;
 /** Key positions for olscheduler's ring cost two BLAKE2b digests; functions repeat, so they are kept. */
 const POSITION_CACHE_LIMIT = 100_000;
 
-function rulesFor(kind: RingKind, threshold: number): RingRules {
+/** The threshold a worker is held to: a fixed number (per unit of weight on the murmur3 ring), or "auto"'s per-worker value. */
+type ThresholdOf = (w: WorkerView) => number;
+
+function rulesFor(kind: RingKind, thresholdOf: ThresholdOf): RingRules {
   if (kind === 'olscheduler') {
     const cache = new Map<string, Uint32Array>();
     return {
@@ -82,7 +87,7 @@ function rulesFor(kind: RingKind, threshold: number): RingRules {
       distinctCandidates: false,
       // pkgAware.go: `if host1.Load >= host2.Load { return host2 }`: ties go to the second; counts, not weights.
       choose: (first, second) => (second !== undefined && pending(first) >= pending(second) ? second : first),
-      underThreshold: (w) => pending(w) < threshold,
+      underThreshold: (w) => pending(w) < thresholdOf(w),
     };
   }
   return {
@@ -97,7 +102,7 @@ function rulesFor(kind: RingKind, threshold: number): RingRules {
     distinctCandidates: true,
     // Ties go to the first candidate, so a lone stream of one function keeps hitting one warm worker.
     choose: (first, second) => (second !== undefined && pendingPerWeight(second) < pendingPerWeight(first) ? second : first),
-    underThreshold: (w) => pending(w) < threshold * w.weight,
+    underThreshold: (w) => pending(w) < thresholdOf(w),
   };
 }
 
@@ -121,11 +126,15 @@ function rulesFor(kind: RingKind, threshold: number): RingRules {
  * unweighted threshold and the fallback order are olscheduler's (see
  * olscheduler-ring.ts, which also lists what still differs).
  */
-export function createPackageAware(name: string, settings: Readonly<Record<string, unknown>>, spillover: Spillover): Balancer {
-  const loadThreshold = loadThresholdSetting.parse(settings.loadThreshold ?? loadThresholdSetting.default) as number;
+export function createPackageAware(name: string, settings: Readonly<Record<string, unknown>>, spillover: Spillover, env?: PolicyEnv): Balancer {
+  const loadThreshold = loadThresholdSetting.parse(settings.loadThreshold ?? loadThresholdSetting.default);
   const ringKind = ringSetting.parse(settings.ring ?? ringSetting.default) as RingKind;
-  const rules = rulesFor(ringKind, loadThreshold);
+  const auto = loadThreshold === AUTO_THRESHOLD ? autoThresholds(env) : undefined;
+  const fixed = typeof loadThreshold === 'number' ? loadThreshold : 0;
+  const thresholdOf: ThresholdOf = auto !== undefined ? auto.of : ringKind === 'olscheduler' ? () => fixed : (w) => fixed * w.weight;
+  const rules = rulesFor(ringKind, thresholdOf);
   const { ring, fallback } = rules;
+  const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes] : [ring, fallback];
   const walker = ring.walker();
   const at = new Uint32Array(4);
 
@@ -140,8 +149,9 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
 
   return {
     name,
-    ...eventHooks(ring, fallback),
+    ...eventHooks(...indexes),
     pick(fn: LambdaInfo): WorkerView | undefined {
+      auto?.forFunction(fn);
       rules.positions(routingKey(fn), at);
       const first = firstRoutableFrom(walker, at[0], at[1]);
       if (first === undefined) return fallback.peek();
@@ -150,7 +160,34 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
       if (rules.underThreshold(chosen)) return chosen;
       return spillover === 'ring' ? spillAlongRing() : fallback.peek();
     },
-    describe: () => ({ loadThreshold, ring: ringKind }),
+    describe: () => (auto !== undefined ? { loadThreshold, ring: ringKind, clusterServiceMs: auto.serviceTimes.cluster() ?? null } : { loadThreshold, ring: ringKind }),
+  };
+}
+
+interface AutoThresholds {
+  readonly serviceTimes: ServiceTimes;
+  /** Sets the function the next thresholds are for (its cold start is what waiting at home avoids). */
+  forFunction(fn: LambdaInfo): void;
+  readonly of: ThresholdOf;
+}
+
+/**
+ * `loadThreshold: "auto"`: each worker's threshold follows its slots (reported
+ * cores, else connection limit) and the service time learned there, against
+ * the function's cold start (package table, else one learned cluster service
+ * time); see autoThreshold. Without a clock (no env) nothing is learned and
+ * the threshold is the worker's slots.
+ */
+function autoThresholds(env: PolicyEnv | undefined): AutoThresholds {
+  const serviceTimes = new ServiceTimes(env?.now ?? (() => 0));
+  let coldMs = 0;
+  return {
+    serviceTimes,
+    forFunction(fn) {
+      const unit = serviceTimes.cluster() ?? 0;
+      coldMs = env !== undefined ? coldStartMs(env, fn, unit) : 0;
+    },
+    of: (w) => autoThreshold(w, coldMs, env !== undefined ? serviceTimes.drainMs(w) : undefined),
   };
 }
 

@@ -10,5 +10,5 @@ import type { Policy } from './types.js';
 export const pkgAwarePolicy: Policy = {
   name: 'pkg-aware',
   settings: packageAwareSettings,
-  create: (settings) => createPackageAware('pkg-aware', settings, 'least-loaded'),
+  create: (settings, env) => createPackageAware('pkg-aware', settings, 'least-loaded', env),
 };

@@ -22,15 +22,25 @@ export function numberSetting(key: string, doc: string, defaultValue: number, mi
   };
 }
 
+/** `loadThreshold: "auto"`: the threshold follows each worker's observed capacity (see package-aware.ts). */
+export const AUTO_THRESHOLD = 'auto';
+
+const numericThreshold = numberSetting('loadThreshold', '', 3, 0, 1e6, true);
+
 /** Read by pkg-aware and pkg-aware-ring: the load at which a function leaves its home worker. */
-export const loadThresholdSetting: PolicySetting = numberSetting(
-  'loadThreshold',
-  'pkg-aware, pkg-aware-ring: requests in flight or queued (per unit of weight; plain count with ring "olscheduler"; other proxies\' requests count where the worker reports its in-flight) at which a function leaves its home worker.',
-  3,
-  0,
-  1e6,
-  true,
-);
+export const loadThresholdSetting: PolicySetting = {
+  key: 'loadThreshold',
+  doc: 'pkg-aware, pkg-aware-ring: requests in flight or queued (per unit of weight; plain count with ring "olscheduler"; other proxies\' requests count where the worker reports its in-flight) at which a function leaves its home worker; "auto": per worker, its slots (reported cores, else connection limit) plus the function\'s load cost over the worker\'s learned drain interval, from 1 to its connection limit.',
+  default: 3,
+  parse(value: unknown): number | string {
+    if (value === AUTO_THRESHOLD) return AUTO_THRESHOLD;
+    try {
+      return numericThreshold.parse(value) as number;
+    } catch {
+      throw new Error(`loadThreshold must be a number greater than 0 and at most 1000000, or "auto", got ${JSON.stringify(value)}`);
+    }
+  },
+};
 
 export type RingKind = 'murmur3' | 'olscheduler';
 const ringKinds: readonly RingKind[] = ['murmur3', 'olscheduler'];

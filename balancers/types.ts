@@ -85,12 +85,28 @@ export interface Balancer {
   describe?(): Record<string, unknown>;
 }
 
+/** What loading one package costs a worker that lacks it (the `packages` table's entry). */
+export interface PackageLoadCost {
+  /** Installed size. */
+  readonly sizeBytes: number;
+  /** Wall time of installing it. */
+  readonly installMs: number;
+  /** Time of importing it into a fresh interpreter. */
+  readonly importMs: number;
+}
+
 /** What every policy may use besides its own settings. */
 export interface PolicyEnv {
   /** Random source for policies that draw; tests and the simulator pass a seeded one. */
   readonly random: () => number;
   /** Milliseconds, from the clock the table runs on (real or virtual). */
   readonly now: () => number;
+  /**
+   * What a package costs to load, from the `packages` table; absent (or
+   * undefined for a name) when unknown: every package then counts the same,
+   * and a function's list order still says which is largest.
+   */
+  readonly packageCost?: (name: string) => PackageLoadCost | undefined;
 }
 
 /**

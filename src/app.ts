@@ -9,6 +9,7 @@ import { DnsWorkerSource } from './discovery.js';
 import { HealthMonitor, type HealthOptions } from './health.js';
 import { ProxyMetrics } from './metrics.js';
 import type { ForwardContext, ForwardSettings } from './proxy.js';
+import { readPackageTable } from './packages.js';
 import { Registry } from './registry.js';
 import { createProxyServer, type ProxyControl } from './server.js';
 import { Upstreams, type UpstreamTimeouts } from './upstream.js';
@@ -90,7 +91,8 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
   const clock: Clock = realClock;
   const log = options.logger ?? makeLogger(config.logLevel);
   const random = options.random ?? Math.random;
-  const policyEnv = { random, now: () => clock.now() };
+  const packageTable = config.packages !== '' ? await readPackageTable(config.packages) : undefined;
+  const policyEnv = { random, now: () => clock.now(), packageCost: packageTable && ((name: string) => packageTable.get(name)) };
   let registry: Registry;
   try {
     registry = config.registry === '' ? Registry.open() : await Registry.fromFile(config.registry);

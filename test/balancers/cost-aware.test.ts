@@ -1,0 +1,229 @@
+// cost-aware: what a worker lacks, what waiting there costs, the bound, ageing, and learned service times.
+import t from 'tap';
+import { createBalancer } from '../../balancers/index.js';
+import { seededRandom } from '../../balancers/seeded-random.js';
+import { ServiceTimes } from '../../balancers/service-time.js';
+import type { Balancer, LambdaInfo, PackageLoadCost, PolicyEnv, WorkerView } from '../../balancers/types.js';
+import { eventHooks } from '../../balancers/worker-index.js';
+import { TestTable, worker, type TestWorker } from '../fixtures/views.js';
+
+/** A clock the test moves by hand, as the simulator's virtual clock does. */
+class ManualClock {
+  ms = 0;
+  readonly now = (): number => this.ms;
+}
+
+const fn: LambdaInfo = { name: 'hdl1', packages: ['numpy', 'scipy', 'six'] };
+
+function envOf(clock: ManualClock, costs?: Readonly<Record<string, PackageLoadCost>>): PolicyEnv {
+  const table = costs === undefined ? undefined : new Map(Object.entries(costs));
+  return { random: seededRandom(1), now: clock.now, packageCost: table && ((name: string) => table.get(name)) };
+}
+
+function costAware(env: PolicyEnv, workers: readonly TestWorker[], settings: Record<string, unknown> = {}): TestTable {
+  return new TestTable(createBalancer('cost-aware', settings, env), workers);
+}
+
+/** The worker reports its packages: a new set replaces the old one, as the worker table does. */
+function report(w: TestWorker, packages: readonly string[]): void {
+  w.packages = new Set(packages);
+}
+
+/** The table's guess between reports: packages routed to a worker are added to its current set. */
+function routed(w: TestWorker, f: LambdaInfo): void {
+  for (const p of f.packages) (w.packages as Set<string>).add(p);
+}
+
+const seconds = (install: number, importS = 0): PackageLoadCost => ({ sizeBytes: 1, installMs: install * 1000, importMs: importS * 1000 });
+const fnCosts = { numpy: seconds(20, 1), scipy: seconds(10, 1), six: seconds(0.1) };
+
+/** Runs one request at a time on `w`, each taking `ms` of the clock. */
+function serve(table: TestTable, clock: ManualClock, w: TestWorker, count: number, ms: number): void {
+  for (let i = 0; i < count; i++) {
+    table.take(w);
+    clock.ms += ms;
+    table.drop(w);
+  }
+}
+
+t.test('two idle workers, one holding every package: the holder is picked, with or without a package table', async (t) => {
+  for (const costs of [undefined, fnCosts]) {
+    for (const holderIndex of [0, 1]) {
+      const clock = new ManualClock();
+      const workers = [worker('a'), worker('b')];
+      const holder = workers[holderIndex];
+      report(holder, fn.packages);
+      report(workers[1 - holderIndex], ['six']);
+      const table = costAware(envOf(clock, costs), workers);
+      t.equal(table.pick(fn), holder, `${costs ? 'table' : 'no table'}: ${holder.id} holds everything`);
+    }
+  }
+});
+
+t.test('a holder saturated beyond the bound is passed over; within it, a short wait there beats a cold start', async (t) => {
+  const clock = new ManualClock();
+  const [holder, other] = [worker('holder', 1, { limit: 2 }), worker('other', 1, { limit: 2 })];
+  report(holder, fn.packages);
+  const table = costAware(envOf(clock, fnCosts), [holder, other]);
+  serve(table, clock, holder, 5, 100);
+  serve(table, clock, other, 5, 100);
+  table.take(holder);
+  t.equal(table.pick(fn), holder, 'one free slot left on the holder: it runs there');
+  table.take(holder);
+  // 2 of 2 connections busy and 2 in flight over 4 slots: ceil(1.25 x 3 x 2/4) = 2 is the bound.
+  t.equal(table.pick(fn), other, 'the holder is full and at the bound: the other worker, cold as it is');
+
+  // Three workers: the holder's queue is within the bound (ceil(1.25 x 6 x 2/6) = 3 > 2 pending).
+  const clock3 = new ManualClock();
+  const three = [worker('holder', 1, { limit: 2 }), worker('busy', 1, { limit: 2 }), worker('spare', 1, { limit: 2 })];
+  report(three[0], fn.packages);
+  const expensive = costAware(envOf(clock3, fnCosts), three);
+  for (const w of three) serve(expensive, clock3, w, 5, 100);
+  for (const w of [three[0], three[0], three[1], three[1], three[2]]) expensive.take(w);
+  const waited = expensive.pick(fn);
+  t.equal(waited, three[0], 'a wait of about 50 ms in the holder\'s queue beats 32 s of installs on the spare worker');
+  t.ok(waited !== undefined && waited.inFlight >= waited.limit, 'the pick is a full worker: the request waits in its queue');
+
+  const clock4 = new ManualClock();
+  const cheap = [worker('holder', 1, { limit: 2 }), worker('busy', 1, { limit: 2 }), worker('spare', 1, { limit: 2 })];
+  report(cheap[0], fn.packages);
+  const cheapTable = costAware(envOf(clock4, { numpy: seconds(0.001), scipy: seconds(0.001), six: seconds(0.001) }), cheap);
+  for (const w of cheap) serve(cheapTable, clock4, w, 5, 100);
+  for (const w of [cheap[0], cheap[0], cheap[1], cheap[1], cheap[2]]) cheapTable.take(w);
+  t.equal(cheapTable.pick(fn), cheap[2], 'when installs cost 3 ms, waiting 50 ms is not worth it');
+});
+
+t.test('a package evicted on a worker stops counting as held there', async (t) => {
+  const clock = new ManualClock();
+  const [a, b] = [worker('a'), worker('b')];
+  report(a, fn.packages);
+  report(b, ['numpy', 'six']);
+  const table = costAware(envOf(clock, fnCosts), [a, b]);
+  t.equal(table.pick(fn), a);
+  clock.ms += 1000;
+  report(a, ['six']);
+  t.equal(table.pick(fn), b, 'a reported numpy and scipy gone: b, missing only scipy, is cheaper');
+});
+
+t.test('a package routed to a worker but never reported ages out after the TTL; a fresh report does not', async (t) => {
+  const clock = new ManualClock();
+  const ttl = 5000;
+  const [guessed, reporting] = [worker('guessed'), worker('reporting')];
+  report(reporting, ['numpy', 'six']);
+  const table = costAware(envOf(clock, fnCosts), [guessed, reporting], { packageTtlMs: ttl });
+  // The table's guess: fn was routed to `guessed`, which never reports.
+  routed(guessed, fn);
+  t.equal(table.pick(fn), guessed, 'no use recorded yet: the guess counts from when the policy first saw the worker');
+  t.equal(table.pick(fn), guessed, 'and again; that pick is a use');
+  clock.ms += ttl - 1;
+  report(reporting, ['numpy', 'six']);
+  t.equal(table.pick(fn), guessed, 'within the TTL of its last use the guess still holds');
+  const lastUse = clock.ms;
+  clock.ms = lastUse + ttl + 1;
+  report(reporting, ['numpy', 'six']);
+  t.equal(table.pick(fn), reporting, 'past the TTL the guessed packages count as gone; the freshly reported ones do not');
+});
+
+t.test('evictions seen in reports teach the TTL', async (t) => {
+  const clock = new ManualClock();
+  const initial = 600_000;
+  const w = worker('a');
+  report(w, []);
+  const balancer = createBalancer('cost-aware', { packageTtlMs: initial }, envOf(clock, fnCosts));
+  const table = new TestTable(balancer, [w]);
+  table.route(fn);
+  routed(w, fn);
+  clock.ms += 1000;
+  report(w, fn.packages);
+  t.equal(table.pick({ name: 'other', packages: [] }), w, 'a report confirming the packages');
+  const idle = 30_000;
+  clock.ms += idle;
+  report(w, ['six']);
+  table.pick(fn);
+  const ttl = balancer.describe?.().packageTtlMs as number;
+  t.ok(ttl < initial && ttl > idle, `numpy and scipy were evicted ${idle + 1000} ms after their last use: the TTL moved from ${initial} toward it (${ttl})`);
+});
+
+/** A balancer that only learns service times, so the test reads them directly. */
+function learner(clock: ManualClock): { service: ServiceTimes; balancer: Balancer } {
+  const service = new ServiceTimes(clock.now);
+  return { service, balancer: { name: 'service-times', ...eventHooks(service), pick: (_fn, ws: readonly WorkerView[]) => ws[0] } };
+}
+
+t.test('the learned service time converges on a worker whose service time changes', async (t) => {
+  const clock = new ManualClock();
+  const { service, balancer } = learner(clock);
+  const w = worker('a');
+  const table = new TestTable(balancer, [w]);
+  t.equal(service.of(w), undefined, 'nothing learned before the first completion');
+  serve(table, clock, w, 60, 100);
+  t.ok(Math.abs((service.of(w) as number) - 100) < 1, `steady 100 ms: ${service.of(w)}`);
+  const estimates: number[] = [];
+  for (let i = 0; i < 80; i++) {
+    serve(table, clock, w, 1, 300);
+    estimates.push(service.of(w) as number);
+  }
+  t.ok(estimates.every((e, i) => i === 0 || e >= estimates[i - 1]), 'rises steadily toward the new time');
+  t.ok(Math.abs(estimates[estimates.length - 1] - 300) < 3, `after 80 requests of 300 ms: ${estimates[estimates.length - 1]}`);
+  // Idle time between requests is not service time.
+  clock.ms += 1_000_000;
+  serve(table, clock, w, 1, 300);
+  t.ok(Math.abs((service.of(w) as number) - 300) < 3, 'a long idle gap does not inflate it');
+  // Two at a time, each 200 ms: Little's law counts both.
+  for (let i = 0; i < 80; i++) {
+    table.take(w);
+    table.take(w);
+    clock.ms += 200;
+    table.drop(w);
+    table.drop(w);
+  }
+  t.ok(Math.abs((service.of(w) as number) - 200) < 3, `two concurrent 200 ms requests: ${service.of(w)}`);
+});
+
+t.test('a worker with more cores gets proportionally more', async (t) => {
+  const clock = new ManualClock();
+  const big = worker('big', 1, { limit: 100 });
+  const small = worker('small', 1, { limit: 100 });
+  big.cores = 4;
+  small.cores = 2;
+  const table = costAware(envOf(clock), [big, small]);
+  serve(table, clock, big, 20, 100);
+  serve(table, clock, small, 20, 100);
+  const bare: LambdaInfo = { name: 'bare', packages: [] };
+  const total = 60;
+  for (let i = 0; i < total; i++) table.route(bare);
+  const ratio = big.inFlight / small.inFlight;
+  t.equal(big.inFlight + small.inFlight, total);
+  t.ok(ratio > 1.7 && ratio < 2.4, `4 cores against 2: ${big.inFlight} to ${small.inFlight} (ratio ${ratio.toFixed(2)})`);
+
+  // The same when the cores come from a report after start: the bound re-reads them on the worker's next event.
+  const clock2 = new ManualClock();
+  const later = [worker('x', 1, { limit: 100 }), worker('y', 1, { limit: 100 })];
+  const table2 = costAware(envOf(clock2), later);
+  serve(table2, clock2, later[0], 20, 100);
+  serve(table2, clock2, later[1], 20, 100);
+  later[0].cores = 6;
+  later[1].cores = 2;
+  serve(table2, clock2, later[0], 1, 100);
+  serve(table2, clock2, later[1], 1, 100);
+  for (let i = 0; i < 80; i++) table2.route(bare);
+  const ratio2 = later[0].inFlight / later[1].inFlight;
+  t.ok(ratio2 > 2.5 && ratio2 < 3.6, `6 cores against 2: ${later[0].inFlight} to ${later[1].inFlight}`);
+});
+
+t.test('isHome names the shortlist; describe shows the model\'s state', async (t) => {
+  const clock = new ManualClock();
+  const workers = Array.from({ length: 8 }, (_, i) => worker(`w${i}`));
+  const balancer = createBalancer('cost-aware', { costCandidates: 3 }, envOf(clock, fnCosts));
+  const table = new TestTable(balancer, workers);
+  const homes = workers.filter((w) => balancer.isHome?.(fn, w));
+  t.equal(homes.length, 3);
+  t.ok(homes.includes(table.pick(fn) as TestWorker), 'an idle cluster runs the function at home');
+  t.match(balancer.describe?.(), { candidates: 3, balanceFactor: 1.25, packageCosts: 'table' });
+});
+
+t.test('bad settings are refused with the key named', async (t) => {
+  const env = envOf(new ManualClock());
+  t.throws(() => createBalancer('cost-aware', { costCandidates: 0 }, env), /costCandidates must be a number from 1 to 64/);
+  t.throws(() => createBalancer('cost-aware', { packageTtlMs: -1 }, env), /packageTtlMs must be a number greater than 0/);
+});
