@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { createBalancer } from '../balancers/index.js';
+import type { PolicyEnv } from '../balancers/types.js';
 import { Scheduler, type QueueLimits } from './admission.js';
 import { realClock, type Clock } from './clock.js';
 import { ConfigError, loadConfig, loadConfigFile, type ProxyConfig, type WorkerSpec } from './config.js';
@@ -9,7 +10,7 @@ import { DnsWorkerSource } from './discovery.js';
 import { HealthMonitor, type HealthOptions } from './health.js';
 import { ProxyMetrics } from './metrics.js';
 import type { ForwardContext, ForwardSettings } from './proxy.js';
-import { readPackageTable } from './packages.js';
+import { readPackageTable, type PackageTable } from './packages.js';
 import { Registry } from './registry.js';
 import { createProxyServer, type ProxyControl } from './server.js';
 import { Upstreams, type UpstreamTimeouts } from './upstream.js';
@@ -91,8 +92,13 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
   const clock: Clock = realClock;
   const log = options.logger ?? makeLogger(config.logLevel);
   const random = options.random ?? Math.random;
-  const packageTable = config.packages !== '' ? await readPackageTable(config.packages) : undefined;
-  const policyEnv = { random, now: () => clock.now(), packageCost: packageTable && ((name: string) => packageTable.get(name)) };
+  const readPackages = async (path: string): Promise<{ table: PackageTable | undefined; text: string }> => {
+    const table = path !== '' ? await readPackageTable(path) : undefined;
+    return { table, text: table === undefined ? '' : JSON.stringify([...table]) };
+  };
+  const envWith = (costs: PackageTable | undefined): PolicyEnv => ({ random, now: () => clock.now(), packageCost: costs && ((name: string) => costs.get(name)) });
+  let packages = await readPackages(config.packages);
+  let policyEnv = envWith(packages.table);
   let registry: Registry;
   try {
     registry = config.registry === '' ? Registry.open() : await Registry.fromFile(config.registry);
@@ -192,9 +198,16 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
     const nextRegistry = next.registry === '' ? Registry.open() : await Registry.fromFile(next.registry).catch((err: unknown) => {
       throw new ConfigError((err as Error).message);
     });
+    // The package table is re-read too; the policy is rebuilt (losing what it learned) only when the table changed.
+    const nextPackages = await readPackages(next.packages);
     reloading = true;
     try {
-      const policyChanged = next.balancer !== config.balancer || JSON.stringify(next.policy) !== JSON.stringify(config.policy);
+      const packagesChanged = nextPackages.text !== packages.text;
+      if (packagesChanged) {
+        packages = nextPackages;
+        policyEnv = envWith(packages.table);
+      }
+      const policyChanged = packagesChanged || next.balancer !== config.balancer || JSON.stringify(next.policy) !== JSON.stringify(config.policy);
       if (policyChanged) table.setBalancer(createBalancer(next.balancer, next.policy, policyEnv));
       table.setOptions(tableOptions(next));
       scheduler.setLimits(queueLimits(next));

@@ -29,8 +29,8 @@ function steadyShares(table: TestTable, concurrency: number, steps: number): Map
   return shares;
 }
 
-t.test('lists the six policies under olscheduler names', async (t) => {
-  t.same([...balancerNames].sort(), ['hashing-bounded', 'least-loaded', 'pkg-aware', 'pkg-aware-ring', 'random', 'round-robin']);
+t.test('lists the seven policies: olscheduler names and cost-aware', async (t) => {
+  t.same([...balancerNames].sort(), ['cost-aware', 'hashing-bounded', 'least-loaded', 'pkg-aware', 'pkg-aware-ring', 'random', 'round-robin']);
   t.ok(Object.isFrozen(balancerNames));
   for (const name of balancerNames) t.equal(createBalancer(name, settings, env).name, name);
   t.notOk(isBalancerName('toString'));
@@ -39,17 +39,20 @@ t.test('lists the six policies under olscheduler names', async (t) => {
 
 t.test('settings are declared once each, with defaults, and bad values name what is allowed', async (t) => {
   const byKey = new Map(policySettings().map((s) => [s.key, s]));
-  t.same([...byKey.keys()].sort(), ['balanceFactor', 'loadThreshold', 'ring']);
+  t.same([...byKey.keys()].sort(), ['balanceFactor', 'costCandidates', 'loadThreshold', 'packageTtlMs', 'ring']);
   t.same(policiesReading('loadThreshold'), ['pkg-aware', 'pkg-aware-ring']);
   t.same(policiesReading('ring'), ['pkg-aware', 'pkg-aware-ring']);
-  t.same(policiesReading('balanceFactor'), ['hashing-bounded']);
+  t.same(policiesReading('balanceFactor'), ['cost-aware', 'hashing-bounded']);
+  t.same(policiesReading('costCandidates'), ['cost-aware']);
+  t.same(policiesReading('packageTtlMs'), ['cost-aware']);
   const threshold = byKey.get('loadThreshold');
   const factor = byKey.get('balanceFactor');
   const ring = byKey.get('ring');
   if (threshold === undefined || factor === undefined || ring === undefined) throw new Error('setting missing');
   t.equal(threshold.default, 3);
   t.equal(threshold.parse('2.5'), 2.5, 'numbers from the environment arrive as strings');
-  for (const bad of [0, -1, 1e6 + 1, 'x', '', null, true]) t.throws(() => threshold.parse(bad), /loadThreshold must be a number greater than 0 and at most 1000000/);
+  for (const bad of [0, -1, 1e6 + 1, 'x', '', null, true, 'Auto']) t.throws(() => threshold.parse(bad), /loadThreshold must be a number greater than 0 and at most 1000000, or "auto"/);
+  t.equal(threshold.parse('auto'), 'auto');
   t.equal(factor.default, 1.25);
   t.equal(factor.parse(1), 1);
   for (const bad of [0.99, 101, Number.NaN]) t.throws(() => factor.parse(bad), /balanceFactor must be a number from 1 to 100/);

@@ -6,6 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { startProxy } from '../../src/app.js';
 import { startCli, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker } from '../fixtures/fault-worker.js';
 import { invoke, startTestWorker, type TestWorker } from '../fixtures/servers.js';
@@ -168,4 +169,22 @@ t.test('SIGTERM with a request hanging past shutdownTimeoutMs exits non-zero and
   t.match(timedOut, { running: 1, waiting: 0, timeoutMs: 300 }, 'the log says what was still running when the time ran out');
   t.match(cli.lines.find((l) => /forced shutdown/.test(String(l.msg))), { cut: 1 }, 'and how many requests were cut');
   t.match(await reply, /^(cut|status 5\d\d)/, `the client of the cut request learns it (${await reply})`);
+});
+
+t.test('a reload re-reads the package table: cost-aware switches from equal costs to the table, and a broken table is refused', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'warmroute-packages-'));
+  const file = join(dir, 'config.json');
+  const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, balancer: 'cost-aware', workers: ['127.0.0.1:1'] };
+  await writeFile(file, JSON.stringify(base));
+  const proxy = await startProxy(base, { configPath: file, baseDir: dir });
+  t.teardown(() => proxy.close());
+  const costs = async (): Promise<unknown> => ((await status(proxy.url)).balancer as unknown as { packageCosts: string }).packageCosts;
+  t.equal(await costs(), 'equal', 'no table: every package counts the same');
+  await writeFile(join(dir, 'packages.json'), JSON.stringify([{ name: 'numpy', bytes: 1000, installMs: 900, importMs: 100 }]));
+  await writeFile(file, JSON.stringify({ ...base, packages: 'packages.json' }));
+  await proxy.reload();
+  t.equal(await costs(), 'table', 'the reload read the new table');
+  await writeFile(join(dir, 'packages.json'), '[{"name": 3}]');
+  await t.rejects(proxy.reload(), /package table .*packages\.json/, 'a broken table is refused, naming the file');
+  t.equal(await costs(), 'table', 'and the running policy keeps the table it had');
 });
