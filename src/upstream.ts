@@ -63,6 +63,17 @@ class WorkerConnections {
     }
   }
 
+  /**
+   * Requests waiting inside undici behind another request on the same Client
+   * (0 by construction). A Client's one request counts as pending while its
+   * socket connects; that is not a queue.
+   */
+  get queuedInside(): number {
+    let n = 0;
+    for (const c of this.all) n += Math.max(0, c.stats.pending + c.stats.running - 1);
+    return n;
+  }
+
   /** Cuts every connection, busy or not (a forced shutdown). */
   destroyAll(): Promise<unknown> {
     const all = [...this.all];
@@ -124,6 +135,13 @@ export class Upstreams implements TableListener {
   get busy(): number {
     let n = 0;
     for (const c of this.byWorker.values()) n += c.busy;
+    return n;
+  }
+
+  /** Requests queued inside undici rather than in the scheduler's queues: tests check it is always 0. */
+  get queuedInside(): number {
+    let n = 0;
+    for (const c of this.byWorker.values()) n += c.queuedInside;
     return n;
   }
 

@@ -151,3 +151,22 @@ t.test('a worker dribbling its answer past responseTimeoutMs is cut: the whole r
   await proxy.scheduler.whenIdle();
   t.equal(proxy.table.workers[0]!.inFlight, 0);
 });
+
+t.test('request smuggling attempts are refused with 400 and never forwarded', async (t) => {
+  const w = await startFaultWorker();
+  const proxy = await startTestProxy({ healthIntervalMs: 0, workers: [w.url] });
+  t.teardown(async () => { await proxy.close(); await w.close(); });
+  const attempts: Record<string, string> = {
+    'Content-Length and Transfer-Encoding together': 'POST /runLambda/f HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n',
+    'two different Content-Lengths': 'POST /runLambda/f HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 7\r\n\r\n{}',
+    'an obs-folded Transfer-Encoding': 'POST /runLambda/f HTTP/1.1\r\nhost: x\r\ntransfer-encoding:\r\n chunked\r\n\r\n0\r\n\r\n',
+    'a bare CR in a header': 'POST /runLambda/f HTTP/1.1\r\nhost: x\rcontent-length: 2\r\n\r\n{}',
+    'a NUL in a header value': 'POST /runLambda/f HTTP/1.1\r\nhost: x\r\nx-a: b\u0000c\r\ncontent-length: 2\r\n\r\n{}',
+  };
+  for (const [what, bytes] of Object.entries(attempts)) {
+    const text = await raw(proxy.port, bytes);
+    t.match(text, /^HTTP\/1\.1 400/, `${what}: 400`);
+    t.notMatch(text, /HTTP\/1\.1 200/, `${what}: no second request answered`);
+  }
+  t.equal(w.count, 0, 'nothing reached the worker');
+});
