@@ -23,7 +23,7 @@ export const packageTtlSetting = numberSetting(
   'cost-aware: how long a package a worker has not confirmed in a status report counts as held after its last use there, until evictions seen in workers\' reports teach a better value.',
   600_000,
   0,
-  1e9,
+  2 ** 31 - 1, // as every millisecond key of the config
   true,
 );
 

@@ -42,7 +42,7 @@ t.test('settings are declared once each, with defaults, and bad values name what
   t.same([...byKey.keys()].sort(), ['balanceFactor', 'costCandidates', 'loadThreshold', 'packageTtlMs', 'ring']);
   t.same(policiesReading('loadThreshold'), ['pkg-aware', 'pkg-aware-ring']);
   t.same(policiesReading('ring'), ['pkg-aware', 'pkg-aware-ring']);
-  t.same(policiesReading('balanceFactor'), ['cost-aware', 'hashing-bounded']);
+  t.same(policiesReading('balanceFactor'), ['hashing-bounded', 'cost-aware']);
   t.same(policiesReading('costCandidates'), ['cost-aware']);
   t.same(policiesReading('packageTtlMs'), ['cost-aware']);
   const threshold = byKey.get('loadThreshold');
