@@ -1,0 +1,20 @@
+#!/bin/sh
+# The request path before the worker-side rebuild (commit 3d9e628: one admission
+# counter, undici Pools) against this checkout, run alternately three times each
+# on the same machine in the same minutes; each run writes <label>-<i>.json here.
+# Run from the project root after `npm ci && npm run build`.
+set -e
+OUT=$(pwd)/results/bench-overhead/before-after
+BEFORE=${BEFORE:-/tmp/warmroute-3d9e628}
+[ -d "$BEFORE" ] || { git worktree add -f "$BEFORE" 3d9e628 && (cd "$BEFORE" && npm ci --no-audit --no-fund && npx tsc -p tsconfig.json); }
+TARGETS=nginx-rr,warmroute-rr,warmroute-pkg-aware
+for i in 1 2 3; do
+  (cd "$BEFORE" && node dist/bench/overhead.js --targets $TARGETS --out /tmp/overhead-before-$i) && cp /tmp/overhead-before-$i/summary.json "$OUT/before-$i.json"
+  node dist/bench/overhead.js --targets $TARGETS --out /tmp/overhead-after-$i && cp /tmp/overhead-after-$i/summary.json "$OUT/after-$i.json"
+done
+node -e '
+const fs = require("fs"); const dir = process.argv[1];
+for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+  const rows = JSON.parse(fs.readFileSync(`${dir}/${f}`, "utf8")).rows;
+  console.log(f, rows.map((r) => `${r.target} ${Math.round(r.load.requestsPerSec)} req/s ${r.vsNginx.requestsPerSec.toFixed(2)}x ${Math.round(r.cpuMicrosPerRequest)} µs`).join(" | "));
+}' "$OUT"
