@@ -3,6 +3,16 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/** JSON text of a config-side file; malformed or too deeply nested text is a ConfigError naming `source`. */
+export function parseJsonText(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const reason = err instanceof RangeError ? 'nested too deeply' : (err as Error).message;
+    throw new ConfigError(`${source}: not valid JSON (${reason})`);
+  }
+}
+
 const MAX_SHOWN = 80;
 
 /**

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import convict from 'convict';
 import { balancerNames, policySettings } from '../balancers/index.js';
-import { ConfigError, describeValue } from './config-error.js';
+import { ConfigError, describeValue, parseJsonText } from './config-error.js';
 import { nearMiss } from './did-you-mean.js';
 import { MAX_CONNECTIONS, parseWorkers, type WorkerSpec } from './worker-specs.js';
 
@@ -409,12 +409,7 @@ export function loadConfigFile(path: string, rest: Omit<LoadOptions, 'values' | 
   } catch (err) {
     throw new ConfigError(`config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
-  let values: unknown;
-  try {
-    values = JSON.parse(textContent);
-  } catch (err) {
-    throw new ConfigError(`config file ${path}: not valid JSON (${(err as Error).message})`);
-  }
+  const values = parseJsonText(textContent, `config file ${path}`);
   if (values === null || typeof values !== 'object' || Array.isArray(values)) {
     throw new ConfigError(`config file ${path}: must hold a JSON object of settings, got ${describeValue(values)}`);
   }

@@ -1,6 +1,6 @@
 // The optional package table: what each package costs to load, so a policy can weigh packages.
 import { readFile } from 'node:fs/promises';
-import { ConfigError, describeValue } from './config-error.js';
+import { ConfigError, describeValue, parseJsonText } from './config-error.js';
 
 export interface PackageCost {
   /** Installed (uncompressed) size. */
@@ -29,14 +29,7 @@ export async function readPackageTable(path: string): Promise<PackageTable> {
 }
 
 export function parsePackageTableText(text: string, source: string): PackageTable {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    const reason = err instanceof RangeError ? 'nested too deeply' : (err as Error).message;
-    throw new ConfigError(`${source}: not valid JSON (${reason})`);
-  }
-  return parsePackageTable(data, source);
+  return parsePackageTable(parseJsonText(text, source), source);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { LambdaInfo } from '../balancers/types.js';
-import { ConfigError, describeValue } from './config-error.js';
+import { ConfigError, describeValue, parseJsonText } from './config-error.js';
 import { isFunctionName, MAX_FUNCTION_NAME } from './route.js';
 
 /** Function name -> packages (largest first), from an olscheduler registry file `[{"handle", "pkgs"}]`. */
@@ -59,14 +59,7 @@ export async function readRegistryFile(path: string): Promise<Map<string, Lambda
 
 /** JSON text -> registry; malformed or too deeply nested JSON is a ConfigError like any other problem. */
 export function parseRegistryText(text: string, source: string): Map<string, LambdaInfo> {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    const reason = err instanceof RangeError ? 'nested too deeply' : (err as Error).message;
-    throw new ConfigError(`${source}: not valid JSON (${reason})`);
-  }
-  return parseRegistry(data, source);
+  return parseRegistry(parseJsonText(text, source), source);
 }
 
 /**
