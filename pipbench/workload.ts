@@ -1,5 +1,7 @@
 // The workload as the worker and the runner see it: which packages each handler
 // needs, what each package costs, and which handlers the runner draws from.
+import { ConfigError, describeValue, parseJsonText } from '../src/config-error.js';
+import { parsePackageTable as parseCostTable, type PackageCost } from '../src/packages.js';
 import { parseRegistryText } from '../src/registry.js';
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate.js';
@@ -83,18 +85,6 @@ async function readText(path: string, what: string): Promise<string> {
   }
 }
 
-function parseJson(text: string, path: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new Error(`${path}: malformed JSON (${(err as Error).message})`);
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** An olscheduler registry through the proxy's own parser; the package order of each entry is kept as given. */
 export function parseRegistry(text: string, path: string): RegistryEntry[] {
   const functions = parseRegistryText(text, path);
@@ -110,58 +100,42 @@ function parseHandlerList(text: string, path: string, registry: ReadonlyMap<stri
   return handlers;
 }
 
-const OUR_FIELDS = ['compressedBytes', 'bytes', 'installMs', 'importMs', 'importMem'] as const;
-
 /**
  * Reads a package table: our packages.json, or pipbench's own spec format
  * ({name, popularity, deps, compressed, uncompressed, install_cpu, import_cpu, import_mem},
  * times in seconds), so graphs made by the original tool can be used as they are.
+ * Names, sizes and costs go through the proxy's own parser (src/packages.ts), so
+ * both read the same file the same way; the fields only pipbench uses are read here.
  */
 export function parsePackageTable(text: string, path: string): PackageInfo[] {
-  const data = parseJson(text, path);
-  if (!Array.isArray(data)) throw new Error(`${path}: a package table must be a JSON array of package objects`);
-  return data.map((item: unknown, i: number) => {
-    if (!isRecord(item) || typeof item.name !== 'string' || item.name === '') {
-      throw new Error(`${path}: entry ${i} is not a package object with a "name"`);
-    }
-    const name = item.name;
-    const number = (key: string): number => {
+  const data = parseJsonText(text, path);
+  const costs = parseCostTable(data, path);
+  return (data as Record<string, unknown>[]).map((item) => {
+    const name = item.name as string;
+    const cost = costs.get(name) as PackageCost;
+    const number = (key: string, fallback?: number): number => {
       const value = item[key];
+      if (value === undefined && fallback !== undefined) return fallback;
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new Error(`${path}: package "${name}" needs "${key}": a non-negative number`);
+        throw new ConfigError(`${path}: package "${name}" needs "${key}": a non-negative number, got ${describeValue(value)}`);
       }
       return value;
     };
     const deps = item.deps ?? [];
     if (!Array.isArray(deps) || !deps.every((d): d is string => typeof d === 'string')) {
-      throw new Error(`${path}: package "${name}" has "deps" that is not an array of names`);
+      throw new ConfigError(`${path}: package "${name}" has "deps" that is not an array of names`);
     }
-    const popularity = item.popularity === undefined ? 1 : number('popularity');
-    const pipbenchFormat = !('bytes' in item) && 'uncompressed' in item;
-    if (pipbenchFormat) {
-      return {
-        name,
-        level: item.level === undefined ? levelOrZero(name) : number('level'),
-        deps: [...deps],
-        popularity,
-        compressedBytes: number('compressed'),
-        bytes: number('uncompressed'),
-        installMs: number('install_cpu') * 1000,
-        importMs: number('import_cpu') * 1000,
-        importMem: number('import_mem'),
-      };
-    }
-    const [compressedBytes, bytes, installMs, importMs, importMem] = OUR_FIELDS.map(number) as [number, number, number, number, number];
+    const spec = !('bytes' in item) && 'uncompressed' in item;
     return {
       name,
-      level: item.level === undefined ? levelOrZero(name) : number('level'),
+      level: number('level', levelOrZero(name)),
       deps: [...deps],
-      popularity,
-      compressedBytes,
-      bytes,
-      installMs,
-      importMs,
-      importMem,
+      popularity: number('popularity', 1),
+      compressedBytes: number(spec ? 'compressed' : 'compressedBytes'),
+      bytes: cost.sizeBytes,
+      installMs: cost.installMs,
+      importMs: cost.importMs,
+      importMem: number(spec ? 'import_mem' : 'importMem'),
     };
   });
 }

@@ -69,6 +69,7 @@ t.test('errors name the file and the problem', async (t) => {
     'badpkgs.json': JSON.stringify([{ handle: 'h', pkgs: [1] }]),
     'garbled.json': 'not json',
     'table.json': JSON.stringify([{ name: 'a', bytes: -1 }]),
+    'partial.json': JSON.stringify([{ name: 'a', bytes: 1, installMs: 1, importMs: 1 }]),
     'handlers.txt': 'h\nghost\n',
     'blank.txt': '\n\n',
   });
@@ -79,8 +80,9 @@ t.test('errors name the file and the problem', async (t) => {
   await t.rejects(loadWorkload({ registry: join(dir, 'dup.json') }), /dup\.json: handle "h" appears twice/);
   await t.rejects(loadWorkload({ registry: join(dir, 'empty.json') }), /empty\.json: the registry lists no handlers/);
   await t.rejects(loadWorkload({ registry: join(dir, 'badpkgs.json') }), /badpkgs\.json: entry 0 \("h"\) needs "pkgs"/);
-  await t.rejects(loadWorkload({ registry: r, packages: join(dir, 'table.json') }), /table\.json: package "a" needs "compressedBytes"/);
-  await t.rejects(loadWorkload({ registry: r, packages: join(dir, 'registry.json') }), /registry\.json: entry 0 is not a package object/);
+  await t.rejects(loadWorkload({ registry: r, packages: join(dir, 'table.json') }), /table\.json: package "a" needs "bytes" as a number from 0 to \d+, got -1/);
+  await t.rejects(loadWorkload({ registry: r, packages: join(dir, 'partial.json') }), /partial\.json: package "a" needs "compressedBytes": a non-negative number, got nothing/, 'pipbench needs its own fields too');
+  await t.rejects(loadWorkload({ registry: r, packages: join(dir, 'registry.json') }), /registry\.json: entry 0 needs "name" as a non-empty string, got nothing/);
   await t.rejects(loadWorkload({ registry: r, handlers: join(dir, 'handlers.txt') }), /handlers\.txt: handler "ghost" is not in the registry/);
   await t.rejects(loadWorkload({ registry: r, handlers: join(dir, 'blank.txt') }), /blank\.txt: the handler list is empty/);
   await t.rejects(loadWorkload({ registry: r, handlers: join(dir, 'absent.txt') }), /absent\.txt: no such file/);
