@@ -27,7 +27,7 @@ t.test('planRows: one row per policy, pkg-aware per threshold, the two bounds la
   const rows = planRows([...POLICIES], [1, 3, 100]);
   t.same(rows.map((r) => r.id), [
     'round-robin', 'random', 'least-loaded', 'pkg-aware-t1', 'pkg-aware-t3', 'pkg-aware-t100',
-    'hashing-bounded', 'pkg-aware-ring-t1', 'pkg-aware-ring-t3', 'pkg-aware-ring-t100', 'all-warm', 'compulsory-install',
+    'hashing-bounded', 'pkg-aware-ring-t1', 'pkg-aware-ring-t3', 'pkg-aware-ring-t100', 'cost-aware', 'all-warm', 'compulsory-install',
   ], 'every policy of balancers/index.ts, threshold policies once per threshold');
   const warm = rows.find((r) => r.bound === 'all-warm');
   t.equal(warm?.baseline, true);
@@ -77,7 +77,7 @@ t.test('pipbench experiment --quick runs every row and writes every file', async
   const sweep = [1, 2, 3, 5, 10, 100];
   const rowIds = [
     'round-robin', 'random', 'least-loaded', ...sweep.map((x) => `pkg-aware-t${x}`),
-    'hashing-bounded', ...sweep.map((x) => `pkg-aware-ring-t${x}`), 'all-warm', 'compulsory-install',
+    'hashing-bounded', ...sweep.map((x) => `pkg-aware-ring-t${x}`), 'cost-aware', 'all-warm', 'compulsory-install',
   ];
   const expected = [
     'summary.md', 'summary.json',
