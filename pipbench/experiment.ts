@@ -18,7 +18,7 @@ import {
   bootstrapInterval, isSuccess, mean, pairedDifferenceInterval, percentile, sortedAscending, type Interval, type RequestRecord,
 } from './stats.js';
 import { cdfCurves, curveChart, estimateChart, heatMap, type CurvePoint } from './svg.js';
-import { startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from './worker.js';
+import { sharedHostCpu, startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from './worker.js';
 import { footprintBytes, loadWorkload, type Workload } from './workload.js';
 
 /** Policies that read `loadThreshold`; experiments sweep it for these. */
@@ -75,6 +75,12 @@ export interface ExperimentParams {
   readonly cores?: number;
   /** Per-worker processors, overriding `cores` (unequal workers). */
   readonly workerCores?: readonly number[];
+  /**
+   * One CPU of this many processors shared by every worker (workers as
+   * processes on one host: the thesis ran 5 workers on one 4-core machine);
+   * instead of `cores` and `workerCores`.
+   */
+  readonly hostCores?: number;
   /** Per-worker routing weights (default 1 each). */
   readonly workerWeights?: readonly number[];
   /** Installed-package disk per worker, MiB (the model's default, unbounded, when absent). */
@@ -293,6 +299,7 @@ export function repeats(params: ExperimentParams): { placementSeed: number; seed
 }
 
 function workerCores(params: ExperimentParams, index: number): number {
+  if (params.hostCores !== undefined) return params.hostCores / params.workers;
   return params.workerCores?.[index] ?? params.cores ?? MODEL_DEFAULTS.cores;
 }
 
@@ -379,9 +386,11 @@ async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workloa
   const count = plan.bound === 'pooled' ? 1 : params.workers;
   const ids = workerIds(count, params.placementSeed);
   try {
+    // Workers on one host share its CPU; the pooled bound is one worker with all of it.
+    const hostCpu = params.hostCores !== undefined && plan.bound !== 'pooled' ? sharedHostCpu(params.timeScale, MODEL_DEFAULTS.cpu, params.hostCores) : undefined;
     for (let i = 0; i < count; i++) {
       const model = modelParamsFor(params, plan, i);
-      workers.push(await startSimulatedWorker({ workload, host: '127.0.0.1', port: 0, name: `worker${i + 1}`, timeScale: params.timeScale, model }));
+      workers.push(await startSimulatedWorker({ workload, host: '127.0.0.1', port: 0, name: `worker${i + 1}`, timeScale: params.timeScale, model, hostCpu }));
     }
     const config = proxyConfigFor(params, plan, workers.map((w, i) => ({ id: ids[i] as string, url: w.url, weight: workerWeight(params, i) })), params.timeScale);
     proxy = await startProxy(config, { random: seededRandom(params.seed + 1) });
@@ -786,7 +795,7 @@ function describeParams(p: ExperimentParams, result: ExperimentResult): [string,
     ['registry', `\`${p.registry}\` (${w.handlers} handlers, ${w.packages} packages, ${fixed(w.footprintMb, 1)} MiB installed)`],
     ['package table', p.packages ? `\`${p.packages}\`` : `none: sizes and costs filled in from the measured samples, workload seed ${p.workloadSeed}`],
     ['handler list', p.handlers ? `\`${p.handlers}\`` : 'the registry\'s handlers'],
-    ['workers', `${p.workers}, cold caches; cores ${cores} (${MODEL_DEFAULTS.cpu} CPU); weights ${p.workerWeights ? p.workerWeights.join(', ') : '1 each'}`],
+    ['workers', `${p.workers}, cold caches; ${p.hostCores !== undefined ? `one ${MODEL_DEFAULTS.cpu} CPU of ${p.hostCores} cores for them all (one host)` : `cores ${cores} (${MODEL_DEFAULTS.cpu} CPU)`}; weights ${p.workerWeights ? p.workerWeights.join(', ') : '1 each'}`],
     ['installed-package disk', p.cacheMb !== undefined ? `${p.cacheMb} MiB per worker` : 'unbounded (model default)'],
     ['load', describeArrivals(p)],
     ['offered load', p.mode === 'async' ? `${fixed(w.offeredLoad, 2)} of capacity: ${fixed(w.arrivalRatePerSec, 2)} req/s against ${fixed(w.capacityPerSec, 2)} req/s (${fixed(w.totalCores, 1)} cores / ${fixed(w.warmCpuMs, 0)} CPU ms per request with its packages installed; installs come on top)` : '- (closed loop)'],

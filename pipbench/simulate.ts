@@ -22,7 +22,7 @@ import {
   handlerKeysOf, modelParamsFor, proxyConfigFor, repeats, runDataOf, workerIds, workerSummary, workerWeight, workloadFacts,
   planRows, type ArrivalPattern, type ExperimentParams, type ExperimentResult, type RowPlan, type RowResult, type RunData,
 } from './experiment.js';
-import { WorkerModel } from './model.js';
+import { createCpu, MODEL_DEFAULTS, WorkerModel } from './model.js';
 import { seededRandom as streamRandom, type Random } from './random.js';
 import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from './runner.js';
 import type { RequestRecord } from './stats.js';
@@ -120,7 +120,9 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
   const table = new WorkerTable(balancer, clock, tableOptions(config));
   const scheduler = new Scheduler(table, clock, { queueLimit: config.queueLimit, workerQueueLimit: config.workerQueueLimit, queueTimeoutMs: config.queueTimeoutMs });
   const workers = table.add(config.workers);
-  const models = new Map<Worker, WorkerModel>(workers.map((w, i) => [w, new WorkerModel(workload, clock, modelParamsFor(params, plan, i), `worker${i + 1}`)]));
+  // Workers on one host share its CPU; the pooled bound is one worker with all of it.
+  const hostCpu = params.hostCores !== undefined && plan.bound !== 'pooled' ? createCpu(clock, MODEL_DEFAULTS.cpu, params.hostCores) : undefined;
+  const models = new Map<Worker, WorkerModel>(workers.map((w, i) => [w, new WorkerModel(workload, clock, modelParamsFor(params, plan, i), `worker${i + 1}`, hostCpu)]));
 
   const durationMs = params.durationSec * 1000;
   const deadline = durationMs + params.drainSec * 1000;

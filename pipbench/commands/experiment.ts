@@ -58,6 +58,8 @@ export function sharedFlagsHelp(engine: Engine): string {
   --runners N             sync: closed-loop runners (default ${DEFAULTS.runners})
   --cores N               processors per worker (default: the worker model's)
   --worker-cores LIST     processors of each worker, e.g. 2,2,1,1,0.5 (unequal workers)
+  --host-cores N          one CPU of N processors shared by all workers (workers as processes
+                          on one host; the thesis: 5 workers on 4 cores); not with --cores or --worker-cores
   --worker-weights LIST   routing weight of each worker, e.g. 2,2,1,1,1
   --cache-mb N            installed-package disk per worker in MiB (default: the model's, unbounded)
   --handler-ms N          handler run time, simulated ms (default: the model's)
@@ -113,6 +115,7 @@ const SHARED_OPTIONS = {
   runners: { type: 'string' },
   cores: { type: 'string' },
   'worker-cores': { type: 'string' },
+  'host-cores': { type: 'string' },
   'worker-weights': { type: 'string' },
   'cache-mb': { type: 'string' },
   'handler-ms': { type: 'string' },
@@ -261,6 +264,9 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
   }
   const workers = parseNumberFlag('workers', str('workers'), { min: 1, max: 1000, integer: true }) ?? DEFAULTS.workers;
   const arrivals = parseArrivals(str('arrivals'), str('burst'), mode);
+  if (str('host-cores') !== undefined && (str('cores') !== undefined || str('worker-cores') !== undefined)) {
+    throw new UsageError('--host-cores gives every worker one shared CPU; it cannot be combined with --cores or --worker-cores');
+  }
   const compareTo = str('compare-to');
   if (compareTo !== undefined) {
     const ids = planRows(policies, thresholds).map((r) => r.id);
@@ -282,6 +288,7 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     timeScale: parseNumberFlag('time-scale', str('time-scale'), { exclusiveMin: 0 }) ?? (quick ? QUICK.timeScale : DEFAULTS.timeScale),
     cores: parseNumberFlag('cores', str('cores'), { exclusiveMin: 0 }),
     workerCores: parseNumberList('worker-cores', str('worker-cores'), workers),
+    hostCores: parseNumberFlag('host-cores', str('host-cores'), { exclusiveMin: 0 }),
     workerWeights: parseNumberList('worker-weights', str('worker-weights'), workers),
     cacheMb: parseNumberFlag('cache-mb', str('cache-mb'), { min: 0 }),
     handlerMs: parseNumberFlag('handler-ms', str('handler-ms'), { min: 0 }),

@@ -258,3 +258,25 @@ t.test('--thresholds: auto and positive numbers; anything else names the problem
     t.match(io.err(), message);
   }
 });
+
+t.test('--host-cores: workers share one CPU, so a busy worker uses what an idle one leaves; the flag excludes per-worker cores', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-sim-host-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry } = await writeSmallWorkload(dir);
+  const one = join(dir, 'one.txt');
+  await writeFile(one, 'hdl0_0\n');
+  // One hot function, pinned to its home by a bound no load reaches: the other worker idles.
+  const common = ['--registry', registry, '--handlers', one, '--workers', '2', '--duration', '30', '--wait', '20', '--policies', 'hashing-bounded', '--balance-factor', '100'];
+  const mean = (records: { latencyMs: number }[]): number => records.reduce((a, r) => a + r.latencyMs, 0) / records.length;
+  const perWorker = await setupFor([...common, '--cores', '1']);
+  const host = await setupFor([...common, '--host-cores', '2']);
+  const apart = simulateRun(perWorker, plan(perWorker.params, 'hashing-bounded'), 0, 1).records;
+  const together = simulateRun(host, plan(host.params, 'hashing-bounded'), 0, 1).records;
+  t.equal(new Set(together.map((r) => r.worker)).size, 1, 'every request ran on the home worker');
+  t.ok(mean(together) < 0.75 * mean(apart), `the home ran on both cores of the host: mean ${mean(together).toFixed(0)} ms against ${mean(apart).toFixed(0)} ms on a core of its own`);
+  const pooled = planRows(host.params.policies, host.params.thresholds).find((r) => r.bound === 'pooled');
+  t.equal(pooled && simulateRun(host, pooled, 0, 1).records.length, together.length, 'the pooled bound runs on the same host');
+  const io = captureIO();
+  t.equal(await simulateMain([...common, '--host-cores', '4', '--cores', '1', '--quiet', '--out-dir', dir], io), 2);
+  t.match(io.err(), /--host-cores gives every worker one shared CPU; it cannot be combined with --cores or --worker-cores/);
+});
