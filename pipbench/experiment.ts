@@ -9,6 +9,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { balancerNames, policiesReading } from '../balancers/index.js';
+import { AUTO_THRESHOLD } from '../balancers/settings.js';
 import { startProxy } from '../src/app.js';
 import { MODEL_DEFAULTS, type ModelParams } from './model.js';
 import { seededRandom as streamRandom } from './random.js';
@@ -28,7 +29,14 @@ export const POLICIES: readonly string[] = balancerNames;
 export type PolicyName = string;
 export const BASELINE_ID = 'all-warm';
 export const POOLED_ID = 'compulsory-install';
-export const DEFAULT_THRESHOLDS: readonly number[] = [1, 2, 3, 5, 10, 100];
+export const DEFAULT_THRESHOLDS: readonly Threshold[] = [1, 2, 3, 5, 10, 100];
+/** A load threshold of pkg-aware: a number, or the proxy's `"auto"` (per worker, from observed costs). */
+export type Threshold = number | typeof AUTO_THRESHOLD;
+
+/** Whether a row's threshold is a hand-tuned number (one point of a sweep) rather than "auto". */
+export function isNumericThreshold(t: Threshold | undefined): t is number {
+  return typeof t === 'number';
+}
 /** The proxy's default status-poll interval (config key healthIntervalMs). */
 export const DEFAULT_HEALTH_INTERVAL_MS = 2000;
 
@@ -51,8 +59,8 @@ export interface ExperimentParams {
   readonly handlers?: string;
   readonly workers: number;
   readonly policies: readonly PolicyName[];
-  /** Load thresholds of the threshold policies; one row each. */
-  readonly thresholds: readonly number[];
+  /** Load thresholds of the threshold policies (numbers, and "auto"); one row each. */
+  readonly thresholds: readonly Threshold[];
   /** Simulated seconds of sending per row. */
   readonly durationSec: number;
   readonly mode: RunMode;
@@ -105,7 +113,7 @@ export interface RowPlan {
   readonly label: string;
   /** Balancer name the proxy runs. */
   readonly balancer: string;
-  readonly threshold?: number;
+  readonly threshold?: Threshold;
   /** A lower bound rather than a policy: every package warm, or one pooled worker. */
   readonly bound?: 'all-warm' | 'pooled';
   /** True for the all-warm row (kept for the summary.json shape). */
@@ -256,7 +264,7 @@ export interface ExperimentHooks {
  * imported everywhere, routed least-loaded) and compulsory-install (one pooled
  * worker with every core and one shared cache: each package installed once).
  */
-export function planRows(policies: readonly PolicyName[], thresholds: readonly number[], bounds: { pooled: boolean } = { pooled: true }): RowPlan[] {
+export function planRows(policies: readonly PolicyName[], thresholds: readonly Threshold[], bounds: { pooled: boolean } = { pooled: true }): RowPlan[] {
   const rows: RowPlan[] = [];
   for (const policy of policies) {
     if (thresholdPolicies.has(policy)) {
@@ -325,6 +333,8 @@ export function proxyConfigFor(params: ExperimentParams, plan: RowPlan, workers:
     loadThreshold: plan.threshold ?? 3,
     balanceFactor: params.balanceFactor,
     registry: resolve(params.registry),
+    // The workload's package table, so that cost-aware and "auto" weigh the costs the workers charge; without one every package counts the same.
+    ...(params.packages !== undefined ? { packages: resolve(params.packages) } : {}),
     workers: workers.map((w) => ({ url: w.url, id: w.id, weight: w.weight })),
     connectionsPerWorker: pooled ? Math.min(100_000, params.connectionsPerWorker * params.workers) : params.connectionsPerWorker,
     queueLimit: 1_000_000,
@@ -609,11 +619,11 @@ export function rowStats(result: ExperimentResult): RowStats[] {
   });
 }
 
-/** Rows that sweep a load threshold, by policy. */
+/** Rows that sweep a numeric load threshold, by policy ("auto" rows are not points of a sweep). */
 export function thresholdSweeps<T extends { plan: RowPlan }>(rows: readonly T[]): Map<string, T[]> {
   const sweeps = new Map<string, T[]>();
   for (const r of rows) {
-    if (r.plan.bound !== undefined || r.plan.threshold === undefined) continue;
+    if (r.plan.bound !== undefined || !isNumericThreshold(r.plan.threshold)) continue;
     const list = sweeps.get(r.plan.balancer) ?? [];
     list.push(r);
     sweeps.set(r.plan.balancer, list);
@@ -621,7 +631,7 @@ export function thresholdSweeps<T extends { plan: RowPlan }>(rows: readonly T[])
   return sweeps;
 }
 
-/** The best row by mean latency of each threshold sweep with more than one row. */
+/** The best row by mean latency of each threshold sweep with more than one row: the best hand-tuned threshold ("auto" is not a candidate). */
 export function bestOfSweeps(stats: readonly RowStats[]): Set<RowStats> {
   const best = new Set<RowStats>();
   for (const sweep of thresholdSweeps(stats).values()) {
@@ -635,12 +645,12 @@ export function bestOfSweeps(stats: readonly RowStats[]): Set<RowStats> {
 
 /**
  * The rows a chart compares: every policy without a threshold, each threshold
- * policy at its best threshold (or its only one), and the bounds.
+ * policy at its best numeric threshold (or its only one) and at "auto", and the bounds.
  */
 export function comparedRows(stats: readonly RowStats[]): RowStats[] {
   const best = bestOfSweeps(stats);
   const sweeps = thresholdSweeps(stats);
-  return stats.filter((r) => r.plan.threshold === undefined || best.has(r) || (sweeps.get(r.plan.balancer)?.length ?? 0) === 1);
+  return stats.filter((r) => !isNumericThreshold(r.plan.threshold) || best.has(r) || (sweeps.get(r.plan.balancer)?.length ?? 0) === 1);
 }
 
 // ---------------------------------------------------------------- reporting
@@ -887,7 +897,8 @@ export async function writeExperimentResults(result: ExperimentResult): Promise<
 
 /** The colour key of a row: its policy, or its bound. */
 function seriesOf(plan: RowPlan): string {
-  return plan.bound === 'all-warm' ? BASELINE_ID : plan.bound === 'pooled' ? POOLED_ID : plan.balancer;
+  if (plan.bound !== undefined) return plan.bound === 'all-warm' ? BASELINE_ID : POOLED_ID;
+  return plan.threshold === AUTO_THRESHOLD ? `${plan.balancer} auto` : plan.balancer;
 }
 
 function chartSubtitle(result: ExperimentResult): string {
@@ -921,7 +932,8 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
 
   const sweeps = thresholdSweeps(stats);
   const sweepPoints: CurvePoint[] = [...sweeps].flatMap(([policy, rows]) => rows.map((r) => ({ series: policy, x: r.plan.threshold as number, ...est(r, 'meanMs') })));
-  const others = stats.filter((s) => s.plan.threshold === undefined).map((s) => ({ name: s.plan.label, value: sec(s.figures.meanMs), series: seriesOf(s.plan) }));
+  // Rows without a numeric threshold ("auto" among them) are dashed reference lines.
+  const others = stats.filter((s) => !isNumericThreshold(s.plan.threshold)).map((s) => ({ name: s.plan.label, value: sec(s.figures.meanMs), series: seriesOf(s.plan) }));
   const thresholds = [...new Set(sweepPoints.map((p) => p.x))].sort((a, b) => a - b);
   charts.set(CHART_FILES.thresholdSweep, await curveChart({
     title: 'Mean latency against the load threshold',
@@ -935,7 +947,7 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   }));
 
   const compared = comparedRows(stats);
-  const label = (s: RowStats): string => (s.plan.threshold !== undefined ? s.plan.label : seriesOf(s.plan));
+  const label = (s: RowStats): string => (isNumericThreshold(s.plan.threshold) ? s.plan.label : seriesOf(s.plan));
   charts.set(CHART_FILES.perMinute, await curveChart({
     title: 'Mean latency by minute sent: the cold start',
     subtitle,

@@ -14,6 +14,7 @@ import { createBalancer, type LambdaInfo } from '../balancers/index.js';
 import { seededRandom as policyRandom } from '../balancers/seeded-random.js';
 import { Scheduler } from '../src/admission.js';
 import { loadConfig, type ProxyConfig } from '../src/config.js';
+import { readPackageTable, type PackageTable } from '../src/packages.js';
 import { Lease, type LeaseOwner, type Rejection } from '../src/lease.js';
 import { Registry } from '../src/registry.js';
 import { WorkerTable, type Worker } from '../src/workers.js';
@@ -33,6 +34,17 @@ export interface SimulationSetup {
   readonly workload: Workload;
   /** Function name -> packages, as the proxy's registry parser reads the file. */
   readonly lambdas: ReadonlyMap<string, LambdaInfo>;
+  /**
+   * The package table the policies weigh (PolicyEnv.packageCost), read by the
+   * proxy's own reader from `params.packages`, as the proxy reads its config key
+   * `packages`. Absent without --packages: every package then counts the same.
+   */
+  readonly packageTable?: PackageTable;
+}
+
+/** The package table of --packages as the proxy reads it (undefined without one). */
+export async function loadPackageCosts(params: ExperimentParams): Promise<PackageTable | undefined> {
+  return params.packages !== undefined ? readPackageTable(params.packages) : undefined;
 }
 
 /** Reads the registry the way the proxy does (its own parser), for the simulator's leases. */
@@ -100,7 +112,11 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
   const specs = ids.map((id, i) => ({ id, url: `http://127.0.0.1:${i + 1}`, weight: workerWeight(params, i) }));
   // The proxy's own config loader turns the experiment's proxy settings into the limits it runs with.
   const config = loadConfig({ values: proxyConfigFor(params, plan, specs, 1), source: 'simulate' });
-  const balancer = createBalancer(config.balancer, config.policy, { random: policyRandom(seed * 7919 + placementSeed + 1), now: () => clock.now() });
+  // The policy's environment as the proxy builds it (src/app.ts): the package table of config key `packages`, when there is one.
+  const packageTable = setup.packageTable;
+  if (config.packages !== '' && packageTable === undefined) throw new Error(`the proxy config names the package table ${config.packages}, but the simulation was set up without it (loadPackageCosts)`);
+  const packageCost = config.packages !== '' && packageTable !== undefined ? (name: string) => packageTable.get(name) : undefined;
+  const balancer = createBalancer(config.balancer, config.policy, { random: policyRandom(seed * 7919 + placementSeed + 1), now: () => clock.now(), packageCost });
   const table = new WorkerTable(balancer, clock, tableOptions(config));
   const scheduler = new Scheduler(table, clock, { queueLimit: config.queueLimit, workerQueueLimit: config.workerQueueLimit, queueTimeoutMs: config.queueTimeoutMs });
   const workers = table.add(config.workers);

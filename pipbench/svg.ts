@@ -535,6 +535,8 @@ export const POLICY_COLORS: Readonly<Record<string, string>> = Object.freeze({
   'pkg-aware': '#e15759',
   'hashing-bounded': '#59a14f',
   'pkg-aware-ring': '#b07aa1',
+  'pkg-aware auto': '#ff9da7',
+  'cost-aware': '#9c755f',
   'all-warm': '#222222',
   'compulsory-install': '#8c8c8c',
 });

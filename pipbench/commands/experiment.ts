@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import {
   loadExperimentWorkload, planRows, runExperiment, rowStats, summaryJson, writeExperimentResults, thresholdPolicies,
   DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_THRESHOLDS, POLICIES,
-  type ArrivalPattern, type ExperimentParams, type ExperimentResult, type PolicyName, type RowPlan,
+  type ArrivalPattern, type Threshold, type ExperimentParams, type ExperimentResult, type PolicyName, type RowPlan,
 } from '../experiment.js';
+import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
 import { parseHandlerList, parseRegistryNames, unknownHandlers, type HandlerChoice } from '../runner.js';
@@ -18,6 +19,9 @@ import {
 } from './run.js';
 
 export type Engine = 'experiment' | 'simulate';
+
+/** The proxy's largest loadThreshold (balancers/settings.ts). */
+const MAX_THRESHOLD = 1e6;
 
 const DEFAULTS = {
   workers: 5,
@@ -45,7 +49,8 @@ export function sharedFlagsHelp(engine: Engine): string {
   --handlers FILE         handler list to draw from (default: the registry's names)
   --workers N             simulated workers (default ${DEFAULTS.workers})
   --policies LIST         comma-separated, from ${POLICIES.join(', ')} (default: all)
-  --thresholds LIST       load thresholds of ${[...thresholdPolicies].join(', ')} (default ${DEFAULT_THRESHOLDS.join(',')})
+  --thresholds LIST       load thresholds of ${[...thresholdPolicies].join(', ')}: numbers, and "auto" (the
+                          proxy's per-worker threshold); one row each (default ${DEFAULT_THRESHOLDS.join(',')})
   --duration SECONDS      simulated seconds of sending per row (default ${DEFAULTS.durationSec}${quick ? `; --quick ${QUICK.durationSec}` : ''})
   --mode async|sync       open loop (default) or closed loop
   --wait MS               async: simulated ms between requests (default ${DEFAULTS.waitMs}); sync: think time (default 0)
@@ -154,15 +159,24 @@ function parsePolicies(value: string | undefined): PolicyName[] {
   return [...new Set(items)];
 }
 
-function parseThresholds(value: string | undefined): number[] {
+/** Numbers above 0 (at most the proxy's limit), and "auto": one row each; numbers ascending, "auto" last. */
+function parseThresholds(value: string | undefined): Threshold[] {
   const items = parseList('thresholds', value);
   if (!items) return [...DEFAULT_THRESHOLDS];
-  const thresholds = items.map((item) => {
-    const n = Number(item);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--thresholds: "${item}" is not a positive number`);
-    return n;
+  let auto = false;
+  const numbers = items.flatMap((item) => {
+    if (item === AUTO_THRESHOLD) {
+      auto = true;
+      return [];
+    }
+    // Number('') and Number(' ') are 0, Number('0x10') is 16: accept plain decimals only.
+    const n = /^[0-9]*\.?[0-9]+(e[+-]?[0-9]+)?$/i.test(item) ? Number(item) : Number.NaN;
+    if (!Number.isFinite(n)) throw new UsageError(`--thresholds: "${item}" is neither a number nor "auto"`);
+    if (n <= 0 || n > MAX_THRESHOLD) throw new UsageError(`--thresholds: ${item} is out of range: a load threshold must be greater than 0 and at most ${MAX_THRESHOLD} (or "auto")`);
+    return [n];
   });
-  return [...new Set(thresholds)].sort((a, b) => a - b);
+  const sorted: Threshold[] = [...new Set(numbers)].sort((a, b) => a - b);
+  return auto ? [...sorted, AUTO_THRESHOLD] : sorted;
 }
 
 export function shellQuote(arg: string): string {

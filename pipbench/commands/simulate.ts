@@ -1,7 +1,7 @@
 // `pipbench simulate`: the policy comparison of `pipbench experiment` in virtual
 // time, repeated over placements and request sequences; writes results/<name>/.
 
-import { simulateExperiment, loadLambdas } from '../simulate.js';
+import { simulateExperiment, loadLambdas, loadPackageCosts } from '../simulate.js';
 import { parseAgainst, planRows, repeats } from '../experiment.js';
 import { createProgressBar } from '../progress.js';
 import { InputError, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
@@ -48,8 +48,10 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
   }
   const workload = await prepareInputs(params);
   let lambdas;
+  let packageTable;
   try {
     lambdas = await loadLambdas(params.registry, workload);
+    packageTable = await loadPackageCosts(params);
   } catch (err) {
     throw new InputError(err instanceof Error ? err.message : String(err));
   }
@@ -68,7 +70,7 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
   const t0 = performance.now();
   let result;
   try {
-    result = simulateExperiment({ params, workload, lambdas }, {
+    result = simulateExperiment({ params, workload, lambdas, packageTable }, {
       keepRecords: extra['requests-csv'] === true,
       onRun: (done, _total, plan) => { if (done % 10 === 0 || done === total) bar.update(done, `${plan.label} | ${((performance.now() - t0) / 1000).toFixed(0)} s`); },
     });

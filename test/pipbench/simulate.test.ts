@@ -1,11 +1,11 @@
 import t from 'tap';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { main as simulateMain } from '../../pipbench/commands/simulate.js';
 import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
-import { planRows, runFigures, type ExperimentParams, type RowPlan } from '../../pipbench/experiment.js';
-import { arrivalTimes, loadLambdas, simulateRun, type SimulationSetup } from '../../pipbench/simulate.js';
+import { planRows, proxyConfigFor, runFigures, type ExperimentParams, type RowPlan, type Threshold } from '../../pipbench/experiment.js';
+import { arrivalTimes, loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from '../../pipbench/simulate.js';
 import { loadWorkload } from '../../pipbench/workload.js';
 import { captureIO } from '../fixtures/capture-io.js';
 
@@ -167,4 +167,94 @@ t.test('pipbench simulate: bad input names the problem and exits non-zero', asyn
   const help = captureIO();
   t.equal(await simulateMain(['--help'], help), 0);
   t.match(help.out(), /--placements N/);
+});
+
+/** A package table for the small workload: every name it uses, with install and import costs. */
+async function writeSmallPackageTable(dir: string): Promise<string> {
+  const names = new Set<string>();
+  for (let h = 0; h < 12; h++) for (const p of [`level0pkg${h % 4}`, `level1pkg${10 + (h % 5)}`, `level2pkg${20 + (h % 3)}`]) names.add(p);
+  const table = [...names].sort().map((name, i) => ({ name, level: 0, deps: [], popularity: 1, compressedBytes: 1000 * (i + 1), bytes: 3000 * (i + 1), installMs: 500 + 250 * i, importMs: 20 + i, importMem: 1 << 20 }));
+  const path = join(dir, 'packages.json');
+  await writeFile(path, JSON.stringify(table));
+  return path;
+}
+
+t.test('cost-aware and pkg-aware at threshold auto run in simulate, deterministically', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-sim-cost-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeSmallWorkload(dir);
+  const packages = await writeSmallPackageTable(dir);
+  for (const withTable of [true, false]) {
+    const argv = (name: string): string[] => ['--name', name, '--registry', registry, '--handlers', handlers, ...(withTable ? ['--packages', packages] : []),
+      '--duration', '60', '--wait', '100', '--policies', 'round-robin,pkg-aware,cost-aware', '--thresholds', 'auto,2,50', '--placements', '2', '--seeds', '2', '--out-dir', dir, '--quiet'];
+    const names = withTable ? ['a', 'b'] : ['c', 'd'];
+    for (const name of names) {
+      const io = captureIO();
+      t.equal(await simulateMain(argv(name), io), 0, io.err());
+    }
+    const read = (name: string): Promise<string> => readFile(join(dir, name, 'summary.json'), 'utf8');
+    const first = await read(names[0] as string);
+    const second = (await read(names[1] as string)).replaceAll(`--name ${names[1]}`, `--name ${names[0]}`).replaceAll(`"name": "${names[1]}"`, `"name": "${names[0]}"`);
+    t.equal(first, second, `${withTable ? 'with' : 'without'} a package table: byte-identical summary.json`);
+    const summary = JSON.parse(first) as { params: { packages?: string }; rows: { id: string; label: string; loadThreshold: number | string | null; meanMs: number; failures: number }[] };
+    t.same(summary.rows.map((r) => r.id), ['round-robin', 'pkg-aware-t2', 'pkg-aware-t50', 'pkg-aware-tauto', 'cost-aware', 'all-warm', 'compulsory-install'], 'numbers ascending, auto last, cost-aware one row');
+    t.equal(summary.rows.find((r) => r.id === 'pkg-aware-tauto')?.loadThreshold, 'auto');
+    t.equal(summary.rows.find((r) => r.id === 'cost-aware')?.loadThreshold, null, 'cost-aware has no threshold');
+    for (const r of summary.rows) t.ok(r.meanMs > 0 && r.failures === 0, `${r.id}: answered everything, mean ${r.meanMs} ms`);
+    t.equal(summary.params.packages, withTable ? packages : undefined);
+    const md = await readFile(join(dir, names[0] as string, 'summary.md'), 'utf8');
+    t.match(md, /\| pkg-aware t=auto \|/, 'the auto row is in the table');
+    t.notMatch(md, /pkg-aware t=auto \(best\)/, 'auto is never the best hand-tuned threshold');
+    const sweep = await readFile(join(dir, names[0] as string, 'threshold-sweep.svg'), 'utf8');
+    t.notMatch(sweep, /NaN|undefined/, 'the sweep chart has no NaN');
+    t.match(sweep, /pkg-aware auto/, 'the auto row is a reference line (its own series) of the sweep chart');
+  }
+});
+
+t.test('the policies see the package table of --packages, as the proxy passes it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-sim-pkgs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeSmallWorkload(dir);
+  const packages = await writeSmallPackageTable(dir);
+  const flags = ['--registry', registry, '--handlers', handlers, '--packages', packages, '--duration', '30', '--wait', '100', '--policies', 'cost-aware,pkg-aware', '--thresholds', 'auto'];
+  const { params } = parseComparisonFlags('simulate', flags, {});
+  const config = proxyConfigFor(params, plan(params, 'cost-aware'), [{ id: 'w1', url: 'http://127.0.0.1:1', weight: 1 }], 1);
+  t.equal(config.packages, resolve(packages), 'the proxy config names the package table (the real-time engine starts its proxy from it)');
+  t.equal(proxyConfigFor({ ...params, packages: undefined }, plan(params, 'cost-aware'), [], 1).packages, undefined, 'no table, no key: equal costs, as the proxy runs without one');
+  t.equal(proxyConfigFor(params, plan(params, 'pkg-aware-tauto'), [], 1).loadThreshold, 'auto');
+  const workload = await loadWorkload({ registry, handlers, packages, seed: params.workloadSeed });
+  const lambdas = await loadLambdas(registry, workload);
+  const table = await loadPackageCosts(params);
+  t.equal(table?.get('level0pkg0')?.installMs, 500, 'read by the proxy\'s own reader');
+  t.throws(() => simulateRun({ params, workload, lambdas }, plan(params, 'cost-aware'), 0, 1), /set up without it/, 'a setup that lost the table fails rather than running with equal costs');
+  const withTable = simulateRun({ params, workload, lambdas, packageTable: table }, plan(params, 'cost-aware'), 0, 1);
+  t.equal(withTable.run.sentMs.length, 300);
+  // A table that makes every load free: the costs the policy weighs come from the table, so its picks change.
+  const free = new Map([...(table ?? new Map()).keys()].map((name) => [name, { sizeBytes: 1, installMs: 0, importMs: 0 }]));
+  const freeRun = simulateRun({ params, workload, lambdas, packageTable: free }, plan(params, 'cost-aware'), 0, 1);
+  t.not(freeRun.records.map((r) => r.worker).join(), withTable.records.map((r) => r.worker).join(), 'other costs, other picks');
+});
+
+t.test('--thresholds: auto and positive numbers; anything else names the problem', async (t) => {
+  const base = ['--registry', 'r.json', '--policies', 'pkg-aware'];
+  const parse = (list: string): readonly Threshold[] => parseComparisonFlags('simulate', [...base, '--thresholds', list], {}).params.thresholds;
+  t.same(parse('100,auto'), [100, 'auto']);
+  t.same(parse('auto,300,5,5,1e1'), [5, 10, 300, 'auto'], 'sorted, duplicates once, auto last');
+  t.same(parse('auto'), ['auto']);
+  t.same(planRows(['pkg-aware', 'cost-aware'], parse('100,auto')).map((r) => r.id), ['pkg-aware-t100', 'pkg-aware-tauto', 'cost-aware', 'all-warm', 'compulsory-install']);
+  const cases: [string, RegExp][] = [
+    ['abc', /--thresholds: "abc" is neither a number nor "auto"/],
+    ['0', /--thresholds: 0 is out of range: a load threshold must be greater than 0/],
+    ['100,-1', /--thresholds: "-1" is neither/],
+    ['2000000', /--thresholds: 2000000 is out of range.*at most 1000000/],
+    ['AUTO', /"AUTO" is neither a number nor "auto"/],
+    ['0x10', /"0x10" is neither/],
+    [',', /--thresholds needs a comma-separated list/],
+  ];
+  for (const [value, message] of cases) {
+    t.throws(() => parseComparisonFlags('simulate', [...base, '--thresholds', value], {}), message, `--thresholds ${value}`);
+    const io = captureIO();
+    t.equal(await simulateMain([...base, '--thresholds', value, '--quiet'], io), 2, `exit 2 for --thresholds ${value}`);
+    t.match(io.err(), message);
+  }
 });
