@@ -30,7 +30,6 @@ export const packageTtlSetting = numberSetting(
 
 /** How fast the learned package lifetime follows what reports show: each observation moves it 1/8 of the way. */
 const TTL_LEARNING_RATE = 1 / 8;
-const GUARD_PS = process.env.COST_GUARD === '1';
 
 /** What the policy believes a worker holds, and why. */
 interface Holdings {
@@ -301,8 +300,9 @@ export const costAwarePolicy: Policy = {
         let bestCost = Infinity;
         for (let i = 0; i < shortlist.length; i++) {
           const w = shortlist[i];
-          // The least-loaded free worker is never held to the bound: it is the least loaded.
-          if (w !== fallback && (GUARD_PS || !ps) && !withinBound(w)) continue;
+          // The slot model's bounded-load guard; the least-loaded free worker is never held to it (it is the
+          // least loaded). The processor-sharing cost already prices load, the delay to the others included.
+          if (!ps && w !== fallback && !withinBound(w)) continue;
           const cost = ps ? model.psCostMs(fn, w, now, warm, perPackage) : model.costMs(fn, w, now, coldUnit);
           if (cost < bestCost) {
             best = w;
