@@ -234,7 +234,11 @@ export class CostModel implements WorkerIndex {
    */
   psCostMs(fn: LambdaInfo, w: WorkerView, now: number, warmMs: number, perPackageMs: number): number {
     const miss = this.missMs(fn, w, now, perPackageMs * fn.packages.length);
-    return (warmMs + miss) * psStretch(WorkModel.pending(w), coresOf(w));
+    // Beyond the connection limit a request waits in the worker's queue for a connection, first come
+    // first served: one completion (of any kind, every drain interval) per request ahead of it.
+    const ahead = w.inFlight + w.queued - w.limit + 1;
+    const connectionWait = ahead > 0 ? ahead * (this.serviceTimes.drainMs(w) ?? 0) : 0;
+    return connectionWait + (warmMs + miss) * psStretch(w.inFlight + w.external, coresOf(w));
   }
 
   /** Requests were sent to `w` needing these packages. */
