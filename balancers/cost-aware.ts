@@ -5,6 +5,7 @@ import { packageLoadMs } from './load-cost.js';
 import { murmur3 } from './murmur3.js';
 import { routingKey } from './routing-key.js';
 import { ServiceTimes, slotsOf } from './service-time.js';
+import { coresOf, psStretch, WorkModel } from './work-model.js';
 import { numberSetting } from './settings.js';
 import type { Balancer, LambdaInfo, Policy, PolicyEnv, WorkerView } from './types.js';
 import { eventHooks, type WorkerIndex } from './worker-index.js';
@@ -86,6 +87,7 @@ function capacityOf(w: WorkerView): number {
 /** Everything the policy learns and keeps, apart from the ring and the free heap. */
 export class CostModel implements WorkerIndex {
   readonly serviceTimes: ServiceTimes;
+  readonly work: WorkModel;
   readonly totals = new CapacityTotals();
   private readonly holdings = new Map<WorkerView, Holdings>();
   /** Learned: how long an unused package stays on a worker. */
@@ -98,23 +100,39 @@ export class CostModel implements WorkerIndex {
     initialTtlMs: number,
   ) {
     this.serviceTimes = new ServiceTimes(env.now);
+    this.work = new WorkModel(env.now);
     this.ttlMs = initialTtlMs;
   }
 
   add(w: WorkerView): void {
     this.serviceTimes.add(w);
+    this.work.add(w);
     this.totals.add(w);
     this.holdingsOf(w, this.env.now());
   }
 
   remove(w: WorkerView): void {
     this.serviceTimes.remove(w);
+    this.work.remove(w);
     this.totals.remove(w);
     this.holdings.delete(w);
   }
 
   update(w: WorkerView): void {
     this.serviceTimes.update(w);
+    this.work.update(w);
+    this.totals.update(w);
+  }
+
+  taken(w: WorkerView, fn?: LambdaInfo): void {
+    this.serviceTimes.update(w);
+    this.work.taken(w, fn);
+    this.totals.update(w);
+  }
+
+  dropped(w: WorkerView, fn?: LambdaInfo): void {
+    this.serviceTimes.update(w);
+    this.work.dropped(w, fn);
     this.totals.update(w);
   }
 
@@ -140,8 +158,14 @@ export class CostModel implements WorkerIndex {
     for (const [p, t] of h.lastUsed) {
       const idle = now - t;
       if (!reported.has(p)) {
-        if (h.confirmed.has(p)) this.learnTtl(idle);
-        h.lastUsed.delete(p);
+        // Listed before and gone now: evicted. Never listed since it was routed here: its install
+        // may still be under way (a report lists installed packages only), so it stays until the TTL.
+        if (h.confirmed.has(p)) {
+          this.learnTtl(idle);
+          h.lastUsed.delete(p);
+        } else if (idle > this.ttlMs) {
+          h.lastUsed.delete(p);
+        }
       } else if (idle > this.ttlMs) {
         this.learnTtl(idle);
       }
@@ -163,8 +187,9 @@ export class CostModel implements WorkerIndex {
    * cache would evict it.
    */
   holds(w: WorkerView, p: string, now: number): boolean {
-    if (!w.packages.has(p)) return false;
     const h = this.holdingsOf(w, now);
+    // Not in the worker's set: held only while routed here and not yet listed by a report (installing).
+    if (!w.packages.has(p)) return h.lastUsed.has(p) && !h.confirmed.has(p) && now - (h.lastUsed.get(p) as number) <= this.ttlMs;
     let evidence = h.lastUsed.get(p) ?? -Infinity;
     if (h.confirmedAt > evidence && (h.confirmed.has(p) || evidence === -Infinity)) evidence = h.confirmedAt;
     return now - evidence <= this.ttlMs;
@@ -199,6 +224,21 @@ export class CostModel implements WorkerIndex {
     const miss = this.missMs(fn, w, now, coldUnitMs);
     const wait = this.waitMs(w);
     return miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
+  }
+
+  /**
+   * The processor-sharing cost of sending `fn` to `w`, in CPU ms x stretch:
+   * (warm work + the load of what `w` lacks) x psStretch(pending, cores): the
+   * request's own time there plus the delay it causes the requests already
+   * there. `warmMs` 0 when no warm run has been measured yet.
+   */
+  psCostMs(fn: LambdaInfo, w: WorkerView, now: number, warmMs: number, perPackageMs: number): number {
+    const miss = this.missMs(fn, w, now, perPackageMs * fn.packages.length);
+    // Beyond the connection limit a request waits in the worker's queue for a connection, first come
+    // first served: one completion (of any kind, every drain interval) per request ahead of it.
+    const ahead = w.inFlight + w.queued - w.limit + 1;
+    const connectionWait = ahead > 0 ? ahead * (this.serviceTimes.drainMs(w) ?? 0) : 0;
+    return connectionWait + (warmMs + miss) * psStretch(w.inFlight + w.external, coresOf(w));
   }
 
   /** Requests were sent to `w` needing these packages. */
@@ -250,25 +290,28 @@ export const costAwarePolicy: Policy = {
       ...eventHooks(ring, free, model),
       pick(fn: LambdaInfo): WorkerView | undefined {
         const now = env.now();
-        // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
-        const coldUnit = model.serviceTimes.cluster() ?? 1;
         fillShortlist(fn);
         const fallback = free.peek();
+        if (fallback !== undefined && !shortlist.includes(fallback)) shortlist.push(fallback);
+        // Once a cold start has been seen (finished, or running on a candidate), the processor-sharing
+        // model prices each candidate; before that, the slot model of the learned service times.
+        const perPackage = model.work.perPackageMs(shortlist);
+        const ps = perPackage !== undefined;
+        const warm = model.work.warmMs() ?? 0;
+        // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
+        const coldUnit = model.serviceTimes.cluster() ?? 1;
         let best: WorkerView | undefined;
         let bestCost = Infinity;
         for (let i = 0; i < shortlist.length; i++) {
           const w = shortlist[i];
-          if (!withinBound(w)) continue;
-          const cost = model.costMs(fn, w, now, coldUnit);
+          // The slot model's bounded-load guard; the least-loaded free worker is never held to it (it is the
+          // least loaded). The processor-sharing cost already prices load, the delay to the others included.
+          if (!ps && w !== fallback && !withinBound(w)) continue;
+          const cost = ps ? model.psCostMs(fn, w, now, warm, perPackage) : model.costMs(fn, w, now, coldUnit);
           if (cost < bestCost) {
             best = w;
             bestCost = cost;
           }
-        }
-        // The least-loaded free worker is always a candidate (and never held to the bound: it is the least loaded).
-        if (fallback !== undefined && best !== fallback && !shortlist.includes(fallback)) {
-          const cost = model.costMs(fn, fallback, now, coldUnit);
-          if (cost < bestCost) best = fallback;
         }
         best ??= fallback;
         if (best !== undefined) model.used(fn, best, now);
@@ -285,6 +328,8 @@ export const costAwarePolicy: Policy = {
         packageTtlMs: Math.round(model.ttlMs),
         packageTtlObservations: model.ttlObservations,
         clusterServiceMs: model.serviceTimes.cluster() ?? null,
+        warmMs: model.work.warmMs() ?? null,
+        perPackageMs: model.work.perPackageMs() ?? null,
       }),
     };
   },

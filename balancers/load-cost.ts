@@ -1,4 +1,5 @@
 import { slotsOf } from './service-time.js';
+import { coresOf, psStretch } from './work-model.js';
 import type { LambdaInfo, PolicyEnv, WorkerView } from './types.js';
 
 /**
@@ -38,4 +39,30 @@ export function autoThreshold(w: WorkerView, coldMs: number, drainMs: number | u
   const raw = drainMs !== undefined && drainMs > 0 ? slots + coldMs / drainMs : slots;
   const limit = Math.max(1, w.limit);
   return Math.min(limit, Math.max(1, Math.round(raw)));
+}
+
+/**
+ * pkg-aware's `loadThreshold: "auto"` on a processor-sharing worker: one more
+ * warm request at home costs warmMs x psStretch(p, c) with p requests there
+ * (its own time and the delay it causes them); going elsewhere costs a cold
+ * start, (warmMs + coldMs) x psStretch(0, c) on an idle worker of the same
+ * cores. Home is kept while the first is no dearer: the threshold is one more
+ * than the largest such p. `warmMs` 0 (no warm run measured yet, a cold start
+ * already seen) keeps every request at home. Within [1, connection limit].
+ */
+export function psAutoThreshold(w: WorkerView, warmMs: number, coldMs: number): number {
+  const limit = Math.max(1, w.limit);
+  const c = coresOf(w);
+  const cold = (warmMs + coldMs) * psStretch(0, c);
+  if (!(warmMs > 0)) return limit;
+  // psStretch grows with p: the largest p in [0, limit - 1] with warmMs x psStretch(p, c) <= cold.
+  if (warmMs * psStretch(0, c) > cold) return 1;
+  let lo = 0;
+  let hi = limit - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (warmMs * psStretch(mid, c) <= cold) lo = mid;
+    else hi = mid - 1;
+  }
+  return Math.min(limit, lo + 1);
 }

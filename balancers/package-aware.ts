@@ -3,7 +3,8 @@ import { HashRing, murmur3Points, type RingWalker } from './hash-ring.js';
 import { murmur3 } from './murmur3.js';
 import { blake2bPosition, OLSCHEDULER_SALT, olschedulerPoints } from './olscheduler-ring.js';
 import { routingKey } from './routing-key.js';
-import { autoThreshold, coldStartMs } from './load-cost.js';
+import { autoThreshold, coldStartMs, psAutoThreshold } from './load-cost.js';
+import { WorkModel } from './work-model.js';
 import { ServiceTimes } from './service-time.js';
 import { AUTO_THRESHOLD, loadThresholdSetting, ringSetting, type RingKind } from './settings.js';
 import { hasFreeConnection, type Balancer, type LambdaInfo, type PolicyEnv, type WorkerView } from './types.js';
@@ -134,7 +135,7 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
   const thresholdOf: ThresholdOf = auto !== undefined ? auto.of : ringKind === 'olscheduler' ? () => fixed : (w) => fixed * w.weight;
   const rules = rulesFor(ringKind, thresholdOf);
   const { ring, fallback } = rules;
-  const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes] : [ring, fallback];
+  const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes, auto.work] : [ring, fallback];
   const walker = ring.walker();
   const at = new Uint32Array(4);
 
@@ -160,12 +161,13 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
       if (rules.underThreshold(chosen)) return chosen;
       return spillover === 'ring' ? spillAlongRing() : fallback.peek();
     },
-    describe: () => (auto !== undefined ? { loadThreshold, ring: ringKind, clusterServiceMs: auto.serviceTimes.cluster() ?? null } : { loadThreshold, ring: ringKind }),
+    describe: () => (auto !== undefined ? { loadThreshold, ring: ringKind, clusterServiceMs: auto.serviceTimes.cluster() ?? null, warmMs: auto.work.warmMs() ?? null, perPackageMs: auto.work.perPackageMs() ?? null } : { loadThreshold, ring: ringKind }),
   };
 }
 
 interface AutoThresholds {
   readonly serviceTimes: ServiceTimes;
+  readonly work: WorkModel;
   /** Sets the function the next thresholds are for (its cold start is what waiting at home avoids). */
   forFunction(fn: LambdaInfo): void;
   readonly of: ThresholdOf;
@@ -179,15 +181,23 @@ interface AutoThresholds {
  * the threshold is the worker's slots.
  */
 function autoThresholds(env: PolicyEnv | undefined): AutoThresholds {
-  const serviceTimes = new ServiceTimes(env?.now ?? (() => 0));
-  let coldMs = 0;
+  const clock = env?.now ?? (() => 0);
+  const serviceTimes = new ServiceTimes(clock);
+  const work = new WorkModel(clock);
+  let fn: LambdaInfo | undefined;
   return {
     serviceTimes,
-    forFunction(fn) {
-      const unit = serviceTimes.cluster() ?? 0;
-      coldMs = env !== undefined ? coldStartMs(env, fn, unit) : 0;
+    work,
+    forFunction(f) {
+      fn = f;
     },
-    of: (w) => autoThreshold(w, coldMs, env !== undefined ? serviceTimes.drainMs(w) : undefined),
+    of(w) {
+      if (env === undefined || fn === undefined) return autoThreshold(w, 0, undefined);
+      // Once a cold start has been seen (finished, or running on this worker), the processor-sharing model.
+      const perPackage = work.perPackageMs([w]);
+      if (perPackage !== undefined) return psAutoThreshold(w, work.warmMs() ?? 0, coldStartMs(env, fn, perPackage * fn.packages.length));
+      return autoThreshold(w, coldStartMs(env, fn, serviceTimes.cluster() ?? 0), serviceTimes.drainMs(w));
+    },
   };
 }
 

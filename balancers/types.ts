@@ -61,8 +61,9 @@ export function hasFreeConnection(w: WorkerView): boolean {
  *   calls `added` for each.
  * - `up`/`down`: the worker became routable / stopped being routable.
  * - `changed`: its weight, connection limit or `external` load changed.
- * - `taken`/`dropped`: a request was dispatched to / released from it
- *   (`inFlight` has already moved when the hook runs).
+ * - `taken`/`dropped`: a request of `fn` was dispatched to / released from it
+ *   (`inFlight` has already moved when the hook runs; `taken` comes before the
+ *   table adds `fn`'s packages to the worker's set).
  */
 export interface Balancer {
   readonly name: string;
@@ -73,8 +74,9 @@ export interface Balancer {
   up?(w: WorkerView): void;
   down?(w: WorkerView): void;
   changed?(w: WorkerView): void;
-  taken?(w: WorkerView): void;
-  dropped?(w: WorkerView): void;
+  /** `fn` is the function of the request (absent where the caller does not know it). */
+  taken?(w: WorkerView, fn?: LambdaInfo): void;
+  dropped?(w: WorkerView, fn?: LambdaInfo): void;
   /**
    * Package-aware policies: whether `w` is one of the function's home workers
    * (where the policy sends it when load allows). Lets metrics tell a home

@@ -1,4 +1,4 @@
-import type { Balancer, WorkerView } from './types.js';
+import type { Balancer, LambdaInfo, WorkerView } from './types.js';
 
 /**
  * A structure a policy keeps over the workers (a heap, a weight tree, a ring,
@@ -12,8 +12,10 @@ export interface WorkerIndex {
   addMany?(workers: readonly WorkerView[]): void;
   remove(worker: WorkerView): void;
   update(worker: WorkerView): void;
-  /** A request was dispatched to the worker; defaults to `update`. */
-  taken?(worker: WorkerView): void;
+  /** A request (of `fn`, when known) was dispatched to the worker; defaults to `update`. */
+  taken?(worker: WorkerView, fn?: LambdaInfo): void;
+  /** A request (of `fn`, when known) on the worker ended; defaults to `update`. */
+  dropped?(worker: WorkerView, fn?: LambdaInfo): void;
 }
 
 type EventHooks = Required<Pick<Balancer, 'added' | 'addedMany' | 'removed' | 'up' | 'down' | 'changed' | 'taken' | 'dropped'>>;
@@ -39,10 +41,15 @@ export function eventHooks(...indexes: readonly WorkerIndex[]): EventHooks {
     up: update,
     down: update,
     changed: update,
-    dropped: update,
-    taken(worker) {
+    dropped(worker, fn) {
       for (const index of indexes) {
-        if (index.taken !== undefined) index.taken(worker);
+        if (index.dropped !== undefined) index.dropped(worker, fn);
+        else index.update(worker);
+      }
+    },
+    taken(worker, fn) {
+      for (const index of indexes) {
+        if (index.taken !== undefined) index.taken(worker, fn);
         else index.update(worker);
       }
     },

@@ -91,6 +91,9 @@ function makeFunctions(): LambdaInfo[] {
  */
 class Router {
   private readonly open: BenchWorker[] = [];
+  /** The function of each open request, alongside `open`; each worker's queued functions, oldest first. */
+  private readonly openFns: LambdaInfo[] = [];
+  private readonly queuedFns = new Map<BenchWorker, LambdaInfo[]>();
   private head = 0;
   waited = 0;
   routed = 0;
@@ -117,12 +120,16 @@ class Router {
       this.routed++;
       if (w.inFlight < w.limit) {
         w.inFlight++;
-        balancer.taken?.(w);
+        balancer.taken?.(w, fn);
       } else {
         w.queued++;
         this.waited++;
+        const q = this.queuedFns.get(w);
+        if (q === undefined) this.queuedFns.set(w, [fn]);
+        else q.push(fn);
       }
       this.open.push(w);
+      this.openFns.push(fn);
     }
     return misses;
   }
@@ -132,19 +139,23 @@ class Router {
     const span = this.open.length - this.head;
     const pickAt = this.head + Math.floor(this.random() * span);
     const w = this.open[pickAt];
+    const fn = this.openFns[pickAt];
     this.open[pickAt] = this.open[this.head];
+    this.openFns[pickAt] = this.openFns[this.head];
     this.head++;
     if (this.head > 65_536) {
       this.open.splice(0, this.head);
+      this.openFns.splice(0, this.head);
       this.head = 0;
     }
     // One of the worker's requests ends; the head of its queue, if any, takes the connection.
+    // (The bench does not tell which of a worker's requests ran and which waited: the function is the released one's.)
     w.inFlight--;
-    this.balancer.dropped?.(w);
+    this.balancer.dropped?.(w, fn);
     if (w.queued > 0) {
       w.queued--;
       w.inFlight++;
-      this.balancer.taken?.(w);
+      this.balancer.taken?.(w, this.queuedFns.get(w)?.shift());
     }
   }
 }

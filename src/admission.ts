@@ -95,7 +95,7 @@ export class Scheduler implements TableListener {
     const w = lease.worker!;
     lease.state = 'released';
     this.running_--;
-    this.table.drop(w);
+    this.table.drop(w, lease.fn);
     this.pump(w);
     this.checkIdle();
     return true;
@@ -108,7 +108,7 @@ export class Scheduler implements TableListener {
     lease.state = 'new';
     lease.worker = undefined;
     this.running_--;
-    this.table.drop(w);
+    this.table.drop(w, lease.fn);
     this.place(lease, true);
     this.pump(w);
   }
@@ -174,7 +174,7 @@ export class Scheduler implements TableListener {
     lease.dispatchedAt = this.clock.now();
     lease.attempts++;
     this.running_++;
-    this.table.take(w);
+    this.table.take(w, lease.fn);
     // The owner sees the worker's package set as it was before this request (affinity metrics).
     lease.owner.dispatched(lease);
     this.table.routed(w, lease.fn);

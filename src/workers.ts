@@ -245,18 +245,18 @@ export class WorkerTable {
   }
 
   /** A request was dispatched to `w` (the scheduler's call, one per lease dispatch). */
-  take(w: Worker): void {
+  take(w: Worker, fn?: LambdaInfo): void {
     w.inFlight++;
     if (w.routable && w.inFlight === w.limit) this.free_--;
-    this.balancer_.taken?.(w);
+    this.balancer_.taken?.(w, fn);
   }
 
   /** A request dispatched to `w` ended (the scheduler's call, one per take). */
-  drop(w: Worker): void {
+  drop(w: Worker, fn?: LambdaInfo): void {
     w.inFlight--;
     if (w.removed) return;
     if (w.routable && w.inFlight === w.limit - 1) this.free_++;
-    this.balancer_.dropped?.(w);
+    this.balancer_.dropped?.(w, fn);
     if (w.retiring && w.inFlight === 0) this.remove([w]);
   }
 

@@ -1,0 +1,215 @@
+import { SERVICE_MEMORY, slotsOf } from './service-time.js';
+import type { LambdaInfo, WorkerView } from './types.js';
+import type { WorkerIndex } from './worker-index.js';
+
+/**
+ * The worker as a processor-sharing server (the Linux scheduler time-slicing
+ * sandboxes; pipbench's calibrated worker model): `c` cores (reported, else
+ * its slots) shared by the `n` requests on it (this proxy's in flight plus
+ * other proxies'), each advancing at min(1, c / n). What a request costs is
+ * then its CPU work, not a wall time: a warm run is its import and handler
+ * (tens to hundreds of ms), a cold run adds the installs of what the worker
+ * lacks (seconds per package).
+ *
+ * Work is measured with the worker's processor-sharing virtual time: S(t)
+ * grows at min(1, c / n(t)), the rate each request on the worker gets, so a
+ * request that ran from t0 to t1 received S(t1) - S(t0) ms of CPU. A request
+ * is classified when it is dispatched, from the live state: warm when the
+ * worker's last report (or, for a worker that never reports, the table's set)
+ * lists every package of the function; cold, with the packages it will
+ * install, when it lacks some that no earlier request sent there lacked;
+ * otherwise it joins installs under way (a report lists installed packages
+ * only) and is not learned from. Completions are matched to dispatches per worker and
+ * function in order: under processor sharing, requests of equal work finish
+ * in the order they arrived.
+ */
+
+/** Cores a request shares on `w`: reported cores, else its slots. */
+export function coresOf(w: WorkerView): number {
+  return w.cores > 0 ? w.cores : slotsOf(w);
+}
+
+/**
+ * What one more request of `workMs` costs on a processor-sharing worker with
+ * `n` requests on `c` cores, as a multiple of `workMs`: its own time there,
+ * workMs x max(1, (n + 1) / c), plus the delay it causes the others. Once
+ * the n + 1 requests exceed the cores, each of the others that outlasts it
+ * loses workMs / c (the capacity it takes), up to n of them.
+ */
+export function psStretch(n: number, c: number): number {
+  const cores = c > 0 ? c : 1;
+  const own = Math.max(1, (n + 1) / cores);
+  const others = Math.min(n, Math.max(0, n + 1 - cores)) / cores;
+  return own + others;
+}
+
+interface Dispatch {
+  /** The worker's virtual time at dispatch. */
+  s0: number;
+  /** 0 warm, > 0 cold with that many packages missing, -1 not learned from. */
+  missing: number;
+}
+
+interface WorkerState {
+  /** Virtual time: ms of CPU each request on the worker has received since it joined. */
+  s: number;
+  at: number;
+  /** Requests sharing the CPU since the last event (ours in flight plus external). */
+  n: number;
+  /** The package set of the worker's last report, as first seen (the table adds routed names to it afterwards). */
+  seen: ReadonlySet<string> | undefined;
+  confirmed: Set<string> | undefined;
+  /** Packages a request sent here lacked, not yet listed by a report: installs under way (a request needing one joins it). */
+  readonly installing: Set<string>;
+  /** Dispatches not yet completed, by function name, oldest first. */
+  readonly open: Map<string, Dispatch[]>;
+}
+
+const KEEP = 1 - 1 / SERVICE_MEMORY;
+
+/**
+ * Learns, over the cluster, the CPU work of a warm request and the extra work
+ * per package a cold request installs, from completions (work does not depend
+ * on the worker: cores do, and the cost model divides by them).
+ */
+export class WorkModel implements WorkerIndex {
+  private readonly byWorker = new Map<WorkerView, WorkerState>();
+  /** Decayed sums over warm completions. */
+  private warmWork = 0;
+  private warmCount = 0;
+  /** Decayed sums over cold completions: work, packages missing at dispatch, count. */
+  private coldWork = 0;
+  private coldMissing = 0;
+  private coldCount = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  add(w: WorkerView): void {
+    if (!this.byWorker.has(w)) this.byWorker.set(w, { s: 0, at: this.now(), n: w.inFlight + w.external, seen: undefined, confirmed: undefined, installing: new Set(), open: new Map() });
+  }
+
+  remove(w: WorkerView): void {
+    this.byWorker.delete(w);
+  }
+
+  private state(w: WorkerView): WorkerState {
+    let st = this.byWorker.get(w);
+    if (st === undefined) {
+      this.add(w);
+      st = this.byWorker.get(w) as WorkerState;
+    }
+    return st;
+  }
+
+  /** Brings the worker's virtual time up to now at the sharing since its last event. */
+  private advance(st: WorkerState, w: WorkerView): void {
+    const now = this.now();
+    const elapsed = now - st.at;
+    if (elapsed > 0 && st.n > 0) st.s += elapsed * Math.min(1, coresOf(w) / st.n);
+    st.at = now;
+  }
+
+  update(w: WorkerView): void {
+    const st = this.state(w);
+    this.advance(st, w);
+    st.n = w.inFlight + w.external;
+  }
+
+  /** A request of `fn` was dispatched to `w` (before the table adds its packages to the worker's set). */
+  taken(w: WorkerView, fn?: LambdaInfo): void {
+    const st = this.state(w);
+    this.advance(st, w);
+    st.n = w.inFlight + w.external;
+    if (fn === undefined) return;
+    if (st.seen !== w.packages) {
+      // A report replaced the set since the last dispatch here: this is what the worker says it has installed.
+      if (st.seen !== undefined) {
+        st.confirmed = new Set(w.packages);
+        for (const p of st.confirmed) st.installing.delete(p);
+      }
+      st.seen = w.packages;
+    }
+    const held = st.confirmed ?? w.packages;
+    let missing = 0;
+    let joining = 0;
+    for (const p of fn.packages) {
+      if (held.has(p)) continue;
+      if (st.installing.has(p)) joining++;
+      else {
+        missing++;
+        if (st.confirmed !== undefined) st.installing.add(p);
+      }
+    }
+    const d: Dispatch = { s0: st.s, missing: joining > 0 ? -1 : missing };
+    const list = st.open.get(fn.name);
+    if (list === undefined) st.open.set(fn.name, [d]);
+    else list.push(d);
+  }
+
+  /** A request of `fn` on `w` ended. */
+  dropped(w: WorkerView, fn?: LambdaInfo): void {
+    const st = this.state(w);
+    this.advance(st, w);
+    st.n = w.inFlight + w.external;
+    if (fn === undefined) return;
+    const list = st.open.get(fn.name);
+    const d = list?.shift();
+    if (list !== undefined && list.length === 0) st.open.delete(fn.name);
+    if (d === undefined || d.missing < 0) return;
+    const work = st.s - d.s0;
+    if (d.missing === 0) {
+      this.warmWork = this.warmWork * KEEP + work;
+      this.warmCount = this.warmCount * KEEP + 1;
+    } else {
+      this.coldWork = this.coldWork * KEEP + work;
+      this.coldMissing = this.coldMissing * KEEP + d.missing;
+      this.coldCount = this.coldCount * KEEP + 1;
+    }
+  }
+
+  /** Mean CPU ms of a warm request; undefined before the first warm completion. */
+  warmMs(): number | undefined {
+    return this.warmCount > 0 ? this.warmWork / this.warmCount : undefined;
+  }
+
+  /**
+   * Extra CPU ms a cold request spends per package it lacks: completed cold
+   * requests' work beyond a warm run, per package they lacked. Cold requests
+   * still running on `candidates` have received at least their attained work,
+   * so that is a lower bound too (early on, before any cold start finished,
+   * it is the only evidence). Undefined with no evidence at all.
+   */
+  perPackageMs(candidates: readonly WorkerView[] = []): number | undefined {
+    const warm = this.warmMs() ?? 0;
+    let estimate: number | undefined;
+    if (this.coldCount > 0 && this.coldMissing > 0) estimate = Math.max(0, (this.coldWork - this.coldCount * warm) / this.coldMissing);
+    let attained = 0;
+    let missing = 0;
+    let count = 0;
+    const now = this.now();
+    for (const w of candidates) {
+      const st = this.byWorker.get(w);
+      if (st === undefined || st.open.size === 0) continue;
+      const s = st.n > 0 ? st.s + (now - st.at) * Math.min(1, coresOf(w) / st.n) : st.s;
+      for (const list of st.open.values()) {
+        for (const d of list) {
+          if (d.missing > 0) {
+            attained += s - d.s0;
+            missing += d.missing;
+            count++;
+          }
+        }
+      }
+    }
+    if (missing > 0) {
+      const bound = Math.max(0, (attained - count * warm) / missing);
+      estimate = estimate === undefined ? bound : Math.max(estimate, bound);
+    }
+    return estimate;
+  }
+
+  /** Requests sharing `w`'s CPU now (ours in flight, queued for it, and other proxies'). */
+  static pending(w: WorkerView): number {
+    return w.inFlight + w.queued + w.external;
+  }
+}
