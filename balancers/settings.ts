@@ -30,7 +30,7 @@ const numericThreshold = numberSetting('loadThreshold', '', 3, 0, 1e6, true);
 /** Read by pkg-aware and pkg-aware-ring: the load at which a function leaves its home worker. */
 export const loadThresholdSetting: PolicySetting = {
   key: 'loadThreshold',
-  doc: 'pkg-aware, pkg-aware-ring: requests in flight or queued (per unit of weight; plain count with ring "olscheduler"; other proxies\' requests count where the worker reports its in-flight) at which a function leaves its home worker; "auto": per worker, its slots (reported cores, else connection limit) plus the function\'s load cost over the worker\'s learned drain interval, from 1 to its connection limit.',
+  doc: 'pkg-aware, pkg-aware-ring: requests in flight or queued (per unit of weight; plain count with ring "olscheduler"; other proxies\' requests count where the worker reports its in-flight) at which a function leaves its home worker; "auto": the function stays home while its warm work, stretched by the load there, costs no more than a cold start on an idle worker with the same cores (learned online; see balancers/README.md), from 1 to the worker\'s connection limit.',
   default: 3,
   parse(value: unknown): number | string {
     if (value === AUTO_THRESHOLD) return AUTO_THRESHOLD;
