@@ -29,12 +29,17 @@ t.test('planRows: one row per policy, pkg-aware per threshold, the two bounds la
     'round-robin', 'random', 'least-loaded', 'pkg-aware-t1', 'pkg-aware-t3', 'pkg-aware-t100',
     'hashing-bounded', 'pkg-aware-ring-t1', 'pkg-aware-ring-t3', 'pkg-aware-ring-t100', 'cost-aware', 'all-warm', 'compulsory-install',
   ], 'every policy of balancers/index.ts, threshold policies once per threshold');
+  const auto = planRows(['pkg-aware', 'cost-aware'], [100, 'auto']);
+  t.same(auto.map((r) => [r.id, r.label, r.threshold ?? null]), [
+    ['pkg-aware-t100', 'pkg-aware t=100', 100], ['pkg-aware-tauto', 'pkg-aware t=auto', 'auto'], ['cost-aware', 'cost-aware', null],
+    ['all-warm', 'all-warm (bound)', null], ['compulsory-install', 'compulsory-install (bound)', null],
+  ], '"auto" is one more row of a threshold policy; cost-aware has no threshold');
   const warm = rows.find((r) => r.bound === 'all-warm');
   t.equal(warm?.baseline, true);
   t.equal(warm?.balancer, 'least-loaded', 'the all-warm bound routes least-loaded');
   t.equal(rows[rows.length - 1]?.bound, 'pooled');
   t.equal(rows.find((r) => r.id === 'pkg-aware-t3')?.threshold, 3);
-  const colours = [...POLICIES, 'all-warm', 'compulsory-install'].map(policyColor);
+  const colours = [...POLICIES, 'pkg-aware auto', 'all-warm', 'compulsory-install'].map(policyColor);
   t.equal(new Set(colours).size, colours.length, 'one distinct colour per policy and bound');
 });
 
