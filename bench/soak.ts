@@ -7,7 +7,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../pipbench/commands/support.js';
@@ -158,6 +158,17 @@ interface Disruption {
   ok: boolean;
 }
 
+/** Load averages (1, 5, 15 min), 2 decimals: the machine is shared, so the report says how busy it was. */
+function loadAverages(): number[] {
+  return loadavg().map((x) => Math.round(x * 100) / 100);
+}
+
+/** Mean RSS of the samples from `fromSec` up to `toSec`, or null if none. */
+function meanRss(samples: readonly { sec: number; rssMiB: number }[], fromSec: number, toSec: number): number | null {
+  const inside = samples.filter((x) => x.sec >= fromSec && x.sec <= toSec);
+  return inside.length === 0 ? null : inside.reduce((n, x) => n + x.rssMiB, 0) / inside.length;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until(check: () => Promise<boolean>, limitMs: number): Promise<boolean> {
@@ -188,6 +199,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const s = settings;
+  const loadAvgAtStart = loadAverages();
   const durationMs = s.minutes * 60_000;
   const warmupSec = Math.min(60, Math.max(5, (durationMs / 1000) * 0.1));
   const handlers = parseRegistryNames(readFileSync(REGISTRY, 'utf8'));
@@ -332,9 +344,15 @@ async function main(argv: string[]): Promise<number> {
   const end = [...rssSamples].reverse().find((x) => x.sec <= loadEndSec);
   const driftPct = warm && end ? ((end.rssMiB - warm.rssMiB) / warm.rssMiB) * 100 : Number.NaN;
   const peak = Math.max(...rssSamples.map((x) => x.rssMiB));
+  // Single samples land anywhere on the sawtooth of V8's heap (it grows, then a full collection returns it);
+  // the mean over the minute after warm-up against the mean over the last minute is steadier.
+  const warmMean = meanRss(rssSamples, warmupSec, warmupSec + 60);
+  const endMean = meanRss(rssSamples, loadEndSec - 60, loadEndSec);
+  const meanDriftPct = warmMean !== null && endMean !== null ? ((endMean - warmMean) / warmMean) * 100 : Number.NaN;
   const summary = {
     command: REPRODUCE,
     settings: { ...s, warmupSec, registry: REGISTRY, handlers: handlers.length, cores: cpus().length },
+    machine: { cores: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, loadAvgAtStart, loadAvgAtEnd: loadAverages() },
     requestsSent: records.length,
     answered: records.length - unanswered,
     unanswered,
@@ -344,7 +362,10 @@ async function main(argv: string[]): Promise<number> {
     successLatencyMs: { mean: result.summary.meanMs, p50: result.summary.p50Ms, p95: result.summary.p95Ms, p99: result.summary.p99Ms, max: result.summary.maxMs },
     proxyRestarts,
     proxyExitOnShutdown: shutdownExit,
-    rss: { warmupMiB: warm?.rssMiB ?? null, warmupAtSec: warm?.sec ?? null, endMiB: end?.rssMiB ?? null, endAtSec: end?.sec ?? null, driftPct, peakMiB: peak },
+    rss: {
+      warmupMiB: warm?.rssMiB ?? null, warmupAtSec: warm?.sec ?? null, endMiB: end?.rssMiB ?? null, endAtSec: end?.sec ?? null, driftPct, peakMiB: peak,
+      warmupMinuteMeanMiB: warmMean, lastMinuteMeanMiB: endMean, meanDriftPct,
+    },
     workerRestarts: Object.fromEntries(workers.map((w) => [w.id, w.restarts])),
     disruptions,
     proxyLog: { byMessage: Object.fromEntries(proxy.logs.byMessage), lastProblems: proxy.logs.problems.slice(-15) },
@@ -368,7 +389,8 @@ type Summary = {
   successLatencyMs: Record<string, number>;
   proxyRestarts: number;
   proxyExitOnShutdown: number | null;
-  rss: { warmupMiB: number | null; warmupAtSec: number | null; endMiB: number | null; endAtSec: number | null; driftPct: number; peakMiB: number };
+  machine: { cores: number; cpuModel: string; node: string; loadAvgAtStart: number[]; loadAvgAtEnd: number[] };
+  rss: { warmupMiB: number | null; warmupAtSec: number | null; endMiB: number | null; endAtSec: number | null; driftPct: number; peakMiB: number; warmupMinuteMeanMiB: number | null; lastMinuteMeanMiB: number | null; meanDriftPct: number };
   workerRestarts: Record<string, number>;
   disruptions: Disruption[];
   proxyLog: { byMessage: Record<string, number>; lastProblems: string[] };
@@ -388,7 +410,10 @@ Command: \`${x.command}\` (this run: \`node dist/bench/soak.js --minutes ${x.set
 warmroute (child process) in front of ${x.settings.workers} simulated pipbench workers (one process each, registry \`${x.settings.registry}\`,
 ${x.settings.handlers} handlers, time scale ${x.settings.timeScale}, disk cache 30% of the footprint), ${x.settings.runners} closed-loop clients,
 one disruption every ${x.settings.everySec} s in turn: SIGKILL a worker and restart it 3 s later; drain a worker and re-add it;
-rewrite the config and SIGHUP (policy and weights changed, a worker added or removed). ${x.settings.cores} cores, shared.
+rewrite the config and SIGHUP (policy and weights changed, a worker added or removed).
+
+Machine: ${x.machine.cores} cores (${x.machine.cpuModel}), shared with other work; load average (1/5/15 min) ${x.machine.loadAvgAtStart.join(' / ')} at the start,
+${x.machine.loadAvgAtEnd.join(' / ')} at the end; Node ${x.machine.node}.
 
 | measure | value |
 | --- | --- |
@@ -400,6 +425,8 @@ rewrite the config and SIGHUP (policy and weights changed, a worker added or rem
 | RSS after warm-up (${x.rss.warmupAtSec ?? '-'} s) | ${f1(x.rss.warmupMiB)} MiB |
 | RSS at the end (${x.rss.endAtSec ?? '-'} s) | ${f1(x.rss.endMiB)} MiB |
 | **RSS drift** (goal within 10%) | **${f1(x.rss.driftPct)}%** |
+| RSS mean over the minute after warm-up / over the last minute | ${f1(x.rss.warmupMinuteMeanMiB)} / ${f1(x.rss.lastMinuteMeanMiB)} MiB |
+| RSS drift of those means | ${f1(x.rss.meanDriftPct)}% |
 | peak RSS sampled | ${f1(x.rss.peakMiB)} MiB |
 | throughput | ${x.throughputPerSec} requests/s |
 | latency of 2xx, mean / p50 / p95 / p99 / max | ${f1(x.successLatencyMs.mean ?? null)} / ${f1(x.successLatencyMs.p50 ?? null)} / ${f1(x.successLatencyMs.p95 ?? null)} / ${f1(x.successLatencyMs.p99 ?? null)} / ${f1(x.successLatencyMs.max ?? null)} ms |
