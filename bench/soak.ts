@@ -230,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
   const proxy: ProxyChild = s.heapProbe
     ? await startProxyChild(configPath, undefined, {
       nodeArgs: ['--expose-gc', '--import', pathToFileURL(resolve('dist/bench/heap-probe.js')).href],
-      env: { WARMROUTE_HEAP_PROBE_FILE: probeFile, WARMROUTE_HEAP_PROBE_MS: '30000' },
+      env: { HEAP_PROBE_FILE: probeFile, HEAP_PROBE_MS: '30000' },
     })
     : await startProxyChild(configPath);
   const proxyPid = proxy.child.pid;
