@@ -10,13 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Agent, request } from 'undici';
 import { UsageError } from '../pipbench/commands/support.js';
 import { mean, percentile, sortedAscending } from '../pipbench/stats.js';
-import { freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine } from './children.js';
+import { cpuSeconds, freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { proxyStatus, rssMiB, startProxyChild } from './proxy-child.js';
 
@@ -28,7 +27,8 @@ const usage = `usage: node dist/bench/overload.js [flags]
 Starts warmroute (node dist/src/cli.js start, a child process) in front of workers in
 another child, measures a closed-loop run, then opens --clients connections at once,
 each sending one invocation, samples /status while they are answered, and measures
-the closed-loop run again.
+the closed-loop run again. Then the same burst against a bare node:http server that
+answers every request 503 at once (the floor: what Node can do on this machine now).
 
   --clients N                 concurrent client connections (default 10000)
   --workers N                 workers (default 2)
@@ -37,6 +37,7 @@ the closed-loop run again.
   --worker-queue-limit N      the proxy's workerQueueLimit (default 100)
   --delay-ms N                each invocation's time at the worker (default 20)
   --closed-sec N              length of the closed-loop runs before and after (default 5)
+  --no-floor                  skip the burst against the bare server
   --out DIR                   where summary.md and summary.json go (default results/bench-overload)
   --help                      this text
 `;
@@ -49,6 +50,7 @@ interface Settings {
   workerQueueLimit: number;
   delayMs: number;
   closedSec: number;
+  floor: boolean;
   out: string;
 }
 
@@ -67,7 +69,7 @@ function parseSettings(argv: string[]): Settings | undefined {
       options: {
         clients: { type: 'string' }, workers: { type: 'string' }, 'connections-per-worker': { type: 'string' },
         'queue-limit': { type: 'string' }, 'worker-queue-limit': { type: 'string' }, 'delay-ms': { type: 'string' },
-        'closed-sec': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
+        'closed-sec': { type: 'string' }, 'no-floor': { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
       },
       strict: true,
     }));
@@ -83,6 +85,7 @@ function parseSettings(argv: string[]): Settings | undefined {
     workerQueueLimit: numberFlag('worker-queue-limit', values['worker-queue-limit'], 100, 0, 1_000_000),
     delayMs: numberFlag('delay-ms', values['delay-ms'], 20, 0, 60_000),
     closedSec: numberFlag('closed-sec', values['closed-sec'], 5, 1, 600),
+    floor: values['no-floor'] !== true,
     out: values.out ?? 'results/bench-overload',
   };
 }
@@ -212,6 +215,34 @@ function dist(values: number[]): Dist {
   return { count: v.length, meanMs: r(mean(v)), p50Ms: r(percentile(v, 50)), p90Ms: r(percentile(v, 90)), p99Ms: r(percentile(v, 99)), maxMs: r(v.length === 0 ? Number.NaN : v[v.length - 1]!) };
 }
 
+/** The kernel's cap on a listen backlog, or undefined when it cannot be read. */
+function somaxconn(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** Load averages (1, 5, 15 min) rounded to 2 decimals: the machine is shared, so each run says how busy it was. */
+function load(): number[] {
+  return loadavg().map((x) => Math.round(x * 100) / 100);
+}
+
+interface BurstResult { answers: Answer[]; ms: number; cpuMsPerRequest: number | null }
+
+/** `clients` connections at once to `port`, one invocation each; the server's CPU time (pid) per request. */
+async function burst(port: number, clients: number, pid: number): Promise<BurstResult & { done: Promise<Answer[]> }> {
+  const cpu0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  const done = Promise.all(Array.from({ length: clients }, () => invokeOnce(port, t0)));
+  const answers = await done;
+  const ms = performance.now() - t0;
+  const cpu1 = cpuSeconds(pid);
+  const cpuMsPerRequest = cpu0 === undefined || cpu1 === undefined ? null : Math.round(((cpu1 - cpu0) * 1000 * 1000) / clients) / 1000;
+  return { answers, ms, cpuMsPerRequest, done };
+}
+
 async function closedLoop(url: string, seconds: number): Promise<LoadResult> {
   return runLoad({ url: `${url}/runLambda/${FUNCTION_NAME}`, connections: 64, durationSec: seconds, body: '{}' });
 }
@@ -231,6 +262,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const s = settings;
+  const loadAvgAtStart = load();
   for (const path of ['dist/src/cli.js', 'dist/bench/delay-workers.js']) {
     if (!existsSync(path)) {
       process.stderr.write(`overload: ${path} does not exist: run from the project folder, after "npx tsc -p tsconfig.json"\n`);
@@ -268,11 +300,11 @@ async function main(argv: string[]): Promise<number> {
   const rssBeforeMiB = rssMiB(pid);
 
   log(`${s.clients} clients at once`);
-  const t0 = performance.now();
-  const all = Promise.all(Array.from({ length: s.clients }, () => invokeOnce(port, t0)));
-  const watch = watchQueues(proxy.url, s, all);
-  const answers = await all;
-  const burstMs = performance.now() - t0;
+  const loadAvgAtBurst = load();
+  let burstDone: () => void = () => undefined;
+  const watch = watchQueues(proxy.url, s, new Promise<void>((r) => { burstDone = r; }));
+  const { answers, ms: burstMs, cpuMsPerRequest } = await burst(port, s.clients, pid);
+  burstDone();
   const queues = await watch;
   const rssAfterBurstMiB = rssMiB(pid);
   const peakMiB = peakRssMiB(pid);
@@ -292,6 +324,35 @@ async function main(argv: string[]): Promise<number> {
   await stopChild(workersChild);
   await rm(dir, { recursive: true, force: true });
 
+  // The floor: the same burst against a bare server that answers 503 at once, with the proxy's backlog.
+  let floor: { answered: number; unanswered: number; burstMs: number; answerMs: Dist; totalMs: Dist; peakRssMiB: number | null; cpuMsPerRequest: number | null; loadAvg: number[] } | null = null;
+  if (s.floor) {
+    log(`floor: ${s.clients} clients at once against a bare node:http server answering 503`);
+    const bare = startChild('floor', '/bin/sh', ['-c', `ulimit -n ${Math.min(hard, s.clients * 2 + 1000)} && exec "$0" "$@"`, process.execPath, resolve('dist/bench/floor-server.js'), '--backlog', '65535']);
+    const floorPort = await waitForLine(bare, (line) => {
+      try {
+        return (JSON.parse(line) as { port?: number }).port;
+      } catch {
+        return undefined;
+      }
+    }, 15_000);
+    const floorLoad = load();
+    const f = await burst(floorPort, s.clients, bare.pid);
+    const floorPeak = peakRssMiB(bare.pid);
+    await stopChild(bare);
+    const ok = f.answers.filter((a) => a.status === 503);
+    floor = {
+      answered: f.answers.filter((a) => a.status !== 0).length,
+      unanswered: f.answers.filter((a) => a.status === 0).length,
+      burstMs: Math.round(f.ms),
+      answerMs: dist(ok.map((a) => a.answerMs)),
+      totalMs: dist(ok.map((a) => a.totalMs)),
+      peakRssMiB: floorPeak ?? null,
+      cpuMsPerRequest: f.cpuMsPerRequest,
+      loadAvg: floorLoad,
+    };
+  }
+
   const byStatus = new Map<string, number>();
   for (const a of answers) {
     const key = a.status === 0 ? `unanswered (${a.error})` : `${a.status}${a.code === '' ? '' : ` ${a.code}`}`;
@@ -303,6 +364,7 @@ async function main(argv: string[]): Promise<number> {
   const summary = {
     command: REPRODUCE,
     settings: { ...s, cores: cpus().length, openFilesHard: hard },
+    machine: { cores: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, somaxconn: somaxconn() ?? null, loadAvgAtStart, loadAvgAtBurst, loadAvgAtEnd: load() },
     clients: s.clients,
     byStatus: Object.fromEntries([...byStatus].sort((a, b) => b[1] - a[1])),
     answered: s.clients - unanswered,
@@ -310,6 +372,8 @@ async function main(argv: string[]): Promise<number> {
     burstMs: Math.round(burstMs),
     connectMs: dist(answers.map((a) => a.connectMs)),
     queueFullAnswerMs: dist(full.map((a) => a.answerMs)),
+    queueFullTotalMs: dist(full.map((a) => a.totalMs)),
+    proxyCpuMsPerRequest: cpuMsPerRequest,
     servedAnswerMs: dist(served.map((a) => a.answerMs)),
     queues,
     rssMiB: { beforeBurst: rssBeforeMiB ?? null, afterBurst: rssAfterBurstMiB ?? null, peak: peakMiB ?? null },
@@ -320,6 +384,7 @@ async function main(argv: string[]): Promise<number> {
       ratio: Math.round((after.requestsPerSec / before.requestsPerSec) * 1000) / 1000,
     },
     proxyAliveAtEnd: proxyAlive,
+    floor,
     proxyProblems: proxy.logs.problems.slice(-10),
   };
   await mkdir(s.out, { recursive: true });
@@ -331,9 +396,13 @@ async function main(argv: string[]): Promise<number> {
   return pass ? 0 : 1;
 }
 
+type Floor = { answered: number; unanswered: number; burstMs: number; answerMs: Dist; totalMs: Dist; peakRssMiB: number | null; cpuMsPerRequest: number | null; loadAvg: number[] };
+
 function markdown(x: {
   command: string; settings: Settings & { cores: number; openFilesHard: number }; clients: number; byStatus: Record<string, number>;
-  answered: number; unanswered: number; burstMs: number; connectMs: Dist; queueFullAnswerMs: Dist; servedAnswerMs: Dist; queues: QueueWatch;
+  machine: { cores: number; cpuModel: string; node: string; somaxconn: number | null; loadAvgAtStart: number[]; loadAvgAtBurst: number[]; loadAvgAtEnd: number[] };
+  answered: number; unanswered: number; burstMs: number; connectMs: Dist; queueFullAnswerMs: Dist; queueFullTotalMs: Dist; servedAnswerMs: Dist; queues: QueueWatch;
+  proxyCpuMsPerRequest: number | null; floor: Floor | null;
   rssMiB: { beforeBurst: number | null; afterBurst: number | null; peak: number | null }; idleAfterBurstMs: number;
   closedLoop: { before: { requestsPerSec: number; p50Ms: number; p99Ms: number; non2xx: number; errors: number }; after: { requestsPerSec: number; p50Ms: number; p99Ms: number; non2xx: number; errors: number }; ratio: number };
   proxyAliveAtEnd: boolean;
@@ -347,7 +416,10 @@ Command: \`${x.command}\` (this run: \`node dist/bench/overload.js --clients ${x
 
 warmroute (\`node dist/src/cli.js start\`, least-loaded, queueLimit ${s.queueLimit}, workerQueueLimit ${s.workerQueueLimit}, queueTimeoutMs 60000) in one
 child process, ${s.workers} workers answering after ${s.delayMs} ms in another, the clients in this one: each of ${x.clients} connections is
-opened at once and sends one \`POST /runLambda/fn\` with \`connection: close\`. ${s.cores} cores, shared with other work.
+opened at once and sends one \`POST /runLambda/fn\` with \`connection: close\`.
+
+Machine: ${x.machine.cores} cores (${x.machine.cpuModel}), shared with other work; load average (1/5/15 min) ${x.machine.loadAvgAtStart.join(' / ')} at the start,
+${x.machine.loadAvgAtBurst.join(' / ')} at the burst, ${x.machine.loadAvgAtEnd.join(' / ')} at the end; Node ${x.machine.node}; net.core.somaxconn ${x.machine.somaxconn ?? '-'}.
 
 | measure | value |
 | --- | --- |
@@ -360,7 +432,9 @@ opened at once and sends one \`POST /runLambda/fn\` with \`connection: close\`. 
 | bound violations | ${x.queues.violations.length === 0 ? 'none' : x.queues.violations.slice(0, 5).join('; ')} |
 | proxy RSS before the burst | ${f(x.rssMiB.beforeBurst)} MiB |
 | proxy RSS right after it | ${f(x.rssMiB.afterBurst)} MiB |
-| **proxy peak RSS** (VmHWM, goal 150 MB) | **${f(x.rssMiB.peak)} MiB** |
+| **proxy peak RSS** (VmHWM, goal 150 MB = 143 MiB) | **${f(x.rssMiB.peak)} MiB** |
+| proxy CPU per burst request | ${x.proxyCpuMsPerRequest ?? '-'} ms |
+| **503 queue_full answered**, p50 / p99 / max | **${f(x.queueFullAnswerMs.p50Ms)} / ${f(x.queueFullAnswerMs.p99Ms)} / ${f(x.queueFullAnswerMs.maxMs)} ms** |
 | closed loop (64 connections, ${s.closedSec} s) before | ${x.closedLoop.before.requestsPerSec} requests/s, p50 ${f(x.closedLoop.before.p50Ms)} ms, p99 ${f(x.closedLoop.before.p99Ms)} ms |
 | closed loop after | ${x.closedLoop.after.requestsPerSec} requests/s, p50 ${f(x.closedLoop.after.p50Ms)} ms, p99 ${f(x.closedLoop.after.p99Ms)} ms |
 | **after / before** | **${x.closedLoop.ratio}** |
@@ -374,15 +448,33 @@ ${Object.entries(x.byStatus).map(([k, v]) => `| ${k} | ${v} |`).join('\n')}
 
 ## Latency (ms)
 
-Answer time: from the request written to the first byte of the answer. Connect: from the start of the burst to the connection
-being accepted by the kernel (the proxy's listen backlog, not the proxy's code, sets most of it).
+Answer time: from the request written to the first byte of the answer, as this client sees it (its own event loop, busy with
+${x.clients} sockets, adds to it). Connect: from the start of the burst to the connection being accepted by the kernel (the kernel's
+accept queue, net.core.somaxconn, and this client opening ${x.clients} sockets set most of it, not the proxy's code).
+
+Total: from the start of the burst to the answer (connect + answer), what a client waits in all.
 
 | what | count | mean | p50 | p90 | p99 | max |
 | --- | --- | --- | --- | --- | --- | --- |
 ${row('503 queue_full: answer', x.queueFullAnswerMs)}
+${row('503 queue_full: total', x.queueFullTotalMs)}
 ${row('200 served: answer', x.servedAnswerMs)}
 ${row('connect (every client)', x.connectMs)}
-`;
+${x.floor === null ? '' : `
+## The floor: a bare node:http server under the same burst
+
+\`dist/bench/floor-server.js\`: every request answered 503 at once (the same JSON body), same listen backlog, no queue, no workers;
+run right after the proxy (load average ${x.floor.loadAvg.join(' / ')}). What Node itself does on this machine under ${x.clients} connections at once.
+
+| measure | bare server | warmroute |
+| --- | --- | --- |
+| answered | ${x.floor.answered} of ${x.clients} | ${x.answered} of ${x.clients} |
+| all answered after | ${x.floor.burstMs} ms | ${x.burstMs} ms |
+| 503 answer p50 / p99 / max | ${f(x.floor.answerMs.p50Ms)} / ${f(x.floor.answerMs.p99Ms)} / ${f(x.floor.answerMs.maxMs)} ms | ${f(x.queueFullAnswerMs.p50Ms)} / ${f(x.queueFullAnswerMs.p99Ms)} / ${f(x.queueFullAnswerMs.maxMs)} ms |
+| 503 total p50 / p99 / max | ${f(x.floor.totalMs.p50Ms)} / ${f(x.floor.totalMs.p99Ms)} / ${f(x.floor.totalMs.maxMs)} ms | ${f(x.queueFullTotalMs.p50Ms)} / ${f(x.queueFullTotalMs.p99Ms)} / ${f(x.queueFullTotalMs.maxMs)} ms |
+| CPU per request | ${x.floor.cpuMsPerRequest ?? '-'} ms | ${x.proxyCpuMsPerRequest ?? '-'} ms |
+| peak RSS | ${f(x.floor.peakRssMiB)} MiB | ${f(x.rssMiB.peak)} MiB |
+`}`;
 }
 
 process.on('SIGINT', () => {

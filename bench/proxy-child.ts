@@ -25,14 +25,16 @@ const KEEP_PROBLEMS = 50;
 /**
  * Starts the proxy on `configPath` and resolves once it listens. With
  * `openFiles`, the child runs under `ulimit -n openFiles` (at most the hard
- * limit), for runs with thousands of client connections.
+ * limit), for runs with thousands of client connections; `extra.nodeArgs` go
+ * to node before the script, `extra.env` is added to the environment.
  */
-export async function startProxyChild(configPath: string, openFiles?: number): Promise<ProxyChild> {
+export async function startProxyChild(configPath: string, openFiles?: number, extra: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ProxyChild> {
   const cli = resolve('dist/src/cli.js');
-  const args = ['start', '-c', configPath];
+  const args = [...(extra.nodeArgs ?? []), cli, 'start', '-c', configPath];
+  const options = extra.env === undefined ? {} : { env: { ...process.env, ...extra.env } };
   const child = openFiles === undefined
-    ? startChild('warmroute', process.execPath, [cli, ...args])
-    : startChild('warmroute', '/bin/sh', ['-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, cli, ...args]);
+    ? startChild('warmroute', process.execPath, args, options)
+    : startChild('warmroute', '/bin/sh', ['-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, ...args], options);
   const logs: LogTally = { byMessage: new Map(), problems: [] };
   let partial = '';
   child.process.stdout!.on('data', (chunk: Buffer) => {

@@ -118,6 +118,7 @@ export class Scheduler implements TableListener {
     if (lease.state !== 'waiting') return false;
     this.unqueue(lease);
     lease.state = 'released';
+    this.trimDeadlines();
     this.checkIdle();
     return true;
   }
@@ -227,6 +228,17 @@ export class Scheduler implements TableListener {
     if (lease.deadline < this.timerAt) this.arm(lease.deadline);
   }
 
+  /**
+   * Drops the leases that already left their queue from the front of each
+   * deadline list. Without it a lease that waited stayed listed, and its
+   * request, response and socket stayed in memory, until the timer for the
+   * oldest deadline fired: up to queueTimeoutMs of traffic. Leases leave the
+   * queues mostly in admission order, so the front is where they are.
+   */
+  private trimDeadlines(): void {
+    for (const list of this.deadlines.values()) list.peek();
+  }
+
   private arm(at: number): void {
     this.timer?.cancel();
     this.timerAt = at;
@@ -274,6 +286,7 @@ export class Scheduler implements TableListener {
     } finally {
       this.pumping = false;
     }
+    this.trimDeadlines();
   }
 
   private serveOwnQueue(w: Worker): void {

@@ -268,7 +268,9 @@ export async function startProxyWith(initial: ProxyConfig, options: StartOptions
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(config.port, config.host, () => {
+      // The backlog is the kernel's queue of connections not yet accepted; Node's default (511) overflows
+      // under a burst of clients, and each connection dropped then waits 1 s, 3 s, 7 s... in TCP retransmission.
+      server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -23,6 +23,8 @@ export type PolicyValue = number | string | boolean;
 export interface ProxyConfig {
   host: string;
   port: number;
+  /** listen(2) backlog: connections the kernel queues until the proxy accepts them (capped by net.core.somaxconn). */
+  listenBacklog: number;
   balancer: string;
   /** Absolute path of the olscheduler registry; empty: every function is known and has no packages. */
   registry: string;
@@ -118,6 +120,7 @@ const noControl = (s: string): boolean => !/[\x00-\x1f\x7f]/.test(s);
 const fixedRules: Record<FixedKey, KeyRule> = {
   host: { doc: 'Address the proxy listens on.', default: '127.0.0.1', text: 'text', parse: text('a host name or IP address', (s) => /^[^\s/?#]{1,253}$/.test(s)) },
   port: { doc: 'Port the proxy listens on (0 picks a free one).', default: 9080, text: 'number', parse: integer(0, 65535, 'an integer port from 0 to 65535') },
+  listenBacklog: { doc: "Connections the kernel queues until the proxy accepts them (listen(2) backlog), read at start; the kernel caps it at net.core.somaxconn. The default asks for the kernel's maximum, as Go servers (olscheduler) do; Node's own 511 drops connections in a burst and their clients wait seconds in TCP retransmission.", default: 65_535, text: 'number', parse: integer(1, 2 ** 31 - 1) },
   balancer: { doc: 'Routing policy.', default: 'pkg-aware', text: 'text', parse: oneOf(balancerNames) },
   registry: { doc: 'Path of the olscheduler registry [{"handle","pkgs"}], relative to the config file; empty: every function is known and has no packages.', default: '', text: 'text', path: true, parse: text('a file path', noControl) },
   packages: { doc: 'Path of the package table (pipbench packages.json: name, size, install and import cost), relative to the config file; empty: every package counts the same.', default: '', text: 'text', path: true, parse: text('a file path', noControl) },
