@@ -270,3 +270,10 @@ t.test('config/example.json shows every key at its default', async (t) => {
   t.equal(thesis.workers.length, 5);
   t.same(warnings.map((w) => w.replace(/^.*: /, '')), ['unknown config key "name" ignored', 'unknown config key "workerDelay" ignored']);
 });
+
+t.test('the README documents every key with its flag, variable and default, as the schema gives them', async (t) => {
+  const readme = readFileSync(resolve('README.md'), 'utf8');
+  for (const d of describeConfig()) {
+    t.ok(readme.includes(`| \`${d.key}\` | \`${d.flag}\` | \`${d.env}\` | \`${JSON.stringify(d.default)}\` |`), `${d.key} is in the README's config table`);
+  }
+});
