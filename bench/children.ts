@@ -44,6 +44,25 @@ export function killAllChildren(): void {
   }
 }
 
+/**
+ * Runs a benchmark script's `main`: its exit code becomes the process's;
+ * Ctrl-C or a crash kills every child it started first.
+ */
+export function runBenchmark(name: string, main: (argv: string[]) => Promise<number>): void {
+  process.on('SIGINT', () => {
+    killAllChildren();
+    process.exit(130);
+  });
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      process.stderr.write(`${name}: ${(err as Error).stack ?? String(err)}\n`);
+      killAllChildren();
+      process.exitCode = 1;
+    },
+  );
+}
+
 export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions = {}): Child {
   installExitHook();
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });

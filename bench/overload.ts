@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../pipbench/commands/support.js';
 import { mean, percentile, sortedAscending } from '../pipbench/stats.js';
-import { cpuSeconds, freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine } from './children.js';
+import { cpuSeconds, freePort, killAllChildren, peakRssMiB, runBenchmark, startChild, stopChild, waitForLine } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { proxyStatus, rssMiB, startProxyChild } from './proxy-child.js';
 
@@ -477,16 +477,4 @@ run right after the proxy (load average ${x.floor.loadAvg.join(' / ')}). What No
 `}`;
 }
 
-process.on('SIGINT', () => {
-  killAllChildren();
-  process.exit(130);
-});
-
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    process.stderr.write(`overload: ${(err as Error).stack ?? String(err)}\n`);
-    killAllChildren();
-    process.exitCode = 1;
-  },
-);
+runBenchmark('overload', main);

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../pipbench/commands/support.js';
 import { parseRegistryNames, runWorkload } from '../pipbench/runner.js';
 import type { RequestRecord } from '../pipbench/stats.js';
-import { freePort, killAllChildren, startChild, stopChild, waitForPort, type Child } from './children.js';
+import { freePort, runBenchmark, startChild, stopChild, waitForPort, type Child } from './children.js';
 import { adminPost, proxyStatus, rssMiB, startProxyChild, type ProxyChild } from './proxy-child.js';
 
 const REPRODUCE = 'npm run soak   # = npx tsc -p tsconfig.json && node dist/bench/soak.js --minutes 10';
@@ -486,16 +486,4 @@ ${x.heapAfterGc.map((h) => `| ${h.sec} | ${h.heapUsedMiB} | ${h.heapTotalMiB} | 
 `;
 }
 
-process.on('SIGINT', () => {
-  killAllChildren();
-  process.exit(130);
-});
-
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    process.stderr.write(`soak: ${(err as Error).stack ?? String(err)}\n`);
-    killAllChildren();
-    process.exitCode = 1;
-  },
-);
+runBenchmark('soak', main);

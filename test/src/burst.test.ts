@@ -12,27 +12,14 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startFaultWorker } from '../fixtures/fault-worker.js';
 import { startCli, until } from '../fixtures/end-to-end.js';
+import { tcpSockets } from '../fixtures/proc-net.js';
 import { startTestProxy } from '../fixtures/servers.js';
 
 const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
 
-/** Connections the kernel has queued on the listening socket on `port`, not yet accepted (rx_queue of its /proc/net/tcp line). */
+/** Connections the kernel has queued on the listening socket on `port`, not yet accepted. */
 function queued(port: number): number | undefined {
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '0A') continue;
-      const local = f[1]!;
-      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) return parseInt(f[4]!.split(':')[1]!, 16);
-    }
-  }
-  return undefined;
+  return tcpSockets().find((s) => s.listening && s.localPort === port)?.rxQueue;
 }
 
 /** The backlog of the listening socket on `port` as `ss` reports it (its Send-Q), or undefined without ss. */

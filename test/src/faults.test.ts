@@ -4,12 +4,13 @@
 // left behind (each TCP socket of this process is classified by its ports from
 // /proc/net/tcp), and the proxy then serves as fast as before.
 // Real workers, proxy and clients in this process, on loopback.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import t, { type Test } from 'tap';
 import { Agent, request } from 'undici';
 import type { RunningProxy } from '../../src/app.js';
 import { startFaultWorker, type FaultMode, type FaultWorker } from '../fixtures/fault-worker.js';
+import { tcpSockets } from '../fixtures/proc-net.js';
 import { inBatches, startTestProxy } from '../fixtures/servers.js';
 
 // ---------------------------------------------------------------- the census of descriptors
@@ -31,22 +32,7 @@ interface TcpEntry { local: number; remote: number; listening: boolean }
 
 /** inode -> ports and state of every TCP socket in this network namespace. */
 function tcpTable(): Map<string, TcpEntry> {
-  const table = new Map<string, TcpEntry>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const port = (addr: string): number => parseInt(addr.slice(addr.lastIndexOf(':') + 1), 16);
-      table.set(f[9]!, { local: port(f[1]!), remote: port(f[2]!), listening: f[3] === '0A' });
-    }
-  }
-  return table;
+  return new Map(tcpSockets().map((s) => [s.inode, { local: s.localPort, remote: s.remotePort, listening: s.listening }]));
 }
 
 function census(proxyPort: number, workerPorts: readonly number[]): Census {
