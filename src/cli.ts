@@ -5,6 +5,7 @@ import { ConfigError, configFlags, describeConfig, loadConfig, loadConfigFile, t
 import { nearMiss } from './did-you-mean.js';
 import { readPackageTable, type PackageTable } from './packages.js';
 import { Registry } from './registry.js';
+import { UsageError } from './usage-error.js';
 
 const usage = {
   main: `usage: warmroute <command> [flags]
@@ -50,8 +51,6 @@ in-flight requests finish.
 Prints the running proxy's /status: balancer, queue, and every worker's load and health.
 `,
 };
-
-class UsageError extends Error {}
 
 function fail(message: string, code = 2): number {
   process.stderr.write(`warmroute: ${message}\n`);

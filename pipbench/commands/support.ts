@@ -1,13 +1,8 @@
 // What every pipbench command shares: where it writes, and how bad input ends it.
 
-/** Bad command-line input: reported as a message and exit code 2, never a stack trace. */
-export class UsageError extends Error {
-  readonly exitCode: number = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+import { UsageError } from '../../src/usage-error.js';
+
+export { UsageError };
 
 /** A file named on the command line is missing, unreadable or malformed: exit code 1, like the other pipbench commands. */
 export class InputError extends UsageError {
