@@ -1,7 +1,7 @@
 // pipbench generate: writes packages.json, registry.json and handlers.txt.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { PROCESS_IO, UsageError, type CommandIO } from './support.js';
+import { parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import {
   DEFAULT_SEED,
   generateWorkload,
@@ -56,27 +56,10 @@ function parseFlags(argv: string[]) {
 type Flags = ReturnType<typeof parseFlags>;
 
 
-function integerFlag(flag: string, text: string | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new UsageError(`--${flag} must be an integer ${range}, got "${text}"`);
-  }
-  return value;
-}
 
 // Far beyond any benchmark, low enough that a typo cannot exhaust memory.
 const LIMITS = { packages: 1_000_000, handlers: 100_000, levels: 100, repeat: 10_000, zipf: 10, importsMean: 10_000 } as const;
 
-function numberFlag(flag: string, text: string | undefined, fallback: number, min: number, minInclusive: boolean, max: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || (minInclusive ? value < min : value <= min) || value > max) {
-    throw new UsageError(`--${flag} must be a number ${minInclusive ? '>=' : '>'} ${min} and <= ${max}, got "${text}"`);
-  }
-  return value;
-}
 
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   let values: Flags;
@@ -92,8 +75,8 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
   }
   try {
     if (values.out === undefined || values.out === '') throw new UsageError('--out DIR is required');
-    const seed = integerFlag('seed', values.seed, DEFAULT_SEED, Number.MIN_SAFE_INTEGER);
-    const repeat = integerFlag('repeat', values.repeat, DEFAULTS.repeat, 1, LIMITS.repeat);
+    const seed = parseNumberFlag('seed', values.seed, { integer: true, min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }) ?? DEFAULT_SEED;
+    const repeat = parseNumberFlag('repeat', values.repeat, { integer: true, min: 1, max: LIMITS.repeat }) ?? DEFAULTS.repeat;
     const samples = await loadCostSamples();
     let workload: GeneratedWorkload;
     if (values['from-registry'] !== undefined) {
@@ -111,11 +94,11 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     } else {
       workload = generateWorkload(
         {
-          packages: integerFlag('packages', values.packages, DEFAULTS.packages, 1, LIMITS.packages),
-          handlers: integerFlag('handlers', values.handlers, DEFAULTS.handlers, 1, LIMITS.handlers),
-          levels: integerFlag('levels', values.levels, DEFAULTS.levels, 1, LIMITS.levels),
-          zipf: numberFlag('zipf', values.zipf, DEFAULTS.zipf, 0, false, LIMITS.zipf),
-          importsMean: numberFlag('imports-mean', values['imports-mean'], DEFAULTS.importsMean, 1, true, LIMITS.importsMean),
+          packages: parseNumberFlag('packages', values.packages, { integer: true, min: 1, max: LIMITS.packages }) ?? DEFAULTS.packages,
+          handlers: parseNumberFlag('handlers', values.handlers, { integer: true, min: 1, max: LIMITS.handlers }) ?? DEFAULTS.handlers,
+          levels: parseNumberFlag('levels', values.levels, { integer: true, min: 1, max: LIMITS.levels }) ?? DEFAULTS.levels,
+          zipf: parseNumberFlag('zipf', values.zipf, { exclusiveMin: 0, max: LIMITS.zipf }) ?? DEFAULTS.zipf,
+          importsMean: parseNumberFlag('imports-mean', values['imports-mean'], { min: 1, max: LIMITS.importsMean }) ?? DEFAULTS.importsMean,
           repeat,
           seed,
         },

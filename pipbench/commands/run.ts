@@ -4,9 +4,9 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createProgressBar } from '../progress.js';
-import { InputError, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
+import { InputError, parseNumberFlag, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
 
-export { InputError, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
+export { InputError, parseNumberFlag, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
 import {
   formatRecordsCsv, formatRecordsJsonl, parseHandlerList, parseRegistryNames, runWorkload, unknownHandlers,
   DEFAULT_DRAIN_MS, type HandlerChoice, type RotationSlice, type RunMode,
@@ -40,21 +40,6 @@ Sends POST {target}/runLambda/{handler} for a duration and records every request
   --quiet                 no progress bar
   --help                  this text
 `;
-
-export function parseNumberFlag(
-  flag: string,
-  value: string | undefined,
-  limits: { min?: number; exclusiveMin?: number; max?: number; integer?: boolean } = {},
-): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number, got "${value}"`);
-  if (limits.integer && !Number.isInteger(n)) throw new UsageError(`--${flag} must be a whole number, got "${value}"`);
-  if (limits.min !== undefined && n < limits.min) throw new UsageError(`--${flag} must be at least ${limits.min}, got ${value}`);
-  if (limits.exclusiveMin !== undefined && n <= limits.exclusiveMin) throw new UsageError(`--${flag} must be greater than ${limits.exclusiveMin}, got ${value}`);
-  if (limits.max !== undefined && n > limits.max) throw new UsageError(`--${flag} must be at most ${limits.max}, got ${value}`);
-  return n;
-}
 
 export function parseChoice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;

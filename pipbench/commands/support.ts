@@ -35,3 +35,19 @@ export async function reportingUsageErrors(command: string, io: CommandIO, body:
     throw err;
   }
 }
+
+/** The one parser of numeric flags: a finite number within the limits, else a UsageError naming the flag. */
+export function parseNumberFlag(
+  flag: string,
+  value: string | undefined,
+  limits: { min?: number; exclusiveMin?: number; max?: number; integer?: boolean } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a number, got "${value}"`);
+  if (limits.integer && !Number.isInteger(n)) throw new UsageError(`--${flag} must be a whole number, got "${value}"`);
+  if (limits.min !== undefined && n < limits.min) throw new UsageError(`--${flag} must be at least ${limits.min}, got ${value}`);
+  if (limits.exclusiveMin !== undefined && n <= limits.exclusiveMin) throw new UsageError(`--${flag} must be greater than ${limits.exclusiveMin}, got ${value}`);
+  if (limits.max !== undefined && n > limits.max) throw new UsageError(`--${flag} must be at most ${limits.max}, got ${value}`);
+  return n;
+}

@@ -1,6 +1,6 @@
 // pipbench worker: runs one simulated OpenLambda worker until SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
-import { PROCESS_IO, UsageError, type CommandIO } from './support.js';
+import { parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import { DEFAULT_SEED } from '../generate.js';
 import { loadWorkload, type Workload } from '../workload.js';
 import { WORKER_DEFAULTS, startSimulatedWorker, type SimWorkerOptions, type SimulatedWorker } from '../worker.js';
@@ -56,19 +56,13 @@ function parseFlags(argv: string[]) {
 type Flags = ReturnType<typeof parseFlags>;
 
 
-function numberFlag(flag: string, text: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || !check(value)) throw new UsageError(`--${flag} must be ${expected}, got "${text}"`);
-  return value;
-}
 
 function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
   const opts: SimWorkerOptions = { workload };
   if (values.host !== undefined) opts.host = values.host;
   if (values.name !== undefined) opts.name = values.name;
   if (values['all-warm']) opts.allWarm = true;
-  const port = numberFlag('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535');
+  const port = parseNumberFlag('port', values.port, { integer: true, min: 0, max: 65535 });
   if (port !== undefined) opts.port = port;
   if (values.cpu !== undefined) {
     if (values.cpu !== 'shared' && values.cpu !== 'fcfs') throw new UsageError(`--cpu must be shared or fcfs, got "${values.cpu}"`);
@@ -76,18 +70,18 @@ function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
   }
   const fcfs = (opts.cpu ?? WORKER_DEFAULTS.cpu) === 'fcfs';
   const cores = fcfs
-    ? numberFlag('cores', values.cores, (n) => Number.isInteger(n) && n >= 1, 'a positive integer with --cpu fcfs')
-    : numberFlag('cores', values.cores, (n) => n > 0, 'a positive number');
+    ? parseNumberFlag('cores', values.cores, { integer: true, min: 1 })
+    : parseNumberFlag('cores', values.cores, { exclusiveMin: 0 });
   if (cores !== undefined) opts.cores = cores;
-  const importMb = numberFlag('import-cache-mb', values['import-cache-mb'], (n) => n >= 0, 'a non-negative number');
+  const importMb = parseNumberFlag('import-cache-mb', values['import-cache-mb'], { min: 0 });
   if (importMb !== undefined) opts.importCacheBytes = Math.round(importMb * MIB);
-  const cacheMb = numberFlag('cache-mb', values['cache-mb'], (n) => n >= 0, 'a non-negative number');
+  const cacheMb = parseNumberFlag('cache-mb', values['cache-mb'], { min: 0 });
   if (cacheMb !== undefined) opts.cacheBytes = Math.round(cacheMb * MIB);
-  const fraction = numberFlag('cache-fraction', values['cache-fraction'], (n) => n >= 0, 'a non-negative number');
+  const fraction = parseNumberFlag('cache-fraction', values['cache-fraction'], { min: 0 });
   if (fraction !== undefined) opts.cacheFraction = fraction;
-  const timeScale = numberFlag('time-scale', values['time-scale'], (n) => n > 0, 'a positive number');
+  const timeScale = parseNumberFlag('time-scale', values['time-scale'], { exclusiveMin: 0 });
   if (timeScale !== undefined) opts.timeScale = timeScale;
-  const handlerMs = numberFlag('handler-ms', values['handler-ms'], (n) => n >= 0, 'a non-negative number');
+  const handlerMs = parseNumberFlag('handler-ms', values['handler-ms'], { min: 0 });
   if (handlerMs !== undefined) opts.handlerMs = handlerMs;
   return opts;
 }
@@ -118,7 +112,7 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
   let worker: SimulatedWorker;
   try {
     checkFlagCombinations(values);
-    const seed = numberFlag('seed', values.seed, Number.isInteger, 'an integer');
+    const seed = parseNumberFlag('seed', values.seed, { integer: true });
     // Validate the numeric flags before reading files, so a typo is reported as such.
     workerOptions(values, { registry: new Map(), packages: new Map(), handlers: [] });
     const workload = await loadWorkload({
