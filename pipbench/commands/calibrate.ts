@@ -1,10 +1,9 @@
 // pipbench calibrate: the worker model against the thesis's logs; writes results/calibration/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { calibrate, calibrationCharts, calibrationMarkdown, type CalibrationResult } from '../calibrate.js';
 import { MODEL_DEFAULTS } from '../model.js';
-import { PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
+import { parseFlags, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
 
 const USAGE = `usage: pipbench calibrate [--seeds N] [--out-dir DIR] [--per-worker-cpu] [--json] [--quiet]
 
@@ -26,24 +25,14 @@ validation set), and compares each with the thesis's log.
 
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   return reportingUsageErrors('calibrate', io, async () => {
-    let values;
-    try {
-      values = parseArgs({
-        args: argv,
-        options: {
-          seeds: { type: 'string' },
-          'out-dir': { type: 'string' },
-          'per-worker-cpu': { type: 'boolean' },
-          json: { type: 'boolean' },
-          quiet: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }).values;
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseFlags(argv, {
+      seeds: { type: 'string' },
+      'out-dir': { type: 'string' },
+      'per-worker-cpu': { type: 'boolean' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    });
     if (values.help) {
       io.stdout.write(USAGE);
       return 0;

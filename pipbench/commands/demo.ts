@@ -3,11 +3,10 @@
 // proxy is started as a library (`startProxy`); it knows nothing of pipbench.
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startProxy, type RunningProxy } from '../../src/app.js';
 import { loadWorkload } from '../workload.js';
 import { startSimulatedWorker, type SimulatedWorker } from '../worker.js';
-import { InputError, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
+import { InputError, parseFlags, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
 
 export const DEMO_DEFAULTS = { config: 'config/default.json', workers: 4, timeScale: 0.1 } as const;
 
@@ -80,22 +79,12 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
 
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   return reportingUsageErrors('demo', io, async () => {
-    let values;
-    try {
-      values = parseArgs({
-        args: argv,
-        options: {
-          config: { type: 'string', short: 'c' },
-          workers: { type: 'string' },
-          'time-scale': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        strict: true,
-        allowPositionals: false,
-      }).values;
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseFlags(argv, {
+      config: { type: 'string', short: 'c' },
+      workers: { type: 'string' },
+      'time-scale': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    });
     if (values.help) {
       io.stdout.write(USAGE);
       return 0;

@@ -3,7 +3,6 @@
 // Its flags are shared with `pipbench simulate` (one parser, below).
 
 import { access } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import {
   loadExperimentWorkload, planRows, runExperiment, rowStats, summaryJson, writeExperimentResults, thresholdPolicies,
   DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_THRESHOLDS, POLICIES,
@@ -17,6 +16,7 @@ import type { Workload } from '../workload.js';
 import {
   InputError, parseChoice, parseNumberFlag, parseRotationSlice, readInputFile, reportingUsageErrors, UsageError, PROCESS_IO, type CommandIO,
 } from './run.js';
+import { parseFlags } from './support.js';
 
 export type Engine = 'experiment' | 'simulate';
 
@@ -221,12 +221,7 @@ export interface ParsedFlags {
  * here too, so their meaning is one.
  */
 export function parseComparisonFlags(engine: Engine, argv: string[], extra: ExtraOptions): ParsedFlags {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { ...SHARED_OPTIONS, ...extra } }));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const values: Record<string, string | boolean | undefined> = parseFlags(argv, { ...SHARED_OPTIONS, ...extra });
   const str = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
   const help = values.help === true;
   const quick = values.quick === true;

@@ -1,7 +1,6 @@
 // pipbench generate: writes packages.json, registry.json and handlers.txt.
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
+import { parseFlags, parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import {
   DEFAULT_SEED,
   generateWorkload,
@@ -50,10 +49,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function parseFlags(argv: string[]) {
-  return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-}
-type Flags = ReturnType<typeof parseFlags>;
+type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
 
 
 
@@ -64,7 +60,7 @@ const LIMITS = { packages: 1_000_000, handlers: 100_000, levels: 100, repeat: 10
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   let values: Flags;
   try {
-    values = parseFlags(argv);
+    values = parseFlags(argv, OPTIONS);
   } catch (err) {
     io.stderr.write(`pipbench generate: ${(err as Error).message}\n(pipbench generate --help lists the flags)\n`);
     return 2;

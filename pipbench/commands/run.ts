@@ -2,9 +2,8 @@
 
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createProgressBar } from '../progress.js';
-import { InputError, parseNumberFlag, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
+import { InputError, parseFlags, parseNumberFlag, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
 
 export { InputError, parseNumberFlag, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
 import {
@@ -145,35 +144,25 @@ export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number
 }
 
 async function runCommand(argv: string[], io: CommandIO): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        target: { type: 'string' },
-        handlers: { type: 'string' },
-        registry: { type: 'string' },
-        mode: { type: 'string' },
-        runners: { type: 'string' },
-        wait: { type: 'string' },
-        rate: { type: 'string' },
-        duration: { type: 'string' },
-        drain: { type: 'string' },
-        choice: { type: 'string' },
-        'rotation-period': { type: 'string' },
-        'rotation-slice': { type: 'string' },
-        seed: { type: 'string' },
-        out: { type: 'string' },
-        log: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  const values = parseFlags(argv, {
+    target: { type: 'string' },
+    handlers: { type: 'string' },
+    registry: { type: 'string' },
+    mode: { type: 'string' },
+    runners: { type: 'string' },
+    wait: { type: 'string' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    drain: { type: 'string' },
+    choice: { type: 'string' },
+    'rotation-period': { type: 'string' },
+    'rotation-slice': { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    log: { type: 'string' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) {
     io.stdout.write(HELP);
     return 0;

@@ -1,4 +1,5 @@
 // What every pipbench command shares: where it writes, and how bad input ends it.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { UsageError } from '../../src/usage-error.js';
 
@@ -50,4 +51,13 @@ export function parseNumberFlag(
   if (limits.exclusiveMin !== undefined && n <= limits.exclusiveMin) throw new UsageError(`--${flag} must be greater than ${limits.exclusiveMin}, got ${value}`);
   if (limits.max !== undefined && n > limits.max) throw new UsageError(`--${flag} must be at most ${limits.max}, got ${value}`);
   return n;
+}
+
+/** The one flag reader of pipbench's commands: named flags only; an unknown or malformed flag is a UsageError. */
+export function parseFlags<const O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true as const, allowPositionals: false as const }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
 }

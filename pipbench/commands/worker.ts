@@ -1,6 +1,5 @@
 // pipbench worker: runs one simulated OpenLambda worker until SIGINT/SIGTERM.
-import { parseArgs } from 'node:util';
-import { parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
+import { parseFlags, parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import { DEFAULT_SEED } from '../generate.js';
 import { loadWorkload, type Workload } from '../workload.js';
 import { WORKER_DEFAULTS, startSimulatedWorker, type SimWorkerOptions, type SimulatedWorker } from '../worker.js';
@@ -50,10 +49,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function parseFlags(argv: string[]) {
-  return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-}
-type Flags = ReturnType<typeof parseFlags>;
+type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
 
 
 
@@ -99,7 +95,7 @@ function checkFlagCombinations(values: Flags): void {
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   let values: Flags;
   try {
-    values = parseFlags(argv);
+    values = parseFlags(argv, OPTIONS);
   } catch (err) {
     io.stderr.write(`pipbench worker: ${(err as Error).message}\n(pipbench worker --help lists the flags)\n`);
     return 2;
