@@ -12,8 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { UsageError } from '../pipbench/commands/support.js';
+import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { mean, percentile, sortedAscending } from '../pipbench/stats.js';
 import { cpuSeconds, freePort, killAllChildren, peakRssMiB, runBenchmark, startChild, stopChild, waitForLine } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
@@ -54,37 +53,22 @@ interface Settings {
   out: string;
 }
 
-function numberFlag(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${text}"`);
-  return n;
-}
 
 function parseSettings(argv: string[]): Settings | undefined {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        clients: { type: 'string' }, workers: { type: 'string' }, 'connections-per-worker': { type: 'string' },
-        'queue-limit': { type: 'string' }, 'worker-queue-limit': { type: 'string' }, 'delay-ms': { type: 'string' },
-        'closed-sec': { type: 'string' }, 'no-floor': { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    clients: { type: 'string' }, workers: { type: 'string' }, 'connections-per-worker': { type: 'string' },
+    'queue-limit': { type: 'string' }, 'worker-queue-limit': { type: 'string' }, 'delay-ms': { type: 'string' },
+    'closed-sec': { type: 'string' }, 'no-floor': { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
+  });
   if (values.help) return undefined;
   return {
-    clients: numberFlag('clients', values.clients, 10_000, 1, 60_000),
-    workers: numberFlag('workers', values.workers, 2, 1, 64),
-    connectionsPerWorker: numberFlag('connections-per-worker', values['connections-per-worker'], 8, 1, 1000),
-    queueLimit: numberFlag('queue-limit', values['queue-limit'], 1000, 0, 1_000_000),
-    workerQueueLimit: numberFlag('worker-queue-limit', values['worker-queue-limit'], 100, 0, 1_000_000),
-    delayMs: numberFlag('delay-ms', values['delay-ms'], 20, 0, 60_000),
-    closedSec: numberFlag('closed-sec', values['closed-sec'], 5, 1, 600),
+    clients: parseNumberFlag('clients', values.clients, { integer: true, min: 1, max: 60_000 }) ?? 10_000,
+    workers: parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 64 }) ?? 2,
+    connectionsPerWorker: parseNumberFlag('connections-per-worker', values['connections-per-worker'], { integer: true, min: 1, max: 1000 }) ?? 8,
+    queueLimit: parseNumberFlag('queue-limit', values['queue-limit'], { integer: true, min: 0, max: 1_000_000 }) ?? 1000,
+    workerQueueLimit: parseNumberFlag('worker-queue-limit', values['worker-queue-limit'], { integer: true, min: 0, max: 1_000_000 }) ?? 100,
+    delayMs: parseNumberFlag('delay-ms', values['delay-ms'], { integer: true, min: 0, max: 60_000 }) ?? 20,
+    closedSec: parseNumberFlag('closed-sec', values['closed-sec'], { integer: true, min: 1, max: 600 }) ?? 5,
     floor: values['no-floor'] !== true,
     out: values.out ?? 'results/bench-overload',
   };

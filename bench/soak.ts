@@ -10,8 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { UsageError } from '../pipbench/commands/support.js';
+import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { parseRegistryNames, runWorkload } from '../pipbench/runner.js';
 import type { RequestRecord } from '../pipbench/stats.js';
 import { freePort, runBenchmark, startChild, stopChild, waitForPort, type Child } from './children.js';
@@ -50,36 +49,19 @@ interface Settings {
   out: string;
 }
 
-function numberFlag(name: string, text: string | undefined, fallback: number, min: number, max: number, integer: boolean): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${text}"`);
-  }
-  return n;
-}
 
 function parseSettings(argv: string[]): Settings | undefined {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        minutes: { type: 'string' }, workers: { type: 'string' }, runners: { type: 'string' },
-        'time-scale': { type: 'string' }, every: { type: 'string' }, 'heap-probe': { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    minutes: { type: 'string' }, workers: { type: 'string' }, runners: { type: 'string' },
+    'time-scale': { type: 'string' }, every: { type: 'string' }, 'heap-probe': { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
+  });
   if (values.help) return undefined;
   return {
-    minutes: numberFlag('minutes', values.minutes, 10, 0.25, 1440, false),
-    workers: numberFlag('workers', values.workers, 4, 4, 8, true),
-    runners: numberFlag('runners', values.runners, 16, 1, 1000, true),
-    timeScale: numberFlag('time-scale', values['time-scale'], 0.01, 0.0001, 1, false),
-    everySec: numberFlag('every', values.every, 15, 2, 3600, false),
+    minutes: parseNumberFlag('minutes', values.minutes, { min: 0.25, max: 1440 }) ?? 10,
+    workers: parseNumberFlag('workers', values.workers, { integer: true, min: 4, max: 8 }) ?? 4,
+    runners: parseNumberFlag('runners', values.runners, { integer: true, min: 1, max: 1000 }) ?? 16,
+    timeScale: parseNumberFlag('time-scale', values['time-scale'], { min: 0.0001, max: 1 }) ?? 0.01,
+    everySec: parseNumberFlag('every', values.every, { min: 2, max: 3600 }) ?? 15,
     heapProbe: values['heap-probe'] === true,
     out: values.out ?? 'results/soak',
   };
