@@ -148,18 +148,33 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
     return fallback.peek();
   }
 
+  // The candidates of the last pick: the scheduler asks isHome right after pick, for the same function.
+  let homesOf: LambdaInfo | undefined;
+  let homes: [WorkerView | undefined, WorkerView | undefined] = [undefined, undefined];
+  function candidates(fn: LambdaInfo): [WorkerView | undefined, WorkerView | undefined] {
+    rules.positions(routingKey(fn), at);
+    const first = firstRoutableFrom(walker, at[0], at[1]);
+    const second = first === undefined ? undefined : firstRoutableFrom(walker, at[2], at[3], rules.distinctCandidates ? first : undefined);
+    homesOf = fn;
+    homes = [first, second];
+    return homes;
+  }
+
   return {
     name,
     ...eventHooks(...indexes),
     pick(fn: LambdaInfo): WorkerView | undefined {
       auto?.forFunction(fn);
-      rules.positions(routingKey(fn), at);
-      const first = firstRoutableFrom(walker, at[0], at[1]);
+      const [first, second] = candidates(fn);
       if (first === undefined) return fallback.peek();
-      const second = firstRoutableFrom(walker, at[2], at[3], rules.distinctCandidates ? first : undefined);
       const chosen = rules.choose(first, second);
       if (rules.underThreshold(chosen)) return chosen;
       return spillover === 'ring' ? spillAlongRing() : fallback.peek();
+    },
+    /** A function's homes are its two ring candidates; anything else is a spill. */
+    isHome(fn: LambdaInfo, w: WorkerView): boolean {
+      const [first, second] = homesOf === fn ? homes : candidates(fn);
+      return w === first || w === second;
     },
     describe: () => (auto !== undefined ? { loadThreshold, ring: ringKind, clusterServiceMs: auto.serviceTimes.cluster() ?? null, warmMs: auto.work.warmMs() ?? null, perPackageMs: auto.work.perPackageMs() ?? null } : { loadThreshold, ring: ringKind }),
   };

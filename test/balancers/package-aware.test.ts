@@ -167,3 +167,20 @@ t.test('a candidate that is down is replaced by the next routable worker clockwi
   table.up(home);
   t.equal(table.pick(numpyFn), home, 'back up, its keys come back');
 });
+
+t.test('isHome names the two ring candidates; a request spilled past the threshold is not home', async (t) => {
+  for (const name of ['pkg-aware', 'pkg-aware-ring']) {
+    const table = tableOf(name, pool(6), { loadThreshold: 1 });
+    const [first, second] = murmurCandidates('numpy', table.workers);
+    const balancer = table.balancer;
+    const homes = table.workers.filter((w) => balancer.isHome?.(numpyFn, w));
+    t.same(homes.map((w) => w.id).sort(), [first.id, second.id].sort(), `${name}: the homes are the two candidates`);
+    const a = table.route(numpyFn);
+    t.ok(a === first && balancer.isHome?.(numpyFn, a), `${name}: the first request runs at home`);
+    const b = table.route(numpyFn);
+    t.ok(b === second && balancer.isHome?.(numpyFn, b), `${name}: the second too, on the other candidate`);
+    const c = table.route(numpyFn);
+    t.ok(c !== first && c !== second, `${name}: both homes at the threshold, the third spills`);
+    t.notOk(balancer.isHome?.(numpyFn, c), `${name}: and is not counted as home`);
+  }
+});

@@ -289,3 +289,19 @@ t.test('drain under load: zero failed requests, nothing new reaches the drained 
   t.equal(proxy.table.get('w0')!.health.state, 'draining');
   await expectIdle(t, proxy);
 });
+
+t.test('the decisions metric: pkg-aware requests on the two homes count as home, the one past the threshold as spill', async (t) => {
+  const ws = await Promise.all([0, 1, 2].map(() => startTestWorker({ delayMs: 150 })));
+  const proxy = await startTestProxy({ balancer: 'pkg-aware', loadThreshold: 1, connectionsPerWorker: 1, healthIntervalMs: 0, workers: ws.map((w) => w.url) });
+  t.teardown(async () => {
+    await proxy.close();
+    await Promise.all(ws.map((w) => w.close()));
+  });
+  const replies = await Promise.all([0, 1, 2].map(() => invoke(proxy.url, '/runLambda/f')));
+  t.same(replies.map((r) => r.status), [200, 200, 200]);
+  t.equal(new Set(replies.map((r) => r.headers['x-warmroute-worker'])).size, 3, 'one request on each worker');
+  const metrics = (await invoke(proxy.url, '/metrics', { method: 'GET', body: '' })).text;
+  t.match(metrics, /warmroute_decisions_total\{outcome="home"\} 2\b/, 'two on the homes');
+  t.match(metrics, /warmroute_decisions_total\{outcome="spill"\} 1\b/, 'one spilled');
+  await expectIdle(t, proxy);
+});
