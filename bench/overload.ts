@@ -247,14 +247,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const s = settings;
   const loadAvgAtStart = load();
-  for (const path of ['dist/src/cli.js', 'dist/bench/delay-workers.js']) {
+  for (const path of ['dist/src/cli.js', 'dist/bench/upstream.js']) {
     if (!existsSync(path)) {
       process.stderr.write(`overload: ${path} does not exist: run from the project folder, after "npx tsc -p tsconfig.json"\n`);
       return 2;
     }
   }
   const log = (text: string): void => void process.stderr.write(`[overload] ${text}\n`);
-  const workersChild = startChild('workers', process.execPath, [resolve('dist/bench/delay-workers.js'), '--count', String(s.workers), '--delay-ms', String(s.delayMs)]);
+  const workersChild = startChild('workers', process.execPath, [resolve('dist/bench/upstream.js'), '--count', String(s.workers), '--delay-ms', String(s.delayMs)]);
   const urls = await waitForLine(workersChild, (line) => {
     try {
       return (JSON.parse(line) as { upstreams?: string[] }).upstreams;

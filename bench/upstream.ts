@@ -1,5 +1,5 @@
 // Trivial OpenLambda-style workers for the proxy benchmarks, all in this one process:
-// `node dist/bench/upstream.js [--count N]`. Prints one JSON line {"upstreams": [url, ...]}
+// `node dist/bench/upstream.js [--count N] [--delay-ms D]` (overhead: no delay; overload: 20 ms). Prints one JSON line {"upstreams": [url, ...]}
 // once every server listens, and exits when its standard input closes (the benchmark
 // died or let go of it) or on SIGTERM, so it cannot outlive the run.
 
@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 
-const usage = 'usage: node dist/bench/upstream.js [--count N]   (N trivial workers on 127.0.0.1, ephemeral ports)\n';
+const usage = 'usage: node dist/bench/upstream.js [--count N] [--delay-ms D]   (N trivial workers on 127.0.0.1, ephemeral ports, answering D ms after the request body)\n';
 
 /** Answers POST /runLambda/:name (and /run/:name) with a small JSON body once the request body has been read. */
-function handle(index: number): (req: IncomingMessage, res: ServerResponse) => void {
+function handle(index: number, delayMs: number): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = req.url ?? '/';
     const invocation = url.startsWith('/runLambda/') || url.startsWith('/run/');
@@ -22,8 +22,12 @@ function handle(index: number): (req: IncomingMessage, res: ServerResponse) => v
         return;
       }
       const body = `{"result":"ok","worker":${index}}`;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
+      const answer = (): void => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      };
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
     });
   };
 }
@@ -40,14 +44,17 @@ function listen(server: Server): Promise<string> {
 
 async function main(argv: string[]): Promise<number> {
   let count: number;
+  let delayMs: number;
   try {
-    const { values } = parseArgs({ args: argv, options: { count: { type: 'string', default: '2' }, help: { type: 'boolean', short: 'h' } } });
+    const { values } = parseArgs({ args: argv, options: { count: { type: 'string', default: '2' }, 'delay-ms': { type: 'string', default: '0' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help) {
       process.stdout.write(usage);
       return 0;
     }
     count = Number(values.count);
     if (!Number.isInteger(count) || count < 1 || count > 64) throw new Error(`--count must be a whole number from 1 to 64, got "${values.count}"`);
+    delayMs = Number(values['delay-ms']);
+    if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 60_000) throw new Error(`--delay-ms must be a whole number from 0 to 60000, got "${values['delay-ms']}"`);
   } catch (err) {
     process.stderr.write(`upstream: ${(err as Error).message}\n${usage}`);
     return 2;
@@ -56,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
   const urls: string[] = [];
   for (let i = 0; i < count; i++) {
     // Keep-alive well past any benchmark pause, as a real worker behind a pooling proxy would.
-    const server = createServer({ keepAliveTimeout: 120_000, headersTimeout: 121_000, requestTimeout: 0 }, handle(i));
+    const server = createServer({ keepAliveTimeout: 120_000, headersTimeout: 121_000, requestTimeout: 0 }, handle(i, delayMs));
     servers.push(server);
     urls.push(await listen(server));
   }
