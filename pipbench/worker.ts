@@ -89,11 +89,26 @@ export interface SimulatedWorker {
   close(): Promise<void>;
 }
 
-/** The real clock, in model milliseconds: at time scale 0.1 a model second passes in 100 real ms. */
+/**
+ * The real clock, in model milliseconds: at time scale 0.1 a model second passes in 100 real ms.
+ * Its timers never fire before they are due on its own `now()`: Node's timers
+ * count from the event loop's cached time, so a 0.5 ms timer can fire 0.1 ms
+ * after it was set, and a worker would then charge less than its table cost.
+ * A timer that wakes early sleeps again for what is left.
+ */
 export function scaledClock(timeScale: number): Clock {
   return {
     now: () => realClock.now() / timeScale,
-    setTimer: (ms, fn) => realClock.setTimer(ms * timeScale, fn),
+    setTimer(ms, fn) {
+      const due = realClock.now() + Math.max(0, ms) * timeScale;
+      const fire = (): void => {
+        const left = due - realClock.now();
+        if (left > 0) current = realClock.setTimer(left, fire);
+        else fn();
+      };
+      let current = realClock.setTimer(due - realClock.now(), fire);
+      return { cancel: () => current.cancel() };
+    },
   };
 }
 

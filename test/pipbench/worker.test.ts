@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import type { CommandIO } from '../../pipbench/commands/support.js';
 import { main as workerMain } from '../../pipbench/commands/worker.js';
 import type { PackageInfo, Workload } from '../../pipbench/workload.js';
-import { startSimulatedWorker, type InvocationResult, type SimWorkerOptions, type SimulatedWorker } from '../../pipbench/worker.js';
+import { scaledClock, startSimulatedWorker, type InvocationResult, type SimWorkerOptions, type SimulatedWorker } from '../../pipbench/worker.js';
 
 interface PackageSpec {
   bytes?: number;
@@ -57,6 +57,33 @@ async function invoke(worker: SimulatedWorker, handler: string): Promise<Invocat
 }
 
 const FAST = 0.001; // 1 simulated second = 1 real millisecond
+
+t.test('the scaled clock never fires a timer before it is due on its own time line', async (t) => {
+  const clock = scaledClock(0.05);
+  // The clock's timers are unref'd, as the proxy's are: hold the process open while they run.
+  const keepAlive = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(keepAlive));
+  // Sub-millisecond real delays set late in a loop turn are where Node's timers fire early.
+  const early: number[] = [];
+  for (let round = 0; round < 50; round++) {
+    await new Promise<void>((resolve) => {
+      const set = clock.now();
+      clock.setTimer(10, () => {
+        const waited = clock.now() - set;
+        if (waited < 10) early.push(waited);
+        resolve();
+      });
+      // Busy the rest of this turn so the loop's cached time falls behind the real clock.
+      const until = performance.now() + 0.4;
+      while (performance.now() < until);
+    });
+  }
+  t.same(early, [], 'every timer waited its 10 model ms');
+  let fired = false;
+  clock.setTimer(1, () => { fired = true; }).cancel();
+  await sleep(5);
+  t.notOk(fired, 'a cancelled timer does not fire');
+});
 
 t.test('second invocation with a large enough cache is warm', async (t) => {
   const workload = makeWorkload({ a: {}, b: {}, c: {} }, { h: ['a', 'b', 'c'] });
