@@ -187,7 +187,10 @@ export class CostModel implements WorkerIndex {
    * cache would evict it.
    */
   holds(w: WorkerView, p: string, now: number): boolean {
-    const h = this.holdingsOf(w, now);
+    return this.heldIn(this.holdingsOf(w, now), w, p, now);
+  }
+
+  private heldIn(h: Holdings, w: WorkerView, p: string, now: number): boolean {
     // Not in the worker's set: held only while routed here and not yet listed by a report (installing).
     if (!w.packages.has(p)) return h.lastUsed.has(p) && !h.confirmed.has(p) && now - (h.lastUsed.get(p) as number) <= this.ttlMs;
     let evidence = h.lastUsed.get(p) ?? -Infinity;
@@ -199,9 +202,10 @@ export class CostModel implements WorkerIndex {
   missMs(fn: LambdaInfo, w: WorkerView, now: number, coldUnitMs: number): number {
     let sum = 0;
     const pkgs = fn.packages;
+    const h = this.holdingsOf(w, now);
     for (let i = 0; i < pkgs.length; i++) {
       const p = pkgs[i];
-      if (!this.holds(w, p, now)) sum += packageLoadMs(this.env, fn, p, coldUnitMs);
+      if (!this.heldIn(h, w, p, now)) sum += packageLoadMs(this.env, fn, p, coldUnitMs);
     }
     return sum;
   }

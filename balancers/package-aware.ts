@@ -135,7 +135,15 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
   const thresholdOf: ThresholdOf = auto !== undefined ? auto.of : ringKind === 'olscheduler' ? () => fixed : (w) => fixed * w.weight;
   const rules = rulesFor(ringKind, thresholdOf);
   const { ring, fallback } = rules;
-  const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes, auto.work] : [ring, fallback];
+  // The candidates of the last pick, for isHome: the scheduler asks right after pick, for the same function.
+  // They depend on membership and routability only, so any of those events forgets them.
+  let homesOf: LambdaInfo | undefined;
+  let homes: [WorkerView | undefined, WorkerView | undefined] = [undefined, undefined];
+  const forget = (): void => {
+    homesOf = undefined;
+  };
+  const homesIndex: WorkerIndex = { add: forget, remove: forget, update: forget, taken: () => {}, dropped: () => {} };
+  const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes, auto.work, homesIndex] : [ring, fallback, homesIndex];
   const walker = ring.walker();
   const at = new Uint32Array(4);
 
@@ -148,9 +156,6 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
     return fallback.peek();
   }
 
-  // The candidates of the last pick: the scheduler asks isHome right after pick, for the same function.
-  let homesOf: LambdaInfo | undefined;
-  let homes: [WorkerView | undefined, WorkerView | undefined] = [undefined, undefined];
   function candidates(fn: LambdaInfo): [WorkerView | undefined, WorkerView | undefined] {
     rules.positions(routingKey(fn), at);
     const first = firstRoutableFrom(walker, at[0], at[1]);

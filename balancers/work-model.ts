@@ -63,6 +63,10 @@ interface WorkerState {
   readonly installing: Set<string>;
   /** Dispatches not yet completed, by function name, oldest first. */
   readonly open: Map<string, Dispatch[]>;
+  /** Sums over the open cold dispatches (missing > 0), kept by taken and dropped so a pick never walks `open`. */
+  coldOpen: number;
+  coldOpenS0: number;
+  coldOpenMissing: number;
 }
 
 const KEEP = 1 - 1 / SERVICE_MEMORY;
@@ -85,7 +89,9 @@ export class WorkModel implements WorkerIndex {
   constructor(private readonly now: () => number) {}
 
   add(w: WorkerView): void {
-    if (!this.byWorker.has(w)) this.byWorker.set(w, { s: 0, at: this.now(), n: w.inFlight + w.external, seen: undefined, confirmed: undefined, installing: new Set(), open: new Map() });
+    if (!this.byWorker.has(w)) {
+      this.byWorker.set(w, { s: 0, at: this.now(), n: w.inFlight + w.external, seen: undefined, confirmed: undefined, installing: new Set(), open: new Map(), coldOpen: 0, coldOpenS0: 0, coldOpenMissing: 0 });
+    }
   }
 
   remove(w: WorkerView): void {
@@ -141,6 +147,11 @@ export class WorkModel implements WorkerIndex {
       }
     }
     const d: Dispatch = { s0: st.s, missing: joining > 0 ? -1 : missing };
+    if (d.missing > 0) {
+      st.coldOpen++;
+      st.coldOpenS0 += d.s0;
+      st.coldOpenMissing += d.missing;
+    }
     const list = st.open.get(fn.name);
     if (list === undefined) st.open.set(fn.name, [d]);
     else list.push(d);
@@ -156,6 +167,14 @@ export class WorkModel implements WorkerIndex {
     const d = list?.shift();
     if (list !== undefined && list.length === 0) st.open.delete(fn.name);
     if (d === undefined || d.missing < 0) return;
+    if (d.missing > 0) {
+      // Back to exact zeros when none is open, so float residue never builds up.
+      if (--st.coldOpen === 0) st.coldOpenS0 = st.coldOpenMissing = 0;
+      else {
+        st.coldOpenS0 -= d.s0;
+        st.coldOpenMissing -= d.missing;
+      }
+    }
     const work = st.s - d.s0;
     if (d.missing === 0) {
       this.warmWork = this.warmWork * KEEP + work;
@@ -189,17 +208,12 @@ export class WorkModel implements WorkerIndex {
     const now = this.now();
     for (const w of candidates) {
       const st = this.byWorker.get(w);
-      if (st === undefined || st.open.size === 0) continue;
+      if (st === undefined || st.coldOpen === 0) continue;
       const s = st.n > 0 ? st.s + (now - st.at) * Math.min(1, coresOf(w) / st.n) : st.s;
-      for (const list of st.open.values()) {
-        for (const d of list) {
-          if (d.missing > 0) {
-            attained += s - d.s0;
-            missing += d.missing;
-            count++;
-          }
-        }
-      }
+      // Each open cold dispatch has attained s - s0.
+      attained += st.coldOpen * s - st.coldOpenS0;
+      missing += st.coldOpenMissing;
+      count += st.coldOpen;
     }
     if (missing > 0) {
       const bound = Math.max(0, (attained - count * warm) / missing);

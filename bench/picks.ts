@@ -19,6 +19,12 @@ const BALANCE_FACTOR = 1.25;
 /** Connections per worker, and the share of all connections kept busy while measuring. */
 const LIMIT = 8;
 const BUSY_SHARE = 0.6;
+/**
+ * Virtual milliseconds that pass per routed request: the policies' clock moves
+ * as the proxy's does, so what they learn online (service and work times,
+ * package ages) is learned here too. 0.05 ms is 20,000 requests a second.
+ */
+const STEP_MS = 0.05;
 /** Targets from the issue: median ns per pick by worker count, and start-up of 10,000 workers. */
 const TARGET_NS: Readonly<Record<number, number>> = { 1000: 1000, 10000: 5000 };
 const STARTUP_TARGET_MS = 500;
@@ -62,6 +68,7 @@ const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] 
 
   --out DIR      where summary.md and summary.json go (default ${DEFAULT_OUT}, relative to the current directory)
   --sizes LIST   comma-separated worker counts (default ${DEFAULT_SIZES.join(',')})
+  --policies L   comma-separated variants to measure (default all: ${variants.map((v) => v.label).join(', ')})
   --quick        short warm-up and batches: checks that the benchmark runs, numbers are rough
   --help         this text
 `;
@@ -83,17 +90,27 @@ function makeFunctions(): LambdaInfo[] {
   }));
 }
 
+/** The bench's virtual clock, read by the policies through their env. */
+interface BenchClock {
+  ms: number;
+}
+
 /**
  * The table's side of routing, reduced to what a policy sees: a request is
- * dispatched to a free pick (taken) or queued at a full one; the oldest open
- * request is released (dropped) before each new one once the pool is at its
- * steady load, and a release dispatches the worker's next queued request.
+ * dispatched to a free pick (taken) or queued at a full one. Once the pool is
+ * at its steady load, before each new request a random open request's worker
+ * finishes its oldest running request (dropped, with that request's function)
+ * and its queue's head takes the connection (taken). The clock advances
+ * STEP_MS per routed request. The workers' package sets stay empty: adding
+ * each dispatch's packages, as the table does, costs every policy the same
+ * (about 0.7 µs a request here, memory-bound) and made the difference between
+ * a policy and its baseline noisier than the picks.
  */
 class Router {
+  /** One entry per open request (running or queued): its worker. */
   private readonly open: BenchWorker[] = [];
-  /** The function of each open request, alongside `open`; each worker's queued functions, oldest first. */
-  private readonly openFns: LambdaInfo[] = [];
-  private readonly queuedFns = new Map<BenchWorker, LambdaInfo[]>();
+  /** Each worker's running and queued functions, oldest first. */
+  private readonly lines = new Map<BenchWorker, { running: LambdaInfo[]; queued: LambdaInfo[] }>();
   private head = 0;
   waited = 0;
   routed = 0;
@@ -103,7 +120,10 @@ class Router {
     private readonly workers: BenchWorker[],
     private readonly steady: number,
     private readonly random: () => number,
-  ) {}
+    private readonly clock: BenchClock,
+  ) {
+    for (const w of workers) this.lines.set(w, { running: [], queued: [] });
+  }
 
   /** Routes `count` requests; returns how many picks found no worker, so the work is observable. */
   run(functions: readonly LambdaInfo[], count: number): number {
@@ -118,44 +138,43 @@ class Router {
         continue;
       }
       this.routed++;
+      this.clock.ms += STEP_MS;
+      const line = this.lines.get(w) as { running: LambdaInfo[]; queued: LambdaInfo[] };
       if (w.inFlight < w.limit) {
         w.inFlight++;
+        line.running.push(fn);
         balancer.taken?.(w, fn);
       } else {
         w.queued++;
         this.waited++;
-        const q = this.queuedFns.get(w);
-        if (q === undefined) this.queuedFns.set(w, [fn]);
-        else q.push(fn);
+        line.queued.push(fn);
       }
       this.open.push(w);
-      this.openFns.push(fn);
     }
     return misses;
   }
 
   private release(): void {
-    // Release a random open request: swap it to the head, then advance.
+    // A random open request's worker frees a connection: swap the entry to the head, then advance.
     const span = this.open.length - this.head;
     const pickAt = this.head + Math.floor(this.random() * span);
     const w = this.open[pickAt];
-    const fn = this.openFns[pickAt];
     this.open[pickAt] = this.open[this.head];
-    this.openFns[pickAt] = this.openFns[this.head];
     this.head++;
     if (this.head > 65_536) {
       this.open.splice(0, this.head);
-      this.openFns.splice(0, this.head);
       this.head = 0;
     }
-    // One of the worker's requests ends; the head of its queue, if any, takes the connection.
-    // (The bench does not tell which of a worker's requests ran and which waited: the function is the released one's.)
+    // A worker with open requests has at least one running: queued ones wait only while all its connections are busy.
+    const line = this.lines.get(w) as { running: LambdaInfo[]; queued: LambdaInfo[] };
     w.inFlight--;
-    this.balancer.dropped?.(w, fn);
-    if (w.queued > 0) {
+    this.balancer.dropped?.(w, line.running.shift());
+    const next = line.queued.shift();
+    if (next !== undefined) {
       w.queued--;
       w.inFlight++;
-      this.balancer.taken?.(w, this.queuedFns.get(w)?.shift());
+      line.running.push(next);
+      this.balancer.taken?.(w, next);
     }
   }
 }
@@ -208,25 +227,30 @@ function baselineOf(real: Balancer, workers: readonly WorkerView[]): Balancer {
   };
 }
 
-function benchmark(sizes: readonly number[], timing: Timing, log: (line: string) => void): Measurement[] {
+function envOn(clock: BenchClock): { random: () => number; now: () => number } {
+  return { random: seededRandom(7), now: () => clock.ms };
+}
+
+function benchmark(variants: readonly Variant[], sizes: readonly number[], timing: Timing, log: (line: string) => void): Measurement[] {
   const functions = makeFunctions();
   const results: Measurement[] = [];
   for (const size of sizes) {
     for (const variant of variants) {
       const workers = makeWorkers(size);
-      const env = { random: seededRandom(7), now: () => 0 };
+      const clock: BenchClock = { ms: 0 };
       const startupStart = process.hrtime.bigint();
-      const balancer = createBalancer(variant.policy, variant.settings, env);
+      const balancer = createBalancer(variant.policy, variant.settings, envOn(clock));
       balancer.addedMany?.(workers);
       const startupMs = elapsedNs(startupStart) / 1e6;
       const steady = Math.round(size * LIMIT * BUSY_SHARE);
-      const router = new Router(balancer, workers, steady, seededRandom(size));
+      const router = new Router(balancer, workers, steady, seededRandom(size), clock);
       const full = measure(router, functions, timing, variant.label);
       // The same routing with a trivial pick over the same policy's events: the events' and router's share.
       const twinWorkers = makeWorkers(size);
-      const twin = createBalancer(variant.policy, variant.settings, env);
+      const twinClock: BenchClock = { ms: 0 };
+      const twin = createBalancer(variant.policy, variant.settings, envOn(twinClock));
       twin.addedMany?.(twinWorkers);
-      const base = measure(new Router(baselineOf(twin, twinWorkers), twinWorkers, steady, seededRandom(size)), functions, timing, `${variant.label} baseline`);
+      const base = measure(new Router(baselineOf(twin, twinWorkers), twinWorkers, steady, seededRandom(size), twinClock), functions, timing, `${variant.label} baseline`);
       const nsPerPick = Math.max(0, full.ns - base.ns);
       const waitedShare = router.routed > 0 ? router.waited / router.routed : 0;
       results.push({
@@ -275,8 +299,10 @@ Reproduce: \`${REPRODUCE}\` (or \`npx tsc -p tsconfig.json && node dist/bench/pi
 
 Each row routes requests through a policy as the worker table does: pick, then
 \`taken\` (or a wait in the picked worker's queue), and before each new request
-once the pool is at its steady load a random open request is released
-(\`dropped\`, and the worker's next queued request \`taken\`). Medians of
+once the pool is at its steady load a random open request's worker finishes its
+oldest running request (\`dropped\`, with that request's function, and the
+worker's next queued request \`taken\`). The policies' clock moves ${STEP_MS} ms per
+routed request, so what they learn online (cost-aware's work model) is live. Medians of
 ${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up. "pick + taken + dropped" is the
 whole cost per routed request; "pick" subtracts the same routing and events
 run with a trivial pick (a rotating index), measured right after in the same
@@ -297,6 +323,15 @@ Machine: ${env.cpu} (${env.cores} cores, 1-minute load average ${env.loadAverage
 `;
 }
 
+/** Variants by label, in the order given: `--policies cost-aware,pkg-aware`. */
+function parseVariants(text: string): Variant[] {
+  return text.split(',').map((label) => {
+    const v = variants.find((x) => x.label === label.trim());
+    if (v === undefined) throw new Error(`--policies: unknown variant "${label.trim()}"; known: ${variants.map((x) => x.label).join(', ')}`);
+    return v;
+  });
+}
+
 function parseSizes(text: string): number[] {
   const sizes = text.split(',').map((s) => Number(s.trim()));
   const bad = sizes.find((n) => !Number.isInteger(n) || n < 1 || n > 100_000);
@@ -305,13 +340,14 @@ function parseSizes(text: string): number[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values: { out?: string; sizes?: string; quick?: boolean; help?: boolean };
+  let values: { out?: string; sizes?: string; policies?: string; quick?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         out: { type: 'string' },
         sizes: { type: 'string' },
+        policies: { type: 'string' },
         quick: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -327,8 +363,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let sizes: number[];
+  let chosen: readonly Variant[];
   try {
     sizes = values.sizes === undefined ? DEFAULT_SIZES : parseSizes(values.sizes);
+    chosen = values.policies === undefined ? variants : parseVariants(values.policies);
   } catch (err) {
     process.stderr.write(`bench/picks: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
@@ -336,8 +374,8 @@ async function main(argv: string[]): Promise<number> {
   const quick = values.quick === true;
   const out = values.out ?? DEFAULT_OUT;
 
-  process.stdout.write(`measuring ${variants.length} policy variants at ${sizes.join(', ')} workers${quick ? ' (quick)' : ''}\n`);
-  const results = benchmark(sizes, quick ? QUICK_TIMING : FULL_TIMING, (line) => process.stdout.write(`${line}\n`));
+  process.stdout.write(`measuring ${chosen.length} policy variants at ${sizes.join(', ')} workers${quick ? ' (quick)' : ''}\n`);
+  const results = benchmark(chosen, sizes, quick ? QUICK_TIMING : FULL_TIMING, (line) => process.stdout.write(`${line}\n`));
   const summary = {
     generatedAt: new Date().toISOString(),
     reproduce: REPRODUCE,

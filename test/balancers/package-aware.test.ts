@@ -182,5 +182,12 @@ t.test('isHome names the two ring candidates; a request spilled past the thresho
     const c = table.route(numpyFn);
     t.ok(c !== first && c !== second, `${name}: both homes at the threshold, the third spills`);
     t.notOk(balancer.isHome?.(numpyFn, c), `${name}: and is not counted as home`);
+    // Asked again after a home went down, with no pick in between: the homes follow routability.
+    table.down(first);
+    t.notOk(balancer.isHome?.(numpyFn, first), `${name}: a home that went down is no longer home`);
+    const replacement = table.workers.filter((w) => w !== second && balancer.isHome?.(numpyFn, w));
+    t.equal(replacement.length, 1, `${name}: the next routable worker clockwise takes its place`);
+    table.up(first);
+    t.ok(balancer.isHome?.(numpyFn, first), `${name}: back up, home again`);
   }
 });
