@@ -56,6 +56,12 @@ export interface ExperimentParams {
   readonly name: string;
   readonly registry: string;
   readonly packages?: string;
+  /**
+   * The package table the proxy's policies weigh, when it is not the workers'
+   * (`--policy-packages`): another file, or "none" for no table at all.
+   * Absent: the policies weigh `packages`, the costs the workers charge.
+   */
+  readonly policyPackages?: string;
   readonly handlers?: string;
   readonly workers: number;
   readonly policies: readonly PolicyName[];
@@ -323,6 +329,12 @@ export function workerWeight(params: ExperimentParams, index: number): number {
   return params.workerWeights?.[index] ?? 1;
 }
 
+/** The package table the policies weigh: --policy-packages if given ("none": no table), else the workers' --packages. */
+export function policyTableOf(params: ExperimentParams): string | undefined {
+  if (params.policyPackages === undefined) return params.packages;
+  return params.policyPackages === 'none' ? undefined : params.policyPackages;
+}
+
 /**
  * The proxy's configuration for a row, in the config-file format: the
  * real-time experiment starts a proxy from it, the simulator reads the same
@@ -333,6 +345,7 @@ export function workerWeight(params: ExperimentParams, index: number): number {
 export function proxyConfigFor(params: ExperimentParams, plan: RowPlan, workers: readonly { id: string; url: string; weight: number }[], timeScale: number): Record<string, unknown> {
   const patienceMs = Math.max(600_000, Math.ceil((params.durationSec + params.drainSec) * 1000 * timeScale + 60_000));
   const pooled = plan.bound === 'pooled';
+  const policyTable = policyTableOf(params);
   return {
     host: '127.0.0.1',
     port: 0,
@@ -340,8 +353,9 @@ export function proxyConfigFor(params: ExperimentParams, plan: RowPlan, workers:
     loadThreshold: plan.threshold ?? 3,
     balanceFactor: params.balanceFactor,
     registry: resolve(params.registry),
-    // The workload's package table, so that cost-aware and "auto" weigh the costs the workers charge; without one every package counts the same.
-    ...(params.packages !== undefined ? { packages: resolve(params.packages) } : {}),
+    // The workload's package table, so that cost-aware and "auto" weigh the costs the workers charge (or the
+    // table --policy-packages names instead); without one every package counts the same.
+    ...(policyTable !== undefined ? { packages: resolve(policyTable) } : {}),
     workers: workers.map((w) => ({ url: w.url, id: w.id, weight: w.weight })),
     connectionsPerWorker: pooled ? Math.min(100_000, params.connectionsPerWorker * params.workers) : params.connectionsPerWorker,
     queueLimit: 1_000_000,
@@ -794,6 +808,7 @@ function describeParams(p: ExperimentParams, result: ExperimentResult): [string,
   return [
     ['registry', `\`${p.registry}\` (${w.handlers} handlers, ${w.packages} packages, ${fixed(w.footprintMb, 1)} MiB installed)`],
     ['package table', p.packages ? `\`${p.packages}\`` : `none: sizes and costs filled in from the measured samples, workload seed ${p.workloadSeed}`],
+    ...(p.policyPackages !== undefined ? [['package table the policies weigh', p.policyPackages === 'none' ? 'none (every package counts the same)' : `\`${p.policyPackages}\``] as [string, string]] : []),
     ['handler list', p.handlers ? `\`${p.handlers}\`` : 'the registry\'s handlers'],
     ['workers', `${p.workers}, cold caches; ${p.hostCores !== undefined ? `one ${MODEL_DEFAULTS.cpu} CPU of ${p.hostCores} cores for them all (one host)` : `cores ${cores} (${MODEL_DEFAULTS.cpu} CPU)`}; weights ${p.workerWeights ? p.workerWeights.join(', ') : '1 each'}`],
     ['installed-package disk', p.cacheMb !== undefined ? `${p.cacheMb} MiB per worker` : 'unbounded (model default)'],

@@ -19,7 +19,7 @@ import { Lease, type LeaseOwner, type Rejection } from '../src/lease.js';
 import { Registry } from '../src/registry.js';
 import { WorkerTable, type Worker } from '../src/workers.js';
 import {
-  handlerKeysOf, modelParamsFor, proxyConfigFor, repeats, runDataOf, workerIds, workerSummary, workerWeight, workloadFacts,
+  handlerKeysOf, modelParamsFor, policyTableOf, proxyConfigFor, repeats, runDataOf, workerIds, workerSummary, workerWeight, workloadFacts,
   planRows, type ArrivalPattern, type ExperimentParams, type ExperimentResult, type RowPlan, type RowResult, type RunData,
 } from './experiment.js';
 import { createCpu, MODEL_DEFAULTS, WorkerModel } from './model.js';
@@ -36,15 +36,17 @@ export interface SimulationSetup {
   readonly lambdas: ReadonlyMap<string, LambdaInfo>;
   /**
    * The package table the policies weigh (PolicyEnv.packageCost), read by the
-   * proxy's own reader from `params.packages`, as the proxy reads its config key
-   * `packages`. Absent without --packages: every package then counts the same.
+   * proxy's own reader from `params.packages` (or `--policy-packages`), as the
+   * proxy reads its config key `packages`. Absent without one: every package
+   * then counts the same.
    */
   readonly packageTable?: PackageTable;
 }
 
-/** The package table of --packages as the proxy reads it (undefined without one). */
+/** The package table the policies weigh (--policy-packages, else --packages) as the proxy reads it; undefined without one. */
 export async function loadPackageCosts(params: ExperimentParams): Promise<PackageTable | undefined> {
-  return params.packages !== undefined ? readPackageTable(params.packages) : undefined;
+  const path = policyTableOf(params);
+  return path !== undefined ? readPackageTable(path) : undefined;
 }
 
 /** Reads the registry the way the proxy does (its own parser), for the simulator's leases. */

@@ -9,6 +9,7 @@ import {
   type ArrivalPattern, type Threshold, type ExperimentParams, type ExperimentResult, type PolicyName, type RowPlan,
 } from '../experiment.js';
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
+import { parsePackageTableText } from '../../src/packages.js';
 import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
 import { parseHandlerList, parseRegistryNames, unknownHandlers, type HandlerChoice } from '../runner.js';
@@ -46,6 +47,8 @@ export function sharedFlagsHelp(engine: Engine): string {
   return `  --name NAME             results folder name (default "${engine}"${quick ? '; "quick" with --quick' : ''})
   --registry FILE         olscheduler registry (required)
   --packages FILE         package table (default: costs drawn from the measured samples)
+  --policy-packages FILE  the package table the proxy's policies weigh instead of --packages' (a
+                          mis-estimated table), or "none" for no table (default: --packages')
   --handlers FILE         handler list to draw from (default: the registry's names)
   --workers N             simulated workers (default ${DEFAULTS.workers})
   --policies LIST         comma-separated, from ${POLICIES.join(', ')} (default: all)
@@ -104,6 +107,7 @@ const SHARED_OPTIONS = {
   name: { type: 'string' },
   registry: { type: 'string' },
   packages: { type: 'string' },
+  'policy-packages': { type: 'string' },
   handlers: { type: 'string' },
   workers: { type: 'string' },
   policies: { type: 'string' },
@@ -187,7 +191,7 @@ export function shellQuote(arg: string): string {
 }
 
 /** Checks the inputs up front, so that a mistake fails in a second, not after a row has run. */
-async function checkInputs(registry: string, handlers: string | undefined, packages: string | undefined): Promise<void> {
+async function checkInputs(registry: string, handlers: string | undefined, packages: string | undefined, policyPackages: string | undefined): Promise<void> {
   const registryText = await readInputFile('registry', registry);
   let names: string[];
   try {
@@ -205,6 +209,15 @@ async function checkInputs(registry: string, handlers: string | undefined, packa
     }
   }
   if (packages !== undefined) await readInputFile('packages', packages);
+  if (policyPackages !== undefined && policyPackages !== 'none') {
+    // Read as the proxy reads its config key `packages`: a table it would refuse fails here, not in a row.
+    try {
+      parsePackageTableText(await readInputFile('policy-packages', policyPackages), policyPackages);
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      throw new InputError(`--policy-packages ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
 }
 
 export interface ParsedFlags {
@@ -271,6 +284,7 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     name,
     registry: str('registry') ?? '',
     packages: str('packages'),
+    policyPackages: str('policy-packages'),
     handlers: str('handlers'),
     workers,
     policies,
@@ -325,7 +339,7 @@ function parseArrivals(kind: string | undefined, burst: string | undefined, mode
 
 /** Checks files and the output folder, then loads the workload; every problem is an InputError naming it. */
 export async function prepareInputs(params: ExperimentParams): Promise<Workload> {
-  await checkInputs(params.registry, params.handlers, params.packages);
+  await checkInputs(params.registry, params.handlers, params.packages, params.policyPackages);
   try {
     await access(params.outDir);
   } catch {

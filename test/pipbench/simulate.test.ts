@@ -234,6 +234,52 @@ t.test('the policies see the package table of --packages, as the proxy passes it
   t.not(freeRun.records.map((r) => r.worker).join(), withTable.records.map((r) => r.worker).join(), 'other costs, other picks');
 });
 
+t.test('--policy-packages: the policies weigh another table, or none, while the workers charge --packages', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-sim-policy-pkgs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeSmallWorkload(dir);
+  const packages = await writeSmallPackageTable(dir);
+  const free = join(dir, 'free.json');
+  await writeFile(free, JSON.stringify(JSON.parse(await readFile(packages, 'utf8')).map((p: Record<string, unknown>) => ({ ...p, installMs: 0, importMs: 0 }))));
+  const flags = (extra: string[]): string[] => ['--registry', registry, '--handlers', handlers, '--packages', packages, ...extra, '--duration', '30', '--wait', '100', '--policies', 'cost-aware'];
+  const setup = async (extra: string[]): Promise<SimulationSetup> => {
+    const { params } = parseComparisonFlags('simulate', flags(extra), {});
+    const workload = await loadWorkload({ registry, handlers, packages, seed: params.workloadSeed });
+    return { params, workload, lambdas: await loadLambdas(registry, workload), packageTable: await loadPackageCosts(params) };
+  };
+  const own = await setup([]);
+  const none = await setup(['--policy-packages', 'none']);
+  const other = await setup(['--policy-packages', free]);
+  const row = plan(own.params, 'cost-aware');
+  t.equal(proxyConfigFor(none.params, row, [], 1).packages, undefined, 'none: the proxy config has no table');
+  t.equal(none.packageTable, undefined, 'none: the policies get no table');
+  t.equal(proxyConfigFor(other.params, row, [], 1).packages, resolve(free), 'a file: the proxy config names it');
+  t.equal(other.packageTable?.get('level0pkg0')?.installMs, 0, 'a file: the policies read it');
+  const runs = [own, none, other].map((s) => simulateRun(s, row, 0, 1));
+  t.same(runs.map((r) => r.run.sentMs.length), [300, 300, 300], 'the same requests');
+  t.not(runs[1]!.records.map((r) => r.worker).join(), runs[0]!.records.map((r) => r.worker).join(), 'no table: other picks');
+  t.not(runs[2]!.records.map((r) => r.worker).join(), runs[0]!.records.map((r) => r.worker).join(), 'a free table: other picks');
+  // The workers charge --packages whatever the policies weigh: the first request of each run installs
+  // three packages of at least 500 ms each, free table or not.
+  for (const [i, r] of runs.entries()) {
+    const first = r.records.reduce((a, b) => (b.offsetMs < a.offsetMs ? b : a));
+    t.ok(first.latencyMs >= 1500, `run ${i}: the first request paid its installs (${first.latencyMs.toFixed(0)} ms)`);
+  }
+
+  const bad = join(dir, 'bad.json');
+  await writeFile(bad, '[{"name": "x"}]');
+  for (const [arg, pattern] of [[join(dir, 'missing.json'), /--policy-packages .*missing\.json/], [bad, /--policy-packages .*bad\.json/]] as const) {
+    const io = captureIO();
+    const code = await simulateMain(['--name', 'x', ...flags(['--policy-packages', arg]), '--out-dir', dir, '--quiet'], io);
+    t.equal(code, 1, `${arg}: exit 1, as for every input file`);
+    t.match(io.err(), pattern, `${arg}: the message names the flag and the file`);
+    t.notMatch(io.err(), /\n\s+at /, 'no stack trace');
+  }
+  const io = captureIO();
+  t.equal(await simulateMain(['--name', 'n', ...flags(['--policy-packages', 'none']), '--placements', '1', '--out-dir', dir, '--quiet'], io), 0, io.err());
+  t.match(await readFile(join(dir, 'n', 'summary.md'), 'utf8'), /package table the policies weigh \| none/, 'the summary says what the policies weighed');
+});
+
 t.test('--thresholds: auto and positive numbers; anything else names the problem', async (t) => {
   const base = ['--registry', 'r.json', '--policies', 'pkg-aware'];
   const parse = (list: string): readonly Threshold[] => parseComparisonFlags('simulate', [...base, '--thresholds', list], {}).params.thresholds;
