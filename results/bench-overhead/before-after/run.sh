@@ -3,12 +3,15 @@
 # counter, undici Pools) against this checkout, run alternately three times each
 # on the same machine in the same minutes; each run writes <label>-<i>.json here.
 # Run from the project root after `npm ci && npm run build`.
+# Another commit and folder: COMMIT=2842935 OUT=results/bench-overhead/last-change RUNS=2 sh results/bench-overhead/before-after/run.sh
 set -e
-OUT=$(pwd)/results/bench-overhead/before-after
-BEFORE=${BEFORE:-/tmp/warmroute-3d9e628}
-[ -d "$BEFORE" ] || { git worktree add -f "$BEFORE" 3d9e628 && (cd "$BEFORE" && npm ci --no-audit --no-fund && npx tsc -p tsconfig.json); }
+COMMIT=${COMMIT:-3d9e628}
+OUT=$(pwd)/${OUT:-results/bench-overhead/before-after}
+mkdir -p "$OUT"
+BEFORE=${BEFORE:-/tmp/warmroute-$COMMIT}
+[ -d "$BEFORE" ] || { git worktree add -f "$BEFORE" "$COMMIT" && (cd "$BEFORE" && npm ci --no-audit --no-fund && npx tsc -p tsconfig.json); }
 TARGETS=nginx-rr,warmroute-rr,warmroute-pkg-aware
-for i in 1 2 3; do
+for i in $(seq 1 "${RUNS:-3}"); do
   (cd "$BEFORE" && node dist/bench/overhead.js --targets $TARGETS --out /tmp/overhead-before-$i) && cp /tmp/overhead-before-$i/summary.json "$OUT/before-$i.json"
   node dist/bench/overhead.js --targets $TARGETS --out /tmp/overhead-after-$i && cp /tmp/overhead-after-$i/summary.json "$OUT/after-$i.json"
 done
