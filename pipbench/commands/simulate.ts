@@ -28,20 +28,23 @@ ${sharedFlagsHelp('simulate')}  --placements N          placements per row: plac
   --json                  print summary.json instead of the table
 `;
 
+/** simulate's own flags, beside those it shares with experiment (results/tail-requests.mjs reads a cell's flags with them). */
+export const SIMULATE_FLAGS = {
+  placements: { type: 'string' },
+  seeds: { type: 'string' },
+  arrivals: { type: 'string' },
+  burst: { type: 'string' },
+  'requests-csv': { type: 'boolean' },
+  against: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
 export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   return reportingUsageErrors('simulate', io, () => simulateCommand(argv, io));
 }
 
 async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
-  const { params, quiet, help, extra } = parseComparisonFlags('simulate', argv, {
-    placements: { type: 'string' },
-    seeds: { type: 'string' },
-    arrivals: { type: 'string' },
-    burst: { type: 'string' },
-    'requests-csv': { type: 'boolean' },
-    against: { type: 'string' },
-    json: { type: 'boolean' },
-  });
+  const { params, quiet, help, extra } = parseComparisonFlags('simulate', argv, SIMULATE_FLAGS);
   if (help) {
     io.stdout.write(HELP);
     return 0;

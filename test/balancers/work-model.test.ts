@@ -18,6 +18,17 @@ function envOf(clock: ManualClock): PolicyEnv {
   return { random: seededRandom(1), now: clock.now };
 }
 
+/** A work model over one worker of one core whose first report lists `six` only. */
+function oneCoreModel(): { clock: ManualClock; model: WorkModel; w: TestWorker } {
+  const clock = new ManualClock();
+  const model = new WorkModel(clock.now);
+  const w = worker('w');
+  w.cores = 1;
+  model.add(w);
+  w.packages = new Set(['six']);
+  return { clock, model, w };
+}
+
 t.test('psStretch: no contention costs the work alone; each request already there adds its own slowdown and its delay', async (t) => {
   t.equal(psStretch(0, 4), 1, 'an idle 4-core worker runs it at full speed');
   t.equal(psStretch(2, 4), 1, '3 requests on 4 cores: nobody slows down');
@@ -28,13 +39,7 @@ t.test('psStretch: no contention costs the work alone; each request already ther
 });
 
 t.test('work is measured in processor-sharing virtual time and learned apart for warm and cold runs', async (t) => {
-  const clock = new ManualClock();
-  const model = new WorkModel(clock.now);
-  const w = worker('w');
-  w.cores = 1;
-  model.add(w);
-  // The first report: the worker holds six only.
-  w.packages = new Set(['six']);
+  const { clock, model, w } = oneCoreModel();
   const warmFn: LambdaInfo = { name: 'small', packages: ['six'] };
   // Two warm runs sharing one core for 200 ms each get 100 ms of CPU each.
   for (let i = 0; i < 2; i++) {
@@ -60,12 +65,7 @@ t.test('work is measured in processor-sharing virtual time and learned apart for
 });
 
 t.test('a request joining installs under way is not learned from; cold runs still running bound the cost from below', async (t) => {
-  const clock = new ManualClock();
-  const model = new WorkModel(clock.now);
-  const w = worker('w');
-  w.cores = 1;
-  model.add(w);
-  w.packages = new Set(['six']);
+  const { clock, model, w } = oneCoreModel();
   w.inFlight++;
   model.taken(w, fn); // lacks numpy and scipy: installs them
   for (const p of fn.packages) (w.packages as Set<string>).add(p);
