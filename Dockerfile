@@ -2,6 +2,10 @@
 #   docker build -t warmroute:0.1.0 .
 #   docker run --rm -p 9080:9080 -v "$PWD/my-config:/etc/warmroute:ro" warmroute:0.1.0
 # The config directory holds config.json (with "host": "0.0.0.0") and the registry it names.
+# Try it alone (pipbench demo: 4 simulated workers and the proxy in one process; the demo
+# listens on its config's "host", so it runs on a copy of config/default.json set to 0.0.0.0):
+#   docker run --rm -p 9080:9080 warmroute:0.1.0 sh -c 'cp -r config /tmp && sed -i "s/127.0.0.1/0.0.0.0/" /tmp/config/default.json && exec node dist/pipbench/cli.js demo -c /tmp/config/default.json'
+#   curl -s -X POST localhost:9080/runLambda/hdl0_0 -d '{}'
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # Compile TypeScript with the full dependency tree.
@@ -28,7 +32,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-# Example configs and registries, for `start -c config/default.json` (simulated workers) demos.
+# Example configs and registries; config/default.json and its registry for `pipbench demo` (simulated workers).
 COPY config ./config
 # Measured install/import cost samples that pipbench's simulated workers read at run time.
 COPY pipbench/data ./pipbench/data

@@ -253,10 +253,12 @@ export class CostModel implements WorkerIndex {
 }
 
 /**
- * `cost-aware`: each invocation goes where it is expected to finish soonest:
- * the load time of the packages the worker lacks plus the wait for a free slot
- * there, over a consistent-hash shortlist plus the least-loaded free worker,
- * under a bounded-load guard. The model and its reasoning: balancers/README.md.
+ * `cost-aware`: each invocation goes where it costs the cluster least: its
+ * work there (a warm run plus the load of the packages the worker lacks)
+ * stretched by the worker's processor sharing, plus any wait for a
+ * connection, over a consistent-hash shortlist plus the least-loaded free
+ * worker; until a cold start has been seen, the slot model with a
+ * bounded-load guard. The model and its reasoning: balancers/README.md.
  */
 export const costAwarePolicy: Policy = {
   name: 'cost-aware',

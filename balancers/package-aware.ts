@@ -141,6 +141,7 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
   let homes: [WorkerView | undefined, WorkerView | undefined] = [undefined, undefined];
   const forget = (): void => {
     homesOf = undefined;
+    homes = [undefined, undefined];
   };
   const homesIndex: WorkerIndex = { add: forget, remove: forget, update: forget, taken: () => {}, dropped: () => {} };
   const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes, auto.work, homesIndex] : [ring, fallback, homesIndex];

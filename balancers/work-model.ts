@@ -221,9 +221,4 @@ export class WorkModel implements WorkerIndex {
     }
     return estimate;
   }
-
-  /** Requests sharing `w`'s CPU now (ours in flight, queued for it, and other proxies'). */
-  static pending(w: WorkerView): number {
-    return w.inFlight + w.queued + w.external;
-  }
 }

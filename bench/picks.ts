@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balancerNames, createBalancer } from '../balancers/index.js';
 import { seededRandom } from '../balancers/seeded-random.js';
+import { shellQuote } from '../pipbench/commands/experiment.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../balancers/types.js';
 
 const REPRODUCE = 'npm run bench:picks';
@@ -64,7 +65,7 @@ interface Measurement {
   readonly requestsMeasured: number;
 }
 
-const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--quick]
+const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--policies LIST] [--quick]
 
   --out DIR      where summary.md and summary.json go (default ${DEFAULT_OUT}, relative to the current directory)
   --sizes LIST   comma-separated worker counts (default ${DEFAULT_SIZES.join(',')})
@@ -291,11 +292,11 @@ function environment(): { node: string; platform: string; cpu: string; cores: nu
   return { node: process.version, platform: `${process.platform} ${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: Math.round(loadavg()[0] * 10) / 10 };
 }
 
-function markdown(results: readonly Measurement[], sizes: readonly number[], quick: boolean): string {
+function markdown(results: readonly Measurement[], sizes: readonly number[], quick: boolean, reproduce: string): string {
   const env = environment();
   return `# Pick speed per routing policy
 
-Reproduce: \`${REPRODUCE}\` (or \`npx tsc -p tsconfig.json && node dist/bench/picks.js\`)
+Reproduce: \`${reproduce}\`
 
 Each row routes requests through a policy as the worker table does: pick, then
 \`taken\` (or a wait in the picked worker's queue), and before each new request
@@ -325,9 +326,12 @@ Machine: ${env.cpu} (${env.cores} cores, 1-minute load average ${env.loadAverage
 
 /** Variants by label, in the order given: `--policies cost-aware,pkg-aware`. */
 function parseVariants(text: string): Variant[] {
-  return text.split(',').map((label) => {
-    const v = variants.find((x) => x.label === label.trim());
-    if (v === undefined) throw new Error(`--policies: unknown variant "${label.trim()}"; known: ${variants.map((x) => x.label).join(', ')}`);
+  const labels = text.split(',').map((label) => label.trim());
+  const twice = labels.find((label, i) => labels.indexOf(label) !== i);
+  if (twice !== undefined) throw new Error(`--policies names "${twice}" twice`);
+  return labels.map((label) => {
+    const v = variants.find((x) => x.label === label);
+    if (v === undefined) throw new Error(`--policies: unknown variant "${label}"; known: ${variants.map((x) => x.label).join(', ')}`);
     return v;
   });
 }
@@ -373,12 +377,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const quick = values.quick === true;
   const out = values.out ?? DEFAULT_OUT;
+  // The command that wrote these numbers, flags and all.
+  const reproduce = argv.length === 0 ? REPRODUCE : ['node', 'dist/bench/picks.js', ...argv].map(shellQuote).join(' ');
 
   process.stdout.write(`measuring ${chosen.length} policy variants at ${sizes.join(', ')} workers${quick ? ' (quick)' : ''}\n`);
   const results = benchmark(chosen, sizes, quick ? QUICK_TIMING : FULL_TIMING, (line) => process.stdout.write(`${line}\n`));
   const summary = {
     generatedAt: new Date().toISOString(),
-    reproduce: REPRODUCE,
+    reproduce,
     quick,
     environment: environment(),
     settings: { functions: FUNCTION_COUNT, connectionsPerWorker: LIMIT, busyShare: BUSY_SHARE, weights: 'every third worker 2, others 1', loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, timing: quick ? QUICK_TIMING : FULL_TIMING },
@@ -388,7 +394,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    await writeFile(join(out, 'summary.md'), markdown(results, sizes, quick));
+    await writeFile(join(out, 'summary.md'), markdown(results, sizes, quick, reproduce));
   } catch (err) {
     process.stderr.write(`bench/picks: cannot write results to ${out}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;

@@ -19,7 +19,17 @@ if (!Number.isInteger(workers) || workers < 1 || workers > 16) {
   console.error(`WORKERS must be a whole number from 1 to 16, got "${process.argv[3]}"`);
   process.exit(2);
 }
-const entries = JSON.parse(readFileSync(registryPath, 'utf8'));
+let entries;
+try {
+  entries = JSON.parse(readFileSync(registryPath, 'utf8'));
+} catch (err) {
+  console.error(`${registryPath}: ${err.code === 'ENOENT' ? 'no such file' : `not a JSON registry (${err.message})`}`);
+  process.exit(2);
+}
+if (!Array.isArray(entries) || !entries.every((e) => e !== null && typeof e === 'object' && Array.isArray(e.pkgs) && e.pkgs.every((p) => typeof p === 'string'))) {
+  console.error(`${registryPath}: not an olscheduler registry (a JSON array of {"handle", "pkgs": [names]})`);
+  process.exit(2);
+}
 
 // Package sets per routing key, as bit sets over the registry's distinct packages.
 const index = new Map();

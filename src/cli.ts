@@ -256,7 +256,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Each line of a config error stands alone (one problem a line), so each gets the prefix.
     if (err instanceof ConfigError) return fail(err.message.split('\n').join('\nwarmroute: '));
-    if (err instanceof UsageError) return fail(err.message);
+    if (err instanceof UsageError) return fail(err.message, err.exitCode);
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return fail((err as Error).message);
     throw err;
   }

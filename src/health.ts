@@ -3,6 +3,9 @@ import { Agent, request } from 'undici';
 import type { Clock, Timer } from './clock.js';
 import type { TableListener, Worker, WorkerReport, WorkerTable } from './workers.js';
 
+/** The fewest cores a status report may claim; smaller claims are ignored, as malformed fields are. */
+export const MIN_REPORTED_CORES = 0.01;
+
 export interface HealthOptions {
   /** Between two polls of one worker; 0 turns active checks and live state off. */
   readonly intervalMs: number;
@@ -137,6 +140,7 @@ export function parseReport(text: string): WorkerReport | undefined {
   const report: { packages?: string[]; inFlight?: number; cores?: number } = {};
   if (Array.isArray(packages) && packages.every((p): p is string => typeof p === 'string')) report.packages = packages;
   if (typeof inFlight === 'number' && Number.isInteger(inFlight) && inFlight >= 0) report.inFlight = inFlight;
-  if (typeof cores === 'number' && Number.isFinite(cores) && cores > 0) report.cores = cores;
+  // Below a hundredth of a core the processor-sharing price overflows to Infinity (and 0 x Infinity is NaN): not a real worker's report.
+  if (typeof cores === 'number' && Number.isFinite(cores) && cores >= MIN_REPORTED_CORES) report.cores = cores;
   return Object.keys(report).length > 0 ? report : undefined;
 }

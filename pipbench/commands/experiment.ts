@@ -191,7 +191,7 @@ export function shellQuote(arg: string): string {
 }
 
 /** Checks the inputs up front, so that a mistake fails in a second, not after a row has run. */
-async function checkInputs(registry: string, handlers: string | undefined, packages: string | undefined, policyPackages: string | undefined): Promise<void> {
+async function checkInputs(registry: string, handlers: string | undefined, packages: string | undefined): Promise<void> {
   const registryText = await readInputFile('registry', registry);
   let names: string[];
   try {
@@ -209,15 +209,26 @@ async function checkInputs(registry: string, handlers: string | undefined, packa
     }
   }
   if (packages !== undefined) await readInputFile('packages', packages);
-  if (policyPackages !== undefined && policyPackages !== 'none') {
-    // Read as the proxy reads its config key `packages`: a table it would refuse fails here, not in a row.
-    try {
-      parsePackageTableText(await readInputFile('policy-packages', policyPackages), policyPackages);
-    } catch (err) {
-      if (err instanceof InputError) throw err;
-      throw new InputError(`--policy-packages ${err instanceof Error ? err.message : String(err)}`);
-    }
+}
+
+/**
+ * The table of --policy-packages, read as the proxy reads its config key
+ * `packages`: a table it would refuse, or one that names none of the
+ * workload's packages (another workload's, most likely), fails here rather
+ * than running as if there were no table.
+ */
+async function checkPolicyTable(path: string, workload: Workload): Promise<void> {
+  let names: Iterable<string>;
+  try {
+    names = parsePackageTableText(await readInputFile('policy-packages', path), path).keys();
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`--policy-packages ${err instanceof Error ? err.message : String(err)}`);
   }
+  const used = new Set<string>();
+  for (const pkgs of workload.registry.values()) for (const p of pkgs) used.add(p);
+  for (const name of names) if (used.has(name)) return;
+  throw new InputError(`--policy-packages ${path}: names none of the ${used.size} packages the registry's functions use`);
 }
 
 export interface ParsedFlags {
@@ -339,18 +350,21 @@ function parseArrivals(kind: string | undefined, burst: string | undefined, mode
 
 /** Checks files and the output folder, then loads the workload; every problem is an InputError naming it. */
 export async function prepareInputs(params: ExperimentParams): Promise<Workload> {
-  await checkInputs(params.registry, params.handlers, params.packages, params.policyPackages);
+  await checkInputs(params.registry, params.handlers, params.packages);
   try {
     await access(params.outDir);
   } catch {
     throw new InputError(`--out-dir ${params.outDir}: no such directory`);
   }
+  let workload: Workload;
   try {
-    return await loadExperimentWorkload(params);
+    workload = await loadExperimentWorkload(params);
   } catch (err) {
     // Content the parser rejects (malformed registry or package table) is bad input, not a crash.
     throw new InputError(err instanceof Error ? err.message : String(err));
   }
+  if (params.policyPackages !== undefined && params.policyPackages !== 'none') await checkPolicyTable(params.policyPackages, workload);
+  return workload;
 }
 
 export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {

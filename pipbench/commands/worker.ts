@@ -65,9 +65,14 @@ function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
     opts.cpu = values.cpu;
   }
   const fcfs = (opts.cpu ?? WORKER_DEFAULTS.cpu) === 'fcfs';
-  const cores = fcfs
-    ? parseNumberFlag('cores', values.cores, { integer: true, min: 1 })
-    : parseNumberFlag('cores', values.cores, { exclusiveMin: 0 });
+  let cores: number | undefined;
+  try {
+    cores = fcfs ? parseNumberFlag('cores', values.cores, { integer: true, min: 1 }) : parseNumberFlag('cores', values.cores, { exclusiveMin: 0 });
+  } catch (err) {
+    // Fractional cores are fine under the default shared CPU: say why they are not here.
+    if (fcfs && err instanceof UsageError) throw new UsageError(`${err.message} with --cpu fcfs (whole cores, first come first served)`);
+    throw err;
+  }
   if (cores !== undefined) opts.cores = cores;
   const importMb = parseNumberFlag('import-cache-mb', values['import-cache-mb'], { min: 0 });
   if (importMb !== undefined) opts.importCacheBytes = Math.round(importMb * MIB);

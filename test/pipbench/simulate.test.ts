@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main as simulateMain } from '../../pipbench/commands/simulate.js';
-import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
+import { parseComparisonFlags, prepareInputs } from '../../pipbench/commands/experiment.js';
 import { planRows, proxyConfigFor, runFigures, type ExperimentParams, type RowPlan, type Threshold } from '../../pipbench/experiment.js';
 import { arrivalTimes, loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from '../../pipbench/simulate.js';
 import { loadWorkload } from '../../pipbench/workload.js';
@@ -242,9 +242,10 @@ t.test('--policy-packages: the policies weigh another table, or none, while the 
   const free = join(dir, 'free.json');
   await writeFile(free, JSON.stringify(JSON.parse(await readFile(packages, 'utf8')).map((p: Record<string, unknown>) => ({ ...p, installMs: 0, importMs: 0 }))));
   const flags = (extra: string[]): string[] => ['--registry', registry, '--handlers', handlers, '--packages', packages, ...extra, '--duration', '30', '--wait', '100', '--policies', 'cost-aware'];
+  // Set up as the command does (prepareInputs loads the workers' workload), so the test sees which table the workers get.
   const setup = async (extra: string[]): Promise<SimulationSetup> => {
-    const { params } = parseComparisonFlags('simulate', flags(extra), {});
-    const workload = await loadWorkload({ registry, handlers, packages, seed: params.workloadSeed });
+    const { params } = parseComparisonFlags('simulate', [...flags(extra), '--out-dir', dir], {});
+    const workload = await prepareInputs(params);
     return { params, workload, lambdas: await loadLambdas(registry, workload), packageTable: await loadPackageCosts(params) };
   };
   const own = await setup([]);
@@ -268,7 +269,13 @@ t.test('--policy-packages: the policies weigh another table, or none, while the 
 
   const bad = join(dir, 'bad.json');
   await writeFile(bad, '[{"name": "x"}]');
-  for (const [arg, pattern] of [[join(dir, 'missing.json'), /--policy-packages .*missing\.json/], [bad, /--policy-packages .*bad\.json/]] as const) {
+  const foreign = join(dir, 'foreign.json');
+  await writeFile(foreign, JSON.stringify([{ name: 'not-in-this-workload', bytes: 1, installMs: 1, importMs: 1 }]));
+  for (const [arg, pattern] of [
+    [join(dir, 'missing.json'), /--policy-packages .*missing\.json/],
+    [bad, /--policy-packages .*bad\.json/],
+    [foreign, /--policy-packages .*foreign\.json: names none of the 12 packages/],
+  ] as const) {
     const io = captureIO();
     const code = await simulateMain(['--name', 'x', ...flags(['--policy-packages', arg]), '--out-dir', dir, '--quiet'], io);
     t.equal(code, 1, `${arg}: exit 1, as for every input file`);
