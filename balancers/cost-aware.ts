@@ -9,6 +9,7 @@ import { coresOf, psStretch, WorkModel } from './work-model.js';
 import { numberSetting } from './settings.js';
 import type { Balancer, LambdaInfo, Policy, PolicyEnv, WorkerView } from './types.js';
 import { eventHooks, type WorkerIndex } from './worker-index.js';
+import { WorkerRecords, type WorkerRecord } from './worker-record.js';
 
 export const candidatesSetting = numberSetting(
   'costCandidates',
@@ -30,17 +31,6 @@ export const packageTtlSetting = numberSetting(
 
 /** How fast the learned package lifetime follows what reports show: each observation moves it 1/8 of the way. */
 const TTL_LEARNING_RATE = 1 / 8;
-
-/** What the policy believes a worker holds, and why. */
-interface Holdings {
-  /** The worker's package set as last looked at; a different object means the worker reported. */
-  seen: ReadonlySet<string>;
-  /** A copy of that set when it was first looked at (the table adds routed packages to it afterwards). */
-  confirmed: Set<string>;
-  confirmedAt: number;
-  /** When a request needing each package was last sent there. */
-  readonly lastUsed: Map<string, number>;
-}
 
 /**
  * Slots (x weight) and in-flight over the routable workers, re-read on each of
@@ -84,23 +74,32 @@ function capacityOf(w: WorkerView): number {
   return w.weight > 0 ? slotsOf(w) * w.weight : 0;
 }
 
-/** Everything the policy learns and keeps, apart from the ring and the free heap. */
+/**
+ * Everything the policy learns and keeps, apart from the ring and the free
+ * heap: its models share one record per worker, which a pick reaches by the
+ * worker's ring slot, with no look-up per candidate.
+ */
 export class CostModel implements WorkerIndex {
+  readonly records: WorkerRecords;
   readonly serviceTimes: ServiceTimes;
   readonly work: WorkModel;
   readonly totals = new CapacityTotals();
-  private readonly holdings = new Map<WorkerView, Holdings>();
+  /** Records by ring slot. */
+  private readonly bySlot: (WorkerRecord | undefined)[] = [];
   /** Learned: how long an unused package stays on a worker. */
   ttlMs: number;
   /** Lifetimes observed in reports (evictions and survivals), for describe(). */
   ttlObservations = 0;
 
+  /** `ring` places the workers first on every event, so a record can follow its worker's slot. */
   constructor(
     private readonly env: PolicyEnv,
     initialTtlMs: number,
+    private readonly ring: HashRing,
   ) {
-    this.serviceTimes = new ServiceTimes(env.now);
-    this.work = new WorkModel(env.now);
+    this.records = new WorkerRecords(env.now);
+    this.serviceTimes = new ServiceTimes(env.now, this.records);
+    this.work = new WorkModel(env.now, this.records);
     this.ttlMs = initialTtlMs;
   }
 
@@ -108,20 +107,24 @@ export class CostModel implements WorkerIndex {
     this.serviceTimes.add(w);
     this.work.add(w);
     this.totals.add(w);
-    this.holdingsOf(w, this.env.now());
+    this.place(this.records.of(w));
   }
 
   remove(w: WorkerView): void {
+    const r = this.records.get(w);
+    if (r !== undefined && r.slot >= 0 && this.bySlot[r.slot] === r) this.bySlot[r.slot] = undefined;
     this.serviceTimes.remove(w);
     this.work.remove(w);
     this.totals.remove(w);
-    this.holdings.delete(w);
   }
 
   update(w: WorkerView): void {
     this.serviceTimes.update(w);
     this.work.update(w);
     this.totals.update(w);
+    // A weight change places the worker on the ring again, perhaps in another slot.
+    const r = this.records.get(w);
+    if (r !== undefined) this.place(r);
   }
 
   taken(w: WorkerView, fn?: LambdaInfo): void {
@@ -136,16 +139,29 @@ export class CostModel implements WorkerIndex {
     this.totals.update(w);
   }
 
-  /** The worker's holdings, first taking in a report that replaced its package set since the last look. */
-  private holdingsOf(w: WorkerView, now: number): Holdings {
-    let h = this.holdings.get(w);
-    if (h === undefined) {
-      h = { seen: w.packages, confirmed: new Set(w.packages), confirmedAt: now, lastUsed: new Map() };
-      this.holdings.set(w, h);
-      return h;
-    }
-    if (h.seen !== w.packages) this.takeReport(h, w.packages, now);
-    return h;
+  /** Files the record under its worker's current ring slot. */
+  private place(r: WorkerRecord): void {
+    const slot = this.ring.slotIndex(r.view) ?? -1;
+    if (slot === r.slot) return;
+    if (r.slot >= 0 && this.bySlot[r.slot] === r) this.bySlot[r.slot] = undefined;
+    r.slot = slot;
+    if (slot >= 0) this.bySlot[slot] = r;
+  }
+
+  /** The record of the worker in ring slot `slot`. */
+  atSlot(slot: number): WorkerRecord | undefined {
+    return this.bySlot[slot];
+  }
+
+  /** The worker's record (one look-up: for the free-heap fallback, not per candidate). */
+  recordOf(w: WorkerView): WorkerRecord {
+    return this.records.of(w);
+  }
+
+  /** The worker's record, first taking in a report that replaced its package set since the last look. */
+  private holdingsOf(r: WorkerRecord, now: number): WorkerRecord {
+    if (r.heldSeen !== r.view.packages) this.takeReport(r, r.view.packages, now);
+    return r;
   }
 
   /**
@@ -154,13 +170,13 @@ export class CostModel implements WorkerIndex {
    * after about now - t unused; one still listed though unused for longer than
    * the TTL shows the TTL too short. Both move the TTL.
    */
-  private takeReport(h: Holdings, reported: ReadonlySet<string>, now: number): void {
+  private takeReport(h: WorkerRecord, reported: ReadonlySet<string>, now: number): void {
     for (const [p, t] of h.lastUsed) {
       const idle = now - t;
       if (!reported.has(p)) {
         // Listed before and gone now: evicted. Never listed since it was routed here: its install
         // may still be under way (a report lists installed packages only), so it stays until the TTL.
-        if (h.confirmed.has(p)) {
+        if (h.heldConfirmed.has(p)) {
           this.learnTtl(idle);
           h.lastUsed.delete(p);
         } else if (idle > this.ttlMs) {
@@ -170,8 +186,8 @@ export class CostModel implements WorkerIndex {
         this.learnTtl(idle);
       }
     }
-    h.seen = reported;
-    h.confirmed = new Set(reported);
+    h.heldSeen = reported;
+    h.heldConfirmed = new Set(reported);
     h.confirmedAt = now;
   }
 
@@ -187,67 +203,70 @@ export class CostModel implements WorkerIndex {
    * cache would evict it.
    */
   holds(w: WorkerView, p: string, now: number): boolean {
-    return this.heldIn(this.holdingsOf(w, now), w, p, now);
+    return this.heldIn(this.holdingsOf(this.records.of(w), now), p, now);
   }
 
-  private heldIn(h: Holdings, w: WorkerView, p: string, now: number): boolean {
+  private heldIn(h: WorkerRecord, p: string, now: number): boolean {
     // Not in the worker's set: held only while routed here and not yet listed by a report (installing).
-    if (!w.packages.has(p)) return h.lastUsed.has(p) && !h.confirmed.has(p) && now - (h.lastUsed.get(p) as number) <= this.ttlMs;
+    if (!h.view.packages.has(p)) return h.lastUsed.has(p) && !h.heldConfirmed.has(p) && now - (h.lastUsed.get(p) as number) <= this.ttlMs;
     let evidence = h.lastUsed.get(p) ?? -Infinity;
-    if (h.confirmedAt > evidence && (h.confirmed.has(p) || evidence === -Infinity)) evidence = h.confirmedAt;
+    if (h.confirmedAt > evidence && (h.heldConfirmed.has(p) || evidence === -Infinity)) evidence = h.confirmedAt;
     return now - evidence <= this.ttlMs;
   }
 
-  /** Load time of the function's packages `w` lacks, in ms. */
-  missMs(fn: LambdaInfo, w: WorkerView, now: number, coldUnitMs: number): number {
+  /** Load time of the function's packages `r`'s worker lacks, in ms. */
+  missMs(fn: LambdaInfo, r: WorkerRecord, now: number, coldUnitMs: number): number {
     let sum = 0;
     const pkgs = fn.packages;
-    const h = this.holdingsOf(w, now);
+    const h = this.holdingsOf(r, now);
     for (let i = 0; i < pkgs.length; i++) {
       const p = pkgs[i];
-      if (!this.heldIn(h, w, p, now)) sum += packageLoadMs(this.env, fn, p, coldUnitMs);
+      if (!this.heldIn(h, p, now)) sum += packageLoadMs(this.env, fn, p, coldUnitMs);
     }
     return sum;
   }
 
-  /** Expected ms until a request sent to `w` now gets a slot: the requests ahead of it beyond its slots, each holding it up one drain interval. */
-  waitMs(w: WorkerView): number {
+  /** Expected ms until a request sent to `r`'s worker now gets a slot: the requests ahead of it beyond its slots, each holding it up one drain interval. */
+  waitMs(r: WorkerRecord): number {
+    const w = r.view;
     const ahead = w.inFlight + w.queued - slotsOf(w) + 1;
     if (ahead <= 0) return 0;
-    return ahead * (this.serviceTimes.drainMs(w) ?? 0);
+    return ahead * (this.serviceTimes.drainOf(w, r) ?? 0);
   }
 
   /**
-   * What sending `fn` to `w` costs, in ms: the wait for a slot, plus the load
-   * time of what `w` lacks, stretched by the work already there. Loading holds
-   * CPU the requests on `w` share (or a slot they queue for), so each of them
-   * is held up too: a cold start on a worker with p pending over s slots costs
-   * about load x (1 + p / s).
+   * What sending `fn` to `r`'s worker costs, in ms: the wait for a slot, plus
+   * the load time of what it lacks, stretched by the work already there.
+   * Loading holds CPU the requests on the worker share (or a slot they queue
+   * for), so each of them is held up too: a cold start on a worker with p
+   * pending over s slots costs about load x (1 + p / s).
    */
-  costMs(fn: LambdaInfo, w: WorkerView, now: number, coldUnitMs: number): number {
-    const miss = this.missMs(fn, w, now, coldUnitMs);
-    const wait = this.waitMs(w);
+  costMs(fn: LambdaInfo, r: WorkerRecord, now: number, coldUnitMs: number): number {
+    const w = r.view;
+    const miss = this.missMs(fn, r, now, coldUnitMs);
+    const wait = this.waitMs(r);
     return miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
   }
 
   /**
-   * The processor-sharing cost of sending `fn` to `w`, in CPU ms x stretch:
-   * (warm work + the load of what `w` lacks) x psStretch(pending, cores): the
-   * request's own time there plus the delay it causes the requests already
-   * there. `warmMs` 0 when no warm run has been measured yet.
+   * The processor-sharing cost of sending `fn` to `r`'s worker, in CPU ms x
+   * stretch: (warm work + the load of what it lacks) x psStretch(pending,
+   * cores): the request's own time there plus the delay it causes the
+   * requests already there. `warmMs` 0 when no warm run has been measured yet.
    */
-  psCostMs(fn: LambdaInfo, w: WorkerView, now: number, warmMs: number, perPackageMs: number): number {
-    const miss = this.missMs(fn, w, now, perPackageMs * fn.packages.length);
+  psCostMs(fn: LambdaInfo, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number): number {
+    const w = r.view;
+    const miss = this.missMs(fn, r, now, perPackageMs * fn.packages.length);
     // Beyond the connection limit a request waits in the worker's queue for a connection, first come
     // first served: one completion (of any kind, every drain interval) per request ahead of it.
     const ahead = w.inFlight + w.queued - w.limit + 1;
-    const connectionWait = ahead > 0 ? ahead * (this.serviceTimes.drainMs(w) ?? 0) : 0;
+    const connectionWait = ahead > 0 ? ahead * (this.serviceTimes.drainOf(w, r) ?? 0) : 0;
     return connectionWait + (warmMs + miss) * psStretch(w.inFlight + w.external, coresOf(w));
   }
 
-  /** Requests were sent to `w` needing these packages. */
-  used(fn: LambdaInfo, w: WorkerView, now: number): void {
-    const h = this.holdingsOf(w, now);
+  /** Requests were sent to `r`'s worker needing these packages. */
+  used(fn: LambdaInfo, r: WorkerRecord, now: number): void {
+    const h = this.holdingsOf(r, now);
     for (const p of fn.packages) h.lastUsed.set(p, now);
   }
 }
@@ -270,16 +289,23 @@ export const costAwarePolicy: Policy = {
     const ring = new HashRing();
     const walker = ring.walker();
     const free = new FreeHeap('weighted-least-recent');
-    const model = new CostModel(env, initialTtl);
-    const shortlist: WorkerView[] = [];
+    const model = new CostModel(env, initialTtl, ring);
+    const shortlist: WorkerRecord[] = [];
 
-    /** The ring's first `candidateCount` routable workers clockwise from the function's key, into `shortlist`. */
+    /** The records of the ring's first `candidateCount` routable workers clockwise from the function's key, into `shortlist`. */
     function fillShortlist(fn: LambdaInfo): void {
       shortlist.length = 0;
       walker.start(murmur3(routingKey(fn)));
       for (let w = walker.next(); w !== undefined && shortlist.length < candidateCount; w = walker.next()) {
-        if (w.routable) shortlist.push(w);
+        if (!w.routable) continue;
+        const r = model.atSlot(walker.slot);
+        if (r !== undefined) shortlist.push(r);
       }
+    }
+
+    function listed(w: WorkerView): boolean {
+      for (let i = 0; i < shortlist.length; i++) if (shortlist[i].view === w) return true;
+      return false;
     }
 
     /** Whether `w` may take one more request: under its slots, or under balanceFactor x the average load per unit of capacity. */
@@ -298,34 +324,35 @@ export const costAwarePolicy: Policy = {
         const now = env.now();
         fillShortlist(fn);
         const fallback = free.peek();
-        if (fallback !== undefined && !shortlist.includes(fallback)) shortlist.push(fallback);
+        if (fallback !== undefined && !listed(fallback)) shortlist.push(model.recordOf(fallback));
         // Once a cold start has been seen (finished, or running on a candidate), the processor-sharing
         // model prices each candidate; before that, the slot model of the learned service times.
-        const perPackage = model.work.perPackageMs(shortlist);
+        const perPackage = model.work.perPackageOf(shortlist);
         const ps = perPackage !== undefined;
         const warm = model.work.warmMs() ?? 0;
         // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
         const coldUnit = model.serviceTimes.cluster() ?? 1;
-        let best: WorkerView | undefined;
+        let best: WorkerRecord | undefined;
         let bestCost = Infinity;
         for (let i = 0; i < shortlist.length; i++) {
-          const w = shortlist[i];
+          const r = shortlist[i];
           // The slot model's bounded-load guard; the least-loaded free worker is never held to it (it is the
           // least loaded). The processor-sharing cost already prices load, the delay to the others included.
-          if (!ps && w !== fallback && !withinBound(w)) continue;
-          const cost = ps ? model.psCostMs(fn, w, now, warm, perPackage) : model.costMs(fn, w, now, coldUnit);
+          if (!ps && r.view !== fallback && !withinBound(r.view)) continue;
+          const cost = ps ? model.psCostMs(fn, r, now, warm, perPackage) : model.costMs(fn, r, now, coldUnit);
           if (cost < bestCost) {
-            best = w;
+            best = r;
             bestCost = cost;
           }
         }
-        best ??= fallback;
-        if (best !== undefined) model.used(fn, best, now);
-        return best;
+        if (best === undefined && fallback !== undefined) best = model.recordOf(fallback);
+        if (best === undefined) return undefined;
+        model.used(fn, best, now);
+        return best.view;
       },
       isHome(fn: LambdaInfo, w: WorkerView): boolean {
         fillShortlist(fn);
-        return shortlist.includes(w);
+        return listed(w);
       },
       describe: () => ({
         candidates: candidateCount,

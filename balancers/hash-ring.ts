@@ -128,6 +128,11 @@ export class HashRing implements WorkerIndex {
     return this.slotOf.has(worker);
   }
 
+  /** The worker's slot (what `RingWalker.slot` names), undefined when it is not on the ring. */
+  slotIndex(worker: WorkerView): number | undefined {
+    return this.slotOf.get(worker);
+  }
+
   /** Places the worker's points; adding a worker already on the ring does nothing. */
   add(worker: WorkerView): void {
     this.addMany([worker]);
@@ -299,6 +304,8 @@ export class RingWalker {
   private stepsLeft = 0;
   private distinctLeft = 0;
   private version = -1;
+  /** The slot of the worker `next()` returned last: a policy keeping per-worker records by slot reaches them without a look-up. */
+  slot = -1;
 
   constructor(private readonly state: RingState) {}
 
@@ -333,6 +340,7 @@ export class RingWalker {
       if (stamps[slot] !== walk) {
         stamps[slot] = walk;
         this.distinctLeft--;
+        this.slot = slot;
         return state.slots[slot];
       }
     }

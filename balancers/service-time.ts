@@ -1,5 +1,6 @@
 import type { WorkerView } from './types.js';
 import type { WorkerIndex } from './worker-index.js';
+import { WorkerRecords, type WorkerRecord } from './worker-record.js';
 
 /**
  * Completions a service-time estimate remembers: each completion weighs the
@@ -19,24 +20,6 @@ export function slotsOf(w: WorkerView): number {
   return w.cores > 0 ? Math.max(1, Math.min(w.cores, limit)) : limit;
 }
 
-interface Learned {
-  /** Clock time of the worker's last taken/dropped event. */
-  at: number;
-  /** In-flight count since then. */
-  inFlight: number;
-  /** Decayed integral of in-flight over time (request-milliseconds), up to the last completion. */
-  area: number;
-  /** The integral since the last completion, not yet decayed into `area`. */
-  open: number;
-  /** Decayed time with at least one request in flight, and its part since the last completion. */
-  busy: number;
-  openBusy: number;
-  /** Decayed count of completions. */
-  completions: number;
-  /** Clock time of the last completion. */
-  completedAt: number;
-}
-
 /**
  * Mean time a request spends on each worker, learned online from the table's
  * taken/dropped events by Little's law: time-in-worker = (integral of
@@ -47,38 +30,37 @@ interface Learned {
  * anything yet.
  */
 export class ServiceTimes implements WorkerIndex {
-  private readonly byWorker = new Map<WorkerView, Learned>();
   private clusterArea = 0;
   private clusterOpen = 0;
   private clusterCompletions = 0;
 
-  constructor(private readonly now: () => number) {}
+  /** `records`: shared with the policy's other models, so a pick reaches one record per worker. */
+  constructor(
+    private readonly now: () => number,
+    private readonly records: WorkerRecords = new WorkerRecords(now),
+  ) {}
 
   add(w: WorkerView): void {
-    if (!this.byWorker.has(w)) this.byWorker.set(w, { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, busy: 0, openBusy: 0, completions: 0, completedAt: -Infinity });
+    this.records.of(w);
   }
 
   remove(w: WorkerView): void {
-    this.byWorker.delete(w);
+    this.records.delete(w);
   }
 
   /** Brings the integral up to now at the count held since the last event; returns the worker's record. */
-  private advance(w: WorkerView): Learned {
-    let s = this.byWorker.get(w);
-    if (s === undefined) {
-      s = { at: this.now(), inFlight: w.inFlight, area: 0, open: 0, busy: 0, openBusy: 0, completions: 0, completedAt: -Infinity };
-      this.byWorker.set(w, s);
-      return s;
-    }
+  private advance(w: WorkerView): WorkerRecord {
+    let s = this.records.get(w);
+    if (s === undefined) return this.records.of(w);
     const now = this.now();
-    const elapsed = now - s.at;
+    const elapsed = now - s.svcAt;
     if (elapsed > 0) {
-      const added = s.inFlight * elapsed;
-      s.open += added;
-      if (s.inFlight > 0) s.openBusy += elapsed;
+      const added = s.svcInFlight * elapsed;
+      s.openArea += added;
+      if (s.svcInFlight > 0) s.openBusy += elapsed;
       this.clusterOpen += added;
     }
-    s.at = now;
+    s.svcAt = now;
     return s;
   }
 
@@ -89,32 +71,32 @@ export class ServiceTimes implements WorkerIndex {
    */
   update(w: WorkerView): void {
     const s = this.advance(w);
-    const finished = s.inFlight - w.inFlight;
-    s.inFlight = w.inFlight;
+    const finished = s.svcInFlight - w.inFlight;
+    s.svcInFlight = w.inFlight;
     for (let i = 0; i < finished; i++) this.completed(s);
   }
 
-  private completed(s: Learned): void {
+  private completed(s: WorkerRecord): void {
     // Decay first, then add what accrued since the last completion, so a
     // steady service time T is estimated as exactly T. Completions at one
     // instant share one decay: otherwise the area folded in by the first
     // would be decayed by the others and lockstep requests read short.
     const keep = 1 - 1 / SERVICE_MEMORY;
-    const now = s.at;
+    const now = s.svcAt;
     if (now === s.completedAt) {
-      s.area += s.open;
+      s.area += s.openArea;
       s.busy += s.openBusy;
-      s.open = s.openBusy = 0;
+      s.openArea = s.openBusy = 0;
       s.completions += 1;
     } else {
-      s.area = s.area * keep + s.open;
+      s.area = s.area * keep + s.openArea;
       s.busy = s.busy * keep + s.openBusy;
-      s.open = s.openBusy = 0;
+      s.openArea = s.openBusy = 0;
       s.completions = s.completions * keep + 1;
       s.completedAt = now;
     }
     // The cluster's sums remember as many completions as SERVICE_MEMORY per worker.
-    const clusterKeep = 1 - 1 / (SERVICE_MEMORY * Math.max(1, this.byWorker.size));
+    const clusterKeep = 1 - 1 / (SERVICE_MEMORY * Math.max(1, this.records.size));
     this.clusterArea = this.clusterArea * clusterKeep + this.clusterOpen;
     this.clusterOpen = 0;
     this.clusterCompletions = this.clusterCompletions * clusterKeep + 1;
@@ -122,7 +104,10 @@ export class ServiceTimes implements WorkerIndex {
 
   /** Mean ms a request spends on `w`; the cluster's when `w` has finished nothing; undefined when nothing has finished anywhere. */
   of(w: WorkerView): number | undefined {
-    const s = this.byWorker.get(w);
+    return this.ofRecord(this.records.get(w));
+  }
+
+  private ofRecord(s: WorkerRecord | undefined): number | undefined {
     if (s !== undefined && s.completions > 0) return s.area / s.completions;
     return this.cluster();
   }
@@ -136,9 +121,13 @@ export class ServiceTimes implements WorkerIndex {
    * this is service / slots; under processor sharing, service / L.
    */
   drainMs(w: WorkerView): number | undefined {
-    const service = this.of(w);
+    return this.drainOf(w, this.records.get(w));
+  }
+
+  /** drainMs of a worker whose record the caller holds (undefined: none yet). */
+  drainOf(w: WorkerView, s: WorkerRecord | undefined): number | undefined {
+    const service = this.ofRecord(s);
     if (service === undefined) return undefined;
-    const s = this.byWorker.get(w);
     const busyLoad = s !== undefined && s.busy > 0 ? s.area / s.busy : 0;
     return service / Math.max(slotsOf(w), busyLoad);
   }

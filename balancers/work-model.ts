@@ -1,6 +1,7 @@
 import { SERVICE_MEMORY, slotsOf } from './service-time.js';
 import type { LambdaInfo, WorkerView } from './types.js';
 import type { WorkerIndex } from './worker-index.js';
+import { WorkerRecords, type Dispatch, type WorkerRecord } from './worker-record.js';
 
 /**
  * The worker as a processor-sharing server (the Linux scheduler time-slicing
@@ -43,32 +44,6 @@ export function psStretch(n: number, c: number): number {
   return own + others;
 }
 
-interface Dispatch {
-  /** The worker's virtual time at dispatch. */
-  s0: number;
-  /** 0 warm, > 0 cold with that many packages missing, -1 not learned from. */
-  missing: number;
-}
-
-interface WorkerState {
-  /** Virtual time: ms of CPU each request on the worker has received since it joined. */
-  s: number;
-  at: number;
-  /** Requests sharing the CPU since the last event (ours in flight plus external). */
-  n: number;
-  /** The package set of the worker's last report, as first seen (the table adds routed names to it afterwards). */
-  seen: ReadonlySet<string> | undefined;
-  confirmed: Set<string> | undefined;
-  /** Packages a request sent here lacked, not yet listed by a report: installs under way (a request needing one joins it). */
-  readonly installing: Set<string>;
-  /** Dispatches not yet completed, by function name, oldest first. */
-  readonly open: Map<string, Dispatch[]>;
-  /** Sums over the open cold dispatches (missing > 0), kept by taken and dropped so a pick never walks `open`. */
-  coldOpen: number;
-  coldOpenS0: number;
-  coldOpenMissing: number;
-}
-
 const KEEP = 1 - 1 / SERVICE_MEMORY;
 
 /**
@@ -77,7 +52,6 @@ const KEEP = 1 - 1 / SERVICE_MEMORY;
  * on the worker: cores do, and the cost model divides by them).
  */
 export class WorkModel implements WorkerIndex {
-  private readonly byWorker = new Map<WorkerView, WorkerState>();
   /** Decayed sums over warm completions. */
   private warmWork = 0;
   private warmCount = 0;
@@ -86,33 +60,30 @@ export class WorkModel implements WorkerIndex {
   private coldMissing = 0;
   private coldCount = 0;
 
-  constructor(private readonly now: () => number) {}
+  /** `records`: shared with the policy's other models, so a pick reaches one record per worker. */
+  constructor(
+    private readonly now: () => number,
+    private readonly records: WorkerRecords = new WorkerRecords(now),
+  ) {}
 
   add(w: WorkerView): void {
-    if (!this.byWorker.has(w)) {
-      this.byWorker.set(w, { s: 0, at: this.now(), n: w.inFlight + w.external, seen: undefined, confirmed: undefined, installing: new Set(), open: new Map(), coldOpen: 0, coldOpenS0: 0, coldOpenMissing: 0 });
-    }
+    this.records.of(w);
   }
 
   remove(w: WorkerView): void {
-    this.byWorker.delete(w);
+    this.records.delete(w);
   }
 
-  private state(w: WorkerView): WorkerState {
-    let st = this.byWorker.get(w);
-    if (st === undefined) {
-      this.add(w);
-      st = this.byWorker.get(w) as WorkerState;
-    }
-    return st;
+  private state(w: WorkerView): WorkerRecord {
+    return this.records.of(w);
   }
 
   /** Brings the worker's virtual time up to now at the sharing since its last event. */
-  private advance(st: WorkerState, w: WorkerView): void {
+  private advance(st: WorkerRecord, w: WorkerView): void {
     const now = this.now();
-    const elapsed = now - st.at;
+    const elapsed = now - st.workAt;
     if (elapsed > 0 && st.n > 0) st.s += elapsed * Math.min(1, coresOf(w) / st.n);
-    st.at = now;
+    st.workAt = now;
   }
 
   update(w: WorkerView): void {
@@ -127,15 +98,15 @@ export class WorkModel implements WorkerIndex {
     this.advance(st, w);
     st.n = w.inFlight + w.external;
     if (fn === undefined) return;
-    if (st.seen !== w.packages) {
+    if (st.workSeen !== w.packages) {
       // A report replaced the set since the last dispatch here: this is what the worker says it has installed.
-      if (st.seen !== undefined) {
-        st.confirmed = new Set(w.packages);
-        for (const p of st.confirmed) st.installing.delete(p);
+      if (st.workSeen !== undefined) {
+        st.workConfirmed = new Set(w.packages);
+        for (const p of st.workConfirmed) st.installing.delete(p);
       }
-      st.seen = w.packages;
+      st.workSeen = w.packages;
     }
-    const held = st.confirmed ?? w.packages;
+    const held = st.workConfirmed ?? w.packages;
     let missing = 0;
     let joining = 0;
     for (const p of fn.packages) {
@@ -143,7 +114,7 @@ export class WorkModel implements WorkerIndex {
       if (st.installing.has(p)) joining++;
       else {
         missing++;
-        if (st.confirmed !== undefined) st.installing.add(p);
+        if (st.workConfirmed !== undefined) st.installing.add(p);
       }
     }
     const d: Dispatch = { s0: st.s, missing: joining > 0 ? -1 : missing };
@@ -152,8 +123,8 @@ export class WorkModel implements WorkerIndex {
       st.coldOpenS0 += d.s0;
       st.coldOpenMissing += d.missing;
     }
-    const list = st.open.get(fn.name);
-    if (list === undefined) st.open.set(fn.name, [d]);
+    const list = st.dispatches.get(fn.name);
+    if (list === undefined) st.dispatches.set(fn.name, [d]);
     else list.push(d);
   }
 
@@ -163,9 +134,9 @@ export class WorkModel implements WorkerIndex {
     this.advance(st, w);
     st.n = w.inFlight + w.external;
     if (fn === undefined) return;
-    const list = st.open.get(fn.name);
+    const list = st.dispatches.get(fn.name);
     const d = list?.shift();
-    if (list !== undefined && list.length === 0) st.open.delete(fn.name);
+    if (list !== undefined && list.length === 0) st.dispatches.delete(fn.name);
     if (d === undefined || d.missing < 0) return;
     if (d.missing > 0) {
       // Back to exact zeros when none is open, so float residue never builds up.
@@ -199,6 +170,16 @@ export class WorkModel implements WorkerIndex {
    * it is the only evidence). Undefined with no evidence at all.
    */
   perPackageMs(candidates: readonly WorkerView[] = []): number | undefined {
+    const records: WorkerRecord[] = [];
+    for (const w of candidates) {
+      const st = this.records.get(w);
+      if (st !== undefined) records.push(st);
+    }
+    return this.perPackageOf(records);
+  }
+
+  /** perPackageMs over candidates whose records the caller holds (records of this model's store). */
+  perPackageOf(candidates: readonly WorkerRecord[]): number | undefined {
     const warm = this.warmMs() ?? 0;
     let estimate: number | undefined;
     if (this.coldCount > 0 && this.coldMissing > 0) estimate = Math.max(0, (this.coldWork - this.coldCount * warm) / this.coldMissing);
@@ -206,10 +187,10 @@ export class WorkModel implements WorkerIndex {
     let missing = 0;
     let count = 0;
     const now = this.now();
-    for (const w of candidates) {
-      const st = this.byWorker.get(w);
-      if (st === undefined || st.coldOpen === 0) continue;
-      const s = st.n > 0 ? st.s + (now - st.at) * Math.min(1, coresOf(w) / st.n) : st.s;
+    for (let i = 0; i < candidates.length; i++) {
+      const st = candidates[i];
+      if (st.coldOpen === 0) continue;
+      const s = st.n > 0 ? st.s + (now - st.workAt) * Math.min(1, coresOf(st.view) / st.n) : st.s;
       // Each open cold dispatch has attained s - s0.
       attained += st.coldOpen * s - st.coldOpenS0;
       missing += st.coldOpenMissing;
