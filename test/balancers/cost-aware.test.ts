@@ -227,3 +227,32 @@ t.test('bad settings are refused with the key named', async (t) => {
   t.throws(() => createBalancer('cost-aware', { costCandidates: 0 }, env), /costCandidates must be a number from 1 to 64/);
   t.throws(() => createBalancer('cost-aware', { packageTtlMs: -1 }, env), /packageTtlMs must be a number greater than 0/);
 });
+
+t.test('after removals, re-adds and weight changes (which move workers to other ring slots), picks match a policy built fresh on the same workers', async (t) => {
+  const clock = new ManualClock();
+  const workers = Array.from({ length: 8 }, (_, i) => worker(`w${i}`));
+  workers.forEach((w, i) => report(w, [`pkg${i}`, `pkg${(i + 1) % 8}`]));
+  // Every worker is a candidate, so an idle cluster's pick is the one worker holding both packages.
+  const churned = costAware(envOf(clock), workers, { costCandidates: 16 });
+  churned.remove(workers[2]);
+  churned.remove(workers[5]);
+  const late = worker('late');
+  report(late, ['pkg2', 'pkg5']);
+  churned.add(late);
+  churned.add(workers[5]);
+  churned.setWeight(workers[0], 3);
+  churned.setWeight(workers[6], 2);
+  const fresh = costAware(envOf(clock), churned.workers, { costCandidates: 16 });
+  for (const w of churned.workers) {
+    const held = [...w.packages];
+    t.equal(churned.pick({ name: `held-by-${w.id}`, packages: held })?.id, w.id, `${w.id} holds ${held.join(', ')} and is picked for them`);
+  }
+  // Records follow their workers: a stale slot would price one worker's holdings for another.
+  let compared = 0;
+  for (let i = 0; i < 40; i++) {
+    const f: LambdaInfo = { name: `f${i}`, packages: [`pkg${i % 8}`, `pkg${(i * 3) % 8}`] };
+    t.equal(churned.pick(f)?.id, fresh.pick(f)?.id, `${f.name} goes where a fresh policy sends it`);
+    compared++;
+  }
+  t.equal(compared, 40);
+});
