@@ -4,7 +4,7 @@
 
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { cdfCurves, curveChart, estimateChart, heatMap, type CurvePoint } from '../svg.js';
-import { fixed, seconds } from './format.js';
+import { fixed } from './format.js';
 import { BASELINE_ID, isNumericThreshold, POOLED_ID, type RowPlan } from './plan.js';
 import type { ExperimentResult } from './result.js';
 import { comparedRows, rowStats, thresholdSweeps, type IntervalMetric, type RowStats } from './rows.js';
@@ -167,5 +167,5 @@ function splitByAxis<R extends { name: string; value: number }>(rowValues: reado
 
 /** The subtitle with one line per reference left off the axis. */
 function withOffAxis(subtitle: string, off: readonly { name: string; value: number }[]): string {
-  return [subtitle, ...off.map((r) => `${r.name.replace(' (bound)', '')}: ${seconds(r.value * 1000)} s (off axis)`)].join('; ');
+  return [subtitle, ...off.map((r) => `${r.name.replace(' (bound)', '')}: ${fixed(r.value, r.value >= 10 ? 1 : 2)} s (off axis)`)].join('; ');
 }
