@@ -12,13 +12,20 @@ import { readPackageTable, type PackageTable } from './packages.js';
 import type { ForwardContext, ForwardSettings } from './proxy.js';
 import { Registry } from './registry.js';
 import type { Upstreams, UpstreamTimeouts } from './upstream.js';
-import type { TableOptions, Worker, WorkerTable } from './workers.js';
+import type { TableOptions, Worker, WorkerChange, WorkerTable } from './workers.js';
 
 /** Where each worker came from: a reload reconciles the config's, DNS its own; admin-added ones stay until removed. */
 export type WorkerSource = 'config' | 'admin' | 'dns';
 
 export function tableOptions(c: ProxyConfig): TableOptions {
-  return { connectionsPerWorker: c.connectionsPerWorker, failTimeoutMs: c.failTimeoutMs, ejectionMaxMs: c.ejectionMaxMs, healthFall: c.healthFall, healthRise: c.healthRise };
+  return {
+    connectionsPerWorker: c.connectionsPerWorker,
+    failTimeoutMs: c.failTimeoutMs,
+    ejectionMaxMs: c.ejectionMaxMs,
+    healthFall: c.healthFall,
+    healthRise: c.healthRise,
+    holdNewWorkers: c.healthCheckNewWorkers && c.healthIntervalMs > 0,
+  };
 }
 export function queueLimits(c: ProxyConfig): QueueLimits {
   return { queueLimit: c.queueLimit, workerQueueLimit: c.workerQueueLimit, queueTimeoutMs: c.queueTimeoutMs };
@@ -123,15 +130,16 @@ export class ControlPlane {
 
   /** Starts with the config's workers and its DNS source. */
   async start(): Promise<void> {
-    this.addWorkers(this.config_.workers, 'config');
+    this.addWorkers(this.config_.workers, 'config', false);
     await this.restartDns();
   }
 
   // Membership.
 
-  addWorkers(specs: readonly WorkerSpec[], source: WorkerSource): AddedWorkers {
+  /** `hold` false: trusted at once even where new workers wait for a first status check (the ones a proxy starts with). */
+  addWorkers(specs: readonly WorkerSpec[], source: WorkerSource, hold = true): AddedWorkers {
     const { table, log } = this.parts;
-    const added = table.add(specs);
+    const added = table.add(specs, hold);
     for (const w of added) this.sources.set(w.id, source);
     const addedIds = new Set(added.map((w) => w.id));
     const present = specs.filter((s) => !addedIds.has(s.id)).map((s) => s.id);
@@ -175,11 +183,17 @@ export class ControlPlane {
     return { found, unknown };
   }
 
-  /** Brings the table to a source's worker list: adds, re-weights, re-limits, removes the source's own that left it. */
+  /**
+   * Brings the table to a source's worker list: adds, re-weights, re-limits, removes the source's own that left it.
+   * Each kind of change goes to the table as one batch, so a policy's ring is rebuilt once per kind, not once per worker.
+   */
   reconcile(specs: readonly WorkerSpec[], source: WorkerSource, retire: boolean): void {
     const table = this.parts.table;
     const wanted = new Map(specs.map((s) => [s.id, s]));
     const gone: Worker[] = [];
+    const moved: Worker[] = [];
+    const changes: WorkerChange[] = [];
+    const back: Worker[] = [];
     for (const w of table.workers) {
       const spec = wanted.get(w.id);
       if (spec === undefined) {
@@ -189,14 +203,17 @@ export class ControlPlane {
       if (spec.url !== w.origin) {
         // Same identity at a new address (a pod restarted with a new IP): the old entry goes, the new one
         // is added under the same id, so its ring position, and the function homes, stay.
-        table.remove([w]);
+        moved.push(w);
         continue;
       }
-      table.update(w, spec.weight, spec.connections ?? this.config_.connectionsPerWorker);
+      changes.push({ worker: w, weight: spec.weight, limit: spec.connections ?? this.config_.connectionsPerWorker });
       // A worker that was on its way out because its source dropped it, and is listed again, comes back.
-      if (w.retiring) table.undrain(w);
+      if (w.retiring) back.push(w);
     }
-    if (retire) for (const w of gone) table.retire(w);
+    table.remove(moved);
+    table.updateMany(changes);
+    for (const w of back) table.undrain(w);
+    if (retire) table.retire(gone);
     else table.remove(gone);
     this.addWorkers(specs.filter((s) => table.get(s.id) === undefined), source);
   }

@@ -33,7 +33,8 @@ export function sendStatus(control: ProxyControl, res: ServerResponse, verbose: 
         errors: Object.fromEntries(w.errors),
         packages: verbose ? [...w.packages] : w.packages.size,
         packagesReported: w.reportsPackages,
-        reported: w.lastReport === undefined ? null : { agoMs: Math.round(now - w.lastReport), inFlight: w.reportedInFlight ?? null, cores: w.cores || null },
+        // `why`: what of the worker's last status answer was not believed (an oversized body, a field out of bounds).
+        reported: w.lastReport === undefined && w.reportWhy === '' ? null : { agoMs: w.lastReport === undefined ? null : Math.round(now - w.lastReport), inFlight: w.reportedInFlight ?? null, cores: w.cores || null, why: w.reportWhy || null },
         /** Load other replicas put there, as estimated from the last report (counted by load-aware policies). */
         external: w.external,
       };
