@@ -1,4 +1,4 @@
-import { countedPart, ExactTotals, FIXED_POINT } from './exact-totals.js';
+import { ExactTotals, FIXED_POINT } from './exact-totals.js';
 import { FreeHeap } from './free-heap.js';
 import { HashRing } from './hash-ring.js';
 import { balanceFactorSetting } from './hashing-bounded.js';
@@ -52,13 +52,14 @@ interface Holdings {
 class CapacityTotals extends ExactTotals {
   constructor() {
     super(
-      (w) => (w.routable ? countedPart(capacityOf(w), FIXED_POINT) : 0),
-      (w) => (w.routable ? countedPart(w.inFlight) : 0),
+      (w) => (w.routable ? capacityOf(w) : 0),
+      (w) => (w.routable ? w.inFlight : 0),
+      FIXED_POINT,
     );
   }
 
   get capacity(): number {
-    return this.a / FIXED_POINT;
+    return this.a;
   }
 
   get inFlight(): number {
@@ -323,6 +324,8 @@ export const costAwarePolicy: Policy = {
         clusterServiceMs: model.serviceTimes.cluster() ?? null,
         warmMs: model.work.warmMs() ?? null,
         perPackageMs: model.work.perPackageMs() ?? null,
+        routableCapacity: model.totals.capacity,
+        routableInFlight: model.totals.inFlight,
       }),
     };
   },

@@ -21,7 +21,7 @@ export function countedPart(value: number, scale = 1): number {
  * Two running sums over the workers a policy follows, kept on the table's
  * events: each event takes the worker's last counted parts out and puts its
  * current ones in, so a pick reads two numbers. Parts are integers in
- * [0, MAX_PART] (`countedPart`), so the sums are exact, never drift and never
+ * [0, MAX_PART] (`countedPart`, in 1/scale units), so the sums are exact, never drift and never
  * reach Infinity or NaN whatever a worker reports; each batch of membership
  * changes recomputes them from their parts all the same.
  */
@@ -30,18 +30,31 @@ export class ExactTotals implements WorkerIndex {
   private a_ = 0;
   private b_ = 0;
 
-  /** `partA` and `partB` return a worker's current contributions (via `countedPart`). */
+  /**
+   * `valueA` and `valueB` give a worker's current contributions, as read from
+   * its view; each is counted in 1/scale units by `countedPart`.
+   */
   constructor(
-    private readonly partA: (w: WorkerView) => number,
-    private readonly partB: (w: WorkerView) => number,
+    private readonly valueA: (w: WorkerView) => number,
+    private readonly valueB: (w: WorkerView) => number,
+    private readonly scaleA = 1,
+    private readonly scaleB = 1,
   ) {}
 
   get a(): number {
-    return this.a_;
+    return this.a_ / this.scaleA;
   }
 
   get b(): number {
-    return this.b_;
+    return this.b_ / this.scaleB;
+  }
+
+  private partA(w: WorkerView): number {
+    return countedPart(this.valueA(w), this.scaleA);
+  }
+
+  private partB(w: WorkerView): number {
+    return countedPart(this.valueB(w), this.scaleB);
   }
 
   add(worker: WorkerView): void {
@@ -79,8 +92,13 @@ export class ExactTotals implements WorkerIndex {
     c.b = b;
   }
 
-  /** The sums as recomputed from the parts last counted (what the running sums must equal). */
+  /** The sums as recomputed from the parts last counted (what `a` and `b` must equal). */
   sumOfParts(): { a: number; b: number } {
+    const { a, b } = this.countedSums();
+    return { a: a / this.scaleA, b: b / this.scaleB };
+  }
+
+  private countedSums(): { a: number; b: number } {
     let a = 0;
     let b = 0;
     for (const c of this.counted.values()) {
@@ -91,7 +109,7 @@ export class ExactTotals implements WorkerIndex {
   }
 
   private recompute(): void {
-    const { a, b } = this.sumOfParts();
+    const { a, b } = this.countedSums();
     this.a_ = a;
     this.b_ = b;
   }

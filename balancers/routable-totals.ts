@@ -1,5 +1,5 @@
 import { loadOf } from './free-heap.js';
-import { countedPart, ExactTotals, FIXED_POINT } from './exact-totals.js';
+import { ExactTotals, FIXED_POINT } from './exact-totals.js';
 import type { WorkerView } from './types.js';
 
 /**
@@ -11,8 +11,10 @@ import type { WorkerView } from './types.js';
 export class RoutableTotals extends ExactTotals {
   constructor() {
     super(
-      (w: WorkerView) => (w.routable ? countedPart(loadOf(w)) : 0),
-      (w: WorkerView) => (w.routable ? countedPart(w.weight, FIXED_POINT) : 0),
+      (w: WorkerView) => (w.routable ? loadOf(w) : 0),
+      (w: WorkerView) => (w.routable ? w.weight : 0),
+      1,
+      FIXED_POINT,
     );
   }
 
@@ -21,6 +23,6 @@ export class RoutableTotals extends ExactTotals {
   }
 
   get weight(): number {
-    return this.b / FIXED_POINT;
+    return this.b;
   }
 }
