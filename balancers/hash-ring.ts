@@ -227,6 +227,9 @@ export class HashRing implements WorkerIndex {
    * its place); a weight change places the worker's points again.
    */
   update(worker: WorkerView): void {
+    // Every taken and dropped lands here: the common case returns before allocating anything.
+    const slot = this.slotOf.get(worker);
+    if (slot === undefined || this.placedWeight[slot] === worker.weight) return;
     this.updateMany([worker]);
   }
 
