@@ -31,7 +31,7 @@ export function queueLimits(c: ProxyConfig): QueueLimits {
   return { queueLimit: c.queueLimit, workerQueueLimit: c.workerQueueLimit, queueTimeoutMs: c.queueTimeoutMs };
 }
 export function healthOptions(c: ProxyConfig): HealthOptions {
-  return { intervalMs: c.healthIntervalMs, timeoutMs: c.healthTimeoutMs, statusPath: c.statusPath };
+  return { intervalMs: c.healthIntervalMs, timeoutMs: c.healthTimeoutMs, statusPath: c.statusPath, maxPollsPerSecond: c.healthMaxPollsPerSecond };
 }
 export function upstreamTimeouts(c: ProxyConfig): UpstreamTimeouts {
   return { connectTimeoutMs: c.connectTimeoutMs, headersTimeoutMs: c.headersTimeoutMs, bodyTimeoutMs: c.bodyTimeoutMs };

@@ -27,8 +27,6 @@ const INLINE_PARSE_BYTES = 64 * 1024;
 
 /** Polls running at once, over all workers: a large table cannot open thousands of connections in one go. */
 export const MAX_CONCURRENT_POLLS = 32;
-/** Polls started per second, over all workers; beyond it, each worker's interval stretches (see README). */
-export const MAX_POLLS_PER_SECOND = 1000;
 /** Each interval is drawn within +/- this fraction of healthIntervalMs, so polls spread (HAProxy's spread-checks). */
 const INTERVAL_SPREAD = 0.25;
 
@@ -38,6 +36,8 @@ export interface HealthOptions {
   readonly timeoutMs: number;
   /** Path of the worker's status URL. */
   readonly statusPath: string;
+  /** Polls started per second over all workers; beyond it, each worker's interval stretches. */
+  readonly maxPollsPerSecond: number;
 }
 
 interface PollOutcome {
@@ -56,7 +56,7 @@ interface PollOutcome {
  * table's guesses. Polls use connections of their own, never the ones requests
  * are dispatched on. Each worker's next poll is due a spread interval after
  * its last one ended; due polls start through one gate, at most
- * MAX_CONCURRENT_POLLS at once and MAX_POLLS_PER_SECOND, so a table of
+ * MAX_CONCURRENT_POLLS at once and `maxPollsPerSecond`, so a table of
  * thousands of workers never floods the event loop. A body is read up to
  * MAX_STATUS_BYTES and parsed off the event loop when large.
  */
@@ -66,7 +66,7 @@ export class HealthMonitor implements TableListener {
   /** Workers whose poll is due, in the order they fell due, waiting for the gate. */
   private readonly due = new Set<Worker>();
   private running = 0;
-  /** Poll starts allowed now: a bucket refilled at MAX_POLLS_PER_SECOND, holding at most MAX_CONCURRENT_POLLS. */
+  /** Poll starts allowed now: a bucket refilled at `maxPollsPerSecond`, holding at most MAX_CONCURRENT_POLLS. */
   private tokens = MAX_CONCURRENT_POLLS;
   private refilledAt: number;
   private wakeUp: Timer | undefined;
@@ -162,7 +162,7 @@ export class HealthMonitor implements TableListener {
   /** Starts due polls while the gate allows; sleeps until the next token when only the rate holds them back. */
   private startDue(): void {
     const now = this.clock.now();
-    this.tokens = Math.min(MAX_CONCURRENT_POLLS, this.tokens + ((now - this.refilledAt) * MAX_POLLS_PER_SECOND) / 1000);
+    this.tokens = Math.min(MAX_CONCURRENT_POLLS, this.tokens + ((now - this.refilledAt) * this.options.maxPollsPerSecond) / 1000);
     this.refilledAt = now;
     for (const w of this.due) {
       if (this.running >= MAX_CONCURRENT_POLLS || this.tokens < 1) break;
@@ -176,7 +176,7 @@ export class HealthMonitor implements TableListener {
       });
     }
     if (this.due.size > 0 && this.running < MAX_CONCURRENT_POLLS && this.wakeUp === undefined && !this.closed) {
-      this.wakeUp = this.clock.setTimer(((1 - this.tokens) * 1000) / MAX_POLLS_PER_SECOND, () => {
+      this.wakeUp = this.clock.setTimer(((1 - this.tokens) * 1000) / this.options.maxPollsPerSecond, () => {
         this.wakeUp = undefined;
         this.startDue();
       });
