@@ -29,6 +29,7 @@ longest the change held the proxy's event loop (plus one loopback round trip).
   --workers N           unreachable workers to add (default 10000)
   --poll-sec N          seconds of status polling measured with the workers in the table (default 30)
   --health-interval-ms N  the proxy's healthIntervalMs (default 2000, the default; 0: no polls)
+  --max-polls-per-second N  the proxy's healthMaxPollsPerSecond (default 250, the default)
   --out DIR             where summary.md and summary.json go (default results/bench-scale)
   --help                this text
 `;
@@ -37,18 +38,20 @@ interface Settings {
   workers: number;
   pollSec: number;
   healthIntervalMs: number;
+  maxPollsPerSecond: number;
   out: string;
 }
 
 function parseSettings(argv: string[]): Settings | undefined {
   const values = parseFlags(argv, {
-    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
+    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
   });
   if (values.help) return undefined;
   return {
     workers: parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 50_000 }) ?? 10_000,
     pollSec: parseNumberFlag('poll-sec', values['poll-sec'], { integer: true, min: 1, max: 3600 }) ?? 30,
     healthIntervalMs: parseNumberFlag('health-interval-ms', values['health-interval-ms'], { integer: true, min: 0, max: 600_000 }) ?? 2000,
+    maxPollsPerSecond: parseNumberFlag('max-polls-per-second', values['max-polls-per-second'], { integer: true, min: 1, max: 100_000 }) ?? 250,
     out: values.out ?? 'results/bench-scale',
   };
 }
@@ -159,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
     const port = await freePort();
     const dead = Array.from({ length: settings.workers }, (_, i) => ({ id: `dead-${i}`, url: `http://127.0.0.2:${20_000 + (i % 40_000)}` }));
     const writeConfig = (workers: readonly unknown[]): Promise<void> => writeFile(configPath, JSON.stringify({
-      host: '127.0.0.1', port, balancer: 'pkg-aware', logLevel: 'info', accessLog: false, healthIntervalMs: settings.healthIntervalMs, workers,
+      host: '127.0.0.1', port, balancer: 'pkg-aware', logLevel: 'info', accessLog: false, healthIntervalMs: settings.healthIntervalMs, healthMaxPollsPerSecond: settings.maxPollsPerSecond, workers,
     }));
     const liveSpec = { id: 'live', url: live.url };
     await writeConfig([liveSpec]);
@@ -265,7 +268,7 @@ function report(x: Result): string {
 
 Command: \`${x.command}\`
 Machine: ${x.machine.cpus} CPUs, load average at the end ${x.machine.loadAvg.join(' / ')} (shared; timings are noisy).
-Proxy: pkg-aware, healthIntervalMs ${x.settings.healthIntervalMs}, one live worker plus ${n} at 127.0.0.2 (refused).
+Proxy: pkg-aware, healthIntervalMs ${x.settings.healthIntervalMs}, healthMaxPollsPerSecond ${x.settings.maxPollsPerSecond}, one live worker plus ${n} at 127.0.0.2 (refused).
 
 ## Bulk changes: how long each held the event loop
 
@@ -289,7 +292,7 @@ ${x.changes.map((c) => `| ${c.what} | ${c.callMs} ms | ${c.longestHealthzMs} ms 
 
 | when | RSS | V8 heap used | external | /metrics bytes | series of the ${n} |
 | --- | ---: | ---: | ---: | ---: | ---: |
-| 1 worker, before | ${x.baseline.rssMiB} MiB | ${x.baseline.heapUsedMiB} MiB | ${x.baseline.externalMiB} MiB | ${x.baseline.metricsBytes} | 0 |
+| 1 worker, before (event-loop delay p99 ${x.baseline.lagP99Ms} ms) | ${x.baseline.rssMiB} MiB | ${x.baseline.heapUsedMiB} MiB | ${x.baseline.externalMiB} MiB | ${x.baseline.metricsBytes} | 0 |
 | ${n} workers, polled | ${x.polling.rssMiB} MiB | ${x.polling.heapUsedMiB} MiB | ${x.polling.externalMiB} MiB | ${x.polling.metricsBytes} | |
 | after the admin remove | ${x.gone.afterAdminRemove.rssMiB} MiB | ${x.gone.afterAdminRemove.heapUsedMiB} MiB | ${x.gone.afterAdminRemove.externalMiB} MiB | ${x.gone.afterAdminRemove.metricsBytes} | ${x.gone.afterAdminRemove.series} |
 | after the reload remove | ${x.gone.afterReloadRemove.rssMiB} MiB | ${x.gone.afterReloadRemove.heapUsedMiB} MiB | ${x.gone.afterReloadRemove.externalMiB} MiB | ${x.gone.afterReloadRemove.metricsBytes} | ${x.gone.afterReloadRemove.series} |
