@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { balancerNames, isBalancerName } from '../balancers/index.js';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { percentile, sortedAscending } from '../pipbench/stats.js';
 import { freePort, runBenchmark, stopChild } from './children.js';
@@ -30,6 +31,7 @@ longest the change held the proxy's event loop (plus one loopback round trip).
   --poll-sec N          seconds of status polling measured with the workers in the table (default 30)
   --health-interval-ms N  the proxy's healthIntervalMs (default 2000, the default; 0: no polls)
   --max-polls-per-second N  the proxy's healthMaxPollsPerSecond (default 250, the default)
+  --balancer NAME       the proxy's policy (default pkg-aware: a ring of 100 points per worker)
   --out DIR             where summary.md and summary.json go (default results/bench-scale)
   --help                this text
 `;
@@ -39,12 +41,13 @@ interface Settings {
   pollSec: number;
   healthIntervalMs: number;
   maxPollsPerSecond: number;
+  balancer: string;
   out: string;
 }
 
 function parseSettings(argv: string[]): Settings | undefined {
   const values = parseFlags(argv, {
-    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
+    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
   });
   if (values.help) return undefined;
   return {
@@ -52,8 +55,15 @@ function parseSettings(argv: string[]): Settings | undefined {
     pollSec: parseNumberFlag('poll-sec', values['poll-sec'], { integer: true, min: 1, max: 3600 }) ?? 30,
     healthIntervalMs: parseNumberFlag('health-interval-ms', values['health-interval-ms'], { integer: true, min: 0, max: 600_000 }) ?? 2000,
     maxPollsPerSecond: parseNumberFlag('max-polls-per-second', values['max-polls-per-second'], { integer: true, min: 1, max: 100_000 }) ?? 250,
+    balancer: parseBalancer(values.balancer),
     out: values.out ?? 'results/bench-scale',
   };
+}
+
+function parseBalancer(name: string | undefined): string {
+  if (name === undefined) return 'pkg-aware';
+  if (!isBalancerName(name)) throw new UsageError(`--balancer must be one of ${balancerNames.join(', ')}, got "${name}"`);
+  return name;
 }
 
 interface Sample { start: number; end: number; ok: boolean }
@@ -162,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
     const port = await freePort();
     const dead = Array.from({ length: settings.workers }, (_, i) => ({ id: `dead-${i}`, url: `http://127.0.0.2:${20_000 + (i % 40_000)}` }));
     const writeConfig = (workers: readonly unknown[]): Promise<void> => writeFile(configPath, JSON.stringify({
-      host: '127.0.0.1', port, balancer: 'pkg-aware', logLevel: 'info', accessLog: false, healthIntervalMs: settings.healthIntervalMs, healthMaxPollsPerSecond: settings.maxPollsPerSecond, workers,
+      host: '127.0.0.1', port, balancer: settings.balancer, logLevel: 'info', accessLog: false, healthIntervalMs: settings.healthIntervalMs, healthMaxPollsPerSecond: settings.maxPollsPerSecond, workers,
     }));
     const liveSpec = { id: 'live', url: live.url };
     await writeConfig([liveSpec]);
@@ -268,7 +278,7 @@ function report(x: Result): string {
 
 Command: \`${x.command}\`
 Machine: ${x.machine.cpus} CPUs, load average at the end ${x.machine.loadAvg.join(' / ')} (shared; timings are noisy).
-Proxy: pkg-aware, healthIntervalMs ${x.settings.healthIntervalMs}, healthMaxPollsPerSecond ${x.settings.maxPollsPerSecond}, one live worker plus ${n} at 127.0.0.2 (refused).
+Proxy: ${x.settings.balancer}, healthIntervalMs ${x.settings.healthIntervalMs}, healthMaxPollsPerSecond ${x.settings.maxPollsPerSecond}, one live worker plus ${n} at 127.0.0.2 (refused).
 
 ## Bulk changes: how long each held the event loop
 

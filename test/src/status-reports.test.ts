@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import t from 'tap';
 import { request } from 'undici';
-import { MAX_STATUS_BYTES } from '../../src/health.js';
+import { MAX_CONCURRENT_POLLS, MAX_STATUS_BYTES } from '../../src/health.js';
 import { until } from '../fixtures/end-to-end.js';
 import { client, closedPort, invoke, startTestProxy } from '../fixtures/servers.js';
 
@@ -182,4 +182,40 @@ t.test('healthCheckNewWorkers false routes new workers at once', async (t) => {
   });
   proxy.addWorkers([{ id: 'new', url: live.url, address: live.url.slice(7), weight: 1 }]);
   t.equal(proxy.table.get('new')!.routable, true);
+});
+
+t.test('polls pass one gate: never more than MAX_CONCURRENT_POLLS at once, however many workers are due', async (t) => {
+  const shared = { current: 0, most: 0, total: 0 };
+  const workers = await Promise.all(Array.from({ length: MAX_CONCURRENT_POLLS + 8 }, () => startStatusWorker((res) => {
+    shared.current++;
+    shared.total++;
+    shared.most = Math.max(shared.most, shared.current);
+    setTimeout(() => {
+      shared.current--;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    }, 200);
+  })));
+  const proxy = await startTestProxy({ workers: workers.map((w, i) => ({ url: w.url, id: `w${i}` })), healthIntervalMs: 100, healthTimeoutMs: 2000 });
+  t.teardown(async () => {
+    await proxy.close();
+    await Promise.all(workers.map((w) => w.close()));
+  });
+  await until(() => shared.total >= 2 * workers.length, 'every worker polled twice', 15_000);
+  t.ok(shared.most <= MAX_CONCURRENT_POLLS, `at most ${MAX_CONCURRENT_POLLS} polls at once (saw ${shared.most})`);
+  t.ok(shared.most >= 2, 'polls do run side by side');
+});
+
+t.test('workers waiting for a first check are trusted once a reload turns polls off', async (t) => {
+  const live = await startStatusWorker((res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  const dead = await closedPort();
+  const proxy = await startTestProxy({ workers: [{ url: live.url, id: 'live' }], healthIntervalMs: 60_000 });
+  t.teardown(async () => {
+    await proxy.close();
+    await live.close();
+  });
+  proxy.addWorkers([{ id: 'new', url: `http://127.0.0.1:${dead}`, address: `127.0.0.1:${dead}`, weight: 1 }]);
+  const w = proxy.table.get('new')!;
+  t.equal(w.routable, false);
+  proxy.health.setOptions({ intervalMs: 0, timeoutMs: 1000, statusPath: '/status', maxPollsPerSecond: 250 });
+  t.equal(w.routable, true, 'without polls nothing would ever check it: it is trusted, as every worker is without polls');
 });
