@@ -1,3 +1,4 @@
+import { ExactTotals, FIXED_POINT } from './exact-totals.js';
 import { FreeHeap } from './free-heap.js';
 import { HashRing } from './hash-ring.js';
 import { balanceFactorSetting } from './hashing-bounded.js';
@@ -35,37 +36,24 @@ const TTL_LEARNING_RATE = 1 / 8;
 /**
  * Slots (x weight) and in-flight over the routable workers, re-read on each of
  * a worker's events, so a report of new cores counts from the worker's next
- * event on. The bounded-load guard divides one by the other.
+ * event on. The bounded-load guard divides one by the other. Exact integer
+ * sums (capacity in 1/FIXED_POINT units), so no report can poison them.
  */
-class CapacityTotals implements WorkerIndex {
-  private readonly counted = new Map<WorkerView, { capacity: number; inFlight: number }>();
-  capacity = 0;
-  inFlight = 0;
-
-  add(w: WorkerView): void {
-    if (this.counted.has(w)) return;
-    this.counted.set(w, { capacity: 0, inFlight: 0 });
-    this.update(w);
+class CapacityTotals extends ExactTotals {
+  constructor() {
+    super(
+      (w) => (w.routable ? capacityOf(w) : 0),
+      (w) => (w.routable ? w.inFlight : 0),
+      FIXED_POINT,
+    );
   }
 
-  remove(w: WorkerView): void {
-    const c = this.counted.get(w);
-    if (c === undefined) return;
-    this.capacity -= c.capacity;
-    this.inFlight -= c.inFlight;
-    this.counted.delete(w);
-    if (this.counted.size === 0) this.capacity = this.inFlight = 0;
+  get capacity(): number {
+    return this.a;
   }
 
-  update(w: WorkerView): void {
-    const c = this.counted.get(w);
-    if (c === undefined) return;
-    const capacity = w.routable ? capacityOf(w) : 0;
-    const inFlight = w.routable ? w.inFlight : 0;
-    this.capacity += capacity - c.capacity;
-    this.inFlight += inFlight - c.inFlight;
-    c.capacity = capacity;
-    c.inFlight = inFlight;
+  get inFlight(): number {
+    return this.b;
   }
 }
 
@@ -363,6 +351,8 @@ export const costAwarePolicy: Policy = {
         clusterServiceMs: model.serviceTimes.cluster() ?? null,
         warmMs: model.work.warmMs() ?? null,
         perPackageMs: model.work.perPackageMs() ?? null,
+        routableCapacity: model.totals.capacity,
+        routableInFlight: model.totals.inFlight,
       }),
     };
   },

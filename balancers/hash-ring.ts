@@ -219,30 +219,12 @@ export class HashRing implements WorkerIndex {
 
   /** Takes the worker's points off the ring; its keys move to the next points clockwise. */
   remove(worker: WorkerView): void {
-    const slot = this.slotOf.get(worker);
-    if (slot === undefined) return;
-    const state = this.state;
-    const { hi, lo, owners } = state;
-    let kept = 0;
-    for (let i = 0; i < owners.length; i++) if (owners[i] !== slot) kept++;
-    const newHi = new Uint32Array(kept);
-    const newLo = new Uint32Array(kept);
-    const newOwners = new Uint32Array(kept);
-    let k = 0;
-    for (let i = 0; i < owners.length; i++) {
-      if (owners[i] === slot) continue;
-      newHi[k] = hi[i];
-      newLo[k] = lo[i];
-      newOwners[k++] = owners[i];
-    }
-    state.hi = newHi;
-    state.lo = newLo;
-    state.owners = newOwners;
-    state.slots[slot] = undefined;
-    this.slotOf.delete(worker);
-    this.freeSlots.push(slot);
-    state.workerCount--;
-    state.version++;
+    this.removeMany([worker]);
+  }
+
+  /** Takes the points of every worker in the batch off the ring in one pass. */
+  removeMany(workers: readonly WorkerView[]): void {
+    if (this.dropPoints(workers) > 0) this.state.version++;
   }
 
   /**
@@ -250,10 +232,64 @@ export class HashRing implements WorkerIndex {
    * its place); a weight change places the worker's points again.
    */
   update(worker: WorkerView): void {
+    // Every taken and dropped lands here: the common case returns before allocating anything.
     const slot = this.slotOf.get(worker);
     if (slot === undefined || this.placedWeight[slot] === worker.weight) return;
-    this.remove(worker);
-    this.add(worker);
+    this.updateMany([worker]);
+  }
+
+  /** Places again, in one rebuild, every worker of the batch whose weight changed. */
+  updateMany(workers: readonly WorkerView[]): void {
+    const moved = workers.filter((w) => {
+      const slot = this.slotOf.get(w);
+      return slot !== undefined && this.placedWeight[slot] !== w.weight;
+    });
+    if (moved.length === 0) return;
+    this.dropPoints(moved);
+    this.addMany(moved);
+  }
+
+  /** Times the ring's arrays were rebuilt (each batch of additions, removals or re-weightings counts once). */
+  get rebuilds(): number {
+    return this.state.version;
+  }
+
+  /** Removes the workers' points and frees their slots, without counting a rebuild; returns how many workers left. */
+  private dropPoints(workers: readonly WorkerView[]): number {
+    const state = this.state;
+    const leaving = new Uint8Array(state.slots.length);
+    let count = 0;
+    for (const worker of workers) {
+      const slot = this.slotOf.get(worker);
+      if (slot === undefined || leaving[slot] === 1) continue;
+      leaving[slot] = 1;
+      count++;
+    }
+    if (count === 0) return 0;
+    const { hi, lo, owners } = state;
+    let kept = 0;
+    for (let i = 0; i < owners.length; i++) if (leaving[owners[i]] === 0) kept++;
+    const newHi = new Uint32Array(kept);
+    const newLo = new Uint32Array(kept);
+    const newOwners = new Uint32Array(kept);
+    let k = 0;
+    for (let i = 0; i < owners.length; i++) {
+      if (leaving[owners[i]] === 1) continue;
+      newHi[k] = hi[i];
+      newLo[k] = lo[i];
+      newOwners[k++] = owners[i];
+    }
+    state.hi = newHi;
+    state.lo = newLo;
+    state.owners = newOwners;
+    for (let slot = 0; slot < leaving.length; slot++) {
+      if (leaving[slot] === 0) continue;
+      this.slotOf.delete(state.slots[slot] as WorkerView);
+      state.slots[slot] = undefined;
+      this.freeSlots.push(slot);
+    }
+    state.workerCount -= count;
+    return count;
   }
 
   /** The worker owning position (hi, lo): the first point at or clockwise after it, routable or not. */

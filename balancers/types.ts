@@ -56,11 +56,13 @@ export function hasFreeConnection(w: WorkerView): boolean {
  * so that a policy keeps its structures (rings, heaps, weight tables) current
  * and `pick` never scans every worker:
  *
- * - `added`/`removed`: membership. `addedMany` (optional) receives a batch, so
- *   a ring is rebuilt once when N workers arrive together; without it the table
- *   calls `added` for each.
+ * - `added`/`removed`: membership. `addedMany` and `removedMany` (optional)
+ *   receive a batch, so a ring is rebuilt once when N workers arrive or leave
+ *   together; without them the table calls `added` / `removed` for each.
  * - `up`/`down`: the worker became routable / stopped being routable.
- * - `changed`: its weight, connection limit or `external` load changed.
+ * - `changed`: its weight, connection limit or `external` load changed;
+ *   `changedMany` (optional) receives a batch (a reload re-weighting every
+ *   worker re-places a ring once).
  * - `taken`/`dropped`: a request of `fn` was dispatched to / released from it
  *   (`inFlight` has already moved when the hook runs; `taken` comes before the
  *   table adds `fn`'s packages to the worker's set).
@@ -71,9 +73,11 @@ export interface Balancer {
   added?(w: WorkerView): void;
   addedMany?(ws: readonly WorkerView[]): void;
   removed?(w: WorkerView): void;
+  removedMany?(ws: readonly WorkerView[]): void;
   up?(w: WorkerView): void;
   down?(w: WorkerView): void;
   changed?(w: WorkerView): void;
+  changedMany?(ws: readonly WorkerView[]): void;
   /** `fn` is the function of the request (absent where the caller does not know it). */
   taken?(w: WorkerView, fn?: LambdaInfo): void;
   dropped?(w: WorkerView, fn?: LambdaInfo): void;

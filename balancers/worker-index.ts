@@ -11,14 +11,18 @@ export interface WorkerIndex {
   /** A batch of new workers; structures that sort (rings) do it once. */
   addMany?(workers: readonly WorkerView[]): void;
   remove(worker: WorkerView): void;
+  /** Workers leaving together; structures that rebuild (rings) do it once. */
+  removeMany?(workers: readonly WorkerView[]): void;
   update(worker: WorkerView): void;
+  /** Workers changed together (a reload's new weights); structures that rebuild do it once. */
+  updateMany?(workers: readonly WorkerView[]): void;
   /** A request (of `fn`, when known) was dispatched to the worker; defaults to `update`. */
   taken?(worker: WorkerView, fn?: LambdaInfo): void;
   /** A request (of `fn`, when known) on the worker ended; defaults to `update`. */
   dropped?(worker: WorkerView, fn?: LambdaInfo): void;
 }
 
-type EventHooks = Required<Pick<Balancer, 'added' | 'addedMany' | 'removed' | 'up' | 'down' | 'changed' | 'taken' | 'dropped'>>;
+type EventHooks = Required<Pick<Balancer, 'added' | 'addedMany' | 'removed' | 'removedMany' | 'up' | 'down' | 'changed' | 'changedMany' | 'taken' | 'dropped'>>;
 
 /** The balancer's event hooks, forwarding every table event to each of `indexes` in order. */
 export function eventHooks(...indexes: readonly WorkerIndex[]): EventHooks {
@@ -38,9 +42,21 @@ export function eventHooks(...indexes: readonly WorkerIndex[]): EventHooks {
     removed(worker) {
       for (const index of indexes) index.remove(worker);
     },
+    removedMany(workers) {
+      for (const index of indexes) {
+        if (index.removeMany !== undefined) index.removeMany(workers);
+        else for (const w of workers) index.remove(w);
+      }
+    },
     up: update,
     down: update,
     changed: update,
+    changedMany(workers) {
+      for (const index of indexes) {
+        if (index.updateMany !== undefined) index.updateMany(workers);
+        else for (const w of workers) index.update(w);
+      }
+    },
     dropped(worker, fn) {
       for (const index of indexes) {
         if (index.dropped !== undefined) index.dropped(worker, fn);

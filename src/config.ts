@@ -52,6 +52,10 @@ export interface ProxyConfig {
   healthTimeoutMs: number;
   healthFall: number;
   healthRise: number;
+  /** Status polls started per second over all workers (the rest wait their turn). */
+  healthMaxPollsPerSecond: number;
+  /** Workers added while running (admin API, DNS, reload) are routed only once a status check passed. */
+  healthCheckNewWorkers: boolean;
   shutdownTimeoutMs: number;
   accessLog: boolean;
   adminToken: string;
@@ -143,6 +147,8 @@ const fixedRules: Record<FixedKey, KeyRule> = {
   healthTimeoutMs: { doc: 'Time a status poll may take before it counts as failed.', default: 1000, text: 'number', parse: millis() },
   healthFall: { doc: 'Failed polls in a row that take a worker down.', default: 3, text: 'number', parse: integer(1, 1000) },
   healthRise: { doc: 'Successful polls in a row that bring a worker back.', default: 2, text: 'number', parse: integer(1, 1000) },
+  healthMaxPollsPerSecond: { doc: 'Status polls started per second over all workers; with more than healthIntervalMs/1000 x this many workers, each one is polled less often than healthIntervalMs.', default: 250, text: 'number', parse: integer(1, 100_000) },
+  healthCheckNewWorkers: { doc: 'Workers added while the proxy runs (admin API, DNS, reload) are routed only once their first status check passes; the workers it starts with are trusted. Without polls (healthIntervalMs 0) it has no effect.', default: true, text: 'boolean', parse: boolean },
   shutdownTimeoutMs: { doc: 'Graceful shutdown limit: requests still running then are cut and the exit status is non-zero.', default: 330_000, text: 'number', parse: millis() },
   accessLog: { doc: 'One log line per invocation.', default: true, text: 'boolean', parse: boolean },
   adminToken: { doc: 'Bearer token for /admin routes; empty: admin routes answer loopback clients only.', default: '', text: 'text', sensitive: true, parse: text('printable characters without spaces, or empty', (s) => /^[\x21-\x7e]*$/.test(s)) },

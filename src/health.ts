@@ -1,10 +1,34 @@
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { Clock, Timer } from './clock.js';
+import { StatusParser, type ParsedStatus } from './status-parser.js';
 import type { TableListener, Worker, WorkerReport, WorkerTable } from './workers.js';
 
 /** The fewest cores a status report may claim; smaller claims are ignored, as malformed fields are. */
 export const MIN_REPORTED_CORES = 0.01;
+/** The most cores a status report may claim; larger claims are ignored and named in /status. */
+export const MAX_REPORTED_CORES = 4096;
+/**
+ * A reported in-flight count may exceed this proxy's connection limit for the
+ * worker (other replicas send it requests too), but not by this factor: three
+ * orders of magnitude is no worker's load, it is a broken or hostile report.
+ */
+export const IN_FLIGHT_REPORT_FACTOR = 1000;
+/** The most package names a report may list; a longer list is ignored (building the set is event-loop work). */
+export const MAX_REPORTED_PACKAGES = 20_000;
+
+/**
+ * Largest status body read: reading stops at it, whatever the body declares or
+ * streams. A worker listing MAX_REPORTED_PACKAGES names of 50 characters stays below it.
+ */
+export const MAX_STATUS_BYTES = 1024 * 1024;
+/** Bodies up to this size are parsed in place (well under a millisecond); larger ones on the parser thread. */
+const INLINE_PARSE_BYTES = 64 * 1024;
+
+/** Polls running at once, over all workers: a large table cannot open thousands of connections in one go. */
+export const MAX_CONCURRENT_POLLS = 32;
+/** Each interval is drawn within +/- this fraction of healthIntervalMs, so polls spread (HAProxy's spread-checks). */
+const INTERVAL_SPREAD = 0.25;
 
 export interface HealthOptions {
   /** Between two polls of one worker; 0 turns active checks and live state off. */
@@ -12,23 +36,43 @@ export interface HealthOptions {
   readonly timeoutMs: number;
   /** Path of the worker's status URL. */
   readonly statusPath: string;
+  /** Polls started per second over all workers; beyond it, each worker's interval stretches. */
+  readonly maxPollsPerSecond: number;
 }
 
-/** Largest status body read; a worker listing every package it holds stays far below it. */
-const MAX_STATUS_BYTES = 8 * 1024 * 1024;
+interface PollOutcome {
+  readonly ok: boolean;
+  readonly why: string;
+  readonly report?: WorkerReport;
+  /** What of the answer was not believed, '' when everything was. */
+  readonly ignored: string;
+}
 
 /**
- * Polls every worker's status URL on one timer per worker: the answer is the
- * active health check (any HTTP answer below 500 passes: the worker's server
- * runs) and, when it is JSON following the live-state contract
- * `{"packages": [...], "inFlight": n, "cores": c}`, the worker's own word on
- * what it holds, which replaces the table's guesses. Polls use connections of
- * their own, never the ones requests are dispatched on.
+ * Polls every worker's status URL: the answer is the active health check (any
+ * HTTP answer below 500 passes: the worker's server runs) and, when it is JSON
+ * following the live-state contract `{"packages": [...], "inFlight": n,
+ * "cores": c}`, the worker's own word on what it holds, which replaces the
+ * table's guesses. Polls use connections of their own, never the ones requests
+ * are dispatched on. Each worker's next poll is due a spread interval after
+ * its last one ended; due polls start through one gate, at most
+ * MAX_CONCURRENT_POLLS at once and `maxPollsPerSecond`, so a table of
+ * thousands of workers never floods the event loop. A body is read up to
+ * MAX_STATUS_BYTES and parsed off the event loop when large.
  */
 export class HealthMonitor implements TableListener {
   private readonly timers = new Map<Worker, Timer>();
   private readonly polling = new Set<Worker>();
+  /** Workers whose poll is due, in the order they fell due, waiting for the gate. */
+  private readonly due = new Set<Worker>();
+  private running = 0;
+  /** Poll starts allowed now: a bucket refilled at `maxPollsPerSecond`, holding at most MAX_CONCURRENT_POLLS. */
+  private tokens = MAX_CONCURRENT_POLLS;
+  private refilledAt: number;
+  private wakeUp: Timer | undefined;
+  private readonly reportedIgnored = new WeakSet<Worker>();
   private readonly agent = new Agent({ connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
+  private readonly parser = new StatusParser();
   private closed = false;
 
   constructor(
@@ -36,7 +80,10 @@ export class HealthMonitor implements TableListener {
     private readonly clock: Clock,
     private options: HealthOptions,
     private readonly log: Logger,
+    /** Draws the spread of each interval. */
+    private readonly random: () => number = Math.random,
   ) {
+    this.refilledAt = clock.now();
     table.listen(this);
     for (const w of table.workers) this.added(w);
   }
@@ -47,19 +94,22 @@ export class HealthMonitor implements TableListener {
     if (!restart) return;
     for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
+    this.due.clear();
+    if (options.intervalMs === 0) this.table.trustUnchecked();
     for (const w of this.table.workers) this.added(w);
   }
 
   added(w: Worker): void {
-    if (this.options.intervalMs > 0 && !this.closed) this.schedule(w, 0);
+    if (this.options.intervalMs > 0 && !this.closed) this.enqueue(w);
   }
 
   removed(w: Worker): void {
     this.timers.get(w)?.cancel();
     this.timers.delete(w);
+    this.due.delete(w);
   }
 
-  /** Polls `w` now (tests and the admin API use it to avoid waiting for the interval). */
+  /** Polls `w` now, past the gate (tests and the admin API use it to avoid waiting for the interval). */
   async pollNow(w: Worker): Promise<void> {
     if (this.polling.has(w)) return;
     this.polling.add(w);
@@ -69,6 +119,7 @@ export class HealthMonitor implements TableListener {
       const wasUp = w.checkUp;
       this.table.checked(w, outcome.ok, outcome.why);
       if (outcome.report) this.table.reported(w, outcome.report);
+      if (outcome.ok) this.noteIgnored(w, outcome.ignored);
       if (wasUp !== w.checkUp) {
         this.log.warn({ worker: w.id, health: w.health.state, why: w.health.why }, w.checkUp ? 'worker is up' : 'worker is down');
       }
@@ -81,19 +132,58 @@ export class HealthMonitor implements TableListener {
     this.closed = true;
     for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
+    this.due.clear();
+    this.wakeUp?.cancel();
+    await this.parser.close();
     await this.agent.close();
   }
 
-  private schedule(w: Worker, ms: number): void {
+  private noteIgnored(w: Worker, ignored: string): void {
+    w.reportWhy = ignored;
+    if (ignored === '' || this.reportedIgnored.has(w)) return;
+    this.reportedIgnored.add(w);
+    this.log.warn({ worker: w.id, why: ignored }, 'status report not believed (logged once per worker)');
+  }
+
+  private schedule(w: Worker): void {
+    const { intervalMs } = this.options;
+    const ms = intervalMs * (1 + INTERVAL_SPREAD * (2 * this.random() - 1));
     this.timers.set(w, this.clock.setTimer(ms, () => {
-      if (w.removed || this.closed) return;
-      void this.pollNow(w).finally(() => {
-        if (!w.removed && !this.closed && this.options.intervalMs > 0) this.schedule(w, this.options.intervalMs);
-      });
+      this.timers.delete(w);
+      if (!w.removed && !this.closed) this.enqueue(w);
     }));
   }
 
-  private async poll(w: Worker): Promise<{ ok: boolean; why: string; report?: WorkerReport }> {
+  private enqueue(w: Worker): void {
+    this.due.add(w);
+    this.startDue();
+  }
+
+  /** Starts due polls while the gate allows; sleeps until the next token when only the rate holds them back. */
+  private startDue(): void {
+    const now = this.clock.now();
+    this.tokens = Math.min(MAX_CONCURRENT_POLLS, this.tokens + ((now - this.refilledAt) * this.options.maxPollsPerSecond) / 1000);
+    this.refilledAt = now;
+    for (const w of this.due) {
+      if (this.running >= MAX_CONCURRENT_POLLS || this.tokens < 1) break;
+      this.due.delete(w);
+      this.tokens--;
+      this.running++;
+      void this.pollNow(w).finally(() => {
+        this.running--;
+        if (!w.removed && !this.closed && this.options.intervalMs > 0 && !this.timers.has(w) && !this.due.has(w)) this.schedule(w);
+        this.startDue();
+      });
+    }
+    if (this.due.size > 0 && this.running < MAX_CONCURRENT_POLLS && this.wakeUp === undefined && !this.closed) {
+      this.wakeUp = this.clock.setTimer(((1 - this.tokens) * 1000) / this.options.maxPollsPerSecond, () => {
+        this.wakeUp = undefined;
+        this.startDue();
+      });
+    }
+  }
+
+  private async poll(w: Worker): Promise<PollOutcome> {
     const { timeoutMs, statusPath } = this.options;
     try {
       const res = await request(`${w.origin}${statusPath}`, {
@@ -106,29 +196,60 @@ export class HealthMonitor implements TableListener {
       const type = String(res.headers['content-type'] ?? '');
       if (res.statusCode >= 500) {
         await res.body.dump();
-        return { ok: false, why: `status ${res.statusCode} from ${statusPath}` };
+        return { ok: false, why: `status ${res.statusCode} from ${statusPath}`, ignored: '' };
       }
       if (res.statusCode >= 300 || !type.includes('json')) {
         await res.body.dump();
-        return { ok: true, why: '' };
+        return { ok: true, why: '', ignored: '' };
       }
-      const length = Number(res.headers['content-length'] ?? 0);
-      if (length > MAX_STATUS_BYTES) {
-        await res.body.dump();
-        return { ok: true, why: '' };
+      const tooLarge = `status body over ${MAX_STATUS_BYTES} bytes: reading stopped at the cap, report ignored`;
+      if (Number(res.headers['content-length'] ?? 0) > MAX_STATUS_BYTES) {
+        res.body.destroy();
+        return { ok: true, why: '', ignored: tooLarge };
       }
-      const text = await res.body.text();
-      return { ok: true, why: '', report: parseReport(text) };
+      const body = await readCapped(res.body, MAX_STATUS_BYTES);
+      if (body === undefined) return { ok: true, why: '', ignored: tooLarge };
+      const rejected: string[] = [];
+      const parsed = body.length <= INLINE_PARSE_BYTES ? parseReport(Buffer.from(body.buffer, body.byteOffset, body.length).toString(), rejected) : reportOfParsed(await this.parser.parse(body), rejected);
+      const report = boundReport(parsed, w.limit, rejected);
+      return { ok: true, why: '', report, ignored: rejected.join('; ') };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const code = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : e.code ?? e.message;
-      return { ok: false, why: code };
+      return { ok: false, why: code, ignored: '' };
     }
   }
 }
 
-/** The live-state fields of a status answer, where present and well-formed; anything else is ignored. */
-export function parseReport(text: string): WorkerReport | undefined {
+/** The body's bytes, or undefined once more than `cap` arrived (the rest is not read: the stream is destroyed). */
+async function readCapped(body: AsyncIterable<Uint8Array>, cap: number): Promise<Uint8Array | undefined> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  // Leaving the loop early ends the iteration, which destroys the stream and its connection.
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > cap) return undefined;
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
+}
+
+function tooManyPackages(count: number): string {
+  return `packages: ${count} names listed, more than ${MAX_REPORTED_PACKAGES}`;
+}
+
+/**
+ * The live-state fields of a status answer, where present and well-formed;
+ * anything else is ignored. Numbers and lists out of bounds are named in
+ * `rejected` (for /status and the log).
+ */
+export function parseReport(text: string, rejected: string[] = []): WorkerReport | undefined {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -136,11 +257,42 @@ export function parseReport(text: string): WorkerReport | undefined {
     return undefined;
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return undefined;
-  const { packages, inFlight, cores } = data as Record<string, unknown>;
+  return reportOf(data as Record<string, unknown>, rejected);
+}
+
+/** A body the parser thread read, validated as parseReport validates one parsed in place. */
+function reportOfParsed(parsed: ParsedStatus, rejected: string[]): WorkerReport | undefined {
+  if (!parsed.object) return undefined;
+  let packages: string[] | undefined;
+  if (parsed.packageCount > MAX_REPORTED_PACKAGES) rejected.push(tooManyPackages(parsed.packageCount));
+  else if (parsed.packageCount === 0) packages = [];
+  else if (parsed.packageCount > 0) packages = (parsed.packagesJoined ?? '').split('\n');
+  return reportOf({ packages, inFlight: parsed.inFlight, cores: parsed.cores }, rejected);
+}
+
+function reportOf(data: Record<string, unknown>, rejected: string[]): WorkerReport | undefined {
+  const { packages, inFlight, cores } = data;
   const report: { packages?: string[]; inFlight?: number; cores?: number } = {};
-  if (Array.isArray(packages) && packages.every((p): p is string => typeof p === 'string')) report.packages = packages;
-  if (typeof inFlight === 'number' && Number.isInteger(inFlight) && inFlight >= 0) report.inFlight = inFlight;
+  if (Array.isArray(packages) && packages.every((p): p is string => typeof p === 'string')) {
+    if (packages.length > MAX_REPORTED_PACKAGES) rejected.push(tooManyPackages(packages.length));
+    else report.packages = packages;
+  }
+  if (typeof inFlight === 'number') {
+    if (Number.isInteger(inFlight) && inFlight >= 0) report.inFlight = inFlight;
+    else rejected.push(`inFlight ${inFlight} is not a count`);
+  }
   // Below a hundredth of a core the processor-sharing price overflows to Infinity (and 0 x Infinity is NaN): not a real worker's report.
-  if (typeof cores === 'number' && Number.isFinite(cores) && cores >= MIN_REPORTED_CORES) report.cores = cores;
+  if (typeof cores === 'number') {
+    if (Number.isFinite(cores) && cores >= MIN_REPORTED_CORES && cores <= MAX_REPORTED_CORES) report.cores = cores;
+    else rejected.push(`cores ${cores} outside ${MIN_REPORTED_CORES} to ${MAX_REPORTED_CORES}`);
+  }
   return Object.keys(report).length > 0 ? report : undefined;
+}
+
+/** Drops an in-flight count no worker behind a `limit`-connection share could run; names it in `rejected`. */
+export function boundReport(report: WorkerReport | undefined, limit: number, rejected: string[]): WorkerReport | undefined {
+  if (report?.inFlight === undefined || report.inFlight <= IN_FLIGHT_REPORT_FACTOR * limit) return report;
+  rejected.push(`inFlight ${report.inFlight} is over ${IN_FLIGHT_REPORT_FACTOR} x the connection limit (${limit})`);
+  const { inFlight: _, ...rest } = report;
+  return Object.keys(rest).length > 0 ? rest : undefined;
 }

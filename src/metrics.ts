@@ -13,11 +13,17 @@ export const DURATION_BUCKETS = [
   1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300,
 ];
 
-/** Metric children of one worker, made when the worker is added so the request path only increments. */
+/**
+ * Metric children of one worker, each made on its first use (a histogram child
+ * is 27 series: made for every one of 10,000 idle workers they would dominate
+ * /metrics and the proxy's memory), and removed with the worker.
+ */
 interface WorkerMetrics {
-  readonly duration: Histogram.Internal<'worker'>;
+  duration: Histogram.Internal<'worker'> | undefined;
   readonly byStatus: Map<number, Counter.Internal>;
   readonly upstreamErrors: Map<string, Counter.Internal>;
+  /** Health states the worker moved to, each a `warmroute_health_transitions_total` child. */
+  readonly transitions: Map<string, Counter.Internal>;
 }
 
 const decisions: readonly Decision[] = ['home', 'spill', 'wait', 'shared', 'direct'];
@@ -129,7 +135,7 @@ export class ProxyMetrics implements TableListener {
   }
 
   added(w: Worker): void {
-    this.perWorker.set(w, { duration: this.duration.labels(w.id), byStatus: new Map(), upstreamErrors: new Map() });
+    this.perWorker.set(w, { duration: undefined, byStatus: new Map(), upstreamErrors: new Map(), transitions: new Map() });
   }
 
   removed(w: Worker): void {
@@ -137,12 +143,21 @@ export class ProxyMetrics implements TableListener {
     if (!m) return;
     for (const code of m.byStatus.keys()) this.requests.remove(w.id, String(code));
     for (const reason of m.upstreamErrors.keys()) this.upstream.remove(w.id, reason);
+    for (const to of m.transitions.keys()) this.transitions.remove(w.id, to);
     this.perWorker.delete(w);
-    this.duration.remove(w.id);
+    if (m.duration !== undefined) this.duration.remove(w.id);
   }
 
   health(w: Worker, _from: string, to: string): void {
-    this.transitions.inc({ worker: w.id, to });
+    // A worker's last move (to "removed") is not counted: its series go with it.
+    const m = this.perWorker.get(w);
+    if (!m || to === 'removed') return;
+    let counter = m.transitions.get(to);
+    if (!counter) {
+      counter = this.transitions.labels(w.id, to);
+      m.transitions.set(to, counter);
+    }
+    counter.inc();
   }
 
   /** A lease was dispatched to `w` after waiting `waitSeconds`. */
@@ -166,6 +181,7 @@ export class ProxyMetrics implements TableListener {
       m.byStatus.set(status, counter);
     }
     counter.inc();
+    m.duration ??= this.duration.labels(w.id);
     m.duration.observe(seconds);
   }
 

@@ -33,6 +33,8 @@ export class Worker implements WorkerView {
   checkFailures = 0;
   checkSuccesses = 0;
   checkReason = '';
+  /** New, and kept out of routing until its first status check passes (`healthCheckNewWorkers`). */
+  awaitingCheck = false;
   /** Passive: out of routing until the ejection timer fires. */
   ejected = false;
   ejections = 0;
@@ -51,6 +53,8 @@ export class Worker implements WorkerView {
   reportedInFlight: number | undefined;
   /** True once the worker reported its packages: its set is then the worker's word, not a guess. */
   reportsPackages = false;
+  /** Why part of its last status answer was not believed (a body over the cap, a field out of bounds); '' when all was. */
+  reportWhy = '';
 
   constructor(
     readonly id: string,
@@ -75,6 +79,13 @@ export class Worker implements WorkerView {
   }
 }
 
+/** A worker's new weight and connection limit, one entry of a batch. */
+export interface WorkerChange {
+  readonly worker: Worker;
+  readonly weight: number;
+  readonly limit: number;
+}
+
 /** Who else follows the table: the scheduler (queues), the proxy (connections), metrics. */
 export interface TableListener {
   added?(w: Worker): void;
@@ -97,6 +108,8 @@ export interface TableOptions {
   ejectionMaxMs: number;
   healthFall: number;
   healthRise: number;
+  /** Workers that join a running table stay out of routing until their first status check passes. */
+  holdNewWorkers?: boolean;
 }
 
 /**
@@ -163,16 +176,29 @@ export class WorkerTable {
     return undefined;
   }
 
-  /** Adds the workers whose id is not present (in one batch, so a ring is built once); returns those added. */
-  add(specs: readonly WorkerSpec[]): Worker[] {
+  /**
+   * Adds the workers whose id is not present (in one batch, so a ring is built once); returns those added.
+   * With `holdNewWorkers` and `hold`, they join out of routing until their first status check passes
+   * (the workers a proxy starts with are trusted: `hold` false).
+   */
+  add(specs: readonly WorkerSpec[], hold = true): Worker[] {
     const added: Worker[] = [];
+    const seen = new Set<string>();
     for (const spec of specs) {
-      if (this.byId.has(spec.id) || added.some((w) => w.id === spec.id)) continue;
+      if (this.byId.has(spec.id) || seen.has(spec.id)) continue;
+      seen.add(spec.id);
       added.push(new Worker(spec.id, spec.address, spec.url, spec.weight, spec.connections ?? this.options.connectionsPerWorker));
     }
     if (added.length === 0) return added;
+    const held = hold && this.options.holdNewWorkers === true;
     for (const w of added) {
       this.byId.set(w.id, w);
+      if (held) {
+        w.awaitingCheck = true;
+        w.checkUp = false;
+        w.checkReason = 'new: not routed until its first status check passes';
+        continue;
+      }
       w.routable = true;
       this.routable_++;
       this.free_++;
@@ -182,9 +208,14 @@ export class WorkerTable {
     else for (const w of added) this.balancer_.added?.(w);
     for (const w of added) {
       for (const l of this.listeners) l.added?.(w);
-      for (const l of this.listeners) l.routable?.(w);
+      if (w.routable) for (const l of this.listeners) l.routable?.(w);
     }
     return added;
+  }
+
+  /** Status checks stopped: workers still waiting for their first one are trusted, as workers are without checks. */
+  trustUnchecked(): void {
+    for (const w of this.list) if (w.awaitingCheck) this.passedFirstCheck(w);
   }
 
   /** Takes workers out of the table at once; their queues go back to the shared queue, in-flight requests finish. */
@@ -197,10 +228,10 @@ export class WorkerTable {
       w.ejectTimer?.cancel();
     }
     this.list = this.list.filter((w) => !gone.has(w));
-    for (const w of gone) {
-      this.balancer_.removed?.(w);
-      for (const l of this.listeners) l.removed?.(w);
-    }
+    const leaving = [...gone];
+    if (this.balancer_.removedMany) this.balancer_.removedMany(leaving);
+    else for (const w of leaving) this.balancer_.removed?.(w);
+    for (const w of leaving) for (const l of this.listeners) l.removed?.(w);
   }
 
   /** The worker takes nothing new; its queue moves to the shared queue; what runs there finishes. */
@@ -214,23 +245,36 @@ export class WorkerTable {
     this.setState(w, () => { w.draining = false; });
   }
 
-  /** Drains the worker and removes it once its last request ends. */
-  retire(w: Worker): void {
-    w.retiring = true;
-    this.drain(w);
-    if (w.inFlight === 0) this.remove([w]);
+  /** Drains the workers and removes each once its last request ends (those idle now, in one batch). */
+  retire(workers: readonly Worker[]): void {
+    for (const w of workers) {
+      w.retiring = true;
+      this.drain(w);
+    }
+    this.remove(workers.filter((w) => w.inFlight === 0));
   }
 
   /** New weight or connection limit, for requests placed from now on. */
   update(w: Worker, weight: number, limit: number): void {
-    if (w.weight === weight && w.limit === limit) return;
-    const wasFree = w.routable && w.inFlight < w.limit;
-    w.weight = weight;
-    w.limit = limit;
-    const isFree = w.routable && w.inFlight < w.limit;
-    this.free_ += Number(isFree) - Number(wasFree);
-    this.balancer_.changed?.(w);
-    for (const l of this.listeners) l.changed?.(w);
+    this.updateMany([{ worker: w, weight, limit }]);
+  }
+
+  /** New weights and limits for a batch of workers: the policy re-places them in one pass. */
+  updateMany(changes: readonly WorkerChange[]): void {
+    const changed: Worker[] = [];
+    for (const { worker: w, weight, limit } of changes) {
+      if (w.removed || (w.weight === weight && w.limit === limit)) continue;
+      const wasFree = w.routable && w.inFlight < w.limit;
+      w.weight = weight;
+      w.limit = limit;
+      const isFree = w.routable && w.inFlight < w.limit;
+      this.free_ += Number(isFree) - Number(wasFree);
+      changed.push(w);
+    }
+    if (changed.length === 0) return;
+    if (this.balancer_.changedMany) this.balancer_.changedMany(changed);
+    else for (const w of changed) this.balancer_.changed?.(w);
+    for (const w of changed) for (const l of this.listeners) l.changed?.(w);
   }
 
   /** Switches the policy: the new one learns every worker in one batch. */
@@ -281,6 +325,12 @@ export class WorkerTable {
   /** One active check's result; `fall` failures in a row take the worker down, `rise` successes bring it back. */
   checked(w: Worker, ok: boolean, why: string): void {
     if (w.removed) return;
+    if (w.awaitingCheck) {
+      if (ok) return this.passedFirstCheck(w);
+      w.checkFailures++;
+      w.checkReason = `new: not routed until its first status check passes (last: ${why})`;
+      return;
+    }
     if (ok) {
       w.checkFailures = 0;
       w.checkSuccesses++;
@@ -298,6 +348,14 @@ export class WorkerTable {
         w.checkReason = `down after ${w.checkFailures} failed status checks (last: ${why})`;
       }
     }
+  }
+
+  private passedFirstCheck(w: Worker): void {
+    w.awaitingCheck = false;
+    w.checkFailures = 0;
+    w.checkSuccesses = 1;
+    w.checkReason = '';
+    this.setState(w, () => { w.checkUp = true; });
   }
 
   /** The worker's own word on its state replaces the table's guesses. */

@@ -72,6 +72,7 @@ t.test('new keys have their documented defaults', async (t) => {
     workerQueueLimit: 100, statusPath: '/status', healthIntervalMs: 2000, healthTimeoutMs: 1000, healthFall: 3, healthRise: 2,
     ejectionMaxMs: 300_000, ejectOn5xx: false, shutdownTimeoutMs: 330_000, accessLog: true, responseTimeoutMs: 900_000,
     clientBodyTimeoutMs: 30_000, packages: '', dnsName: '', dnsType: 'srv', dnsPort: 8080, dnsIntervalMs: 10_000, dnsServer: '',
+    healthCheckNewWorkers: true, healthMaxPollsPerSecond: 250,
   });
   t.notOk('simulatedWorkers' in c, 'the embedded demo keys are gone');
 });

@@ -2,6 +2,7 @@
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { until } from '../fixtures/end-to-end.js';
 import { closedPort, inBatches, invoke, startTestProxy, startTestWorker, type TestWorker } from '../fixtures/servers.js';
 
 function errorOf(json: unknown): { code: string; message: string } {
@@ -148,6 +149,8 @@ t.test('no workers at all: 503 at once, until one is added', async (t) => {
   t.match(errorOf(r.json).message, /no workers/);
   const add = await invoke(proxy.url, `/admin/workers/add?workers=${encodeURIComponent(w.url)}`, { body: '' });
   t.equal(add.status, 200);
+  // A worker added while running is routed once its first status check passes (healthCheckNewWorkers).
+  await until(() => proxy.table.routableCount === 1, 'the added worker in routing');
   t.equal((await invoke(proxy.url, '/runLambda/f')).status, 200);
 });
 
@@ -188,7 +191,7 @@ t.test('request and response headers: hop-by-hop dropped, x-forwarded-for added,
   t.equal(r.headers['x-test-worker'], String(w.port), "the worker's headers pass through");
 });
 
-t.test('admin: add and remove take effect on the next request; the token is enforced', async (t) => {
+t.test('admin: add (once its first status check passes) and remove take effect on the next request; the token is enforced', async (t) => {
   const [a, b] = await Promise.all([startTestWorker(), startTestWorker()]);
   const proxy = await startTestProxy({ balancer: 'round-robin', adminToken: 's3cret', workers: [a!.url] });
   await cleanup(t, proxy, [a!, b!]);
@@ -204,6 +207,7 @@ t.test('admin: add and remove take effect on the next request; the token is enfo
   const added = await invoke(proxy.url, '/admin/workers/add', { body: JSON.stringify({ workers: [{ url: b!.url, weight: 1 }] }), headers: auth });
   t.equal(added.status, 200);
   t.same((added.json as { added: string[] }).added, [`127.0.0.1:${b!.port}`]);
+  await until(() => proxy.table.routableCount === 2, 'the added worker in routing after its first status check');
   await invoke(proxy.url, '/runLambda/f');
   await invoke(proxy.url, '/runLambda/f');
   t.equal(b!.count, 1, 'the added worker takes requests at once');

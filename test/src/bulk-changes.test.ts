@@ -1,0 +1,76 @@
+// Batches of table changes reach the policy as batches (a ring is rebuilt once), and a worker's
+// metric series leave with it.
+import t from 'tap';
+import { HashRing } from '../../balancers/hash-ring.js';
+import type { Balancer } from '../../balancers/types.js';
+import { eventHooks } from '../../balancers/worker-index.js';
+import { VirtualClock } from '../../pipbench/virtual-clock.js';
+import type { WorkerSpec } from '../../src/config.js';
+import { WorkerTable } from '../../src/workers.js';
+import { client, invoke, startTestProxy, startTestWorker } from '../fixtures/servers.js';
+import { request } from 'undici';
+
+function spec(i: number): WorkerSpec {
+  return { id: `w${i}`, url: `http://10.0.${i >> 8}.${i & 255}:8080`, address: `10.0.${i >> 8}.${i & 255}:8080`, weight: 1, connections: 4 };
+}
+
+/** A table over a ring-keeping policy, counting the ring's rebuilds. */
+function ringTable(): { table: WorkerTable; ring: HashRing } {
+  const ring = new HashRing();
+  const balancer: Balancer = { name: 'ring', ...eventHooks(ring), pick: () => undefined };
+  const table = new WorkerTable(balancer, new VirtualClock(), { connectionsPerWorker: 4, failTimeoutMs: 1000, ejectionMaxMs: 1000, healthFall: 1, healthRise: 1 });
+  return { table, ring };
+}
+
+t.test('removing 10,000 workers in one call rebuilds the ring once', async (t) => {
+  const { table, ring } = ringTable();
+  table.add(Array.from({ length: 10_000 }, (_, i) => spec(i)));
+  t.equal(ring.workerCount, 10_000);
+  const before = ring.rebuilds;
+  table.remove(table.workers.slice(0, 9_999));
+  t.equal(ring.rebuilds - before, 1, 'one rebuild for the whole batch');
+  t.equal(ring.workerCount, 1);
+  t.equal(ring.pointCount, 100, 'only the last worker\'s points are left');
+  t.equal(ring.ownerOf(0)?.id, table.workers[0]!.id);
+});
+
+t.test('re-weighting 10,000 workers in one batch rebuilds the ring once; retiring them, once', async (t) => {
+  const { table, ring } = ringTable();
+  table.add(Array.from({ length: 10_000 }, (_, i) => spec(i)));
+  let before = ring.rebuilds;
+  table.updateMany(table.workers.map((worker) => ({ worker, weight: 2, limit: 4 })));
+  t.equal(ring.rebuilds - before, 1, 'one rebuild for the whole batch');
+  t.equal(ring.pointCount, 10_000 * 200, 'every worker placed again at its new weight');
+  before = ring.rebuilds;
+  table.updateMany(table.workers.map((worker) => ({ worker, weight: 2, limit: 8 })));
+  t.equal(ring.rebuilds - before, 0, 'a new limit does not move points');
+  before = ring.rebuilds;
+  table.retire([...table.workers]);
+  t.equal(ring.rebuilds - before, 1, 'idle workers retired in one batch');
+  t.equal(table.size, 0);
+});
+
+async function metricsText(base: string): Promise<string> {
+  const res = await request(`${base}/metrics`, { dispatcher: client });
+  return res.body.text();
+}
+
+t.test('after a worker is removed, /metrics holds none of its series', async (t) => {
+  const kept = await startTestWorker();
+  const gone = await startTestWorker();
+  const proxy = await startTestProxy({ balancer: 'round-robin', workers: [{ url: kept.url, id: 'kept' }, { url: gone.url, id: 'gone' }] });
+  t.teardown(async () => {
+    await proxy.close();
+    await kept.close();
+    await gone.close();
+  });
+  for (let i = 0; i < 4; i++) t.equal((await invoke(proxy.url, '/runLambda/f')).status, 200);
+  proxy.drainWorkers(['gone']);
+  const before = await metricsText(proxy.url);
+  t.match(before, /warmroute_requests_total\{worker="gone"/, 'the worker had request series');
+  t.match(before, /warmroute_health_transitions_total\{worker="gone",to="draining"\}/, 'and a transition series');
+  proxy.removeWorkers(['gone']);
+  const after = await metricsText(proxy.url);
+  t.notMatch(after, /worker="gone"/, 'no series of the removed worker');
+  t.match(after, /warmroute_requests_total\{worker="kept"/, 'the other worker keeps its series');
+});
