@@ -7,18 +7,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { UsageError } from '../../src/usage-error.js';
 import type { CommandWrapper } from './children.js';
 
 const PERIOD_US = 100_000;
 const V2_ROOT = '/sys/fs/cgroup';
 const V1_CPU_ROOT = '/sys/fs/cgroup/cpu';
-
-export class CpuQuotaError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CpuQuotaError';
-  }
-}
 
 export interface CpuQuota {
   readonly cpus: number;
@@ -38,10 +32,10 @@ export function cpuHierarchy(): { version: 1 | 2; root: string } | string {
   return `no cgroup cpu controller is mounted (neither ${controllers} listing cpu nor ${V1_CPU_ROOT}/cpu.cfs_quota_us)`;
 }
 
-/** Creates the worker's cgroup with a quota of `cpus` processors; a CpuQuotaError names what is not writable. */
+/** Creates the worker's cgroup with a quota of `cpus` processors; a UsageError names what is not writable. */
 export async function createCpuQuota(workerName: string, cpus: number): Promise<CpuQuota> {
   const found = cpuHierarchy();
-  if (typeof found === 'string') throw new CpuQuotaError(`--cpus needs a cgroup cpu controller: ${found}`);
+  if (typeof found === 'string') throw new UsageError(`--cpus needs a cgroup cpu controller: ${found}`);
   const { version, root } = found;
   const path = join(root, `warmroute-${workerName.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`);
   const quotaUs = Math.max(1000, Math.round(cpus * PERIOD_US));
@@ -49,7 +43,7 @@ export async function createCpuQuota(workerName: string, cpus: number): Promise<
     try {
       await action();
     } catch (err) {
-      throw new CpuQuotaError(`--cpus: cannot ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); cgroups are writable by root only`);
+      throw new UsageError(`--cpus: cannot ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); cgroups are writable by root only`);
     }
   };
   if (version === 2) {

@@ -1,8 +1,10 @@
 // Starting a process-engine worker: everything that can be checked before the
 // first request is (python and pip, the folders, the handlers' files, the
-// package names), so that bad set-up is one line at start-up, not a 500 later.
+// package names, the cgroup), so that bad set-up is one line at start-up (a
+// UsageError: the flags name something unusable), not a 500 later.
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { UsageError } from '../../src/usage-error.js';
 import { serveWorker, type RunningWorker, type ServedStatus, type ServeOptions } from '../worker.js';
 import type { Workload } from '../workload.js';
 import { ProcessEngine, packageClosure, type ProcessEngineSettings, type ProcessEngineStatus } from './engine.js';
@@ -10,9 +12,6 @@ import { prepareCacheDir } from './package-cache.js';
 import { checkPython } from './python.js';
 
 export { ProcessEngine, packageClosure, type ProcessEngineStatus, type ProcessInvocationResult } from './engine.js';
-export { CpuQuotaError } from './cgroup.js';
-export { CacheUnwritableError } from './package-cache.js';
-export { PythonMissingError } from './python.js';
 
 export interface ProcessWorkerOptions extends ServeOptions {
   workload: Workload;
@@ -28,19 +27,11 @@ export interface ProcessWorkerOptions extends ServeOptions {
 
 export type ProcessWorker = RunningWorker<ServedStatus<ProcessEngineStatus>>;
 
-/** A set-up problem found before the worker starts: a flag names something unusable. */
-export class ProcessSetupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ProcessSetupError';
-  }
-}
-
 /** Package names become folder names: nothing that could climb out of the cache. */
 const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function checkFolder(what: string, dir: string): void {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ProcessSetupError(`${what} ${dir} is not a folder`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${what} ${dir} is not a folder`);
 }
 
 /** Every handler has its lambda_func.py and only safe package names; returns the first problem. */
@@ -58,7 +49,7 @@ function workloadProblem(workload: Workload, handlers: string): string | undefin
 
 export async function startProcessWorker(opts: ProcessWorkerOptions): Promise<ProcessWorker> {
   const check = (ok: boolean, message: string): void => {
-    if (!ok) throw new ProcessSetupError(message);
+    if (!ok) throw new UsageError(message);
   };
   check(opts.cacheBytes === undefined || opts.cacheBytes >= 0, `cacheBytes must be a non-negative number, got ${opts.cacheBytes}`);
   check(opts.importCacheBytes === undefined || opts.importCacheBytes >= 0, `importCacheBytes must be a non-negative number, got ${opts.importCacheBytes}`);
@@ -71,7 +62,7 @@ export async function startProcessWorker(opts: ProcessWorkerOptions): Promise<Pr
   const python = await checkPython(opts.python ?? 'python3');
   await prepareCacheDir(cache);
   const problem = workloadProblem(opts.workload, handlers);
-  if (problem) throw new ProcessSetupError(problem);
+  if (problem) throw new UsageError(problem);
   const settings: ProcessEngineSettings = { workload: opts.workload, repo, handlers, cache, python };
   if (opts.cacheBytes !== undefined) settings.cacheBytes = opts.cacheBytes;
   if (opts.importCacheBytes !== undefined) settings.importCacheBytes = opts.importCacheBytes;

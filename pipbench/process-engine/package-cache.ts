@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, renameSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UsageError } from '../../src/usage-error.js';
 import { InvocationError } from '../worker.js';
 
 /** Installs one package into an empty folder; throws an InvocationError naming the problem. */
@@ -28,14 +29,7 @@ export interface PackageCacheOptions {
 const TEMP_PREFIX = '.tmp-';
 const TRASH_PREFIX = '.trash-';
 
-export class CacheUnwritableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CacheUnwritableError';
-  }
-}
-
-/** The cache folder exists (created if missing) and takes a file; else a CacheUnwritableError naming it. */
+/** The cache folder exists (created if missing) and takes a file; else a UsageError naming it (a start-up problem). */
 export async function prepareCacheDir(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
@@ -44,7 +38,7 @@ export async function prepareCacheDir(dir: string): Promise<void> {
     await writeFile(probe, '');
     await rm(probe, { force: true });
   } catch (err) {
-    throw new CacheUnwritableError(`the cache folder ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(`the cache folder ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 

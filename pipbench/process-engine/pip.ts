@@ -1,5 +1,6 @@
 // One package installed by pip from the local repository, without the network
 // and without its dependencies (each has its own folder), as OpenLambda does.
+import { pythonNames } from '../wheels.js';
 import { InvocationError } from '../worker.js';
 import type { ChildProcesses } from './children.js';
 
@@ -18,7 +19,8 @@ export async function pipInstall(setup: PipSetup, name: string, target: string):
     '--no-index', '--find-links', setup.repo, '--no-deps',
     '--target', target,
     '--no-cache-dir', '--disable-pip-version-check', '--no-input', '--quiet',
-    name,
+    // The distribution name the repository's wheel carries (pipbench/wheels.ts names it from the table's).
+    pythonNames(name).distribution,
   ];
   // Only the repository counts: a user's pip configuration must not add an index or options.
   const env = { ...process.env, PIP_CONFIG_FILE: '/dev/null', PYTHONNOUSERSITE: '1' };

@@ -2,19 +2,13 @@
 // pip imports), and resolved to its real executable so that children skip any
 // shim in front of it.
 import { execFile } from 'node:child_process';
+import { UsageError } from '../../src/usage-error.js';
 
 export interface PythonInfo {
   /** The interpreter's own path (sys.executable). */
   executable: string;
   version: string;
   pipVersion: string;
-}
-
-export class PythonMissingError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PythonMissingError';
-  }
 }
 
 const PROBE = [
@@ -27,25 +21,25 @@ const PROBE = [
   'print(json.dumps({"executable": sys.executable, "version": sys.version.split()[0], "pip": pv}))',
 ].join('\n');
 
-/** Checks that `python` runs and has pip; a PythonMissingError says which is missing and what to install. */
+/** Checks that `python` runs and has pip; a UsageError says which is missing and what to install. */
 export function checkPython(python: string): Promise<PythonInfo> {
   return new Promise((resolve, reject) => {
     execFile(python, ['-c', PROBE], { timeout: 30_000 }, (err, stdout, stderr) => {
       if (err) {
         const code = (err as NodeJS.ErrnoException).code;
         const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not executable' : `failed: ${stderr.trim().split('\n').pop() ?? err.message}`;
-        reject(new PythonMissingError(`python "${python}" ${why}; the process engine needs python3 with pip (Debian: apt-get install python3-pip), or give --python PATH`));
+        reject(new UsageError(`python "${python}" ${why}; the process engine needs python3 with pip (Debian: apt-get install python3-pip), or give --python PATH`));
         return;
       }
       let probe: { executable?: unknown; version?: unknown; pip?: unknown };
       try {
         probe = JSON.parse(stdout) as typeof probe;
       } catch {
-        reject(new PythonMissingError(`python "${python}" did not answer the start-up probe (printed ${JSON.stringify(stdout.slice(0, 80))})`));
+        reject(new UsageError(`python "${python}" did not answer the start-up probe (printed ${JSON.stringify(stdout.slice(0, 80))})`));
         return;
       }
       if (typeof probe.pip !== 'string') {
-        reject(new PythonMissingError(`pip is missing for python "${python}" (${String(probe.executable)}); install it (Debian: apt-get install python3-pip)`));
+        reject(new UsageError(`pip is missing for python "${python}" (${String(probe.executable)}); install it (Debian: apt-get install python3-pip)`));
         return;
       }
       resolve({ executable: typeof probe.executable === 'string' && probe.executable !== '' ? probe.executable : python, version: String(probe.version), pipVersion: probe.pip });
