@@ -24,13 +24,14 @@ def main():
         pass
     sys.path[:0] = sys.argv[1:]
     started = time.perf_counter()
+    cpu = time.process_time()
     try:
         import lambda_func
         handler = lambda_func.handler
     except BaseException as err:
         proto.write(json.dumps({"ready": False, "error": one_line(err)}) + "\n")
         return 3
-    proto.write(json.dumps({"ready": True, "importMs": (time.perf_counter() - started) * 1000}) + "\n")
+    proto.write(json.dumps({"ready": True, "importMs": (time.perf_counter() - started) * 1000, "importCpuMs": (time.process_time() - cpu) * 1000}) + "\n")
     for line in sys.stdin:
         event = json.loads(line)
         started = time.perf_counter()

@@ -44,6 +44,8 @@ export interface ProcessInvocationResult {
   sandboxMs: number;
   installMs: number;
   importMs: number;
+  /** Process CPU time of the import (0 on a warm interpreter): importMs against it shows a quota or a busy CPU. */
+  importCpuMs: number;
   runMs: number;
   totalMs: number;
   wallMs: number;
@@ -179,6 +181,7 @@ export class ProcessEngine implements WorkerEngine<ProcessInvocationResult, Proc
             sandboxMs: fresh ? round3(interpreter.startMs - interpreter.importMs) : 0,
             installMs: round3(installed - started),
             importMs: fresh ? round3(interpreter.importMs) : 0,
+            importCpuMs: fresh ? round3(interpreter.importCpuMs) : 0,
             runMs: round3(call.runMs),
             totalMs: round3(totalMs),
             wallMs: round3(totalMs),

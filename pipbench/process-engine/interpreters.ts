@@ -28,6 +28,7 @@ interface DriverLine {
   ok?: boolean;
   error?: string;
   importMs?: number;
+  importCpuMs?: number;
   runMs?: number;
   result?: unknown;
 }
@@ -48,16 +49,28 @@ export class Interpreter {
   startMs = 0;
   /** Of which importing lambda_func (hence its packages). */
   importMs = 0;
+  /** The process CPU time that import took (under a quota or a busy CPU, less than importMs). */
+  importCpuMs = 0;
   private pending: { resolve: (line: DriverLine) => void; reject: (err: Error) => void } | undefined;
   private exited: Error | undefined;
   private readonly stderr = new OutputTail();
+  /** Settles once the process has exited (or never started). */
+  readonly gone: Promise<void>;
 
   private constructor(readonly spec: InterpreterSpec, private readonly child: ChildProcessWithoutNullStreams, private readonly children: ChildProcesses) {
     createInterface({ input: child.stdout }).on('line', (text) => this.answer(text));
     child.stderr.on('data', (c: Buffer) => this.stderr.add(c));
     child.stdin.on('error', () => undefined); // a dead child's stdin: reported by the exit below
-    child.once('error', (err) => this.ended(`could not start: ${err.message}`));
-    child.once('close', (code, signal) => this.ended(signal ? `was killed by ${signal}` : `exited with code ${code}`));
+    this.gone = new Promise<void>((resolve) => {
+      child.once('error', (err) => {
+        this.ended(`could not start: ${err.message}`);
+        resolve();
+      });
+      child.once('close', (code, signal) => {
+        this.ended(signal ? `was killed by ${signal}` : `exited with code ${code}`);
+        resolve();
+      });
+    });
   }
 
   get pid(): number {
@@ -75,10 +88,13 @@ export class Interpreter {
     const ready = await interp.next();
     if (!ready.ready) {
       interp.kill();
+      // Answered only once the process is gone: a failed start leaves nothing running.
+      await interp.gone;
       throw new InvocationError(500, 'import_failed', `handler "${spec.handler}" failed to import (${spec.handlerDir}/lambda_func.py): ${ready.error ?? 'no reason given'}`);
     }
     interp.startMs = performance.now() - started;
     interp.importMs = ready.importMs ?? 0;
+    interp.importCpuMs = ready.importCpuMs ?? 0;
     interp.measure();
     return interp;
   }
