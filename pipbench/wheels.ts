@@ -102,7 +102,7 @@ function zipWheel(parts: WheelParts): { zip: Uint8Array; installedBytes: number 
   const record = parts.files.map(([path, data]) => `${path},sha256=${recordHash(data)},${data.length}\n`).join('') + `${parts.distInfo}/RECORD,,\n`;
   const all: WheelFile[] = [...parts.files, [`${parts.distInfo}/RECORD`, new TextEncoder().encode(record), 'deflate']];
   const zippable: Zippable = {};
-  for (const [path, data, how] of all) zippable[path] = [data, { ...FILE_ATTRS, level: how === 'store' ? 0 : 9 }];
+  for (const [path, data, how] of all) zippable[path] = [data, { ...FILE_ATTRS, level: how === 'store' ? 0 : 6 }];
   return { zip: zipSync(zippable), installedBytes: all.reduce((sum, [, data]) => sum + data.length, 0) };
 }
 

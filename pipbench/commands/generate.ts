@@ -11,12 +11,15 @@ import {
   type GeneratedWorkload,
 } from '../generate.js';
 import { footprintBytes, parseRegistry, type PackageInfo } from '../workload.js';
+import { REPOSITORY_DEFAULTS, writeHandlers, writePackageRepository } from '../wheels.js';
+import { join } from 'node:path';
 
 
 const DEFAULTS = { packages: 1000, handlers: 100, levels: 8, zipf: 1.4, importsMean: 4, repeat: 10 } as const;
 
 const USAGE = `usage: pipbench generate --out DIR [flags]
        pipbench generate --out DIR --from-registry FILE [--seed N] [--repeat K]
+       either one with --wheels [--size-scale F] [--cost-scale F]
 
 Writes DIR/packages.json (the package table), DIR/registry.json (olscheduler
 registry, each handler's packages largest first) and DIR/handlers.txt (the
@@ -33,6 +36,11 @@ handler list, each handler --repeat times). The same flags give byte-identical f
   --from-registry FILE   keep this olscheduler registry (order as given) and fill in
                          a package table for its names: sizes drawn, then handed
                          out so the lists read largest first where they agree
+  --wheels               also write DIR/repo/ (one real wheel per package, a
+                         find-links folder with a PEP 503 index in repo/simple/)
+                         and DIR/handlers/<handle>/ (lambda_func.py, packages.txt)
+  --size-scale F         with --wheels: multiplies sizes and import memory    default ${REPOSITORY_DEFAULTS.sizeScale}
+  --cost-scale F         with --wheels: multiplies install and import CPU     default ${REPOSITORY_DEFAULTS.costScale}
   -h, --help             this text
 `;
 
@@ -46,6 +54,9 @@ const OPTIONS = {
   repeat: { type: 'string' },
   seed: { type: 'string' },
   'from-registry': { type: 'string' },
+  wheels: { type: 'boolean' },
+  'size-scale': { type: 'string' },
+  'cost-scale': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -54,7 +65,7 @@ type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
 
 
 // Far beyond any benchmark, low enough that a typo cannot exhaust memory.
-const LIMITS = { packages: 1_000_000, handlers: 100_000, levels: 100, repeat: 10_000, zipf: 10, importsMean: 10_000 } as const;
+const LIMITS = { packages: 1_000_000, handlers: 100_000, levels: 100, repeat: 10_000, zipf: 10, importsMean: 10_000, scale: 10 } as const;
 
 
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
@@ -73,6 +84,13 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     if (values.out === undefined || values.out === '') throw new UsageError('--out DIR is required');
     const seed = parseNumberFlag('seed', values.seed, { integer: true, min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }) ?? DEFAULT_SEED;
     const repeat = parseNumberFlag('repeat', values.repeat, { integer: true, min: 1, max: LIMITS.repeat }) ?? DEFAULTS.repeat;
+    const scale = (flag: 'size-scale' | 'cost-scale'): number | undefined => {
+      const value = parseNumberFlag(flag, values[flag], { exclusiveMin: 0, max: LIMITS.scale });
+      if (value !== undefined && !values.wheels) throw new UsageError(`--${flag} scales the wheels and needs --wheels`);
+      return value;
+    };
+    const sizeScale = scale('size-scale') ?? REPOSITORY_DEFAULTS.sizeScale;
+    const costScale = scale('cost-scale') ?? REPOSITORY_DEFAULTS.costScale;
     const samples = await loadCostSamples();
     let workload: GeneratedWorkload;
     if (values['from-registry'] !== undefined) {
@@ -102,7 +120,17 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       );
     }
     const paths = await writeWorkloadFiles(values.out, workload);
-    io.stdout.write(`${summarize(workload)}${values['from-registry'] !== undefined ? keySummary(workload) : ''}wrote ${paths.join(', ')}\n`);
+    let wheels = '';
+    if (values.wheels) {
+      const repo = await writePackageRepository(workload.packages, join(values.out, 'repo'), { sizeScale, costScale, seed });
+      const handlers = await writeHandlers(workload.registry, join(values.out, 'handlers'), workload.packages);
+      const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+      const sum = (key: 'wheelBytes' | 'installedBytes'): number => repo.wheels.reduce((total, w) => total + w[key], 0);
+      wheels =
+        `wheels at size scale ${sizeScale}, cost scale ${costScale}: ${repo.wheels.length} wheels (${mib(sum('wheelBytes'))} MiB, ` +
+        `${mib(sum('installedBytes'))} MiB installed) in ${repo.dir}, ${handlers.handlers.length} handler folders in ${handlers.dir}\n`;
+    }
+    io.stdout.write(`${summarize(workload)}${values['from-registry'] !== undefined ? keySummary(workload) : ''}${wheels}wrote ${paths.join(', ')}\n`);
     return 0;
   } catch (err) {
     io.stderr.write(`pipbench generate: ${(err as Error).message}\n`);
