@@ -4,7 +4,7 @@
 // it is the mount with the cpu controller, else v1's cpu controller
 // (`cpu.cfs_quota_us`).
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../../src/usage-error.js';
@@ -50,6 +50,7 @@ export async function createCpuQuota(workerName: string, cpus: number): Promise<
     // The cpu controller must be enabled for the root's children; already on, this write changes nothing.
     await step(`enable the cpu controller in ${root}/cgroup.subtree_control`, () => writeFile(join(root, 'cgroup.subtree_control'), '+cpu'));
   }
+  await removeOrphans(root);
   await step(`create ${path}`, () => mkdir(path));
   try {
     if (version === 2) await step(`write ${path}/cpu.max`, () => writeFile(join(path, 'cpu.max'), `${quotaUs} ${PERIOD_US}`));
@@ -69,6 +70,28 @@ export async function createCpuQuota(workerName: string, cpus: number): Promise<
     wrap: (command, args) => ({ command: '/bin/sh', args: ['-c', 'echo $$ > "$0" && exec "$@"', procs, command, ...args] }),
     remove: () => removeCgroup(path),
   };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Cgroups of workers that died without shutting down (SIGKILL) would stay for
+ * good: those whose worker pid is gone are removed. rmdir refuses a cgroup
+ * that still holds a process, so a live one is never touched.
+ */
+async function removeOrphans(root: string): Promise<void> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = /^warmroute-.*-(\d+)$/.exec(name)?.[1];
+    if (pid !== undefined && !processAlive(Number(pid))) await rmdir(join(root, name)).catch(() => undefined);
+  }
 }
 
 /** rmdir of a cgroup fails while a killed process is still being torn down: retry for a moment. */

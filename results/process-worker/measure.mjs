@@ -5,7 +5,8 @@
 // wheel writer, starts real process workers on it, prints a Markdown report,
 // and removes everything it made.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeHandlers, writePackageRepository } from '../../dist/pipbench/wheels.js';
 import { startProcessWorker } from '../../dist/pipbench/process-engine/index.js';
@@ -59,9 +60,9 @@ try {
   console.log(`\nMedian cold / warm: ${median(ratios).toFixed(0)}x (lowest ${Math.min(...ratios).toFixed(0)}x).\n`);
 
   console.log(`## A CPU quota on a CPU-bound import (handler \`burn\`: one package burning 1000 ms of process CPU at import; ${repeats} interpreters each)\n`);
-  console.log('| --cpus | import wall ms, median | import process CPU ms, median | CPU / wall |');
-  console.log('| --- | --- | --- | --- |');
-  for (const cpus of [undefined, 0.5]) {
+  console.log('| --cpus | import wall ms, median | import process CPU ms, median | CPU / wall | periods throttled | load average at the end |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const cpus of [undefined, 0.5, 0.25]) {
     // importCacheBytes 0: every call starts an interpreter, hence imports again.
     const worker = await startProcessWorker({ ...base, importCacheBytes: 0, cache: join(dir, `cache-burn-${cpus ?? 'none'}`), ...(cpus ? { cpus } : {}) });
     try {
@@ -73,7 +74,12 @@ try {
         wall.push(r.importMs);
         cpu.push(r.importCpuMs);
       }
-      console.log(`| ${cpus ?? 'none (shared cores)'} | ${fmt(median(wall))} | ${fmt(median(cpu))} | ${(median(cpu) / median(wall)).toFixed(2)} |`);
+      // The cgroup's own count of periods in which the quota stopped its processes.
+      const cgroup = worker.status().cgroup;
+      const stat = cgroup ? readFileSync(join(cgroup, 'cpu.stat'), 'utf8') : '';
+      const throttled = /nr_throttled (\d+)/.exec(stat)?.[1] ?? (/nr_periods/.test(stat) ? '0' : '-');
+      const periods = /nr_periods (\d+)/.exec(stat)?.[1];
+      console.log(`| ${cpus ?? 'none (shared cores)'} | ${fmt(median(wall))} | ${fmt(median(cpu))} | ${(median(cpu) / median(wall)).toFixed(2)} | ${periods ? `${throttled} of ${periods}` : '-'} | ${loadavg()[0].toFixed(1)} |`);
     } finally {
       await worker.close();
     }
