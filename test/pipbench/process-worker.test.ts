@@ -1,11 +1,11 @@
 // The process engine over real HTTP with real pip and real Python: installs
 // land on disk, interpreters are reused, failures stay with their request,
 // and no child process outlives the worker.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { main as workerMain } from '../../pipbench/commands/worker.js';
@@ -316,5 +316,44 @@ async function tests(): Promise<void> {
     t.equal(await exit, 0);
     t.notOk(alive(answer.pid), 'the interpreter did not outlive the worker');
     t.match(io.out(), /stopped after 1 invocations \(1 cold\)/);
+  });
+
+  t.test('the built CLI: SIGTERM stops it with no child left; a SIGKILLed worker takes its interpreters with it', async (t) => {
+    const cli = resolve('dist/pipbench/cli.js');
+    const registry = join(fixture.dir, 'registry-signals.json');
+    await writeFile(registry, JSON.stringify([{ handle: 'plain', pkgs: [] }]));
+    const startCli = async (cache: string): Promise<{ child: ReturnType<typeof spawn>; url: string; exited: Promise<number | string> }> => {
+      const argv = [cli, 'worker', '--engine', 'process', '--registry', registry, '--repo', fixture.repo, '--handlers', fixture.handlers, '--cache', join(fixture.dir, cache), '--import-cache-mb', '100'];
+      const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | string>((done) => child.once('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
+      t.teardown(() => { child.kill('SIGKILL'); });
+      let out = '';
+      child.stdout?.on('data', (c: Buffer) => { out += c.toString(); });
+      child.stderr?.on('data', (c: Buffer) => { out += c.toString(); });
+      let ended = false;
+      void exited.then(() => { ended = true; });
+      await until('the CLI worker to listen', () => out.includes('listening') || ended);
+      const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+      if (url === undefined) throw new Error(`the CLI worker did not start: ${out}`);
+      return { child, url, exited };
+    };
+    const interpreterOf = async (url: string): Promise<number> => {
+      const answer = (await (await fetch(`${url}/runLambda/plain`, { method: 'POST', body: '{}' })).json()) as ProcessInvocationResult;
+      return answer.pid;
+    };
+
+    const termed = await startCli('signal-cache-1');
+    const pid = await interpreterOf(termed.url);
+    t.ok(alive(pid), 'a warm interpreter runs');
+    termed.child.kill('SIGTERM');
+    t.equal(await termed.exited, 0, 'SIGTERM: exit 0');
+    t.notOk(alive(pid), 'the interpreter is gone');
+
+    const killed = await startCli('signal-cache-2');
+    const orphan = await interpreterOf(killed.url);
+    killed.child.kill('SIGKILL');
+    t.equal(await killed.exited, 'SIGKILL');
+    await until('the interpreter of the killed worker to die', () => !alive(orphan), 10_000);
+    t.notOk(alive(orphan), 'the kernel killed it with its parent');
   });
 }
