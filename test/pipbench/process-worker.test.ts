@@ -207,7 +207,7 @@ async function tests(): Promise<void> {
     t.match(errorOf(missing).message, /"missingpkg" is not in the repository/);
     const corrupt = await post(worker, 'needscorrupt');
     t.equal(corrupt.status, 500);
-    t.match(errorOf(corrupt).code, /corrupt_wheel|install_failed/);
+    t.equal(errorOf(corrupt).code, 'corrupt_wheel');
     t.match(errorOf(corrupt).message, /corruptpkg/);
     t.notMatch(errorOf(corrupt).message, /\n/, 'one line');
     t.same(readdirSync(cache), [], 'no package folder and no temporary folder');
