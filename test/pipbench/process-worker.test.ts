@@ -142,6 +142,20 @@ async function tests(): Promise<void> {
     t.same(leftovers(cache), [], 'no deleted folder left behind');
   });
 
+  t.test('a package in use is not deleted, though the cache is over its bound', async (t) => {
+    const { worker, cache } = await start(t, { cacheBytes: 300_000 });
+    const release = join(fixture.dir, 'release-holder');
+    const held = ok(worker, 'holder', { until: release });
+    await until('the holder to run', () => worker.status().interpreters === 1 && worker.status().installing === 0);
+    const other = await ok(worker, 'big2');
+    t.same(other.coldPackages, ['big2']);
+    t.ok(existsSync(join(cache, 'big1')), 'big1 stays while the holder uses it');
+    t.notOk(existsSync(join(cache, 'big2')), 'the unused newcomer went instead');
+    await writeFile(release, '');
+    t.same((await held).result, { held: true }, 'the holder ran to its end on its packages');
+    t.same(worker.status().packages, ['big1']);
+  });
+
   t.test('--import-cache-mb 0 keeps no interpreter: each call starts one, the last is gone', async (t) => {
     const { worker } = await start(t);
     const first = await ok(worker, 'plain', { n: 1 });
