@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { realClock, type Clock } from '../src/clock.js';
-import { MODEL_DEFAULTS, WorkerClosedError, createCpu as createCpuOn, WorkerModel, type CpuDiscipline, type CpuModel, type InvocationResult as ModelResult, type ModelParams, type ModelStatus } from './model.js';
+import { MODEL_DEFAULTS, WorkerClosedError, createCpu as createCpuOn, round3, WorkerModel, type CpuDiscipline, type CpuModel, type InvocationResult as ModelResult, type ModelParams, type ModelStatus } from './model.js';
 import { footprintBytes, type Workload } from './workload.js';
 
 export const WORKER_DEFAULTS = {
@@ -112,10 +112,6 @@ export function scaledClock(timeScale: number): Clock {
 export function sharedHostCpu(timeScale: number, discipline: CpuDiscipline, cores: number): SharedHost {
   const clock = scaledClock(timeScale);
   return { clock, cpu: createCpuOn(clock, discipline, cores), timeScale };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
 
 function validateOptions(opts: SimWorkerOptions): void {

@@ -5,7 +5,7 @@
 // disk and processes.
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { WorkerClosedError } from '../model.js';
+import { round3, WorkerClosedError } from '../model.js';
 import { InvocationError, type EngineStatus, type WorkerEngine } from '../worker.js';
 import type { Workload } from '../workload.js';
 import { ChildProcesses } from './children.js';
@@ -82,10 +82,6 @@ export interface ProcessEngineStatus extends EngineStatus {
   python: string;
   /** Every child process alive now (interpreters and installs). */
   childPids: number[];
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
 
 /** A handler's packages: its registry list, then any dependency the package table adds (transitively). */
