@@ -23,10 +23,11 @@ export interface RepositoryOptions {
 }
 
 /**
- * Scales for the thesis workload (100 handlers, 5 workers) on a 2-core machine;
- * pipbench/README.md "--wheels" gives the reasons.
+ * Scales for the thesis workload (100 handlers, 5 workers) on a 2-core machine:
+ * real sizes (they cost little), a quarter of the CPU, since pip's own start-up
+ * adds an unscaled cost to every install. pipbench/README.md "--wheels" gives the figures.
  */
-export const REPOSITORY_DEFAULTS: RepositoryOptions = { sizeScale: 0.25, costScale: 0.25, seed: 1 };
+export const REPOSITORY_DEFAULTS: RepositoryOptions = { sizeScale: 1, costScale: 0.25, seed: 1 };
 
 /** One wheel written: where, how large, and what it will take once installed. */
 export interface WheelSummary extends PythonNames {

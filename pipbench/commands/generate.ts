@@ -39,8 +39,8 @@ handler list, each handler --repeat times). The same flags give byte-identical f
   --wheels               also write DIR/repo/ (one real wheel per package, a
                          find-links folder with a PEP 503 index in repo/simple/)
                          and DIR/handlers/<handle>/ (lambda_func.py, packages.txt)
-  --size-scale F         with --wheels: multiplies sizes and import memory    default ${REPOSITORY_DEFAULTS.sizeScale}
-  --cost-scale F         with --wheels: multiplies install and import CPU     default ${REPOSITORY_DEFAULTS.costScale}
+  --size-scale F         with --wheels: multiplies sizes and import memory default ${REPOSITORY_DEFAULTS.sizeScale}
+  --cost-scale F         with --wheels: multiplies install and import CPU  default ${REPOSITORY_DEFAULTS.costScale}
   -h, --help             this text
 `;
 

@@ -11,7 +11,11 @@ import type { CommandIO } from '../../pipbench/commands/support.js';
 import type { PackageInfo } from '../../pipbench/workload.js';
 import { pythonNames, pythonNameTable, writeHandlers, writePackageRepository, type RepositoryOptions } from '../../pipbench/wheels.js';
 
-const PYTHON = 'python3';
+/** The interpreter itself, not a launcher in front of it (a pyenv shim costs half a second a call). */
+const PYTHON = ((): string => {
+  const found = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+  return found.status === 0 && found.stdout.trim() !== '' ? found.stdout.trim() : 'python3';
+})();
 
 function pkg(name: string, deps: string[], costs: Partial<PackageInfo> = {}): PackageInfo {
   return { name, level: deps.length > 0 ? 1 : 0, deps, popularity: 1, compressedBytes: 40_000, bytes: 120_000, installMs: 40, importMs: 10, importMem: 1 << 20, ...costs };
@@ -40,7 +44,7 @@ async function filesOf(dir: string): Promise<Map<string, Buffer>> {
 
 const pipMissing = ((): string | false => {
   const probe = spawnSync(PYTHON, ['-m', 'pip', '--version'], { encoding: 'utf8' });
-  if (probe.error !== undefined) return `${PYTHON} is not on PATH`;
+  if (probe.error !== undefined) return 'python3 is not on PATH';
   return probe.status === 0 ? false : `${PYTHON} has no pip (${probe.stderr.trim().split('\n').pop() ?? ''})`;
 })();
 
