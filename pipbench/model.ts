@@ -385,7 +385,8 @@ class Invocation {
   }
 }
 
-function round3(x: number): number {
+/** Milliseconds to the microsecond, as every worker answer reports them. */
+export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 

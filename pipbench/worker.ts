@@ -1,11 +1,13 @@
-// A simulated OpenLambda worker over HTTP: a thin server around the worker
-// model (pipbench/model.ts), which it runs on the real clock scaled by the
-// time scale. The model is written down in pipbench/README.md ("Worker model").
+// An OpenLambda-style worker over HTTP: the routes and the `GET /status`
+// contract (serveWorker), whatever engine runs the invocations. The default
+// engine is the worker model (pipbench/model.ts) on the real clock scaled by
+// the time scale, written down in pipbench/README.md ("Worker model"); the
+// process engine (pipbench/process-engine/) runs real pip and Python.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { realClock, type Clock } from '../src/clock.js';
-import { MODEL_DEFAULTS, WorkerClosedError, createCpu as createCpuOn, WorkerModel, type CpuDiscipline, type CpuModel, type InvocationResult as ModelResult, type ModelParams, type ModelStatus } from './model.js';
+import { MODEL_DEFAULTS, WorkerClosedError, createCpu as createCpuOn, round3, WorkerModel, type CpuDiscipline, type CpuModel, type InvocationResult as ModelResult, type ModelParams, type ModelStatus } from './model.js';
 import { footprintBytes, type Workload } from './workload.js';
 
 export const WORKER_DEFAULTS = {
@@ -81,13 +83,8 @@ export interface SimWorkerStatus extends ModelStatus {
   handlerMs: number;
 }
 
-export interface SimulatedWorker {
-  readonly url: string;
-  readonly port: number;
-  readonly name: string;
-  status(): SimWorkerStatus;
-  close(): Promise<void>;
-}
+/** A worker running the model. */
+export type SimulatedWorker = RunningWorker<SimWorkerStatus>;
 
 /**
  * The real clock, in model milliseconds: at time scale 0.1 a model second passes in 100 real ms.
@@ -115,10 +112,6 @@ export function scaledClock(timeScale: number): Clock {
 export function sharedHostCpu(timeScale: number, discipline: CpuDiscipline, cores: number): SharedHost {
   const clock = scaledClock(timeScale);
   return { clock, cpu: createCpuOn(clock, discipline, cores), timeScale };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }
 
 function validateOptions(opts: SimWorkerOptions): void {
@@ -149,6 +142,63 @@ function modelParams(opts: SimWorkerOptions): ModelParams {
   return params;
 }
 
+/**
+ * What the HTTP side needs from an engine (the model, or real processes): the
+ * routes and the `GET /status` contract are the same whichever runs the calls.
+ */
+export interface WorkerEngine<Answer extends object = object, Status extends EngineStatus = EngineStatus> {
+  /** Whether the handler is this worker's (else 404 `unknown_function`). */
+  has(handler: string): boolean;
+  /**
+   * Runs one invocation; resolves to the body of its 200. Rejects with an
+   * InvocationError for a failed invocation, with WorkerClosedError once closed.
+   */
+  invoke(handler: string, body: string): Promise<Answer>;
+  /** The live-state contract plus the engine's own counters. */
+  status(): Status;
+  /** Stops every invocation and whatever runs them (timers, child processes); idempotent. */
+  close(): Promise<void>;
+}
+
+/** The fields of `GET /status` the proxy reads (see DESIGN.md, "HTTP surface"). */
+export interface EngineStatus {
+  /** Packages whose next use is cheap: installed on the worker's disk, least recently used first. */
+  packages: string[];
+  inFlight: number;
+  cores: number;
+}
+
+/** A failed invocation: its HTTP status and a one-line error (`{"error":{"code","message"}}`). */
+export class InvocationError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+    this.name = 'InvocationError';
+  }
+}
+
+/** Where the server listens and what it calls itself. */
+export interface ServeOptions {
+  host?: string;
+  port?: number;
+  /** Default `worker-<port>`. */
+  name?: string;
+}
+
+/** A worker serving HTTP, whatever its engine. */
+export interface RunningWorker<Status> {
+  readonly url: string;
+  readonly port: number;
+  readonly name: string;
+  status(): Status;
+  close(): Promise<void>;
+}
+
+/** What `GET /status` answers: the engine's status under the worker's name and URL. */
+export type ServedStatus<Status> = { name: string; url: string } & Status;
+
+/** Bodies are the handler's event: small JSON. A larger one is refused rather than buffered. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
 interface ErrorBody {
   error: { code: string; message: string };
 }
@@ -166,60 +216,77 @@ function errorBody(code: string, message: string): ErrorBody {
 
 const RUN_ROUTE = /^\/(?:runLambda|run)\/([^/]+)\/?$/;
 
-export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<SimulatedWorker> {
-  validateOptions(opts);
-  const workload = opts.workload;
-  const timeScale = opts.hostCpu?.timeScale ?? opts.timeScale ?? WORKER_DEFAULTS.timeScale;
-  const clock = opts.hostCpu?.clock ?? scaledClock(timeScale);
-  const params = modelParams(opts);
-  // Built before listening, so bad parameters fail without a socket left open.
-  const provisional = new WorkerModel(workload, clock, params, opts.name ?? 'worker', opts.hostCpu?.cpu);
-  provisional.close();
-  const host = opts.host ?? WORKER_DEFAULTS.host;
-  const server: Server = createServer();
+/** The request body as text, or undefined when it is over the limit or the client left. */
+async function readBody(req: IncomingMessage): Promise<string | 'too large' | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) tooLarge = true;
+    else chunks.push(chunk);
+  });
+  try {
+    await finished(req);
+  } catch {
+    return undefined; // the client went away before sending its body
+  }
+  return tooLarge ? 'too large' : Buffer.concat(chunks).toString('utf8');
+}
 
+async function listen(server: Server, host: string, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(new Error(`cannot listen on ${host}:${opts.port ?? 0}: ${err.message}`));
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
     server.once('error', onError);
-    server.listen(opts.port ?? WORKER_DEFAULTS.port, host, () => {
+    server.listen(port, host, () => {
       server.off('error', onError);
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Serves an engine over HTTP: `POST /runLambda/:name` (and `/run/:name`),
+ * `GET /status`, `GET /`. The engine is made once the port, hence the default
+ * name, is known; if making it fails, the socket is closed and the error thrown.
+ */
+export async function serveWorker<Answer extends object, Status extends EngineStatus>(
+  opts: ServeOptions,
+  createEngine: (identity: { name: string; url: string }) => WorkerEngine<Answer, Status> | Promise<WorkerEngine<Answer, Status>>,
+): Promise<RunningWorker<ServedStatus<Status>>> {
+  const host = opts.host ?? WORKER_DEFAULTS.host;
+  const server: Server = createServer();
+  const port = await listen(server, host, opts.port ?? WORKER_DEFAULTS.port);
   const name = opts.name ?? `worker-${port}`;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const model = new WorkerModel(workload, clock, params, name, opts.hostCpu?.cpu);
+  const closeServer = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  let engine: WorkerEngine<Answer, Status>;
+  try {
+    engine = await createEngine({ name, url });
+  } catch (err) {
+    await closeServer();
+    throw err;
+  }
   const open = new Set<ServerResponse>();
+  let closing: Promise<void> | undefined;
 
-  const status = (): SimWorkerStatus => {
-    const m = model.status();
-    return {
-      name,
-      url,
-      ...m,
-      cacheBytes: m.diskBytes,
-      usedBytes: m.usedDiskBytes,
-      cachedPackageCount: m.packages.length,
-      cachedPackages: m.packages,
-      timeScale,
-      handlerMs: params.handlerMs,
-    };
-  };
+  const status = (): ServedStatus<Status> => ({ name, url, ...engine.status() });
 
-  const invoke = (handler: string, res: ServerResponse): void => {
-    const startedWall = realClock.now();
+  const invoke = async (handler: string, body: string, res: ServerResponse): Promise<void> => {
     open.add(res);
     try {
-      model.invoke(handler, (result) => {
-        open.delete(res);
-        const answer: InvocationResult = { ...result, wallMs: Math.round((realClock.now() - startedWall) * 1000) / 1000, timeScale };
-        sendJson(res, 200, answer);
-      });
+      sendJson(res, 200, await engine.invoke(handler, body));
     } catch (err) {
-      open.delete(res);
       if (err instanceof WorkerClosedError) sendJson(res, 503, errorBody('worker_closed', err.message));
+      else if (err instanceof InvocationError) sendJson(res, err.status, errorBody(err.code, err.message));
       else sendJson(res, 500, errorBody('internal', (err as Error).message));
+    } finally {
+      open.delete(res);
     }
   };
 
@@ -228,21 +295,25 @@ export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<Simu
     try {
       handler = decodeURIComponent(rawName);
     } catch {
+      req.resume();
       sendJson(res, 400, errorBody('bad_request', `malformed function name in ${req.url ?? ''}`));
       return;
     }
-    // The body is read and discarded: the simulated handler has no use for it.
-    req.resume();
-    try {
-      await finished(req);
-    } catch {
-      return; // the client went away before sending its body
+    const body = await readBody(req);
+    if (body === undefined) return;
+    if (body === 'too large') {
+      sendJson(res, 413, errorBody('body_too_large', `the request body is over ${MAX_BODY_BYTES} bytes`));
+      return;
     }
-    if (!model.has(handler)) {
+    if (!engine.has(handler)) {
       sendJson(res, 404, errorBody('unknown_function', `function "${handler}" is not in this worker's registry`));
       return;
     }
-    invoke(handler, res);
+    if (closing) {
+      sendJson(res, 503, errorBody('worker_closed', new WorkerClosedError().message));
+      return;
+    }
+    await invoke(handler, body, res);
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -269,22 +340,76 @@ export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<Simu
     }
   });
 
-  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      model.close();
       const closedError = new WorkerClosedError();
       for (const res of open) sendJson(res, 503, errorBody('worker_closed', closedError.message));
       open.clear();
+      await engine.close();
       // Let the aborted invocations write their 503 before connections are cut.
       await new Promise((resolve) => setImmediate(resolve));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeServer();
     })();
     return closing;
   };
 
   return { url, port, name, status, close };
+}
+
+/** The model as an engine: its callbacks as promises, its status with the disk bound under the names the CLI prints. */
+function modelEngine(model: WorkerModel, timeScale: number, handlerMs: number): WorkerEngine<InvocationResult, Omit<SimWorkerStatus, 'name' | 'url'>> {
+  let closed = false;
+  const pending = new Set<(err: Error) => void>();
+  return {
+    has: (handler) => model.has(handler),
+    invoke: (handler) =>
+      new Promise<InvocationResult>((resolve, reject) => {
+        const startedWall = realClock.now();
+        pending.add(reject);
+        try {
+          model.invoke(handler, (result) => {
+            pending.delete(reject);
+            resolve({ ...result, wallMs: round3(realClock.now() - startedWall), timeScale });
+          });
+        } catch (err) {
+          pending.delete(reject);
+          reject(err as Error);
+        }
+      }),
+    status: () => {
+      const m = model.status();
+      return {
+        ...m,
+        cacheBytes: m.diskBytes,
+        usedBytes: m.usedDiskBytes,
+        cachedPackageCount: m.packages.length,
+        cachedPackages: m.packages,
+        timeScale,
+        handlerMs,
+      };
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      model.close();
+      for (const reject of pending) reject(new WorkerClosedError());
+      pending.clear();
+    },
+  };
+}
+
+export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<SimulatedWorker> {
+  validateOptions(opts);
+  const workload = opts.workload;
+  const timeScale = opts.hostCpu?.timeScale ?? opts.timeScale ?? WORKER_DEFAULTS.timeScale;
+  const clock = opts.hostCpu?.clock ?? scaledClock(timeScale);
+  const params = modelParams(opts);
+  // Built before listening, so bad parameters fail without a socket left open.
+  const provisional = new WorkerModel(workload, clock, params, opts.name ?? 'worker', opts.hostCpu?.cpu);
+  provisional.close();
+  const serve: ServeOptions = {};
+  if (opts.host !== undefined) serve.host = opts.host;
+  if (opts.port !== undefined) serve.port = opts.port;
+  if (opts.name !== undefined) serve.name = opts.name;
+  return serveWorker(serve, ({ name }) => modelEngine(new WorkerModel(workload, clock, params, name, opts.hostCpu?.cpu), timeScale, params.handlerMs));
 }

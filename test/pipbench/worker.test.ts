@@ -236,6 +236,10 @@ t.test('routes: unknown handler 404, other paths 404, wrong method 405, health, 
   const bad = await call(worker, '/runLambda/%E0%A4%A', { method: 'POST' });
   t.equal(bad.status, 400);
 
+  const large = await call(worker, '/runLambda/h', { method: 'POST', body: 'x'.repeat(1024 * 1024 + 1) });
+  t.equal(large.status, 413, 'a body over 1 MiB is refused');
+  t.equal((large.json as { error: { code: string } }).error.code, 'body_too_large');
+
   const health = await call(worker, '/', { method: 'GET' });
   t.equal(health.status, 200);
   t.equal((health.json as { name: string }).name, 'route-test');
