@@ -85,7 +85,8 @@ function startArgs(argv: string[], command: 'start' | 'check' = 'start'): Config
     } else if (flag.startsWith('--') && flags.has(flag.slice(2))) {
       // The loader reads the value (a boolean flag may stand alone).
       parsed.args.push(arg);
-      if (inline === undefined && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) parsed.args.push(argv[++i]!);
+      // A negative number is a value (`--processes -1`), so that its key's rule names it; anything else starting with "-" is a flag.
+      if (inline === undefined && argv[i + 1] !== undefined && !/^-(?![\d.])/.test(argv[i + 1]!)) parsed.args.push(argv[++i]!);
     } else {
       const guess = flag.startsWith('--') ? nearMiss(flag.slice(2), flags.keys()) : undefined;
       throw new UsageError(`unknown flag "${arg}" for ${command}${guess === undefined ? '' : ` (did you mean "--${guess}"?)`} (see warmroute ${command} --help)`);

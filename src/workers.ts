@@ -175,7 +175,8 @@ export class WorkerTable {
       this.byId.set(w.id, w);
       w.routable = true;
       this.routable_++;
-      this.free_++;
+      // A limit of 0 (a process's share of a worker smaller than the number of processes) is never free.
+      if (w.limit > 0) this.free_++;
     }
     this.list = [...this.list, ...added];
     if (this.balancer_.addedMany) this.balancer_.addedMany(added);
@@ -298,6 +299,13 @@ export class WorkerTable {
         w.checkReason = `down after ${w.checkFailures} failed status checks (last: ${why})`;
       }
     }
+  }
+
+  /** Takes another table's active-check verdict (a serving process follows its primary's polls). */
+  setVerdict(w: Worker, up: boolean, why: string): void {
+    if (w.removed) return;
+    w.checkReason = why;
+    this.setState(w, () => { w.checkUp = up; });
   }
 
   /** The worker's own word on its state replaces the table's guesses. */
