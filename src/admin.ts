@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseWorkers, type WorkerSpec } from './config.js';
+import type { ProxyControl } from './control.js';
+import { sendError, sendJson } from './errors.js';
+
+const adminBodyLimit = 1024 * 1024;
+
+/** The admin API: `/admin/reload`, `/admin/registry/reload`, `/admin/workers/add|remove|drain`. */
+export async function handleAdmin(control: ProxyControl, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+  if (!authorized(control, req, res)) return;
+  if (req.method !== 'POST') return void sendError(res, 'method_not_allowed', 'use POST', { allow: 'POST' });
+  if (path === '/admin/reload' || path === '/admin/registry/reload') return reload(control, req, res, path);
+  const action = path.startsWith('/admin/workers/') ? path.slice('/admin/workers/'.length) : '';
+  if (action !== 'add' && action !== 'remove' && action !== 'drain') return void sendError(res, 'not_found', `no admin route ${path}`);
+  let items: unknown[];
+  try {
+    items = await requestedWorkers(req, query, action);
+  } catch (err) {
+    sendError(res, 'bad_request', (err as Error).message);
+    return;
+  }
+  const ids = (): string[] => control.table.workers.map((w) => w.id);
+  if (action === 'add') {
+    let specs: WorkerSpec[];
+    try {
+      specs = parseWorkers(items);
+    } catch (err) {
+      sendError(res, 'bad_request', (err as Error).message);
+      return;
+    }
+    sendJson(res, 200, { ...control.addWorkers(specs), workers: ids() });
+    return;
+  }
+  const names = items.map(workerName);
+  if (action === 'remove') sendJson(res, 200, { ...control.removeWorkers(names), workers: ids() });
+  else sendJson(res, 200, { ...control.drainWorkers(names), workers: ids() });
+}
+
+/** A bearer token when one is configured, else loopback clients only; answers the refusal itself. */
+function authorized(control: ProxyControl, req: IncomingMessage, res: ServerResponse): boolean {
+  const token = control.config().adminToken;
+  if (token !== '') {
+    if (req.headers.authorization === `Bearer ${token}`) return true;
+    sendError(res, 'unauthorized', 'admin routes need "Authorization: Bearer <adminToken>"', { 'www-authenticate': 'Bearer' });
+    return false;
+  }
+  if (isLoopback(req.socket.remoteAddress)) return true;
+  sendError(res, 'forbidden', 'admin routes answer only loopback clients when no adminToken is configured');
+  return false;
+}
+
+async function reload(control: ProxyControl, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  await readBody(req, adminBodyLimit);
+  try {
+    sendJson(res, 200, path === '/admin/reload' ? await control.reload() : await control.reloadRegistry());
+  } catch (err) {
+    // As for SIGHUP: the operator reading the log learns why, not only the admin client.
+    control.log.error({ err: (err as Error).message, route: path }, 'reload failed; the running configuration stays');
+    sendError(res, 'bad_request', (err as Error).message);
+  }
+}
+
+function workerName(item: unknown): string {
+  if (typeof item === 'string') return item;
+  if (typeof item === 'object' && item !== null) {
+    const { id, url } = item as { id?: unknown; url?: unknown };
+    return String(id ?? url ?? '');
+  }
+  return String(item);
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+/** Workers named by an admin call: `?workers=A&workers=B` (olscheduler), comma lists, or a JSON body. */
+async function requestedWorkers(req: IncomingMessage, query: URLSearchParams, action: string): Promise<unknown[]> {
+  const fromQuery = query.getAll('workers').flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  const text = await readBody(req, adminBodyLimit);
+  let fromBody: unknown[] = [];
+  if (text.trim() !== '') {
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`body is not valid JSON (${(err as Error).message}); send {"workers": [...]}`);
+    }
+    const list = Array.isArray(data) ? data : (data as { workers?: unknown } | null)?.workers;
+    if (!Array.isArray(list)) throw new Error('body must be {"workers": [...]} or a JSON array of workers');
+    fromBody = list;
+  }
+  const items = [...fromQuery, ...fromBody];
+  if (items.length === 0) throw new Error(`name the workers to ${action}: ?workers=host:port&workers=... or {"workers": [...]}`);
+  return items;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Error(`admin request body exceeds ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,314 @@
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { createBalancer } from '../balancers/index.js';
+import type { PolicyEnv } from '../balancers/types.js';
+import type { QueueLimits, Scheduler } from './admission.js';
+import type { Clock } from './clock.js';
+import { ConfigError, loadConfigFile, type ProxyConfig, type WorkerSpec } from './config.js';
+import type { AddedWorkers, DrainedWorkers, RemovedWorkers } from './control.js';
+import { DnsWorkerSource } from './discovery.js';
+import type { HealthMonitor, HealthOptions } from './health.js';
+import { readPackageTable, type PackageTable } from './packages.js';
+import type { ForwardContext, ForwardSettings } from './proxy.js';
+import { Registry } from './registry.js';
+import type { Upstreams, UpstreamTimeouts } from './upstream.js';
+import type { TableOptions, Worker, WorkerTable } from './workers.js';
+
+/** Where each worker came from: a reload reconciles the config's, DNS its own; admin-added ones stay until removed. */
+export type WorkerSource = 'config' | 'admin' | 'dns';
+
+export function tableOptions(c: ProxyConfig): TableOptions {
+  return { connectionsPerWorker: c.connectionsPerWorker, failTimeoutMs: c.failTimeoutMs, ejectionMaxMs: c.ejectionMaxMs, healthFall: c.healthFall, healthRise: c.healthRise };
+}
+export function queueLimits(c: ProxyConfig): QueueLimits {
+  return { queueLimit: c.queueLimit, workerQueueLimit: c.workerQueueLimit, queueTimeoutMs: c.queueTimeoutMs };
+}
+export function healthOptions(c: ProxyConfig): HealthOptions {
+  return { intervalMs: c.healthIntervalMs, timeoutMs: c.healthTimeoutMs, statusPath: c.statusPath };
+}
+export function upstreamTimeouts(c: ProxyConfig): UpstreamTimeouts {
+  return { connectTimeoutMs: c.connectTimeoutMs, headersTimeoutMs: c.headersTimeoutMs, bodyTimeoutMs: c.bodyTimeoutMs };
+}
+export function forwardSettings(c: ProxyConfig): ForwardSettings {
+  return {
+    maxBodyBytes: c.maxBodyBytes,
+    ejectOn5xx: c.ejectOn5xx,
+    accessLog: c.accessLog,
+    responseTimeoutMs: c.responseTimeoutMs,
+    queueLimit: c.queueLimit,
+    queueTimeoutMs: c.queueTimeoutMs,
+    clientBodyTimeoutMs: c.clientBodyTimeoutMs,
+  };
+}
+
+/** A package table as read, with its text to tell whether a reload changed it. */
+export interface LoadedPackages {
+  readonly table: PackageTable | undefined;
+  readonly text: string;
+}
+
+export async function readPackages(path: string): Promise<LoadedPackages> {
+  const table = path !== '' ? await readPackageTable(path) : undefined;
+  return { table, text: table === undefined ? '' : JSON.stringify([...table]) };
+}
+
+export async function openRegistry(path: string): Promise<Registry> {
+  try {
+    return path === '' ? Registry.open() : await Registry.fromFile(path);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+/** The parts of a running proxy the control plane steers. */
+export interface ControlledParts {
+  readonly table: WorkerTable;
+  readonly scheduler: Scheduler;
+  readonly upstreams: Upstreams;
+  readonly health: HealthMonitor;
+  readonly ctx: ForwardContext;
+  readonly log: Logger;
+  readonly clock: Clock;
+}
+
+export interface ControlOptions {
+  /** The config file `reload()` re-reads; without it reload re-reads only the registry. */
+  readonly configPath?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly args?: string[];
+  /** Builds the policy environment for a package table. */
+  readonly policyEnv: (costs: PackageTable | undefined) => PolicyEnv;
+}
+
+/**
+ * The control plane: everything that changes what the proxy routes to. Worker
+ * membership (add, remove, drain, reconcile with a source), the configuration
+ * in force and its reload, DNS discovery, and shutdown. The request path reads
+ * what it replaces (config, registry) through it at request time.
+ */
+export class ControlPlane {
+  private config_: ProxyConfig;
+  private registry_: Registry;
+  private packages: LoadedPackages;
+  private readonly sources = new Map<string, WorkerSource>();
+  private reloading_ = false;
+  private dns: DnsWorkerSource | undefined;
+  private closing: Promise<{ cut: number }> | undefined;
+
+  constructor(
+    private readonly parts: ControlledParts,
+    private readonly options: ControlOptions,
+    initial: { config: ProxyConfig; registry: Registry; packages: LoadedPackages },
+  ) {
+    this.config_ = initial.config;
+    this.registry_ = initial.registry;
+    this.packages = initial.packages;
+    parts.table.listen({
+      health: (w, from, to) => parts.log.info({ worker: w.id, from, to, why: w.health.why }, 'worker health changed'),
+      removed: (w) => this.sources.delete(w.id),
+    });
+  }
+
+  get config(): ProxyConfig {
+    return this.config_;
+  }
+
+  get registry(): Registry {
+    return this.registry_;
+  }
+
+  get reloading(): boolean {
+    return this.reloading_;
+  }
+
+  /** Starts with the config's workers and its DNS source. */
+  async start(): Promise<void> {
+    this.addWorkers(this.config_.workers, 'config');
+    await this.restartDns();
+  }
+
+  // Membership.
+
+  addWorkers(specs: readonly WorkerSpec[], source: WorkerSource): AddedWorkers {
+    const { table, log } = this.parts;
+    const added = table.add(specs);
+    for (const w of added) this.sources.set(w.id, source);
+    const addedIds = new Set(added.map((w) => w.id));
+    const present = specs.filter((s) => !addedIds.has(s.id)).map((s) => s.id);
+    if (added.length > 0) log.info({ added: [...addedIds], source }, 'workers added');
+    if (source === 'admin') {
+      // Adding a worker that was drained brings it back: otherwise it would stay out of routing for good.
+      const resumed = present.map((id) => table.get(id)).filter((w): w is Worker => w !== undefined && w.draining);
+      for (const w of resumed) table.undrain(w);
+      if (resumed.length > 0) log.info({ resumed: resumed.map((w) => w.id) }, 'drained workers added again: back in routing');
+    }
+    return { added: [...addedIds], present };
+  }
+
+  removeWorkers(names: readonly string[]): RemovedWorkers {
+    const { found, unknown } = this.resolveNames(names);
+    this.parts.table.remove(found);
+    const removed = found.map((w) => ({ id: w.id, inFlight: w.inFlight }));
+    if (removed.length > 0) this.parts.log.info({ removed }, 'workers removed');
+    return { removed, unknown };
+  }
+
+  drainWorkers(names: readonly string[]): DrainedWorkers {
+    const { found, unknown } = this.resolveNames(names);
+    const drained = found.map((w) => {
+      const queuedMoved = w.queued;
+      this.parts.table.drain(w);
+      return { id: w.id, inFlight: w.inFlight, queuedMoved };
+    });
+    if (drained.length > 0) this.parts.log.info({ drained }, 'workers drained');
+    return { drained, unknown };
+  }
+
+  private resolveNames(names: readonly string[]): { found: Worker[]; unknown: string[] } {
+    const found: Worker[] = [];
+    const unknown: string[] = [];
+    for (const name of names) {
+      const w = this.parts.table.find(name);
+      if (w) found.push(w);
+      else unknown.push(name);
+    }
+    return { found, unknown };
+  }
+
+  /** Brings the table to a source's worker list: adds, re-weights, re-limits, removes the source's own that left it. */
+  reconcile(specs: readonly WorkerSpec[], source: WorkerSource, retire: boolean): void {
+    const table = this.parts.table;
+    const wanted = new Map(specs.map((s) => [s.id, s]));
+    const gone: Worker[] = [];
+    for (const w of table.workers) {
+      const spec = wanted.get(w.id);
+      if (spec === undefined) {
+        if (this.sources.get(w.id) === source) gone.push(w);
+        continue;
+      }
+      if (spec.url !== w.origin) {
+        // Same identity at a new address (a pod restarted with a new IP): the old entry goes, the new one
+        // is added under the same id, so its ring position, and the function homes, stay.
+        table.remove([w]);
+        continue;
+      }
+      table.update(w, spec.weight, spec.connections ?? this.config_.connectionsPerWorker);
+      // A worker that was on its way out because its source dropped it, and is listed again, comes back.
+      if (w.retiring) table.undrain(w);
+    }
+    if (retire) for (const w of gone) table.retire(w);
+    else table.remove(gone);
+    this.addWorkers(specs.filter((s) => table.get(s.id) === undefined), source);
+  }
+
+  // Configuration.
+
+  async reload(): Promise<Record<string, unknown>> {
+    if (this.options.configPath === undefined) return this.reloadRegistry();
+    const { log } = this.parts;
+    const next = loadConfigFile(this.options.configPath, { env: this.options.env, args: this.options.args, onWarning: (message) => log.warn(message) });
+    const nextRegistry = await openRegistry(next.registry);
+    // The package table is re-read too; the policy is rebuilt (losing what it learned) only when the table changed.
+    const nextPackages = await readPackages(next.packages);
+    this.reloading_ = true;
+    try {
+      this.apply(next, nextRegistry, nextPackages);
+      const previous = this.config_;
+      this.config_ = next;
+      this.reconcile(next.workers, 'config', false);
+      if (dnsChanged(previous, next)) await this.restartDns();
+      const summary = { balancer: next.balancer, workers: this.parts.table.workers.map((w) => w.id), functions: this.registry_.isOpen ? null : this.registry_.size };
+      log.info(summary, 'configuration reloaded');
+      return summary;
+    } finally {
+      this.reloading_ = false;
+    }
+  }
+
+  async reloadRegistry(): Promise<Record<string, unknown>> {
+    const registry = this.registry_;
+    const functions = await registry.reload();
+    return { registry: registry.path || null, functions };
+  }
+
+  /** Hands every part its share of a new configuration. */
+  private apply(next: ProxyConfig, nextRegistry: Registry, nextPackages: LoadedPackages): void {
+    const { table, scheduler, health, upstreams, ctx } = this.parts;
+    const current = this.config_;
+    const packagesChanged = nextPackages.text !== this.packages.text;
+    if (packagesChanged) this.packages = nextPackages;
+    const policyChanged = packagesChanged || next.balancer !== current.balancer || JSON.stringify(next.policy) !== JSON.stringify(current.policy);
+    if (policyChanged) table.setBalancer(createBalancer(next.balancer, next.policy, this.options.policyEnv(this.packages.table)));
+    table.setOptions(tableOptions(next));
+    scheduler.setLimits(queueLimits(next));
+    health.setOptions(healthOptions(next));
+    if (JSON.stringify(upstreamTimeouts(next)) !== JSON.stringify(upstreams.timeouts)) upstreams.setTimeouts(upstreamTimeouts(next));
+    ctx.settings = forwardSettings(next);
+    this.registry_ = nextRegistry;
+  }
+
+  // DNS.
+
+  private async restartDns(): Promise<void> {
+    this.dns?.stop();
+    this.dns = undefined;
+    const c = this.config_;
+    if (c.dnsName === '') return;
+    try {
+      this.dns = new DnsWorkerSource(
+        { name: c.dnsName, type: c.dnsType, port: c.dnsPort, intervalMs: c.dnsIntervalMs, server: c.dnsServer },
+        (found) => this.reconcile(found.map((d) => ({ ...d })), 'dns', true),
+        this.parts.log,
+        this.parts.clock,
+      );
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    await this.dns.start();
+  }
+
+  // Shutdown.
+
+  /** Stops background work when the proxy could not start. */
+  async abort(): Promise<void> {
+    this.dns?.stop();
+    await this.parts.health.close();
+    await this.parts.upstreams.close();
+  }
+
+  /**
+   * Stops accepting, lets running and waiting requests finish for up to
+   * `shutdownTimeoutMs`, then cuts what is left. Resolves with how many
+   * requests were cut (0 for a clean stop). Later calls share the first.
+   */
+  shutdown(server: Server): Promise<{ cut: number }> {
+    this.closing ??= this.stop(server);
+    return this.closing;
+  }
+
+  private async stop(server: Server): Promise<{ cut: number }> {
+    const { scheduler, health, upstreams, log } = this.parts;
+    const timeoutMs = this.config_.shutdownTimeoutMs;
+    this.dns?.stop();
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+    const outcome = await Promise.race([scheduler.whenIdle().then(() => 'idle' as const), timedOut]);
+    clearTimeout(timer);
+    const cut = outcome === 'idle' ? 0 : scheduler.running + scheduler.waiting;
+    if (cut > 0) {
+      log.error({ running: scheduler.running, waiting: scheduler.waiting, timeoutMs }, 'shutdown timed out; cutting the requests still open');
+      server.closeAllConnections();
+    }
+    await health.close();
+    await upstreams.close();
+    server.closeAllConnections();
+    await stopped;
+    return { cut };
+  }
+}
+
+function dnsChanged(a: ProxyConfig, b: ProxyConfig): boolean {
+  return a.dnsName !== b.dnsName || a.dnsType !== b.dnsType || a.dnsPort !== b.dnsPort || a.dnsServer !== b.dnsServer || a.dnsIntervalMs !== b.dnsIntervalMs;
+}

@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { Scheduler } from './admission.js';
+import type { ProxyConfig, WorkerSpec } from './config.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { ForwardContext } from './proxy.js';
+import type { Registry } from './registry.js';
+import type { WorkerTable } from './workers.js';
+
+export interface AddedWorkers { added: string[]; present: string[] }
+export interface RemovedWorkers { removed: { id: string; inFlight: number }[]; unknown: string[] }
+export interface DrainedWorkers { drained: { id: string; inFlight: number; queuedMoved: number }[]; unknown: string[] }
+
+/** What the HTTP side (ingress, admin API, status) needs from the running proxy. */
+export interface ProxyControl {
+  readonly table: WorkerTable;
+  readonly scheduler: Scheduler;
+  /** The registry in force: replaced on reload, so read it at request time. */
+  readonly registry: Registry;
+  readonly metrics: ProxyMetrics;
+  readonly log: Logger;
+  readonly ctx: ForwardContext;
+  /** The configuration in force (replaced on reload). */
+  config(): ProxyConfig;
+  /** True while a reload is being applied (readiness reports not ready). */
+  reloading(): boolean;
+  addWorkers(specs: readonly WorkerSpec[]): AddedWorkers;
+  removeWorkers(names: readonly string[]): RemovedWorkers;
+  drainWorkers(names: readonly string[]): DrainedWorkers;
+  /** Re-reads the config file and the registry; throws ConfigError and keeps the running config when invalid. */
+  reload(): Promise<Record<string, unknown>>;
+  /** Re-reads the registry in force; throws ConfigError and keeps it when invalid. */
+  reloadRegistry(): Promise<Record<string, unknown>>;
+}
