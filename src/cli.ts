@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configFlags, describeConfig, loadConfig, loadConfigFile, type ProxyConfig } from './config.js';
 import { nearMiss } from './did-you-mean.js';
 import { readPackageTable, type PackageTable } from './packages.js';
+import { processCount } from './process-share.js';
 import { Registry } from './registry.js';
 import { UsageError } from './usage-error.js';
 
@@ -106,6 +107,13 @@ async function start(argv: string[]): Promise<number> {
   const config = configFile === undefined
     ? loadConfig({ env: process.env, args, source: 'flags', onWarning })
     : loadConfigFile(configFile, { env: process.env, args, onWarning });
+  const count = processCount(config.processes);
+  if (count > 1) {
+    // Several processes: this one becomes the primary. With one, nothing of the kind exists.
+    const { runPrimary } = await import('./primary.js');
+    await runPrimary(config, { configPath: configFile, env: process.env, args }, count, warnings);
+    return -1; // keep running
+  }
   const { startProxyWith } = await import('./app.js');
   const proxy = await startProxyWith(config, { configPath: configFile, env: process.env, args });
   for (const message of warnings) proxy.log.warn(message);
