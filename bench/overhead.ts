@@ -190,7 +190,7 @@ interface StartedTarget {
 }
 
 /** Waits until the proxy's /status lists `count` serving processes. */
-async function waitForProcesses(url: string, count: number, timeoutMs: number): Promise<void> {
+export async function waitForProcesses(url: string, count: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const listed = await new Promise<number>((resolveGet) => {
@@ -304,8 +304,8 @@ async function measureTarget(spec: TargetSpec, ctx: RunContext, log: (line: stri
   }
 }
 
-async function startUpstreams(script: string, count: number, cpus: string | undefined): Promise<{ child: Child; urls: string[] }> {
-  const [command, args] = pinned(cpus, process.execPath, [script, '--count', String(count)]);
+export async function startUpstreams(script: string, count: number, cpus: string | undefined, delayMs = 0): Promise<{ child: Child; urls: string[] }> {
+  const [command, args] = pinned(cpus, process.execPath, [script, '--count', String(count), '--delay-ms', String(delayMs)]);
   const child = startChild('upstream workers', command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   try {
     const urls = await waitForLine(child, (line) => {

@@ -11,6 +11,7 @@ import { composeProxy, makeLogger, type ComposedProxy, type StartOptions } from 
 import { isOurs, type Picture, type Question, type Reply, type ToPrimary, type ToProcess } from './cluster-messages.js';
 import type { ProxyConfig } from './config.js';
 import type { LoadedPackages } from './control-plane.js';
+import { processCount } from './process-share.js';
 import type { Registry } from './registry.js';
 import { combinedStatus, type ProcessStatus } from './status.js';
 import { JournalingTable } from './table-sync.js';
@@ -57,7 +58,10 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
     ...options,
     logger: log,
     makeTable: (balancer, clock, tableOptions) => (journal = new JournalingTable(balancer, clock, tableOptions, (change) => publish((s) => ({ wr: 'change', seq: s, change })))),
-    applied: (c, registry, packages) => publish((s) => ({ wr: 'config', seq: s, picture: pictureOf(c, registry, packages) })),
+    applied: (c, registry, packages) => {
+      if (processCount(c.processes) !== count) log.warn({ processes: count, configured: c.processes }, 'processes is read at start: restart the proxy to change it');
+      publish((s) => ({ wr: 'config', seq: s, picture: pictureOf(c, registry, packages) }));
+    },
   });
   const { plane, table, control } = proxy;
   const warnSmall = (id: string, limit: number): void => {
@@ -133,6 +137,7 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         failedExit = m.exitCode;
         return fatal(`process ${slot.index} cannot serve: ${m.message}`, m.exitCode);
       case 'ejected':
+        log.warn({ worker: m.id, reason: m.reason, index: slot.index }, 'a process saw the worker fail; every process ejects it');
         return publish((s) => ({ wr: 'change', seq: s, change: { kind: 'eject', id: m.id, reason: m.reason } }));
       case 'gap':
         log.error({ index: slot.index, expected: m.expected, got: m.got }, 'a process missed a change; replacing it');
