@@ -239,7 +239,8 @@ async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<Starte
   const child = startChild(`warmroute (${spec.policy})`, command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForPort(child, port, 15_000);
+    // On a loaded machine three Node processes may take seconds to start.
+    await waitForPort(child, port, 30_000);
     // The port opens with the first process; measure once every one serves.
     if (processes > 1) await waitForProcesses(url, processes, 30_000);
   } catch (err) {

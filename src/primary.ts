@@ -18,6 +18,8 @@ import { JournalingTable } from './table-sync.js';
 
 /** Longest wait for every process's part of /status. */
 const STATUS_TIMEOUT_MS = 5000;
+/** Pause before starting again a replacement process that died while starting. */
+const RESTART_PAUSE_MS = 1000;
 
 interface Slot {
   readonly index: number;
@@ -74,7 +76,8 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   let stopping = false;
   let announced = false;
   let failedExit = 0;
-  const cuts: number[] = [];
+  let cut = 0;
+  let unclean = false;
   let nextAsk = 0;
   const collections = new Map<number, StatusCollection>();
 
@@ -134,6 +137,11 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         }
         return;
       case 'failed':
+        if (announced) {
+          // A replacement that cannot start: the others serve on; its exit starts another after a pause.
+          log.error({ index: slot.index, reason: m.message }, 'a replacement process cannot serve');
+          return;
+        }
         failedExit = m.exitCode;
         return fatal(`process ${slot.index} cannot serve: ${m.message}`, m.exitCode);
       case 'ejected':
@@ -159,19 +167,25 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         return;
       }
       case 'stopped':
-        cuts.push(m.cut);
+        cut += m.cut;
         return;
     }
   };
 
   const onExit = (slot: Slot, code: number | null, signal: string | null): void => {
     if (stopping) {
-      if (code !== 0) cuts.push(1);
+      if (code !== 0) unclean = true;
       if (slots.every((s) => s.worker.isDead())) finish();
       return;
     }
-    if (!slot.listening) {
+    if (!announced) {
       fatal(`process ${slot.index} exited before it could serve (${signal ?? `exit code ${code}`})`, failedExit || 1);
+      return;
+    }
+    if (!slot.listening) {
+      // A replacement that died starting: try again after a pause rather than in a tight loop.
+      log.error({ index: slot.index, code, signal }, `replacement process exited before it could serve; trying again in ${RESTART_PAUSE_MS} ms`);
+      setTimeout(() => { if (!stopping) fork(slot.index); }, RESTART_PAUSE_MS);
       return;
     }
     log.error({ index: slot.index, pid: slot.worker.process.pid, code, signal }, 'process exited; starting another in its place');
@@ -189,10 +203,10 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   const finish = (): void => {
     if (finished) return;
     finished = true;
-    const cut = cuts.reduce((n, c) => n + c, 0);
     if (cut > 0) log.error({ cut }, 'forced shutdown: requests were cut');
+    if (unclean) log.error('a process did not stop cleanly');
     log.flush?.();
-    process.exit(cut > 0 ? 1 : 0);
+    process.exit(cut > 0 || unclean ? 1 : 0);
   };
 
   const stop = (signal: string): void => {
