@@ -36,6 +36,8 @@ export interface NginxConfigOptions {
   readonly port: number;
   readonly upstreams: readonly string[];
   readonly balance: NginxBalance;
+  /** worker_processes; default 1. */
+  readonly workerProcesses?: number;
 }
 
 /**
@@ -46,10 +48,10 @@ export interface NginxConfigOptions {
  * would not make.
  */
 export function nginxConfig(options: NginxConfigOptions): string {
-  const { prefix, port, upstreams, balance } = options;
+  const { prefix, port, upstreams, balance, workerProcesses = 1 } = options;
   const servers = upstreams.map((u) => `    server ${new URL(u).host};`).join('\n');
   const temp = (name: string): string => join(prefix, name);
-  return `worker_processes 1;
+  return `worker_processes ${workerProcesses};
 worker_rlimit_nofile 16384;
 pid ${temp('nginx.pid')};
 error_log ${temp('error.log')} warn;
@@ -86,6 +88,17 @@ ${balance === 'least_conn' ? '    least_conn;\n' : ''}${servers}
 `;
 }
 
+/** How a proxy is started: its processes, and the CPUs it is pinned to (a taskset list; undefined: not pinned). */
+export interface Launch {
+  readonly workerProcesses: number;
+  readonly cpus: string | undefined;
+}
+
+/** The command that runs `command args` pinned to `cpus` with taskset (which execs it: same pid), or as it is. */
+export function pinned(cpus: string | undefined, command: string, args: readonly string[]): [string, string[]] {
+  return cpus === undefined ? [command, [...args]] : ['taskset', ['-c', cpus, command, ...args]];
+}
+
 export interface RunningNginx {
   readonly child: Child;
   readonly url: string;
@@ -102,16 +115,17 @@ function versionAtLeast(version: string, wanted: [number, number, number]): bool
 }
 
 /** Writes the config into `prefix` (a fresh temp dir) and runs nginx in the foreground until stopped. */
-export async function startNginx(install: NginxInstall, prefix: string, upstreams: readonly string[], balance: NginxBalance): Promise<RunningNginx> {
+export async function startNginx(install: NginxInstall, prefix: string, upstreams: readonly string[], balance: NginxBalance, launch: Launch = { workerProcesses: 1, cpus: undefined }): Promise<RunningNginx> {
   // nginx's worker drops to an unprivileged user when started as root; it must be able to enter the prefix.
   chmodSync(prefix, 0o755);
   const port = await freePort();
   const confPath = join(prefix, 'nginx.conf');
-  writeFileSync(confPath, nginxConfig({ prefix, port, upstreams, balance }));
+  writeFileSync(confPath, nginxConfig({ prefix, port, upstreams, balance, workerProcesses: launch.workerProcesses }));
   const errorLog = join(prefix, 'error.log');
   // -e (1.19.5+) keeps start-up messages out of the system log path too.
   const args = ['-p', prefix, '-c', confPath, ...(versionAtLeast(install.version, [1, 19, 5]) ? ['-e', errorLog] : []), '-g', 'daemon off;'];
-  const child = startChild(`nginx (${balance})`, install.path, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, commandArgs] = pinned(launch.cpus, install.path, args);
+  const child = startChild(`nginx (${balance})`, command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   const errorLogTail = (): string => {
     try {
       return readFileSync(errorLog, 'utf8').trim().split('\n').slice(-10).join('\n');

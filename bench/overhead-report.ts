@@ -10,6 +10,8 @@ export interface TargetSpec {
   readonly kind: TargetKind;
   /** The proxy's policy name; "-" for direct. */
   readonly policy: string;
+  /** Proxy processes (warmroute's `processes`, nginx's `worker_processes`); default 1. */
+  readonly processes?: number;
 }
 
 export interface Row {

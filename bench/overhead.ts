@@ -3,6 +3,7 @@
 // Build and run: npx tsc -p tsconfig.json && node dist/bench/overhead.js [--help]
 // Writes <out>/summary.md and <out>/summary.json and prints the table.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench/commands/support.js';
 import { cpuSeconds, freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
-import { findNginx, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
+import { findNginx, pinned, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
 import { markdownTable, textTable, withRatios, type Row, type TargetSpec } from './overhead-report.js';
 
 const REPRODUCE = 'npx tsc -p tsconfig.json && node dist/bench/overhead.js';
@@ -31,6 +32,8 @@ const TARGETS: readonly TargetSpec[] = [
   { name: 'warmroute-least-loaded', kind: 'warmroute', policy: 'least-loaded' },
   { name: 'warmroute-pkg-aware', kind: 'warmroute', policy: 'pkg-aware' },
   { name: 'node-bare', kind: 'bare', policy: 'round-robin' },
+  { name: 'nginx-rr-2', kind: 'nginx', policy: 'round-robin', processes: 2 },
+  { name: 'warmroute-rr-2', kind: 'warmroute', policy: 'round-robin', processes: 2 },
 ];
 
 interface Settings {
@@ -44,6 +47,10 @@ interface Settings {
   readonly nginx: string;
   /** Folder for warmroute CPU profiles (node --cpu-prof), or undefined for none. */
   readonly cpuProfDir: string | undefined;
+  /** taskset CPU list for the proxies (warmroute, nginx, node-bare); undefined: not pinned. */
+  readonly proxyCpus: string | undefined;
+  /** taskset CPU list for the load generator (this process) and the upstream workers; undefined: not pinned. */
+  readonly loadCpus: string | undefined;
 }
 
 const usage = `usage: node dist/bench/overhead.js [flags]
@@ -66,6 +73,10 @@ node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-pr
   --nginx PATH          nginx binary (default: nginx on PATH or in /usr/sbin); when there is
                         none, the nginx rows are skipped with a note
   --cpu-prof DIR        run warmroute under node --cpu-prof, writing <target>.cpuprofile to DIR
+  --proxy-cpus LIST     pin the proxies to these CPUs (taskset -c LIST, e.g. 1 or 0,1)
+  --load-cpus LIST      pin the load generator (this process) and the upstream workers (e.g. 0)
+  The -2 targets run two proxy processes: warmroute with processes: 2, nginx with
+  worker_processes 2.
   --help                this text
 `;
 
@@ -80,6 +91,8 @@ function parseSettings(argv: string[]): Settings | 'help' {
     out: { type: 'string', default: DEFAULT_OUT },
     nginx: { type: 'string', default: 'nginx' },
     'cpu-prof': { type: 'string' },
+    'proxy-cpus': { type: 'string' },
+    'load-cpus': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -101,7 +114,16 @@ function parseSettings(argv: string[]): Settings | 'help' {
     out: values.out,
     nginx: values.nginx,
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    proxyCpus: cpuList('proxy-cpus', values['proxy-cpus']),
+    loadCpus: cpuList('load-cpus', values['load-cpus']),
   };
+}
+
+/** A taskset CPU list: numbers and ranges, comma-separated. */
+function cpuList(name: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(text)) throw new UsageError(`--${name} must be a CPU list such as 0, 1 or 0,1, got "${text}"`);
+  return text;
 }
 
 /** The built scripts this benchmark starts, next to its own compiled file in dist/. */
@@ -149,7 +171,33 @@ interface StartedTarget {
   readonly child?: Child;
 }
 
+/** Waits until the proxy's /status lists `count` serving processes. */
+export async function waitForProcesses(url: string, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const listed = await new Promise<number>((resolveGet) => {
+      const req = request(`${url}/status`, { agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => { text += c; });
+        res.on('end', () => {
+          try {
+            resolveGet(((JSON.parse(text) as { processes?: unknown[] }).processes ?? []).length);
+          } catch {
+            resolveGet(0);
+          }
+        });
+      });
+      req.on('error', () => resolveGet(0));
+      req.end();
+    });
+    if (listed >= count) return;
+    if (Date.now() > deadline) throw new Error(`warmroute did not serve with ${count} processes within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<StartedTarget> {
+  const processes = spec.processes ?? 1;
   const dir = await mkdtemp(join(ctx.tempDir, `${spec.name}-`));
   const port = await freePort();
   const config: Record<string, unknown> = {
@@ -159,6 +207,7 @@ async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<Starte
     workers: ctx.upstreams.map((url) => ({ url, weight: 1 })),
     connectionsPerWorker: ctx.settings.connectionsPerWorker,
     logLevel: 'warn',
+    processes,
   };
   if (spec.policy === 'pkg-aware') {
     const registry = join(dir, 'registry.json');
@@ -168,14 +217,19 @@ async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<Starte
   const configPath = join(dir, 'config.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
   const profiling = ctx.settings.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', ctx.settings.cpuProfDir, '--cpu-prof-name', `${spec.name}.cpuprofile`];
-  const child = startChild(`warmroute (${spec.policy})`, process.execPath, [...profiling, ctx.proxyCli, 'start', '-c', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, args] = pinned(ctx.settings.proxyCpus, process.execPath, [...profiling, ctx.proxyCli, 'start', '-c', configPath]);
+  const child = startChild(`warmroute (${spec.policy})`, command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = `http://127.0.0.1:${port}`;
   try {
-    await waitForPort(child, port, 15_000);
+    // On a loaded machine three Node processes may take seconds to start.
+    await waitForPort(child, port, 30_000);
+    // The port opens with the first process; measure once every one serves.
+    if (processes > 1) await waitForProcesses(url, processes, 30_000);
   } catch (err) {
     await stopChild(child);
     throw err;
   }
-  return { url: `http://127.0.0.1:${port}`, child };
+  return { url, child };
 }
 
 async function startTarget(spec: TargetSpec, ctx: RunContext): Promise<StartedTarget | { skip: string }> {
@@ -185,7 +239,7 @@ async function startTarget(spec: TargetSpec, ctx: RunContext): Promise<StartedTa
     case 'nginx': {
       if ('missing' in ctx.nginx) return { skip: `${ctx.nginx.missing}; install it (Debian: apt-get install nginx) to measure this row` };
       const prefix = await mkdtemp(join(ctx.tempDir, `${spec.name}-`));
-      const running = await startNginx(ctx.nginx, prefix, ctx.upstreams, spec.policy as NginxBalance);
+      const running = await startNginx(ctx.nginx, prefix, ctx.upstreams, spec.policy as NginxBalance, { workerProcesses: spec.processes ?? 1, cpus: ctx.settings.proxyCpus });
       return { url: running.url, child: running.child };
     }
     case 'warmroute':
@@ -193,7 +247,8 @@ async function startTarget(spec: TargetSpec, ctx: RunContext): Promise<StartedTa
     case 'bare': {
       const port = await freePort();
       const args = [ctx.bareProxy, '--port', String(port), '--upstreams', ctx.upstreams.join(','), '--connections', String(ctx.settings.connectionsPerWorker)];
-      const child = startChild('bare Node proxy', process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const [command, pinnedArgs] = pinned(ctx.settings.proxyCpus, process.execPath, args);
+      const child = startChild('bare Node proxy', command, pinnedArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
         await waitForPort(child, port, 10_000);
       } catch (err) {
@@ -232,8 +287,9 @@ async function measureTarget(spec: TargetSpec, ctx: RunContext, log: (line: stri
   }
 }
 
-async function startUpstreams(script: string, count: number): Promise<{ child: Child; urls: string[] }> {
-  const child = startChild('upstream workers', process.execPath, [script, '--count', String(count)], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function startUpstreams(script: string, count: number, cpus: string | undefined, delayMs = 0): Promise<{ child: Child; urls: string[] }> {
+  const [command, args] = pinned(cpus, process.execPath, [script, '--count', String(count), '--delay-ms', String(delayMs)]);
+  const child = startChild('upstream workers', command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   try {
     const urls = await waitForLine(child, (line) => {
       try {
@@ -268,6 +324,26 @@ interface Machine {
   readonly autocannon: string;
 }
 
+/** Two processes against one, and warmroute's two against nginx's two, where both rows were measured. */
+function processLines(rows: ReturnType<typeof withRatios>, settings: Settings): string {
+  const rate = (name: string): number | undefined => rows.find((r) => r.target === name && r.status === 'measured')?.load?.requestsPerSec;
+  const ratio = (a: string, b: string): string | undefined => {
+    const x = rate(a);
+    const y = rate(b);
+    return x === undefined || y === undefined || y === 0 ? undefined : `${(x / y).toFixed(2)}x`;
+  };
+  const lines = [
+    ['warmroute-rr-2 / warmroute-rr (scaling of warmroute from 1 to 2 processes)', ratio('warmroute-rr-2', 'warmroute-rr')],
+    ['nginx-rr-2 / nginx-rr (the same for nginx)', ratio('nginx-rr-2', 'nginx-rr')],
+    ['warmroute-rr-2 / nginx-rr-2 (two processes each)', ratio('warmroute-rr-2', 'nginx-rr-2')],
+  ].filter((l): l is [string, string] => l[1] !== undefined);
+  if (lines.length === 0) return '';
+  const pinning = settings.proxyCpus === undefined && settings.loadCpus === undefined
+    ? 'Nothing was pinned: the proxy processes, the load generator and the upstream workers share every core.'
+    : `Pinned with taskset: the proxies to CPU(s) ${settings.proxyCpus ?? '(any)'}, the load generator (autocannon, in this process) and the upstream workers to CPU(s) ${settings.loadCpus ?? '(any)'}.`;
+  return `\nProcesses (req/s ratios of this run). ${pinning}\n\n${lines.map(([what, r]) => `- ${what}: ${r}`).join('\n')}\n`;
+}
+
 function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machine: Machine, command: string): string {
   const skippedOrFailed = rows.filter((r) => r.status !== 'measured');
   const anyErrors = rows.some((r) => r.load !== undefined && (r.load.errors > 0 || r.load.non2xx > 0));
@@ -276,7 +352,7 @@ function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machi
 Command: \`${command}\` (the npm script \`bench:overhead\` builds first and runs the same)
 
 ${markdownTable(rows)}
-
+${processLines(rows, settings)}
 Each target got ${settings.warmupSec > 0 ? `${settings.warmupSec} s of unmeasured warm-up, then ` : ''}${settings.durationSec} s of
 closed-loop load from autocannon: ${settings.connections} keep-alive connections, one request
 outstanding on each, \`POST /runLambda/${FUNCTION_NAME}\` with a ${Buffer.byteLength(REQUEST_BODY)}-byte JSON body. The upstream
@@ -289,7 +365,7 @@ Peak RSS is VmHWM from /proc (nginx: master plus worker). CPU µs/req is the pro
 user+system CPU time during the measured run divided by the responses.
 ${anyErrors ? '\n**Some rows had errors or non-2xx answers; see the errors and non-2xx columns.**\n' : ''}${skippedOrFailed.length > 0 ? `\nNot measured:\n${skippedOrFailed.map((r) => `- ${r.target} (${r.status}): ${r.note ?? ''}`).join('\n')}\n` : ''}
 Setup:
-- nginx: \`worker_processes 1\`, because warmroute is one Node process with one
+- nginx: \`worker_processes 1\` (2 in nginx-rr-2, beside warmroute-rr-2 with \`processes: 2\`), because warmroute is one Node process with one
   JavaScript thread, so both proxies get the same core budget; on this
   ${machine.cores}-core machine the load generator and the upstream process need the other
   core(s). Upstream block of the same workers with \`keepalive 64\` (round-robin, and
@@ -297,7 +373,7 @@ Setup:
   \`proxy_set_header Connection ""\`, \`access_log off\`, keepalive_requests raised
   on both sides so that nobody reconnects every 1,000 requests; run with
   \`nginx -p DIR -c FILE -g 'daemon off;'\` from a temp prefix.
-- warmroute: one process (\`node dist/src/cli.js start -c FILE\`), logLevel warn,
+- warmroute: one process (\`node dist/src/cli.js start -c FILE\`; three in warmroute-rr-2: a primary and two serving), logLevel warn,
   connectionsPerWorker ${settings.connectionsPerWorker} (x ${settings.workers} workers = ${settings.connectionsPerWorker * settings.workers} upstream connections, as nginx's keepalive 64),
   default queue settings; pkg-aware with a registry of the one function.
 - node-bare: a reference, not a contender: the least a Node proxy on undici does
@@ -346,7 +422,12 @@ export async function main(argv: string[]): Promise<number> {
   const tempDir = await mkdtemp(join(tmpdir(), 'warmroute-bench-overhead-'));
   let upstream: Child | undefined;
   try {
-    const started = await startUpstreams(scripts.upstream, settings.workers);
+    if (settings.loadCpus !== undefined) {
+      // autocannon runs in this process: pin every thread of it.
+      const pin = spawnSync('taskset', ['-a', '-p', '-c', settings.loadCpus, String(process.pid)], { encoding: 'utf8' });
+      if (pin.status !== 0) throw new Error(`taskset could not pin the load generator to ${settings.loadCpus}: ${pin.stderr || pin.error?.message || ''}`);
+    }
+    const started = await startUpstreams(scripts.upstream, settings.workers, settings.loadCpus);
     upstream = started.child;
     const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, bareProxy: scripts.bareProxy, nginx, tempDir };
     if (settings.cpuProfDir !== undefined) await mkdir(settings.cpuProfDir, { recursive: true });
@@ -377,6 +458,8 @@ export async function main(argv: string[]): Promise<number> {
         connections: settings.connections,
         workers: settings.workers,
         connectionsPerWorker: settings.connectionsPerWorker,
+        proxyCpus: settings.proxyCpus ?? null,
+        loadCpus: settings.loadCpus ?? null,
         requestBody: REQUEST_BODY,
         path: `/runLambda/${FUNCTION_NAME}`,
       },

@@ -1,23 +1,59 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWorkers, type WorkerSpec } from './config.js';
 import type { ProxyControl } from './control.js';
-import { sendError, sendJson } from './errors.js';
+import { errorBody, errorStatus, sendError, sendJson, type ErrorCode } from './errors.js';
 
 const adminBodyLimit = 1024 * 1024;
 
-/** The admin API: `/admin/reload`, `/admin/registry/reload`, `/admin/workers/add|remove|drain`. */
+/** An admin call once its client is authorized and its body read: all the primary needs to answer it for a process. */
+export interface AdminRequest {
+  readonly method: string;
+  readonly path: string;
+  /** The query string, without "?". */
+  readonly query: string;
+  readonly body: string;
+}
+
+export interface AdminAnswer {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * The admin API: `/admin/reload`, `/admin/registry/reload`, `/admin/workers/add|remove|drain`.
+ * The client is authorized here, by the process that received it; in a
+ * proxy of several processes the primary answers.
+ */
 export async function handleAdmin(control: ProxyControl, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
   if (!authorized(control, req, res)) return;
-  if (req.method !== 'POST') return void sendError(res, 'method_not_allowed', 'use POST', { allow: 'POST' });
-  if (path === '/admin/reload' || path === '/admin/registry/reload') return reload(control, req, res, path);
+  const request: AdminRequest = { method: req.method ?? '', path, query: query.toString(), body: await readBody(req, adminBodyLimit) };
+  const answer = control.primary !== undefined ? await control.primary.admin(request) : await answerAdmin(control, request);
+  sendJson(res, answer.status, answer.body, answer.headers);
+}
+
+const failure = (code: ErrorCode, message: string, headers?: Record<string, string>): AdminAnswer => ({ status: errorStatus[code], body: errorBody(code, message), headers });
+
+/** Answers an authorized admin call on the proxy that `control` steers. */
+export async function answerAdmin(control: ProxyControl, request: AdminRequest): Promise<AdminAnswer> {
+  const { path } = request;
+  if (request.method !== 'POST') return failure('method_not_allowed', 'use POST', { allow: 'POST' });
+  if (path === '/admin/reload' || path === '/admin/registry/reload') {
+    try {
+      return { status: 200, body: path === '/admin/reload' ? await control.reload() : await control.reloadRegistry() };
+    } catch (err) {
+      // As for SIGHUP: the operator reading the log learns why, not only the admin client.
+      control.log.error({ err: (err as Error).message, route: path }, 'reload failed; the running configuration stays');
+      return failure('bad_request', (err as Error).message);
+    }
+  }
   const action = path.startsWith('/admin/workers/') ? path.slice('/admin/workers/'.length) : '';
-  if (action !== 'add' && action !== 'remove' && action !== 'drain') return void sendError(res, 'not_found', `no admin route ${path}`);
+  if (action !== 'add' && action !== 'remove' && action !== 'drain') return failure('not_found', `no admin route ${path}`);
   let items: unknown[];
   try {
-    items = await requestedWorkers(req, query, action);
+    items = requestedWorkers(new URLSearchParams(request.query), request.body, action);
   } catch (err) {
-    sendError(res, 'bad_request', (err as Error).message);
-    return;
+    return failure('bad_request', (err as Error).message);
   }
   const ids = (): string[] => control.table.workers.map((w) => w.id);
   if (action === 'add') {
@@ -25,15 +61,13 @@ export async function handleAdmin(control: ProxyControl, req: IncomingMessage, r
     try {
       specs = parseWorkers(items);
     } catch (err) {
-      sendError(res, 'bad_request', (err as Error).message);
-      return;
+      return failure('bad_request', (err as Error).message);
     }
-    sendJson(res, 200, { ...control.addWorkers(specs), workers: ids() });
-    return;
+    return { status: 200, body: { ...control.addWorkers(specs), workers: ids() } };
   }
   const names = items.map(workerName);
-  if (action === 'remove') sendJson(res, 200, { ...control.removeWorkers(names), workers: ids() });
-  else sendJson(res, 200, { ...control.drainWorkers(names), workers: ids() });
+  if (action === 'remove') return { status: 200, body: { ...control.removeWorkers(names), workers: ids() } };
+  return { status: 200, body: { ...control.drainWorkers(names), workers: ids() } };
 }
 
 /** A bearer token when one is configured, else loopback clients only; answers the refusal itself. */
@@ -47,17 +81,6 @@ function authorized(control: ProxyControl, req: IncomingMessage, res: ServerResp
   if (isLoopback(req.socket.remoteAddress)) return true;
   sendError(res, 'forbidden', 'admin routes answer only loopback clients when no adminToken is configured');
   return false;
-}
-
-async function reload(control: ProxyControl, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-  await readBody(req, adminBodyLimit);
-  try {
-    sendJson(res, 200, path === '/admin/reload' ? await control.reload() : await control.reloadRegistry());
-  } catch (err) {
-    // As for SIGHUP: the operator reading the log learns why, not only the admin client.
-    control.log.error({ err: (err as Error).message, route: path }, 'reload failed; the running configuration stays');
-    sendError(res, 'bad_request', (err as Error).message);
-  }
 }
 
 function workerName(item: unknown): string {
@@ -75,9 +98,8 @@ function isLoopback(address: string | undefined): boolean {
 }
 
 /** Workers named by an admin call: `?workers=A&workers=B` (olscheduler), comma lists, or a JSON body. */
-async function requestedWorkers(req: IncomingMessage, query: URLSearchParams, action: string): Promise<unknown[]> {
+function requestedWorkers(query: URLSearchParams, text: string, action: string): unknown[] {
   const fromQuery = query.getAll('workers').flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-  const text = await readBody(req, adminBodyLimit);
   let fromBody: unknown[] = [];
   if (text.trim() !== '') {
     let data: unknown;

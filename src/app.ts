@@ -2,13 +2,13 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { createBalancer } from '../balancers/index.js';
-import type { PolicyEnv } from '../balancers/types.js';
+import type { Balancer, PolicyEnv } from '../balancers/types.js';
 import { Scheduler } from './admission.js';
 import { realClock, type Clock } from './clock.js';
 import { ConfigError, loadConfig, type ProxyConfig } from './config.js';
 import type { ProxyControl } from './control.js';
 import {
-  ControlPlane, forwardSettings, healthOptions, openRegistry, queueLimits, readPackages, tableOptions, upstreamTimeouts,
+  ControlPlane, type ControlOptions, forwardSettings, healthOptions, openRegistry, queueLimits, readPackages, tableOptions, upstreamTimeouts,
 } from './control-plane.js';
 import { HealthMonitor } from './health.js';
 import { ProxyMetrics } from './metrics.js';
@@ -16,7 +16,7 @@ import type { PackageTable } from './packages.js';
 import type { ForwardContext } from './proxy.js';
 import { createProxyServer } from './server.js';
 import { Upstreams } from './upstream.js';
-import { WorkerTable } from './workers.js';
+import { WorkerTable, type TableOptions } from './workers.js';
 
 export interface RunningProxy extends ProxyControl {
   readonly url: string;
@@ -54,35 +54,65 @@ export async function startProxy(config: Record<string, unknown>, options: Start
   return startProxyWith(conf, options);
 }
 
-/** The default logger: JSON lines, or pino-pretty when stdout is a terminal. */
-function makeLogger(level: string): Logger {
-  const base = { level, base: { service: 'warmroute' } };
-  if (process.stdout.isTTY) return pino(base, pino.transport({ target: 'pino-pretty', options: { colorize: true } }));
-  return pino(base);
+/** The default logger: JSON lines, or pino-pretty when stdout is a terminal; `base` adds fields to every line. */
+export function makeLogger(level: string, base: Record<string, unknown> = {}): Logger {
+  const options = { level, base: { service: 'warmroute', ...base } };
+  if (process.stdout.isTTY) return pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }));
+  return pino(options);
 }
 
-/**
- * Starts a proxy from an already validated configuration: builds the parts
- * (table, scheduler, metrics, connections, health), the control plane that
- * steers them, and the HTTP server, then listens.
- */
-export async function startProxyWith(config: ProxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
-  const clock: Clock = realClock;
-  const log = options.logger ?? makeLogger(config.logLevel);
-  const random = options.random ?? Math.random;
-  const policyEnv = (costs: PackageTable | undefined): PolicyEnv => ({ random, now: () => clock.now(), packageCost: costs && ((name: string) => costs.get(name)) });
-  const packages = await readPackages(config.packages);
-  const registry = await openRegistry(config.registry);
+/** What policies may use besides their settings: the random source, the clock, the package table's costs. */
+export function policyEnvWith(random: () => number, clock: Clock): (costs: PackageTable | undefined) => PolicyEnv {
+  return (costs) => ({ random, now: () => clock.now(), packageCost: costs && ((name: string) => costs.get(name)) });
+}
 
-  const table = new WorkerTable(createBalancer(config.balancer, config.policy, policyEnv(packages.table)), clock, tableOptions(config));
+/** The parts that serve requests, around a table built by the caller. */
+export interface ServingParts {
+  readonly scheduler: Scheduler;
+  readonly metrics: ProxyMetrics;
+  readonly upstreams: Upstreams;
+  readonly ctx: ForwardContext;
+}
+
+export function servingParts(table: WorkerTable, config: ProxyConfig, log: Logger, clock: Clock): ServingParts {
   const scheduler = new Scheduler(table, clock, queueLimits(config));
   const metrics = new ProxyMetrics(table, () => scheduler);
   const upstreams = new Upstreams(table, upstreamTimeouts(config));
-  const health = new HealthMonitor(table, clock, healthOptions(config), log);
   const ctx: ForwardContext = { table, scheduler, upstreams, metrics, log, clock, settings: forwardSettings(config) };
+  return { scheduler, metrics, upstreams, ctx };
+}
+
+/** Builds a worker table; a primary of several processes passes one that records its changes. */
+export type TableMaker = (balancer: Balancer, clock: Clock, options: TableOptions) => WorkerTable;
+
+/** A proxy's parts and its control plane, started (config workers added, DNS running), not yet listening. */
+export interface ComposedProxy extends ServingParts {
+  readonly table: WorkerTable;
+  readonly health: HealthMonitor;
+  readonly plane: ControlPlane;
+  readonly log: Logger;
+  readonly control: ProxyControl;
+}
+
+/**
+ * Builds the parts (table, scheduler, metrics, connections, health) and the
+ * control plane that steers them, and starts the plane.
+ */
+export async function composeProxy(config: ProxyConfig, options: StartOptions & { makeTable?: TableMaker; applied?: ControlOptions['applied'] } = {}): Promise<ComposedProxy> {
+  const clock: Clock = realClock;
+  const log = options.logger ?? makeLogger(config.logLevel);
+  const policyEnv = policyEnvWith(options.random ?? Math.random, clock);
+  const packages = await readPackages(config.packages);
+  const registry = await openRegistry(config.registry);
+
+  const makeTable = options.makeTable ?? ((b, c, o) => new WorkerTable(b, c, o));
+  const table = makeTable(createBalancer(config.balancer, config.policy, policyEnv(packages.table)), clock, tableOptions(config));
+  const serving = servingParts(table, config, log, clock);
+  const { scheduler, metrics, upstreams, ctx } = serving;
+  const health = new HealthMonitor(table, clock, healthOptions(config), log);
   const plane = new ControlPlane(
     { table, scheduler, upstreams, health, ctx, log, clock },
-    { configPath: options.configPath, env: options.env, args: options.args, policyEnv },
+    { configPath: options.configPath, env: options.env, args: options.args, policyEnv, applied: options.applied },
     { config, registry, packages },
   );
   await plane.start();
@@ -102,9 +132,24 @@ export async function startProxyWith(config: ProxyConfig, options: StartOptions 
     reload: () => plane.reload(),
     reloadRegistry: () => plane.reloadRegistry(),
   };
+  return { ...serving, table, health, plane, log, control };
+}
+
+/**
+ * Starts a proxy from an already validated configuration: composes it, then
+ * its HTTP server listens.
+ */
+export async function startProxyWith(config: ProxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
+  const { control, plane, table, upstreams, health, log } = await composeProxy(config, options);
   const server = createProxyServer(control);
-  const url = await listen(server, config, plane);
-  log.info({ url, balancer: config.balancer, workers: table.workers.map((w) => w.id), functions: registry.isOpen ? 'any' : registry.size }, 'warmroute listening');
+  let url: string;
+  try {
+    url = await listen(server, config);
+  } catch (err) {
+    await plane.abort();
+    throw err;
+  }
+  log.info({ url, balancer: config.balancer, workers: table.workers.map((w) => w.id), functions: plane.registry.isOpen ? 'any' : plane.registry.size }, 'warmroute listening');
 
   return Object.assign(control, {
     url,
@@ -115,8 +160,8 @@ export async function startProxyWith(config: ProxyConfig, options: StartOptions 
   }) as RunningProxy;
 }
 
-/** Listens on the config's address; resolves with the proxy's URL, or stops the control plane and throws ConfigError. */
-async function listen(server: Server, config: ProxyConfig, plane: ControlPlane): Promise<string> {
+/** Listens on the config's address; resolves with the proxy's URL, or throws ConfigError naming why not. */
+export async function listen(server: Server, config: ProxyConfig): Promise<string> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -128,7 +173,6 @@ async function listen(server: Server, config: ProxyConfig, plane: ControlPlane):
       });
     });
   } catch (err) {
-    await plane.abort();
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(`cannot listen on ${config.host}:${config.port} (${e.code ?? e.message})`);
   }

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, configFlags, describeConfig, loadConfig, loadConfigFile, type ProxyConfig } from './config.js';
 import { nearMiss } from './did-you-mean.js';
 import { readPackageTable, type PackageTable } from './packages.js';
+import { processCount } from './process-share.js';
 import { Registry } from './registry.js';
 import { UsageError } from './usage-error.js';
 
@@ -85,7 +86,8 @@ function startArgs(argv: string[], command: 'start' | 'check' = 'start'): Config
     } else if (flag.startsWith('--') && flags.has(flag.slice(2))) {
       // The loader reads the value (a boolean flag may stand alone).
       parsed.args.push(arg);
-      if (inline === undefined && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-')) parsed.args.push(argv[++i]!);
+      // A negative number is a value (`--processes -1`), so that its key's rule names it; anything else starting with "-" is a flag.
+      if (inline === undefined && argv[i + 1] !== undefined && !/^-(?![\d.])/.test(argv[i + 1]!)) parsed.args.push(argv[++i]!);
     } else {
       const guess = flag.startsWith('--') ? nearMiss(flag.slice(2), flags.keys()) : undefined;
       throw new UsageError(`unknown flag "${arg}" for ${command}${guess === undefined ? '' : ` (did you mean "--${guess}"?)`} (see warmroute ${command} --help)`);
@@ -105,6 +107,13 @@ async function start(argv: string[]): Promise<number> {
   const config = configFile === undefined
     ? loadConfig({ env: process.env, args, source: 'flags', onWarning })
     : loadConfigFile(configFile, { env: process.env, args, onWarning });
+  const count = processCount(config.processes);
+  if (count > 1) {
+    // Several processes: this one becomes the primary. With one, nothing of the kind exists.
+    const { runPrimary } = await import('./primary.js');
+    await runPrimary(config, { configPath: configFile, env: process.env, args }, count, warnings);
+    return -1; // keep running
+  }
   const { startProxyWith } = await import('./app.js');
   const proxy = await startProxyWith(config, { configPath: configFile, env: process.env, args });
   for (const message of warnings) proxy.log.warn(message);

@@ -25,6 +25,8 @@ export interface ProxyConfig {
   port: number;
   /** listen(2) backlog: connections the kernel queues until the proxy accepts them (capped by net.core.somaxconn). */
   listenBacklog: number;
+  /** Proxy processes serving the port (node:cluster); "auto": the cores this process may use. */
+  processes: number | 'auto';
   balancer: string;
   /** Absolute path of the olscheduler registry; empty: every function is known and has no packages. */
   registry: string;
@@ -102,6 +104,14 @@ function millis(zero?: string): (v: unknown) => number {
   return integer(zero === undefined ? 1 : 0, MAX_TIMER_MS, `whole milliseconds from ${zero === undefined ? '1' : `0 (${zero})`} to ${MAX_TIMER_MS}`);
 }
 
+/** Most proxy processes one proxy runs. */
+export const MAX_PROCESSES = 256;
+
+function processCount(v: unknown): number | 'auto' {
+  if (v === 'auto') return v;
+  return integer(1, MAX_PROCESSES, `an integer from 1 to ${MAX_PROCESSES}, or "auto"`)(v);
+}
+
 const boolean = (v: unknown): boolean => (typeof v === 'boolean' ? v : fail('must be true or false'));
 
 function text(rule: string, test: (s: string) => boolean): (v: unknown) => string {
@@ -125,6 +135,7 @@ const fixedRules: Record<FixedKey, KeyRule> = {
   host: { doc: 'Address the proxy listens on.', default: '127.0.0.1', text: 'text', parse: text('a host name or IP address', (s) => /^[^\s/?#]{1,253}$/.test(s)) },
   port: { doc: 'Port the proxy listens on (0 picks a free one).', default: 9080, text: 'number', parse: integer(0, 65535, 'an integer port from 0 to 65535') },
   listenBacklog: { doc: "Connections the kernel queues until the proxy accepts them (listen(2) backlog), read at start; the kernel caps it at net.core.somaxconn. The default asks for the kernel's maximum, as Go servers (olscheduler) do; Node's own 511 drops connections in a burst and their clients wait seconds in TCP retransmission.", default: 65_535, text: 'number', parse: integer(1, 2 ** 31 - 1) },
+  processes: { doc: `Proxy processes serving the port, 1 to ${MAX_PROCESSES}, or "auto" (the cores this process may use); above 1 a primary process runs the control plane (config, admin API, DNS, status polls) and the processes share each worker's connection limit. Read at start.`, default: 1, text: 'loose', parse: processCount },
   balancer: { doc: 'Routing policy.', default: 'pkg-aware', text: 'text', parse: oneOf(balancerNames) },
   registry: { doc: 'Path of the olscheduler registry [{"handle","pkgs"}], relative to the config file; empty: every function is known and has no packages.', default: '', text: 'text', path: true, parse: text('a file path', noControl) },
   packages: { doc: 'Path of the package table (pipbench packages.json: name, size, install and import cost), relative to the config file; empty: every package counts the same.', default: '', text: 'text', path: true, parse: text('a file path', noControl) },

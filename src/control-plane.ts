@@ -85,6 +85,42 @@ export interface ControlOptions {
   readonly args?: string[];
   /** Builds the policy environment for a package table. */
   readonly policyEnv: (costs: PackageTable | undefined) => PolicyEnv;
+  /** Told of every configuration, registry and package table put in force after start (a primary hands them to its processes). */
+  readonly applied?: (config: ProxyConfig, registry: Registry, packages: LoadedPackages) => void;
+}
+
+/** The parts a configuration is applied to; a serving process of several has no status polls of its own. */
+export interface ConfiguredParts {
+  readonly table: WorkerTable;
+  readonly scheduler: Scheduler;
+  readonly upstreams: Upstreams;
+  readonly ctx: ForwardContext;
+  readonly health?: HealthMonitor;
+}
+
+/**
+ * Hands every part its share of the `next` configuration; returns the package
+ * table in force. The policy is rebuilt (losing what it learned) only when its
+ * name, its settings or the package table changed.
+ */
+export function applyConfig(
+  parts: ConfiguredParts,
+  current: { config: ProxyConfig; packages: LoadedPackages },
+  next: { config: ProxyConfig; packages: LoadedPackages },
+  policyEnv: (costs: PackageTable | undefined) => PolicyEnv,
+): LoadedPackages {
+  const { table, scheduler, health, upstreams, ctx } = parts;
+  const c = next.config;
+  const packagesChanged = next.packages.text !== current.packages.text;
+  const packages = packagesChanged ? next.packages : current.packages;
+  const policyChanged = packagesChanged || c.balancer !== current.config.balancer || JSON.stringify(c.policy) !== JSON.stringify(current.config.policy);
+  if (policyChanged) table.setBalancer(createBalancer(c.balancer, c.policy, policyEnv(packages.table)));
+  table.setOptions(tableOptions(c));
+  scheduler.setLimits(queueLimits(c));
+  health?.setOptions(healthOptions(c));
+  if (JSON.stringify(upstreamTimeouts(c)) !== JSON.stringify(upstreams.timeouts)) upstreams.setTimeouts(upstreamTimeouts(c));
+  ctx.settings = forwardSettings(c);
+  return packages;
 }
 
 /**
@@ -96,7 +132,7 @@ export interface ControlOptions {
 export class ControlPlane {
   private config_: ProxyConfig;
   private registry_: Registry;
-  private packages: LoadedPackages;
+  private packages_: LoadedPackages;
   private readonly sources = new Map<string, WorkerSource>();
   private reloading_ = false;
   private dns: DnsWorkerSource | undefined;
@@ -109,7 +145,7 @@ export class ControlPlane {
   ) {
     this.config_ = initial.config;
     this.registry_ = initial.registry;
-    this.packages = initial.packages;
+    this.packages_ = initial.packages;
     parts.table.listen({
       health: (w, from, to) => parts.log.info({ worker: w.id, from, to, why: w.health.why }, 'worker health changed'),
       removed: (w) => this.sources.delete(w.id),
@@ -122,6 +158,11 @@ export class ControlPlane {
 
   get registry(): Registry {
     return this.registry_;
+  }
+
+  /** The package table in force. */
+  get packages(): LoadedPackages {
+    return this.packages_;
   }
 
   get reloading(): boolean {
@@ -245,23 +286,15 @@ export class ControlPlane {
   async reloadRegistry(): Promise<Record<string, unknown>> {
     const registry = this.registry_;
     const functions = await registry.reload();
+    this.options.applied?.(this.config_, registry, this.packages_);
     return { registry: registry.path || null, functions };
   }
 
   /** Hands every part its share of a new configuration. */
   private apply(next: ProxyConfig, nextRegistry: Registry, nextPackages: LoadedPackages): void {
-    const { table, scheduler, health, upstreams, ctx } = this.parts;
-    const current = this.config_;
-    const packagesChanged = nextPackages.text !== this.packages.text;
-    if (packagesChanged) this.packages = nextPackages;
-    const policyChanged = packagesChanged || next.balancer !== current.balancer || JSON.stringify(next.policy) !== JSON.stringify(current.policy);
-    if (policyChanged) table.setBalancer(createBalancer(next.balancer, next.policy, this.options.policyEnv(this.packages.table)));
-    table.setOptions(tableOptions(next));
-    scheduler.setLimits(queueLimits(next));
-    health.setOptions(healthOptions(next));
-    if (JSON.stringify(upstreamTimeouts(next)) !== JSON.stringify(upstreams.timeouts)) upstreams.setTimeouts(upstreamTimeouts(next));
-    ctx.settings = forwardSettings(next);
+    this.packages_ = applyConfig(this.parts, { config: this.config_, packages: this.packages_ }, { config: next, packages: nextPackages }, this.options.policyEnv);
     this.registry_ = nextRegistry;
+    this.options.applied?.(next, nextRegistry, this.packages_);
   }
 
   // DNS.
@@ -304,26 +337,34 @@ export class ControlPlane {
   }
 
   private async stop(server: Server): Promise<{ cut: number }> {
-    const { scheduler, health, upstreams, log } = this.parts;
-    const timeoutMs = this.config_.shutdownTimeoutMs;
     this.dns?.stop();
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
-    const outcome = await Promise.race([scheduler.whenIdle().then(() => 'idle' as const), timedOut]);
-    clearTimeout(timer);
-    const cut = outcome === 'idle' ? 0 : scheduler.running + scheduler.waiting;
-    if (cut > 0) {
-      log.error({ running: scheduler.running, waiting: scheduler.waiting, timeoutMs }, 'shutdown timed out; cutting the requests still open');
-      server.closeAllConnections();
-    }
-    await health.close();
-    await upstreams.close();
-    server.closeAllConnections();
-    await stopped;
-    return { cut };
+    return drainServer(server, this.parts, this.config_.shutdownTimeoutMs);
   }
+}
+
+/**
+ * Graceful stop of one serving process: stops accepting, lets running and
+ * waiting requests finish for up to `timeoutMs`, then cuts what is left and
+ * closes every connection. Resolves with how many requests were cut.
+ */
+export async function drainServer(server: Server, parts: { scheduler: Scheduler; upstreams: Upstreams; log: Logger; health?: HealthMonitor }, timeoutMs: number): Promise<{ cut: number }> {
+  const { scheduler, health, upstreams, log } = parts;
+  const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+  const outcome = await Promise.race([scheduler.whenIdle().then(() => 'idle' as const), timedOut]);
+  clearTimeout(timer);
+  const cut = outcome === 'idle' ? 0 : scheduler.running + scheduler.waiting;
+  if (cut > 0) {
+    log.error({ running: scheduler.running, waiting: scheduler.waiting, timeoutMs }, 'shutdown timed out; cutting the requests still open');
+    server.closeAllConnections();
+  }
+  await health?.close();
+  await upstreams.close();
+  server.closeAllConnections();
+  await stopped;
+  return { cut };
 }
 
 function dnsChanged(a: ProxyConfig, b: ProxyConfig): boolean {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AdminAnswer, AdminRequest } from './admin.js';
 import type { Scheduler } from './admission.js';
 import type { ProxyConfig, WorkerSpec } from './config.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -9,6 +10,18 @@ import type { WorkerTable } from './workers.js';
 export interface AddedWorkers { added: string[]; present: string[] }
 export interface RemovedWorkers { removed: { id: string; inFlight: number }[]; unknown: string[] }
 export interface DrainedWorkers { drained: { id: string; inFlight: number; queuedMoved: number }[]; unknown: string[] }
+
+/**
+ * A serving process's line to its primary, in a proxy of several processes:
+ * the primary answers what concerns the whole proxy.
+ */
+export interface PrimaryLink {
+  admin(request: AdminRequest): Promise<AdminAnswer>;
+  /** `/status` of the whole proxy, every process's counts added up. */
+  status(verbose: boolean): Promise<unknown>;
+  /** `/metrics` of every process, aggregated (Prometheus text). */
+  metrics(): Promise<string>;
+}
 
 /** What the HTTP side (ingress, admin API, status) needs from the running proxy. */
 export interface ProxyControl {
@@ -30,4 +43,6 @@ export interface ProxyControl {
   reload(): Promise<Record<string, unknown>>;
   /** Re-reads the registry in force; throws ConfigError and keeps it when invalid. */
   reloadRegistry(): Promise<Record<string, unknown>>;
+  /** Set in a serving process of several: the admin API, /status and /metrics are the primary's. */
+  readonly primary?: PrimaryLink;
 }

@@ -26,7 +26,7 @@ export function sendError(res: ServerResponse, code: ErrorCode, message: string,
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: { code, message } });
+  const body = JSON.stringify(errorBody(code, message));
   res.writeHead(errorStatus[code], {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
@@ -35,8 +35,13 @@ export function sendError(res: ServerResponse, code: ErrorCode, message: string,
   res.end(body);
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers?: Record<string, string | number>): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
+}
+
+/** The body of an error answer, `{"error": {"code", "message"}}`. */
+export function errorBody(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {
+  return { error: { code, message } };
 }

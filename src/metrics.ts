@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator } from 'prom-client';
 import type { Scheduler } from './admission.js';
 import type { ErrorCode } from './errors.js';
 import type { Decision, Lease } from './lease.js';
@@ -86,6 +86,8 @@ export class ProxyMetrics implements TableListener {
       help: 'Health changes by worker and new state (up, down, ejected, draining)',
       labelNames: ['worker', 'to'] as const,
       registers,
+      // Every process of a proxy sees the same changes: across processes they count once.
+      aggregator: 'max',
     });
     const decisionCounter = new Counter({
       name: 'warmroute_decisions_total',
@@ -102,20 +104,23 @@ export class ProxyMetrics implements TableListener {
     });
     this.affinity = { all: affinity.labels('all'), key: affinity.labels('key'), miss: affinity.labels('miss') };
 
-    const gauge = (name: string, help: string, value: () => number): void => {
-      new Gauge({ name, help, registers, collect() { this.set(value()); } });
+    // Across the processes of one proxy, counts of requests add up ('sum', prom-client's default);
+    // facts about a worker that every process shares (routable, weight) do not ('max').
+    const gauge = (name: string, help: string, value: () => number, aggregator: Aggregator = 'sum'): void => {
+      new Gauge({ name, help, registers, aggregator, collect() { this.set(value()); } });
     };
     gauge('warmroute_queue_waiting', 'Requests waiting in any queue (shared and per worker)', () => scheduler().waiting);
     gauge('warmroute_queue_shared_waiting', 'Requests waiting in the shared queue', () => scheduler().sharedWaiting);
     gauge('warmroute_in_flight', 'Requests holding a worker connection', () => scheduler().running);
-    gauge('warmroute_workers_routable', 'Workers in routing', () => table.routableCount);
-    gauge('warmroute_workers_free', 'Workers in routing with a free connection', () => table.freeCount);
-    const perWorkerGauge = (name: string, help: string, value: (w: Worker) => number): void => {
+    gauge('warmroute_workers_routable', 'Workers in routing', () => table.routableCount, 'max');
+    gauge('warmroute_workers_free', 'Workers in routing with a free connection (with several processes: in the process with most)', () => table.freeCount, 'max');
+    const perWorkerGauge = (name: string, help: string, value: (w: Worker) => number, aggregator: Aggregator = 'sum'): void => {
       new Gauge({
         name,
         help,
         labelNames: ['worker'] as const,
         registers,
+        aggregator,
         collect() {
           this.reset();
           for (const w of table.workers) this.set({ worker: w.id }, value(w));
@@ -125,9 +130,9 @@ export class ProxyMetrics implements TableListener {
     perWorkerGauge('warmroute_worker_in_flight', 'Requests in flight on each worker', (w) => w.inFlight);
     perWorkerGauge('warmroute_worker_queued', 'Requests waiting in each worker\'s own queue', (w) => w.queued);
     perWorkerGauge('warmroute_worker_limit', 'Connection limit of each worker', (w) => w.limit);
-    perWorkerGauge('warmroute_worker_routable', '1 while the worker is in routing (up, not ejected, not draining)', (w) => (w.routable ? 1 : 0));
-    perWorkerGauge('warmroute_worker_weight', 'Weight of each worker', (w) => w.weight);
-    perWorkerGauge('warmroute_worker_packages', 'Packages each worker holds (reported, else believed)', (w) => w.packages.size);
+    perWorkerGauge('warmroute_worker_routable', '1 while the worker is in routing (up, not ejected, not draining)', (w) => (w.routable ? 1 : 0), 'max');
+    perWorkerGauge('warmroute_worker_weight', 'Weight of each worker', (w) => w.weight, 'max');
+    perWorkerGauge('warmroute_worker_packages', 'Packages each worker holds (reported, else believed)', (w) => w.packages.size, 'max');
     // Node's process metrics under their standard names, so stock dashboards work.
     collectDefaultMetrics({ register: this.registry });
     table.listen(this);

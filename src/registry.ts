@@ -16,6 +16,16 @@ export class Registry {
     return new Registry(new Map(), '');
   }
 
+  /** A registry read elsewhere (a primary process hands its processes the one it read). */
+  static of(path: string, functions: readonly LambdaInfo[]): Registry {
+    return new Registry(new Map(functions.map((f) => [f.name, f])), path);
+  }
+
+  /** Every function, in file order. */
+  entries(): LambdaInfo[] {
+    return [...this.functions.values()];
+  }
+
   /** Reads and checks the file; throws ConfigError naming the file and the problem. */
   static async fromFile(path: string): Promise<Registry> {
     return new Registry(await readRegistryFile(path), path);

@@ -201,7 +201,8 @@ export class WorkerTable {
       }
       w.routable = true;
       this.routable_++;
-      this.free_++;
+      // A limit of 0 (a process's share of a worker smaller than the number of processes) is never free.
+      if (w.limit > 0) this.free_++;
     }
     this.list = [...this.list, ...added];
     if (this.balancer_.addedMany) this.balancer_.addedMany(added);
@@ -356,6 +357,13 @@ export class WorkerTable {
     w.checkSuccesses = 1;
     w.checkReason = '';
     this.setState(w, () => { w.checkUp = true; });
+  }
+
+  /** Takes another table's active-check verdict (a serving process follows its primary's polls). */
+  setVerdict(w: Worker, up: boolean, why: string): void {
+    if (w.removed) return;
+    w.checkReason = why;
+    this.setState(w, () => { w.checkUp = up; });
   }
 
   /** The worker's own word on its state replaces the table's guesses. */

@@ -138,6 +138,7 @@ t.test('bad flags: a message naming the problem and exit status 2', async (t) =>
     [['--duration', 'ten'], /--duration must be a number, got "ten"/],
     [['--targets', 'direct,haproxy'], /unknown target "haproxy"/],
     [['--bogus'], /Unknown option '--bogus'/],
+    [['--proxy-cpus', 'one'], /--proxy-cpus must be a CPU list .* got "one"/],
   ];
   for (const [args, message] of cases) {
     const run = await runBench(args);
@@ -164,6 +165,8 @@ t.test('nginx config: one worker, keep-alive upstream of the workers, the chosen
   t.notMatch(rr, /daemon/, 'daemon off comes from -g, nginx rejects it twice');
   const lc = nginxConfig({ prefix: '/tmp/x', port: 8123, upstreams: ['http://127.0.0.1:9001'], balance: 'least_conn' });
   t.match(lc, /upstream workers \{\n\s+least_conn;/);
+  const two = nginxConfig({ prefix: '/tmp/x', port: 8123, upstreams: ['http://127.0.0.1:9001'], balance: 'round-robin', workerProcesses: 2 });
+  t.match(two, /^worker_processes 2;$/m, 'the -2 rows: two worker processes');
 });
 
 t.test('ratios against nginx round-robin and direct; nearest-rank percentiles', async (t) => {

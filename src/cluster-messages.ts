@@ -1,0 +1,60 @@
+// The IPC messages between a primary and its serving processes (`processes` above 1).
+// Every change of what the proxy routes on (table changes, configurations) carries
+// the next sequence number, so a process applies them in the primary's order and
+// notices a gap; a process that starts first receives the whole picture.
+import type { LambdaInfo } from '../balancers/types.js';
+import type { AdminAnswer, AdminRequest } from './admin.js';
+import type { ProxyConfig } from './config.js';
+import type { ProcessStatus } from './status.js';
+import type { TableChange, WorkerSnapshot } from './table-sync.js';
+
+/** The configuration in force with what it names: the registry as the primary read it, the package table's text. */
+export interface Picture {
+  readonly config: ProxyConfig;
+  readonly registryPath: string;
+  /** null: an open registry (every name known, no packages). */
+  readonly functions: readonly LambdaInfo[] | null;
+  /** The package table as JSON entries; empty: none. */
+  readonly packagesText: string;
+}
+
+/** What the primary answers a process's question with. */
+export type Reply = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string };
+
+export type ToProcess =
+  /** The first message: this process's place among `count`, the picture and the table as of change `seq`. */
+  | { readonly wr: 'start'; readonly index: number; readonly count: number; readonly seq: number; readonly picture: Picture; readonly workers: readonly WorkerSnapshot[] }
+  | { readonly wr: 'change'; readonly seq: number; readonly change: TableChange }
+  | { readonly wr: 'config'; readonly seq: number; readonly picture: Picture }
+  /** The primary collects /status: this process's own part. */
+  | { readonly wr: 'status'; readonly ask: number; readonly verbose: boolean }
+  | { readonly wr: 'reply'; readonly ask: number; readonly reply: Reply }
+  /** Graceful shutdown. */
+  | { readonly wr: 'stop' };
+
+/** What a process asks the primary, which owns the control plane and sees every process. */
+export type Question =
+  | { readonly what: 'admin'; readonly request: AdminRequest }
+  | { readonly what: 'status'; readonly verbose: boolean }
+  | { readonly what: 'metrics' };
+
+export type ToPrimary =
+  /** Listening for messages: the primary sends `start`. */
+  | { readonly wr: 'hello' }
+  | { readonly wr: 'listening'; readonly url: string }
+  /** It cannot serve (e.g. the port is taken): the primary exits with `exitCode` and the message. */
+  | { readonly wr: 'failed'; readonly message: string; readonly exitCode: number }
+  /** Its own request saw the worker fail: every process ejects it. */
+  | { readonly wr: 'ejected'; readonly id: string; readonly reason: string }
+  /** A change arrived out of order: the process is replaced by one started from a fresh picture. */
+  | { readonly wr: 'gap'; readonly expected: number; readonly got: number }
+  | { readonly wr: 'ask'; readonly ask: number; readonly question: Question }
+  | { readonly wr: 'status'; readonly ask: number; readonly status: ProcessStatus }
+  | { readonly wr: 'stopped'; readonly cut: number };
+
+export type { AdminAnswer };
+
+/** Messages of ours carry `wr` (prom-client's aggregation shares the channel with `type`). */
+export function isOurs<T extends { wr: string }>(message: unknown): message is T {
+  return typeof message === 'object' && message !== null && typeof (message as { wr?: unknown }).wr === 'string';
+}
