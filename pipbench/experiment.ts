@@ -17,7 +17,7 @@ import { formatRecordsCsv, rotationWindowSize, runWorkload, seededRandom, type H
 import {
   bootstrapInterval, isSuccess, mean, pairedDifferenceInterval, percentile, sortedAscending, type Interval, type RequestRecord,
 } from './stats.js';
-import { cdfCurves, curveChart, estimateChart, heatMap, type CurvePoint } from './svg.js';
+import { cdfCurves, curveChart, estimateChart, heatMap, type CurvePoint } from './charts.js';
 import { sharedHostCpu, startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from './worker.js';
 import { footprintBytes, loadWorkload, type Workload } from './workload.js';
 

@@ -61,3 +61,15 @@ export function parseFlags<const O extends NonNullable<ParseArgsConfig['options'
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
 }
+
+/** A comma-separated list of numbers, each read by parseNumberFlag with the same limits. */
+export function parseNumberListFlag(
+  flag: string,
+  value: string | undefined,
+  limits: { min?: number; exclusiveMin?: number; max?: number; integer?: boolean } = {},
+): number[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new UsageError(`--${flag} needs a comma-separated list of numbers, got "${value}"`);
+  return [...new Set(items.map((item) => parseNumberFlag(flag, item, limits) as number))];
+}

@@ -9,7 +9,7 @@ import {
   loadExperimentWorkload, planRows, requestFileContent, rowStats, runExperiment, runDataOf, runFigures, MAX_REQUEST_FILE_BYTES, POLICIES,
 } from '../../pipbench/experiment.js';
 import type { RequestRecord } from '../../pipbench/stats.js';
-import { policyColor } from '../../pipbench/svg.js';
+import { policyColor } from '../../pipbench/charts.js';
 import { captureIO } from '../fixtures/capture-io.js';
 
 /** A small workload: 8 handlers over 12 packages (costs are filled in from the measured samples). */
