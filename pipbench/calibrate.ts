@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEALTH_INTERVAL_MS, loadExperimentWorkload, type ExperimentParams, type RowPlan } from './experiment.js';
+import { DEFAULT_HEALTH_INTERVAL_MS, loadExperimentWorkload, type ExperimentParams, type RowPlan } from './experiment/plan.js';
 import { MODEL_DEFAULTS, THESIS_HOST, type ModelParams } from './model.js';
 import { seededRandom } from './random.js';
 import { loadLambdas, simulateRun, type SimulationSetup } from './simulate.js';
