@@ -28,7 +28,7 @@ the mean of |model / log - 1| over their mean, p50 and p80. Writes fit.md (every
 candidate's error), fit.json and fit-error.svg.
 
   --seeds N             seeds per row or candidate (request sequence, random
-                        draws, placement)                  default 10 (--fit: 20)
+                        draws, placement)                  default 10
   --out-dir DIR         where the files go (created if missing)   default results/calibration
   --per-worker-cpu      each worker on its own ${MODEL_DEFAULTS.cores} cores instead of the
                         5 workers sharing one 4-core host (not with --fit)
@@ -65,7 +65,7 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     const gridFlags = (['install-scales', 'import-scales', 'sandbox-ms'] as const).filter((f) => values[f] !== undefined);
     if (!fit && gridFlags.length > 0) throw new UsageError(`--${gridFlags[0]} sets the grid of --fit; add --fit`);
     if (fit && values['per-worker-cpu']) throw new UsageError('--fit fits the thesis set-up (one shared host); --per-worker-cpu cannot be combined with it');
-    const seeds = parseNumberFlag('seeds', values.seeds, { min: 1, max: 1000, integer: true }) ?? (fit ? 20 : 10);
+    const seeds = parseNumberFlag('seeds', values.seeds, { min: 1, max: 1000, integer: true }) ?? 10;
     const outDir = values['out-dir'] ?? join('results', 'calibration');
     const command = ['pipbench calibrate', ...argv].join(' ');
     const files: Record<string, string> = {};

@@ -8,7 +8,7 @@ import { fitModel, MODEL_FITTED } from '../../pipbench/fit.js';
 import { simulateRun } from '../../pipbench/simulate.js';
 import { main } from '../../pipbench/commands/calibrate.js';
 
-/** Seeds per candidate in the reduced-grid fit: enough that seed noise does not move the choice (fit.md's run uses 20). */
+/** Seeds per candidate in the reduced-grid fit: enough that seed noise does not move the choice (as fit.md's run). */
 const FIT_TEST_SEEDS = 10;
 
 t.test('the thesis logs read as their README states', async (t) => {
