@@ -52,15 +52,15 @@ export function fitMarkdown(f: FitResult, command: string): string {
   lines.push(`Command: \`${command}\``, '');
   lines.push(`Grid: installScale ${f.grid.installScale.join(', ')}; importScale ${f.grid.importScale.join(', ')}; sandboxMs ${f.grid.sandboxMs.join(', ')} (${f.candidates.length} candidates), ${f.seeds} seeds each (the same seeds for every candidate). The rest of the model is fixed by the set-up: 5 workers sharing one 4-core host (processor sharing), installs on the CPU, unbounded disk, no interpreter cache, handlerMs 10.`, '');
   lines.push(`Error: ${f.error}.`, '');
-  lines.push(`Logs: ${FIT_LOGS.map((l) => `${l} mean ${s(f.logFigures[l]!.meanMs)} s, p50 ${s(f.logFigures[l]!.p50Ms)} s, p80 ${s(f.logFigures[l]!.p80Ms)} s`).join('; ')}.`, '');
+  lines.push(`Logs: ${FIT_LOGS.map((l) => `${l} mean ${s(f.logFigures[l]!.meanMs)} s, p50 ${s(f.logFigures[l]!.p50Ms)} s, p80 ${s(f.logFigures[l]!.p80Ms)} s, ${pct(f.logFigures[l]!.under1s)} under 1 s`).join('; ')}.`, '');
   const d = f.candidates.find((c) => c.params.installScale === f.defaults.installScale && c.params.importScale === f.defaults.importScale && c.params.sandboxMs === f.defaults.sandboxMs);
   lines.push(`**Chosen: installScale ${f.chosen.params.installScale}, importScale ${f.chosen.params.importScale}, sandboxMs ${f.chosen.params.sandboxMs}** (error ${f.chosen.error.toFixed(3)}). ${f.landsOnDefaults ? 'These are MODEL_DEFAULTS\'.' : `MODEL_DEFAULTS hold installScale ${f.defaults.installScale}, importScale ${f.defaults.importScale}, sandboxMs ${f.defaults.sandboxMs}${d ? ` (error ${d.error.toFixed(3)} on this grid)` : ' (not on this grid)'}.`}`, '');
-  lines.push('Every candidate, lowest error first (model figures in s, means over the seeds):', '');
-  const cols = FIT_LOGS.flatMap((l) => FIT_FIGURES.map((fig) => `${l} ${fig.replace('Ms', '')}`));
+  lines.push('Every candidate, lowest error first (model figures in s, and the share under 1 s; means over the seeds):', '');
+  const cols = FIT_LOGS.flatMap((l) => FIT_FIGURES.map((fig) => `${l} ${fig === 'under1s' ? 'under 1 s' : fig.replace('Ms', '')}`));
   lines.push(`| rank | installScale | importScale | sandboxMs | error | ${cols.join(' | ')} |`);
   lines.push(`| ---: | ---: | ---: | ---: | ---: |${' ---: |'.repeat(cols.length)}`);
   [...f.candidates].sort((a, b) => a.error - b.error).forEach((c, i) => {
-    const figs = FIT_LOGS.flatMap((l) => FIT_FIGURES.map((fig) => s(c.logs[l]!.model[fig])));
+    const figs = FIT_LOGS.flatMap((l) => FIT_FIGURES.map((fig) => (fig === 'under1s' ? pct(c.logs[l]!.model[fig]) : s(c.logs[l]!.model[fig]))));
     lines.push(`| ${i + 1} | ${params(c)} | ${c.error.toFixed(3)} | ${figs.join(' | ')} |`);
   });
   lines.push('', '![fit error](fit-error.svg)');
@@ -121,7 +121,7 @@ export async function fitCharts(f: FitResult): Promise<Record<string, string>> {
   return {
     'fit-error.svg': await curveChart({
       title: 'Fit error by installScale',
-      subtitle: `one line per importScale, at sandboxMs ${at} (the chosen); error: mean |model / log - 1| of mean, p50, p80 over round-robin and random`,
+      subtitle: `one line per importScale, at sandboxMs ${at} (the chosen); error: mean |model / log - 1| of mean, p50, p80, share under 1 s; over round-robin and random`,
       xTitle: 'installScale', yTitle: 'error', points, xTicks: [...f.grid.installScale],
       references: [{ series: `importScale ${f.chosen.params.importScale}`, name: `chosen: ${f.chosen.params.installScale}, ${f.chosen.params.importScale}`, value: f.chosen.error }],
     }),

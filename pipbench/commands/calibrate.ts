@@ -24,8 +24,8 @@ Writes calibration.md, calibration.json and charts.
 
 With --fit, reruns instead the search that chooses the model's parameters:
 every candidate of the grid on the round-robin and random logs only, scored by
-the mean of |model / log - 1| over their mean, p50 and p80. Writes fit.md (every
-candidate's error), fit.json and fit-error.svg.
+the mean of |model / log - 1| over their mean, p50, p80 and share under 1 s.
+Writes fit.md (every candidate's error), fit.json and fit-error.svg.
 
   --seeds N             seeds per row or candidate (request sequence, random
                         draws, placement)                  default 10
