@@ -99,7 +99,7 @@ function renumberIds(svg: string): string {
 function baseConfig(title: string, subtitle?: string): Pick<TopLevelSpec, 'title' | 'config' | 'background'> {
   return {
     // Subtitle parts on lines of their own, so that a long one never widens the chart past a column.
-    title: { text: title, subtitle: (subtitle ?? '').split('; ').filter((l) => l !== ''), fontSize: 12, subtitleFontSize: 9, anchor: 'start', limit: 320 },
+    title: { text: title, subtitle: (subtitle ?? '').split('; ').filter((l) => l !== ''), fontSize: 12, subtitleFontSize: 9, anchor: 'start', limit: 0 },
     background: 'white',
     config: {
       font: FONT.font,
@@ -159,8 +159,12 @@ export function estimateChart(o: { title: string; subtitle?: string; xTitle: str
   const type = needsLog(values) ? 'log' : 'linear';
   const lo = Math.min(...values);
   const hi = Math.max(...values);
-  const pad = type === 'log' ? 0 : (hi - lo) * 0.08 || Math.abs(hi) * 0.05 || 1;
-  const domain = type === 'log' ? [lo / 1.25, hi * 1.25] : [lo - pad, hi + pad];
+  // A reference within one span of the rows (a factor of their spread on a log axis) widens the axis to include it.
+  const near = (o.references ?? []).map((r) => r.value).filter((v) => (type === 'log' ? v >= lo / (hi / lo) && v <= hi * (hi / lo) : v >= lo - (hi - lo) && v <= hi + (hi - lo)));
+  const low = Math.min(lo, ...near);
+  const high = Math.max(hi, ...near);
+  const pad = type === 'log' ? 0 : (high - low) * 0.05 || Math.abs(high) * 0.05 || 1;
+  const domain = type === 'log' ? [low / 1.25, high * 1.25] : [low - pad, high + pad];
   const refs = (o.references ?? []).map((r) => ({
     ...r,
     label: `${r.value < (domain[0] as number) ? '\u2190 ' : r.value > (domain[1] as number) ? '\u2192 ' : ''}${r.name} ${shortNumber(r.value)}`,
@@ -176,12 +180,12 @@ export function estimateChart(o: { title: string; subtitle?: string; xTitle: str
       {
         data: { values: o.data.map((d) => ({ ...d })) },
         mark: { type: 'rule', strokeWidth: 1.5 },
-        encoding: { y: { field: 'label', type: 'nominal', sort: order, title: null }, x: { ...x, field: 'low' }, x2: { field: 'high' }, color: { field: 'series', type: 'nominal', scale: color, legend: null } },
+        encoding: { y: { field: 'label', type: 'nominal', sort: order, title: null, axis: { labelLimit: 0 } }, x: { ...x, field: 'low' }, x2: { field: 'high' }, color: { field: 'series', type: 'nominal', scale: color, legend: null } },
       },
       {
         data: { values: o.data.map((d) => ({ ...d })) },
         mark: { type: 'point', filled: true, size: 40 },
-        encoding: { y: { field: 'label', type: 'nominal', sort: order, title: null }, x, color: { field: 'series', type: 'nominal', scale: color, legend: null } },
+        encoding: { y: { field: 'label', type: 'nominal', sort: order, title: null, axis: { labelLimit: 0 } }, x, color: { field: 'series', type: 'nominal', scale: color, legend: null } },
       },
       ...(refs.length > 0 ? [{
         data: { values: refs },
@@ -230,15 +234,16 @@ export function curveChart(o: {
     height: 180,
     layer: [
       { data: { values: points }, mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x, y, color: col, ...dash, detail: { field: 'source' } } },
-      { data: { values: points }, mark: { type: 'point', filled: true, size: 25 }, encoding: { x, y, color: { ...col, legend: null } } },
-      { data: { values: points }, mark: { type: 'rule' }, encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color: { ...col, legend: null } } },
+      // Every layer keeps the colour's legend: vega-lite merges the legends of a shared scale, and one layer's null would remove it.
+      { data: { values: points }, mark: { type: 'point', filled: true, size: 25 }, encoding: { x, y, color: col } },
+      { data: { values: points }, mark: { type: 'rule' }, encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color: col } },
       ...(refs.length > 0 ? [{
         data: { values: refs.map((r) => ({ ...r })) },
         layer: [
-          { mark: { type: 'rule' as const, strokeDash: [4, 3] }, encoding: { y: { field: 'value', type: 'quantitative' as const }, color: { ...col, legend: null } } },
+          { mark: { type: 'rule' as const, strokeDash: [4, 3] }, encoding: { y: { field: 'value', type: 'quantitative' as const }, color: col } },
           {
             mark: { type: 'text' as const, align: 'right' as const, baseline: 'bottom' as const, dy: -2, fontSize: 8, x: COLUMN_WIDTH - 2 },
-            encoding: { y: { field: 'value', type: 'quantitative' as const }, text: { field: 'name' }, color: { ...col, legend: null } },
+            encoding: { y: { field: 'value', type: 'quantitative' as const }, text: { field: 'name' }, color: col },
           },
         ],
       }] : []),

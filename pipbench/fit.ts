@@ -14,7 +14,7 @@ export interface FitGrid {
   readonly sandboxMs: readonly number[];
 }
 
-/** The default grid: steps of 0.05 and 25 ms around the current defaults, wide enough that the best is inside it. */
+/** The default grid: steps of 0.05 and 25 ms, wide enough that MODEL_DEFAULTS and the best candidate lie inside it, not on its edge. */
 export const DEFAULT_FIT_GRID: FitGrid = Object.freeze({
   installScale: [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8],
   importScale: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
