@@ -415,10 +415,10 @@ export const MODEL_DEFAULTS: Readonly<ModelParams> = Object.freeze({
   cores: 0.8,
   diskBytes: Number.POSITIVE_INFINITY,
   importCacheBytes: 0,
-  sandboxMs: 25,
+  sandboxMs: 50,
   handlerMs: 10,
   installScale: 0.6,
-  importScale: 0.25,
+  importScale: 0.15,
   installOnCpu: true,
   allWarm: false,
 });
