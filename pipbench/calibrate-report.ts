@@ -40,6 +40,10 @@ export function calibrationMarkdown(r: CalibrationResult, command: string): stri
   lines.push('', 'Answers of 3 s or more per handler (how often a function met a cold worker or a queue), log / model:', '');
   lines.push('| row | log | model |', '| --- | ---: | ---: |');
   for (const c of r.cases) lines.push(`| ${c.name} | ${c.logFigures ? c.logFigures.slowPerHandler.toFixed(2) : '-'} | ${c.model.slowPerHandler.toFixed(2)} |`);
+  lines.push('', 'Answers under 1 s to the requests sent in minutes 2 and 3, while the backlog lasts: p10 / p50 / p90 latency in s, log; model (median over seeds; - where there are none):', '');
+  lines.push('| row | log | model |', '| --- | ---: | ---: |');
+  const q = (v: readonly number[]): string => v.map((x) => (Number.isFinite(x) ? (x / 1000).toFixed(2) : '-')).join(' / ');
+  for (const c of r.cases) lines.push(`| ${c.name} | ${c.logFigures ? q(c.logFigures.backlogFastMs) : '-'} | ${q(c.model.backlogFastMs)} |`);
   lines.push('', '![model against log](calibration-errors.svg)', '', '![calibration per minute](calibration-per-minute.svg)', '', '![validation per minute](validation-per-minute.svg)', '', '![threshold sweep](validation-threshold-sweep.svg)');
   return lines.join('\n') + '\n';
 }

@@ -87,6 +87,8 @@ export interface LatencyFigures {
   perMinuteUnder1s: number[];
   /** Answers of 3 s or more per handler answered: how often a function met a cold worker (or a queue). */
   slowPerHandler: number;
+  /** p10, p50, p90 latency of the answers under 1 s to requests sent in minutes 2 and 3, while the backlog lasts (NaN: none). */
+  backlogFastMs: [number, number, number];
 }
 
 /** An answer as the thesis runner logged it: when it was sent (ms from the start), how long it took, which handler. */
@@ -112,7 +114,13 @@ export function figures(answers: readonly Answer[], durationMs: number): Latency
     perMinuteMeanMs: inMinute.map(mean),
     perMinuteUnder1s: inMinute.map((l) => l.filter((x) => x < 1000).length / l.length),
     slowPerHandler: answers.filter((a) => a.latencyMs >= SLOW_MS).length / Math.max(1, handlers),
+    backlogFastMs: backlogFast(answers),
   };
+}
+
+function backlogFast(answers: readonly Answer[]): [number, number, number] {
+  const fast = sortedAscending(answers.filter((a) => a.sentMs >= 60_000 && a.sentMs < 180_000 && a.latencyMs < 1000).map((a) => a.latencyMs));
+  return fast.length === 0 ? [Number.NaN, Number.NaN, Number.NaN] : [percentile(fast, 10), percentile(fast, 50), percentile(fast, 90)];
 }
 
 /** A thesis log's answers: send time (completion minus latency, from the first send) and latency, ms. */
@@ -199,6 +207,8 @@ export interface ModelFigures {
   perMinuteMeanMs: number[];
   perMinuteUnder1s: number[];
   slowPerHandler: number;
+  /** Per seed, then the median over seeds of each quantile (seeds without such answers left out). */
+  backlogFastMs: [number, number, number];
 }
 
 /** Figures over seeds: means, the mean latency with a bootstrap 95% interval over seeds. */
@@ -213,6 +223,10 @@ export function overSeeds(runs: readonly LatencyFigures[], label: string): Model
     perMinuteMeanMs: (runs[0]?.perMinuteMeanMs ?? []).map((_, m) => mean(runs.map((r) => r.perMinuteMeanMs[m] as number))),
     perMinuteUnder1s: (runs[0]?.perMinuteUnder1s ?? []).map((_, m) => mean(runs.map((r) => r.perMinuteUnder1s[m] as number))),
     slowPerHandler: avg((r) => r.slowPerHandler),
+    backlogFastMs: [0, 1, 2].map((q) => {
+      const known = sortedAscending(runs.map((r) => r.backlogFastMs[q] as number).filter((v) => Number.isFinite(v)));
+      return known.length === 0 ? Number.NaN : percentile(known, 50);
+    }) as [number, number, number],
   };
 }
 
