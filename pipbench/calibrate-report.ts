@@ -126,7 +126,8 @@ export async function fitCharts(f: FitResult): Promise<Record<string, string>> {
     'fit-error.svg': await curveChart({
       title: 'Fit error by installScale',
       subtitle: `one line per importScale, at sandboxMs ${at} (the chosen); error: mean |model / log - 1| of mean, p50, p80, share under 1 s; over round-robin and random`,
-      xTitle: 'installScale', yTitle: 'error', points, xTicks: [...f.grid.installScale],
+      // A log axis: the candidates near the best differ by hundredths, the worst by whole units.
+      xTitle: 'installScale', yTitle: 'error (log scale)', points, xTicks: [...f.grid.installScale], yLog: true, paletteOrder: true,
       references: [{ series: `importScale ${f.chosen.params.importScale}`, name: `chosen: ${f.chosen.params.installScale}, ${f.chosen.params.importScale}`, value: f.chosen.error }],
     }),
   };

@@ -130,9 +130,10 @@ function scaleOf(type: 'log' | 'linear'): { type: 'log' | 'linear'; zero?: boole
   return type === 'log' ? { type } : { type, zero: false };
 }
 
-function colorScale(names: readonly string[]): { domain: string[]; range: string[] } {
+/** Policies in their fixed colours; other series (a parameter's values, say) in the palette's order, so that neighbours differ. */
+function colorScale(names: readonly string[], byOrder = false): { domain: string[]; range: string[] } {
   const domain = [...new Set(names)];
-  return { domain, range: domain.map(policyColor) };
+  return { domain, range: domain.map((name, i) => (byOrder ? PALETTE[i % PALETTE.length] as string : policyColor(name))) };
 }
 
 /** Whether a positive range spans enough to need a log axis (milliseconds to minutes). */
@@ -216,10 +217,12 @@ export interface CurvePoint {
 export function curveChart(o: {
   title: string; subtitle?: string; xTitle: string; yTitle: string; points: readonly CurvePoint[];
   references?: readonly (ReferenceValue & { series: string })[]; xLog?: boolean; xTicks?: readonly number[]; yLog?: boolean;
+  /** Colour series in the palette's order rather than as policies. */
+  paletteOrder?: boolean;
 }): Promise<string> {
   const refs = o.references ?? [];
   const yType = (o.yLog ?? needsLog(o.points.flatMap((p) => [p.low, p.high, p.estimate]).concat(refs.map((r) => r.value)))) ? 'log' : 'linear';
-  const color = colorScale([...o.points.map((p) => p.series), ...refs.map((r) => r.series)]);
+  const color = colorScale([...o.points.map((p) => p.series), ...refs.map((r) => r.series)], o.paletteOrder === true);
   const x = { field: 'x', type: 'quantitative' as const, title: o.xTitle, scale: scaleOf(o.xLog ? 'log' : 'linear'), axis: o.xTicks ? { values: [...o.xTicks] } : {} };
   const y = { field: 'estimate', type: 'quantitative' as const, title: o.yTitle, scale: scaleOf(yType) };
   const col = { field: 'series', type: 'nominal' as const, scale: color, title: null };
