@@ -152,8 +152,6 @@ export function parseNumberListFlag(
   value: string | undefined,
   limits: { min?: number; exclusiveMin?: number; max?: number; integer?: boolean } = {},
 ): number[] | undefined {
-  if (value === undefined) return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (items.length === 0) throw new UsageError(`--${flag} needs a comma-separated list of numbers, got "${value}"`);
-  return [...new Set(items.map((item) => parseNumberFlag(flag, item, limits) as number))];
+  const items = parseList(flag, value);
+  return items === undefined ? undefined : [...new Set(items.map((item) => parseNumberFlag(flag, item, limits) as number))];
 }
