@@ -1,30 +1,76 @@
-// Calibration of the worker model on the thesis's own logs: the thesis workload
-// (one request every 200 ms for 5 minutes, 5 workers on one 4-vCPU host) runs
-// through the model in virtual time under each policy the thesis measured, and
-// the answers are counted as the thesis's runner counted them (those within
-// the 5 minutes). Round-robin and random are the calibration set; least-loaded
-// and the package-aware threshold sweep are predicted without further tuning.
+// Calibration of the worker model on the thesis's own logs. The thesis
+// workload (one request every 200 ms for 5 minutes, 5 workers on one 4-vCPU
+// host) is a `pipbench simulate` set-up: the proxy's real scheduler and
+// policies route it over the worker model on the virtual clock
+// (pipbench/simulate.ts; there is one simulator). Answers are counted as the
+// thesis's runner counted them: those that came within the 5 minutes.
+// Round-robin and random are the calibration set (fit.ts chooses the model's
+// parameters on them); least-loaded and the package-aware threshold sweep are
+// predicted without tuning.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  fixedRateArrivals, leastLoadedRoute, packageAwareRoute, randomRoute, roundRobinRoute, simulateCluster, type Route, type SimulatedRequest,
-} from './cluster-sim.js';
+import { DEFAULT_HEALTH_INTERVAL_MS, loadExperimentWorkload, type ExperimentParams, type RowPlan } from './experiment/plan.js';
 import { MODEL_DEFAULTS, THESIS_HOST, type ModelParams } from './model.js';
 import { seededRandom } from './random.js';
-import { bootstrapInterval, mean, percentile, sortedAscending, type Interval } from './stats.js';
-import { lineChart } from './svg.js';
+import { loadLambdas, simulateRun, type SimulationSetup } from './simulate.js';
+import { bootstrapInterval, mean, percentile, sortedAscending, type Interval, type RequestRecord } from './stats.js';
 import { parseTextLog } from './textlog.js';
-import { loadWorkload, type Workload } from './workload.js';
 
 export const THESIS_RUN = { waitMs: 200, durationMs: 300_000 } as const;
 export const THESIS_THRESHOLDS = [5, 10, 50, 100, 150, 200, 250, 300] as const;
+
+/** The model parameters a fit chooses; the rest of MODEL_DEFAULTS is fixed by the set-up (pipbench/README.md, "Worker model"). */
+export type FittedParams = Pick<ModelParams, 'installScale' | 'importScale' | 'sandboxMs'>;
 
 /** Where the project's copy of the thesis data lives, from source or from dist/. */
 export function thesisDataDir(): string {
   const here = fileURLToPath(new URL('.', import.meta.url));
   const fromSource = join(here, 'data', 'olscheduler-eval');
   return here.includes(`${join('dist', 'pipbench')}`) ? join(here, '..', '..', 'pipbench', 'data', 'olscheduler-eval') : fromSource;
+}
+
+/**
+ * The thesis experiment as `pipbench simulate` flags would give it:
+ * `--registry registry_100_5.json --handlers handlers_1000.txt --workers 5
+ * --host-cores 4 --wait 200 --duration 300 --drain 0` (no drain: the thesis's
+ * runner logged nothing after the 5 minutes).
+ */
+export function thesisParams(dataDir: string, sharedHost = true): ExperimentParams {
+  return {
+    name: 'calibration',
+    registry: join(dataDir, 'registry_100_5.json'),
+    handlers: join(dataDir, 'handlers_1000.txt'),
+    workers: THESIS_HOST.workers,
+    policies: [],
+    thresholds: [],
+    durationSec: THESIS_RUN.durationMs / 1000,
+    mode: 'async',
+    waitMs: THESIS_RUN.waitMs,
+    arrivals: { kind: 'fixed' },
+    runners: 1,
+    timeScale: 1,
+    ...(sharedHost ? { hostCores: THESIS_HOST.cores } : {}),
+    seed: 1,
+    seeds: 1,
+    placementSeed: 1,
+    placements: 1,
+    workloadSeed: 1,
+    drainSec: 0,
+    warmupSec: 0,
+    balanceFactor: 1.25,
+    connectionsPerWorker: 1000,
+    healthIntervalMs: DEFAULT_HEALTH_INTERVAL_MS,
+    outDir: 'results',
+    command: 'pipbench calibrate',
+  };
+}
+
+/** The thesis's set-up in simulate's terms, with the proxy's registry parser. */
+export async function thesisSetup(dataDir = thesisDataDir(), sharedHost = true): Promise<SimulationSetup> {
+  const params = thesisParams(dataDir, sharedHost);
+  const workload = await loadExperimentWorkload(params);
+  return { params, workload, lambdas: await loadLambdas(params.registry, workload) };
 }
 
 /** The figures compared: latency statistics over answers within the run, in ms. */
@@ -37,64 +83,162 @@ export interface LatencyFigures {
   under1s: number;
   /** Mean latency of the requests sent in each minute of the run. */
   perMinuteMeanMs: number[];
+  /** Share of the requests sent in each minute answered under 1 s: warm answers while the backlog lasts. */
+  perMinuteUnder1s: number[];
+  /** Answers of 3 s or more per handler answered: how often a function met a cold worker (or a queue). */
+  slowPerHandler: number;
+  /** p10, p50, p90 latency of the answers under 1 s to requests sent in minutes 2 and 3, while the backlog lasts (NaN: none). */
+  backlogFastMs: [number, number, number];
 }
 
-export function figures(latencies: readonly { sentMs: number; latencyMs: number }[], durationMs: number): LatencyFigures {
-  const sorted = sortedAscending(latencies.map((l) => l.latencyMs));
+/** An answer as the thesis runner logged it: when it was sent (ms from the start), how long it took, which handler. */
+export interface Answer {
+  readonly sentMs: number;
+  readonly latencyMs: number;
+  readonly handler: string;
+}
+
+export const SLOW_MS = 3000;
+
+export function figures(answers: readonly Answer[], durationMs: number): LatencyFigures {
+  const sorted = sortedAscending(answers.map((l) => l.latencyMs));
   const minutes = Math.ceil(durationMs / 60_000);
-  const perMinute = Array.from({ length: minutes }, (_, m) =>
-    mean(latencies.filter((l) => l.sentMs >= m * 60_000 && l.sentMs < (m + 1) * 60_000).map((l) => l.latencyMs)));
+  const inMinute = Array.from({ length: minutes }, (_, m) => answers.filter((l) => l.sentMs >= m * 60_000 && l.sentMs < (m + 1) * 60_000).map((l) => l.latencyMs));
+  const handlers = new Set(answers.map((a) => a.handler)).size;
   return {
     answers: sorted.length,
     meanMs: mean(sorted),
     p50Ms: percentile(sorted, 50),
     p80Ms: percentile(sorted, 80),
     under1s: sorted.filter((x) => x < 1000).length / sorted.length,
-    perMinuteMeanMs: perMinute,
+    perMinuteMeanMs: inMinute.map(mean),
+    perMinuteUnder1s: inMinute.map((l) => l.filter((x) => x < 1000).length / l.length),
+    slowPerHandler: answers.filter((a) => a.latencyMs >= SLOW_MS).length / Math.max(1, handlers),
+    backlogFastMs: backlogFast(answers),
   };
 }
 
-/** A thesis log's figures; send times are recovered as completion minus latency. */
-export function logFigures(text: string, durationMs = THESIS_RUN.durationMs): LatencyFigures {
-  const entries = parseTextLog(text).entries.filter((e) => e.status === 200);
-  const done = entries.map((e) => ({ at: Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(e.time) ? e.time : `${e.time}Z`), latencyMs: e.latencyMs }));
-  if (done.some((d) => Number.isNaN(d.at))) throw new Error('a log line has a time that does not parse');
-  const start = Math.min(...done.map((d) => d.at - d.latencyMs));
-  return figures(done.map((d) => ({ sentMs: d.at - d.latencyMs - start, latencyMs: d.latencyMs })), durationMs);
+function backlogFast(answers: readonly Answer[]): [number, number, number] {
+  const fast = sortedAscending(answers.filter((a) => a.sentMs >= 60_000 && a.sentMs < 180_000 && a.latencyMs < 1000).map((a) => a.latencyMs));
+  return fast.length === 0 ? [Number.NaN, Number.NaN, Number.NaN] : [percentile(fast, 10), percentile(fast, 50), percentile(fast, 90)];
 }
 
-/** The answers the thesis's runner would have logged: those that came within the run. */
-export function withinRun(requests: readonly SimulatedRequest[], durationMs: number): SimulatedRequest[] {
-  return requests.filter((r) => r.sentMs + r.latencyMs <= durationMs);
+/** A thesis log's answers: send time (completion minus latency, from the first send) and latency, ms. */
+export function logAnswers(text: string): Answer[] {
+  const entries = parseTextLog(text).entries.filter((e) => e.status === 200);
+  const done = entries.map((e) => ({ at: Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(e.time) ? e.time : `${e.time}Z`), latencyMs: e.latencyMs, handler: e.handler }));
+  if (done.some((d) => Number.isNaN(d.at))) throw new Error('a log line has a time that does not parse');
+  const start = Math.min(...done.map((d) => d.at - d.latencyMs));
+  return done.map((d) => ({ sentMs: d.at - d.latencyMs - start, latencyMs: d.latencyMs, handler: d.handler }));
+}
+
+/** A thesis log's figures. */
+export function logFigures(text: string, durationMs = THESIS_RUN.durationMs): LatencyFigures {
+  return figures(logAnswers(text), durationMs);
+}
+
+/** The answers the thesis's runner would have logged: successes that came within the run. */
+export function withinRun(records: readonly RequestRecord[], durationMs: number): Answer[] {
+  return records.filter((r) => r.status === 200 && r.offsetMs + r.latencyMs <= durationMs).map((r) => ({ sentMs: r.offsetMs, latencyMs: r.latencyMs, handler: r.handler }));
 }
 
 export interface CalibrationCase {
-  /** `round-robin`, `random`, `least-loaded`, `pkg-aware.<threshold>`: the log's name. */
+  /** The row's name: the log's (`round-robin`, `pkg-aware.100`), or the log's with the variant run. */
   name: string;
+  /** The thesis log it is compared with: `<log>.1000handlers.log`. */
+  log: string;
   set: 'calibration' | 'validation';
-  route: (seed: number, workload: Workload) => Route;
+  plan: RowPlan;
+  /** Proxy settings of this row beyond the experiment's (least-loaded's tie rule). */
+  proxySettings?: Readonly<Record<string, unknown>>;
+  /** What the row is, when its name does not say. */
+  note?: string;
 }
 
-export function thesisCases(workers = THESIS_HOST.workers): CalibrationCase[] {
+const policyRow = (balancer: string, threshold?: number): RowPlan => ({
+  id: threshold === undefined ? balancer : `${balancer}-t${threshold}`,
+  label: threshold === undefined ? balancer : `${balancer} t=${threshold}`,
+  balancer,
+  ...(threshold === undefined ? {} : { threshold }),
+  baseline: false,
+});
+
+/** Every thesis log, each with the proxy's policy of the same name; least-loaded also with olscheduler's tie rule. */
+export function thesisCases(): CalibrationCase[] {
   return [
-    { name: 'round-robin', set: 'calibration', route: () => roundRobinRoute(workers) },
-    { name: 'random', set: 'calibration', route: (seed) => randomRoute(workers, seed) },
-    { name: 'least-loaded', set: 'validation', route: () => leastLoadedRoute() },
-    ...THESIS_THRESHOLDS.map((threshold): CalibrationCase => ({
-      name: `pkg-aware.${threshold}`,
-      set: 'validation',
-      route: (seed, workload) => packageAwareRoute(workload, threshold, seed),
-    })),
+    { name: 'round-robin', log: 'round-robin', set: 'calibration', plan: policyRow('round-robin') },
+    { name: 'random', log: 'random', set: 'calibration', plan: policyRow('random') },
+    { name: 'least-loaded', log: 'least-loaded', set: 'validation', plan: policyRow('least-loaded'), note: 'warmroute\'s least-loaded: ties go to the worker sent a request longest ago' },
+    {
+      name: 'least-loaded, list-order ties', log: 'least-loaded', set: 'validation', plan: policyRow('least-loaded'),
+      proxySettings: { ties: 'list-order' }, note: 'olscheduler\'s least-loaded (2018): ties go to the first worker of the list',
+    },
+    ...THESIS_THRESHOLDS.map((threshold): CalibrationCase => ({ name: `pkg-aware.${threshold}`, log: `pkg-aware.${threshold}`, set: 'validation', plan: policyRow('pkg-aware', threshold) })),
   ];
+}
+
+/** One case at seeds 1..seeds (request sequence, random draws and placement), figures per seed. */
+export function runCase(setup: SimulationSetup, c: CalibrationCase, seeds: number, model?: Partial<FittedParams>): LatencyFigures[] {
+  const caseSetup: SimulationSetup = { ...setup, ...(model ? { model } : {}), ...(c.proxySettings ? { proxySettings: c.proxySettings } : {}) };
+  const durationMs = setup.params.durationSec * 1000;
+  const runs: LatencyFigures[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const { records } = simulateRun(caseSetup, c.plan, seed, seed);
+    runs.push(figures(withinRun(records, durationMs), durationMs));
+  }
+  return runs;
+}
+
+export async function readLog(dataDir: string, log: string): Promise<string | undefined> {
+  try {
+    return await readFile(join(dataDir, 'logs', `${log}.1000handlers.log`), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export interface ModelFigures {
+  answers: number;
+  meanMs: Interval;
+  p50Ms: number;
+  p80Ms: number;
+  under1s: number;
+  perMinuteMeanMs: number[];
+  perMinuteUnder1s: number[];
+  slowPerHandler: number;
+  /** Per seed, then the median over seeds of each quantile (seeds without such answers left out). */
+  backlogFastMs: [number, number, number];
+}
+
+/** Figures over seeds: means, the mean latency with a bootstrap 95% interval over seeds. */
+export function overSeeds(runs: readonly LatencyFigures[], label: string): ModelFigures {
+  const avg = (f: (r: LatencyFigures) => number): number => mean(runs.map(f));
+  return {
+    answers: avg((r) => r.answers),
+    meanMs: bootstrapInterval(runs.map((r) => r.meanMs), { random: seededRandom(`calibrate\u0000${label}`) }),
+    p50Ms: avg((r) => r.p50Ms),
+    p80Ms: avg((r) => r.p80Ms),
+    under1s: avg((r) => r.under1s),
+    perMinuteMeanMs: (runs[0]?.perMinuteMeanMs ?? []).map((_, m) => mean(runs.map((r) => r.perMinuteMeanMs[m] as number))),
+    perMinuteUnder1s: (runs[0]?.perMinuteUnder1s ?? []).map((_, m) => mean(runs.map((r) => r.perMinuteUnder1s[m] as number))),
+    slowPerHandler: avg((r) => r.slowPerHandler),
+    backlogFastMs: [0, 1, 2].map((q) => {
+      const known = sortedAscending(runs.map((r) => r.backlogFastMs[q] as number).filter((v) => Number.isFinite(v)));
+      return known.length === 0 ? Number.NaN : percentile(known, 50);
+    }) as [number, number, number],
+  };
 }
 
 export interface CaseResult {
   name: string;
+  log: string;
   set: 'calibration' | 'validation';
-  log: LatencyFigures | undefined;
-  /** One entry per seed (arrival sequence, random draws and placement). */
+  note?: string;
+  logFigures: LatencyFigures | undefined;
+  /** One entry per seed. */
   runs: LatencyFigures[];
-  model: { answers: number; meanMs: Interval; p50Ms: number; p80Ms: number; under1s: number; perMinuteMeanMs: number[] };
+  model: ModelFigures;
 }
 
 export interface CalibrationResult {
@@ -106,116 +250,33 @@ export interface CalibrationResult {
 
 export interface CalibrateOptions {
   seeds: number;
-  params?: ModelParams;
-  /** Run the workers on one shared host CPU (the thesis set-up); else each on `params.cores`. */
+  /** Fitted parameters in place of MODEL_DEFAULTS'. */
+  model?: Partial<FittedParams>;
+  /** Run the workers on one shared host CPU (the thesis set-up); else each on MODEL_DEFAULTS.cores. */
   sharedHost?: boolean;
   dataDir?: string;
+  /** Only the cases whose names are listed (default: all). */
+  cases?: readonly string[];
 }
 
 export async function calibrate(opts: CalibrateOptions): Promise<CalibrationResult> {
   if (!Number.isInteger(opts.seeds) || opts.seeds < 1) throw new RangeError(`seeds must be a positive integer, got ${opts.seeds}`);
   const dir = opts.dataDir ?? thesisDataDir();
-  const params = opts.params ?? { ...MODEL_DEFAULTS };
   const shared = opts.sharedHost ?? true;
-  const workload = await loadWorkload({ registry: join(dir, 'registry_100_5.json'), handlers: join(dir, 'handlers_1000.txt') });
+  const setup = await thesisSetup(dir, shared);
   const cases: CaseResult[] = [];
-  for (const c of thesisCases()) {
-    let log: LatencyFigures | undefined;
-    try {
-      log = logFigures(await readFile(join(dir, 'logs', `${c.name}.1000handlers.log`), 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const runs: LatencyFigures[] = [];
-    for (let seed = 1; seed <= opts.seeds; seed++) {
-      const arrivals = fixedRateArrivals(workload.handlers, THESIS_RUN.waitMs, THESIS_RUN.durationMs, seed);
-      const requests = simulateCluster(workload, arrivals, c.route(seed, workload), {
-        workers: THESIS_HOST.workers,
-        params,
-        ...(shared ? { sharedHost: { discipline: THESIS_HOST.discipline, cores: THESIS_HOST.cores } } : {}),
-      });
-      runs.push(figures(withinRun(requests, THESIS_RUN.durationMs), THESIS_RUN.durationMs));
-    }
-    const avg = (f: (r: LatencyFigures) => number): number => mean(runs.map(f));
-    cases.push({
-      name: c.name,
-      set: c.set,
-      log,
-      runs,
-      model: {
-        answers: avg((r) => r.answers),
-        meanMs: bootstrapInterval(runs.map((r) => r.meanMs), { random: seededRandom(`calibrate\u0000${c.name}`) }),
-        p50Ms: avg((r) => r.p50Ms),
-        p80Ms: avg((r) => r.p80Ms),
-        under1s: avg((r) => r.under1s),
-        perMinuteMeanMs: runs[0]!.perMinuteMeanMs.map((_, m) => mean(runs.map((r) => r.perMinuteMeanMs[m] as number))),
-      },
-    });
+  for (const c of thesisCases().filter((k) => opts.cases === undefined || opts.cases.includes(k.name))) {
+    const text = await readLog(dir, c.log);
+    const runs = runCase(setup, c, opts.seeds, opts.model);
+    cases.push({ name: c.name, log: c.log, set: c.set, ...(c.note ? { note: c.note } : {}), logFigures: text === undefined ? undefined : logFigures(text), runs, model: overSeeds(runs, c.name) });
   }
+  const params: ModelParams = { ...MODEL_DEFAULTS, ...opts.model, ...(shared ? { cores: THESIS_HOST.cores / THESIS_HOST.workers } : {}) };
   return {
     params,
-    host: shared ? { workers: THESIS_HOST.workers, discipline: THESIS_HOST.discipline, cores: THESIS_HOST.cores } : { workers: THESIS_HOST.workers, discipline: params.cpu, cores: params.cores * THESIS_HOST.workers },
+    host: shared
+      ? { workers: THESIS_HOST.workers, discipline: THESIS_HOST.discipline, cores: THESIS_HOST.cores }
+      : { workers: THESIS_HOST.workers, discipline: MODEL_DEFAULTS.cpu, cores: MODEL_DEFAULTS.cores * THESIS_HOST.workers },
     seeds: opts.seeds,
     cases,
-  };
-}
-
-const s = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) : '-');
-const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
-const off = (model: number, log: number): string => `${model >= log ? '+' : ''}${(100 * (model / log - 1)).toFixed(0)}%`;
-
-export function calibrationMarkdown(r: CalibrationResult, command: string): string {
-  const lines: string[] = [];
-  lines.push('# Worker model calibration on the thesis logs', '');
-  lines.push(`Command: \`${command}\``, '');
-  lines.push(`Model: ${JSON.stringify({ ...r.params, diskBytes: Number.isFinite(r.params.diskBytes) ? r.params.diskBytes : 'unbounded' })}`, '');
-  lines.push(`Host: ${r.host.workers} workers on ${r.host.cores} cores (${r.host.discipline}). ${r.seeds} seeds per row (arrival sequence, random draws, placement); model figures are means over seeds, the mean with a bootstrap 95% interval over seeds. Answers are counted as the thesis runner counted them: those within the 5 minutes.`, '');
-  lines.push('Targets on round-robin: mean, p50, p80 within 25%; share under 1 s within 10 points.', '');
-  lines.push('| log | set | answers (log / model) | mean s (log / model [95% CI]) | off | p50 s | off | p80 s | off | under 1 s |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const c of r.cases) {
-    const m = c.model;
-    const l = c.log;
-    lines.push(`| ${c.name} | ${c.set} | ${l ? l.answers : '-'} / ${m.answers.toFixed(0)} | ${l ? s(l.meanMs) : '-'} / ${s(m.meanMs.estimate)} [${s(m.meanMs.low)}, ${s(m.meanMs.high)}] | ${l ? off(m.meanMs.estimate, l.meanMs) : '-'} | ${l ? s(l.p50Ms) : '-'} / ${s(m.p50Ms)} | ${l ? off(m.p50Ms, l.p50Ms) : '-'} | ${l ? s(l.p80Ms) : '-'} / ${s(m.p80Ms)} | ${l ? off(m.p80Ms, l.p80Ms) : '-'} | ${l ? pct(l.under1s) : '-'} / ${pct(m.under1s)} |`);
-  }
-  lines.push('', 'Mean latency of the requests sent in each minute (s), log / model:', '');
-  lines.push('| log | ' + [1, 2, 3, 4, 5].map((m) => `minute ${m}`).join(' | ') + ' |');
-  lines.push('| --- |' + ' ---: |'.repeat(5));
-  for (const c of r.cases) {
-    lines.push(`| ${c.name} | ${c.model.perMinuteMeanMs.map((v, i) => `${c.log ? s(c.log.perMinuteMeanMs[i] as number) : '-'} / ${s(v)}`).join(' | ')} |`);
-  }
-  return lines.join('\n') + '\n';
-}
-
-export function calibrationCharts(r: CalibrationResult): Record<string, string> {
-  const perMinute = (names: string[], title: string): string =>
-    lineChart({
-      title,
-      subtitle: 'mean latency of the requests sent in each minute: thesis log (solid) against the model (mean over seeds)',
-      xLabel: 'minute of the run',
-      yLabel: 'mean latency (s)',
-      xTicks: [1, 2, 3, 4, 5],
-      series: r.cases.filter((c) => names.includes(c.name)).flatMap((c) => [
-        ...(c.log ? [{ name: `${c.name} log`, points: c.log.perMinuteMeanMs.map((y, i) => ({ x: i + 1, y: y / 1000 })) }] : []),
-        { name: `${c.name} model`, points: c.model.perMinuteMeanMs.map((y, i) => ({ x: i + 1, y: y / 1000 })) },
-      ]),
-    });
-  const sweep = r.cases.filter((c) => c.name.startsWith('pkg-aware.'));
-  const threshold = (name: string): number => Number(name.slice('pkg-aware.'.length));
-  return {
-    'calibration-per-minute.svg': perMinute(['round-robin', 'random'], 'Calibration: round-robin and random'),
-    'validation-per-minute.svg': perMinute(['least-loaded', 'pkg-aware.100'], 'Validation: least-loaded and pkg-aware (threshold 100)'),
-    'validation-threshold-sweep.svg': lineChart({
-      title: 'Validation: pkg-aware threshold sweep',
-      subtitle: 'mean latency (answers within 5 minutes): thesis logs against the model (mean over placements)',
-      xLabel: 'load threshold',
-      yLabel: 'mean latency (s)',
-      xScale: 'log',
-      xTicks: [...THESIS_THRESHOLDS],
-      series: [
-        { name: 'thesis log', points: sweep.filter((c) => c.log).map((c) => ({ x: threshold(c.name), y: (c.log as LatencyFigures).meanMs / 1000 })) },
-        { name: 'model', points: sweep.map((c) => ({ x: threshold(c.name), y: c.model.meanMs.estimate / 1000 })) },
-      ],
-    }),
   };
 }

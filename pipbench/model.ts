@@ -406,19 +406,21 @@ export function validateParams(p: ModelParams): void {
 }
 
 /**
- * Defaults, fitted on the thesis's round-robin log (pipbench/README.md, "Worker
- * model"; `pipbench calibrate` reproduces the fit). `cores` is one worker's
- * share of the thesis host: 5 workers on 4 vCPUs.
+ * Defaults. installScale, importScale and sandboxMs are what `pipbench
+ * calibrate --fit` chooses on the thesis's round-robin and random logs
+ * (results/calibration/fit.md; pipbench/README.md, "Worker model"); the rest
+ * is the thesis's set-up. `cores` is one worker's share of the thesis host: 5
+ * workers on 4 vCPUs.
  */
 export const MODEL_DEFAULTS: Readonly<ModelParams> = Object.freeze({
   cpu: 'shared',
   cores: 0.8,
   diskBytes: Number.POSITIVE_INFINITY,
   importCacheBytes: 0,
-  sandboxMs: 0,
+  sandboxMs: 50,
   handlerMs: 10,
-  installScale: 0.65,
-  importScale: 0.2,
+  installScale: 0.6,
+  importScale: 0.15,
   installOnCpu: true,
   allWarm: false,
 });

@@ -23,7 +23,7 @@ import {
   type ArrivalPattern, type ExperimentParams, type RowPlan,
 } from './experiment/plan.js';
 import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData } from './experiment/result.js';
-import { createCpu, MODEL_DEFAULTS, WorkerModel } from './model.js';
+import { createCpu, MODEL_DEFAULTS, WorkerModel, type ModelParams } from './model.js';
 import { seededRandom as streamRandom, type Random } from './random.js';
 import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from './runner.js';
 import type { RequestRecord } from './stats.js';
@@ -42,6 +42,13 @@ export interface SimulationSetup {
    * then counts the same.
    */
   readonly packageTable?: PackageTable;
+  /**
+   * Worker-model parameters in place of MODEL_DEFAULTS' (calibrate's fit tries
+   * candidates through it); the set-up's own (cores, disk, all-warm) still apply.
+   */
+  readonly model?: Readonly<Partial<Pick<ModelParams, 'installScale' | 'importScale' | 'sandboxMs' | 'handlerMs' | 'installOnCpu'>>>;
+  /** Proxy config keys over the experiment's (e.g. least-loaded's `ties`), read by the proxy's config loader. */
+  readonly proxySettings?: Readonly<Record<string, unknown>>;
 }
 
 /** The package table the policies weigh (--policy-packages, else --packages) as the proxy reads it; undefined without one. */
@@ -114,7 +121,7 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
   const ids = workerIds(count, placementSeed);
   const specs = ids.map((id, i) => ({ id, url: `http://127.0.0.1:${i + 1}`, weight: workerWeight(params, i) }));
   // The proxy's own config loader turns the experiment's proxy settings into the limits it runs with.
-  const config = loadConfig({ values: proxyConfigFor(params, plan, specs, 1), source: 'simulate' });
+  const config = loadConfig({ values: { ...proxyConfigFor(params, plan, specs, 1), ...setup.proxySettings }, source: 'simulate' });
   // The policy's environment as the proxy builds it (src/app.ts): the package table of config key `packages`, when there is one.
   const packageTable = setup.packageTable;
   if (config.packages !== '' && packageTable === undefined) throw new Error(`the proxy config names the package table ${config.packages}, but the simulation was set up without it (loadPackageCosts)`);
@@ -125,7 +132,7 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
   const workers = table.add(config.workers);
   // Workers on one host share its CPU; the pooled bound is one worker with all of it.
   const hostCpu = params.hostCores !== undefined && plan.bound !== 'pooled' ? createCpu(clock, MODEL_DEFAULTS.cpu, params.hostCores) : undefined;
-  const models = new Map<Worker, WorkerModel>(workers.map((w, i) => [w, new WorkerModel(workload, clock, modelParamsFor(params, plan, i), `worker${i + 1}`, hostCpu)]));
+  const models = new Map<Worker, WorkerModel>(workers.map((w, i) => [w, new WorkerModel(workload, clock, { ...modelParamsFor(params, plan, i), ...setup.model }, `worker${i + 1}`, hostCpu)]));
 
   const durationMs = params.durationSec * 1000;
   const deadline = durationMs + params.drainSec * 1000;

@@ -11,8 +11,8 @@ MAIN="--policies round-robin,least-loaded,pkg-aware,hashing-bounded,cost-aware"
 # Inputs: generated registries at three Zipf skews, and the thesis registry's filled-in package table.
 for z in 0.8 1.4 2.0; do node dist/pipbench/cli.js generate --out /tmp/zipf-$z --zipf $z >/dev/null; done
 node dist/pipbench/cli.js generate --from-registry $D/registry_100_5.json --out /tmp/thesis-pk >/dev/null
-# The same table at what the calibrated worker really charges (installs x 0.65, imports x 0.2: MODEL_DEFAULTS).
-node -e 'const fs=require("fs");const t=JSON.parse(fs.readFileSync("/tmp/thesis-pk/packages.json","utf8"));fs.writeFileSync("/tmp/thesis-pk/charged.json",JSON.stringify(t.map(p=>({...p,installMs:p.installMs*0.65,importMs:p.importMs*0.2}))))'
+# The same table at what the calibrated worker really charges (installs x 0.6, imports x 0.15: MODEL_DEFAULTS).
+node -e 'const fs=require("fs");const t=JSON.parse(fs.readFileSync("/tmp/thesis-pk/packages.json","utf8"));fs.writeFileSync("/tmp/thesis-pk/charged.json",JSON.stringify(t.map(p=>({...p,installMs:p.installMs*0.6,importMs:p.importMs*0.15}))))'
 {
   echo "$S --name sim-thesis-host $T --workers 5 --host-cores 4 --wait 200 --duration 300 --policies round-robin,random,least-loaded,pkg-aware,hashing-bounded,cost-aware --thresholds 5,10,50,100,200,300,auto --placements 30 --seeds 3 --quiet"
   echo "$S --name sim-thesis $T --workers 5 --wait 200 --duration 300 $MAIN --thresholds 1,2,3,5,10,50,100,200,300,auto --placements 30 --seeds 3 --quiet"

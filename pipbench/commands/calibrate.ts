@@ -1,27 +1,47 @@
-// pipbench calibrate: the worker model against the thesis's logs; writes results/calibration/.
+// pipbench calibrate: the worker model against the thesis's logs, and the fit that chooses its parameters; writes results/calibration/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { calibrate, calibrationCharts, calibrationMarkdown, type CalibrationResult } from '../calibrate.js';
+import { calibrate } from '../calibrate.js';
+import { calibrationCharts, calibrationMarkdown, fitCharts, fitMarkdown } from '../calibrate-report.js';
+import { DEFAULT_FIT_GRID, fitModel, type FitGrid } from '../fit.js';
 import { MODEL_DEFAULTS } from '../model.js';
-import { parseFlags, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
+import { createProgressBar } from '../progress.js';
+import { parseFlags, parseNumberFlag, parseNumberListFlag, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
+
+const list = (xs: readonly number[]): string => xs.join(',');
 
 const USAGE = `usage: pipbench calibrate [--seeds N] [--out-dir DIR] [--per-worker-cpu] [--json] [--quiet]
+       pipbench calibrate --fit [--seeds N] [--install-scales LIST] [--import-scales LIST]
+                          [--sandbox-ms LIST] [--out-dir DIR] [--json] [--quiet]
 
-Runs the thesis workload (pipbench/data/olscheduler-eval: 100 handlers, one
-request every 200 ms for 5 minutes, 5 workers) through the worker model in
-virtual time under round-robin and random (the calibration set) and
-least-loaded and pkg-aware at every threshold the thesis measured (the
-validation set), and compares each with the thesis's log.
+Runs the thesis experiment (pipbench/data/olscheduler-eval: 100 handlers, one
+request every 200 ms for 5 minutes, 5 workers sharing one 4-core host) through
+pipbench simulate's engine (the proxy's scheduler and policies over the worker
+model, on the virtual clock) under every policy the thesis measured, and sets
+each beside the thesis's log: round-robin and random (the calibration set),
+least-loaded and pkg-aware at each threshold (predicted without tuning).
+Writes calibration.md, calibration.json and charts.
 
-  --seeds N          seeds per row (arrivals, random draws, placement)   default 10
-  --out-dir DIR      write calibration.md, calibration.json and SVG charts here
-                     (created if missing)                                 default results/calibration
-  --per-worker-cpu   each worker on its own ${MODEL_DEFAULTS.cores} cores instead of the
-                     5 workers sharing one 4-core host
-  --json             print calibration.json to stdout instead of the table
-  --quiet            write the files, print nothing
-  -h, --help         this text
+With --fit, reruns instead the search that chooses the model's parameters:
+every candidate of the grid on the round-robin and random logs only, scored by
+the mean of |model / log - 1| over their mean, p50, p80 and share under 1 s.
+Writes fit.md (every candidate's error), fit.json and fit-error.svg.
+
+  --seeds N             seeds per row or candidate (request sequence, random
+                        draws, placement)                  default 10
+  --out-dir DIR         where the files go (created if missing)   default results/calibration
+  --per-worker-cpu      each worker on its own ${MODEL_DEFAULTS.cores} cores instead of the
+                        5 workers sharing one 4-core host (not with --fit)
+  --fit                 the parameter search (above)
+  --install-scales LIST installScale values of the grid     default ${list(DEFAULT_FIT_GRID.installScale)}
+  --import-scales LIST  importScale values                  default ${list(DEFAULT_FIT_GRID.importScale)}
+  --sandbox-ms LIST     sandboxMs values                    default ${list(DEFAULT_FIT_GRID.sandboxMs)}
+  --json                print the JSON instead of the table
+  --quiet               write the files, print nothing
+  -h, --help            this text
 `;
+
+const json = (value: unknown): string => JSON.stringify(value, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? 'Infinity' : v), 2) + '\n';
 
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   return reportingUsageErrors('calibrate', io, async () => {
@@ -29,6 +49,10 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       seeds: { type: 'string' },
       'out-dir': { type: 'string' },
       'per-worker-cpu': { type: 'boolean' },
+      fit: { type: 'boolean' },
+      'install-scales': { type: 'string' },
+      'import-scales': { type: 'string' },
+      'sandbox-ms': { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -37,19 +61,45 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       io.stdout.write(USAGE);
       return 0;
     }
-    const seeds = values.seeds === undefined ? 10 : Number(values.seeds);
-    if (!Number.isInteger(seeds) || seeds < 1 || seeds > 1000) throw new UsageError(`--seeds must be an integer from 1 to 1000, got "${values.seeds}"`);
+    const fit = values.fit === true;
+    const gridFlags = (['install-scales', 'import-scales', 'sandbox-ms'] as const).filter((f) => values[f] !== undefined);
+    if (!fit && gridFlags.length > 0) throw new UsageError(`--${gridFlags[0]} sets the grid of --fit; add --fit`);
+    if (fit && values['per-worker-cpu']) throw new UsageError('--fit fits the thesis set-up (one shared host); --per-worker-cpu cannot be combined with it');
+    const seeds = parseNumberFlag('seeds', values.seeds, { min: 1, max: 1000, integer: true }) ?? 10;
     const outDir = values['out-dir'] ?? join('results', 'calibration');
-    const result: CalibrationResult = await calibrate({ seeds, sharedHost: !values['per-worker-cpu'] });
     const command = ['pipbench calibrate', ...argv].join(' ');
-    const markdown = calibrationMarkdown(result, command);
-    const json = JSON.stringify(result, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? 'Infinity' : v), 2) + '\n';
+    const files: Record<string, string> = {};
+    let text: string;
+    if (fit) {
+      const grid: FitGrid = {
+        installScale: parseNumberListFlag('install-scales', values['install-scales'], { min: 0, max: 100 }) ?? DEFAULT_FIT_GRID.installScale,
+        importScale: parseNumberListFlag('import-scales', values['import-scales'], { min: 0, max: 100 }) ?? DEFAULT_FIT_GRID.importScale,
+        sandboxMs: parseNumberListFlag('sandbox-ms', values['sandbox-ms'], { min: 0, max: 60_000 }) ?? DEFAULT_FIT_GRID.sandboxMs,
+      };
+      const total = grid.installScale.length * grid.importScale.length * grid.sandboxMs.length;
+      const bar = createProgressBar({ total, unit: 'candidates', quiet: values.quiet === true || values.json === true });
+      let result;
+      try {
+        result = await fitModel({ grid, seeds, onCandidate: (done) => bar.update(done, '') });
+      } finally {
+        bar.stop();
+      }
+      text = json(result);
+      files['fit.md'] = fitMarkdown(result, command);
+      files['fit.json'] = text;
+      Object.assign(files, await fitCharts(result));
+      if (!values.json) text = files['fit.md'];
+    } else {
+      const result = await calibrate({ seeds, sharedHost: !values['per-worker-cpu'] });
+      text = json(result);
+      files['calibration.md'] = calibrationMarkdown(result, command);
+      files['calibration.json'] = text;
+      Object.assign(files, await calibrationCharts(result));
+      if (!values.json) text = files['calibration.md'];
+    }
     await mkdir(outDir, { recursive: true });
-    await writeFile(join(outDir, 'calibration.md'), markdown);
-    await writeFile(join(outDir, 'calibration.json'), json);
-    for (const [file, svg] of Object.entries(calibrationCharts(result))) await writeFile(join(outDir, file), svg);
-    if (values.json) io.stdout.write(json);
-    else if (!values.quiet) io.stdout.write(markdown);
+    for (const [file, content] of Object.entries(files)) await writeFile(join(outDir, file), content);
+    if (!values.quiet) io.stdout.write(text);
     return 0;
   });
 }

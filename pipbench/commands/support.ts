@@ -145,3 +145,13 @@ export function parseFlags<const O extends NonNullable<ParseArgsConfig['options'
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
 }
+
+/** A comma-separated list of numbers, each read by parseNumberFlag with the same limits. */
+export function parseNumberListFlag(
+  flag: string,
+  value: string | undefined,
+  limits: { min?: number; exclusiveMin?: number; max?: number; integer?: boolean } = {},
+): number[] | undefined {
+  const items = parseList(flag, value);
+  return items === undefined ? undefined : [...new Set(items.map((item) => parseNumberFlag(flag, item, limits) as number))];
+}

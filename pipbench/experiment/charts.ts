@@ -3,7 +3,7 @@
 // the per-handler-group heat map.
 
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
-import { cdfCurves, curveChart, estimateChart, heatMap, type CurvePoint } from '../svg.js';
+import { cdfCurves, curveChart, estimateChart, heatMap, type CurvePoint } from '../charts.js';
 import { fixed } from './format.js';
 import { BASELINE_ID, isNumericThreshold, POOLED_ID, type RowPlan } from './plan.js';
 import type { ExperimentResult } from './result.js';

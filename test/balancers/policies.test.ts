@@ -39,7 +39,8 @@ t.test('lists the seven policies: olscheduler names and cost-aware', async (t) =
 
 t.test('settings are declared once each, with defaults, and bad values name what is allowed', async (t) => {
   const byKey = new Map(policySettings().map((s) => [s.key, s]));
-  t.same([...byKey.keys()].sort(), ['balanceFactor', 'costCandidates', 'loadThreshold', 'packageTtlMs', 'ring']);
+  t.same([...byKey.keys()].sort(), ['balanceFactor', 'costCandidates', 'loadThreshold', 'packageTtlMs', 'ring', 'ties']);
+  t.same(policiesReading('ties'), ['least-loaded']);
   t.same(policiesReading('loadThreshold'), ['pkg-aware', 'pkg-aware-ring']);
   t.same(policiesReading('ring'), ['pkg-aware', 'pkg-aware-ring']);
   t.same(policiesReading('balanceFactor'), ['hashing-bounded', 'cost-aware']);

@@ -93,6 +93,19 @@ t.test('least-loaded: equal workers take turns, lower inFlight/weight first, ful
   t.same(Array.from({ length: 5 }, () => t2.route(fn).id), ['light', 'heavy', 'heavy', 'heavy', 'light'], 'heavy has 3/4 < 1 until it is full at its limit of 3');
 });
 
+t.test('least-loaded with ties "list-order": the first equally loaded worker of the list, as olscheduler', async (t) => {
+  const table = tableOf('least-loaded', [worker('a'), worker('b', 3), worker('c')], { ties: 'list-order' });
+  const seen: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const w = table.route(fn);
+    seen.push(w.id);
+    table.finish(w);
+  }
+  t.same(seen, ['a', 'a', 'a', 'a'], 'at light load every request goes to the first worker');
+  t.same([table.route(fn).id, table.route(fn).id, table.route(fn).id, table.route(fn).id], ['a', 'b', 'c', 'a'], 'counts, not weights, decide; ties to the earliest in the list');
+  t.throws(() => tableOf('least-loaded', [worker('a')], { ties: 'first' }), /ties must be one of "least-recent", "list-order", got "first"/);
+});
+
 t.test('hashing-bounded: a key stays home under light load and spills clockwise at the bound', async (t) => {
   const workers = Array.from({ length: 6 }, (_, i) => worker(`w${i}`, 1, { limit: 10 }));
   const table = tableOf('hashing-bounded', workers, { balanceFactor: 1.25 });

@@ -12,7 +12,7 @@ import { runDataOf } from '../../pipbench/experiment/result.js';
 import { rowStats } from '../../pipbench/experiment/rows.js';
 import { runExperiment } from '../../pipbench/experiment/run.js';
 import type { RequestRecord } from '../../pipbench/stats.js';
-import { policyColor } from '../../pipbench/svg.js';
+import { policyColor } from '../../pipbench/charts.js';
 import { captureIO } from '../fixtures/capture-io.js';
 
 /** A small workload: 8 handlers over 12 packages (costs are filled in from the measured samples). */

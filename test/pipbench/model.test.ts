@@ -16,7 +16,7 @@ function workload(packages: Record<string, { bytes?: number; installMs?: number;
   return { registry: new Map(Object.entries(handlers)), packages: table, handlers: Object.keys(handlers) };
 }
 
-const UNIT: ModelParams = { ...MODEL_DEFAULTS, cpu: 'shared', cores: 1, installScale: 1, importScale: 1, handlerMs: 0 };
+const UNIT: ModelParams = { ...MODEL_DEFAULTS, cpu: 'shared', cores: 1, installScale: 1, importScale: 1, sandboxMs: 0, handlerMs: 0 };
 
 function runAll(model: WorkerModel, clock: VirtualClock, calls: [number, string][]): InvocationResult[] {
   const out: InvocationResult[] = [];

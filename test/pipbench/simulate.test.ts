@@ -319,7 +319,7 @@ t.test('--host-cores: workers share one CPU, so a busy worker uses what an idle 
   const one = join(dir, 'one.txt');
   await writeFile(one, 'hdl0_0\n');
   // One hot function, pinned to its home by a bound no load reaches: the other worker idles.
-  const common = ['--registry', registry, '--handlers', one, '--workers', '2', '--duration', '30', '--wait', '20', '--policies', 'hashing-bounded', '--balance-factor', '100'];
+  const common = ['--registry', registry, '--handlers', one, '--workers', '2', '--duration', '30', '--wait', '40', '--policies', 'hashing-bounded', '--balance-factor', '100'];
   const mean = (records: { latencyMs: number }[]): number => records.reduce((a, r) => a + r.latencyMs, 0) / records.length;
   const perWorker = await setupFor([...common, '--cores', '1']);
   const host = await setupFor([...common, '--host-cores', '2']);
