@@ -19,9 +19,10 @@ import { Lease, type LeaseOwner, type Rejection } from '../src/lease.js';
 import { Registry } from '../src/registry.js';
 import { WorkerTable, type Worker } from '../src/workers.js';
 import {
-  handlerKeysOf, modelParamsFor, policyTableOf, proxyConfigFor, repeats, runDataOf, workerIds, workerSummary, workerWeight, workloadFacts,
-  planRows, type ArrivalPattern, type ExperimentParams, type ExperimentResult, type RowPlan, type RowResult, type RunData,
-} from './experiment.js';
+  handlerKeysOf, modelParamsFor, planRows, policyTableOf, proxyConfigFor, repeats, workerIds, workerWeight, workloadFacts,
+  type ArrivalPattern, type ExperimentParams, type RowPlan,
+} from './experiment/plan.js';
+import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData } from './experiment/result.js';
 import { createCpu, MODEL_DEFAULTS, WorkerModel } from './model.js';
 import { seededRandom as streamRandom, type Random } from './random.js';
 import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from './runner.js';

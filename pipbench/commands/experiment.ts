@@ -4,10 +4,13 @@
 
 import { access } from 'node:fs/promises';
 import {
-  loadExperimentWorkload, planRows, runExperiment, rowStats, summaryJson, writeExperimentResults, thresholdPolicies,
-  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_THRESHOLDS, POLICIES,
-  type ArrivalPattern, type Threshold, type ExperimentParams, type ExperimentResult, type PolicyName, type RowPlan,
-} from '../experiment.js';
+  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_THRESHOLDS, loadExperimentWorkload, planRows, POLICIES, thresholdPolicies,
+  type ArrivalPattern, type ExperimentParams, type PolicyName, type RowPlan, type Threshold,
+} from '../experiment/plan.js';
+import { summaryJson, writeExperimentResults } from '../experiment/report.js';
+import type { ExperimentResult } from '../experiment/result.js';
+import { rowStats } from '../experiment/rows.js';
+import { runExperiment } from '../experiment/run.js';
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { parsePackageTableText } from '../../src/packages.js';
 import { createProgressBar } from '../progress.js';

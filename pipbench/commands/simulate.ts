@@ -2,7 +2,8 @@
 // time, repeated over placements and request sequences; writes results/<name>/.
 
 import { simulateExperiment, loadLambdas, loadPackageCosts } from '../simulate.js';
-import { parseAgainst, planRows, repeats } from '../experiment.js';
+import { parseAgainst } from '../experiment/against.js';
+import { planRows, repeats } from '../experiment/plan.js';
 import { createProgressBar } from '../progress.js';
 import { InputError, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
 import { readInputFile } from './run.js';

@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { main as experimentMain } from '../../pipbench/commands/experiment.js';
 import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
 import { loadLambdas, simulateExperiment } from '../../pipbench/simulate.js';
-import {
-  loadExperimentWorkload, planRows, requestFileContent, rowStats, runExperiment, runDataOf, runFigures, MAX_REQUEST_FILE_BYTES, POLICIES,
-} from '../../pipbench/experiment.js';
+import { runFigures } from '../../pipbench/experiment/figures.js';
+import { loadExperimentWorkload, planRows, POLICIES } from '../../pipbench/experiment/plan.js';
+import { MAX_REQUEST_FILE_BYTES, requestFileContent } from '../../pipbench/experiment/report.js';
+import { runDataOf } from '../../pipbench/experiment/result.js';
+import { rowStats } from '../../pipbench/experiment/rows.js';
+import { runExperiment } from '../../pipbench/experiment/run.js';
 import type { RequestRecord } from '../../pipbench/stats.js';
 import { policyColor } from '../../pipbench/svg.js';
 import { captureIO } from '../fixtures/capture-io.js';

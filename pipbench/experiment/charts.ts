@@ -1,0 +1,140 @@
+// The comparison's charts (vega-lite, rendered to SVG): mean latency per row,
+// the threshold sweep, the cold-start transient per minute, the latency CDF and
+// the per-handler-group heat map.
+
+import { AUTO_THRESHOLD } from '../../balancers/settings.js';
+import { cdfCurves, curveChart, estimateChart, heatMap, type CurvePoint } from '../svg.js';
+import { fixed } from './format.js';
+import { BASELINE_ID, isNumericThreshold, POOLED_ID, type RowPlan } from './plan.js';
+import type { ExperimentResult } from './result.js';
+import { comparedRows, rowStats, thresholdSweeps, type IntervalMetric, type RowStats } from './rows.js';
+
+export const CHART_FILES = {
+  meanLatency: 'mean-latency.svg',
+  thresholdSweep: 'threshold-sweep.svg',
+  latencyCdf: 'latency-cdf.svg',
+  perHandler: 'latency-per-handler.svg',
+  perMinute: 'latency-per-minute.svg',
+} as const;
+
+/** The colour key of a row: its policy, or its bound. */
+function seriesOf(plan: RowPlan): string {
+  if (plan.bound !== undefined) return plan.bound === 'all-warm' ? BASELINE_ID : POOLED_ID;
+  return plan.threshold === AUTO_THRESHOLD ? `${plan.balancer} auto` : plan.balancer;
+}
+
+function chartSubtitle(result: ExperimentResult): string {
+  const p = result.params;
+  const load = p.mode === 'async' ? `${fixed(1000 / p.waitMs, 1)} req/s (load ${fixed(result.workload.offeredLoad, 2)})` : `${p.runners} sync runners`;
+  const reps = p.placements * p.seeds;
+  return `${p.workers} workers, ${load}, ${p.durationSec} s; ${reps > 1 ? `mean of ${reps} runs, 95% intervals` : 'one run'}`;
+}
+
+/** Charts as file name -> SVG text. */
+export async function experimentCharts(result: ExperimentResult): Promise<Map<string, string>> {
+  const stats = rowStats(result);
+  const subtitle = chartSubtitle(result);
+  const charts = new Map<string, string>();
+  const sec = (ms: number): number => ms / 1000;
+  const bounds = stats.filter((s) => s.plan.bound !== undefined);
+  const references = bounds.map((b) => ({ name: b.plan.bound === 'all-warm' ? 'all-warm' : 'compulsory', value: sec(b.figures.meanMs), series: seriesOf(b.plan) }));
+  const est = (s: RowStats, metric: IntervalMetric): { estimate: number; low: number; high: number } => {
+    const e = s.figures[metric];
+    const i = s.intervals?.[metric];
+    return { estimate: sec(e), low: sec(i && Number.isFinite(i.low) ? i.low : e), high: sec(i && Number.isFinite(i.high) ? i.high : e) };
+  };
+
+  charts.set(CHART_FILES.meanLatency, await estimateChart({
+    title: 'Mean latency',
+    subtitle,
+    xTitle: 'mean latency (s)',
+    data: stats.filter((s) => s.plan.bound === undefined).map((s) => ({ label: s.plan.label, series: seriesOf(s.plan), ...est(s, 'meanMs') })),
+    references: references.map(({ name, value }) => ({ name, value })),
+  }));
+
+  const sweeps = thresholdSweeps(stats);
+  const sweepPoints: CurvePoint[] = [...sweeps].flatMap(([policy, rows]) => rows.map((r) => ({ series: policy, x: r.plan.threshold as number, ...est(r, 'meanMs') })));
+  // Rows without a numeric threshold ("auto" among them) are dashed reference lines.
+  const others = stats.filter((s) => !isNumericThreshold(s.plan.threshold)).map((s) => ({ name: s.plan.label, value: sec(s.figures.meanMs), series: seriesOf(s.plan) }));
+  const thresholds = [...new Set(sweepPoints.map((p) => p.x))].sort((a, b) => a - b);
+  charts.set(CHART_FILES.thresholdSweep, await curveChart({
+    title: 'Mean latency against the load threshold',
+    subtitle: `${subtitle}; dashed: the other rows`,
+    xTitle: 'load threshold (in-flight at the home worker)',
+    yTitle: 'mean latency (s)',
+    points: sweepPoints,
+    references: others,
+    xLog: thresholds.length > 1 && (thresholds[thresholds.length - 1] as number) / (thresholds[0] as number) >= 20,
+    xTicks: thresholds,
+  }));
+
+  const compared = comparedRows(stats);
+  const label = (s: RowStats): string => (isNumericThreshold(s.plan.threshold) ? s.plan.label : seriesOf(s.plan));
+  charts.set(CHART_FILES.perMinute, await curveChart({
+    title: 'Mean latency by minute sent: the cold start',
+    subtitle,
+    xTitle: 'minute of the run (requests sent in it)',
+    yTitle: 'mean latency (s)',
+    points: compared.flatMap((s) => s.perMinute.map((m, i) => ({
+      series: seriesOf(s.plan), x: i + 1, estimate: sec(m.estimate), low: sec(Number.isFinite(m.low) ? m.low : m.estimate), high: sec(Number.isFinite(m.high) ? m.high : m.estimate),
+    }))),
+    xTicks: (compared[0]?.perMinute ?? []).map((_, i) => i + 1),
+  }));
+
+  // Pooled over every run of a row: the distribution a user of that policy sees.
+  const rowsById = new Map(result.rows.map((r) => [r.plan.id, r]));
+  charts.set(CHART_FILES.latencyCdf, await cdfCurves({
+    title: 'Latency distribution',
+    subtitle: `${subtitle}; threshold policies at their best threshold`,
+    xTitle: 'latency (s)',
+    series: compared.map((s) => {
+      const values: number[] = [];
+      for (const run of rowsById.get(s.plan.id)?.runs ?? []) for (let i = 0; i < run.latencyMs.length; i++) if (run.ok[i] === 1) values.push(sec(run.latencyMs[i] as number));
+      return { name: seriesOf(s.plan), values };
+    }),
+  }));
+
+  // Handlers grouped by routing key (their largest package): the unit package-aware routing places.
+  const groups = new Map<string, string>();
+  const groupSize = new Map<string, number>();
+  const registry = result.handlerKeys;
+  for (const [handler, key] of registry) {
+    groups.set(handler, key);
+    groupSize.set(key, (groupSize.get(key) ?? 0) + 1);
+  }
+  // The largest groups each get a column; the rest share one, so the map stays legible at a column's width.
+  const ordered = [...groupSize.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const shown = new Map(ordered.slice(0, ordered.length > 12 ? 11 : 12).map(([k, n]) => [k, `${k} (${n})`]));
+  const rest = ordered.slice(shown.size);
+  const restLabel = `${rest.length} other keys (${rest.reduce((a, [, n]) => a + n, 0)})`;
+  const columns = [...shown.values(), ...(rest.length > 0 ? [restLabel] : [])];
+  const columnOf = (handler: string): string => shown.get(groups.get(handler) ?? handler) ?? restLabel;
+  const cells: { row: string; column: string; value: number; text: string }[] = [];
+  for (const s of compared) {
+    const sums = new Map<string, { sum: number; n: number }>();
+    for (const run of rowsById.get(s.plan.id)?.runs ?? []) {
+      for (let i = 0; i < run.latencyMs.length; i++) {
+        if (run.ok[i] !== 1) continue;
+        const c = columnOf(run.handlers[i] as string);
+        const e = sums.get(c) ?? { sum: 0, n: 0 };
+        e.sum += run.latencyMs[i] as number;
+        e.n++;
+        sums.set(c, e);
+      }
+    }
+    for (const [column, e] of sums) {
+      const v = sec(e.sum / e.n);
+      cells.push({ row: label(s), column, value: v, text: v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2) });
+    }
+  }
+  charts.set(CHART_FILES.perHandler, await heatMap({
+    title: 'Mean latency per handler group',
+    subtitle: `${subtitle}; a group: the handlers sharing a largest package`,
+    xTitle: 'routing key (handlers)',
+    legendTitle: 'mean (s)',
+    rows: compared.map(label),
+    columns,
+    cells,
+  }));
+  return charts;
+}

@@ -1,0 +1,225 @@
+// The report of a comparison: summary.json, summary.md, the per-request CSV
+// files and the charts, written to <outDir>/<name>/.
+
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MODEL_DEFAULTS } from '../model.js';
+import { formatRecordsCsv, rotationWindowSize, type HandlerChoice } from '../runner.js';
+import type { RequestRecord } from '../stats.js';
+import { againstTable } from './against.js';
+import { CHART_FILES, experimentCharts } from './charts.js';
+import { finite, fixed, intervalJson, seconds, withInterval } from './format.js';
+import type { ExperimentParams, RowPlan } from './plan.js';
+import type { ExperimentResult, RowResult } from './result.js';
+import { bestOfSweeps, comparedRow, comparedRows, INTERVAL_METRICS, rowStats, type RowStats } from './rows.js';
+
+/** Per-request files above this size are written with less detail. */
+export const MAX_REQUEST_FILE_BYTES = 2 * 1024 * 1024;
+
+export function requestFileName(plan: RowPlan): string {
+  return `requests-${plan.id}.csv`;
+}
+
+/** CSV of a row's requests, less detailed when the full file would be too large. */
+export function requestFileContent(records: readonly RequestRecord[]): { content: string; note: string } {
+  const full = formatRecordsCsv(records);
+  if (Buffer.byteLength(full) <= MAX_REQUEST_FILE_BYTES) return { content: full, note: '' };
+  // Keep what analysis needs (when, what, outcome, how long, where), in fewer bytes.
+  const compact = (list: readonly RequestRecord[]): string => ['offset_ms,handler,status,latency_ms,worker']
+    .concat(list.map((r) => `${r.offsetMs.toFixed(0)},${r.handler},${r.status},${r.latencyMs.toFixed(0)},${r.worker}`))
+    .join('\n') + '\n';
+  let content = compact(records);
+  if (Buffer.byteLength(content) <= MAX_REQUEST_FILE_BYTES) return { content, note: 'compact columns (whole milliseconds, no start time or error text)' };
+  const stride = Math.ceil(Buffer.byteLength(content) / MAX_REQUEST_FILE_BYTES);
+  content = compact(records.filter((_, i) => i % stride === 0));
+  return { content, note: `compact columns, every ${stride}th request only` };
+}
+
+function describeArrivals(p: ExperimentParams): string {
+  if (p.mode === 'sync') return `sync (closed loop), ${p.runners} runners${p.waitMs > 0 ? `, ${p.waitMs} ms think time` : ''}`;
+  const rate = `${fixed(1000 / p.waitMs, 2)} req/s`;
+  const a = p.arrivals;
+  if (a.kind === 'fixed') return `async (open loop), one request every ${fixed(p.waitMs, 1)} ms (${rate})`;
+  if (a.kind === 'poisson') return `async (open loop), Poisson arrivals, mean ${rate}`;
+  return `async (open loop), bursty Poisson arrivals, mean ${rate}: ${a.factor}x the mean rate for the first ${a.burstSec} s of every ${a.periodSec} s, less in between`;
+}
+
+function describeChoice(choice: HandlerChoice | undefined, handlerListLength: number): string {
+  if (!choice || choice.kind === 'uniform') return 'uniform over the handler list';
+  const size = rotationWindowSize(choice.slice, handlerListLength);
+  return `rotation: uniform over a window of ${size} consecutive entries of the handler list, moving every ${choice.periodMs / 1000} s`;
+}
+
+export function summaryJson(result: ExperimentResult): unknown {
+  const stats = rowStats(result);
+  const warm = stats.find((s) => s.plan.bound === 'all-warm');
+  const compared = comparedRow(result);
+  const w = result.workload;
+  const p = result.params;
+  return {
+    name: p.name,
+    engine: result.engine,
+    command: p.command,
+    ...(result.startedAt !== undefined ? { startedAt: result.startedAt, wallSec: finite(result.wallSec ?? Number.NaN) } : {}),
+    timeUnit: result.engine === 'simulate'
+      ? 'simulated milliseconds (virtual time, scale 1)'
+      : 'simulated milliseconds at time scale 1 (measured wall time divided by timeScale)',
+    workload: {
+      handlers: w.handlers, handlerListLength: w.handlerListLength, packages: w.packages, footprintMb: finite(w.footprintMb),
+      warmCpuMs: finite(w.warmCpuMs), totalCores: finite(w.totalCores), capacityPerSec: finite(w.capacityPerSec),
+      arrivalRatePerSec: finite(w.arrivalRatePerSec), offeredLoad: finite(w.offeredLoad),
+    },
+    params: { ...p, command: undefined, outDir: undefined, timeScale: result.engine === 'simulate' ? undefined : p.timeScale },
+    repeats: { placements: p.placements, seeds: p.seeds, runsPerRow: p.placements * p.seeds, pairedAgainst: compared?.plan.id ?? null },
+    rows: stats.map((s, i) => {
+      const f = s.figures;
+      const row = result.rows[i] as RowResult;
+      return {
+        id: s.plan.id,
+        label: s.plan.label,
+        balancer: s.plan.balancer,
+        loadThreshold: s.plan.threshold ?? null,
+        baseline: s.plan.baseline,
+        bound: s.plan.bound ?? null,
+        repeats: s.repeats,
+        requests: finite(f.requests),
+        successes: finite(f.successes),
+        failures: finite(f.failures),
+        unansweredAtDrain: finite(f.unansweredAtDrain),
+        backlogAtEnd: finite(f.backlogAtEnd),
+        throughputPerSec: finite(f.throughputPerSec),
+        meanMs: finite(f.meanMs),
+        p50Ms: finite(f.p50Ms),
+        p80Ms: finite(f.p80Ms),
+        p95Ms: finite(f.p95Ms),
+        p99Ms: finite(f.p99Ms),
+        maxMs: finite(f.maxMs),
+        steadyMeanMs: finite(f.steadyMeanMs),
+        perMinuteMeanMs: s.perMinute.map((m) => finite(m.estimate)),
+        meanVsAllWarm: warm ? finite(f.meanMs / warm.figures.meanMs) : null,
+        coldInvocationShare: finite(f.coldShare),
+        answeredWithinDuration: { requests: finite(f.windowAnswers), meanMs: finite(f.windowMeanMs), p50Ms: finite(f.windowP50Ms), p80Ms: finite(f.windowP80Ms), p99Ms: finite(f.windowP99Ms) },
+        intervals: s.intervals ? Object.fromEntries(INTERVAL_METRICS.map((m) => [m, intervalJson(s.intervals?.[m])])) : null,
+        meanMinusCompared: intervalJson(s.vsCompared),
+        workers: row.runs[0]?.workers ?? [],
+        ...(result.engine === 'experiment' ? { wallSec: finite(row.runs[0]?.wallSec ?? Number.NaN) } : {}),
+        requestsFile: row.records.length > 0 ? requestFileName(s.plan) : null,
+      };
+    }),
+  };
+}
+
+function describeParams(p: ExperimentParams, result: ExperimentResult): [string, string][] {
+  const w = result.workload;
+  const cores = p.workerCores ? p.workerCores.join(', ') : String(p.cores ?? MODEL_DEFAULTS.cores);
+  return [
+    ['registry', `\`${p.registry}\` (${w.handlers} handlers, ${w.packages} packages, ${fixed(w.footprintMb, 1)} MiB installed)`],
+    ['package table', p.packages ? `\`${p.packages}\`` : `none: sizes and costs filled in from the measured samples, workload seed ${p.workloadSeed}`],
+    ...(p.policyPackages !== undefined ? [['package table the policies weigh', p.policyPackages === 'none' ? 'none (every package counts the same)' : `\`${p.policyPackages}\``] as [string, string]] : []),
+    ['handler list', p.handlers ? `\`${p.handlers}\`` : 'the registry\'s handlers'],
+    ['workers', `${p.workers}, cold caches; ${p.hostCores !== undefined ? `one ${MODEL_DEFAULTS.cpu} CPU of ${p.hostCores} cores for them all (one host)` : `cores ${cores} (${MODEL_DEFAULTS.cpu} CPU)`}; weights ${p.workerWeights ? p.workerWeights.join(', ') : '1 each'}`],
+    ['installed-package disk', p.cacheMb !== undefined ? `${p.cacheMb} MiB per worker` : 'unbounded (model default)'],
+    ['load', describeArrivals(p)],
+    ['offered load', p.mode === 'async' ? `${fixed(w.offeredLoad, 2)} of capacity: ${fixed(w.arrivalRatePerSec, 2)} req/s against ${fixed(w.capacityPerSec, 2)} req/s (${fixed(w.totalCores, 1)} cores / ${fixed(w.warmCpuMs, 0)} CPU ms per request with its packages installed; installs come on top)` : '- (closed loop)'],
+    ['handler choice', describeChoice(p.choice, w.handlerListLength)],
+    ['duration', `${p.durationSec} s of sending, then up to ${p.drainSec} s for outstanding answers`],
+    ['repeats', `${p.placements} placement(s) (seeds ${p.placementSeed}..${p.placementSeed + p.placements - 1}) x ${p.seeds} request sequence(s) (seeds ${p.seed}..${p.seed + p.seeds - 1}), every row on the same ones`],
+    ['proxy', `${p.connectionsPerWorker} connections per worker, status poll every ${p.healthIntervalMs} ms, balance factor ${p.balanceFactor} (hashing-bounded)`],
+    ...(result.engine === 'experiment' ? [['time scale', `${p.timeScale} (real time: HTTP workers and a warmroute proxy per row)`] as [string, string]] : []),
+  ];
+}
+
+export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<string, string> = new Map()): string {
+  const p = result.params;
+  const stats = rowStats(result);
+  const warm = stats.find((s) => s.plan.bound === 'all-warm');
+  const compared = comparedRow(result);
+  const best = bestOfSweeps(stats);
+  const label = (s: RowStats): string => (best.has(s) ? `${s.plan.label} (best)` : s.plan.label);
+  const n = p.placements * p.seeds;
+  const lines: string[] = [];
+  lines.push(`# ${result.engine === 'simulate' ? 'Simulation' : 'Experiment'} \`${p.name}\``, '');
+  lines.push('Produced by:', '', '```sh', p.command, '```', '');
+  if (result.engine === 'experiment') lines.push(`Started ${result.startedAt ?? '-'}; took ${fixed(result.wallSec ?? Number.NaN, 0)} s of wall time.`, '');
+  lines.push(result.engine === 'simulate'
+    ? '**Virtual time**: the worker model, the proxy\'s worker table, queues and policies run on a virtual clock; times are simulated seconds at scale 1.'
+    : '**Simulated time at time scale 1**: measured wall-clock latency divided by the time scale.');
+  lines.push(`Latency statistics cover successful requests; percentiles are nearest-rank. ${n > 1 ? `Every figure is the mean over ${n} runs (placements x request sequences); brackets are bootstrap 95% intervals of that mean.` : 'One run per row: no intervals.'}`, '');
+  lines.push('## Parameters', '', '| parameter | value |', '| --- | --- |');
+  for (const [k, v] of describeParams(p, result)) lines.push(`| ${k} | ${v} |`);
+  lines.push('');
+  lines.push('## Latency (every request, the backlog drained)', '');
+  lines.push(`| row | mean (s) | p50 (s) | p80 (s) | p99 (s) | mean / all-warm | ${compared ? `mean - ${compared.plan.label} (s)` : 'paired'} | cold invocations |`);
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of stats) {
+    const f = s.figures;
+    const iv = s.intervals;
+    const diff = s.vsCompared ? `${seconds(s.vsCompared.estimate)} [${seconds(s.vsCompared.low)}, ${seconds(s.vsCompared.high)}]` : s.plan.id === compared?.plan.id ? '(reference)' : '-';
+    lines.push(`| ${label(s)} | ${withInterval(iv?.meanMs, f.meanMs)} | ${withInterval(iv?.p50Ms, f.p50Ms)} | ${withInterval(iv?.p80Ms, f.p80Ms)} | ${withInterval(iv?.p99Ms, f.p99Ms)} | ${warm ? `${fixed(f.meanMs / warm.figures.meanMs, 1)}x` : '-'} | ${diff} | ${Number.isFinite(f.coldShare) ? `${(f.coldShare * 100).toFixed(0)}%` : '-'} |`);
+  }
+  lines.push('');
+  lines.push('"cold invocations": share of invocations that installed or imported at least one package. all-warm: every package installed and imported on every worker, routed least-loaded. compulsory-install: one pooled worker with every core and one unbounded disk, so each package is installed once; what no placement can beat on installs.', '');
+  lines.push('## Within the window, the backlog, the cold-start transient', '');
+  lines.push(`pipbench's own async runner stops logging when the duration ends; the thesis's figures were counted that way ("window": answers within the ${p.durationSec} s). "backlog": requests sent and not answered when the duration ended. "steady": requests sent after the first ${p.warmupSec} s (the warm-up, left out).`, '');
+  lines.push('| row | window mean (s) | window answers | drained mean (s) | steady mean (s) | backlog at end | throughput (req/s) | failures |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of stats) {
+    const f = s.figures;
+    const iv = s.intervals;
+    lines.push(`| ${label(s)} | ${withInterval(iv?.windowMeanMs, f.windowMeanMs)} | ${fixed(f.windowAnswers, 0)} of ${fixed(f.requests, 0)} | ${seconds(f.meanMs)} | ${withInterval(iv?.steadyMeanMs, f.steadyMeanMs)} | ${fixed(f.backlogAtEnd, 1)}${iv ? ` [${fixed(iv.backlogAtEnd.low, 1)}, ${fixed(iv.backlogAtEnd.high, 1)}]` : ''} | ${fixed(f.throughputPerSec, 2)} | ${fixed(f.failures, 1)} |`);
+  }
+  lines.push('', 'Mean latency (s) of the requests sent in each minute:', '');
+  const minutes = stats[0]?.perMinute.length ?? 0;
+  lines.push(`| row | ${Array.from({ length: minutes }, (_, m) => `min ${m + 1}`).join(' | ')} |`);
+  lines.push(`| --- |${' ---: |'.repeat(minutes)}`);
+  for (const s of comparedRows(stats)) lines.push(`| ${label(s)} | ${s.perMinute.map((m) => seconds(m.estimate)).join(' | ')} |`);
+  lines.push('', ...againstTable(result, stats));
+  lines.push('## Charts', '');
+  const charts: [string, string][] = [
+    [CHART_FILES.meanLatency, 'Mean latency per row'],
+    [CHART_FILES.thresholdSweep, 'Mean latency against the load threshold'],
+    [CHART_FILES.perMinute, 'Mean latency per minute: the cold-start transient'],
+    [CHART_FILES.latencyCdf, 'Latency CDF of the compared policies'],
+    [CHART_FILES.perHandler, 'Mean latency per handler group'],
+  ];
+  for (const [file, title] of charts) lines.push(`![${title}](${file})`, '');
+  lines.push('## Files', '');
+  lines.push('- `summary.json`: the numbers above (means over repeats, intervals, per-worker counts of the first run), parameters.');
+  if (result.rows.some((r) => r.records.length > 0)) {
+    lines.push('- `requests-<row>.csv`: every request of the first run of a row (columns start, offset_ms, handler, status, latency_ms, worker, error; offset and latency in simulated ms).');
+    for (const r of result.rows) {
+      const note = notes.get(r.plan.id);
+      if (note) lines.push(`  - \`${requestFileName(r.plan)}\` has ${note}.`);
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+const OWN_FILE = /^(summary\.(md|json)|requests-.+\.csv|[a-z-]+\.svg)$/;
+
+/** Writes <outDir>/<name>/ and returns the paths written. Removes files of an earlier run of the same name first. */
+export async function writeExperimentResults(result: ExperimentResult): Promise<string[]> {
+  const dir = join(result.params.outDir, result.params.name);
+  await mkdir(dir, { recursive: true });
+  for (const file of await readdir(dir)) {
+    if (OWN_FILE.test(file)) await rm(join(dir, file));
+  }
+  const written: string[] = [];
+  const put = async (file: string, content: string): Promise<void> => {
+    const path = join(dir, file);
+    await writeFile(path, content);
+    written.push(path);
+  };
+  const notes = new Map<string, string>();
+  for (const row of result.rows) {
+    if (row.records.length === 0) continue;
+    const { content, note } = requestFileContent(row.records);
+    if (note) notes.set(row.plan.id, note);
+    await put(requestFileName(row.plan), content);
+  }
+  for (const [file, svg] of await experimentCharts(result)) await put(file, svg);
+  await put('summary.json', JSON.stringify(summaryJson(result), null, 2) + '\n');
+  await put('summary.md', summaryMarkdown(result, notes));
+  return written;
+}
