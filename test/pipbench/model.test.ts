@@ -1,7 +1,8 @@
 // The worker model on a virtual clock: CPU disciplines, disk and interpreter
 // caches, shared installs; and the same model behind HTTP on the real clock.
 import t from 'tap';
-import { FcfsCpu, MODEL_DEFAULTS, SharedCpu, WorkerModel, type InvocationResult, type ModelParams } from '../../pipbench/model.js';
+import { MODEL_DEFAULTS, WorkerModel, type InvocationResult, type ModelParams } from '../../pipbench/model.js';
+import { FcfsCpu, SharedCpu } from '../../pipbench/model/cpu.js';
 import { VirtualClock } from '../../pipbench/virtual-clock.js';
 import { startSimulatedWorker } from '../../pipbench/worker.js';
 import type { PackageInfo, Workload } from '../../pipbench/workload.js';
