@@ -1,6 +1,7 @@
 // One closed-loop load run with autocannon, with latencies kept exactly.
 
 import autocannon from 'autocannon';
+import { percentile } from '../pipbench/stats.js';
 
 export interface LoadOptions {
   readonly url: string;
@@ -23,13 +24,6 @@ export interface LoadResult {
   readonly errors: number;
   readonly timeouts: number;
   readonly non2xx: number;
-}
-
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
 /** Collects response times in a growing typed array: at ~10^4 responses/s a run holds at most a few million. */

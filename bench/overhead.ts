@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench/commands/support.js';
 import { cpuSeconds, freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
 import { findNginx, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
@@ -69,37 +69,19 @@ node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-pr
   --help                this text
 `;
 
-class UsageError extends Error {}
-
-function numberFlag(name: string, text: string, min: number, max: number, integer: boolean): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${text}"`);
-  }
-  return n;
-}
-
 function parseSettings(argv: string[]): Settings | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        duration: { type: 'string', default: '10' },
-        warmup: { type: 'string', default: '2' },
-        connections: { type: 'string', default: '64' },
-        workers: { type: 'string', default: '2' },
-        'connections-per-worker': { type: 'string', default: '32' },
-        targets: { type: 'string' },
-        out: { type: 'string', default: DEFAULT_OUT },
-        nginx: { type: 'string', default: 'nginx' },
-        'cpu-prof': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '64' },
+    workers: { type: 'string', default: '2' },
+    'connections-per-worker': { type: 'string', default: '32' },
+    targets: { type: 'string' },
+    out: { type: 'string', default: DEFAULT_OUT },
+    nginx: { type: 'string', default: 'nginx' },
+    'cpu-prof': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return 'help';
   let targets = TARGETS;
   if (values.targets !== undefined) {
@@ -110,11 +92,11 @@ function parseSettings(argv: string[]): Settings | 'help' {
     targets = TARGETS.filter((t) => names.includes(t.name));
   }
   return {
-    durationSec: numberFlag('duration', values.duration, 0.5, 600, false),
-    warmupSec: numberFlag('warmup', values.warmup, 0, 60, false),
-    connections: numberFlag('connections', values.connections, 1, 4096, true),
-    workers: numberFlag('workers', values.workers, 1, 64, true),
-    connectionsPerWorker: numberFlag('connections-per-worker', values['connections-per-worker'], 1, 4096, true),
+    durationSec: parseNumberFlag('duration', values.duration, { min: 0.5, max: 600 }) as number,
+    warmupSec: parseNumberFlag('warmup', values.warmup, { min: 0, max: 60 }) as number,
+    connections: parseNumberFlag('connections', values.connections, { min: 1, max: 4096, integer: true }) as number,
+    workers: parseNumberFlag('workers', values.workers, { min: 1, max: 64, integer: true }) as number,
+    connectionsPerWorker: parseNumberFlag('connections-per-worker', values['connections-per-worker'], { min: 1, max: 4096, integer: true }) as number,
     targets,
     out: values.out,
     nginx: values.nginx,
@@ -276,8 +258,6 @@ function autocannonVersion(): string {
     return 'unknown';
   }
 }
-
-const shellQuote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 
 interface Machine {
   readonly cores: number;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balancerNames, createBalancer } from '../balancers/index.js';
 import { seededRandom } from '../balancers/seeded-random.js';
-import { shellQuote } from '../pipbench/commands/experiment.js';
+import { shellQuote } from '../pipbench/commands/support.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../balancers/types.js';
 
 const REPRODUCE = 'npm run bench:picks';

@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WeightedSampler, lognormal, poisson, seededRandom, zipfWeights, type Random } from './random.js';
-import type { PackageInfo, RegistryEntry } from './workload.js';
+import type { PackageInfo, RegistryEntry } from './package-info.js';
 
 export const DEFAULT_SEED = 1;
 

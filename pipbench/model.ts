@@ -6,7 +6,8 @@
 import type { Clock, Timer } from '../src/clock.js';
 import { InterpreterCache, PackageDisk } from './model/caches.js';
 import { createCpu, type CpuDiscipline, type CpuModel } from './model/cpu.js';
-import type { PackageInfo, Workload } from './workload.js';
+import type { PackageInfo } from './package-info.js';
+import type { Workload } from './workload.js';
 
 // The CPU is part of the worker model's surface (ModelParams.cpu names its
 // discipline; workers on one host share one), so its factory and types are

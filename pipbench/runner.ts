@@ -276,11 +276,6 @@ function describeNetworkError(err: unknown): string {
 
 // ---------------------------------------------------------------- inputs and outputs
 
-/** A pipbench handler file: one name a line; blank lines and `#` comments are skipped. */
-export function parseHandlerList(text: string): string[] {
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-}
-
 /**
  * Function names of an olscheduler registry `[{"handle", "pkgs"}]`, read by the
  * proxy's own parser. Throws an Error naming what is wrong with the content.

@@ -47,9 +47,10 @@ export function isSuccess(status: number): boolean {
  * Nearest-rank percentile: the smallest sample such that at least p% of the
  * samples are less than or equal to it, i.e. the value at 1-based rank
  * ceil(p/100 * n). Always a value that was actually observed; no interpolation.
- * `sortedAsc` must be sorted ascending. NaN for an empty sample.
+ * `sortedAsc` must be sorted ascending (an array or a typed array). NaN for an
+ * empty sample.
  */
-export function percentile(sortedAsc: readonly number[], p: number): number {
+export function percentile(sortedAsc: ArrayLike<number>, p: number): number {
   if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile must be within 0..100, got ${p}`);
   const n = sortedAsc.length;
   if (n === 0) return Number.NaN;

@@ -5,26 +5,7 @@ import { parsePackageTable as parseCostTable, type PackageCost } from '../src/pa
 import { parseRegistryText } from '../src/registry.js';
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate.js';
-
-export interface PackageInfo {
-  name: string;
-  /** Dependency level: 0 has no dependencies; level k depends only on lower levels. */
-  level: number;
-  /** Direct dependencies (names). Empty for packages filled in for an existing registry. */
-  deps: string[];
-  /** Zipf weight 1/rank of the package's popularity rank (1 = most popular; 1 when unknown). */
-  popularity: number;
-  /** Size of the package archive. */
-  compressedBytes: number;
-  /** Size once installed (uncompressed); what a worker's package cache holds. */
-  bytes: number;
-  /** Wall time of installing the package, at time scale 1. */
-  installMs: number;
-  /** Time of importing the package into a fresh interpreter, at time scale 1. */
-  importMs: number;
-  /** Memory the import adds to the interpreter, in bytes. */
-  importMem: number;
-}
+import type { PackageInfo, RegistryEntry } from './package-info.js';
 
 export interface Workload {
   /** handler -> packages, largest first (the olscheduler registry). */
@@ -33,12 +14,6 @@ export interface Workload {
   packages: Map<string, PackageInfo>;
   /** The handler list the runner draws from (handlers.txt; defaults to the registry's keys). */
   handlers: string[];
-}
-
-/** One entry of an olscheduler registry file. */
-export interface RegistryEntry {
-  handle: string;
-  pkgs: string[];
 }
 
 export interface LoadWorkloadOptions {
@@ -70,7 +45,7 @@ export async function loadWorkload(opts: LoadWorkloadOptions): Promise<Workload>
 
   let handlers = entries.map((e) => e.handle);
   if (opts.handlers !== undefined) {
-    handlers = parseHandlerList(await readText(opts.handlers, 'handler list'), opts.handlers, registry);
+    handlers = checkedHandlerList(await readText(opts.handlers, 'handler list'), opts.handlers, registry);
   }
   return { registry, packages, handlers };
 }
@@ -92,8 +67,13 @@ export function parseRegistry(text: string, path: string): RegistryEntry[] {
   return [...functions.values()].map((fn) => ({ handle: fn.name, pkgs: [...fn.packages] }));
 }
 
-function parseHandlerList(text: string, path: string, registry: ReadonlyMap<string, unknown>): string[] {
-  const handlers = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+/** A pipbench handler file: one name a line; blank lines and `#` comments are skipped. */
+export function parseHandlerList(text: string): string[] {
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+function checkedHandlerList(text: string, path: string, registry: ReadonlyMap<string, unknown>): string[] {
+  const handlers = parseHandlerList(text);
   if (handlers.length === 0) throw new Error(`${path}: the handler list is empty`);
   const unknown = handlers.find((h) => !registry.has(h));
   if (unknown !== undefined) throw new Error(`${path}: handler "${unknown}" is not in the registry`);

@@ -15,12 +15,12 @@ import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { parsePackageTableText } from '../../src/packages.js';
 import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
-import { parseHandlerList, parseRegistryNames, unknownHandlers, type HandlerChoice } from '../runner.js';
-import type { Workload } from '../workload.js';
+import { parseRegistryNames, unknownHandlers, type HandlerChoice } from '../runner.js';
+import { parseHandlerList, type Workload } from '../workload.js';
 import {
-  InputError, parseChoice, parseNumberFlag, parseRotationSlice, readInputFile, reportingUsageErrors, UsageError, PROCESS_IO, type CommandIO,
-} from './run.js';
-import { parseFlags } from './support.js';
+  InputError, parseChoice, parseFlags, parseList, parseNumberFlag, parseNumberList, parseRotationSlice, readInputFile, reportingUsageErrors,
+  shellQuote, UsageError, PROCESS_IO, type CommandIO,
+} from './support.js';
 
 export type Engine = 'experiment' | 'simulate';
 
@@ -143,23 +143,7 @@ const SHARED_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function parseList(flag: string, value: string | undefined): string[] | undefined {
-  if (value === undefined) return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (items.length === 0) throw new UsageError(`--${flag} needs a comma-separated list, got "${value}"`);
-  return items;
-}
 
-function parseNumberList(flag: string, value: string | undefined, count: number): number[] | undefined {
-  const items = parseList(flag, value);
-  if (!items) return undefined;
-  if (items.length !== count) throw new UsageError(`--${flag} needs one value per worker (${count}), got ${items.length}`);
-  return items.map((item) => {
-    const n = Number(item);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag}: "${item}" is not a positive number`);
-    return n;
-  });
-}
 
 function parsePolicies(value: string | undefined): PolicyName[] {
   const items = parseList('policies', value);
@@ -189,9 +173,6 @@ function parseThresholds(value: string | undefined): Threshold[] {
   return auto ? [...sorted, AUTO_THRESHOLD] : sorted;
 }
 
-export function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
 
 /** Checks the inputs up front, so that a mistake fails in a second, not after a row has run. */
 async function checkInputs(registry: string, handlers: string | undefined, packages: string | undefined): Promise<void> {

@@ -10,7 +10,8 @@ import {
   writeWorkloadFiles,
   type GeneratedWorkload,
 } from '../generate.js';
-import { footprintBytes, parseRegistry, type PackageInfo } from '../workload.js';
+import type { PackageInfo } from '../package-info.js';
+import { footprintBytes, parseRegistry } from '../workload.js';
 
 
 const DEFAULTS = { packages: 1000, handlers: 100, levels: 8, zipf: 1.4, importsMean: 4, repeat: 10 } as const;

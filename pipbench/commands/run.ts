@@ -1,17 +1,17 @@
 // `pipbench run`: send a workload to a URL, record every request, print a summary.
 
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { createProgressBar } from '../progress.js';
-import { InputError, parseFlags, parseNumberFlag, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
-
-export { InputError, parseNumberFlag, PROCESS_IO, reportingUsageErrors, UsageError, type CommandIO } from './support.js';
 import {
-  formatRecordsCsv, formatRecordsJsonl, parseHandlerList, parseRegistryNames, runWorkload, unknownHandlers,
-  DEFAULT_DRAIN_MS, type HandlerChoice, type RotationSlice, type RunMode,
+  formatRecordsCsv, formatRecordsJsonl, parseRegistryNames, runWorkload, unknownHandlers,
+  DEFAULT_DRAIN_MS, type HandlerChoice, type RunMode,
 } from '../runner.js';
+import { parseHandlerList } from '../workload.js';
 import { formatSummary } from '../stats.js';
 import { formatTextLog } from '../textlog.js';
+import {
+  assertOutputDirectory, InputError, parseChoice, parseFlags, parseNumberFlag, parseRotationSlice, PROCESS_IO, readInputFile, reportingUsageErrors,
+  UsageError, writeOutputFile, type CommandIO,
+} from './support.js';
 
 export const HELP = `usage: pipbench run --target URL (--handlers FILE | --registry FILE) [flags]
 
@@ -39,59 +39,6 @@ Sends POST {target}/runLambda/{handler} for a duration and records every request
   --quiet                 no progress bar
   --help                  this text
 `;
-
-export function parseChoice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}; got "${value}"`);
-}
-
-/** "0.2" is a fraction of the handler list, "20" a number of handlers, "20%" a percentage as in pipbench configs. */
-export function parseRotationSlice(value: string): RotationSlice {
-  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
-  if (percent) {
-    const p = Number(percent[1]);
-    if (p > 0 && p <= 100) return { fraction: p / 100 };
-  } else {
-    const n = Number(value);
-    if (value.trim() !== '' && Number.isFinite(n) && n > 0) {
-      if (n <= 1 && !(n === 1 && /^\d+$/.test(value.trim()))) return { fraction: n };
-      if (Number.isInteger(n)) return { count: n };
-    }
-  }
-  throw new UsageError(`--rotation-slice must be a fraction in (0, 1], a percentage like 20%, or a whole number of handlers; got "${value}"`);
-}
-
-/** Reads a file, turning "no such file" and friends into a UsageError that names the flag and path. */
-export async function readInputFile(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new InputError(`--${flag} ${path}: ${reason}`);
-  }
-}
-
-export async function writeOutputFile(flag: string, path: string, content: string): Promise<void> {
-  try {
-    await writeFile(path, content);
-  } catch (err) {
-    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
-    const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new InputError(`--${flag} ${path}: cannot write (${reason})`);
-  }
-}
-
-/** Fails before a long run, not after it, when an output file could not be written. */
-export async function assertOutputDirectory(flag: string, path: string): Promise<void> {
-  const dir = dirname(path);
-  let isDir = false;
-  try {
-    isDir = (await stat(dir)).isDirectory();
-  } catch { /* reported below */ }
-  if (!isDir) throw new InputError(`--${flag} ${path}: directory ${dir} does not exist`);
-}
 
 /** Loads the handler list from --handlers and/or --registry, rejecting names the registry lacks. */
 export async function loadHandlerNames(handlersPath: string | undefined, registryPath: string | undefined): Promise<string[]> {

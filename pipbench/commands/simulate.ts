@@ -5,8 +5,7 @@ import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts }
 import { parseAgainst } from '../experiment/against.js';
 import { DEFAULT_STATIC_BUDGET } from '../experiment/plan.js';
 import { createProgressBar } from '../progress.js';
-import { InputError, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
-import { readInputFile } from './run.js';
+import { InputError, readInputFile, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
 import { parseComparisonFlags, prepareInputs, report, sharedFlagsHelp } from './experiment.js';
 
 export const HELP = `usage: pipbench simulate --registry FILE [flags]

@@ -1,7 +1,12 @@
-// What every pipbench command shares: where it writes, and how bad input ends it.
+// What every pipbench command shares: where it writes, how bad input ends it,
+// and the one set of flag readers (numbers, words, lists, files, the recorded
+// command line).
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { UsageError } from '../../src/usage-error.js';
+import type { RotationSlice } from '../runner.js';
 
 export { UsageError };
 
@@ -51,6 +56,85 @@ export function parseNumberFlag(
   if (limits.exclusiveMin !== undefined && n <= limits.exclusiveMin) throw new UsageError(`--${flag} must be greater than ${limits.exclusiveMin}, got ${value}`);
   if (limits.max !== undefined && n > limits.max) throw new UsageError(`--${flag} must be at most ${limits.max}, got ${value}`);
   return n;
+}
+
+/** One of the allowed words, or the fallback when the flag is absent. */
+export function parseChoice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}; got "${value}"`);
+}
+
+/** A comma-separated list of names; undefined when the flag is absent, a UsageError when it names nothing. */
+export function parseList(flag: string, value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new UsageError(`--${flag} needs a comma-separated list, got "${value}"`);
+  return items;
+}
+
+/** One positive number per worker, comma-separated (--worker-cores, --worker-weights). */
+export function parseNumberList(flag: string, value: string | undefined, count: number): number[] | undefined {
+  const items = parseList(flag, value);
+  if (!items) return undefined;
+  if (items.length !== count) throw new UsageError(`--${flag} needs one value per worker (${count}), got ${items.length}`);
+  return items.map((item) => {
+    const n = Number(item);
+    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag}: "${item}" is not a positive number`);
+    return n;
+  });
+}
+
+/** "0.2" is a fraction of the handler list, "20" a number of handlers, "20%" a percentage as in pipbench configs. */
+export function parseRotationSlice(value: string): RotationSlice {
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value.trim());
+  if (percent) {
+    const p = Number(percent[1]);
+    if (p > 0 && p <= 100) return { fraction: p / 100 };
+  } else {
+    const n = Number(value);
+    if (value.trim() !== '' && Number.isFinite(n) && n > 0) {
+      if (n <= 1 && !(n === 1 && /^\d+$/.test(value.trim()))) return { fraction: n };
+      if (Number.isInteger(n)) return { count: n };
+    }
+  }
+  throw new UsageError(`--rotation-slice must be a fraction in (0, 1], a percentage like 20%, or a whole number of handlers; got "${value}"`);
+}
+
+/** An argument as a POSIX shell reads it back: the recorded command line of a result can be pasted and rerun. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Reads a file, turning "no such file" and friends into a UsageError that names the flag and path. */
+export async function readInputFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
+    throw new InputError(`--${flag} ${path}: ${reason}`);
+  }
+}
+
+export async function writeOutputFile(flag: string, path: string, content: string): Promise<void> {
+  try {
+    await writeFile(path, content);
+  } catch (err) {
+    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
+    const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
+    throw new InputError(`--${flag} ${path}: cannot write (${reason})`);
+  }
+}
+
+/** Fails before a long run, not after it, when an output file could not be written. */
+export async function assertOutputDirectory(flag: string, path: string): Promise<void> {
+  const dir = dirname(path);
+  let isDir = false;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch { /* reported below */ }
+  if (!isDir) throw new InputError(`--${flag} ${path}: directory ${dir} does not exist`);
 }
 
 /** The one flag reader of pipbench's commands: named flags only; an unknown or malformed flag is a UsageError. */

@@ -27,9 +27,9 @@ function seriesOf(plan: RowPlan): string {
 
 function chartSubtitle(result: ExperimentResult): string {
   const p = result.params;
-  const load = p.mode === 'async' ? `${fixed(1000 / p.waitMs, 1)} req/s (load ${fixed(result.workload.offeredLoad, 2)})` : `${p.runners} sync runners`;
+  const load = p.mode === 'async' ? `${fixed(1000 / p.waitMs, 1)} req/s for ${p.durationSec} s; offered load ${fixed(result.workload.offeredLoad, 2)}` : `${p.runners} sync runners for ${p.durationSec} s`;
   const reps = p.placements * p.seeds;
-  return `${p.workers} workers, ${load}, ${p.durationSec} s; ${reps > 1 ? `mean of ${reps} runs, 95% intervals` : 'one run'}`;
+  return `${p.workers} workers, ${load}; ${reps > 1 ? `mean of ${reps} runs, 95% intervals` : 'one run'}`;
 }
 
 /** Charts as file name -> SVG text. */
@@ -47,12 +47,15 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
     return { estimate: sec(e), low: sec(i && Number.isFinite(i.low) ? i.low : e), high: sec(i && Number.isFinite(i.high) ? i.high : e) };
   };
 
+  const policyRows = stats.filter((s) => s.plan.bound === undefined);
+  const meanData = policyRows.map((s) => ({ label: s.plan.label, series: seriesOf(s.plan), ...est(s, 'meanMs') }));
+  const meanRefs = splitByAxis(meanData.map((d) => d.estimate), references.map(({ name, value }) => ({ name, value })));
   charts.set(CHART_FILES.meanLatency, await estimateChart({
     title: 'Mean latency',
-    subtitle,
+    subtitle: withOffAxis(subtitle, meanRefs.off),
     xTitle: 'mean latency (s)',
-    data: stats.filter((s) => s.plan.bound === undefined).map((s) => ({ label: s.plan.label, series: seriesOf(s.plan), ...est(s, 'meanMs') })),
-    references: references.map(({ name, value }) => ({ name, value })),
+    data: meanData,
+    references: meanRefs.shown,
   }));
 
   const sweeps = thresholdSweeps(stats);
@@ -60,25 +63,30 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   // Rows without a numeric threshold ("auto" among them) are dashed reference lines.
   const others = stats.filter((s) => !isNumericThreshold(s.plan.threshold)).map((s) => ({ name: s.plan.label, value: sec(s.figures.meanMs), series: seriesOf(s.plan) }));
   const thresholds = [...new Set(sweepPoints.map((p) => p.x))].sort((a, b) => a - b);
+  const sweepRefs = splitByAxis(sweepPoints.map((p) => p.estimate), others);
   charts.set(CHART_FILES.thresholdSweep, await curveChart({
-    title: 'Mean latency against the load threshold',
-    subtitle: `${subtitle}; dashed: the other rows`,
+    title: 'Latency by load threshold',
+    subtitle: withOffAxis(`${subtitle}; dashed: the other rows`, sweepRefs.off),
     xTitle: 'load threshold (in-flight at the home worker)',
     yTitle: 'mean latency (s)',
     points: sweepPoints,
-    references: others,
+    references: sweepRefs.shown,
     xLog: thresholds.length > 1 && (thresholds[thresholds.length - 1] as number) / (thresholds[0] as number) >= 20,
     xTicks: thresholds,
   }));
 
   const compared = comparedRows(stats);
   const label = (s: RowStats): string => (isNumericThreshold(s.plan.threshold) ? s.plan.label : seriesOf(s.plan));
+  // A bound far below every policy in every minute (all-warm) is named, not drawn: on the axis it would squeeze the policies together.
+  const policyMinutes = compared.filter((s) => s.plan.bound === undefined).flatMap((s) => s.perMinute.map((m) => sec(m.estimate)));
+  const minuteRefs = splitByAxis(policyMinutes, compared.filter((s) => s.plan.bound !== undefined).map((s) => ({ name: seriesOf(s.plan), value: sec(Math.max(...s.perMinute.map((m) => m.estimate))) })));
+  const offMinutes = new Set(minuteRefs.off.map((r) => r.name));
   charts.set(CHART_FILES.perMinute, await curveChart({
-    title: 'Mean latency by minute sent: the cold start',
-    subtitle,
+    title: 'Latency by minute sent',
+    subtitle: withOffAxis(`${subtitle}; the cold start, then the steady state`, minuteRefs.off.map((r) => ({ ...r, name: `${r.name} at most` }))),
     xTitle: 'minute of the run (requests sent in it)',
     yTitle: 'mean latency (s)',
-    points: compared.flatMap((s) => s.perMinute.map((m, i) => ({
+    points: compared.filter((s) => !offMinutes.has(seriesOf(s.plan))).flatMap((s) => s.perMinute.map((m, i) => ({
       series: seriesOf(s.plan), x: i + 1, estimate: sec(m.estimate), low: sec(Number.isFinite(m.low) ? m.low : m.estimate), high: sec(Number.isFinite(m.high) ? m.high : m.estimate),
     }))),
     xTicks: (compared[0]?.perMinute ?? []).map((_, i) => i + 1),
@@ -132,7 +140,7 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   }
   charts.set(CHART_FILES.perHandler, await heatMap({
     title: 'Mean latency per handler group',
-    subtitle: `${subtitle}; a group: the handlers sharing a largest package`,
+    subtitle: `${subtitle}; columns: handlers by largest package`,
     xTitle: 'routing key (handlers)',
     legendTitle: 'mean (s)',
     rows: compared.map(label),
@@ -140,4 +148,27 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
     cells,
   }));
   return charts;
+}
+
+/**
+ * How far (a factor) a reference may lie outside the rows' range and still be
+ * drawn. One further away would stretch the axis (or force a log axis) and
+ * squeeze the differences between the rows into a corner; it is named with its
+ * value in the subtitle instead.
+ */
+const REFERENCE_REACH = 5;
+
+/** The references that fit the rows' axis, and those left off it. */
+function splitByAxis<R extends { name: string; value: number }>(rowValues: readonly number[], references: readonly R[]): { shown: R[]; off: R[] } {
+  const values = rowValues.filter((v) => Number.isFinite(v) && v > 0);
+  if (values.length === 0) return { shown: [...references], off: [] };
+  const lo = Math.min(...values) / REFERENCE_REACH;
+  const hi = Math.max(...values) * REFERENCE_REACH;
+  const fits = (r: R): boolean => !Number.isFinite(r.value) || (r.value >= lo && r.value <= hi);
+  return { shown: references.filter(fits), off: references.filter((r) => !fits(r)) };
+}
+
+/** The subtitle with one line per reference left off the axis. */
+function withOffAxis(subtitle: string, off: readonly { name: string; value: number }[]): string {
+  return [subtitle, ...off.map((r) => `${r.name.replace(' (bound)', '')}: ${fixed(r.value, r.value >= 10 ? 1 : 2)} s (off axis)`)].join('; ');
 }

@@ -6,9 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { processTree } from '../../bench/children.js';
-import { percentile } from '../../bench/load.js';
 import { findNginx, nginxConfig } from '../../bench/nginx.js';
 import { withRatios, type Row } from '../../bench/overhead-report.js';
+import { percentile } from '../../pipbench/stats.js';
 
 const script = resolve('dist/bench/overhead.js');
 
@@ -133,8 +133,9 @@ t.test('an interrupted run leaves no process behind', async (t) => {
 
 t.test('bad flags: a message naming the problem and exit status 2', async (t) => {
   const cases: [string[], RegExp][] = [
-    [['--connections', '0'], /--connections must be a whole number from 1/],
-    [['--duration', 'ten'], /--duration must be a number .* got "ten"/],
+    [['--connections', '0'], /--connections must be at least 1, got 0/],
+    [['--workers', '2.5'], /--workers must be a whole number, got "2.5"/],
+    [['--duration', 'ten'], /--duration must be a number, got "ten"/],
     [['--targets', 'direct,haproxy'], /unknown target "haproxy"/],
     [['--bogus'], /Unknown option '--bogus'/],
   ];

@@ -20,7 +20,7 @@ import {
   type GenerateOptions,
 } from '../../pipbench/generate.js';
 import { WeightedSampler, seededRandom, zipfWeights } from '../../pipbench/random.js';
-import type { PackageInfo, RegistryEntry } from '../../pipbench/workload.js';
+import type { PackageInfo, RegistryEntry } from '../../pipbench/package-info.js';
 
 const OPTIONS: GenerateOptions = { packages: 300, handlers: 40, levels: 6, seed: 7, zipf: 1.4, importsMean: 4, repeat: 3 };
 

@@ -5,7 +5,8 @@ import { MODEL_DEFAULTS, WorkerModel, type InvocationResult, type ModelParams } 
 import { FcfsCpu, SharedCpu } from '../../pipbench/model/cpu.js';
 import { VirtualClock } from '../../pipbench/virtual-clock.js';
 import { startSimulatedWorker } from '../../pipbench/worker.js';
-import type { PackageInfo, Workload } from '../../pipbench/workload.js';
+import type { PackageInfo } from '../../pipbench/package-info.js';
+import type { Workload } from '../../pipbench/workload.js';
 
 function workload(packages: Record<string, { bytes?: number; installMs?: number; importMs?: number; importMem?: number }>, handlers: Record<string, string[]>): Workload {
   const table = new Map<string, PackageInfo>();

@@ -5,10 +5,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createHandlerPicker, formatRecordsCsv, formatRecordsJsonl, parseHandlerList, parseRegistryNames,
+  createHandlerPicker, formatRecordsCsv, formatRecordsJsonl, parseRegistryNames,
   rotationWindow, rotationWindowSize, runWorkload, seededRandom, DRAIN_TIMEOUT_ERROR,
 } from '../../pipbench/runner.js';
-import { main as runMain, parseRotationSlice } from '../../pipbench/commands/run.js';
+import { main as runMain } from '../../pipbench/commands/run.js';
+import { parseRotationSlice } from '../../pipbench/commands/support.js';
 import { formatTextLog, parseTextLog, TextLogParseError } from '../../pipbench/textlog.js';
 import { summarize, type RequestRecord } from '../../pipbench/stats.js';
 import { captureIO } from '../fixtures/capture-io.js';
@@ -245,8 +246,7 @@ t.test('records as CSV and JSON lines', async (t) => {
   t.same(jsonl[1], { start: '2024-03-01T10:00:00.200Z', offset_ms: 200, handler: 'hdl1_0', status: 200, latency_ms: 15.2, worker: 'w1', error: '' });
 });
 
-t.test('handler list and registry parsing', async (t) => {
-  t.same(parseHandlerList('a\n\n b \n# comment\nc\r\n'), ['a', 'b', 'c']);
+t.test('registry parsing', async (t) => {
   t.same(parseRegistryNames('[{"handle":"x","pkgs":["p"]},{"handle":"y","pkgs":[]}]'), ['x', 'y']);
   t.throws(() => parseRegistryNames('{"x":["p"],"y":[]}'), /must be a JSON array/, 'only the olscheduler registry format');
   t.throws(() => parseRegistryNames('[{"name":"x"}]'), /entry 0/);

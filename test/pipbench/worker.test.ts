@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import type { CommandIO } from '../../pipbench/commands/support.js';
 import { main as workerMain } from '../../pipbench/commands/worker.js';
-import type { PackageInfo, Workload } from '../../pipbench/workload.js';
+import type { PackageInfo } from '../../pipbench/package-info.js';
+import type { Workload } from '../../pipbench/workload.js';
 import { scaledClock, startSimulatedWorker, type InvocationResult, type SimWorkerOptions, type SimulatedWorker } from '../../pipbench/worker.js';
 
 interface PackageSpec {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { main as generateMain } from '../../pipbench/commands/generate.js';
 import { fillPackageTable, loadCostSamples } from '../../pipbench/generate.js';
-import { footprintBytes, loadWorkload, type PackageInfo, type RegistryEntry } from '../../pipbench/workload.js';
+import type { PackageInfo, RegistryEntry } from '../../pipbench/package-info.js';
+import { footprintBytes, loadWorkload, parseHandlerList } from '../../pipbench/workload.js';
 
 const thesisDir = join(process.cwd(), 'pipbench', 'data', 'olscheduler-eval');
 
@@ -35,6 +36,19 @@ t.test('the thesis registry and handler list load as given', async (t) => {
   t.equal(w.registry.get('hdl0_0')?.[0], 'level0pkg2735', 'largest package first, as in the file');
   const footprint = footprintBytes(w.packages.keys(), w.packages);
   t.ok(footprint > 0, `footprint ${(footprint / 2 ** 20).toFixed(1)} MiB`);
+});
+
+t.test('one handler-list rule: blank lines and # comments are skipped, names trimmed', async (t) => {
+  t.same(parseHandlerList('a\n\n b \n# comment\n  # indented comment\nc\r\n'), ['a', 'b', 'c']);
+  t.same(parseHandlerList('# only a comment\n\n'), []);
+  const dir = t.testdir({
+    'registry.json': JSON.stringify([{ handle: 'a', pkgs: ['level0pkg1'] }, { handle: 'b', pkgs: [] }]),
+    'handlers.txt': '# drawn by the runner\na\n\nb\n# a\na\n',
+    'comments.txt': '# nothing but comments\n',
+  });
+  const w = await loadWorkload({ registry: join(dir, 'registry.json'), handlers: join(dir, 'handlers.txt') });
+  t.same(w.handlers, ['a', 'b', 'a'], 'loadWorkload reads the list by the same rule as the run command');
+  await t.rejects(loadWorkload({ registry: join(dir, 'registry.json'), handlers: join(dir, 'comments.txt') }), /comments\.txt: the handler list is empty/);
 });
 
 t.test('generated files load back to the same tables', async (t) => {
