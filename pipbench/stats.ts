@@ -380,32 +380,3 @@ export function pairedInterval(a: RunGrid, b: RunGrid, statistic: PairedStatisti
     return statistic === 'difference' ? ma - mb : ma / mb;
   });
 }
-/**
- * Paired percentile bootstrap of a difference: `a[i]` and `b[i]` are measured
- * on the same unit (placement, seed), so pairs are resampled together and the
- * interval is of statistic(a) - statistic(b). An interval excluding 0 says
- * the two differ at that confidence.
- */
-export function pairedDifferenceInterval(
-  a: readonly number[],
-  b: readonly number[],
-  opts: BootstrapOptions,
-  statistic: (values: readonly number[]) => number = mean,
-): Interval {
-  if (a.length !== b.length) throw new RangeError(`paired samples must have the same length, got ${a.length} and ${b.length}`);
-  const { resamples, confidence } = bootstrapSettings(opts);
-  const n = a.length;
-  if (n === 0) return { estimate: Number.NaN, low: Number.NaN, high: Number.NaN, confidence };
-  const stats: number[] = [];
-  const ra = new Array<number>(n);
-  const rb = new Array<number>(n);
-  for (let r = 0; r < resamples; r++) {
-    for (let i = 0; i < n; i++) {
-      const j = opts.random.int(n);
-      ra[i] = a[j] as number;
-      rb[i] = b[j] as number;
-    }
-    stats.push(statistic(ra) - statistic(rb));
-  }
-  return percentileInterval(statistic(a) - statistic(b), stats, confidence);
-}
