@@ -5,7 +5,8 @@
 # clairvoyant static row (--static-budget, default 150 runs per sequence); one-worker
 # runs wherever the workers share a CPU (--host-cores) and on the per-worker thesis cells.
 # JOBS=2 sh results/simulate-all.sh runs two at a time; a headline cell takes about
-# 3 to 4 minutes of CPU, the whole set a few hours of CPU.
+# 2 to 4 minutes of CPU (2 to 12 minutes of wall time with nice on a shared
+# 2-core machine), the whole set a few hours of CPU.
 set -e
 cd "$(dirname "$0")/.."
 S="node dist/pipbench/cli.js simulate"
