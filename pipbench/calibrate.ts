@@ -63,6 +63,9 @@ export function thesisParams(dataDir: string, sharedHost = true): ExperimentPara
     healthIntervalMs: DEFAULT_HEALTH_INTERVAL_MS,
     outDir: 'results',
     command: 'pipbench calibrate',
+    // Calibration compares the model with the logs' own rows: no reference rows.
+    oneWorker: false,
+    staticBudget: 0,
   };
 }
 

@@ -19,14 +19,15 @@ import { Lease, type LeaseOwner, type Rejection } from '../src/lease.js';
 import { Registry } from '../src/registry.js';
 import { WorkerTable, type Worker } from '../src/workers.js';
 import {
-  handlerKeysOf, modelParamsFor, planRows, policyTableOf, proxyConfigFor, repeats, workerIds, workerWeight, workloadFacts,
+  handlerKeysOf, modelParamsFor, placementMatters, policyTableOf, proxyConfigFor, repeats, routesByTable, simulatedRows, workerIds, workerWeight, workloadFacts,
   type ArrivalPattern, type ExperimentParams, type RowPlan,
 } from './experiment/plan.js';
-import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData } from './experiment/result.js';
+import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData, type StaticSearch } from './experiment/result.js';
 import { createCpu, MODEL_DEFAULTS, WorkerModel, type ModelParams } from './model.js';
 import { seededRandom as streamRandom, type Random } from './random.js';
 import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from './runner.js';
 import type { RequestRecord } from './stats.js';
+import { searchStaticAssignment, staticBalancer, largestWorker, routingKeyOf, type StaticAssignment } from './static-assignment.js';
 import { VirtualClock } from './virtual-clock.js';
 import type { Workload } from './workload.js';
 
@@ -112,8 +113,12 @@ interface Slot {
   error: string;
 }
 
-/** One row at one placement and seed, run to the end of its drain. */
-export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed: number, seed: number): { run: RunData; records: RequestRecord[] } {
+/**
+ * One row at one placement and seed, run to the end of its drain. A reference
+ * row that routes by a fixed table (one-worker, clairvoyant static) takes its
+ * table as `assignment`; every other row runs its policy.
+ */
+export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed: number, seed: number, assignment?: StaticAssignment): { run: RunData; records: RequestRecord[] } {
   const started = performance.now();
   const { params, workload, lambdas } = setup;
   const clock = new VirtualClock();
@@ -126,7 +131,10 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
   const packageTable = setup.packageTable;
   if (config.packages !== '' && packageTable === undefined) throw new Error(`the proxy config names the package table ${config.packages}, but the simulation was set up without it (loadPackageCosts)`);
   const packageCost = config.packages !== '' && packageTable !== undefined ? (name: string) => packageTable.get(name) : undefined;
-  const balancer = createBalancer(config.balancer, config.policy, { random: policyRandom(seed * 7919 + placementSeed + 1), now: () => clock.now(), packageCost });
+  if (routesByTable(plan) !== (assignment !== undefined)) throw new Error(`row ${plan.id}: ${assignment === undefined ? 'a reference row that routes by a table needs one' : 'only a reference row routes by a fixed table'}`);
+  const balancer = assignment !== undefined
+    ? staticBalancer(assignment, ids)
+    : createBalancer(config.balancer, config.policy, { random: policyRandom(seed * 7919 + placementSeed + 1), now: () => clock.now(), packageCost });
   const table = new WorkerTable(balancer, clock, tableOptions(config));
   const scheduler = new Scheduler(table, clock, { queueLimit: config.queueLimit, workerQueueLimit: config.workerQueueLimit, queueTimeoutMs: config.queueTimeoutMs });
   const workers = table.add(config.workers);
@@ -242,27 +250,108 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
 }
 
 export interface SimulateHooks {
-  /** After each run: done of total, the row it belonged to. */
+  /** After each run (a run of the clairvoyant search included): done of total, the row it belonged to. */
   onRun?(done: number, total: number, plan: RowPlan): void;
 }
 
-/** Every row at every placement and seed; keeps the first run's records of each row when asked. */
+/** Processors of each worker of a row, in list order. */
+function workerCapacity(params: ExperimentParams, plan: RowPlan): number[] {
+  return Array.from({ length: params.workers }, (_, i) => modelParamsFor(params, plan, i).cores);
+}
+
+/** Every routing key of the workload with its entries in the handler list (the share of requests a uniform draw gives it), most first. */
+function keyDemand(setup: SimulationSetup): { key: string; requests: number }[] {
+  const counts = new Map<string, number>();
+  for (const handler of setup.workload.handlers) {
+    const fn = setup.lambdas.get(handler);
+    const key = fn !== undefined ? routingKeyOf(fn) : handler;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, requests]) => ({ key, requests })).sort((a, b) => b.requests - a.requests || a.key.localeCompare(b.key));
+}
+
+/** Mean latency of every request of a run, a failure counted with its time to the end of the drain: the search cannot gain by dropping requests. */
+function searchObjective(records: readonly RequestRecord[]): number {
+  let sum = 0;
+  for (const r of records) sum += r.latencyMs;
+  return records.length > 0 ? sum / records.length : Number.NaN;
+}
+
+/**
+ * The clairvoyant static row at one request sequence: the search runs the
+ * whole sequence under each candidate table (`--static-budget` runs at most)
+ * and keeps the best; that best run is the row's run.
+ */
+function clairvoyantRun(setup: SimulationSetup, plan: RowPlan, placementSeed: number, seed: number, onRun: () => void): { run: RunData; records: RequestRecord[]; search: StaticSearch } {
+  let best: { run: RunData; records: RequestRecord[]; value: number } | undefined;
+  const found = searchStaticAssignment({
+    keys: keyDemand(setup),
+    capacity: workerCapacity(setup.params, plan),
+    budget: setup.params.staticBudget,
+    evaluate: (assignment) => {
+      const out = simulateRun(setup, plan, placementSeed, seed, assignment);
+      const value = searchObjective(out.records);
+      if (best === undefined || value < best.value) best = { ...out, value };
+      onRun();
+      return value;
+    },
+  });
+  const kept = best as { run: RunData; records: RequestRecord[] };
+  const names = workerIds(setup.params.workers, 0);
+  const assignment = Object.fromEntries([...found.assignment].map(([key, w]) => [key, names[w] as string]));
+  return { ...kept, search: { seed, evaluations: found.evaluations, localOptimum: found.localOptimum, start: found.start, meanMs: found.objective, assignment } };
+}
+
+/** Runs of one row: every placement x seed, or one placement per seed for a row the placement does not change. */
+export function rowRepeats(params: ExperimentParams, plan: RowPlan): { placementSeed: number; seed: number }[] {
+  const cells = repeats(params);
+  return placementMatters(plan) ? cells : cells.filter((c) => c.placementSeed === params.placementSeed);
+}
+
+/** Runs the whole simulation makes, the clairvoyant search's budget included (for progress). */
+export function simulationRunCount(params: ExperimentParams): number {
+  return simulatedRows(params).reduce((n, plan) => n + rowRepeats(params, plan).length * (plan.bound === 'clairvoyant-static' ? params.staticBudget : 1), 0);
+}
+
+/**
+ * Every row at its placements and seeds (a row the placement does not change
+ * runs once per seed, paired with every placement of the others); keeps the
+ * first run's records of each row when asked.
+ */
 export function simulateExperiment(setup: SimulationSetup, opts: { keepRecords?: boolean } & SimulateHooks = {}): ExperimentResult {
   const { params, workload } = setup;
-  const plans = planRows(params.policies, params.thresholds);
-  const cells = repeats(params);
-  const total = plans.length * cells.length;
+  const plans = simulatedRows(params);
+  const total = simulationRunCount(params);
   let done = 0;
   const rows: RowResult[] = plans.map((plan) => {
     const runs: RunData[] = [];
+    const searches: StaticSearch[] = [];
     let records: RequestRecord[] = [];
-    for (const [i, cell] of cells.entries()) {
-      const out = simulateRun(setup, plan, cell.placementSeed, cell.seed);
+    const oneWorker = plan.bound === 'one-worker' ? oneWorkerAssignment(setup, plan) : undefined;
+    for (const [i, cell] of rowRepeats(params, plan).entries()) {
+      let out: { run: RunData; records: RequestRecord[] };
+      if (plan.bound === 'clairvoyant-static') {
+        const start = done;
+        const found = clairvoyantRun(setup, plan, cell.placementSeed, cell.seed, () => opts.onRun?.(++done, total, plan));
+        searches.push(found.search);
+        // The budget was counted in the total; what the search left unspent counts as done.
+        done = start + params.staticBudget;
+        opts.onRun?.(done, total, plan);
+        out = found;
+      } else {
+        out = simulateRun(setup, plan, cell.placementSeed, cell.seed, oneWorker);
+        opts.onRun?.(++done, total, plan);
+      }
       runs.push(out.run);
       if (i === 0 && opts.keepRecords === true) records = out.records;
-      opts.onRun?.(++done, total, plan);
     }
-    return { plan, runs, records };
+    return { plan, runs, records, ...(searches.length > 0 ? { staticSearches: searches } : {}) };
   });
   return { engine: 'simulate', params, rows, workload: workloadFacts(workload, params), handlerKeys: handlerKeysOf(workload) };
+}
+
+/** one-worker's table: every key on the worker with the most processors. */
+function oneWorkerAssignment(setup: SimulationSetup, plan: RowPlan): StaticAssignment {
+  const target = largestWorker(workerCapacity(setup.params, plan));
+  return new Map(keyDemand(setup).map(({ key }) => [key, target]));
 }

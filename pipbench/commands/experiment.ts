@@ -4,7 +4,7 @@
 
 import { access } from 'node:fs/promises';
 import {
-  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_THRESHOLDS, loadExperimentWorkload, planRows, POLICIES, thresholdPolicies,
+  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_STATIC_BUDGET, DEFAULT_THRESHOLDS, loadExperimentWorkload, planRows, POLICIES, thresholdPolicies,
   type ArrivalPattern, type ExperimentParams, type PolicyName, type RowPlan, type Threshold,
 } from '../experiment/plan.js';
 import { summaryJson, writeExperimentResults } from '../experiment/report.js';
@@ -270,9 +270,13 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
   if (str('host-cores') !== undefined && (str('cores') !== undefined || str('worker-cores') !== undefined)) {
     throw new UsageError('--host-cores gives every worker one shared CPU; it cannot be combined with --cores or --worker-cores');
   }
+  const hostCores = parseNumberFlag('host-cores', str('host-cores'), { exclusiveMin: 0 });
+  const oneWorker = values['one-worker'] === true;
+  const staticBudget = engine === 'simulate' ? parseNumberFlag('static-budget', str('static-budget'), { integer: true, min: 0, max: 100_000 }) ?? DEFAULT_STATIC_BUDGET : 0;
+  if (staticBudget === 1) throw new UsageError('--static-budget must be 0 (no clairvoyant static row) or at least 2 (its two starts)');
   const compareTo = str('compare-to');
   if (compareTo !== undefined) {
-    const ids = planRows(policies, thresholds).map((r) => r.id);
+    const ids = planRows(policies, thresholds, { pooled: true, oneWorker: oneWorker || hostCores !== undefined, clairvoyant: staticBudget > 0 }).map((r) => r.id);
     if (!ids.includes(compareTo)) throw new UsageError(`--compare-to: no row "${compareTo}"; rows: ${ids.join(', ')}`);
   }
   const params: ExperimentParams = {
@@ -292,7 +296,7 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     timeScale: parseNumberFlag('time-scale', str('time-scale'), { exclusiveMin: 0 }) ?? (quick ? QUICK.timeScale : DEFAULTS.timeScale),
     cores: parseNumberFlag('cores', str('cores'), { exclusiveMin: 0 }),
     workerCores: parseNumberList('worker-cores', str('worker-cores'), workers),
-    hostCores: parseNumberFlag('host-cores', str('host-cores'), { exclusiveMin: 0 }),
+    hostCores,
     workerWeights: parseNumberList('worker-weights', str('worker-weights'), workers),
     cacheMb: parseNumberFlag('cache-mb', str('cache-mb'), { min: 0 }),
     handlerMs: parseNumberFlag('handler-ms', str('handler-ms'), { min: 0 }),
@@ -308,6 +312,8 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     connectionsPerWorker: parseNumberFlag('connections-per-worker', str('connections-per-worker'), { min: 1, integer: true }) ?? DEFAULTS.connectionsPerWorker,
     healthIntervalMs: parseNumberFlag('health-interval', str('health-interval'), { min: 0 }) ?? DEFAULT_HEALTH_INTERVAL_MS,
     compareTo,
+    oneWorker,
+    staticBudget,
     outDir: str('out-dir') ?? DEFAULTS.outDir,
     command: ['node', 'dist/pipbench/cli.js', engine, ...argv].map(shellQuote).join(' '),
   };

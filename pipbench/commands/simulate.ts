@@ -1,9 +1,9 @@
 // `pipbench simulate`: the policy comparison of `pipbench experiment` in virtual
 // time, repeated over placements and request sequences; writes results/<name>/.
 
-import { simulateExperiment, loadLambdas, loadPackageCosts } from '../simulate.js';
+import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts } from '../simulate.js';
 import { parseAgainst } from '../experiment/against.js';
-import { planRows, repeats } from '../experiment/plan.js';
+import { DEFAULT_STATIC_BUDGET } from '../experiment/plan.js';
 import { createProgressBar } from '../progress.js';
 import { InputError, readInputFile, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
 import { parseComparisonFlags, prepareInputs, report, sharedFlagsHelp } from './experiment.js';
@@ -11,11 +11,14 @@ import { parseComparisonFlags, prepareInputs, report, sharedFlagsHelp } from './
 export const HELP = `usage: pipbench simulate --registry FILE [flags]
 
 The rows of \`pipbench experiment\` (every policy, each threshold policy at each
-load threshold, then the all-warm and compulsory-install lower bounds) in
-virtual time: the worker model, the proxy's worker table, queues and policies
-on a virtual clock, no sockets. Every row runs on the same placements and the
-same request sequences (paired); tables give bootstrap 95% intervals over the
-repeats. Deterministic: the same command writes the same summary.json.
+load threshold, then the all-warm and compulsory-install lower bounds), plus
+the reference rows one-worker (with --host-cores or --one-worker) and
+clairvoyant static (offline), in virtual time: the worker model, the proxy's
+worker table, queues and policies on a virtual clock, no sockets. Every row
+runs on the same placements and the same request sequences (paired); tables
+give hierarchical bootstrap 95% intervals (request sequences, then
+placements) and the seed-to-seed spread. Deterministic: the same command
+writes the same summary.json.
 
 ${sharedFlagsHelp('simulate')}  --placements N          placements per row: placement seeds S..S+N-1 (default 1)
   --seeds N               request sequences per row: seeds seed..seed+N-1 (default 1)
@@ -24,6 +27,11 @@ ${sharedFlagsHelp('simulate')}  --placements N          placements per row: plac
                           PERIOD s, less in between, same mean (default 60,10,4)
   --against FILE          a summary.json of the same cell (e.g. from pipbench experiment): its
                           means and ranking are set beside these in summary.md
+  --one-worker            also the one-worker reference row (every request to the worker with the
+                          most cores); always there with --host-cores
+  --static-budget N       simulated runs per request sequence for the clairvoyant static row (the
+                          best fixed key -> worker table an offline search finds; default ${DEFAULT_STATIC_BUDGET});
+                          0: no such row
   --requests-csv          also write requests-<row>.csv (the first run of each row)
   --json                  print summary.json instead of the table
 `;
@@ -37,6 +45,8 @@ export const SIMULATE_FLAGS = {
   'requests-csv': { type: 'boolean' },
   against: { type: 'string' },
   json: { type: 'boolean' },
+  'one-worker': { type: 'boolean' },
+  'static-budget': { type: 'string' },
 } as const;
 
 export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
@@ -68,7 +78,7 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
       throw new InputError(`--against ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  const total = planRows(params.policies, params.thresholds).length * repeats(params).length;
+  const total = simulationRunCount(params);
   const bar = createProgressBar({ total, unit: 'runs', quiet });
   const t0 = performance.now();
   let result;

@@ -17,9 +17,11 @@ export const CHART_FILES = {
   perMinute: 'latency-per-minute.svg',
 } as const;
 
-/** The colour key of a row: its policy, or its bound. */
+/** The colour key of a row: its policy, or its reference. */
 function seriesOf(plan: RowPlan): string {
-  if (plan.bound !== undefined) return plan.bound === 'all-warm' ? BASELINE_ID : POOLED_ID;
+  if (plan.bound === 'all-warm') return BASELINE_ID;
+  if (plan.bound === 'pooled') return POOLED_ID;
+  if (plan.bound !== undefined) return plan.id;
   return plan.threshold === AUTO_THRESHOLD ? `${plan.balancer} auto` : plan.balancer;
 }
 
@@ -37,7 +39,8 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   const charts = new Map<string, string>();
   const sec = (ms: number): number => ms / 1000;
   const bounds = stats.filter((s) => s.plan.bound !== undefined);
-  const references = bounds.map((b) => ({ name: b.plan.bound === 'all-warm' ? 'all-warm' : 'compulsory', value: sec(b.figures.meanMs), series: seriesOf(b.plan) }));
+  const referenceName = { 'all-warm': 'all-warm', pooled: 'compulsory', 'one-worker': 'one-worker', 'clairvoyant-static': 'clairvoyant static' } as const;
+  const references = bounds.map((b) => ({ name: referenceName[b.plan.bound ?? 'all-warm'], value: sec(b.figures.meanMs), series: seriesOf(b.plan) }));
   const est = (s: RowStats, metric: IntervalMetric): { estimate: number; low: number; high: number } => {
     const e = s.figures[metric];
     const i = s.intervals?.[metric];

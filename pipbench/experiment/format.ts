@@ -11,7 +11,8 @@ export const intervalJson = (i: Interval | null | undefined): { estimate: number
 export function seconds(ms: number, digits = 2): string {
   if (!Number.isFinite(ms)) return '-';
   const s = ms / 1000;
-  return s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s.toFixed(digits);
+  const size = Math.abs(s);
+  return size >= 100 ? s.toFixed(0) : size >= 10 ? s.toFixed(1) : s.toFixed(digits);
 }
 
 export function fixed(n: number, digits: number): string {
@@ -24,3 +25,19 @@ export function withInterval(i: Interval | undefined | null, estimateMs: number)
   return `${seconds(estimateMs)} [${seconds(i.low)}, ${seconds(i.high)}]`;
 }
 
+
+/** A paired difference in seconds with its interval: `-2.10 [-2.50, -1.70]`. */
+export function differenceText(i: Interval): string {
+  return `${seconds(i.estimate)} [${seconds(i.low)}, ${seconds(i.high)}]`;
+}
+
+/** A ratio with its interval: `0.62x [0.58, 0.66]`. */
+export function ratioText(i: Interval): string {
+  const r = (n: number): string => fixed(n, n >= 10 ? 1 : 2);
+  return Number.isFinite(i.low) ? `${r(i.estimate)}x [${r(i.low)}, ${r(i.high)}]` : `${r(i.estimate)}x`;
+}
+
+/** Seed-to-seed spread of a mean in seconds: `SD 0.95 (8.10-11.3)`. */
+export function spreadText(s: { sd: number; min: number; max: number }): string {
+  return Number.isFinite(s.sd) ? `${seconds(s.sd)} (${seconds(s.min)}-${seconds(s.max)})` : '-';
+}

@@ -103,6 +103,10 @@ export interface ExperimentParams {
   readonly healthIntervalMs: number;
   /** Row id every other row is paired against (default: the first policy row). */
   readonly compareTo?: string;
+  /** simulate: also the one-worker reference row (always with hostCores). */
+  readonly oneWorker: boolean;
+  /** simulate: runs the clairvoyant static search may spend per request sequence; 0: no such row. */
+  readonly staticBudget: number;
   readonly outDir: string;
   /** The command line that produced the results, recorded in summary.md. */
   readonly command: string;
@@ -116,8 +120,13 @@ export interface RowPlan {
   /** Balancer name the proxy runs. */
   readonly balancer: string;
   readonly threshold?: Threshold;
-  /** A lower bound rather than a policy: every package warm, or one pooled worker. */
-  readonly bound?: 'all-warm' | 'pooled';
+  /**
+   * A reference row rather than a policy: a lower bound (`all-warm`: every
+   * package warm; `pooled`: compulsory-install, one pooled worker) or a fixed
+   * routing (`one-worker`: every request to one worker; `clairvoyant-static`:
+   * the best static key -> worker table an offline search finds).
+   */
+  readonly bound?: 'all-warm' | 'pooled' | 'one-worker' | 'clairvoyant-static';
   /** True for the all-warm row (kept for the summary.json shape). */
   readonly baseline: boolean;
 }
@@ -144,13 +153,26 @@ export interface WorkloadFacts {
   readonly offeredLoad: number;
 }
 
+export const ONE_WORKER_ID = 'one-worker';
+/** Runs per request sequence the clairvoyant static search spends by default. */
+export const DEFAULT_STATIC_BUDGET = 150;
+export const CLAIRVOYANT_ID = 'clairvoyant-static';
+
+/** Which reference rows a comparison has beside the policies and all-warm. */
+export interface ReferenceRows {
+  readonly pooled: boolean;
+  readonly oneWorker?: boolean;
+  readonly clairvoyant?: boolean;
+}
+
 /**
  * The rows in run order: the policies as given (threshold policies once per
- * threshold), then the two lower bounds: all-warm (every package installed and
- * imported everywhere, routed least-loaded) and compulsory-install (one pooled
- * worker with every core and one shared cache: each package installed once).
+ * threshold), then the reference rows: all-warm (every package installed and
+ * imported everywhere, routed least-loaded), compulsory-install (one pooled
+ * worker with every core and one shared cache: each package installed once),
+ * and where asked one-worker and the clairvoyant static assignment.
  */
-export function planRows(policies: readonly PolicyName[], thresholds: readonly Threshold[], bounds: { pooled: boolean } = { pooled: true }): RowPlan[] {
+export function planRows(policies: readonly PolicyName[], thresholds: readonly Threshold[], bounds: ReferenceRows = { pooled: true }): RowPlan[] {
   const rows: RowPlan[] = [];
   for (const policy of policies) {
     if (thresholdPolicies.has(policy)) {
@@ -161,7 +183,46 @@ export function planRows(policies: readonly PolicyName[], thresholds: readonly T
   }
   rows.push({ id: BASELINE_ID, label: 'all-warm (bound)', balancer: 'least-loaded', bound: 'all-warm', baseline: true });
   if (bounds.pooled) rows.push({ id: POOLED_ID, label: 'compulsory-install (bound)', balancer: 'round-robin', bound: 'pooled', baseline: false });
+  // The proxy config of a table-routed row names a real policy only to pass the config loader; the table routes.
+  if (bounds.oneWorker === true) rows.push({ id: ONE_WORKER_ID, label: 'one-worker (reference)', balancer: 'round-robin', bound: 'one-worker', baseline: false });
+  if (bounds.clairvoyant === true) rows.push({ id: CLAIRVOYANT_ID, label: 'clairvoyant static (offline)', balancer: 'round-robin', bound: 'clairvoyant-static', baseline: false });
   return rows;
+}
+
+/**
+ * simulate's rows: the policies, both bounds, one-worker where the workers
+ * share a CPU (or where asked), and the clairvoyant static assignment unless
+ * its budget is 0.
+ */
+export function simulatedRows(params: ExperimentParams): RowPlan[] {
+  return planRows(params.policies, params.thresholds, {
+    pooled: true,
+    oneWorker: params.oneWorker || params.hostCores !== undefined,
+    clairvoyant: params.staticBudget > 0,
+  });
+}
+
+/** Rows that route by a fixed key -> worker table instead of a policy. */
+export function routesByTable(plan: RowPlan): boolean {
+  return plan.bound === 'one-worker' || plan.bound === 'clairvoyant-static';
+}
+
+/**
+ * Policies whose decisions read no worker id (list order, weights and load
+ * only), so a placement's salted ids cannot change their runs. `random` is not
+ * one: its draws are seeded with the placement too.
+ */
+const PLACEMENT_FREE_POLICIES: ReadonlySet<string> = new Set(['round-robin', 'least-loaded']);
+
+/**
+ * Whether a row's runs depend on the placement. Those that do not (the
+ * placement-free policies, all-warm, the pooled worker, the table-routed
+ * references, whose tables are by worker position) run once per request
+ * sequence and count once, not once per placement.
+ */
+export function placementMatters(plan: RowPlan): boolean {
+  if (plan.bound === 'pooled' || routesByTable(plan)) return false;
+  return !PLACEMENT_FREE_POLICIES.has(plan.balancer);
 }
 
 /** Worker ids of one placement: plain `worker1..N` for placement 0, else salted (`worker1~7`) so rings place keys anew. */

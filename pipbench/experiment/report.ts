@@ -8,10 +8,10 @@ import { formatRecordsCsv, rotationWindowSize, type HandlerChoice } from '../run
 import type { RequestRecord } from '../stats.js';
 import { againstTable } from './against.js';
 import { CHART_FILES, experimentCharts } from './charts.js';
-import { finite, fixed, intervalJson, seconds, withInterval } from './format.js';
+import { differenceText, finite, fixed, intervalJson, ratioText, seconds, spreadText, withInterval } from './format.js';
 import type { ExperimentParams, RowPlan } from './plan.js';
 import type { ExperimentResult, RowResult } from './result.js';
-import { bestOfSweeps, comparedRow, comparedRows, INTERVAL_METRICS, rowStats, type RowStats } from './rows.js';
+import { againstBestThresholds, bestOfSweeps, comparedRow, comparedRows, INTERVAL_METRICS, rowStats, type PairedFigures, type RowStats } from './rows.js';
 
 /** Per-request files above this size are written with less detail. */
 export const MAX_REQUEST_FILE_BYTES = 2 * 1024 * 1024;
@@ -71,6 +71,9 @@ export function summaryJson(result: ExperimentResult): unknown {
     },
     params: { ...p, command: undefined, outDir: undefined, timeScale: result.engine === 'simulate' ? undefined : p.timeScale },
     repeats: { placements: p.placements, seeds: p.seeds, runsPerRow: p.placements * p.seeds, pairedAgainst: compared?.plan.id ?? null },
+    againstBestThreshold: againstBestThresholds(result, stats).map((c) => ({
+      row: c.row.id, best: c.best.id, meanMinusBest: intervalJson(c.figures.difference), meanOverBest: intervalJson(c.figures.ratio),
+    })),
     rows: stats.map((s, i) => {
       const f = s.figures;
       const row = result.rows[i] as RowResult;
@@ -100,7 +103,13 @@ export function summaryJson(result: ExperimentResult): unknown {
         coldInvocationShare: finite(f.coldShare),
         answeredWithinDuration: { requests: finite(f.windowAnswers), meanMs: finite(f.windowMeanMs), p50Ms: finite(f.windowP50Ms), p80Ms: finite(f.windowP80Ms), p99Ms: finite(f.windowP99Ms) },
         intervals: s.intervals ? Object.fromEntries(INTERVAL_METRICS.map((m) => [m, intervalJson(s.intervals?.[m])])) : null,
-        meanMinusCompared: intervalJson(s.vsCompared),
+        seeds: s.seeds,
+        placements: s.placements,
+        seedSpread: { meanMsSd: finite(s.seedSpread.sd), meanMsMin: finite(s.seedSpread.min), meanMsMax: finite(s.seedSpread.max) },
+        meanMinusCompared: intervalJson(s.vsCompared?.difference),
+        meanOverCompared: intervalJson(s.vsCompared?.ratio),
+        meanOverClairvoyant: intervalJson(s.vsClairvoyant?.ratio),
+        ...(row.staticSearches !== undefined ? { staticSearches: row.staticSearches.map((x) => ({ ...x, meanMs: finite(x.meanMs) })) } : {}),
         workers: row.runs[0]?.workers ?? [],
         ...(result.engine === 'experiment' ? { wallSec: finite(row.runs[0]?.wallSec ?? Number.NaN) } : {}),
         requestsFile: row.records.length > 0 ? requestFileName(s.plan) : null,
@@ -136,7 +145,6 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   const compared = comparedRow(result);
   const best = bestOfSweeps(stats);
   const label = (s: RowStats): string => (best.has(s) ? `${s.plan.label} (best)` : s.plan.label);
-  const n = p.placements * p.seeds;
   const lines: string[] = [];
   lines.push(`# ${result.engine === 'simulate' ? 'Simulation' : 'Experiment'} \`${p.name}\``, '');
   lines.push('Produced by:', '', '```sh', p.command, '```', '');
@@ -144,21 +152,28 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   lines.push(result.engine === 'simulate'
     ? '**Virtual time**: the worker model, the proxy\'s worker table, queues and policies run on a virtual clock; times are simulated seconds at scale 1.'
     : '**Simulated time at time scale 1**: measured wall-clock latency divided by the time scale.');
-  lines.push(`Latency statistics cover successful requests; percentiles are nearest-rank. ${n > 1 ? `Every figure is the mean over ${n} runs (placements x request sequences); brackets are bootstrap 95% intervals of that mean.` : 'One run per row: no intervals.'}`, '');
+  lines.push(`Latency statistics cover successful requests; percentiles are nearest-rank. ${p.seeds > 1
+    ? `Every figure is the mean over a row's runs: ${p.placements} placement(s) x ${p.seeds} request sequences, or one run per sequence for a row the placement does not change (${stats.filter((s) => s.placements === 1).map((s) => s.plan.id).join(', ') || 'none here'}). Brackets are 95% intervals of that mean from a hierarchical bootstrap (request sequences resampled, then placements; the expanded percentile interval); "seed SD" is the standard deviation of the per-sequence means, with their range. Ratios and differences are paired: both rows resampled on the same sequences and placements.`
+    : 'One request sequence per row: no intervals (the spread between sequences is unseen).'}`, '');
   lines.push('## Parameters', '', '| parameter | value |', '| --- | --- |');
   for (const [k, v] of describeParams(p, result)) lines.push(`| ${k} | ${v} |`);
   lines.push('');
   lines.push('## Latency (every request, the backlog drained)', '');
-  lines.push(`| row | mean (s) | p50 (s) | p80 (s) | p99 (s) | mean / all-warm | ${compared ? `mean - ${compared.plan.label} (s)` : 'paired'} | cold invocations |`);
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const clairvoyant = stats.find((s) => s.plan.bound === 'clairvoyant-static');
+  const cmp = compared?.plan.label ?? 'the compared row';
+  const pairedCell = (x: PairedFigures | null, self: boolean, pick: (x: PairedFigures) => string): string => (x ? pick(x) : self ? '(reference)' : '-');
+  lines.push(`| row | mean (s) | seed SD (range) (s) | p50 (s) | p80 (s) | p99 (s) | mean / all-warm | mean - ${cmp} (s) | mean / ${cmp} |${clairvoyant ? ' mean / clairvoyant static |' : ''} cold invocations |`);
+  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${clairvoyant ? ' ---: |' : ''} ---: |`);
   for (const s of stats) {
     const f = s.figures;
     const iv = s.intervals;
-    const diff = s.vsCompared ? `${seconds(s.vsCompared.estimate)} [${seconds(s.vsCompared.low)}, ${seconds(s.vsCompared.high)}]` : s.plan.id === compared?.plan.id ? '(reference)' : '-';
-    lines.push(`| ${label(s)} | ${withInterval(iv?.meanMs, f.meanMs)} | ${withInterval(iv?.p50Ms, f.p50Ms)} | ${withInterval(iv?.p80Ms, f.p80Ms)} | ${withInterval(iv?.p99Ms, f.p99Ms)} | ${warm ? `${fixed(f.meanMs / warm.figures.meanMs, 1)}x` : '-'} | ${diff} | ${Number.isFinite(f.coldShare) ? `${(f.coldShare * 100).toFixed(0)}%` : '-'} |`);
+    const self = s.plan.id === compared?.plan.id;
+    lines.push(`| ${label(s)} | ${withInterval(iv?.meanMs, f.meanMs)} | ${spreadText(s.seedSpread)} | ${withInterval(iv?.p50Ms, f.p50Ms)} | ${withInterval(iv?.p80Ms, f.p80Ms)} | ${withInterval(iv?.p99Ms, f.p99Ms)} | ${warm ? `${fixed(f.meanMs / warm.figures.meanMs, 1)}x` : '-'} | ${pairedCell(s.vsCompared, self, (x) => differenceText(x.difference))} | ${pairedCell(s.vsCompared, self, (x) => ratioText(x.ratio))} |${clairvoyant ? ` ${pairedCell(s.vsClairvoyant, s === clairvoyant, (x) => ratioText(x.ratio))} |` : ''} ${Number.isFinite(f.coldShare) ? `${(f.coldShare * 100).toFixed(0)}%` : '-'} |`);
   }
   lines.push('');
   lines.push('"cold invocations": share of invocations that installed or imported at least one package. all-warm: every package installed and imported on every worker, routed least-loaded. compulsory-install: one pooled worker with every core and one unbounded disk, so each package is installed once; what no placement can beat on installs.', '');
+  lines.push(...referenceRowsText(result, stats));
+  lines.push(...againstBestText(result, stats, label));
   lines.push('## Within the window, the backlog, the cold-start transient', '');
   lines.push(`pipbench's own async runner stops logging when the duration ends; the thesis's figures were counted that way ("window": answers within the ${p.durationSec} s). "backlog": requests sent and not answered when the duration ended. "steady": requests sent after the first ${p.warmupSec} s (the warm-up, left out).`, '');
   lines.push('| row | window mean (s) | window answers | drained mean (s) | steady mean (s) | backlog at end | throughput (req/s) | failures |');
@@ -194,6 +209,36 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** What the table-routed reference rows are, and what the clairvoyant search found. */
+function referenceRowsText(result: ExperimentResult, stats: readonly RowStats[]): string[] {
+  const lines: string[] = [];
+  if (stats.some((s) => s.plan.bound === 'one-worker')) {
+    lines.push('one-worker (reference, not a policy): every request to one worker (the one with the most cores). Where the workers share one CPU it has the whole host and one disk, so spreading gains nothing and a policy that does not beat it measures cache pooling, not balancing.', '');
+  }
+  const searches = result.rows.find((r) => r.plan.bound === 'clairvoyant-static')?.staticSearches ?? [];
+  if (searches.length > 0) {
+    const converged = searches.filter((x) => x.localOptimum).length;
+    const runs = searches.map((x) => x.evaluations);
+    const fromOne = searches.filter((x) => x.start === 'one-worker').length;
+    lines.push(`clairvoyant static (offline, not a policy): per request sequence, the best fixed table from routing key (largest package) to worker that a search finds while seeing the whole sequence: the better of a greedy spread and one-worker, then single-key moves kept when the simulated mean improves, at most ${result.params.staticBudget} runs. ${converged} of ${searches.length} searches ended at a local optimum, the rest when the budget ran out; ${Math.min(...runs) === Math.max(...runs) ? `${Math.min(...runs)} runs each` : `${Math.min(...runs)} to ${Math.max(...runs)} runs each`}; ${fromOne} kept the one-worker start. A policy that adapts online could beat it; one that does not is beaten by a fixed placement chosen in hindsight. The tables are in summary.json.`, '');
+  }
+  return lines;
+}
+
+/** Every policy outside the sweeps against each sweep's best hand-tuned threshold, paired. */
+function againstBestText(result: ExperimentResult, stats: readonly RowStats[], label: (s: RowStats) => string): string[] {
+  const rows = againstBestThresholds(result, stats);
+  if (rows.length === 0) return [];
+  const byId = new Map(stats.map((s) => [s.plan.id, s]));
+  const lines = ['## Against the best hand-tuned threshold', '', 'Each policy without a hand-tuned threshold against the best threshold of each sweep, paired. The best is chosen on these same runs, which favours it slightly.', ''];
+  lines.push('| row | against | mean - best (s) | mean / best |', '| --- | --- | ---: | ---: |');
+  for (const r of rows) {
+    lines.push(`| ${r.row.label} | ${label(byId.get(r.best.id) as RowStats)} | ${differenceText(r.figures.difference)} | ${ratioText(r.figures.ratio)} |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 const OWN_FILE = /^(summary\.(md|json)|requests-.+\.csv|[a-z-]+\.svg)$/;

@@ -39,10 +39,31 @@ export interface RunData {
 
 export interface RowResult {
   readonly plan: RowPlan;
-  /** One per repeat, in the same (placement, seed) order for every row: the pairing. */
+  /**
+   * One per repeat, in the same (placement, seed) order for every row: the
+   * pairing. A row the placement does not change has one run per request
+   * sequence, which pairs with every placement of the others.
+   */
   readonly runs: RunData[];
   /** The first repeat's requests, for requests-<row>.csv (empty when not kept). */
   readonly records: RequestRecord[];
+  /** The clairvoyant static row: what its search found at each request sequence. */
+  readonly staticSearches?: readonly StaticSearch[];
+}
+
+/** The clairvoyant static search at one request sequence. */
+export interface StaticSearch {
+  readonly seed: number;
+  /** Simulated runs it spent. */
+  readonly evaluations: number;
+  /** True when a whole pass of single-key moves improved nothing (else the budget ended it). */
+  readonly localOptimum: boolean;
+  /** The start it kept: the greedy spread or every key on one worker. */
+  readonly start: 'greedy' | 'one-worker';
+  /** Its objective: mean latency of every request, a failure counted to the end of the drain (ms). */
+  readonly meanMs: number;
+  /** Routing key -> worker name (`worker1`..). */
+  readonly assignment: Readonly<Record<string, string>>;
 }
 
 export interface ExperimentResult {

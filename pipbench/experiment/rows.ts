@@ -1,31 +1,59 @@
 // Statistics of rows over their repeats (placements x request sequences): the
-// mean of every figure with its bootstrap interval, the paired difference from
-// the compared row, and which rows a chart compares (the best of each
-// threshold sweep).
+// mean of every figure with its hierarchical bootstrap interval and the
+// seed-to-seed spread, paired differences and ratios against the compared row,
+// the clairvoyant static row and the best of each threshold sweep, and which
+// rows a chart compares.
 
 import { seededRandom as streamRandom } from '../random.js';
-import { bootstrapInterval, mean, pairedDifferenceInterval, type Interval } from '../stats.js';
+import { hierarchicalInterval, mean, pairedInterval, seedSpread, type Interval, type PairedStatistic, type RunGrid, type SeedSpread } from '../stats.js';
 import { runFigures, type RunFigures } from './figures.js';
 import { isNumericThreshold, type RowPlan } from './plan.js';
-import type { ExperimentResult, RowResult } from './result.js';
+import type { ExperimentResult, RowResult, RunData } from './result.js';
 
 /** Figures with intervals over repeats. */
 export const INTERVAL_METRICS = ['meanMs', 'p50Ms', 'p80Ms', 'p99Ms', 'windowMeanMs', 'steadyMeanMs', 'throughputPerSec', 'backlogAtEnd'] as const;
 export type IntervalMetric = (typeof INTERVAL_METRICS)[number];
 
+/** A paired statistic with its interval: the difference (ms) and the ratio of two rows' means. */
+export interface PairedFigures {
+  readonly difference: Interval;
+  readonly ratio: Interval;
+}
+
 export interface RowStats {
   readonly plan: RowPlan;
+  /** Runs of the row. */
   readonly repeats: number;
+  readonly seeds: number;
+  /** Placements the row ran at: 1 for a row the placement does not change. */
+  readonly placements: number;
   /** Mean over repeats of each figure. */
   readonly figures: RunFigures;
-  /** Bootstrap 95% intervals of the mean over repeats (null with one repeat). */
+  /** Hierarchical bootstrap 95% intervals of the mean (null with fewer than two request sequences). */
   readonly intervals: Record<IntervalMetric, Interval> | null;
+  /** Spread of the mean latency from one request sequence to the next. */
+  readonly seedSpread: SeedSpread;
   /** Per-minute means with intervals over repeats. */
   readonly perMinute: Interval[];
-  /** Paired difference of the mean (this row minus the compared row), null for the compared row itself or one repeat. */
-  readonly vsCompared: Interval | null;
-  /** Per-repeat means, for charts. */
-  readonly repeatMeansMs: number[];
+  /** Against the compared row (this minus / over it); null for the compared row itself or without intervals. */
+  readonly vsCompared: PairedFigures | null;
+  /** Against the clairvoyant static row, where there is one. */
+  readonly vsClairvoyant: PairedFigures | null;
+}
+
+/**
+ * A figure of a row's runs laid out by request sequence and placement (see
+ * RunGrid); a row that ran once per sequence has one column.
+ */
+function gridOf(runs: readonly RunData[], values: readonly number[]): RunGrid {
+  const seeds = [...new Set(runs.map((r) => r.seed))].sort((a, b) => a - b);
+  const placements = [...new Set(runs.map((r) => r.placementSeed))].sort((a, b) => a - b);
+  const grid = seeds.map(() => new Array<number>(placements.length).fill(Number.NaN));
+  runs.forEach((run, i) => {
+    (grid[seeds.indexOf(run.seed)] as number[])[placements.indexOf(run.placementSeed)] = values[i] as number;
+  });
+  if (runs.length !== seeds.length * placements.length) throw new Error(`a row's runs do not cover its ${seeds.length} request sequences x ${placements.length} placements`);
+  return grid;
 }
 
 function meanFigures(list: readonly RunFigures[]): RunFigures {
@@ -48,29 +76,79 @@ export function comparedRow(result: ExperimentResult): RowResult | undefined {
   return id !== undefined ? result.rows.find((r) => r.plan.id === id) : result.rows.find((r) => r.plan.bound === undefined);
 }
 
+/** Mean-latency grids of every row, for paired statistics. */
+function meanGrids(result: ExperimentResult): Map<string, RunGrid> {
+  const warmupMs = result.params.warmupSec * 1000;
+  return new Map(result.rows.map((r) => [r.plan.id, gridOf(r.runs, r.runs.map((run) => runFigures(run, warmupMs).meanMs))]));
+}
+
+/** Difference and ratio of two rows' mean latency, resampled together (null without two request sequences). */
+function paired(grids: ReadonlyMap<string, RunGrid>, a: RowPlan, b: RowPlan): PairedFigures | null {
+  const ga = grids.get(a.id);
+  const gb = grids.get(b.id);
+  if (ga === undefined || gb === undefined || a.id === b.id || ga.length < 2) return null;
+  const one = (statistic: PairedStatistic): Interval => pairedInterval(ga, gb, statistic, { random: streamRandom(`paired\u0000${a.id}\u0000${b.id}\u0000${statistic}`) });
+  return { difference: one('difference'), ratio: one('ratio') };
+}
+
 /** Every row's figures and intervals. Seeded per row and metric, so the intervals are repeatable. */
 export function rowStats(result: ExperimentResult): RowStats[] {
   const warmupMs = result.params.warmupSec * 1000;
-  const figuresOf = new Map(result.rows.map((r) => [r, r.runs.map((run) => runFigures(run, warmupMs))]));
   const compared = comparedRow(result);
-  const comparedMeans = compared ? (figuresOf.get(compared) as RunFigures[]).map((f) => f.meanMs) : [];
+  const clairvoyant = result.rows.find((r) => r.plan.bound === 'clairvoyant-static');
+  const grids = meanGrids(result);
   return result.rows.map((row) => {
-    const list = figuresOf.get(row) as RunFigures[];
-    const n = list.length;
+    const list = row.runs.map((run) => runFigures(run, warmupMs));
+    const grid = (values: number[]): RunGrid => gridOf(row.runs, values);
     const interval = (metric: string, values: number[]): Interval =>
-      bootstrapInterval(values, { random: streamRandom(`interval\u0000${row.plan.id}\u0000${metric}`) });
-    const intervals = n < 2 ? null : Object.fromEntries(INTERVAL_METRICS.map((m) => [m, interval(m, list.map((f) => f[m]))])) as Record<IntervalMetric, Interval>;
+      hierarchicalInterval(grid(values), { random: streamRandom(`interval\u0000${row.plan.id}\u0000${metric}`) });
+    const meanGrid = grids.get(row.plan.id) as RunGrid;
+    const seeds = meanGrid.length;
+    const intervals = seeds < 2 ? null : Object.fromEntries(INTERVAL_METRICS.map((m) => [m, interval(m, list.map((f) => f[m]))])) as Record<IntervalMetric, Interval>;
     const minutes = list[0]?.perMinuteMeanMs.length ?? 0;
     const perMinute = Array.from({ length: minutes }, (_, m) => {
-      const values = list.map((f) => f.perMinuteMeanMs[m] as number).filter((v) => Number.isFinite(v));
-      return n < 2 ? { estimate: mean(values), low: Number.NaN, high: Number.NaN, confidence: 0.95 } : interval(`minute${m}`, values);
+      const values = list.map((f) => f.perMinuteMeanMs[m] as number);
+      return seeds < 2 ? { estimate: mean(values.filter((v) => Number.isFinite(v))), low: Number.NaN, high: Number.NaN, confidence: 0.95 } : interval(`minute${m}`, values);
     });
-    const means = list.map((f) => f.meanMs);
-    const vsCompared = n < 2 || compared === undefined || compared === row || comparedMeans.length !== n
-      ? null
-      : pairedDifferenceInterval(means, comparedMeans, { random: streamRandom(`paired\u0000${row.plan.id}`) });
-    return { plan: row.plan, repeats: n, figures: meanFigures(list), intervals, perMinute, vsCompared, repeatMeansMs: means };
+    return {
+      plan: row.plan,
+      repeats: list.length,
+      seeds,
+      placements: meanGrid[0]?.length ?? 0,
+      figures: meanFigures(list),
+      intervals,
+      seedSpread: seedSpread(meanGrid),
+      perMinute,
+      vsCompared: compared !== undefined ? paired(grids, row.plan, compared.plan) : null,
+      vsClairvoyant: clairvoyant !== undefined ? paired(grids, row.plan, clairvoyant.plan) : null,
+    };
   });
+}
+
+/** A policy against the best hand-tuned threshold of a sweep, paired. */
+export interface AgainstBest {
+  readonly row: RowPlan;
+  readonly best: RowPlan;
+  readonly figures: PairedFigures;
+}
+
+/**
+ * Every policy row outside the sweeps (auto thresholds among them) against
+ * the best threshold of each sweep. "Best" is chosen on these same runs, which
+ * flatters the sweep a little; the interval does not account for that choice.
+ */
+export function againstBestThresholds(result: ExperimentResult, stats: readonly RowStats[]): AgainstBest[] {
+  const grids = meanGrids(result);
+  const out: AgainstBest[] = [];
+  const bests = [...bestOfSweeps(stats)];
+  for (const s of stats) {
+    if (s.plan.bound !== undefined || isNumericThreshold(s.plan.threshold)) continue;
+    for (const best of bests) {
+      const figures = paired(grids, s.plan, best.plan);
+      if (figures !== null) out.push({ row: s.plan, best: best.plan, figures });
+    }
+  }
+  return out;
 }
 
 /** Rows that sweep a numeric load threshold, by policy ("auto" rows are not points of a sweep). */

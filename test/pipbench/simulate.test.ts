@@ -2,11 +2,11 @@ import t from 'tap';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { main as simulateMain } from '../../pipbench/commands/simulate.js';
+import { main as simulateMain, SIMULATE_FLAGS } from '../../pipbench/commands/simulate.js';
 import { parseComparisonFlags, prepareInputs } from '../../pipbench/commands/experiment.js';
 import { runFigures } from '../../pipbench/experiment/figures.js';
-import { planRows, proxyConfigFor, type ExperimentParams, type RowPlan, type Threshold } from '../../pipbench/experiment/plan.js';
-import { arrivalTimes, loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from '../../pipbench/simulate.js';
+import { POLICIES, placementMatters, planRows, proxyConfigFor, simulatedRows, type ExperimentParams, type RowPlan, type Threshold } from '../../pipbench/experiment/plan.js';
+import { arrivalTimes, loadLambdas, loadPackageCosts, simulateExperiment, simulateRun, type SimulationSetup } from '../../pipbench/simulate.js';
 import { loadWorkload } from '../../pipbench/workload.js';
 import { captureIO } from '../fixtures/capture-io.js';
 
@@ -23,13 +23,13 @@ async function writeSmallWorkload(dir: string): Promise<{ registry: string; hand
 }
 
 async function setupFor(argv: string[]): Promise<SimulationSetup> {
-  const { params } = parseComparisonFlags('simulate', argv, { placements: { type: 'string' }, seeds: { type: 'string' }, arrivals: { type: 'string' }, burst: { type: 'string' } });
+  const { params } = parseComparisonFlags('simulate', argv, SIMULATE_FLAGS);
   const workload = await loadWorkload({ registry: params.registry, handlers: params.handlers, seed: params.workloadSeed });
   return { params, workload, lambdas: await loadLambdas(params.registry, workload) };
 }
 
 function plan(params: ExperimentParams, id: string): RowPlan {
-  const found = planRows(params.policies, params.thresholds).find((r) => r.id === id);
+  const found = simulatedRows(params).find((r) => r.id === id);
   if (!found) throw new Error(`no row ${id}`);
   return found;
 }
@@ -39,7 +39,7 @@ t.test('the same command twice writes a byte-identical summary.json', async (t) 
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const { registry, handlers } = await writeSmallWorkload(dir);
   const argv = (name: string): string[] => ['--name', name, '--registry', registry, '--handlers', handlers, '--duration', '60', '--wait', '100',
-    '--policies', 'round-robin,random,pkg-aware,hashing-bounded', '--thresholds', '2,50', '--placements', '3', '--seeds', '2', '--out-dir', dir, '--quiet'];
+    '--policies', 'round-robin,random,pkg-aware,hashing-bounded', '--thresholds', '2,50', '--placements', '3', '--seeds', '2', '--static-budget', '6', '--out-dir', dir, '--quiet'];
   for (const name of ['a', 'b']) {
     const io = captureIO();
     t.equal(await simulateMain(argv(name), io), 0, io.err());
@@ -54,12 +54,17 @@ t.test('the same command twice writes a byte-identical summary.json', async (t) 
   t.equal(summary.engine, 'simulate');
   t.equal(summary.repeats.runsPerRow, 6);
   t.equal(summary.repeats.pairedAgainst, 'round-robin', 'paired against the first policy row by default');
-  t.same(summary.rows.map((r) => r.id), ['round-robin', 'random', 'pkg-aware-t2', 'pkg-aware-t50', 'hashing-bounded', 'all-warm', 'compulsory-install']);
+  t.same(summary.rows.map((r) => r.id), ['round-robin', 'random', 'pkg-aware-t2', 'pkg-aware-t50', 'hashing-bounded', 'all-warm', 'compulsory-install', 'clairvoyant-static']);
+  // Rows the placement does not change run once per request sequence; the rest at every placement x sequence.
+  const perSequence = new Set(['round-robin', 'all-warm', 'compulsory-install', 'clairvoyant-static']);
   for (const r of summary.rows) {
-    t.equal(r.repeats, 6, `${r.id}: every repeat`);
+    t.equal(r.repeats, perSequence.has(r.id) ? 2 : 6, `${r.id}: ${perSequence.has(r.id) ? 'one run per sequence' : 'every repeat'}`);
     t.ok(r.intervals && r.intervals.meanMs.low <= r.meanMs && r.meanMs <= r.intervals.meanMs.high, `${r.id}: the mean lies in its interval`);
   }
   t.equal(summary.rows[0]?.meanMinusCompared, null, 'the reference has no paired difference');
+  const clairvoyant = (summary.rows as { id: string; staticSearches?: { evaluations: number; assignment: Record<string, string> }[] }[]).find((r) => r.id === 'clairvoyant-static');
+  t.equal(clairvoyant?.staticSearches?.length, 2, 'one static search per request sequence');
+  t.ok(clairvoyant?.staticSearches?.every((x) => x.evaluations <= 6 && Object.keys(x.assignment).length === 4), 'within the budget, a worker for each of the 4 keys');
   t.ok(summary.rows[1]?.meanMinusCompared, 'the others do');
   const warm = summary.rows.find((r) => r.bound === 'all-warm');
   for (const r of summary.rows.filter((x) => x.bound === null)) t.ok((warm?.meanMs ?? Infinity) < r.meanMs, `all-warm is below ${r.id}`);
@@ -186,7 +191,7 @@ t.test('cost-aware and pkg-aware at threshold auto run in simulate, deterministi
   const packages = await writeSmallPackageTable(dir);
   for (const withTable of [true, false]) {
     const argv = (name: string): string[] => ['--name', name, '--registry', registry, '--handlers', handlers, ...(withTable ? ['--packages', packages] : []),
-      '--duration', '60', '--wait', '100', '--policies', 'round-robin,pkg-aware,cost-aware', '--thresholds', 'auto,2,50', '--placements', '2', '--seeds', '2', '--out-dir', dir, '--quiet'];
+      '--duration', '60', '--wait', '100', '--policies', 'round-robin,pkg-aware,cost-aware', '--thresholds', 'auto,2,50', '--placements', '2', '--seeds', '2', '--static-budget', '0', '--out-dir', dir, '--quiet'];
     const names = withTable ? ['a', 'b'] : ['c', 'd'];
     for (const name of names) {
       const io = captureIO();
@@ -284,7 +289,7 @@ t.test('--policy-packages: the policies weigh another table, or none, while the 
     t.notMatch(io.err(), /\n\s+at /, 'no stack trace');
   }
   const io = captureIO();
-  t.equal(await simulateMain(['--name', 'n', ...flags(['--policy-packages', 'none']), '--placements', '1', '--out-dir', dir, '--quiet'], io), 0, io.err());
+  t.equal(await simulateMain(['--name', 'n', ...flags(['--policy-packages', 'none']), '--placements', '1', '--static-budget', '0', '--out-dir', dir, '--quiet'], io), 0, io.err());
   t.match(await readFile(join(dir, 'n', 'summary.md'), 'utf8'), /package table the policies weigh \| none/, 'the summary says what the policies weighed');
 });
 
@@ -335,4 +340,52 @@ t.test('--host-cores: workers share one CPU, so a busy worker uses what an idle 
   const io = captureIO();
   t.equal(await simulateMain([...common, '--host-cores', '4', '--cores', '1', '--quiet', '--out-dir', dir], io), 2);
   t.match(io.err(), /--host-cores gives every worker one shared CPU; it cannot be combined with --cores or --worker-cores/);
+});
+
+t.test('a row the plan calls placement-free gives the same run at every placement; the others do not', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-sim-placement-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeSmallWorkload(dir);
+  const setup = await setupFor(['--registry', registry, '--handlers', handlers, '--duration', '60', '--wait', '100', '--policies', POLICIES.join(','), '--thresholds', '2', '--one-worker', '--static-budget', '2']);
+  const latencies = (p: RowPlan, placementSeed: number): string => [...simulateRun(setup, p, placementSeed, 1).records].map((r) => `${r.worker}:${r.latencyMs.toFixed(3)}`).join();
+  for (const p of simulatedRows(setup.params)) {
+    if (p.bound === 'clairvoyant-static' || p.bound === 'one-worker') continue;
+    const same = latencies(p, 0) === latencies(p, 5);
+    if (placementMatters(p)) {
+      t.notOk(same, `${p.id}: another placement, another run (so it runs at every placement)`);
+    } else {
+      t.ok(same, `${p.id}: the same run at placements 0 and 5 (so one run per sequence counts once)`);
+    }
+  }
+  t.ok(placementMatters(plan(setup.params, 'random')), 'random is not placement-free: its draws are seeded with the placement too');
+});
+
+t.test('reference rows: one-worker sends everything to one worker; the clairvoyant static row is never worse and stays paired', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-sim-reference-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeSmallWorkload(dir);
+  const setup = await setupFor(['--registry', registry, '--handlers', handlers, '--duration', '60', '--wait', '100', '--workers', '3', '--host-cores', '2',
+    '--policies', 'round-robin,cost-aware', '--placements', '2', '--seeds', '2', '--static-budget', '12']);
+  t.same(simulatedRows(setup.params).map((r) => r.id).slice(-2), ['one-worker', 'clairvoyant-static'], 'with --host-cores one-worker is always there');
+  const result = simulateExperiment(setup);
+  const row = (id: string): (typeof result.rows)[number] => result.rows.find((r) => r.plan.id === id) as (typeof result.rows)[number];
+  for (const run of row('one-worker').runs) {
+    t.same(run.workers.map((w) => w.invocations > 0), [true, false, false], `seed ${run.seed}: every request on worker1`);
+  }
+  const meanOf = (run: { latencyMs: Float64Array }): number => run.latencyMs.reduce((a, v) => a + v, 0) / run.latencyMs.length;
+  const best = row('clairvoyant-static');
+  t.same(best.runs.map((r) => r.seed), [1, 2], 'one run per request sequence');
+  best.runs.forEach((run, i) => {
+    const single = row('one-worker').runs[i]!;
+    t.ok(meanOf(run) <= meanOf(single) + 1e-9, `seed ${run.seed}: clairvoyant ${meanOf(run).toFixed(0)} ms, one-worker ${meanOf(single).toFixed(0)} ms`);
+    t.same(run.handlers, row('cost-aware').runs[i]!.handlers, 'the same request sequence as the policies');
+  });
+  t.equal(best.staticSearches?.length, 2);
+  t.ok(best.staticSearches!.every((x) => x.evaluations >= 2 && x.evaluations <= 12), 'each search within its budget');
+  // Without --host-cores one-worker is there only when asked.
+  const apart = await setupFor(['--registry', registry, '--handlers', handlers, '--policies', 'round-robin', '--static-budget', '0']);
+  t.same(simulatedRows(apart.params).map((r) => r.id), ['round-robin', 'all-warm', 'compulsory-install'], 'no one-worker, no clairvoyant row with budget 0');
+  const io = captureIO();
+  t.equal(await simulateMain(['--registry', registry, '--static-budget', '1', '--quiet', '--out-dir', dir], io), 2);
+  t.match(io.err(), /--static-budget must be 0 .* or at least 2/);
 });

@@ -1,5 +1,8 @@
 import t from 'tap';
-import { bootstrapInterval, formatMs, formatSummary, meanLatencyByHandler, pairedDifferenceInterval, percentile, sortedAscending, summarize, type RequestRecord } from '../../pipbench/stats.js';
+import {
+  bootstrapInterval, formatMs, formatSummary, hierarchicalInterval, meanLatencyByHandler, pairedInterval, percentile, seedSpread, sortedAscending, summarize,
+  type RequestRecord, type RunGrid,
+} from '../../pipbench/stats.js';
 import { seededRandom } from '../../pipbench/random.js';
 
 function record(handler: string, latencyMs: number, status = 200, offsetMs = 0): RequestRecord {
@@ -75,28 +78,115 @@ t.test('formatMs picks a readable unit', async (t) => {
   t.equal(formatMs(Number.NaN), '-');
 });
 
-t.test('bootstrap intervals cover a known mean at about the nominal rate', async (t) => {
+t.test('bootstrap intervals of independent runs cover a known mean at about the nominal rate', async (t) => {
   const draw = seededRandom('coverage-data');
   const boot = seededRandom('coverage-resamples');
   // Exponential with mean 10: skewed, like latencies.
   const trueMean = 10;
   const trials = 200;
   let covered = 0;
-  let pairedCovered = 0;
   for (let k = 0; k < trials; k++) {
     const sample = Array.from({ length: 30 }, () => -trueMean * Math.log(1 - draw.next()));
     const ci = bootstrapInterval(sample, { random: boot, resamples: 1000 });
     t.ok(ci.low <= ci.estimate && ci.estimate <= ci.high, 'the estimate lies inside its interval');
     if (ci.low <= trueMean && trueMean <= ci.high) covered++;
-    // Paired: b = a + noise with known mean shift 3, so the difference a - b has mean -3.
-    const other = sample.map((x) => x + 3 + draw.normal());
-    const diff = pairedDifferenceInterval(sample, other, { random: boot, resamples: 1000 });
-    if (diff.low <= -3 && -3 <= diff.high) pairedCovered++;
   }
   const rate = covered / trials;
-  const pairedRate = pairedCovered / trials;
   t.ok(rate >= 0.9 && rate <= 0.99, `mean interval coverage ${rate} within 0.90..0.99`);
-  t.ok(pairedRate >= 0.9 && pairedRate <= 0.99, `paired difference coverage ${pairedRate} within 0.90..0.99`);
+});
+
+// Runs as simulate makes them: y[s][p] = mean + seed effect + placement effect
+// + noise, placements crossed with request sequences (the same placements
+// under every sequence). The truth is the mean over fresh sequences and
+// placements, so both effects are part of what an interval must cover.
+interface TwoLevel { readonly mean: number; readonly seedSd: number; readonly placementSd: number; readonly noiseSd: number }
+function twoLevelGrid(m: TwoLevel, seeds: number, placements: number, draw: ReturnType<typeof seededRandom>): number[][] {
+  const placementEffect = Array.from({ length: placements }, () => m.placementSd * draw.normal());
+  return Array.from({ length: seeds }, () => {
+    const seedEffect = m.seedSd * draw.normal();
+    return placementEffect.map((p) => m.mean + seedEffect + p + m.noiseSd * draw.normal());
+  });
+}
+
+function coverage(trials: number, truth: number, interval: () => { low: number; high: number }): number {
+  let covered = 0;
+  for (let k = 0; k < trials; k++) {
+    const ci = interval();
+    if (ci.low <= truth && truth <= ci.high) covered++;
+  }
+  return covered / trials;
+}
+
+t.test('hierarchical intervals cover the mean of a two-level model at about 95%; the flat bootstrap does not', async (t) => {
+  const model: TwoLevel = { mean: 20, seedSd: 2, placementSd: 1, noiseSd: 1 };
+  const draw = seededRandom('two-level-data');
+  const boot = seededRandom('two-level-resamples');
+  const grids: number[][][] = Array.from({ length: 200 }, () => twoLevelGrid(model, 10, 10, draw));
+  let k = 0;
+  const hierarchical = coverage(grids.length, model.mean, () => hierarchicalInterval(grids[k++] as RunGrid, { random: boot, resamples: 1000 }));
+  k = 0;
+  // The old procedure: the 100 runs resampled as if they were independent.
+  const flat = coverage(grids.length, model.mean, () => bootstrapInterval((grids[k++] as number[][]).flat(), { random: boot, resamples: 1000 }));
+  t.ok(hierarchical >= 0.9 && hierarchical <= 0.99, `hierarchical coverage ${hierarchical} within 0.90..0.99`);
+  t.ok(flat < 0.9, `the flat bootstrap covers only ${flat} of the time`);
+
+  // A row the placement does not change: one run per sequence, resampled over sequences only.
+  const oneColumn = { ...model, placementSd: 0, noiseSd: 0 };
+  const columns = coverage(200, model.mean, () => hierarchicalInterval(twoLevelGrid(oneColumn, 10, 1, draw), { random: boot, resamples: 1000 }));
+  t.ok(columns >= 0.9 && columns <= 0.99, `one-column coverage ${columns} within 0.90..0.99`);
+  // Counted once per placement, the same 10 values look like 100 independent runs.
+  const copies = coverage(200, model.mean, () => {
+    const g = twoLevelGrid(oneColumn, 10, 1, draw);
+    return bootstrapInterval(g.flatMap((row) => new Array<number>(10).fill(row[0] as number)), { random: boot, resamples: 1000 });
+  });
+  t.ok(copies < 0.9, `ten copies of each sequence's run cover only ${copies} of the time`);
+});
+
+t.test('paired differences and ratios cover their truth at about 95%', async (t) => {
+  const draw = seededRandom('paired-data');
+  const boot = seededRandom('paired-resamples');
+  const a: TwoLevel = { mean: 20, seedSd: 2, placementSd: 1.5, noiseSd: 1 };
+  // b shares a's sequences and placements and adds effects of its own: the pairing cancels what they share.
+  const shift: TwoLevel = { mean: -5, seedSd: 0.5, placementSd: 0.5, noiseSd: 0.5 };
+  let differenceCovered = 0;
+  let ratioCovered = 0;
+  let pairedNarrower = 0;
+  const trials = 200;
+  for (let k = 0; k < trials; k++) {
+    const ga = twoLevelGrid(a, 10, 10, draw);
+    const gs = twoLevelGrid(shift, 10, 10, draw);
+    const gb = ga.map((row, s) => row.map((v, p) => v + (gs[s]?.[p] as number)));
+    const diff = pairedInterval(gb, ga, 'difference', { random: boot, resamples: 1000 });
+    const ratio = pairedInterval(gb, ga, 'ratio', { random: boot, resamples: 1000 });
+    if (diff.low <= shift.mean && shift.mean <= diff.high) differenceCovered++;
+    const trueRatio = (a.mean + shift.mean) / a.mean;
+    if (ratio.low <= trueRatio && trueRatio <= ratio.high) ratioCovered++;
+    const unpairedWidth = hierarchicalInterval(gb, { random: boot, resamples: 1000 });
+    if (diff.high - diff.low < unpairedWidth.high - unpairedWidth.low) pairedNarrower++;
+  }
+  t.ok(differenceCovered / trials >= 0.9 && differenceCovered / trials <= 0.99, `difference coverage ${differenceCovered / trials}`);
+  t.ok(ratioCovered / trials >= 0.9 && ratioCovered / trials <= 0.99, `ratio coverage ${ratioCovered / trials}`);
+  t.equal(pairedNarrower, trials, 'pairing removes the shared spread: every paired interval is narrower than the row\'s own');
+});
+
+t.test('seed spread, one-column pairing and bad grids', async (t) => {
+  const grid: RunGrid = [[1, 3], [5, 7], [9, 11]];
+  const spread = seedSpread(grid);
+  t.same({ seeds: spread.seeds, min: spread.min, max: spread.max }, { seeds: 3, min: 2, max: 10 }, 'per-sequence means 2, 6, 10');
+  t.equal(spread.sd, 4, 'sample SD of 2, 6, 10');
+  // A one-column row pairs with every placement of the other: the difference is of the means.
+  const column: RunGrid = [[1], [4], [7]];
+  const d = pairedInterval(grid, column, 'difference', { random: seededRandom(3) });
+  t.equal(d.estimate, 2, 'mean 6 minus mean 4');
+  const r = pairedInterval(grid, column, 'ratio', { random: seededRandom(3) });
+  t.equal(r.estimate, 1.5);
+  t.ok(r.low <= 1.5 && 1.5 <= r.high);
+  const one = hierarchicalInterval([[2, 4]], { random: seededRandom(1) });
+  t.equal(one.estimate, 3);
+  t.ok(Number.isNaN(one.low), 'one request sequence: no interval, its spread is unseen');
+  t.throws(() => hierarchicalInterval([[1, 2], [3]], { random: seededRandom(1) }), /same number of placements/);
+  t.throws(() => pairedInterval(grid, [[1], [2]], 'difference', { random: seededRandom(1) }), /same request sequences/);
+  t.throws(() => pairedInterval(grid, [[1, 2, 3], [1, 2, 3], [1, 2, 3]], 'ratio', { random: seededRandom(1) }), /same placements/);
 });
 
 t.test('bootstrap: repeatable with the same seed, other statistics, bad input named', async (t) => {
@@ -110,7 +200,6 @@ t.test('bootstrap: repeatable with the same seed, other statistics, bad input na
   const constant = bootstrapInterval([4, 4, 4], { random: seededRandom(1) });
   t.same([constant.low, constant.high], [4, 4], 'no spread, no width');
   t.ok(Number.isNaN(bootstrapInterval([], { random: seededRandom(1) }).low));
-  t.throws(() => pairedDifferenceInterval([1, 2], [1], { random: seededRandom(1) }), /same length/);
   t.throws(() => bootstrapInterval(sample, { random: seededRandom(1), confidence: 1.5 }), /confidence/);
   t.throws(() => bootstrapInterval(sample, { random: seededRandom(1), resamples: 3 }), /resamples/);
 });
