@@ -201,18 +201,8 @@ export async function readLog(dataDir: string, log: string): Promise<string | un
   }
 }
 
-export interface ModelFigures {
-  answers: number;
-  meanMs: Interval;
-  p50Ms: number;
-  p80Ms: number;
-  under1s: number;
-  perMinuteMeanMs: number[];
-  perMinuteUnder1s: number[];
-  slowPerHandler: number;
-  /** Per seed, then the median over seeds of each quantile (seeds without such answers left out). */
-  backlogFastMs: [number, number, number];
-}
+/** The model's figures over seeds: the mean with its interval; backlogFastMs per seed, then the median over seeds of each quantile (seeds without such answers left out). */
+export type ModelFigures = Omit<LatencyFigures, 'meanMs'> & { meanMs: Interval };
 
 /** Figures over seeds: means, the mean latency with a bootstrap 95% interval over seeds. */
 export function overSeeds(runs: readonly LatencyFigures[], label: string): ModelFigures {

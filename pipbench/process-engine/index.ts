@@ -13,14 +13,7 @@ import { checkPython } from './python.js';
 
 export { ProcessEngine, packageClosure, type ProcessEngineStatus, type ProcessInvocationResult } from './engine.js';
 
-export interface ProcessWorkerOptions extends ServeOptions {
-  workload: Workload;
-  repo: string;
-  handlers: string;
-  cache: string;
-  cacheBytes?: number;
-  importCacheBytes?: number;
-  cpus?: number;
+export interface ProcessWorkerOptions extends ServeOptions, Omit<ProcessEngineSettings, 'python'> {
   /** The interpreter to run (its pip installs); default `python3` from PATH. */
   python?: string;
 }
