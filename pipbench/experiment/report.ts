@@ -59,6 +59,7 @@ export function summaryJson(result: ExperimentResult): unknown {
   return {
     name: p.name,
     engine: result.engine,
+    workerEngine: result.workerEngine ?? 'model',
     command: p.command,
     ...(result.startedAt !== undefined ? { startedAt: result.startedAt, wallSec: finite(result.wallSec ?? Number.NaN) } : {}),
     timeUnit: result.engine === 'simulate'
