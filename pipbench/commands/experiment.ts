@@ -425,7 +425,8 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
         if (useLines) io.stderr.write(`[${i + 1}/${total}] ${row.plan.label}: ${row.runs[0]?.sentMs.length ?? 0} requests; ${(row.runs[0]?.wallSec ?? 0).toFixed(1)} s wall, ${((performance.now() - t0) / 1000).toFixed(0)} s total\n`);
       },
     };
-    result = realRun ? await realRun.run(hooks, workload) : await runExperiment(params, hooks, workload);
+    // Real rows take minutes: the results folder is written after every repeat, so a stopped run keeps what finished.
+    result = realRun ? await realRun.run(hooks, workload, async (soFar) => { await writeExperimentResults(soFar); }) : await runExperiment(params, hooks, workload);
   } finally {
     if (realRun) process.removeListener('SIGINT', onSigint);
     clearInterval(ticker);

@@ -83,7 +83,8 @@ export class ProcessExperiment {
     if (folder !== undefined) await rm(folder, { recursive: true, force: true });
   }
 
-  async run(hooks: ExperimentHooks = {}, preloaded?: Workload): Promise<ExperimentResult> {
+  /** `onRepeat` gets the result so far after each full repeat (every row once more), so a long run can be written as it goes. */
+  async run(hooks: ExperimentHooks = {}, preloaded?: Workload, onRepeat?: (soFar: ExperimentResult) => Promise<void>): Promise<ExperimentResult> {
     const params = this.params;
     const startedAt = new Date().toISOString();
     const t0 = performance.now();
@@ -103,12 +104,17 @@ export class ProcessExperiment {
         hooks.onRowEnd?.(row, index, total);
         index++;
       }
+      if (r < this.real.repeats - 1) await onRepeat?.(resultOf(r + 1));
     }
-    const rows = plans.map((plan) => ({ plan, runs: runs.get(plan) ?? [], records: records.get(plan) ?? [] }));
-    return {
-      engine: 'experiment', workerEngine: 'process', params: { ...params, seeds: this.real.repeats }, rows, startedAt,
-      wallSec: (performance.now() - t0) / 1000, workload: workloadFacts(workload, params), handlerKeys: handlerKeysOf(workload),
-    };
+    return resultOf(this.real.repeats);
+
+    function resultOf(repeatsDone: number): ExperimentResult {
+      const rows = plans.map((plan) => ({ plan, runs: [...(runs.get(plan) ?? [])], records: records.get(plan) ?? [] }));
+      return {
+        engine: 'experiment', workerEngine: 'process', params: { ...params, seeds: repeatsDone }, rows, startedAt,
+        wallSec: (performance.now() - t0) / 1000, workload: workloadFacts(workload, params), handlerKeys: handlerKeysOf(workload),
+      };
+    }
   }
 
   private async runRow(plan: RowPlan, seed: number, workload: Workload, hooks: ExperimentHooks): Promise<RowResult> {
@@ -181,14 +187,15 @@ export class ProcessExperiment {
 
 /**
  * all-warm on real workers: before the clock starts, each worker is sent
- * every distinct handler of the workload once, one after another, so that its
+ * every distinct handler of the workload once (all at once; installs of one
+ * package are shared), so that its
  * cache holds every package it can (up to --cache-mb) and its interpreter
  * cache the handlers it can (up to --import-cache-mb).
  */
 async function warmUp(url: string, workload: Workload): Promise<void> {
-  for (const handler of new Set(workload.handlers)) {
+  await Promise.all([...new Set(workload.handlers)].map(async (handler) => {
     const res = await request(`${url}/runLambda/${encodeURIComponent(handler)}`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`all-warm: warming handler "${handler}" on ${url} answered ${res.statusCode}`);
-  }
+  }));
 }
