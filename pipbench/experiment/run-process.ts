@@ -71,13 +71,14 @@ export class ProcessExperiment {
     await this.closeRow();
   }
 
+  // Workers first: their in-flight requests then fail at once, so the proxy has nothing left to wait for.
   private async closeRow(): Promise<void> {
-    const proxy = this.proxy;
-    this.proxy = undefined;
-    await proxy?.close();
     const workers = [...this.workers];
     this.workers.clear();
     await Promise.all(workers.map((w) => w.close()));
+    const proxy = this.proxy;
+    this.proxy = undefined;
+    await proxy?.close();
     const folder = this.folder;
     this.folder = undefined;
     if (folder !== undefined) await rm(folder, { recursive: true, force: true });
