@@ -11,6 +11,7 @@ import { summaryJson, writeExperimentResults } from '../experiment/report.js';
 import type { ExperimentResult } from '../experiment/result.js';
 import { rowStats } from '../experiment/rows.js';
 import { runExperiment } from '../experiment/run.js';
+import { processRows, ProcessExperiment, type ProcessWorkerParams } from '../experiment/run-process.js';
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { parsePackageTableText } from '../../src/packages.js';
 import { createProgressBar } from '../progress.js';
@@ -101,6 +102,19 @@ rows in virtual time, with repeats and intervals.
 
 ${sharedFlagsHelp('experiment')}  --time-scale X          wall time per simulated time (default ${DEFAULTS.timeScale}; --quick ${QUICK.timeScale})
   --quick                 short run of every row (smoke test)
+
+Real workers (--engine process): every row on fresh process-engine workers,
+each with an empty cache folder of its own (deleted after the row), in real
+time (time scale 1). Rows: the policies, all-warm (each worker sent every
+handler once before the clock starts) and one-worker (every request to one
+worker of the same size).
+  --engine model|process  who answers: the worker model (default) or real workers
+  --repo DIR              process: the wheel repository (generate --wheels' repo/)
+  --handlers-dir DIR      process: the handler folders (generate --wheels' handlers/)
+  --cpus-per-worker N     process: a CPU quota of N processors per worker (a cgroup each)
+  --import-cache-mb N     process: warm interpreters per worker, MiB (default: the engine's)
+  --repeat N              process: paired repeats, request sequences seed..seed+N-1 (default 3)
+  (--cache-mb bounds each real worker's package folder too)
 `;
 
 /** The options only one engine has; parseArgs rejects the other's. */
@@ -362,18 +376,26 @@ export function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number
 }
 
 async function experimentCommand(argv: string[], io: CommandIO): Promise<number> {
-  const { params, quiet, help, extra } = parseComparisonFlags('experiment', argv, { 'time-scale': { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' } });
+  const { params: parsed, quiet, help, extra } = parseComparisonFlags('experiment', argv, {
+    'time-scale': { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'boolean' },
+    engine: { type: 'string' }, repo: { type: 'string' }, 'handlers-dir': { type: 'string' }, 'cpus-per-worker': { type: 'string' },
+    'import-cache-mb': { type: 'string' }, repeat: { type: 'string' },
+  });
   if (help) {
     io.stdout.write(HELP);
     return 0;
   }
+  const real = processWorkerParams(extra, parsed);
+  if (real && extra['time-scale'] !== undefined) throw new UsageError('--time-scale: real workers run in real time (scale 1)');
+  const params: ExperimentParams = real ? { ...parsed, timeScale: 1 } : parsed;
   if (params.mode === 'async' && params.waitMs * params.timeScale < 1) {
     io.stderr.write(`pipbench experiment: note: ${(params.waitMs * params.timeScale).toFixed(2)} ms of wall time between requests is below timer resolution; arrivals will come in small bursts\n`);
   }
   const workload = await prepareInputs(params);
 
-  const plans = planRows(params.policies, params.thresholds);
-  const bar = createProgressBar({ total: plans.length, unit: 'rows', quiet });
+  const plans = real ? processRows(params) : planRows(params.policies, params.thresholds);
+  const runs = plans.length * (real?.repeats ?? 1);
+  const bar = createProgressBar({ total: runs, unit: 'rows', quiet });
   const useLines = !quiet && !process.stderr.isTTY;
   const rowWallSec = params.durationSec * params.timeScale;
   const t0 = performance.now();
@@ -387,8 +409,14 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
   };
   const ticker = setInterval(() => bar.update(currentIndex, status()), 500);
   let result: ExperimentResult;
+  const realRun = real ? new ProcessExperiment(params, real) : undefined;
+  // Ctrl-C: every child process and cgroup goes with the row's workers.
+  const onSigint = (): void => {
+    void realRun?.abort().finally(() => process.exit(130));
+  };
+  if (realRun) process.once('SIGINT', onSigint);
   try {
-    result = await runExperiment(params, {
+    const hooks: Parameters<typeof runExperiment>[1] = {
       onRowStart: (plan, i, total) => {
         current = plan;
         currentIndex = i;
@@ -402,12 +430,43 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
         bar.update(i + 1, status());
         if (useLines) io.stderr.write(`[${i + 1}/${total}] ${row.plan.label}: ${row.runs[0]?.sentMs.length ?? 0} requests; ${(row.runs[0]?.wallSec ?? 0).toFixed(1)} s wall, ${((performance.now() - t0) / 1000).toFixed(0)} s total\n`);
       },
-    }, workload);
+    };
+    // Real rows take minutes: the results folder is written after every repeat, so a stopped run keeps what finished.
+    result = realRun ? await realRun.run(hooks, workload, async (soFar) => { await writeExperimentResults(soFar); }) : await runExperiment(params, hooks, workload);
   } finally {
+    if (realRun) process.removeListener('SIGINT', onSigint);
     clearInterval(ticker);
     bar.stop();
   }
   return report(result, io, extra.json === true);
+}
+
+/** The real workers' flags, or undefined for the worker model (and then none of them may be given). */
+function processWorkerParams(extra: Record<string, string | boolean | undefined>, params: ExperimentParams): ProcessWorkerParams | undefined {
+  const str = (key: string): string | undefined => (typeof extra[key] === 'string' ? extra[key] : undefined);
+  const engine = parseChoice('engine', str('engine'), ['model', 'process'] as const, 'model');
+  const own = ['repo', 'handlers-dir', 'cpus-per-worker', 'import-cache-mb', 'repeat'];
+  if (engine === 'model') {
+    const given = own.find((k) => extra[k] !== undefined);
+    if (given !== undefined) throw new UsageError(`--${given} needs --engine process`);
+    return undefined;
+  }
+  const repo = str('repo');
+  const handlersDir = str('handlers-dir');
+  if (repo === undefined) throw new UsageError('--engine process needs --repo DIR (generate --wheels\' repo/)');
+  if (handlersDir === undefined) throw new UsageError('--engine process needs --handlers-dir DIR (generate --wheels\' handlers/)');
+  if (params.hostCores !== undefined || params.cores !== undefined || params.workerCores !== undefined) {
+    throw new UsageError('--cores, --worker-cores and --host-cores describe the model; real workers take --cpus-per-worker');
+  }
+  const cpus = parseNumberFlag('cpus-per-worker', str('cpus-per-worker'), { exclusiveMin: 0 });
+  const importCacheMb = parseNumberFlag('import-cache-mb', str('import-cache-mb'), { min: 0 });
+  return {
+    repo, handlersDir,
+    repeats: parseNumberFlag('repeat', str('repeat'), { integer: true, min: 1, max: 100 }) ?? 3,
+    ...(cpus !== undefined ? { cpusPerWorker: cpus } : {}),
+    ...(params.cacheMb !== undefined ? { cacheMb: params.cacheMb } : {}),
+    ...(importCacheMb !== undefined ? { importCacheMb } : {}),
+  };
 }
 
 /** Writes the results folder and prints the summary (or summary.json with --json). */

@@ -68,6 +68,8 @@ export interface StaticSearch {
 
 export interface ExperimentResult {
   readonly engine: 'experiment' | 'simulate';
+  /** What answered the requests: the worker model (default) or real process workers (`--engine process`). */
+  readonly workerEngine?: 'model' | 'process';
   readonly params: ExperimentParams;
   readonly rows: RowResult[];
   /** Real time only; left out of simulate's summary.json so that it is byte-identical across runs. */

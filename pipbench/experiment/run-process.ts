@@ -1,0 +1,202 @@
+// The experiment on real workers (`experiment --engine process`): every row on
+// fresh process-engine workers (real pip installs into an empty cache folder
+// of their own, real interpreters, an optional CPU quota each) behind a fresh
+// warmroute proxy, in real time (time scale 1). Repeats are paired: repeat r
+// sends the same request sequence (seed + r) to every row, over the same
+// worker ids.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startProxy } from '../../src/app.js';
+import { startProcessWorker, type ProcessWorker } from '../process-engine/index.js';
+import { runWorkload, seededRandom } from '../runner.js';
+import type { Workload } from '../workload.js';
+import {
+  handlerKeysOf, loadExperimentWorkload, planRows, proxyConfigFor, workerIds, workerWeight, workloadFacts,
+  type ExperimentParams, type RowPlan,
+} from './plan.js';
+import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData } from './result.js';
+import type { ExperimentHooks } from './run.js';
+
+/** The real workers' settings (`--repo`, `--handlers-dir`, ...). */
+export interface ProcessWorkerParams {
+  readonly repo: string;
+  readonly handlersDir: string;
+  /** CPU quota of each worker in processors (a cgroup each); absent: the workers share the machine. */
+  readonly cpusPerWorker?: number;
+  /** Installed-package disk per worker, MiB; absent: unbounded. */
+  readonly cacheMb?: number;
+  /** Warm interpreters per worker, MiB; absent: the engine's default. */
+  readonly importCacheMb?: number;
+  /** Paired repeats (request sequences seed .. seed+repeats-1). */
+  readonly repeats: number;
+  readonly python?: string;
+}
+
+export const ONE_WORKER_ID = 'one-worker';
+
+/**
+ * The rows of a real experiment: the policies (threshold policies per
+ * threshold), all-warm, and one-worker, a reference: every request to one
+ * worker of the same size, which shows whether one worker would be the whole
+ * cluster (a degenerate cell) or collapses.
+ */
+export function processRows(params: ExperimentParams): RowPlan[] {
+  return [
+    ...planRows(params.policies, params.thresholds, { pooled: false }),
+    { id: ONE_WORKER_ID, label: 'one-worker (reference)', balancer: 'round-robin', baseline: false },
+  ];
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * Everything a running row holds: workers, proxy and their cache folder.
+ * `abort()` (Ctrl-C) closes them, which kills every child process and removes
+ * every cgroup the workers made.
+ */
+export class ProcessExperiment {
+  private readonly workers = new Set<ProcessWorker>();
+  private proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
+  private folder: string | undefined;
+  private aborted = false;
+
+  constructor(private readonly params: ExperimentParams, private readonly real: ProcessWorkerParams) {}
+
+  /** Closes whatever runs now and makes the run stop; idempotent. */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    await this.closeRow();
+  }
+
+  // Workers first: their in-flight requests then fail at once, so the proxy has nothing left to wait for.
+  private async closeRow(): Promise<void> {
+    const workers = [...this.workers];
+    this.workers.clear();
+    await Promise.all(workers.map((w) => w.close()));
+    const proxy = this.proxy;
+    this.proxy = undefined;
+    await proxy?.close();
+    const folder = this.folder;
+    this.folder = undefined;
+    if (folder !== undefined) await rm(folder, { recursive: true, force: true });
+  }
+
+  /** `onRepeat` gets the result so far after each full repeat (every row once more), so a long run can be written as it goes. */
+  async run(hooks: ExperimentHooks = {}, preloaded?: Workload, onRepeat?: (soFar: ExperimentResult) => Promise<void>): Promise<ExperimentResult> {
+    const params = this.params;
+    const startedAt = new Date().toISOString();
+    const t0 = performance.now();
+    const workload = preloaded ?? await loadExperimentWorkload(params);
+    const plans = processRows(params);
+    const runs = new Map<RowPlan, RunData[]>(plans.map((p) => [p, []]));
+    const records = new Map<RowPlan, RowResult['records']>();
+    const total = plans.length * this.real.repeats;
+    let index = 0;
+    for (let r = 0; r < this.real.repeats; r++) {
+      for (const plan of plans) {
+        if (this.aborted) throw new Error('the experiment was stopped');
+        hooks.onRowStart?.(plan, index, total);
+        const row = await this.runRow(plan, params.seed + r, workload, hooks);
+        runs.get(plan)?.push(row.runs[0] as RunData);
+        if (r === 0) records.set(plan, row.records);
+        hooks.onRowEnd?.(row, index, total);
+        index++;
+      }
+      if (r < this.real.repeats - 1) await onRepeat?.(resultOf(r + 1));
+    }
+    return resultOf(this.real.repeats);
+
+    function resultOf(repeatsDone: number): ExperimentResult {
+      const rows = plans.map((plan) => ({ plan, runs: [...(runs.get(plan) ?? [])], records: records.get(plan) ?? [] }));
+      return {
+        engine: 'experiment', workerEngine: 'process', params: { ...params, seeds: repeatsDone }, rows, startedAt,
+        wallSec: (performance.now() - t0) / 1000, workload: workloadFacts(workload, params), handlerKeys: handlerKeysOf(workload),
+      };
+    }
+  }
+
+  private async runRow(plan: RowPlan, seed: number, workload: Workload, hooks: ExperimentHooks): Promise<RowResult> {
+    const params = this.params;
+    const real = this.real;
+    const started = performance.now();
+    const count = plan.id === ONE_WORKER_ID ? 1 : params.workers;
+    const ids = workerIds(count, params.placementSeed);
+    try {
+      this.folder = await mkdtemp(join(tmpdir(), 'pipbench-real-'));
+      const workers: ProcessWorker[] = [];
+      for (let i = 0; i < count; i++) {
+        const worker = await startProcessWorker({
+          workload, repo: real.repo, handlers: real.handlersDir, cache: join(this.folder, `worker${i + 1}`),
+          host: '127.0.0.1', port: 0, name: `worker${i + 1}`,
+          ...(real.cacheMb !== undefined ? { cacheBytes: real.cacheMb * MB } : {}),
+          ...(real.importCacheMb !== undefined ? { importCacheBytes: real.importCacheMb * MB } : {}),
+          ...(real.cpusPerWorker !== undefined ? { cpus: real.cpusPerWorker } : {}),
+          ...(real.python !== undefined ? { python: real.python } : {}),
+        });
+        this.workers.add(worker);
+        workers.push(worker);
+      }
+      if (plan.bound === 'all-warm') await Promise.all(workers.map((w) => warmUp(w.url, workload)));
+      const config = proxyConfigFor(params, plan, workers.map((w, i) => ({ id: ids[i] as string, url: w.url, weight: workerWeight(params, i) })), 1);
+      this.proxy = await startProxy(config, { random: seededRandom(seed + 1) });
+      let sent = 0;
+      let answered = 0;
+      let backlogAtEnd = 0;
+      const endTimer = setTimeout(() => { backlogAtEnd = sent - answered; }, params.durationSec * 1000);
+      const before = workers.map((w) => w.status());
+      const result = await runWorkload({
+        target: this.proxy.url,
+        handlers: workload.handlers,
+        mode: params.mode,
+        runners: params.runners,
+        intervalMs: params.waitMs,
+        durationMs: params.durationSec * 1000,
+        drainMs: params.drainSec * 1000,
+        seed,
+        choice: params.choice ?? { kind: 'uniform' },
+        onSend: () => { sent++; },
+        onRecord: (r) => { answered++; hooks.onRecord?.(plan, r); },
+      });
+      clearTimeout(endTimer);
+      const run = runDataOf(result.records, {
+        placementSeed: params.placementSeed,
+        seed,
+        durationMs: params.durationSec * 1000,
+        elapsedMs: result.elapsedMs,
+        unansweredAtDrain: result.unansweredAtDrain,
+        backlogAtEnd,
+        // The warm-up pass of all-warm is left out: the counts are the measured run's.
+        workers: workers.map((w, i) => {
+          const s = w.status();
+          const b = before[i] ?? s;
+          return workerSummary({
+            name: s.name, invocations: s.invocations - b.invocations, coldInvocations: s.coldInvocations - b.coldInvocations,
+            installs: s.installs - b.installs, evictions: s.evictions - b.evictions, peakRunning: Number.NaN,
+          });
+        }),
+        wallSec: (performance.now() - started) / 1000,
+      });
+      return { plan, runs: [run], records: result.records };
+    } finally {
+      await this.closeRow();
+    }
+  }
+}
+
+/**
+ * all-warm on real workers: before the clock starts, each worker is sent
+ * every distinct handler of the workload once (all at once; installs of one
+ * package are shared), so that its
+ * cache holds every package it can (up to --cache-mb) and its interpreter
+ * cache the handlers it can (up to --import-cache-mb).
+ */
+async function warmUp(url: string, workload: Workload): Promise<void> {
+  await Promise.all([...new Set(workload.handlers)].map(async (handler) => {
+    const res = await request(`${url}/runLambda/${encodeURIComponent(handler)}`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`all-warm: warming handler "${handler}" on ${url} answered ${res.statusCode}`);
+  }));
+}

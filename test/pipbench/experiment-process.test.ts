@@ -1,0 +1,85 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
+import { loadExperimentWorkload } from '../../pipbench/experiment/plan.js';
+import { writeExperimentResults } from '../../pipbench/experiment/report.js';
+import { ProcessExperiment } from '../../pipbench/experiment/run-process.js';
+import { pythonAbsence, writeTinyRepo } from '../fixtures/python-repo.js';
+
+const absent = pythonAbsence();
+
+/** Every process descending from this one, now. */
+function descendants(): number[] {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+  const found = new Set<number>([process.pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of rows) {
+      if (pid !== undefined && ppid !== undefined && found.has(ppid) && !found.has(pid)) {
+        found.add(pid);
+        grew = true;
+      }
+    }
+  }
+  found.delete(process.pid);
+  return [...found];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+t.test('experiment --engine process: real workers, cold rows install, all-warm is faster, no child outlives the run', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
+  const tiny = await writeTinyRepo();
+  const out = await mkdtemp(join(tmpdir(), 'warmroute-realexp-'));
+  t.teardown(async () => {
+    await tiny.remove();
+    await rm(out, { recursive: true, force: true });
+  });
+  // Only handlers that succeed; every one needs packages, so a cold call installs.
+  const handlers = ['g1', 'g2', 'big1', 'probe'];
+  const registry = join(out, 'registry.json');
+  const packagesFile = join(out, 'packages.json');
+  const list = join(out, 'handlers.txt');
+  await writeFile(registry, JSON.stringify(handlers.map((h) => ({ handle: h, pkgs: tiny.workload.registry.get(h) ?? [] }))));
+  await writeFile(packagesFile, JSON.stringify([...tiny.workload.packages.values()]));
+  await writeFile(list, handlers.join('\n') + '\n');
+  const { params } = parseComparisonFlags('experiment', [
+    '--registry', registry, '--packages', packagesFile, '--handlers', list, '--workers', '2', '--policies', 'round-robin',
+    '--duration', '3', '--rate', '4', '--drain', '60', '--warmup', '0', '--name', 'real', '--out-dir', out,
+  ], {});
+  const workload = await loadExperimentWorkload(params);
+  const seen = new Set<number>();
+  const run = new ProcessExperiment({ ...params, timeScale: 1 }, { repo: tiny.repo, handlersDir: tiny.handlers, repeats: 1 });
+  const result = await run.run({ onRecord: () => { for (const pid of descendants()) seen.add(pid); } }, workload);
+  await writeExperimentResults(result);
+
+  const summary = JSON.parse(await readFile(join(out, 'real', 'summary.json'), 'utf8')) as { workerEngine: string; rows: { id: string }[] };
+  t.equal(summary.workerEngine, 'process');
+  t.same(summary.rows.map((r) => r.id), ['round-robin', 'all-warm', 'one-worker']);
+
+  const byId = new Map(result.rows.map((r) => [r.plan.id, r.runs[0]]));
+  for (const [id, data] of byId) {
+    t.ok(data && data.sentMs.length >= 10, `${id}: requests were sent`);
+    t.equal(data?.unansweredAtDrain, 0, `${id}: every request was answered`);
+    t.equal(data?.ok.every((v) => v === 1), true, `${id}: every answer a success`);
+  }
+  const rr = byId.get('round-robin');
+  const warm = byId.get('all-warm');
+  t.ok((rr?.workers.reduce((n, w) => n + w.installs, 0) ?? 0) >= 3, 'the cold row installed packages on disk');
+  t.equal(warm?.workers.reduce((n, w) => n + w.installs, 0), 0, 'all-warm installed nothing while measured');
+  const meanOf = (a: Float64Array | undefined): number => (a ? a.reduce((s, v) => s + v, 0) / a.length : Number.NaN);
+  t.ok(meanOf(warm?.latencyMs) < meanOf(rr?.latencyMs), `warm calls are faster: ${meanOf(warm?.latencyMs).toFixed(0)} ms against cold-start ${meanOf(rr?.latencyMs).toFixed(0)} ms`);
+
+  t.ok(seen.size > 0, 'child processes ran during the run');
+  t.same([...seen].filter((pid) => alive(pid) && descendants().includes(pid)), [], 'no child process outlives the run');
+});
