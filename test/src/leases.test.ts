@@ -6,6 +6,7 @@ import type { RunningProxy } from '../../src/app.js';
 import { abandon, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker, type FaultWorker } from '../fixtures/fault-worker.js';
 import { invoke, startTestProxy, startTestWorker, type TestWorker } from '../fixtures/servers.js';
+import { tempDir } from '../fixtures/temp-dir.js';
 
 interface StatusBody {
   queue: { waiting: number; shared: number; inFlight: number };
@@ -242,7 +243,7 @@ t.test('health: a killed worker goes down within interval x fall, gets nothing n
 t.test('live state: a package the worker no longer reports leaves the table, and the next invocation counts as a miss', async (t) => {
   const w = await startFaultWorker();
   w.statusPackages = ['numpy', 'pandas'];
-  const dir = await import('node:fs/promises').then((fs) => fs.mkdtemp('/tmp/warmroute-test-'));
+  const dir = await tempDir(t, 'warmroute-test-');
   const registry = `${dir}/registry.json`;
   await import('node:fs/promises').then((fs) => fs.writeFile(registry, JSON.stringify([{ handle: 'f', pkgs: ['numpy', 'pandas'] }])));
   const proxy = await startTestProxy({ registry, connectionsPerWorker: 2, healthIntervalMs: 40, workers: [{ url: w.url, id: 'w' }] });

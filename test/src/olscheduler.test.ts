@@ -4,7 +4,7 @@
 // accepts it, and pkg-aware places one function's concurrent requests as
 // olscheduler does, on the home its ring gives.
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { abandon, cliPath, startCli, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker, type FaultWorker } from '../fixtures/fault-worker.js';
 import { invoke } from '../fixtures/servers.js';
 import { worker } from '../fixtures/views.js';
+import { tempDir } from '../fixtures/temp-dir.js';
 
 const run = promisify(execFile);
 
@@ -48,7 +49,7 @@ t.test('an olscheduler config starts; three concurrent requests of a function ru
   const homeAddress = ringOwner(addresses, key);
   const home = workers[addresses.indexOf(homeAddress)]!;
 
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-olscheduler-'));
+  const dir = await tempDir(t, 'warmroute-olscheduler-');
   await writeFile(join(dir, 'registry.json'), JSON.stringify([
     { handle: 'hello', pkgs: [key, 'six'] },
     { handle: 'other', pkgs: ['requests'] },

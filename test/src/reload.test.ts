@@ -2,7 +2,7 @@
 // `node dist/src/cli.js start -c FILE` (built by `npx tsc -p tsconfig.json`),
 // driven by rewriting its config file, SIGHUP, POST /admin/reload and SIGTERM,
 // under a steady load of real requests.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -10,6 +10,7 @@ import { startProxy } from '../../src/app.js';
 import { startCli, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker } from '../fixtures/fault-worker.js';
 import { invoke, startTestWorker, type TestWorker } from '../fixtures/servers.js';
+import { tempDir } from '../fixtures/temp-dir.js';
 
 interface Status { balancer: { name: string }; workers: { id: string; weight: number; limit: number }[] }
 
@@ -57,7 +58,7 @@ function steadyLoad(url: string, clients: number, max: number) {
 t.test('reload under steady load: SIGHUP and POST /admin/reload apply good configs, refuse broken ones, zero failed requests', async (t) => {
   const ws: TestWorker[] = await Promise.all([0, 1, 2].map(() => startTestWorker({ delayMs: 5 })));
   t.teardown(() => Promise.all(ws.map((w) => w.close())));
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-reload-'));
+  const dir = await tempDir(t, 'warmroute-reload-');
   const file = join(dir, 'config.json');
   const worker = (i: number, weight = 1) => ({ url: ws[i]!.url, id: `w${i}`, weight });
   const base = { host: '127.0.0.1', port: 0, logLevel: 'info', accessLog: false, connectionsPerWorker: 4, healthIntervalMs: 0 };
@@ -131,7 +132,7 @@ t.test('reload under steady load: SIGHUP and POST /admin/reload apply good confi
 t.test('SIGTERM with a request in flight waits for it and exits 0', async (t) => {
   const w = await startTestWorker({ delayMs: 400 });
   t.teardown(() => w.close());
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-term-'));
+  const dir = await tempDir(t, 'warmroute-term-');
   const file = join(dir, 'config.json');
   await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'info', healthIntervalMs: 0, workers: [w.url] }));
   const cli = await startCli(t, file);
@@ -154,7 +155,7 @@ t.test('SIGTERM with a request hanging past shutdownTimeoutMs exits non-zero and
   const w = await startFaultWorker();
   w.mode = 'hang';
   t.teardown(() => w.close());
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-cut-'));
+  const dir = await tempDir(t, 'warmroute-cut-');
   const file = join(dir, 'config.json');
   await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'info', healthIntervalMs: 0, shutdownTimeoutMs: 300, workers: [w.url] }));
   const cli = await startCli(t, file);
@@ -172,7 +173,7 @@ t.test('SIGTERM with a request hanging past shutdownTimeoutMs exits non-zero and
 });
 
 t.test('a reload re-reads the package table: cost-aware switches from equal costs to the table, and a broken table is refused', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-packages-'));
+  const dir = await tempDir(t, 'warmroute-packages-');
   const file = join(dir, 'config.json');
   const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, balancer: 'cost-aware', workers: ['127.0.0.1:1'] };
   await writeFile(file, JSON.stringify(base));

@@ -2,7 +2,7 @@
 // correction at the table and policy level (WorkerView.external from the
 // workers' own reports), then three replicas on loopback over three workers
 // that serve the live-state contract.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -15,6 +15,7 @@ import { WorkerTable, type Worker } from '../../src/workers.js';
 import { abandon, until } from '../fixtures/end-to-end.js';
 import { startFaultWorker, type FaultWorker } from '../fixtures/fault-worker.js';
 import { inBatches, invoke, seededRandom, startTestProxy } from '../fixtures/servers.js';
+import { tempDir } from '../fixtures/temp-dir.js';
 
 // --- the correction, on the real worker table and policies (no sockets) ---
 
@@ -145,7 +146,7 @@ t.test('3 replicas over 3 workers: shared homes, limits summed over shares, and 
     w.delayMs = 25;
     w.statusPackages = [];
   }
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-replicas-'));
+  const dir = await tempDir(t, 'warmroute-replicas-');
   const registry = join(dir, 'registry.json');
   await writeFile(registry, JSON.stringify(functions.map((f) => ({ handle: f.name, pkgs: f.packages }))));
   // Each replica writes the worker addresses its own way and lists them in its own order; the
