@@ -30,6 +30,8 @@ export class HealthMonitor implements TableListener {
   private readonly polling = new Set<Worker>();
   private readonly agent = new Agent({ connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
   private closed = false;
+  /** Bumped when the interval changes: a poll chain of an older generation does not schedule again. */
+  private generation = 0;
 
   constructor(
     private readonly table: WorkerTable,
@@ -45,8 +47,11 @@ export class HealthMonitor implements TableListener {
     const restart = options.intervalMs !== this.options.intervalMs;
     this.options = options;
     if (!restart) return;
+    this.generation++;
     for (const t of this.timers.values()) t.cancel();
     this.timers.clear();
+    // Without checks nothing would ever bring a worker that checks took down back up.
+    if (options.intervalMs === 0) for (const w of this.table.workers) this.table.uncheck(w);
     for (const w of this.table.workers) this.added(w);
   }
 
@@ -85,10 +90,11 @@ export class HealthMonitor implements TableListener {
   }
 
   private schedule(w: Worker, ms: number): void {
+    const generation = this.generation;
     this.timers.set(w, this.clock.setTimer(ms, () => {
       if (w.removed || this.closed) return;
       void this.pollNow(w).finally(() => {
-        if (!w.removed && !this.closed && this.options.intervalMs > 0) this.schedule(w, this.options.intervalMs);
+        if (!w.removed && !this.closed && this.options.intervalMs > 0 && generation === this.generation) this.schedule(w, this.options.intervalMs);
       });
     }));
   }

@@ -42,6 +42,12 @@ export class Worker implements WorkerView {
   /** Drained, and taken out of the table as soon as nothing runs on it (a worker DNS no longer lists). */
   retiring = false;
   removed = false;
+  /**
+   * The worker added under this id and address after this one was removed
+   * while requests still ran here: it counts them as its own until they end,
+   * so the real worker never carries more than one limit's worth.
+   */
+  successor: Worker | undefined;
 
   // Statistics for /status.
   served = 0;
@@ -113,6 +119,8 @@ export class WorkerTable {
   private readonly listeners: TableListener[] = [];
   private routable_ = 0;
   private free_ = 0;
+  /** Removed workers whose requests still run, by id, until a worker at the same address takes their count. */
+  private readonly leaving = new Map<string, Worker>();
 
   constructor(
     private balancer_: Balancer,
@@ -168,14 +176,24 @@ export class WorkerTable {
     const added: Worker[] = [];
     for (const spec of specs) {
       if (this.byId.has(spec.id) || added.some((w) => w.id === spec.id)) continue;
-      added.push(new Worker(spec.id, spec.address, spec.url, spec.weight, spec.connections ?? this.options.connectionsPerWorker));
+      const w = new Worker(spec.id, spec.address, spec.url, spec.weight, spec.connections ?? this.options.connectionsPerWorker);
+      const before = this.leaving.get(spec.id);
+      if (before !== undefined) {
+        this.leaving.delete(spec.id);
+        if (before.origin === w.origin) {
+          // The same worker back while its earlier requests run: they count against its limit.
+          w.inFlight = before.inFlight;
+          before.successor = w;
+        }
+      }
+      added.push(w);
     }
     if (added.length === 0) return added;
     for (const w of added) {
       this.byId.set(w.id, w);
       w.routable = true;
       this.routable_++;
-      this.free_++;
+      if (w.inFlight < w.limit) this.free_++;
     }
     this.list = [...this.list, ...added];
     if (this.balancer_.addedMany) this.balancer_.addedMany(added);
@@ -193,6 +211,7 @@ export class WorkerTable {
     if (gone.size === 0) return;
     for (const w of gone) {
       this.byId.delete(w.id);
+      if (w.inFlight > 0) this.leaving.set(w.id, w);
       this.setState(w, () => { w.removed = true; });
       w.ejectTimer?.cancel();
     }
@@ -254,7 +273,12 @@ export class WorkerTable {
   /** A request dispatched to `w` ended (the scheduler's call, one per take). */
   drop(w: Worker, fn?: LambdaInfo): void {
     w.inFlight--;
-    if (w.removed) return;
+    if (w.removed) {
+      if (w.inFlight === 0 && this.leaving.get(w.id) === w) this.leaving.delete(w.id);
+      // The request counted on the worker that replaced this one too.
+      if (w.successor !== undefined) this.drop(w.successor);
+      return;
+    }
     if (w.routable && w.inFlight === w.limit - 1) this.free_++;
     this.balancer_.dropped?.(w, fn);
     if (w.retiring && w.inFlight === 0) this.remove([w]);
@@ -298,6 +322,14 @@ export class WorkerTable {
         w.checkReason = `down after ${w.checkFailures} failed status checks (last: ${why})`;
       }
     }
+  }
+
+  /** Active checks were turned off: what they said no longer counts. */
+  uncheck(w: Worker): void {
+    w.checkFailures = 0;
+    w.checkSuccesses = 0;
+    w.checkReason = '';
+    if (!w.checkUp) this.setState(w, () => { w.checkUp = true; });
   }
 
   /** The worker's own word on its state replaces the table's guesses. */
