@@ -3,6 +3,19 @@ import { Fifo } from './fifo.js';
 import type { Decision, Lease, Rejection } from './lease.js';
 import type { TableListener, Worker, WorkerTable } from './workers.js';
 
+/**
+ * Leases the shared queue may serve past a head it cannot serve now (its
+ * chosen worker and that worker's queue are full), before it waits for the
+ * head again. The head is served as soon as its worker frees a connection
+ * (that worker's own queue goes first, then the head moves in), and leases
+ * served past it go to other workers, so the bound only matters when a policy
+ * keeps changing its mind; it keeps the head from waiting for ever then.
+ */
+export const MAX_PASSED_OVER = 1000;
+
+/** Leases that cannot be served now that one pass looks past, so a long blocked queue costs a bounded scan. */
+const SCAN_WINDOW = 32;
+
 export interface QueueLimits {
   /** Leases that may wait at once, in the shared queue and every worker's queue together. */
   readonly queueLimit: number;
@@ -36,6 +49,8 @@ export class Scheduler implements TableListener {
   private pumping = false;
   private pumpAgain = false;
   private idleWaiters: (() => void)[] = [];
+  private closed = false;
+  private nothingRoutableCheck: Timer | undefined;
 
   constructor(
     private readonly table: WorkerTable,
@@ -96,21 +111,47 @@ export class Scheduler implements TableListener {
     lease.state = 'released';
     this.running_--;
     this.table.drop(w, lease.fn);
-    this.pump(w);
+    this.pump(current(w));
     this.checkIdle();
     return true;
   }
 
-  /** The request on `lease.worker` failed before reaching it: free that connection and place the lease again, ahead of later arrivals. */
-  retry(lease: Lease): void {
-    if (lease.state !== 'running') return;
+  /**
+   * The request on `lease.worker` failed before reaching it: free that
+   * connection and place the lease again, ahead of later arrivals, never on a
+   * worker it already tried. False when the policy's pick is one it tried: the
+   * lease is then released and its owner answers.
+   */
+  retry(lease: Lease): boolean {
+    if (lease.state !== 'running') return false;
     const w = lease.worker!;
+    (lease.tried ??= []).push(w);
     lease.state = 'new';
     lease.worker = undefined;
     this.running_--;
     this.table.drop(w, lease.fn);
-    this.place(lease, true);
-    this.pump(w);
+    const placed = this.place(lease, true);
+    this.pump(current(w));
+    if (!placed) this.checkIdle();
+    return placed;
+  }
+
+  /**
+   * Shutdown's deadline: every waiting lease is answered `reason` at once, and
+   * every lease submitted from now on too. Running leases are not touched.
+   */
+  close(reason: Rejection): void {
+    this.closed = true;
+    this.rejectWaiting(reason);
+  }
+
+  private rejectWaiting(reason: Rejection): void {
+    for (const list of this.deadlines.values()) {
+      for (const lease of list.takeAll()) {
+        this.unqueue(lease);
+        this.reject(lease, reason);
+      }
+    }
   }
 
   /** The client left while its lease waited: it leaves the queue at once. Returns false if the lease was not waiting. */
@@ -133,7 +174,13 @@ export class Scheduler implements TableListener {
     this.pump(w);
   }
 
-  /** A worker that left routing hands its queue back to the shared queue, in front, in order. */
+  /**
+   * A worker that left routing hands its queue back to the shared queue, in
+   * front, in order. When none is left in routing, what waits is answered
+   * no_healthy_worker at once rather than at its deadline; the check runs
+   * after the current change, so a batch that removes one worker and adds
+   * another (a reconcile) does not answer anyone.
+   */
   unroutable(w: Worker): void {
     const moved = w.queue.takeAll();
     for (const lease of moved) {
@@ -144,14 +191,35 @@ export class Scheduler implements TableListener {
     this.shared.unshiftAll(moved);
     this.sharedCount += moved.length;
     this.pump(undefined);
+    if (this.table.routableCount === 0 && this.waiting_ > 0 && this.nothingRoutableCheck === undefined) {
+      this.nothingRoutableCheck = this.clock.setTimer(0, () => {
+        this.nothingRoutableCheck = undefined;
+        if (this.table.routableCount === 0) this.rejectWaiting('no_healthy_worker');
+      });
+    }
   }
 
-  private place(lease: Lease, front: boolean): void {
+  /** True when `w` already failed this lease's request (a retry must go elsewhere). */
+  private triedOn(lease: Lease, w: Worker): boolean {
+    return lease.tried !== undefined && lease.tried.includes(w);
+  }
+
+  /**
+   * Dispatches, queues or rejects a lease; the one place that decides
+   * no_healthy_worker. False only for a retry whose pick is a worker it
+   * already tried (the lease is then released without a word to its owner).
+   */
+  private place(lease: Lease, front: boolean): boolean {
     const table = this.table;
+    if (this.closed) return this.reject(lease, 'shutting_down');
     if (table.routableCount === 0) return this.reject(lease, 'no_healthy_worker');
     if (table.freeCount > 0 && (this.sharedCount === 0 || front)) {
       const w = table.pick(lease.fn);
       if (w === undefined) return this.reject(lease, 'no_healthy_worker');
+      if (this.triedOn(lease, w)) {
+        lease.state = 'released';
+        return false;
+      }
       if (w.inFlight < w.limit) return this.dispatch(lease, w, this.decide(lease, w));
       if (this.waiting_ >= this.limits.queueLimit) return this.reject(lease, 'queue_full');
       if (w.queued < this.limits.workerQueueLimit) return this.enqueue(lease, w, front);
@@ -159,6 +227,9 @@ export class Scheduler implements TableListener {
       return this.reject(lease, 'queue_full');
     }
     this.enqueue(lease, undefined, front);
+    // Connections are free while others wait in the shared queue: this lease may be one that can go now.
+    if (table.freeCount > 0 && !front) this.pump(undefined);
+    return true;
   }
 
   private decide(lease: Lease, w: Worker): Decision {
@@ -167,7 +238,7 @@ export class Scheduler implements TableListener {
     return balancer.isHome(lease.fn, w) ? 'home' : 'spill';
   }
 
-  private dispatch(lease: Lease, w: Worker, decision: Decision): void {
+  private dispatch(lease: Lease, w: Worker, decision: Decision): true {
     lease.state = 'running';
     lease.worker = w;
     lease.inShared = false;
@@ -179,17 +250,19 @@ export class Scheduler implements TableListener {
     // The owner sees the worker's package set as it was before this request (affinity metrics).
     lease.owner.dispatched(lease);
     this.table.routed(w, lease.fn);
+    return true;
   }
 
-  private reject(lease: Lease, reason: Rejection): void {
+  private reject(lease: Lease, reason: Rejection): true {
     lease.state = 'released';
     lease.worker = undefined;
     lease.owner.rejected(lease, reason);
     this.checkIdle();
+    return true;
   }
 
   /** Into `w`'s queue, or the shared queue when `w` is undefined. */
-  private enqueue(lease: Lease, w: Worker | undefined, front: boolean): void {
+  private enqueue(lease: Lease, w: Worker | undefined, front: boolean): true {
     const wasNew = lease.state === 'new';
     lease.state = 'waiting';
     lease.worker = w;
@@ -205,6 +278,7 @@ export class Scheduler implements TableListener {
     }
     this.waiting_++;
     if (wasNew) this.track(lease);
+    return true;
   }
 
   /** Takes a waiting lease out of whichever queue holds it (the queue skips it lazily). */
@@ -298,27 +372,55 @@ export class Scheduler implements TableListener {
   }
 
   private serveShared(): void {
-    const table = this.table;
-    while (this.sharedCount > 0 && table.freeCount > 0) {
-      const lease = this.shared.peek()!;
-      const w = table.pick(lease.fn);
-      if (w === undefined) return;
-      if (w.inFlight < w.limit) {
-        this.shared.shift();
+    while (this.sharedCount > 0 && this.table.freeCount > 0) {
+      if (!this.serveOneShared()) return;
+    }
+  }
+
+  /**
+   * Serves the first lease of the shared queue that can move now: dispatched
+   * to a free worker, or moved to the queue of the full worker its policy
+   * waits for. A lease whose chosen worker and that worker's queue are both
+   * full keeps its place, and later leases that other workers can take go
+   * past it (up to MAX_PASSED_OVER past one head), so a FIFO never idles a
+   * worker because of its head. False when nothing can move now.
+   */
+  private serveOneShared(): boolean {
+    const head = this.shared.peek()!;
+    const end = head.passedOver >= MAX_PASSED_OVER ? 1 : this.shared.slots;
+    let blocked = 0;
+    for (let i = 0; i < end && blocked <= SCAN_WINDOW; i++) {
+      const lease = this.shared.at(i);
+      if (lease === undefined) continue;
+      const w = this.table.pick(lease.fn);
+      if (w === undefined) return false;
+      const free = w.inFlight < w.limit;
+      if (this.triedOn(lease, w) || (!free && w.queued >= this.limits.workerQueueLimit)) {
+        blocked++;
+        continue;
+      }
+      if (lease !== head) head.passedOver++;
+      this.shared.removeAt(i);
+      if (free) {
         this.unqueue(lease);
         this.dispatch(lease, w, 'shared');
-      } else if (w.queued < this.limits.workerQueueLimit) {
+      } else {
         // The policy prefers to wait for this full worker: move the lease to its queue.
-        this.shared.shift();
         this.sharedCount--;
         lease.inShared = false;
         lease.worker = w;
         w.queue.push(lease);
         w.queued++;
-      } else {
-        // Its chosen worker's queue is full too: the lease keeps its place until the next release.
-        return;
       }
+      return true;
     }
+    return false;
   }
+}
+
+/** The worker in the table for a removed one that was added again (its connection freed there), else itself. */
+function current(w: Worker): Worker {
+  let now = w;
+  while (now.removed && now.successor !== undefined) now = now.successor;
+  return now;
 }

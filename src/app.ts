@@ -8,7 +8,7 @@ import { realClock, type Clock } from './clock.js';
 import { ConfigError, loadConfig, type ProxyConfig } from './config.js';
 import type { ProxyControl } from './control.js';
 import {
-  ControlPlane, type ControlOptions, forwardSettings, healthOptions, openRegistry, queueLimits, readPackages, tableOptions, upstreamTimeouts,
+  ControlPlane, type ControlOptions, forwardSettings, type ShutdownOutcome, healthOptions, openRegistry, queueLimits, readPackages, tableOptions, upstreamTimeouts,
 } from './control-plane.js';
 import { HealthMonitor } from './health.js';
 import { ProxyMetrics } from './metrics.js';
@@ -25,10 +25,11 @@ export interface RunningProxy extends ProxyControl {
   readonly health: HealthMonitor;
   /**
    * Stops accepting, lets running and waiting requests finish for up to
-   * `shutdownTimeoutMs`, then cuts what is left. Resolves with how many
-   * requests were cut (0 for a clean stop).
+   * `shutdownTimeoutMs` (with `now`, or when called again with it: not at
+   * all), then answers the waiting ones 503 shutting_down and cuts the running
+   * ones. Resolves with how many were cut and refused.
    */
-  close(): Promise<{ cut: number }>;
+  close(now?: boolean): Promise<ShutdownOutcome>;
 }
 
 export interface StartOptions {
@@ -126,6 +127,7 @@ export async function composeProxy(config: ProxyConfig, options: StartOptions & 
     ctx,
     config: () => plane.config,
     reloading: () => plane.reloading,
+    stopping: () => plane.stopping,
     addWorkers: (specs) => plane.addWorkers(specs, 'admin'),
     removeWorkers: (names) => plane.removeWorkers(names),
     drainWorkers: (names) => plane.drainWorkers(names),
@@ -156,7 +158,7 @@ export async function startProxyWith(config: ProxyConfig, options: StartOptions 
     port: (server.address() as AddressInfo).port,
     upstreams,
     health,
-    close: () => plane.shutdown(server),
+    close: (now?: boolean) => plane.shutdown(server, now),
   }) as RunningProxy;
 }
 

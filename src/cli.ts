@@ -118,18 +118,24 @@ async function start(argv: string[]): Promise<number> {
   const proxy = await startProxyWith(config, { configPath: configFile, env: process.env, args });
   for (const message of warnings) proxy.log.warn(message);
   let stopping = false;
+  // The first SIGTERM/SIGINT shuts down gracefully; a second one means now: queued requests are answered
+  // 503 at once, running ones cut, exit 1. The handlers stay, so Node's default action never follows.
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      proxy.log.warn({ signal }, 'second signal: shutting down now');
+      void proxy.close(true);
+      return;
+    }
     stopping = true;
     proxy.log.info({ signal, timeoutMs: proxy.config().shutdownTimeoutMs }, 'shutting down: waiting for running and queued requests');
-    void proxy.close().then(({ cut }) => {
-      if (cut > 0) proxy.log.error({ cut }, 'forced shutdown: requests were cut');
+    void proxy.close().then(({ cut, refused, forced }) => {
+      if (forced) proxy.log.error({ cut, refused }, 'forced shutdown: queued requests were answered 503 and running ones cut');
       proxy.log.flush?.();
-      process.exit(cut > 0 ? 1 : 0);
+      process.exit(forced ? 1 : 0);
     });
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   process.on('SIGHUP', () => {
     proxy.reload().catch((err: unknown) => proxy.log.error({ err: (err as Error).message }, 'reload failed; the running configuration stays'));
   });

@@ -35,6 +35,8 @@ export interface ProxyConfig {
   workers: WorkerSpec[];
   connectionsPerWorker: number;
   connectTimeoutMs: number;
+  /** Further workers tried after a connect failure (nothing sent); never one already tried. */
+  connectRetries: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   /** Total deadline of one worker response; 0: none. */
@@ -142,6 +144,7 @@ const fixedRules: Record<FixedKey, KeyRule> = {
   workers: { doc: 'Workers: ["host:port","weight",...] pairs, URLs, or {"url","id","weight","connections"} objects; in the environment and flags: comma-separated, or a JSON list.', default: [], text: 'text', namesValue: true, parse: parseWorkers },
   connectionsPerWorker: { doc: `Connection limit of each worker (requests it runs at once), 1 to ${MAX_CONNECTIONS}; a worker object's "connections" overrides it.`, default: 10, text: 'number', parse: integer(1, MAX_CONNECTIONS) },
   connectTimeoutMs: { doc: 'Upstream connect timeout.', default: 5000, text: 'number', parse: millis() },
+  connectRetries: { doc: 'Further workers tried after a connect failure (nothing was sent), never one already tried; 0: none.', default: 3, text: 'number', parse: integer(0, 100) },
   headersTimeoutMs: { doc: 'Time allowed for a worker to send response headers (cold starts can take minutes).', default: 300_000, text: 'number', parse: millis() },
   bodyTimeoutMs: { doc: 'Longest pause allowed between response body chunks.', default: 300_000, text: 'number', parse: millis() },
   responseTimeoutMs: { doc: 'Total deadline of one worker response, headers and body; 0: none.', default: 900_000, text: 'number', parse: millis('none') },

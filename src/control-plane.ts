@@ -45,6 +45,7 @@ export function forwardSettings(c: ProxyConfig): ForwardSettings {
     queueLimit: c.queueLimit,
     queueTimeoutMs: c.queueTimeoutMs,
     clientBodyTimeoutMs: c.clientBodyTimeoutMs,
+    connectRetries: c.connectRetries,
   };
 }
 
@@ -136,7 +137,7 @@ export class ControlPlane {
   private readonly sources = new Map<string, WorkerSource>();
   private reloading_ = false;
   private dns: DnsWorkerSource | undefined;
-  private closing: Promise<{ cut: number }> | undefined;
+  private closing: Promise<ShutdownOutcome> | undefined;
 
   constructor(
     private readonly parts: ControlledParts,
@@ -261,10 +262,39 @@ export class ControlPlane {
 
   // Configuration.
 
-  async reload(): Promise<Record<string, unknown>> {
-    if (this.options.configPath === undefined) return this.reloadRegistry();
+  /**
+   * Re-reads the config file (else only the registry) and applies it.
+   * Reloads run one at a time in the order they were asked for, each reading
+   * the files when its turn comes, so the last one asked for is the one that
+   * runs last, whatever their durations.
+   */
+  reload(): Promise<Record<string, unknown>> {
+    return this.inTurn(() => (this.options.configPath === undefined ? this.readRegistryAgain() : this.reloadConfig(this.options.configPath)));
+  }
+
+  /** Re-reads the registry in force (the one a full reload installs), in turn with the other reloads. */
+  reloadRegistry(): Promise<Record<string, unknown>> {
+    return this.inTurn(() => this.readRegistryAgain());
+  }
+
+  private reloads: Promise<unknown> = Promise.resolve();
+
+  private inTurn<T>(run: () => Promise<T>): Promise<T> {
+    const turn = this.reloads.then(run);
+    this.reloads = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async readRegistryAgain(): Promise<Record<string, unknown>> {
+    const registry = this.registry_;
+    const functions = await registry.reload();
+    this.options.applied?.(this.config_, registry, this.packages_);
+    return { registry: registry.path || null, functions };
+  }
+
+  private async reloadConfig(configPath: string): Promise<Record<string, unknown>> {
     const { log } = this.parts;
-    const next = loadConfigFile(this.options.configPath, { env: this.options.env, args: this.options.args, onWarning: (message) => log.warn(message) });
+    const next = loadConfigFile(configPath, { env: this.options.env, args: this.options.args, onWarning: (message) => log.warn(message) });
     const nextRegistry = await openRegistry(next.registry);
     // The package table is re-read too; the policy is rebuilt (losing what it learned) only when the table changed.
     const nextPackages = await readPackages(next.packages);
@@ -283,13 +313,6 @@ export class ControlPlane {
     }
   }
 
-  async reloadRegistry(): Promise<Record<string, unknown>> {
-    const registry = this.registry_;
-    const functions = await registry.reload();
-    this.options.applied?.(this.config_, registry, this.packages_);
-    return { registry: registry.path || null, functions };
-  }
-
   /** Hands every part its share of a new configuration. */
   private apply(next: ProxyConfig, nextRegistry: Registry, nextPackages: LoadedPackages): void {
     this.packages_ = applyConfig(this.parts, { config: this.config_, packages: this.packages_ }, { config: next, packages: nextPackages }, this.options.policyEnv);
@@ -303,7 +326,11 @@ export class ControlPlane {
     this.dns?.stop();
     this.dns = undefined;
     const c = this.config_;
-    if (c.dnsName === '') return;
+    if (c.dnsName === '') {
+      // No DNS source any more: the workers it found leave as they finish (retired as when DNS drops them).
+      this.reconcile([], 'dns', true);
+      return;
+    }
     try {
       this.dns = new DnsWorkerSource(
         { name: c.dnsName, type: c.dnsType, port: c.dnsPort, intervalMs: c.dnsIntervalMs, server: c.dnsServer },
@@ -327,44 +354,78 @@ export class ControlPlane {
   }
 
   /**
-   * Stops accepting, lets running and waiting requests finish for up to
-   * `shutdownTimeoutMs`, then cuts what is left. Resolves with how many
-   * requests were cut (0 for a clean stop). Later calls share the first.
+   * Stops accepting and lets running and waiting requests finish for up to
+   * `shutdownTimeoutMs` (`now`: not at all). Then, or at once when asked
+   * again with `now`, waiting requests are answered 503 shutting_down and only
+   * requests running on a worker are cut. Resolves with how many were cut and
+   * refused; later calls share the first.
    */
-  shutdown(server: Server): Promise<{ cut: number }> {
+  shutdown(server: Server, now = false): Promise<ShutdownOutcome> {
     this.closing ??= this.stop(server);
+    if (now) this.hurry?.();
     return this.closing;
   }
 
-  private async stop(server: Server): Promise<{ cut: number }> {
-    this.dns?.stop();
-    return drainServer(server, this.parts, this.config_.shutdownTimeoutMs);
+  /** True once shutdown began: new requests, even on kept-alive connections, are refused. */
+  get stopping(): boolean {
+    return this.closing !== undefined;
   }
+
+  private hurry: (() => void) | undefined;
+
+  private async stop(server: Server): Promise<ShutdownOutcome> {
+    this.dns?.stop();
+    const now = new Promise<void>((resolve) => { this.hurry = resolve; });
+    return drainServer(server, this.parts, this.config_.shutdownTimeoutMs, now);
+  }
+}
+
+/** How a shutdown ended: requests cut while running, waiting ones answered 503, and whether the deadline (or a second signal) forced it. */
+export interface ShutdownOutcome {
+  readonly cut: number;
+  readonly refused: number;
+  readonly forced: boolean;
 }
 
 /**
  * Graceful stop of one serving process: stops accepting, lets running and
- * waiting requests finish for up to `timeoutMs`, then cuts what is left and
- * closes every connection. Resolves with how many requests were cut.
+ * waiting requests finish for up to `timeoutMs` (or until `now` resolves).
+ * Then waiting requests are answered 503 shutting_down, only requests running
+ * on a worker are cut, and every connection is closed.
  */
-export async function drainServer(server: Server, parts: { scheduler: Scheduler; upstreams: Upstreams; log: Logger; health?: HealthMonitor }, timeoutMs: number): Promise<{ cut: number }> {
+export async function drainServer(
+  server: Server,
+  parts: { scheduler: Scheduler; upstreams: Upstreams; log: Logger; health?: HealthMonitor },
+  timeoutMs: number,
+  now: Promise<void> = new Promise(() => undefined),
+): Promise<ShutdownOutcome> {
   const { scheduler, health, upstreams, log } = parts;
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
-  const outcome = await Promise.race([scheduler.whenIdle().then(() => 'idle' as const), timedOut]);
+  const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+  const outcome = await Promise.race([scheduler.whenIdle().then(() => 'idle' as const), deadline, now.then(() => 'now' as const)]);
   clearTimeout(timer);
-  const cut = outcome === 'idle' ? 0 : scheduler.running + scheduler.waiting;
-  if (cut > 0) {
-    log.error({ running: scheduler.running, waiting: scheduler.waiting, timeoutMs }, 'shutdown timed out; cutting the requests still open');
+  let result: ShutdownOutcome = { cut: 0, refused: 0, forced: false };
+  if (outcome !== 'idle') {
+    const { running, waiting } = scheduler;
+    log.error(
+      { running, waiting, timeoutMs },
+      outcome === 'now'
+        ? 'second signal: shutting down now; answering queued requests 503 and cutting the running ones'
+        : 'shutdown timed out; answering queued requests 503 and cutting the running ones',
+    );
+    scheduler.close('shutting_down');
+    result = { cut: running, refused: waiting, forced: true };
+    // The 503s are written; let them leave before the connections that still carry a running request are cut.
+    await new Promise((resolve) => setImmediate(resolve));
     server.closeAllConnections();
   }
   await health?.close();
   await upstreams.close();
   server.closeAllConnections();
   await stopped;
-  return { cut };
+  return result;
 }
 
 function dnsChanged(a: ProxyConfig, b: ProxyConfig): boolean {

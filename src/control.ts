@@ -36,6 +36,8 @@ export interface ProxyControl {
   config(): ProxyConfig;
   /** True while a reload is being applied (readiness reports not ready). */
   reloading(): boolean;
+  /** True once shutdown began: invocations are refused 503 shutting_down with `connection: close`. */
+  stopping(): boolean;
   addWorkers(specs: readonly WorkerSpec[]): AddedWorkers;
   removeWorkers(names: readonly string[]): RemovedWorkers;
   drainWorkers(names: readonly string[]): DrainedWorkers;

@@ -15,6 +15,7 @@ export const errorStatus = {
   queue_full: 503,
   queue_timeout: 503,
   no_healthy_worker: 503,
+  shutting_down: 503,
   worker_timeout: 504,
 } as const;
 

@@ -42,6 +42,21 @@ export class Fifo<T> {
     return item;
   }
 
+  /** The item in slot `i` counted from the head if it is live, else undefined (for a scan up to `slots`). */
+  at(i: number): T | undefined {
+    const item = this.items[this.head + i];
+    return item !== undefined && this.isLive(item) ? item : undefined;
+  }
+
+  /** Empties slot `i` counted from the head (an item served out of order). */
+  removeAt(i: number): void {
+    if (i === 0) {
+      this.shift();
+      return;
+    }
+    this.items[this.head + i] = undefined;
+  }
+
   /** Every live item, in order, and empties the queue. */
   takeAll(): T[] {
     const out: T[] = [];

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LambdaInfo } from '../balancers/types.js';
 import type { ProxyControl } from './control.js';
 import { sendError } from './errors.js';
-import { Exchange } from './proxy.js';
+import { Exchange, rejectionMessage } from './proxy.js';
 import type { InvokeRoute } from './route.js';
 
 /**
@@ -29,15 +29,16 @@ export function invoke(control: ProxyControl, req: IncomingMessage, res: ServerR
     sendError(res, 'method_not_allowed', `${req.method ?? ''} is not allowed here; invoke with POST`, { allow: 'POST' });
     return;
   }
+  if (control.stopping()) {
+    // A request on a kept-alive connection after shutdown began: refused, and the connection closes.
+    metrics.error('shutting_down');
+    sendError(res, 'shutting_down', rejectionMessage('shutting_down', ctx.settings, table), { 'retry-after': scheduler.retryAfterSeconds, connection: 'close' });
+    return;
+  }
   const fn = control.registry.lookup(name);
   if (!fn) {
     metrics.error('unknown_function');
     sendError(res, 'unknown_function', `function "${name}" is not in the registry`);
-    return;
-  }
-  if (table.routableCount === 0) {
-    metrics.error('no_healthy_worker');
-    sendError(res, 'no_healthy_worker', table.size === 0 ? 'no workers are configured' : 'no healthy worker is available', { 'retry-after': scheduler.retryAfterSeconds });
     return;
   }
   const maxBodyBytes = ctx.settings.maxBodyBytes;

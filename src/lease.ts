@@ -2,7 +2,7 @@ import type { LambdaInfo } from '../balancers/types.js';
 import type { Worker } from './workers.js';
 
 /** Why the scheduler answered a request itself instead of dispatching it. */
-export type Rejection = 'queue_full' | 'queue_timeout' | 'no_healthy_worker';
+export type Rejection = 'queue_full' | 'queue_timeout' | 'no_healthy_worker' | 'shutting_down';
 
 /**
  * How a placement went, for metrics: `home` the policy's preferred worker,
@@ -45,6 +45,10 @@ export class Lease {
   decision: Decision = 'direct';
   /** Times it was dispatched (2 after a retry). */
   attempts = 0;
+  /** Workers whose connection failed for this request (a retry never goes back to one); undefined: none. */
+  tried: Worker[] | undefined = undefined;
+  /** Later leases served past it while it headed the shared queue and could not be served (bounded). */
+  passedOver = 0;
 
   constructor(
     readonly fn: LambdaInfo,

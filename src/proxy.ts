@@ -35,6 +35,8 @@ export interface ForwardSettings {
   readonly queueTimeoutMs: number;
   /** The whole request body must arrive within this, from the request's start. */
   readonly clientBodyTimeoutMs: number;
+  /** Further workers tried after a connect failure (nothing was sent); never one already tried. */
+  readonly connectRetries: number;
 }
 
 export interface ForwardContext {
@@ -197,11 +199,29 @@ function failureReason(code: string): string {
   return 'protocol_error';
 }
 
-const rejectionMessages: Record<Rejection, (s: ForwardSettings, table: WorkerTable) => string> = {
-  queue_full: (s) => `every worker connection is busy and ${s.queueLimit} requests are already waiting`,
-  queue_timeout: (s) => `no worker connection became free within ${s.queueTimeoutMs} ms`,
-  no_healthy_worker: (_s, t) => (t.size === 0 ? 'no workers are configured' : 'no healthy worker is available'),
-};
+/** The one message for each reason the scheduler answers a request itself. */
+export function rejectionMessage(reason: Rejection, s: ForwardSettings, table: WorkerTable): string {
+  switch (reason) {
+    case 'queue_full': return `every worker connection is busy and ${s.queueLimit} requests are already waiting`;
+    case 'queue_timeout': return `no worker connection became free within ${s.queueTimeoutMs} ms`;
+    case 'no_healthy_worker': return table.size === 0 ? 'no workers are configured' : 'no healthy worker is available';
+    case 'shutting_down': return 'the proxy is shutting down; try again shortly';
+  }
+}
+
+/**
+ * How a request ended, as `Exchange.end` records it. `error` is the code the
+ * proxy answered or counted (none: the worker's answer went through); with
+ * `message` the client is sent that error, with `cut` its response is broken
+ * off (it had begun), otherwise nothing more is written.
+ */
+interface Ending {
+  readonly worker?: Worker;
+  readonly error?: ErrorCode | 'client_closed';
+  readonly message?: string;
+  readonly headers?: Record<string, string | number>;
+  readonly cut?: boolean;
+}
 
 /**
  * One client request on its way through a worker. It owns the request's lease
@@ -209,7 +229,7 @@ const rejectionMessages: Record<Rejection, (s: ForwardSettings, table: WorkerTab
  * rejected), sends the request on one of that worker's connections, and writes
  * the response straight into the client's as it arrives. It is its own undici
  * dispatch handler, so a request costs one object here and aborting it needs
- * no AbortController.
+ * no AbortController. However it ends, it ends in `end`.
  */
 export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   readonly lease: Lease;
@@ -219,7 +239,8 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   private readonly headers: string[];
   private status = 0;
   private bytes = 0;
-  private retried = false;
+  /** Connect failures retried on another worker. */
+  private retries = 0;
   private clientGone = false;
   private finished = false;
   private deadline: NodeJS.Timeout | undefined;
@@ -246,34 +267,27 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   private readonly onClose = (): void => {
     if (this.res.writableFinished || this.finished) return;
     this.clientGone = true;
-    if (this.ctx.scheduler.cancel(this.lease)) {
-      // Left while waiting: the request is never sent.
-      this.ctx.metrics.error('client_closed');
-      this.finish();
-      return;
-    }
+    // Left while waiting: the request is never sent.
+    if (this.ctx.scheduler.cancel(this.lease)) return this.end({ error: 'client_closed' });
     this.controller?.abort(new ClientGone());
   };
 
   // LeaseOwner
 
   rejected(_lease: Lease, reason: Rejection): void {
-    const { metrics, scheduler, settings, table } = this.ctx;
-    metrics.error(reason);
-    sendError(this.res, reason, rejectionMessages[reason](settings, table), { 'retry-after': scheduler.retryAfterSeconds });
-    this.access(undefined, reason);
-    this.finish();
+    const { scheduler, settings, table } = this.ctx;
+    const retryAfter = scheduler.retryAfterSeconds;
+    // Shutting down, the connection closes after this answer, so the client retries elsewhere.
+    const headers: Record<string, string | number> = reason === 'shutting_down' ? { 'retry-after': retryAfter, connection: 'close' } : { 'retry-after': retryAfter };
+    this.end({ error: reason, message: rejectionMessage(reason, settings, table), headers });
   }
 
   dispatched(lease: Lease): void {
     const worker = lease.worker!;
     const { metrics, clock, upstreams, settings } = this.ctx;
     metrics.dispatched(lease, worker, (clock.now() - lease.admittedAt) / 1000);
-    if (this.clientGone || this.res.destroyed) {
-      // The client left in the same tick the lease was placed: give the connection back untouched.
-      this.ctx.scheduler.release(lease);
-      return this.finish();
-    }
+    // The client left in the same tick the lease was placed: give the connection back untouched.
+    if (this.clientGone || this.res.destroyed) return this.end({ worker, error: 'client_closed' });
     this.status = 0;
     this.head = undefined;
     this.connection = upstreams.connectionsOf(worker).acquire();
@@ -339,34 +353,19 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     }
     worker.served++;
     metrics.answered(worker, this.status, (this.ctx.clock.now() - this.lease.dispatchedAt) / 1000);
-    this.access(worker, undefined);
-    this.ctx.scheduler.release(this.lease);
-    this.finish();
+    this.end({ worker });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     const worker = this.endAttempt();
-    const { table, metrics, log, scheduler, settings } = this.ctx;
+    const { table, metrics, log, settings } = this.ctx;
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (this.clientGone || err instanceof ClientGone) {
-      metrics.error('client_closed');
-      this.access(worker, 'client_closed');
-      scheduler.release(this.lease);
-      return this.finish();
-    }
+    if (this.clientGone || err instanceof ClientGone) return this.end({ worker, error: 'client_closed' });
     if (this.streamed?.timedOut) {
-      metrics.error('body_timeout');
-      sendError(this.res, 'body_timeout', `the request body did not arrive within ${settings.clientBodyTimeoutMs} ms`, { connection: 'close' });
-      this.access(worker, 'body_timeout');
-      scheduler.release(this.lease);
-      return this.finish();
+      return this.end({ worker, error: 'body_timeout', message: `the request body did not arrive within ${settings.clientBodyTimeoutMs} ms`, headers: { connection: 'close' } });
     }
     if (this.streamed?.tooLarge) {
-      metrics.error('body_too_large');
-      sendError(this.res, 'body_too_large', `request body exceeds the limit of ${settings.maxBodyBytes} bytes`, { connection: 'close' });
-      this.access(worker, 'body_too_large');
-      scheduler.release(this.lease);
-      return this.finish();
+      return this.end({ worker, error: 'body_too_large', message: `request body exceeds the limit of ${settings.maxBodyBytes} bytes`, headers: { connection: 'close' } });
     }
     const reason = failureReason(code);
     worker.countError(reason);
@@ -380,28 +379,23 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     if (this.status !== 0) {
       // The response had begun: nothing can be said to the client any more but a cut.
       metrics.answered(worker, this.status, (this.ctx.clock.now() - this.lease.dispatchedAt) / 1000);
-      metrics.error('worker_failed');
       log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code || err.message }, 'worker response broke off');
-      this.res.destroy();
-      this.access(worker, 'worker_failed');
-      scheduler.release(this.lease);
-      return this.finish();
+      return this.end({ worker, error: 'worker_failed', cut: true });
     }
-    if (connectFailures.has(code) && !this.retried && !(this.streamed?.started ?? false)) {
-      this.retried = true;
+    if (connectFailures.has(code) && this.retries < settings.connectRetries && !(this.streamed?.started ?? false)) {
+      // Nothing reached the worker: another one may be tried, never one already tried.
+      this.retries++;
       metrics.retried();
-      log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code }, 'connect failed; retrying on another worker');
-      scheduler.retry(this.lease);
-      return;
+      log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code, retry: this.retries }, 'connect failed; retrying on another worker');
+      if (this.ctx.scheduler.retry(this.lease)) return;
     }
     const timedOut = timeouts.has(code);
-    const errorCode: ErrorCode = timedOut ? 'worker_timeout' : 'worker_failed';
-    metrics.error(errorCode);
     log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code || err.message }, 'worker failed');
-    sendError(this.res, errorCode, `worker ${worker.id} ${timedOut ? 'timed out' : 'failed'} (${code || err.message})`);
-    this.access(worker, errorCode);
-    scheduler.release(this.lease);
-    this.finish();
+    this.end({
+      worker,
+      error: timedOut ? 'worker_timeout' : 'worker_failed',
+      message: `worker ${worker.id} ${timedOut ? 'timed out' : 'failed'} (${code || err.message})`,
+    });
   }
 
   /** The connection is done with this attempt: back to its worker's idle list. */
@@ -421,8 +415,25 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     return worker;
   }
 
+  /**
+   * The one end of every request, however it went: counts the error, answers
+   * or cuts the client, writes the access log line, releases the lease (once:
+   * the scheduler ignores a lease that does not run) and stops listening.
+   */
+  private end(ending: Ending): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.res.off('close', this.onClose);
+    const { metrics, scheduler, settings } = this.ctx;
+    const error = ending.error;
+    if (error !== undefined) metrics.error(error);
+    if (ending.cut) this.res.destroy();
+    else if (error !== undefined && error !== 'client_closed' && ending.message !== undefined) sendError(this.res, error, ending.message, ending.headers);
+    if (settings.accessLog) this.access(ending.worker, error);
+    scheduler.release(this.lease);
+  }
+
   private access(worker: Worker | undefined, error: string | undefined): void {
-    if (!this.ctx.settings.accessLog) return;
     const now = this.ctx.clock.now();
     const lease = this.lease;
     this.ctx.log.info({
@@ -433,13 +444,7 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
       ms: Math.round((now - lease.admittedAt) * 1000) / 1000,
       waitMs: Math.round(lease.waitedMs(now) * 1000) / 1000,
       bytes: this.bytes,
-      retried: this.retried,
+      retried: this.retries > 0,
     }, 'access');
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.res.off('close', this.onClose);
   }
 }

@@ -78,6 +78,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
     ctx,
     config: () => config,
     reloading: () => false,
+    stopping: () => stopping !== undefined,
     addWorkers: primaryOnly,
     removeWorkers: primaryOnly,
     drainWorkers: primaryOnly,

@@ -85,9 +85,11 @@ export class JournalingTable extends WorkerTable {
   }
 
   override trustUnchecked(): void {
-    const waiting = this.workers.filter((w) => w.awaitingCheck);
+    const before = this.workers.map((w) => `${String(w.checkUp)} ${w.checkReason}`);
     super.trustUnchecked();
-    for (const w of waiting) this.record({ kind: 'verdict', id: w.id, up: w.checkUp, why: w.checkReason });
+    this.workers.forEach((w, i) => {
+      if (`${String(w.checkUp)} ${w.checkReason}` !== before[i]) this.record({ kind: 'verdict', id: w.id, up: w.checkUp, why: w.checkReason });
+    });
   }
 
   override checked(w: Worker, ok: boolean, why: string): void {

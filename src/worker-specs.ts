@@ -6,6 +6,8 @@ import { nearMiss } from './did-you-mean.js';
 export const MAX_WEIGHT = 1000;
 /** Most connections (concurrent requests) one worker may be given. */
 export const MAX_CONNECTIONS = 10_000;
+/** Longest worker host name, in characters: DNS's limit for a name (RFC 1035), and longer than any IP literal. */
+export const MAX_HOST_LENGTH = 253;
 /** Longest worker id, in characters. */
 export const MAX_ID_LENGTH = 256;
 
@@ -170,5 +172,8 @@ export function workerOrigin(address: string): string {
   if (address.includes('?')) throw new WorkerSpecError(`${who} has a query; give only scheme, host and port`);
   if (url.pathname !== '/') throw new WorkerSpecError(`${who} has a path; give only scheme, host and port`);
   if (url.hostname === '') throw new WorkerSpecError(`${who} has no host`);
+  if (url.hostname.length > MAX_HOST_LENGTH) {
+    throw new WorkerSpecError(`${who} has a host of ${url.hostname.length} characters; a host name is at most ${MAX_HOST_LENGTH} (DNS's limit)`);
+  }
   return url.origin;
 }

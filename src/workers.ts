@@ -44,6 +44,12 @@ export class Worker implements WorkerView {
   /** Drained, and taken out of the table as soon as nothing runs on it (a worker DNS no longer lists). */
   retiring = false;
   removed = false;
+  /**
+   * The worker added under this id and address after this one was removed
+   * while requests still ran here: it counts them as its own until they end,
+   * so the real worker never carries more than one limit's worth.
+   */
+  successor: Worker | undefined;
 
   // Statistics for /status.
   served = 0;
@@ -126,6 +132,8 @@ export class WorkerTable {
   private readonly listeners: TableListener[] = [];
   private routable_ = 0;
   private free_ = 0;
+  /** Removed workers whose requests still run, by id, until a worker at the same address takes their count. */
+  private readonly leaving = new Map<string, Worker>();
 
   constructor(
     private balancer_: Balancer,
@@ -187,7 +195,17 @@ export class WorkerTable {
     for (const spec of specs) {
       if (this.byId.has(spec.id) || seen.has(spec.id)) continue;
       seen.add(spec.id);
-      added.push(new Worker(spec.id, spec.address, spec.url, spec.weight, spec.connections ?? this.options.connectionsPerWorker));
+      const w = new Worker(spec.id, spec.address, spec.url, spec.weight, spec.connections ?? this.options.connectionsPerWorker);
+      const before = this.leaving.get(spec.id);
+      if (before !== undefined) {
+        this.leaving.delete(spec.id);
+        if (before.origin === w.origin) {
+          // The same worker back while its earlier requests run: they count against its limit.
+          w.inFlight = before.inFlight;
+          before.successor = w;
+        }
+      }
+      added.push(w);
     }
     if (added.length === 0) return added;
     const held = hold && this.options.holdNewWorkers === true;
@@ -202,7 +220,7 @@ export class WorkerTable {
       w.routable = true;
       this.routable_++;
       // A limit of 0 (a process's share of a worker smaller than the number of processes) is never free.
-      if (w.limit > 0) this.free_++;
+      if (w.inFlight < w.limit) this.free_++;
     }
     this.list = [...this.list, ...added];
     if (this.balancer_.addedMany) this.balancer_.addedMany(added);
@@ -214,9 +232,22 @@ export class WorkerTable {
     return added;
   }
 
-  /** Status checks stopped: workers still waiting for their first one are trusted, as workers are without checks. */
+  /**
+   * Status checks stopped: what they said no longer counts, since nothing
+   * would ever bring a worker they took down back up. Workers still waiting
+   * for their first check are trusted, as workers are without checks.
+   */
   trustUnchecked(): void {
-    for (const w of this.list) if (w.awaitingCheck) this.passedFirstCheck(w);
+    for (const w of this.list) {
+      if (w.awaitingCheck) {
+        this.passedFirstCheck(w);
+        continue;
+      }
+      w.checkFailures = 0;
+      w.checkSuccesses = 0;
+      w.checkReason = '';
+      if (!w.checkUp) this.setState(w, () => { w.checkUp = true; });
+    }
   }
 
   /** Takes workers out of the table at once; their queues go back to the shared queue, in-flight requests finish. */
@@ -225,6 +256,7 @@ export class WorkerTable {
     if (gone.size === 0) return;
     for (const w of gone) {
       this.byId.delete(w.id);
+      if (w.inFlight > 0) this.leaving.set(w.id, w);
       this.setState(w, () => { w.removed = true; });
       w.ejectTimer?.cancel();
     }
@@ -299,7 +331,12 @@ export class WorkerTable {
   /** A request dispatched to `w` ended (the scheduler's call, one per take). */
   drop(w: Worker, fn?: LambdaInfo): void {
     w.inFlight--;
-    if (w.removed) return;
+    if (w.removed) {
+      if (w.inFlight === 0 && this.leaving.get(w.id) === w) this.leaving.delete(w.id);
+      // The request counted on the worker that replaced this one too.
+      if (w.successor !== undefined) this.drop(w.successor);
+      return;
+    }
     if (w.routable && w.inFlight === w.limit - 1) this.free_++;
     this.balancer_.dropped?.(w, fn);
     if (w.retiring && w.inFlight === 0) this.remove([w]);
