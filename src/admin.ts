@@ -27,7 +27,13 @@ export interface AdminAnswer {
  */
 export async function handleAdmin(control: ProxyControl, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
   if (!authorized(control, req, res)) return;
-  const request: AdminRequest = { method: req.method ?? '', path, query: query.toString(), body: await readBody(req, adminBodyLimit) };
+  const body = await readBody(req, adminBodyLimit);
+  if (body === undefined) {
+    // Answered, not reset: the client learns the limit; the connection closes so the rest of its body is never read.
+    sendError(res, 'body_too_large', `admin request body exceeds the limit of ${adminBodyLimit} bytes`, { connection: 'close' });
+    return;
+  }
+  const request: AdminRequest = { method: req.method ?? '', path, query: query.toString(), body };
   const answer = control.primary !== undefined ? await control.primary.admin(request) : await answerAdmin(control, request);
   sendJson(res, answer.status, answer.body, answer.headers);
 }
@@ -117,19 +123,25 @@ function requestedWorkers(query: URLSearchParams, text: string, action: string):
   return items;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** The body as text, or undefined once it is over `limit` bytes (declared or counted); reading stops there. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
-        reject(new Error(`admin request body exceeds ${limit} bytes`));
-        req.destroy();
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
+        resolve(undefined);
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });

@@ -13,8 +13,17 @@ import type { TableListener, Worker, WorkerTable } from './workers.js';
  */
 export const MAX_PASSED_OVER = 1000;
 
-/** Leases that cannot be served now that one pass looks past, so a long blocked queue costs a bounded scan. */
+/**
+ * Functions found blocked that one pass looks past, so a long blocked queue
+ * costs a bounded scan. Further leases of a function already found blocked in
+ * the pass are skipped without asking the policy again (its answer cannot
+ * change until something is dispatched or freed), so one overflowing function,
+ * however many of its leases wait, never hides the leases behind it.
+ */
 const SCAN_WINDOW = 32;
+
+/** Slots one pass examines at most, whatever they hold. */
+const SCAN_SLOTS = 4096;
 
 export interface QueueLimits {
   /** Leases that may wait at once, in the shared queue and every worker's queue together. */
@@ -199,6 +208,16 @@ export class Scheduler implements TableListener {
     }
   }
 
+  /** The least-loaded routable worker with a free connection that this lease has not tried (a retry's scan, rare). */
+  private untriedFree(lease: Lease): Worker | undefined {
+    let best: Worker | undefined;
+    for (const w of this.table.workers) {
+      if (!w.routable || w.inFlight >= w.limit || this.triedOn(lease, w)) continue;
+      if (best === undefined || w.inFlight / w.limit < best.inFlight / best.limit) best = w;
+    }
+    return best;
+  }
+
   /** True when `w` already failed this lease's request (a retry must go elsewhere). */
   private triedOn(lease: Lease, w: Worker): boolean {
     return lease.tried !== undefined && lease.tried.includes(w);
@@ -214,11 +233,15 @@ export class Scheduler implements TableListener {
     if (this.closed) return this.reject(lease, 'shutting_down');
     if (table.routableCount === 0) return this.reject(lease, 'no_healthy_worker');
     if (table.freeCount > 0 && (this.sharedCount === 0 || front)) {
-      const w = table.pick(lease.fn);
+      let w = table.pick(lease.fn);
       if (w === undefined) return this.reject(lease, 'no_healthy_worker');
       if (this.triedOn(lease, w)) {
-        lease.state = 'released';
-        return false;
+        // The policy's choice already failed this request: any untried worker that can take it now.
+        w = this.untriedFree(lease);
+        if (w === undefined) {
+          lease.state = 'released';
+          return false;
+        }
       }
       if (w.inFlight < w.limit) return this.dispatch(lease, w, this.decide(lease, w));
       if (this.waiting_ >= this.limits.queueLimit) return this.reject(lease, 'queue_full');
@@ -387,16 +410,22 @@ export class Scheduler implements TableListener {
    */
   private serveOneShared(): boolean {
     const head = this.shared.peek()!;
-    const end = head.passedOver >= MAX_PASSED_OVER ? 1 : this.shared.slots;
+    const end = head.passedOver >= MAX_PASSED_OVER ? 1 : Math.min(this.shared.slots, SCAN_SLOTS);
     let blocked = 0;
+    let blockedFunctions: Set<string> | undefined;
     for (let i = 0; i < end && blocked <= SCAN_WINDOW; i++) {
       const lease = this.shared.at(i);
-      if (lease === undefined) continue;
+      if (lease === undefined || blockedFunctions?.has(lease.fn.name)) continue;
       const w = this.table.pick(lease.fn);
       if (w === undefined) return false;
       const free = w.inFlight < w.limit;
-      if (this.triedOn(lease, w) || (!free && w.queued >= this.limits.workerQueueLimit)) {
+      if (this.triedOn(lease, w)) {
         blocked++;
+        continue;
+      }
+      if (!free && w.queued >= this.limits.workerQueueLimit) {
+        blocked++;
+        (blockedFunctions ??= new Set()).add(lease.fn.name);
         continue;
       }
       if (lease !== head) head.passedOver++;
