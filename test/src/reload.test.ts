@@ -189,3 +189,91 @@ t.test('a reload re-reads the package table: cost-aware switches from equal cost
   await t.rejects(proxy.reload(), /package table .*packages\.json/, 'a broken table is refused, naming the file');
   t.equal(await costs(), 'table', 'and the running policy keeps the table it had');
 });
+
+/** One request's single outcome: its HTTP status and error code, or how its connection was cut. */
+function outcomeOf(url: string): Promise<string> {
+  return invoke(url, '/runLambda/f').then(
+    (r) => {
+      const code = (r.json as { error?: { code: string } } | undefined)?.error?.code;
+      if (r.status === 200) return '200';
+      return `${r.status} ${code ?? ''}${r.headers['retry-after'] !== undefined ? ' retry-after' : ''}`;
+    },
+    () => 'cut',
+  );
+}
+
+t.test('SIGTERM with more requests than connections: every request gets one answer; only those running at the deadline are cut', async (t) => {
+  const w = await startTestWorker({ delayMs: 600 });
+  t.teardown(() => w.close());
+  const dir = await tempDir(t, 'warmroute-drain-');
+  const file = join(dir, 'config.json');
+  await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'info', healthIntervalMs: 0, connectionsPerWorker: 2, shutdownTimeoutMs: 1000, workers: [w.url] }));
+  const cli = await startCli(t, file);
+  const outcomes = Array.from({ length: 10 }, () => outcomeOf(cli.url));
+  await until(() => w.current === 2 && cli.lines.length > 0, 'two requests run, the rest wait');
+  await new Promise((r) => setTimeout(r, 100));
+  cli.child.kill('SIGTERM');
+  const code = await cli.exited;
+  const all = await Promise.all(outcomes);
+  const counts = new Map<string, number>();
+  for (const o of all) counts.set(o, (counts.get(o) ?? 0) + 1);
+  t.equal(all.length, 10, `one outcome per request: ${JSON.stringify([...counts])}`);
+  t.ok(all.every((o) => o === '200' || o === '503 shutting_down retry-after' || o === 'cut'), 'each is 200, 503 shutting_down with Retry-After, or cut');
+  t.ok((counts.get('200') ?? 0) >= 2, 'the requests running at SIGTERM finished');
+  t.ok((counts.get('503 shutting_down retry-after') ?? 0) >= 1, 'requests still queued at the deadline were answered 503, not reset');
+  t.ok((counts.get('cut') ?? 0) <= 2, 'no more were cut than connections ran at the deadline');
+  t.not(code, 0, 'requests were cut: exit status non-zero');
+});
+
+t.test('during shutdown a request arriving on a kept-alive connection gets 503 shutting_down and connection: close', async (t) => {
+  const { connect } = await import('node:net');
+  const w = await startTestWorker({ delayMs: 600 });
+  t.teardown(() => w.close());
+  const dir = await tempDir(t, 'warmroute-keepalive-');
+  const file = join(dir, 'config.json');
+  await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'info', healthIntervalMs: 0, shutdownTimeoutMs: 20_000, workers: [w.url] }));
+  const cli = await startCli(t, file);
+  const { hostname, port } = new URL(cli.url);
+  const socket = connect(Number(port), hostname);
+  t.teardown(() => socket.destroy());
+  let received = '';
+  socket.setEncoding('utf8').on('data', (c: string) => { received += c; });
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  const req = `POST /runLambda/f HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}`;
+  socket.write(req);
+  await until(() => w.current === 1, 'the first request runs');
+  cli.child.kill('SIGTERM');
+  await cli.line((l) => l.msg === 'shutting down: waiting for running and queued requests', 'the shutdown line');
+  socket.write(req);
+  await closed;
+  const answers = received.split(/(?=HTTP\/1\.1 )/);
+  t.equal(answers.length, 2, 'two answers on the connection');
+  t.match(answers[0], /^HTTP\/1\.1 200/, 'the running request finished');
+  t.match(answers[1], /^HTTP\/1\.1 503/, 'the arrival during shutdown is answered 503');
+  t.match(answers[1], /shutting_down/);
+  t.match(answers[1], /\r\nconnection: close\r\n/i, 'with connection: close');
+  t.equal(await cli.exited, 0, 'nothing was cut');
+});
+
+t.test('a second SIGTERM means now: queued requests get 503 shutting_down, the running one is cut, exit 1, logged', async (t) => {
+  const w = await startTestWorker({ delayMs: 3000 });
+  t.teardown(() => w.close());
+  const dir = await tempDir(t, 'warmroute-now-');
+  const file = join(dir, 'config.json');
+  await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'info', healthIntervalMs: 0, connectionsPerWorker: 1, shutdownTimeoutMs: 20_000, workers: [w.url] }));
+  const cli = await startCli(t, file);
+  const running = outcomeOf(cli.url);
+  await until(() => w.current === 1, 'one request runs');
+  const queued = Array.from({ length: 3 }, () => outcomeOf(cli.url));
+  await new Promise((r) => setTimeout(r, 100));
+  cli.child.kill('SIGTERM');
+  await cli.line((l) => l.msg === 'shutting down: waiting for running and queued requests', 'the shutdown line');
+  const secondAt = performance.now();
+  cli.child.kill('SIGTERM');
+  const code = await cli.exited;
+  t.equal(code, 1, 'exit 1 (not 143: the signal is handled)');
+  t.ok(performance.now() - secondAt < 2500, 'at once, before the running request could have finished');
+  t.ok(cli.lines.some((l) => l.msg === 'second signal: shutting down now'), 'logged');
+  for (const o of await Promise.all(queued)) t.equal(o, '503 shutting_down retry-after', 'queued requests are answered, not reset');
+  t.equal(await running, 'cut', 'the running request is cut');
+});
