@@ -45,17 +45,24 @@ t.test('Expect: 100-continue with a 2 MB body reaches the worker (as curl sends 
 
 t.test('slow request bodies cannot take every worker connection', async (t) => {
   const w = await startFaultWorker();
-  const proxy = await startTestProxy({ connectionsPerWorker: 2, queueTimeoutMs: 2000, clientBodyTimeoutMs: 1500, healthIntervalMs: 0, workers: [w.url] });
+  // The queue timeout is shorter than the body timeout: were the slow bodies holding both connections,
+  // the good request would get 503 queue_timeout before any slow body timed out and freed one.
+  const proxy = await startTestProxy({ connectionsPerWorker: 2, queueTimeoutMs: 800, clientBodyTimeoutMs: 3000, healthIntervalMs: 0, workers: [w.url] });
   t.teardown(async () => { await proxy.close(); await w.close(); });
-  // Four clients announce a small body and send it one byte at a time.
-  const slow = Array.from({ length: 4 }, () => {
+  // Four clients announce a small body and send its first byte, then nothing.
+  const slow = await Promise.all(Array.from({ length: 4 }, () => new Promise<ReturnType<typeof httpRequest>>((resolve) => {
     const req = httpRequest(`${proxy.url}/runLambda/f`, { method: 'POST', headers: { 'content-length': '100' } });
     req.on('error', () => undefined);
-    req.write('x');
-    return req;
-  });
+    req.write('x', () => resolve(req));
+  })));
+  // Their headers are on the proxy's side of loopback; give it a moment to parse them (nothing to await
+  // there: with the fix, a request still receiving its body is not visible in any count).
+  await new Promise((r) => setTimeout(r, 100));
+  const start = performance.now();
   const ok = await invoke(proxy.url, '/runLambda/f');
-  t.equal(ok.status, 200, 'another caller is served while slow bodies trickle in');
+  const ms = performance.now() - start;
+  t.equal(ok.status, 200, `another caller is served while slow bodies trickle in (${ok.text})`);
+  t.ok(ms < 1500, `in ${Math.round(ms)} ms, well under the 3000 ms body timeout`);
   t.equal(proxy.scheduler.running, 0, 'no slow body holds a worker connection');
   for (const req of slow) req.destroy();
 });
