@@ -219,3 +219,43 @@ t.test('workers waiting for a first check are trusted once a reload turns polls 
   proxy.health.setOptions({ intervalMs: 0, timeoutMs: 1000, statusPath: '/status', maxPollsPerSecond: 250 });
   t.equal(w.routable, true, 'without polls nothing would ever check it: it is trusted, as every worker is without polls');
 });
+
+t.test('reloads of healthIntervalMs: polls turned off while a worker is down bring it back; toggling them does not pile up poll chains', async (t) => {
+  const { writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { tempDir } = await import('../fixtures/temp-dir.js');
+  const { startProxy } = await import('../../src/app.js');
+  let failing = true;
+  const w = await startStatusWorker((res) => {
+    if (failing) res.writeHead(500).end();
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  const dir = await tempDir(t, 'warmroute-polls-');
+  const file = join(dir, 'config.json');
+  const configWith = (healthIntervalMs: number): Record<string, unknown> => ({
+    host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs, healthFall: 1, healthRise: 1, workers: [{ url: w.url, id: 'w' }],
+  });
+  await writeFile(file, JSON.stringify(configWith(50)));
+  const proxy = await startProxy(configWith(50), { configPath: file });
+  t.teardown(async () => {
+    await proxy.close();
+    await w.close();
+  });
+  await until(() => proxy.table.get('w')!.routable === false, 'the worker is down');
+  t.equal((await invoke(proxy.url, '/runLambda/f')).status, 503, 'down: 503');
+  const reload = async (ms: number): Promise<void> => {
+    await writeFile(file, JSON.stringify(configWith(ms)));
+    t.equal((await invoke(proxy.url, '/admin/reload', { body: '' })).status, 200, `reload to healthIntervalMs ${ms}`);
+  };
+  await reload(0);
+  t.equal((await invoke(proxy.url, '/runLambda/f')).status, 200, 'polls off: nothing would bring it back, so it is trusted again');
+  t.equal((await get(`${proxy.url}/readyz`)).status, 200, '/readyz agrees');
+
+  failing = false;
+  for (const ms of [200, 0, 200, 0, 200, 0, 200]) await reload(ms);
+  const before = w.statusPolls;
+  await new Promise((r) => setTimeout(r, 1000));
+  const polls = w.statusPolls - before;
+  // One chain at 200 ms polls about 5 times a second; the four chains started would poll about 20 times.
+  t.ok(polls >= 2 && polls <= 8, `one poll chain: ${polls} polls in 1 s at healthIntervalMs 200`);
+});
