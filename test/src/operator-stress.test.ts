@@ -27,7 +27,7 @@ const slowPath = (path: string): number | undefined => (path.startsWith('/runLam
 for (const limits of [{}, { connectionsPerWorker: 2, workerQueueLimit: 2 }]) {
   t.test(`head-of-line: while a 5 s function overflows into the shared queue, fast functions whose homes are idle are served at once (${JSON.stringify(limits)})`, async (t) => {
     const ws = await Promise.all(Array.from({ length: 4 }, () => startTestWorker({ delayFor: slowPath, delayMs: 10 })));
-    const proxy = await startTestProxy({ balancer: 'pkg-aware', loadThreshold: 300, healthIntervalMs: 0, workers: ws.map((w) => w.url), ...limits });
+    const proxy = await startTestProxy({ balancer: 'pkg-aware', loadThreshold: 300, healthIntervalMs: 0, shutdownTimeoutMs: 200, workers: ws.map((w) => w.url), ...limits });
     t.teardown(async () => {
       await proxy.close(true);
       await Promise.all(ws.map((w) => w.close()));
@@ -36,8 +36,9 @@ for (const limits of [{}, { connectionsPerWorker: 2, workerQueueLimit: 2 }]) {
     const names = Array.from({ length: 16 }, (_, i) => `fast${i}`);
     const homeOf = new Map<string, string>();
     for (const name of names) homeOf.set(name, String((await invoke(proxy.url, `/runLambda/${name}`)).headers['x-warmroute-worker']));
-    const slow = Array.from({ length: 120 }, () => invoke(proxy.url, '/runLambda/slow').catch(() => undefined));
-    await until(() => proxy.scheduler.waiting >= 20, 'the slow function overflows into the queues');
+    // Enough to fill both homes' connections and own queues (2 x (10 + 100) by default) and spill into the shared queue.
+    const slow = Array.from({ length: 240 }, () => invoke(proxy.url, '/runLambda/slow').catch(() => undefined));
+    await until(() => proxy.scheduler.waiting >= 200, 'the slow function overflows into the shared queue');
     // The proxy's own view: a slow request on its way to a worker has not reached it yet.
     const busy = new Set(proxy.table.workers.filter((w) => w.inFlight > 0).map((w) => w.id));
     t.ok(busy.size < ws.length, `some workers run none of the slow function (busy: ${busy.size} of ${ws.length})`);
