@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { startProxy } from '../../src/app.js';
+import { startDnsServer } from '../fixtures/dns-server.js';
 import { until } from '../fixtures/end-to-end.js';
 import { closedPort, invoke, startTestProxy, startTestWorker, type Reply } from '../fixtures/servers.js';
 import { tempDir } from '../fixtures/temp-dir.js';
@@ -103,18 +104,19 @@ t.test('a reload acts on what the proxy does: registry, removed function, limit,
   t.equal((await invoke(proxy.url, '/runLambda/later')).status, 200, '/admin/registry/reload re-reads the new path');
 });
 
-t.test('overlapping reloads: a slow one (large registry) then a fast one 10 ms later end with the fast one running', async (t) => {
-  const w = await startTestWorker();
-  const dir = await tempDir(t, 'warmroute-reload-order-');
-  const config = join(dir, 'config.json');
-  const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, workers: [w.url] };
-  await writeFile(join(dir, 'big.json'), JSON.stringify(Array.from({ length: 100_000 }, (_, i) => ({ handle: `f${i}`, pkgs: [`p${i % 500}`] }))));
-  await writeFile(join(dir, 'small.json'), JSON.stringify([{ handle: 'v2', pkgs: [] }]));
-  await writeFile(config, JSON.stringify({ ...base, registry: 'small.json' }));
-  const proxy = await startProxy(JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>, { configPath: config, baseDir: dir });
-  t.teardown(async () => {
-    await proxy.close();
-    await w.close();
+t.test('overlapping reloads: a slow one (large registry) then a fast one 10 ms later end with the fast one running, three times over', async (t) => {
+  for (let attempt = 1; attempt <= 3; attempt++) await t.test(`attempt ${attempt}`, async (t) => {
+    const w = await startTestWorker();
+    const dir = await tempDir(t, 'warmroute-reload-order-');
+    const config = join(dir, 'config.json');
+    const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, workers: [w.url] };
+    await writeFile(join(dir, 'big.json'), JSON.stringify(Array.from({ length: 100_000 }, (_, i) => ({ handle: `f${i}`, pkgs: [`p${i % 500}`] }))));
+    await writeFile(join(dir, 'small.json'), JSON.stringify([{ handle: 'v2', pkgs: [] }]));
+    await writeFile(config, JSON.stringify({ ...base, registry: 'small.json' }));
+    const proxy = await startProxy(JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>, { configPath: config, baseDir: dir });
+    t.teardown(async () => {
+      await proxy.close();
+      await w.close();
   });
   await writeFile(config, JSON.stringify({ ...base, registry: 'big.json' }));
   const v1 = invoke(proxy.url, '/admin/reload', { body: '' });
@@ -125,6 +127,7 @@ t.test('overlapping reloads: a slow one (large registry) then a fast one 10 ms l
   t.equal((await v2).status, 200);
   t.equal((await invoke(proxy.url, '/runLambda/v2')).status, 200, 'v2, asked for last, is running');
   t.equal((await invoke(proxy.url, '/runLambda/f1')).status, 404, 'v1 is not');
+  });
 });
 
 t.test('queued requests get 503 no_healthy_worker at once when every worker is drained, not at the queue timeout', async (t) => {
@@ -248,3 +251,27 @@ t.test('a worker table of dead workers only: each tried once, then 503, never a 
   t.ok(reply.status === 502 || reply.status === 503, `answered ${reply.status} ${codeOf(reply)} after trying each worker at most once`);
 });
 
+
+t.test('a reload that removes dnsName removes the workers DNS found', async (t) => {
+  const w = await startTestWorker();
+  const dns = await startDnsServer();
+  dns.setRecords('workers.test', [{ type: 'A', address: '127.0.0.1' }]);
+  const dir = await tempDir(t, 'warmroute-dns-reload-');
+  const config = join(dir, 'config.json');
+  const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, dnsType: 'a', dnsPort: w.port, dnsServer: dns.server, dnsIntervalMs: 100 };
+  await writeFile(config, JSON.stringify({ ...base, dnsName: 'workers.test' }));
+  const proxy = await startProxy(JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>, { configPath: config, baseDir: dir });
+  t.teardown(async () => {
+    await proxy.close();
+    await w.close();
+    await dns.close();
+  });
+  await until(() => proxy.table.workers.length === 1, 'DNS found the worker');
+  t.equal((await invoke(proxy.url, '/runLambda/f')).status, 200, 'routed to the worker DNS found');
+  await writeFile(config, JSON.stringify({ ...base, dnsName: '' }));
+  t.equal((await invoke(proxy.url, '/admin/reload', { body: '' })).status, 200);
+  t.equal(proxy.table.workers.length, 0, 'the worker DNS found is gone with the DNS source');
+  const after = await invoke(proxy.url, '/runLambda/f');
+  t.equal(after.status, 503, 'nothing left to route to');
+  t.equal(codeOf(after), 'no_healthy_worker');
+});
