@@ -6,7 +6,7 @@ import t from 'tap';
 import { createBalancer } from '../../balancers/index.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
 import { VirtualClock } from '../../pipbench/virtual-clock.js';
-import { Scheduler, type QueueLimits } from '../../src/admission.js';
+import { MAX_PASSED_OVER, Scheduler, type QueueLimits } from '../../src/admission.js';
 import type { WorkerSpec } from '../../src/config.js';
 import { Lease, type LeaseOwner, type Rejection } from '../../src/lease.js';
 import { WorkerTable, type Worker } from '../../src/workers.js';
@@ -265,4 +265,36 @@ t.test('random operations: counts always derive from leases and every lease ends
     t.ok(ends.every((n) => n <= 1), `${policy}: no lease rejected twice`);
     t.ok(live.every((l) => l.state === 'released'), `${policy}: every lease ended`);
   }
+});
+
+t.test('head-of-line: later leases go past a blocked head to a free worker, but at most MAX_PASSED_OVER times; then the head is served first', async (t) => {
+  const { table, scheduler, submit } = setup('pkg-aware', [spec('a'), spec('b'), spec('c')], { workerQueueLimit: 0 });
+  const x = { name: 'x', packages: ['xpkg'] };
+  const held = [submit(x), submit(x)];
+  const homes = new Set(held.map((l) => l.worker!.id));
+  t.equal(homes.size, 2, 'x runs on both its candidates');
+  const head = submit(x);
+  t.equal(head.state, 'waiting', 'a third x waits in the shared queue: its candidates and their queues are full');
+  const spare = table.workers.find((w) => !homes.has(w.id))!;
+  // A function the policy sends to the spare worker while it is free.
+  let y = { name: 'y0', packages: ['y0pkg'] };
+  for (let i = 1; table.pick(y) !== spare; i++) y = { name: `y${i}`, packages: [`y${i}pkg`] };
+  for (let i = 0; i < MAX_PASSED_OVER; i++) {
+    const lease = submit(y);
+    if (lease.state !== 'running' || lease.worker !== spare) {
+      t.fail(`lease ${i} of y did not go past the head to the free worker`);
+      return;
+    }
+    scheduler.release(lease);
+  }
+  t.equal(head.state, 'waiting', `the head waited while ${MAX_PASSED_OVER} leases went past it`);
+  const late = submit(y);
+  t.equal(late.state, 'waiting', 'past the bound, later leases no longer go past the head');
+  scheduler.release(held[0]!);
+  t.equal(head.state, 'running', 'the freed candidate serves the head');
+  t.equal(late.state, 'running', 'and the one behind it follows');
+  scheduler.release(held[1]!);
+  scheduler.release(head);
+  scheduler.release(late);
+  t.same(counts(table, scheduler), [0, 0, 0, 0, 0, 0, 0, 0], 'every count back to zero');
 });
