@@ -31,6 +31,13 @@ export interface ModelParams {
   /** Multiplies every package's importMs. */
   importScale: number;
   /**
+   * CPU of starting one install process, paid once by an invocation that
+   * starts installing (a real worker runs one pip for all of a request's
+   * missing packages; its start-up does not shrink with the packages). 0 in the
+   * thesis fit; `pipbench calibrate --real` fits it on a real worker.
+   */
+  installCallMs: number;
+  /**
    * Whether an install uses the CPU (pip building and byte-compiling) or only
    * waits (download, disk): off, installs take their time whatever the load.
    */
@@ -240,6 +247,11 @@ export class WorkerModel {
    * it is on disk.
    */
   /** @internal */
+  installUnderWay(name: string): boolean {
+    return this.installing.has(name);
+  }
+
+  /** @internal */
   install(name: string, done: (byMe: boolean) => void): void {
     const waiters = this.installing.get(name);
     if (waiters) {
@@ -310,6 +322,7 @@ class Invocation {
   private installMs = 0;
   private importMs = 0;
   private next = 0;
+  private installStarted = false;
 
   constructor(
     private readonly worker: WorkerModel,
@@ -350,7 +363,15 @@ class Invocation {
       this.importAll();
       return;
     }
-    const name = this.packages[this.next++] as string;
+    const name = this.packages[this.next] as string;
+    const callMs = this.worker.params.installCallMs;
+    if (!this.installStarted && callMs > 0 && !this.worker.installUnderWay(name)) {
+      // The install process starts once, before its first package; then the missing ones are looked up again.
+      this.installStarted = true;
+      this.worker.work(callMs, () => this.installNext());
+      return;
+    }
+    this.next++;
     this.cold.push(name);
     this.worker.install(name, () => this.installNext());
   }
@@ -400,7 +421,7 @@ export function validateParams(p: ModelParams): void {
   check(typeof p.installOnCpu === 'boolean' && typeof p.allWarm === 'boolean', 'installOnCpu and allWarm must be booleans');
   check(p.diskBytes >= 0, `diskBytes must be non-negative (Infinity: unbounded), got ${p.diskBytes}`);
   check(p.importCacheBytes >= 0, `importCacheBytes must be non-negative (Infinity: unbounded), got ${p.importCacheBytes}`);
-  for (const key of ['sandboxMs', 'handlerMs', 'installScale', 'importScale'] as const) {
+  for (const key of ['sandboxMs', 'handlerMs', 'installScale', 'importScale', 'installCallMs'] as const) {
     check(Number.isFinite(p[key]) && p[key] >= 0, `${key} must be a non-negative number, got ${p[key]}`);
   }
 }
@@ -421,6 +442,7 @@ export const MODEL_DEFAULTS: Readonly<ModelParams> = Object.freeze({
   handlerMs: 10,
   installScale: 0.6,
   importScale: 0.15,
+  installCallMs: 0,
   installOnCpu: true,
   allWarm: false,
 });
