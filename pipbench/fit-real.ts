@@ -12,11 +12,16 @@ import { loadExperimentWorkload, planRows, type ExperimentParams, type PolicyNam
 import type { FitGrid } from './fit.js';
 import { validateGrid } from './fit.js';
 import type { ModelParams } from './model.js';
+import { PARALLEL_INSTALLS } from './process-engine/package-cache.js';
 import { loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from './simulate.js';
 import { mean } from './stats.js';
 
-/** What the real fit chooses: the thesis fit's three parameters and the start-up of one install process. */
-export type RealFittedParams = FittedParams & Pick<ModelParams, 'installCallMs'>;
+/**
+ * What the real fit chooses: the thesis fit's three parameters and the start-up
+ * of one install process; plus, not fitted, the real worker's limit of pip
+ * processes at once (PARALLEL_INSTALLS), which the model then keeps too.
+ */
+export type RealFittedParams = FittedParams & Pick<ModelParams, 'installCallMs' | 'installSlots'>;
 
 export interface RealFitGrid extends FitGrid {
   readonly installCallMs: readonly number[];
@@ -24,7 +29,7 @@ export interface RealFitGrid extends FitGrid {
 
 /** The default grid, for workers of a few tenths of a core and wheels at cost scales of a few hundredths. */
 export const DEFAULT_REAL_FIT_GRID: RealFitGrid = Object.freeze({
-  installScale: [0.02, 0.04, 0.06, 0.08, 0.1, 0.15],
+  installScale: [0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
   importScale: [0.02, 0.05, 0.1, 0.2],
   sandboxMs: [50, 100, 200, 300, 400],
   installCallMs: [0, 250, 500, 1000, 1500, 2000],
@@ -102,7 +107,7 @@ export function realGridCandidates(grid: RealFitGrid): RealFittedParams[] {
   for (const installScale of grid.installScale) {
     for (const importScale of grid.importScale) {
       for (const sandboxMs of grid.sandboxMs) {
-        for (const installCallMs of grid.installCallMs) out.push({ installScale, importScale, sandboxMs, installCallMs });
+        for (const installCallMs of grid.installCallMs) out.push({ installScale, importScale, sandboxMs, installCallMs, installSlots: PARALLEL_INSTALLS });
       }
     }
   }
@@ -164,10 +169,10 @@ export function fittedParamsOf(text: string, path: string): Partial<RealFittedPa
   const params = data.chosen?.params;
   if (typeof params !== 'object' || params === null) throw new Error(`${path}: not the JSON of pipbench calibrate --fit or --real (no "chosen.params")`);
   const out: Partial<RealFittedParams> = {};
-  for (const key of ['installScale', 'importScale', 'sandboxMs', 'installCallMs'] as const) {
+  for (const key of ['installScale', 'importScale', 'sandboxMs', 'installCallMs', 'installSlots'] as const) {
     const v = params[key];
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${path}: chosen.params.${key} must be a non-negative number`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < (key === 'installSlots' ? 1 : 0)) throw new Error(`${path}: chosen.params.${key} must be a ${key === 'installSlots' ? 'number of at least 1' : 'non-negative number'}`);
     out[key] = v;
   }
   return out;

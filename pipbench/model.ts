@@ -38,6 +38,11 @@ export interface ModelParams {
    */
   installCallMs: number;
   /**
+   * Invocations installing at once (a real worker runs at most this many pip
+   * processes; the others wait their turn, in order); Infinity = no limit.
+   */
+  installSlots: number;
+  /**
    * Whether an install uses the CPU (pip building and byte-compiling) or only
    * waits (download, disk): off, installs take their time whatever the load.
    */
@@ -119,6 +124,8 @@ export class WorkerModel {
   private readonly interpreters: InterpreterCache;
   /** Installs under way -> the invocations waiting for them, so concurrent needs share one install. */
   private readonly installing = new Map<string, (() => void)[]>();
+  private slotsTaken = 0;
+  private readonly slotQueue: (() => void)[] = [];
   /** Installs off the CPU, cancelled on close. */
   private readonly timers = new Set<Timer>();
 
@@ -246,6 +253,22 @@ export class WorkerModel {
    * Installs `name`, or joins the install already under way; `done(byMe)` when
    * it is on disk.
    */
+  /** @internal Calls `ready` once one of the installSlots is this caller's (at once when one is free). */
+  takeInstallSlot(ready: () => void): void {
+    if (this.slotsTaken < this.params.installSlots) {
+      this.slotsTaken++;
+      ready();
+    } else this.slotQueue.push(ready);
+  }
+
+  /** @internal */
+  releaseInstallSlot(): void {
+    const next = this.slotQueue.shift();
+    // The slot passes straight to the next invocation waiting for one.
+    if (next) next();
+    else this.slotsTaken--;
+  }
+
   /** @internal */
   installUnderWay(name: string): boolean {
     return this.installing.has(name);
@@ -323,6 +346,7 @@ class Invocation {
   private importMs = 0;
   private next = 0;
   private installStarted = false;
+  private holdsSlot = false;
 
   constructor(
     private readonly worker: WorkerModel,
@@ -359,16 +383,26 @@ class Invocation {
   private installNext(): void {
     while (this.next < this.packages.length && this.worker.installed(this.packages[this.next] as string)) this.next++;
     if (this.next >= this.packages.length) {
+      if (this.holdsSlot) {
+        this.holdsSlot = false;
+        this.worker.releaseInstallSlot();
+      }
       this.installMs = this.lap(this.cold.length > 0);
       this.importAll();
       return;
     }
     const name = this.packages[this.next] as string;
-    const callMs = this.worker.params.installCallMs;
-    if (!this.installStarted && callMs > 0 && !this.worker.installUnderWay(name)) {
-      // The install process starts once, before its first package; then the missing ones are looked up again.
+    const params = this.worker.params;
+    if (!this.installStarted && !this.worker.installUnderWay(name)) {
+      // The install process starts once, in its turn, before its first package; then the missing ones are looked up again.
       this.installStarted = true;
-      this.worker.work(callMs, () => this.installNext());
+      const start = (): void => this.worker.work(params.installCallMs, () => this.installNext());
+      if (Number.isFinite(params.installSlots)) {
+        this.worker.takeInstallSlot(() => {
+          this.holdsSlot = true;
+          start();
+        });
+      } else start();
       return;
     }
     this.next++;
@@ -420,6 +454,7 @@ export function validateParams(p: ModelParams): void {
     p.cpu === 'shared' ? `cores must be a positive number, got ${p.cores}` : `cores must be a positive integer with cpu "fcfs", got ${p.cores}`);
   check(typeof p.installOnCpu === 'boolean' && typeof p.allWarm === 'boolean', 'installOnCpu and allWarm must be booleans');
   check(p.diskBytes >= 0, `diskBytes must be non-negative (Infinity: unbounded), got ${p.diskBytes}`);
+  check(p.installSlots >= 1, `installSlots must be at least 1 (Infinity: no limit), got ${p.installSlots}`);
   check(p.importCacheBytes >= 0, `importCacheBytes must be non-negative (Infinity: unbounded), got ${p.importCacheBytes}`);
   for (const key of ['sandboxMs', 'handlerMs', 'installScale', 'importScale', 'installCallMs'] as const) {
     check(Number.isFinite(p[key]) && p[key] >= 0, `${key} must be a non-negative number, got ${p[key]}`);
@@ -443,6 +478,7 @@ export const MODEL_DEFAULTS: Readonly<ModelParams> = Object.freeze({
   installScale: 0.6,
   importScale: 0.15,
   installCallMs: 0,
+  installSlots: Number.POSITIVE_INFINITY,
   installOnCpu: true,
   allWarm: false,
 });

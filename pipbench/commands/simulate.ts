@@ -30,7 +30,7 @@ ${sharedFlagsHelp('simulate')}  --placements N          placements per row: plac
                           means and ranking are set beside these in summary.md
   --fitted FILE           the worker model's parameters from a fit's JSON (calibrate --fit's fit.json
                           or calibrate --real's real-fit.json: its chosen installScale, importScale,
-                          sandboxMs, installCallMs) in place of the defaults
+                          sandboxMs, installCallMs, installSlots) in place of the defaults
   --one-worker            also the one-worker reference row (every request to the worker with the
                           most cores); always there with --host-cores
   --static-budget N       simulated runs per request sequence for the clairvoyant static row (the

@@ -31,6 +31,9 @@ export interface PackageCacheOptions {
   parallelInstalls?: number;
 }
 
+/** Batch installs (pip processes) running at once by default. */
+export const PARALLEL_INSTALLS = 4;
+
 /** Temporary and deleted folders start with a dot, so that no package name can clash with them. */
 const TEMP_PREFIX = '.tmp-';
 const TRASH_PREFIX = '.trash-';
@@ -204,7 +207,7 @@ export class PackageCache {
   }
 
   private async slot(): Promise<void> {
-    if (this.runningInstalls < (this.opts.parallelInstalls ?? 4)) {
+    if (this.runningInstalls < (this.opts.parallelInstalls ?? PARALLEL_INSTALLS)) {
       this.runningInstalls++;
       return;
     }

@@ -8,7 +8,7 @@ import { main as simulateMain } from '../../pipbench/commands/simulate.js';
 import { captureIO } from '../fixtures/capture-io.js';
 import { tempDir } from '../fixtures/temp-dir.js';
 
-const TRUTH = { installScale: 0.3, importScale: 0.1, sandboxMs: 100, installCallMs: 500 };
+const TRUTH = { installScale: 0.3, importScale: 0.1, sandboxMs: 100, installCallMs: 500, installSlots: 4 };
 
 async function smallWorkload(dir: string): Promise<{ registry: string; handlers: string }> {
   const entries = Array.from({ length: 12 }, (_, h) => ({ handle: `hdl${h}_0`, pkgs: [`level0pkg${h % 4}`, `level1pkg${10 + (h % 5)}`, `level2pkg${20 + (h % 3)}`] }));
@@ -78,4 +78,8 @@ t.test('bad input to --real and --fitted is one line naming it', async (t) => {
   const bad = await writeJson(dir, { chosen: { params: { installScale: -1 } } });
   t.not(await simulateMain(['--registry', registry, '--handlers', handlers, '--fitted', bad, '--out-dir', dir, '--quiet'], io), 0);
   t.match(io.err(), /--fitted .*installScale must be a non-negative number/);
+  const io2 = captureIO();
+  const noSlot = await writeJson(dir, { chosen: { params: { installSlots: 0 } } });
+  t.not(await simulateMain(['--registry', registry, '--handlers', handlers, '--fitted', noSlot, '--out-dir', dir, '--quiet'], io2), 0);
+  t.match(io2.err(), /installSlots must be a number of at least 1/);
 });
