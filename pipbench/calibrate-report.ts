@@ -4,6 +4,7 @@
 import { curveChart, estimateChart, type CurvePoint, type EstimateDatum } from './charts.js';
 import { THESIS_THRESHOLDS, type CalibrationResult, type CaseResult, type LatencyFigures } from './calibrate.js';
 import { FIT_FIGURES, FIT_LOGS, type FitCandidate, type FitResult } from './fit.js';
+import type { RealFitResult } from './fit-real.js';
 
 const s = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) : '-');
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '-');
@@ -131,4 +132,26 @@ export async function fitCharts(f: FitResult): Promise<Record<string, string>> {
       references: [{ series: `importScale ${f.chosen.params.importScale}`, name: `chosen: ${f.chosen.params.installScale}, ${f.chosen.params.importScale}`, value: f.chosen.error }],
     }),
   };
+}
+
+/** `calibrate --real`: the fit to one row of a real experiment, every candidate ranked. */
+export function realFitMarkdown(f: RealFitResult, command: string, shown = 30): string {
+  const g = f.grid;
+  const lines: string[] = [];
+  lines.push(`# The worker model's fit on a real worker's ${f.row} row`, '');
+  lines.push(`Command: \`${command}\``, '');
+  lines.push(`Source: \`${f.source}\`, row ${f.row}, request sequences ${f.seeds.join(', ')} (the real run's). Model workers: ${f.cores} cores each (the real workers' CPU quota), processor sharing, installs on the CPU, disk bound ${Number.isFinite(f.cacheMb) ? `${f.cacheMb} MiB of the package table's sizes` : 'none'}, no interpreter cache, handlerMs 10.`, '');
+  lines.push(`Grid: installScale ${g.installScale.join(', ')}; importScale ${g.importScale.join(', ')}; sandboxMs ${g.sandboxMs.join(', ')}; installCallMs ${g.installCallMs.join(', ')} (${f.candidates.length} candidates).`, '');
+  lines.push(`Error: ${f.error}.`, '');
+  lines.push(`Real ${f.row}: mean ${s(f.real.meanMs)} s, p50 ${s(f.real.p50Ms)} s, p80 ${s(f.real.p80Ms)} s.`, '');
+  const c = f.chosen;
+  lines.push(`**Chosen: installScale ${c.params.installScale}, importScale ${c.params.importScale}, sandboxMs ${c.params.sandboxMs}, installCallMs ${c.params.installCallMs}** (error ${c.error.toFixed(3)}: model mean ${s(c.model.meanMs)} s, p50 ${s(c.model.p50Ms)} s, p80 ${s(c.model.p80Ms)} s).`, '');
+  lines.push(`The ${Math.min(shown, f.candidates.length)} lowest errors of ${f.candidates.length} (model figures in s, means over the request sequences; real-fit.json has them all):`, '');
+  lines.push('| rank | installScale | importScale | sandboxMs | installCallMs | error | mean | p50 | p80 |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  [...f.candidates].sort((a, b) => a.error - b.error).slice(0, shown).forEach((k, i) => {
+    const p = k.params;
+    lines.push(`| ${i + 1} | ${p.installScale} | ${p.importScale} | ${p.sandboxMs} | ${p.installCallMs} | ${k.error.toFixed(3)} | ${s(k.model.meanMs)} | ${s(k.model.p50Ms)} | ${s(k.model.p80Ms)} |`);
+  });
+  return lines.join('\n') + '\n';
 }

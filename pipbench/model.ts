@@ -31,6 +31,18 @@ export interface ModelParams {
   /** Multiplies every package's importMs. */
   importScale: number;
   /**
+   * CPU of starting one install process, paid once by an invocation that
+   * starts installing (a real worker runs one pip for all of a request's
+   * missing packages; its start-up does not shrink with the packages). 0 in the
+   * thesis fit; `pipbench calibrate --real` fits it on a real worker.
+   */
+  installCallMs: number;
+  /**
+   * Invocations installing at once (a real worker runs at most this many pip
+   * processes; the others wait their turn, in order); Infinity = no limit.
+   */
+  installSlots: number;
+  /**
    * Whether an install uses the CPU (pip building and byte-compiling) or only
    * waits (download, disk): off, installs take their time whatever the load.
    */
@@ -112,6 +124,8 @@ export class WorkerModel {
   private readonly interpreters: InterpreterCache;
   /** Installs under way -> the invocations waiting for them, so concurrent needs share one install. */
   private readonly installing = new Map<string, (() => void)[]>();
+  private slotsTaken = 0;
+  private readonly slotQueue: (() => void)[] = [];
   /** Installs off the CPU, cancelled on close. */
   private readonly timers = new Set<Timer>();
 
@@ -239,6 +253,27 @@ export class WorkerModel {
    * Installs `name`, or joins the install already under way; `done(byMe)` when
    * it is on disk.
    */
+  /** @internal Calls `ready` once one of the installSlots is this caller's (at once when one is free). */
+  takeInstallSlot(ready: () => void): void {
+    if (this.slotsTaken < this.params.installSlots) {
+      this.slotsTaken++;
+      ready();
+    } else this.slotQueue.push(ready);
+  }
+
+  /** @internal */
+  releaseInstallSlot(): void {
+    const next = this.slotQueue.shift();
+    // The slot passes straight to the next invocation waiting for one.
+    if (next) next();
+    else this.slotsTaken--;
+  }
+
+  /** @internal */
+  installUnderWay(name: string): boolean {
+    return this.installing.has(name);
+  }
+
   /** @internal */
   install(name: string, done: (byMe: boolean) => void): void {
     const waiters = this.installing.get(name);
@@ -310,6 +345,8 @@ class Invocation {
   private installMs = 0;
   private importMs = 0;
   private next = 0;
+  private installStarted = false;
+  private holdsSlot = false;
 
   constructor(
     private readonly worker: WorkerModel,
@@ -346,11 +383,29 @@ class Invocation {
   private installNext(): void {
     while (this.next < this.packages.length && this.worker.installed(this.packages[this.next] as string)) this.next++;
     if (this.next >= this.packages.length) {
+      if (this.holdsSlot) {
+        this.holdsSlot = false;
+        this.worker.releaseInstallSlot();
+      }
       this.installMs = this.lap(this.cold.length > 0);
       this.importAll();
       return;
     }
-    const name = this.packages[this.next++] as string;
+    const name = this.packages[this.next] as string;
+    const params = this.worker.params;
+    if (!this.installStarted && !this.worker.installUnderWay(name)) {
+      // The install process starts once, in its turn, before its first package; then the missing ones are looked up again.
+      this.installStarted = true;
+      const start = (): void => this.worker.work(params.installCallMs, () => this.installNext());
+      if (Number.isFinite(params.installSlots)) {
+        this.worker.takeInstallSlot(() => {
+          this.holdsSlot = true;
+          start();
+        });
+      } else start();
+      return;
+    }
+    this.next++;
     this.cold.push(name);
     this.worker.install(name, () => this.installNext());
   }
@@ -399,8 +454,9 @@ export function validateParams(p: ModelParams): void {
     p.cpu === 'shared' ? `cores must be a positive number, got ${p.cores}` : `cores must be a positive integer with cpu "fcfs", got ${p.cores}`);
   check(typeof p.installOnCpu === 'boolean' && typeof p.allWarm === 'boolean', 'installOnCpu and allWarm must be booleans');
   check(p.diskBytes >= 0, `diskBytes must be non-negative (Infinity: unbounded), got ${p.diskBytes}`);
+  check(p.installSlots >= 1, `installSlots must be at least 1 (Infinity: no limit), got ${p.installSlots}`);
   check(p.importCacheBytes >= 0, `importCacheBytes must be non-negative (Infinity: unbounded), got ${p.importCacheBytes}`);
-  for (const key of ['sandboxMs', 'handlerMs', 'installScale', 'importScale'] as const) {
+  for (const key of ['sandboxMs', 'handlerMs', 'installScale', 'importScale', 'installCallMs'] as const) {
     check(Number.isFinite(p[key]) && p[key] >= 0, `${key} must be a non-negative number, got ${p[key]}`);
   }
 }
@@ -421,6 +477,8 @@ export const MODEL_DEFAULTS: Readonly<ModelParams> = Object.freeze({
   handlerMs: 10,
   installScale: 0.6,
   importScale: 0.15,
+  installCallMs: 0,
+  installSlots: Number.POSITIVE_INFINITY,
   installOnCpu: true,
   allWarm: false,
 });

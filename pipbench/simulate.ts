@@ -47,7 +47,7 @@ export interface SimulationSetup {
    * Worker-model parameters in place of MODEL_DEFAULTS' (calibrate's fit tries
    * candidates through it); the set-up's own (cores, disk, all-warm) still apply.
    */
-  readonly model?: Readonly<Partial<Pick<ModelParams, 'installScale' | 'importScale' | 'sandboxMs' | 'handlerMs' | 'installOnCpu'>>>;
+  readonly model?: Readonly<Partial<Pick<ModelParams, 'installScale' | 'importScale' | 'sandboxMs' | 'handlerMs' | 'installOnCpu' | 'installCallMs' | 'installSlots'>>>;
   /** Proxy config keys over the experiment's (e.g. least-loaded's `ties`), read by the proxy's config loader. */
   readonly proxySettings?: Readonly<Record<string, unknown>>;
 }

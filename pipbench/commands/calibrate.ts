@@ -2,8 +2,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calibrate } from '../calibrate.js';
-import { calibrationCharts, calibrationMarkdown, fitCharts, fitMarkdown } from '../calibrate-report.js';
+import { calibrationCharts, calibrationMarkdown, fitCharts, fitMarkdown, realFitMarkdown } from '../calibrate-report.js';
 import { DEFAULT_FIT_GRID, fitModel, type FitGrid } from '../fit.js';
+import { DEFAULT_REAL_FIT_GRID, fitReal } from '../fit-real.js';
 import { MODEL_DEFAULTS } from '../model.js';
 import { createProgressBar } from '../progress.js';
 import { parseFlags, parseNumberFlag, parseNumberListFlag, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
@@ -13,6 +14,9 @@ const list = (xs: readonly number[]): string => xs.join(',');
 const USAGE = `usage: pipbench calibrate [--seeds N] [--out-dir DIR] [--per-worker-cpu] [--json] [--quiet]
        pipbench calibrate --fit [--seeds N] [--install-scales LIST] [--import-scales LIST]
                           [--sandbox-ms LIST] [--out-dir DIR] [--json] [--quiet]
+       pipbench calibrate --real DIR --cores N [--cache-mb N] [--install-scales LIST]
+                          [--import-scales LIST] [--sandbox-ms LIST] [--install-call-ms LIST]
+                          [--out-dir DIR] [--json] [--quiet]
 
 Runs the thesis experiment (pipbench/data/olscheduler-eval: 100 handlers, one
 request every 200 ms for 5 minutes, 5 workers sharing one 4-core host) through
@@ -27,6 +31,15 @@ every candidate of the grid on the round-robin and random logs only, scored by
 the mean of |model / log - 1| over their mean, p50, p80 and share under 1 s.
 Writes fit.md (every candidate's error), fit.json and fit-error.svg.
 
+With --real DIR, fits the model to a real worker instead: DIR is the results
+folder of \`experiment --engine process\` (its summary.json); every candidate
+of the grid (the three parameters above and installCallMs, the CPU of one
+install process's start) runs that cell's round-robin row only, on the same
+request sequences, each model worker with --cores processors (the real
+--cpus-per-worker), scored by the mean of |model / real - 1| over the row's
+mean, p50 and p80. Writes real-fit.md and real-fit.json, whose chosen
+parameters \`simulate --fitted FILE\` runs with.
+
   --seeds N             seeds per row or candidate (request sequence, random
                         draws, placement)                  default 10
   --out-dir DIR         where the files go (created if missing)   default results/calibration
@@ -36,6 +49,13 @@ Writes fit.md (every candidate's error), fit.json and fit-error.svg.
   --install-scales LIST installScale values of the grid     default ${list(DEFAULT_FIT_GRID.installScale)}
   --import-scales LIST  importScale values                  default ${list(DEFAULT_FIT_GRID.importScale)}
   --sandbox-ms LIST     sandboxMs values                    default ${list(DEFAULT_FIT_GRID.sandboxMs)}
+  --real DIR            the real fit (above)
+  --cores N             --real: processors of each model worker (the real CPU quota); required
+  --cache-mb N          --real: the model's disk per worker, MiB of the package table's sizes
+                        (default: the experiment's --cache-mb)
+  --install-call-ms LIST --real: installCallMs values   default ${list(DEFAULT_REAL_FIT_GRID.installCallMs)}
+                        (--real's defaults of the other lists: installScale ${list(DEFAULT_REAL_FIT_GRID.installScale)};
+                        importScale ${list(DEFAULT_REAL_FIT_GRID.importScale)}; sandboxMs ${list(DEFAULT_REAL_FIT_GRID.sandboxMs)})
   --json                print the JSON instead of the table
   --quiet               write the files, print nothing
   -h, --help            this text
@@ -53,6 +73,10 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       'install-scales': { type: 'string' },
       'import-scales': { type: 'string' },
       'sandbox-ms': { type: 'string' },
+      real: { type: 'string' },
+      cores: { type: 'string' },
+      'cache-mb': { type: 'string' },
+      'install-call-ms': { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -62,6 +86,10 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       return 0;
     }
     const fit = values.fit === true;
+    const real = values.real;
+    if (real !== undefined) return realFit(real, values, argv, io);
+    const realOnly = (['cores', 'cache-mb', 'install-call-ms'] as const).find((f) => values[f] !== undefined);
+    if (realOnly !== undefined) throw new UsageError(`--${realOnly} is a flag of --real`);
     const gridFlags = (['install-scales', 'import-scales', 'sandbox-ms'] as const).filter((f) => values[f] !== undefined);
     if (!fit && gridFlags.length > 0) throw new UsageError(`--${gridFlags[0]} sets the grid of --fit; add --fit`);
     if (fit && values['per-worker-cpu']) throw new UsageError('--fit fits the thesis set-up (one shared host); --per-worker-cpu cannot be combined with it');
@@ -102,4 +130,41 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     if (!values.quiet) io.stdout.write(text);
     return 0;
   });
+}
+
+type CalibrateValues = Partial<Record<'seeds' | 'out-dir' | 'install-scales' | 'import-scales' | 'sandbox-ms' | 'cores' | 'cache-mb' | 'install-call-ms', string>> & Partial<Record<'per-worker-cpu' | 'fit' | 'json' | 'quiet', boolean>>;
+
+/** `calibrate --real DIR`: the fit to a real experiment's round-robin row; writes real-fit.md and real-fit.json. */
+async function realFit(source: string, values: CalibrateValues, argv: string[], io: CommandIO): Promise<number> {
+  const other = (['fit', 'per-worker-cpu', 'seeds'] as const).find((f) => values[f] !== undefined);
+  if (other !== undefined) throw new UsageError(`--${other} cannot be combined with --real (the real row's set-up and request sequences are used)`);
+  const cores = parseNumberFlag('cores', values.cores, { exclusiveMin: 0, max: 1024 });
+  if (cores === undefined) throw new UsageError('--real needs --cores N: the real workers\' CPU quota (experiment --cpus-per-worker)');
+  const cacheMb = parseNumberFlag('cache-mb', values['cache-mb'], { exclusiveMin: 0 });
+  const g = DEFAULT_REAL_FIT_GRID;
+  const grid = {
+    installScale: parseNumberListFlag('install-scales', values['install-scales'], { min: 0, max: 100 }) ?? g.installScale,
+    importScale: parseNumberListFlag('import-scales', values['import-scales'], { min: 0, max: 100 }) ?? g.importScale,
+    sandboxMs: parseNumberListFlag('sandbox-ms', values['sandbox-ms'], { min: 0, max: 60_000 }) ?? g.sandboxMs,
+    installCallMs: parseNumberListFlag('install-call-ms', values['install-call-ms'], { min: 0, max: 600_000 }) ?? g.installCallMs,
+  };
+  const total = grid.installScale.length * grid.importScale.length * grid.sandboxMs.length * grid.installCallMs.length;
+  const bar = createProgressBar({ total, unit: 'candidates', quiet: values.quiet === true || values.json === true });
+  let result;
+  try {
+    result = await fitReal({ source, cores, ...(cacheMb !== undefined ? { cacheMb } : {}), grid, onCandidate: (done) => bar.update(done, '') });
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw new UsageError(`--real ${(err as Error).message}`);
+  } finally {
+    bar.stop();
+  }
+  const outDir = values['out-dir'] ?? join('results', 'calibration');
+  const markdown = realFitMarkdown(result, ['pipbench calibrate', ...argv].join(' '));
+  const text = json(result);
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'real-fit.md'), markdown);
+  await writeFile(join(outDir, 'real-fit.json'), text);
+  if (!values.quiet) io.stdout.write(values.json ? text : markdown);
+  return 0;
 }

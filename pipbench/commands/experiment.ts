@@ -105,9 +105,9 @@ ${sharedFlagsHelp('experiment')}  --time-scale X          wall time per simulate
 
 Real workers (--engine process): every row on fresh process-engine workers,
 each with an empty cache folder of its own (deleted after the row), in real
-time (time scale 1). Rows: the policies, all-warm (each worker sent every
-handler once before the clock starts) and one-worker (every request to one
-worker of the same size).
+time (time scale 1). Rows: the policies, all-warm (every package installed
+before the clock starts, into unbounded caches) and one-worker (every request
+to one worker of the same size).
   --engine model|process  who answers: the worker model (default) or real workers
   --repo DIR              process: the wheel repository (generate --wheels' repo/)
   --handlers-dir DIR      process: the handler folders (generate --wheels' handlers/)

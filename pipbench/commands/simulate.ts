@@ -3,6 +3,7 @@
 
 import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts } from '../simulate.js';
 import { parseAgainst } from '../experiment/against.js';
+import { fittedParamsOf } from '../fit-real.js';
 import { DEFAULT_STATIC_BUDGET } from '../experiment/plan.js';
 import { createProgressBar } from '../progress.js';
 import { InputError, readInputFile, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
@@ -27,6 +28,9 @@ ${sharedFlagsHelp('simulate')}  --placements N          placements per row: plac
                           PERIOD s, less in between, same mean (default 60,10,4)
   --against FILE          a summary.json of the same cell (e.g. from pipbench experiment): its
                           means and ranking are set beside these in summary.md
+  --fitted FILE           the worker model's parameters from a fit's JSON (calibrate --fit's fit.json
+                          or calibrate --real's real-fit.json: its chosen installScale, importScale,
+                          sandboxMs, installCallMs, installSlots) in place of the defaults
   --one-worker            also the one-worker reference row (every request to the worker with the
                           most cores); always there with --host-cores
   --static-budget N       simulated runs per request sequence for the clairvoyant static row (the
@@ -44,6 +48,7 @@ export const SIMULATE_FLAGS = {
   burst: { type: 'string' },
   'requests-csv': { type: 'boolean' },
   against: { type: 'string' },
+  fitted: { type: 'string' },
   json: { type: 'boolean' },
   'one-worker': { type: 'boolean' },
   'static-budget': { type: 'string' },
@@ -78,12 +83,22 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
       throw new InputError(`--against ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  let model;
+  if (typeof extra.fitted === 'string') {
+    const path = extra.fitted;
+    try {
+      model = fittedParamsOf(await readInputFile('fitted', path), path);
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      throw new InputError(`--fitted ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const total = simulationRunCount(params);
   const bar = createProgressBar({ total, unit: 'runs', quiet });
   const t0 = performance.now();
   let result;
   try {
-    result = simulateExperiment({ params, workload, lambdas, packageTable }, {
+    result = simulateExperiment({ params, workload, lambdas, packageTable, ...(model ? { model } : {}) }, {
       keepRecords: extra['requests-csv'] === true,
       onRun: (done, _total, plan) => { if (done % 10 === 0 || done === total) bar.update(done, `${plan.label} | ${((performance.now() - t0) / 1000).toFixed(0)} s`); },
     });

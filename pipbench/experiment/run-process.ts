@@ -5,12 +5,11 @@
 // sends the same request sequence (seed + r) to every row, over the same
 // worker ids.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { startProxy } from '../../src/app.js';
-import { startProcessWorker, type ProcessWorker } from '../process-engine/index.js';
+import { installAll, startProcessWorker, type ProcessWorker } from '../process-engine/index.js';
 import { runWorkload, seededRandom } from '../runner.js';
 import type { Workload } from '../workload.js';
 import {
@@ -126,12 +125,18 @@ export class ProcessExperiment {
     const ids = workerIds(count, params.placementSeed);
     try {
       this.folder = await mkdtemp(join(tmpdir(), 'pipbench-real-'));
+      const allWarm = plan.bound === 'all-warm';
+      const filled = join(this.folder, 'all-packages');
+      if (allWarm) await installAll({ workload, repo: real.repo, dir: filled, ...(real.python !== undefined ? { python: real.python } : {}) });
       const workers: ProcessWorker[] = [];
       for (let i = 0; i < count; i++) {
+        const cache = join(this.folder, `worker${i + 1}`);
+        if (allWarm) await cp(filled, cache, { recursive: true });
         const worker = await startProcessWorker({
-          workload, repo: real.repo, handlers: real.handlersDir, cache: join(this.folder, `worker${i + 1}`),
+          workload, repo: real.repo, handlers: real.handlersDir, cache,
           host: '127.0.0.1', port: 0, name: `worker${i + 1}`,
-          ...(real.cacheMb !== undefined ? { cacheBytes: real.cacheMb * MB } : {}),
+          // all-warm: a cache that holds every package (a bounded one would evict some before the first request).
+          ...(real.cacheMb !== undefined && !allWarm ? { cacheBytes: real.cacheMb * MB } : {}),
           ...(real.importCacheMb !== undefined ? { importCacheBytes: real.importCacheMb * MB } : {}),
           ...(real.cpusPerWorker !== undefined ? { cpus: real.cpusPerWorker } : {}),
           ...(real.python !== undefined ? { python: real.python } : {}),
@@ -139,7 +144,6 @@ export class ProcessExperiment {
         this.workers.add(worker);
         workers.push(worker);
       }
-      if (plan.bound === 'all-warm') await Promise.all(workers.map((w) => warmUp(w.url, workload)));
       const config = proxyConfigFor(params, plan, workers.map((w, i) => ({ id: ids[i] as string, url: w.url, weight: workerWeight(params, i) })), 1);
       this.proxy = await startProxy(config, { random: seededRandom(seed + 1) });
       let sent = 0;
@@ -184,19 +188,4 @@ export class ProcessExperiment {
       await this.closeRow();
     }
   }
-}
-
-/**
- * all-warm on real workers: before the clock starts, each worker is sent
- * every distinct handler of the workload once (all at once; installs of one
- * package are shared), so that its
- * cache holds every package it can (up to --cache-mb) and its interpreter
- * cache the handlers it can (up to --import-cache-mb).
- */
-async function warmUp(url: string, workload: Workload): Promise<void> {
-  await Promise.all([...new Set(workload.handlers)].map(async (handler) => {
-    const res = await request(`${url}/runLambda/${encodeURIComponent(handler)}`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
-    await res.body.dump();
-    if (res.statusCode !== 200) throw new Error(`all-warm: warming handler "${handler}" on ${url} answered ${res.statusCode}`);
-  }));
 }

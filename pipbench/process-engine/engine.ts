@@ -66,6 +66,8 @@ export interface ProcessEngineStatus extends EngineStatus {
   usedBytes: number;
   installing: number;
   installs: number;
+  /** pip processes run: one per cold request's missing packages (shared installs count once). */
+  pipCalls: number;
   evictions: number;
   importCacheBytes: number;
   usedImportBytes: number;
@@ -134,7 +136,7 @@ export class ProcessEngine implements WorkerEngine<ProcessInvocationResult, Proc
       const cache = await PackageCache.open({
         dir: settings.cache,
         limitBytes: settings.cacheBytes ?? Number.POSITIVE_INFINITY,
-        install: (pkg, target) => pipInstall({ python, repo: settings.repo, children }, pkg, target),
+        install: (pkgs, target, folders) => pipInstall({ python, repo: settings.repo, children }, pkgs, target, folders),
         onEvict: (names) => pool.forgetPackages(names),
       });
       return new ProcessEngine(settings, name, children, cache, pool, quota);
@@ -214,6 +216,7 @@ export class ProcessEngine implements WorkerEngine<ProcessInvocationResult, Proc
       usedBytes: this.cache.used,
       installing: this.cache.installingCount,
       installs: this.cache.installs,
+      pipCalls: this.cache.installBatches,
       evictions: this.cache.evictions,
       importCacheBytes: this.pool.limitBytes,
       usedImportBytes: this.pool.usedBytes,

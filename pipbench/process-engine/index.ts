@@ -8,7 +8,9 @@ import { UsageError } from '../../src/usage-error.js';
 import { serveWorker, type RunningWorker, type ServedStatus, type ServeOptions } from '../worker.js';
 import type { Workload } from '../workload.js';
 import { ProcessEngine, packageClosure, type ProcessEngineSettings, type ProcessEngineStatus } from './engine.js';
-import { prepareCacheDir } from './package-cache.js';
+import { ChildProcesses } from './children.js';
+import { PackageCache, prepareCacheDir } from './package-cache.js';
+import { pipInstall } from './pip.js';
 import { checkPython } from './python.js';
 
 export { ProcessEngine, packageClosure, type ProcessEngineStatus, type ProcessInvocationResult } from './engine.js';
@@ -65,4 +67,26 @@ export async function startProcessWorker(opts: ProcessWorkerOptions): Promise<Pr
   if (opts.port !== undefined) serve.port = opts.port;
   if (opts.name !== undefined) serve.name = opts.name;
   return serveWorker(serve, ({ name }) => ProcessEngine.create(settings, name));
+}
+
+/**
+ * Installs every package the workload's handlers need into `dir`, one folder
+ * each, with one pip call: a filled cache folder that workers started on a copy
+ * of it keep (all-warm). Nothing is bounded; no process is left.
+ */
+export async function installAll(opts: { workload: Workload; repo: string; dir: string; python?: string }): Promise<void> {
+  const python = await checkPython(opts.python ?? 'python3');
+  const children = new ChildProcesses();
+  const repo = resolve(opts.repo);
+  try {
+    const cache = await PackageCache.open({
+      dir: opts.dir, limitBytes: Number.POSITIVE_INFINITY,
+      install: (pkgs, target, folders) => pipInstall({ python: python.executable, repo, children }, pkgs, target, folders),
+    });
+    const all = [...new Set([...opts.workload.registry.keys()].flatMap((h) => packageClosure(opts.workload, h)))];
+    await cache.acquire(all);
+    cache.release(all);
+  } finally {
+    await children.closeAll();
+  }
 }

@@ -1,7 +1,8 @@
 // The worker's package cache on disk: one folder per package under the cache
 // folder, as OpenLambda keeps them. An install writes into a temporary folder
 // and is renamed into place, so a failed one leaves nothing half-written;
-// concurrent needs of one package share its install; the folder is bounded,
+// concurrent needs of one package share its install; the missing packages
+// of one request are installed together (one pip start-up); the folder is bounded,
 // and the least recently used package not in use is evicted by really
 // deleting its folder.
 import { randomBytes } from 'node:crypto';
@@ -10,9 +11,14 @@ import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import { UsageError } from '../../src/usage-error.js';
 import { InvocationError } from '../worker.js';
+import { quoteNames } from './pip.js';
 
-/** Installs one package into an empty folder; throws an InvocationError naming the problem. */
-export type Installer = (name: string, target: string) => Promise<void>;
+/**
+ * Installs the packages into `target` (an empty scratch folder) and leaves each
+ * one's files in `folders.get(name)` (an empty folder each); throws an
+ * InvocationError naming the problem.
+ */
+export type Installer = (names: readonly string[], target: string, folders: ReadonlyMap<string, string>) => Promise<void>;
 
 export interface PackageCacheOptions {
   dir: string;
@@ -21,9 +27,12 @@ export interface PackageCacheOptions {
   install: Installer;
   /** Told after packages were deleted, so that interpreters importing them go too. */
   onEvict?: (names: readonly string[]) => void;
-  /** Installs running at once (each is a pip process). */
+  /** Batch installs running at once (each is one pip process). */
   parallelInstalls?: number;
 }
+
+/** Batch installs (pip processes) running at once by default. */
+export const PARALLEL_INSTALLS = 4;
 
 /** Temporary and deleted folders start with a dot, so that no package name can clash with them. */
 const TEMP_PREFIX = '.tmp-';
@@ -52,18 +61,22 @@ export async function folderBytes(dir: string): Promise<number> {
   return total;
 }
 
-function requestTimeError(err: unknown, dir: string, name: string): InvocationError {
+function requestTimeError(err: unknown, dir: string, names: readonly string[]): InvocationError {
   if (err instanceof InvocationError) return err;
+  const name = quoteNames(names);
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC') return new InvocationError(500, 'disk_full', `no space left on the cache's disk (${dir}) while installing "${name}"`);
+  if (code === 'ENOSPC') return new InvocationError(500, 'disk_full', `no space left on the cache's disk (${dir}) while installing ${name}`);
   if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM' || code === 'ENOENT' || code === 'ENOTDIR') {
-    return new InvocationError(500, 'cache_unwritable', `cannot write package "${name}" into the cache ${dir} (${code})`);
+    return new InvocationError(500, 'cache_unwritable', `cannot write package ${name} into the cache ${dir} (${code})`);
   }
-  return new InvocationError(500, 'install_failed', `installing "${name}" into ${dir} failed: ${(err as Error).message}`);
+  return new InvocationError(500, 'install_failed', `installing ${name} into ${dir} failed: ${(err as Error).message}`);
 }
 
 export class PackageCache {
+  /** Packages installed. */
   installs = 0;
+  /** Batch installs run (pip processes). */
+  installBatches = 0;
   evictions = 0;
   used = 0;
   /** name -> bytes; Map order is recency, least recent first. */
@@ -121,15 +134,16 @@ export class PackageCache {
    */
   async acquire(names: readonly string[]): Promise<string[]> {
     for (const n of names) this.pins.set(n, (this.pins.get(n) ?? 0) + 1);
-    const cold: string[] = [];
-    const waits: Promise<void>[] = [];
-    for (const n of names) {
-      if (this.entries.has(n)) this.touch(n);
-      else {
-        cold.push(n);
-        waits.push(this.install(n));
-      }
+    const cold = names.filter((n) => !this.entries.has(n));
+    for (const n of names) if (this.entries.has(n)) this.touch(n);
+    const fresh = cold.filter((n) => !this.installing.has(n));
+    if (fresh.length > 0) {
+      const batch = this.installNow(fresh).finally(() => {
+        for (const n of fresh) this.installing.delete(n);
+      });
+      for (const n of fresh) this.installing.set(n, batch);
     }
+    const waits = [...new Set(cold.map((n) => this.installing.get(n) as Promise<void>))];
     const outcomes = await Promise.allSettled(waits);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) {
@@ -161,41 +175,39 @@ export class PackageCache {
     this.entries.set(name, bytes);
   }
 
-  private install(name: string): Promise<void> {
-    let shared = this.installing.get(name);
-    if (!shared) {
-      shared = this.installNow(name).finally(() => this.installing.delete(name));
-      this.installing.set(name, shared);
-    }
-    return shared;
-  }
-
-  private async installNow(name: string): Promise<void> {
+  /** One pip call for all `names`; each package lands in its own folder, or none does. */
+  private async installNow(names: readonly string[]): Promise<void> {
     await this.slot();
-    let temp: string | undefined;
+    const temps = new Map<string, string>();
+    let scratch: string | undefined;
     try {
-      temp = await mkdtemp(join(this.opts.dir, `${TEMP_PREFIX}${name}-`));
-      await this.opts.install(name, temp);
-      const bytes = await folderBytes(temp);
-      const final = this.folder(name);
-      // A folder of that name that the cache does not know (left by hand) makes way for the new one.
-      await rm(final, { recursive: true, force: true });
-      await rename(temp, final);
-      temp = undefined;
-      this.entries.set(name, bytes);
-      this.used += bytes;
-      this.installs++;
+      scratch = await mkdtemp(join(this.opts.dir, `${TEMP_PREFIX}batch-`));
+      for (const n of names) temps.set(n, await mkdtemp(join(this.opts.dir, `${TEMP_PREFIX}${n}-`)));
+      this.installBatches++;
+      await this.opts.install(names, scratch, temps);
+      for (const [name, temp] of temps) {
+        const bytes = await folderBytes(temp);
+        const final = this.folder(name);
+        // A folder of that name that the cache does not know (left by hand) makes way for the new one.
+        await rm(final, { recursive: true, force: true });
+        await rename(temp, final);
+        temps.delete(name);
+        this.entries.set(name, bytes);
+        this.used += bytes;
+        this.installs++;
+      }
     } catch (err) {
-      throw requestTimeError(err, this.opts.dir, name);
+      throw requestTimeError(err, this.opts.dir, [...temps.keys()].length > 0 ? [...temps.keys()] : names);
     } finally {
-      if (temp !== undefined) await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+      const left = [...temps.values(), ...(scratch === undefined ? [] : [scratch])];
+      await Promise.all(left.map((d) => rm(d, { recursive: true, force: true }).catch(() => undefined)));
       this.freeSlot();
     }
     this.trim();
   }
 
   private async slot(): Promise<void> {
-    if (this.runningInstalls < (this.opts.parallelInstalls ?? 4)) {
+    if (this.runningInstalls < (this.opts.parallelInstalls ?? PARALLEL_INSTALLS)) {
       this.runningInstalls++;
       return;
     }

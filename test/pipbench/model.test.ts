@@ -152,3 +152,19 @@ t.test('the HTTP worker and the virtual clock give the same accounting for the s
   t.equal(status.inFlight, 0);
   t.equal(status.cores, 1);
 });
+
+t.test('installCallMs is paid once per installing invocation; installSlots make the others wait in order', async (t) => {
+  const wl = workload({ a: { installMs: 100, importMs: 0 }, b: { installMs: 100, importMs: 0 }, c: { installMs: 100, importMs: 0 } }, { ha: ['a', 'b'], hc: ['c'] });
+  const run = (params: Partial<ModelParams>): InvocationResult[] => {
+    const clock = new VirtualClock();
+    const model = new WorkerModel(wl, clock, { ...UNIT, ...params }, 'w');
+    return runAll(model, clock, [[0, 'ha'], [0, 'hc']]);
+  };
+  const shared = run({});
+  t.same(shared.map((r) => r.totalMs), [300, 200], 'processor sharing: hc done at 200, ha at 300');
+  const called = run({ installCallMs: 50 });
+  t.same(called.map((r) => r.totalMs), [400, 300], 'one 50 ms start per invocation, not per package');
+  const oneSlot = run({ installSlots: 1 });
+  t.same(oneSlot.map((r) => r.totalMs), [200, 300], 'one slot: ha installs alone, hc waits for it');
+  t.throws(() => run({ installSlots: 0 }), /installSlots must be at least 1/);
+});

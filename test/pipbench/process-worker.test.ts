@@ -84,7 +84,12 @@ async function tests(): Promise<void> {
     t.equal(cold.interpreter, 'started');
     t.same(cold.importedPackages, ['beta', 'alpha']);
     t.equal(cold.worker, 'pw1');
-    for (const p of ['alpha', 'beta']) t.ok(existsSync(join(cache, p, p, '__init__.py')), `${p} is installed in its own folder`);
+    for (const p of ['alpha', 'beta']) {
+      t.same(readdirSync(join(cache, p)).sort(), [p, `${p}-1.0.0.dist-info`], `${p} is installed in its own folder, and only ${p}`);
+      t.ok(existsSync(join(cache, p, p, '__init__.py')));
+      t.ok(readdirSync(join(cache, p, p, '__pycache__')).length > 0, `${p} was byte-compiled at install`);
+    }
+    t.equal(worker.status().pipCalls, 1, 'one pip call installed both packages');
     const result = cold.result as { path: string[]; event: unknown; alpha: number };
     t.same(result.event, { name: 'Alice' }, 'the request body is the event');
     t.equal(result.alpha, 5, 'the real package was imported');
@@ -226,6 +231,10 @@ async function tests(): Promise<void> {
     t.notMatch(errorOf(corrupt).message, /\n/, 'one line');
     t.same(readdirSync(cache), [], 'no package folder and no temporary folder');
     t.same(worker.status().childPids, []);
+    const mixed = await post(worker, 'needsmixed');
+    t.equal(errorOf(mixed).code, 'package_missing', 'one missing package fails the whole batch install');
+    t.match(errorOf(mixed).message, /"missingpkg" is not in the repository/);
+    t.same(readdirSync(cache), [], 'the present package of that batch left no folder either');
     t.same(worker.status().packages, []);
     t.equal((await ok(worker, 'plain')).interpreter, 'started', 'the worker goes on');
   });
