@@ -6,18 +6,10 @@ import t from 'tap';
 import { main as calibrateMain } from '../../pipbench/commands/calibrate.js';
 import { main as simulateMain } from '../../pipbench/commands/simulate.js';
 import { captureIO } from '../fixtures/capture-io.js';
+import { writeSmallWorkload } from '../fixtures/small-workload.js';
 import { tempDir } from '../fixtures/temp-dir.js';
 
 const TRUTH = { installScale: 0.3, importScale: 0.1, sandboxMs: 100, installCallMs: 500, installSlots: 4 };
-
-async function smallWorkload(dir: string): Promise<{ registry: string; handlers: string }> {
-  const entries = Array.from({ length: 12 }, (_, h) => ({ handle: `hdl${h}_0`, pkgs: [`level0pkg${h % 4}`, `level1pkg${10 + (h % 5)}`, `level2pkg${20 + (h % 3)}`] }));
-  const registry = join(dir, 'registry.json');
-  const handlers = join(dir, 'handlers.txt');
-  await writeFile(registry, JSON.stringify(entries));
-  await writeFile(handlers, entries.map((e) => e.handle).join('\n') + '\n');
-  return { registry, handlers };
-}
 
 async function simulate(dir: string, name: string, cell: string[], fitted: string): Promise<{ rows: { id: string; meanMs: number }[] }> {
   const io = captureIO();
@@ -28,7 +20,7 @@ async function simulate(dir: string, name: string, cell: string[], fitted: strin
 
 t.test('the fit finds the parameters a synthetic round-robin row was made with, and simulate --fitted uses them', async (t) => {
   const dir = await tempDir(t, 'pipbench-real-fit-');
-  const { registry, handlers } = await smallWorkload(dir);
+  const { registry, handlers } = await writeSmallWorkload(dir);
   const truth = join(dir, 'truth.json');
   await writeFile(truth, JSON.stringify({ chosen: { params: TRUTH } }));
   const cell = ['--registry', registry, '--handlers', handlers, '--workers', '3', '--cores', '0.5', '--cache-mb', '20', '--policies', 'round-robin',
@@ -58,7 +50,7 @@ async function writeJson(dir: string, value: unknown): Promise<string> {
 
 t.test('bad input to --real and --fitted is one line naming it', async (t) => {
   const dir = await tempDir(t, 'pipbench-real-fit-bad-');
-  const { registry, handlers } = await smallWorkload(dir);
+  const { registry, handlers } = await writeSmallWorkload(dir);
   const noRow = await writeJson(dir, { params: {}, rows: [{ id: 'least-loaded', meanMs: 1, p50Ms: 1, p80Ms: 1 }] });
   const cases: [string[], RegExp][] = [
     [['--real', dir], /--real needs --cores N/],

@@ -9,18 +9,9 @@ import { POLICIES, placementMatters, planRows, proxyConfigFor, simulatedRows, ty
 import { arrivalTimes, loadLambdas, loadPackageCosts, simulateExperiment, simulateRun, type SimulationSetup } from '../../pipbench/simulate.js';
 import { loadWorkload } from '../../pipbench/workload.js';
 import { captureIO } from '../fixtures/capture-io.js';
+import { writeSmallWorkload } from '../fixtures/small-workload.js';
 
 const THESIS = 'pipbench/data/olscheduler-eval';
-
-/** 12 handlers over 4 routing keys; costs filled in from the measured samples. */
-async function writeSmallWorkload(dir: string): Promise<{ registry: string; handlers: string }> {
-  const entries = Array.from({ length: 12 }, (_, h) => ({ handle: `hdl${h}_0`, pkgs: [`level0pkg${h % 4}`, `level1pkg${10 + (h % 5)}`, `level2pkg${20 + (h % 3)}`] }));
-  const registry = join(dir, 'registry.json');
-  const handlers = join(dir, 'handlers.txt');
-  await writeFile(registry, JSON.stringify(entries));
-  await writeFile(handlers, entries.map((e) => e.handle).join('\n') + '\n');
-  return { registry, handlers };
-}
 
 async function setupFor(argv: string[]): Promise<SimulationSetup> {
   const { params } = parseComparisonFlags('simulate', argv, SIMULATE_FLAGS);
