@@ -429,7 +429,8 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     if (error !== undefined) metrics.error(error);
     if (ending.cut) this.res.destroy();
     else if (error !== undefined && error !== 'client_closed' && ending.message !== undefined) sendError(this.res, error, ending.message, ending.headers);
-    if (settings.accessLog) this.access(ending.worker, error);
+    // At a level above info the line would be dropped: skip building it.
+    if (settings.accessLog && this.ctx.log.isLevelEnabled('info')) this.access(ending.worker, error);
     scheduler.release(this.lease);
   }
 

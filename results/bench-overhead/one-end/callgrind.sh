@@ -4,15 +4,17 @@
 # each side runs once with 0 and once with N requests (sequential keep-alive
 # POSTs from one client, autocannon -a N -c 1); per request = (Ir(N) - Ir(0)) / N,
 # so start-up and shutdown cancel out. Run from the project root after a build.
+# ACCESS_LOG=true turns the access log on (at logLevel warn, as bench:overhead runs).
 set -e
 BEFORE=${BEFORE:-/tmp/wr-before-1ab3c67}
 N=${N:-2000}
+ACCESS_LOG=${ACCESS_LOG:-false}
 OUT=${OUT:-results/bench-overhead/one-end}
 TMP=$(mktemp -d)
 trap 'kill $WORKER 2>/dev/null; rm -rf "$TMP"' EXIT
 node -e 'require("http").createServer((q,s)=>{q.resume();q.on("end",()=>s.end("{}"))}).listen(18931,"127.0.0.1")' &
 WORKER=$!
-printf '{"host":"127.0.0.1","port":18932,"logLevel":"warn","accessLog":false,"healthIntervalMs":0,"workers":["127.0.0.1:18931"]}' > "$TMP/c.json"
+printf '{"host":"127.0.0.1","port":18932,"logLevel":"warn","accessLog":%s,"healthIntervalMs":0,"workers":["127.0.0.1:18931"]}' "$ACCESS_LOG" > "$TMP/c.json"
 run() { # side dir, request count
   valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$TMP/cg.out" \
     node "$2/dist/src/cli.js" start -c "$TMP/c.json" >/dev/null 2>"$TMP/vg.err" &
