@@ -4,7 +4,7 @@
 // Writes <out>/summary.md and <out>/summary.json and prints the table.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
@@ -411,15 +411,17 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = (line: string): void => { process.stdout.write(`${line}\n`); };
+  const tempDir = await mkdtemp(join(tmpdir(), 'warmroute-bench-overhead-'));
   const onSignal = (): void => {
     killAllChildren();
+    // process.exit skips the finally below: the temporary folder goes here.
+    rmSync(tempDir, { recursive: true, force: true });
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
   const nginx = settings.targets.some((t) => t.kind === 'nginx') ? findNginx(settings.nginx) : { missing: 'not requested' };
-  const tempDir = await mkdtemp(join(tmpdir(), 'warmroute-bench-overhead-'));
   let upstream: Child | undefined;
   try {
     if (settings.loadCpus !== undefined) {

@@ -2,7 +2,8 @@
 // real proxies, nginx skipped (not failed) when absent, bad flags rejected, and
 // no child process left behind, even when the run is interrupted.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { processTree } from '../../bench/children.js';
@@ -121,14 +122,17 @@ t.test('nginx rows run when nginx is installed', { skip: 'missing' in nginxInsta
   t.same(await noneAlive(run.descendants), [], 'nginx master and worker are gone');
 });
 
-t.test('an interrupted run leaves no process behind', async (t) => {
+t.test('an interrupted run leaves no process and no temporary folder behind', async (t) => {
   const out = t.testdir();
+  const benchFolders = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('warmroute-bench-overhead-'));
+  const before = new Set(benchFolders());
   // Interrupted while the upstream process and the proxy both run.
   const run = await runBench(['--duration', '20', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--out', out], { interruptAt: 2 });
   t.not(run.code, 0, 'interrupted runs do not report success');
   t.ok(run.descendants.length >= 2, 'upstream and proxy had been started');
   t.same(await noneAlive(run.descendants), [], 'every child was killed');
   t.notOk(existsSync(join(out, 'summary.json')), 'no summary for a run that did not finish');
+  t.same(benchFolders().filter((f) => !before.has(f)), [], 'its temporary folder was removed');
 });
 
 t.test('bad flags: a message naming the problem and exit status 2', async (t) => {

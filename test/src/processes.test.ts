@@ -5,14 +5,14 @@
 // replaced, SIGHUP reloads and SIGTERM stops gracefully; bad input stops start-up.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { cliPath, startCli, until, type CliProcess } from '../fixtures/end-to-end.js';
 import { startTestWorker, type TestWorker } from '../fixtures/servers.js';
+import { tempDir } from '../fixtures/temp-dir.js';
 
 interface Answer {
   status: number;
@@ -41,8 +41,7 @@ async function status(base: string): Promise<{ workers: { id: string; limit: num
 const functions = ['fa', 'fb', 'fc', 'fd', 'fe', 'ff'];
 
 async function setUp(t: Test, extra: Record<string, unknown> = {}): Promise<{ dir: string; file: string; workers: TestWorker[]; write: (over: Record<string, unknown>) => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-processes-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'warmroute-processes-');
   const workers = await Promise.all([1, 2, 3].map(() => startTestWorker({ delayMs: 2 })));
   t.teardown(() => Promise.all(workers.map((w) => w.close())));
   await writeFile(join(dir, 'registry.json'), JSON.stringify(functions.map((f, i) => ({ handle: f, pkgs: [`pkg${i}`, 'common'] }))));
