@@ -5,7 +5,7 @@
 // disk and processes.
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { round3, WorkerClosedError } from '../model.js';
+import { round3, WorkerClosedError, type InvocationResult } from '../model.js';
 import { InvocationError, type EngineStatus, type WorkerEngine } from '../worker.js';
 import type { Workload } from '../workload.js';
 import { ChildProcesses } from './children.js';
@@ -33,21 +33,10 @@ export interface ProcessEngineSettings {
 }
 
 /** One invocation's answer: where its time went, in real milliseconds, and the handler's result. */
-export interface ProcessInvocationResult {
-  handler: string;
-  worker: string;
+export interface ProcessInvocationResult extends InvocationResult {
   engine: 'process';
-  coldPackages: string[];
-  importedPackages: string[];
-  warmPackages: number;
-  queueMs: number;
-  sandboxMs: number;
-  installMs: number;
-  importMs: number;
   /** Process CPU time of the import (0 on a warm interpreter): importMs against it shows a quota or a busy CPU. */
   importCpuMs: number;
-  runMs: number;
-  totalMs: number;
   wallMs: number;
   timeScale: 1;
   /** `started`: this call started its interpreter; `warm`: it reused one. */

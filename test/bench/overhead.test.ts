@@ -10,6 +10,7 @@ import { processTree } from '../../bench/children.js';
 import { findNginx, nginxConfig } from '../../bench/nginx.js';
 import { withRatios, type Row } from '../../bench/overhead-report.js';
 import { percentile } from '../../pipbench/stats.js';
+import { alive } from '../fixtures/alive.js';
 
 const script = resolve('dist/bench/overhead.js');
 
@@ -45,16 +46,6 @@ function runBench(args: string[], options: { interruptAt?: number } = {}): Promi
       resolveRun({ code, stdout, stderr, descendants: [...descendants] });
     });
   });
-}
-
-/** True while the process exists and is not a zombie waiting for a reaper. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 async function noneAlive(pids: readonly number[]): Promise<number[]> {

@@ -8,6 +8,7 @@ import { loadExperimentWorkload } from '../../pipbench/experiment/plan.js';
 import { writeExperimentResults } from '../../pipbench/experiment/report.js';
 import { ProcessExperiment } from '../../pipbench/experiment/run-process.js';
 import { pythonAbsence, writeTinyRepo } from '../fixtures/python-repo.js';
+import { alive } from '../fixtures/alive.js';
 
 const absent = pythonAbsence();
 
@@ -27,15 +28,6 @@ function descendants(): number[] {
   }
   found.delete(process.pid);
   return [...found];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 t.test('experiment --engine process: real workers, cold rows install, all-warm is faster, no child outlives the run', { skip: absent ?? false, timeout: 120_000 }, async (t) => {

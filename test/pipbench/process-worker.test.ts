@@ -13,6 +13,7 @@ import { cpuHierarchy } from '../../pipbench/process-engine/cgroup.js';
 import { startProcessWorker, type ProcessInvocationResult, type ProcessWorker, type ProcessWorkerOptions } from '../../pipbench/process-engine/index.js';
 import { captureIO } from '../fixtures/capture-io.js';
 import { pythonAbsence, writeTinyRepo, type TinyRepo } from '../fixtures/python-repo.js';
+import { alive } from '../fixtures/alive.js';
 
 const absent = pythonAbsence();
 if (absent) {
@@ -21,15 +22,6 @@ if (absent) {
   // pip and Python start-ups on a shared 2-core machine: seconds each.
   t.setTimeout(600_000);
   await tests();
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until(what: string, condition: () => boolean, ms = 60_000): Promise<void> {
