@@ -1,15 +1,10 @@
 import type { ServerResponse } from 'node:http';
+import type { WorkerView } from '../balancers/types.js';
 import type { ProxyControl } from './control.js';
 import { sendError, sendJson } from './errors.js';
 
 /** One worker as /status shows it. */
-export interface WorkerStatus {
-  readonly id: string;
-  readonly url: string;
-  readonly weight: number;
-  readonly limit: number;
-  readonly inFlight: number;
-  readonly queued: number;
+export interface WorkerStatus extends Pick<WorkerView, 'id' | 'url' | 'weight' | 'limit' | 'inFlight' | 'queued'> {
   readonly health: string;
   readonly why: string;
   readonly served: number;
