@@ -1,4 +1,4 @@
-import { murmur3 } from './murmur3.js';
+import { murmur3, murmur3Numbered } from './murmur3.js';
 import type { WorkerView } from './types.js';
 import type { WorkerIndex } from './worker-index.js';
 
@@ -13,20 +13,67 @@ export function vnodeCount(weight: number, perWeight: number = VNODES_PER_WEIGHT
 
 /** The label hashed for a worker's i-th virtual node; depends only on the id so every proxy builds the same ring. */
 export function vnodeLabel(workerId: string, index: number): string {
-  return `${workerId}#${index}`;
+  return `${vnodePrefix(workerId)}${index}`;
+}
+
+/** What every label of the worker starts with, followed by the point's number. */
+function vnodePrefix(workerId: string): string {
+  return `${workerId}#`;
 }
 
 /**
  * Where a worker's points go: calls `emit` once per point with the point's
  * 64-bit position as two unsigned 32-bit halves (a 32-bit hash passes lo = 0).
+ * `indexed`, when present, gives the same points by number, so a ring can
+ * place a batch without growing buffers and re-weight a worker by placing or
+ * taking only the points its new weight adds or drops.
  */
-export type PointsOf = (worker: WorkerView, emit: (hi: number, lo: number) => void) => void;
+export type PointsOf = ((worker: WorkerView, emit: (hi: number, lo: number) => void) => void) & { readonly indexed?: IndexedPoints };
+
+/** A worker's points by number: point i depends only on the worker's identity and i, never on its weight. */
+export interface IndexedPoints {
+  /** How many points the worker places. */
+  count(worker: WorkerView): number;
+  /** Writes points [from, to) of the worker into hi and lo, starting at `at`. */
+  write(worker: WorkerView, from: number, to: number, hi: Uint32Array, lo: Uint32Array, at: number): void;
+}
 
 /** warmroute's own ring: `vnodeCount(weight)` points per worker, murmur3 of `id#i`. */
 export function murmur3Points(perWeight: number = VNODES_PER_WEIGHT): PointsOf {
-  return (worker, emit) => {
-    const count = vnodeCount(worker.weight, perWeight);
-    for (let i = 0; i < count; i++) emit(murmur3(vnodeLabel(worker.id, i)), 0);
+  const indexed: IndexedPoints = {
+    count: (worker) => vnodeCount(worker.weight, perWeight),
+    write(worker, from, to, hi, lo, at) {
+      murmur3Numbered(vnodePrefix(worker.id), from, to, hi, at);
+      lo.fill(0, at, at + to - from);
+    },
+  };
+  const pointsOf = (worker: WorkerView, emit: (hi: number, lo: number) => void): void => {
+    const count = indexed.count(worker);
+    const hi = new Uint32Array(count);
+    indexed.write(worker, 0, count, hi, new Uint32Array(count), 0);
+    for (let i = 0; i < count; i++) emit(hi[i], 0);
+  };
+  return Object.assign(pointsOf, { indexed });
+}
+
+/** Points of a function that only emits them: counted by running it, so a weight change re-places them all. */
+function emittedPoints(pointsOf: PointsOf): IndexedPoints {
+  return {
+    count(worker) {
+      let count = 0;
+      pointsOf(worker, () => count++);
+      return count;
+    },
+    write(worker, from, to, hi, lo, at) {
+      let i = 0;
+      pointsOf(worker, (h, l) => {
+        if (i >= from && i < to) {
+          hi[at] = h;
+          lo[at++] = l;
+        }
+        i++;
+      });
+    },
   };
 }
 
@@ -55,48 +102,38 @@ function lowerBound(his: Uint32Array, los: Uint32Array, hi: number, lo: number, 
   return from;
 }
 
-/** Indices 0..n-1 ordered by `keys`, stably: two 16-bit counting passes. */
-function radixOrder(keys: Uint32Array): Uint32Array {
-  const n = keys.length;
-  const byLow = new Uint32Array(n);
-  const order = new Uint32Array(n);
-  const counts = new Uint32Array(65537);
-  for (let i = 0; i < n; i++) counts[(keys[i] & 0xffff) + 1]++;
-  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
-  for (let i = 0; i < n; i++) byLow[counts[keys[i] & 0xffff]++] = i;
-  counts.fill(0);
-  for (let i = 0; i < n; i++) counts[(keys[i] >>> 16) + 1]++;
-  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
-  for (let i = 0; i < n; i++) {
-    const index = byLow[i];
-    order[counts[keys[index] >>> 16]++] = index;
-  }
-  return order;
+/** Points to place or take: positions and the slots that own them. */
+interface PointBatch {
+  hi: Uint32Array;
+  lo: Uint32Array;
+  owner: Uint32Array;
 }
 
-/** Points of a batch as they are emitted: typed arrays that double when full. */
-class PointBuffer {
-  hi: Uint32Array = new Uint32Array(1024);
-  lo: Uint32Array = new Uint32Array(1024);
-  owner: Uint32Array = new Uint32Array(1024);
-  length = 0;
-  slot = 0;
-
-  push(hi: number, lo: number): void {
-    if (this.length === this.hi.length) {
-      const grow = (a: Uint32Array): Uint32Array => {
-        const b = new Uint32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.hi = grow(this.hi);
-      this.lo = grow(this.lo);
-      this.owner = grow(this.owner);
+/**
+ * Sorts the batch by high half, stably, with two 16-bit counting passes that
+ * move the points themselves (no index array to follow); the caller orders
+ * runs of equal high halves.
+ */
+function radixSortByHi(batch: PointBatch): void {
+  const n = batch.hi.length;
+  if (n < 2) return;
+  const hi = new Uint32Array(n);
+  const lo = new Uint32Array(n);
+  const owner = new Uint32Array(n);
+  const counts = new Uint32Array(65537);
+  const pass = (fromHi: Uint32Array, fromLo: Uint32Array, fromOwner: Uint32Array, toHi: Uint32Array, toLo: Uint32Array, toOwner: Uint32Array, shift: number): void => {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[((fromHi[i] >>> shift) & 0xffff) + 1]++;
+    for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
+    for (let i = 0; i < n; i++) {
+      const at = counts[(fromHi[i] >>> shift) & 0xffff]++;
+      toHi[at] = fromHi[i];
+      toLo[at] = fromLo[i];
+      toOwner[at] = fromOwner[i];
     }
-    this.hi[this.length] = hi;
-    this.lo[this.length] = lo;
-    this.owner[this.length++] = this.slot;
-  }
+  };
+  pass(batch.hi, batch.lo, batch.owner, hi, lo, owner, 0);
+  pass(hi, lo, owner, batch.hi, batch.lo, batch.owner, 16);
 }
 
 /**
@@ -112,9 +149,17 @@ export class HashRing implements WorkerIndex {
   private readonly slotOf = new Map<WorkerView, number>();
   private readonly freeSlots: number[] = [];
   /** The weight each slot's points were placed with: a worker whose weight changes is placed again. */
-  private placedWeight: number[] = [];
+  private readonly placedWeight: number[] = [];
+  /** How many points each slot placed. */
+  private readonly placedCount: number[] = [];
+  private readonly points: IndexedPoints;
+  /** Point i of a worker does not depend on its weight: a re-weighting places or takes only the difference. */
+  private readonly numbered: boolean;
 
-  constructor(private readonly pointsOf: PointsOf = murmur3Points()) {}
+  constructor(pointsOf: PointsOf = murmur3Points()) {
+    this.points = pointsOf.indexed ?? emittedPoints(pointsOf);
+    this.numbered = pointsOf.indexed !== undefined;
+  }
 
   get workerCount(): number {
     return this.state.workerCount;
@@ -141,79 +186,19 @@ export class HashRing implements WorkerIndex {
   /** Places the points of every new worker in the batch with one sort and one merge. */
   addMany(workers: readonly WorkerView[]): void {
     const state = this.state;
-    const points = new PointBuffer();
-    const emit = (h: number, l: number): void => points.push(h, l);
-    let added = 0;
+    const slots: number[] = [];
     for (const worker of workers) {
       if (this.slotOf.has(worker)) continue;
       const slot = this.freeSlots.pop() ?? state.slots.length;
       state.slots[slot] = worker;
       this.slotOf.set(worker, slot);
       this.placedWeight[slot] = worker.weight;
-      points.slot = slot;
-      this.pointsOf(worker, emit);
-      added++;
+      this.placedCount[slot] = this.points.count(worker);
+      slots.push(slot);
     }
-    if (added === 0) return;
-
-    const batchHi = points.hi.subarray(0, points.length);
-    const lo = points.lo;
-    const owner = points.owner;
-    const order = radixOrder(batchHi);
-    // Equal high halves (rare) are ordered by the rest of the point, then by worker id.
-    for (let start = 0; start < order.length; ) {
-      let end = start + 1;
-      while (end < order.length && batchHi[order[end]] === batchHi[order[start]]) end++;
-      if (end - start > 1) {
-        const run = Array.from(order.subarray(start, end)).sort((a, b) => this.compare(batchHi[a], lo[a], owner[a], batchHi[b], lo[b], owner[b]));
-        order.set(run, start);
-      }
-      start = end;
-    }
-
-    // Merge. A small batch copies the runs of old points between insertion
-    // positions (a few memory copies rather than a comparison per old point);
-    // a large one walks both lists once.
-    const oldHi = state.hi;
-    const oldLo = state.lo;
-    const oldOwners = state.owners;
-    const total = oldHi.length + order.length;
-    const newHi = new Uint32Array(total);
-    const newLo = new Uint32Array(total);
-    const newOwners = new Uint32Array(total);
-    const copyRuns = order.length * 32 < oldHi.length;
-    let from = 0;
-    let k = 0;
-    for (let j = 0; j < order.length; j++) {
-      const p = order[j];
-      const h = batchHi[p];
-      const l = lo[p];
-      if (copyRuns) {
-        let at = lowerBound(oldHi, oldLo, h, l, from, oldHi.length);
-        while (at < oldHi.length && oldHi[at] === h && oldLo[at] === l && this.compare(h, l, oldOwners[at], h, l, owner[p]) < 0) at++;
-        newHi.set(oldHi.subarray(from, at), k);
-        newLo.set(oldLo.subarray(from, at), k);
-        newOwners.set(oldOwners.subarray(from, at), k);
-        k += at - from;
-        from = at;
-      } else {
-        while (from < oldHi.length && (oldHi[from] < h || (oldHi[from] === h && (oldLo[from] < l || (oldLo[from] === l && this.compare(h, l, oldOwners[from], h, l, owner[p]) < 0))))) {
-          newHi[k] = oldHi[from];
-          newLo[k] = oldLo[from];
-          newOwners[k++] = oldOwners[from++];
-        }
-      }
-      newHi[k] = h;
-      newLo[k] = l;
-      newOwners[k++] = owner[p];
-    }
-    newHi.set(oldHi.subarray(from), k);
-    newLo.set(oldLo.subarray(from), k);
-    newOwners.set(oldOwners.subarray(from), k);
-    state.hi = newHi;
-    state.lo = newLo;
-    state.owners = newOwners;
-    state.workerCount += added;
+    if (slots.length === 0) return;
+    this.merge(this.batchOf(slots, slots.map(() => 0), slots.map((slot) => this.placedCount[slot])));
+    state.workerCount += slots.length;
     state.version++;
   }
 
@@ -238,20 +223,146 @@ export class HashRing implements WorkerIndex {
     this.updateMany([worker]);
   }
 
-  /** Places again, in one rebuild, every worker of the batch whose weight changed. */
+  /**
+   * Places again, in one rebuild, every worker of the batch whose weight
+   * changed. With numbered points a worker keeps the points both weights
+   * share: only those the new weight adds are placed, or those it drops taken.
+   */
   updateMany(workers: readonly WorkerView[]): void {
     const moved = workers.filter((w) => {
       const slot = this.slotOf.get(w);
       return slot !== undefined && this.placedWeight[slot] !== w.weight;
     });
     if (moved.length === 0) return;
-    this.dropPoints(moved);
-    this.addMany(moved);
+    if (!this.numbered) {
+      this.dropPoints(moved);
+      this.addMany(moved);
+      return;
+    }
+    const grow: [slots: number[], from: number[], to: number[]] = [[], [], []];
+    const shrink: [slots: number[], from: number[], to: number[]] = [[], [], []];
+    for (const w of moved) {
+      const slot = this.slotOf.get(w) as number;
+      const before = this.placedCount[slot];
+      const after = this.points.count(w);
+      this.placedWeight[slot] = w.weight;
+      this.placedCount[slot] = after;
+      const [slots, from, to] = after > before ? grow : shrink;
+      if (after === before) continue;
+      slots.push(slot);
+      from.push(Math.min(before, after));
+      to.push(Math.max(before, after));
+    }
+    if (shrink[0].length > 0) this.take(this.batchOf(...shrink));
+    if (grow[0].length > 0) this.merge(this.batchOf(...grow));
+    this.state.version++;
   }
 
   /** Times the ring's arrays were rebuilt (each batch of additions, removals or re-weightings counts once). */
   get rebuilds(): number {
     return this.state.version;
+  }
+
+  /** Points [from[i], to[i]) of the worker in each slots[i], sorted in ring order. */
+  private batchOf(slots: readonly number[], from: readonly number[], to: readonly number[]): PointBatch {
+    let total = 0;
+    for (let i = 0; i < slots.length; i++) total += to[i] - from[i];
+    const batch: PointBatch = { hi: new Uint32Array(total), lo: new Uint32Array(total), owner: new Uint32Array(total) };
+    let at = 0;
+    for (let i = 0; i < slots.length; i++) {
+      const count = to[i] - from[i];
+      this.points.write(this.state.slots[slots[i]] as WorkerView, from[i], to[i], batch.hi, batch.lo, at);
+      batch.owner.fill(slots[i], at, at + count);
+      at += count;
+    }
+    radixSortByHi(batch);
+    // Equal high halves (rare) are ordered by the rest of the point, then by worker id.
+    const { hi, lo, owner } = batch;
+    for (let start = 0; start < total; ) {
+      let end = start + 1;
+      while (end < total && hi[end] === hi[start]) end++;
+      if (end - start > 1) {
+        const run = Array.from({ length: end - start }, (_, k) => start + k).sort((a, b) => this.compare(hi[a], lo[a], owner[a], hi[b], lo[b], owner[b]));
+        const runLo = run.map((i) => lo[i]);
+        const runOwner = run.map((i) => owner[i]);
+        lo.set(runLo, start);
+        owner.set(runOwner, start);
+      }
+      start = end;
+    }
+    return batch;
+  }
+
+  /** Merges a sorted batch into the ring. */
+  private merge(batch: PointBatch): void {
+    // A small batch copies the runs of old points between insertion positions
+    // (a few memory copies rather than a comparison per old point); a large
+    // one walks both lists once.
+    const state = this.state;
+    const { hi: oldHi, lo: oldLo, owners: oldOwners } = state;
+    const { hi, lo, owner } = batch;
+    const oldLength = oldHi.length;
+    const total = oldLength + hi.length;
+    const newHi = new Uint32Array(total);
+    const newLo = new Uint32Array(total);
+    const newOwners = new Uint32Array(total);
+    const copyRuns = hi.length * 32 < oldLength;
+    let from = 0;
+    let k = 0;
+    for (let j = 0; j < hi.length; j++) {
+      const h = hi[j];
+      const l = lo[j];
+      if (copyRuns) {
+        let at = lowerBound(oldHi, oldLo, h, l, from, oldLength);
+        while (at < oldLength && oldHi[at] === h && oldLo[at] === l && this.compare(h, l, oldOwners[at], h, l, owner[j]) < 0) at++;
+        newHi.set(oldHi.subarray(from, at), k);
+        newLo.set(oldLo.subarray(from, at), k);
+        newOwners.set(oldOwners.subarray(from, at), k);
+        k += at - from;
+        from = at;
+      } else {
+        while (from < oldLength && (oldHi[from] < h || (oldHi[from] === h && (oldLo[from] < l || (oldLo[from] === l && this.compare(h, l, oldOwners[from], h, l, owner[j]) < 0))))) {
+          newHi[k] = oldHi[from];
+          newLo[k] = oldLo[from];
+          newOwners[k++] = oldOwners[from++];
+        }
+      }
+      newHi[k] = h;
+      newLo[k] = l;
+      newOwners[k++] = owner[j];
+    }
+    newHi.set(oldHi.subarray(from), k);
+    newLo.set(oldLo.subarray(from), k);
+    newOwners.set(oldOwners.subarray(from), k);
+    state.hi = newHi;
+    state.lo = newLo;
+    state.owners = newOwners;
+  }
+
+  /** Takes a sorted batch of points, each on the ring, off it in one walk. */
+  private take(batch: PointBatch): void {
+    const state = this.state;
+    const { hi: oldHi, lo: oldLo, owners: oldOwners } = state;
+    const { hi, lo, owner } = batch;
+    const kept = oldHi.length - hi.length;
+    const newHi = new Uint32Array(kept);
+    const newLo = new Uint32Array(kept);
+    const newOwners = new Uint32Array(kept);
+    let j = 0;
+    let k = 0;
+    for (let i = 0; i < oldHi.length; i++) {
+      // Both lists are in ring order and the batch's points are on the ring: the next point to take is never behind.
+      if (j < hi.length && oldHi[i] === hi[j] && oldLo[i] === lo[j] && oldOwners[i] === owner[j]) {
+        j++;
+        continue;
+      }
+      newHi[k] = oldHi[i];
+      newLo[k] = oldLo[i];
+      newOwners[k++] = oldOwners[i];
+    }
+    state.hi = newHi;
+    state.lo = newLo;
+    state.owners = newOwners;
   }
 
   /** Removes the workers' points and frees their slots, without counting a rebuild; returns how many workers left. */

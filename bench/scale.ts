@@ -33,6 +33,7 @@ longest the change held the proxy's event loop (plus one loopback round trip).
   --max-polls-per-second N  the proxy's healthMaxPollsPerSecond (default 250, the default)
   --balancer NAME       the proxy's policy (default pkg-aware: a ring of 100 points per worker)
   --out DIR             where summary.md and summary.json go (default results/bench-scale)
+  --cpu-prof DIR        run warmroute under node --cpu-prof, writing scale.cpuprofile to DIR
   --help                this text
 `;
 
@@ -43,11 +44,13 @@ interface Settings {
   maxPollsPerSecond: number;
   balancer: string;
   out: string;
+  /** Folder for the proxy's CPU profile (node --cpu-prof), or undefined for none. */
+  cpuProfDir: string | undefined;
 }
 
 function parseSettings(argv: string[]): Settings | undefined {
   const values = parseFlags(argv, {
-    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
+    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, help: { type: 'boolean' },
   });
   if (values.help) return undefined;
   return {
@@ -57,6 +60,7 @@ function parseSettings(argv: string[]): Settings | undefined {
     maxPollsPerSecond: parseNumberFlag('max-polls-per-second', values['max-polls-per-second'], { integer: true, min: 1, max: 100_000 }) ?? 250,
     balancer: parseBalancer(values.balancer),
     out: values.out ?? 'results/bench-scale',
+    cpuProfDir: values['cpu-prof'],
   };
 }
 
@@ -176,7 +180,8 @@ async function main(argv: string[]): Promise<number> {
     }));
     const liveSpec = { id: 'live', url: live.url };
     await writeConfig([liveSpec]);
-    proxy = await startProxyChild(configPath);
+    const profiling = settings.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', settings.cpuProfDir, '--cpu-prof-name', 'scale.cpuprofile'];
+    proxy = await startProxyChild(configPath, undefined, { nodeArgs: profiling });
     const p = proxy;
     const healthz = startProbe(`${p.url}/healthz`, 'GET', 10);
     const invoke = startProbe(`${p.url}/runLambda/f`, 'POST', 50);

@@ -273,3 +273,46 @@ t.test('lookups match a brute-force ring of every point sorted as 64-bit numbers
   }
   t.pass('2000 positions agree');
 });
+
+t.test('re-weighting places or takes only the difference and builds the ring a fresh build would', async (t) => {
+  const weights = [1, 2, 0.5, 3, 1, 0.004, 2.5];
+  const workers = Array.from({ length: 200 }, (_, i) => worker(`w${i}`, 1));
+  const ring = new HashRing();
+  ring.addMany(workers);
+  for (const round of [1, 2, 3]) {
+    for (const [i, w] of workers.entries()) w.weight = weights[(i + round) % weights.length]!;
+    const before = ring.rebuilds;
+    ring.updateMany(workers);
+    t.equal(ring.rebuilds - before, 1, `round ${round}: one rebuild`);
+    const fresh = new HashRing();
+    fresh.addMany(workers);
+    t.equal(ring.pointCount, fresh.pointCount, `round ${round}: as many points as a fresh build`);
+    t.same(ownersOf(ring), ownersOf(fresh), `round ${round}: every key has the owner a fresh build gives it`);
+    const a = ring.walker();
+    const b = fresh.walker();
+    for (let i = 0; i < 50; i++) {
+      a.start(i * 85_899_345);
+      b.start(i * 85_899_345);
+      for (let k = 0; k < 5; k++) if (a.next() !== b.next()) t.fail(`round ${round}: walk ${i} differs at step ${k}`);
+    }
+  }
+  ring.removeMany(workers.slice(0, 100));
+  const rest = new HashRing();
+  rest.addMany(workers.slice(100));
+  t.same(ownersOf(ring), ownersOf(rest), 'after re-weightings, removing workers leaves the ring of those that stay');
+});
+
+t.test('a ring of emitted points (no numbering) is placed again whole when a weight changes', async (t) => {
+  const pointsOf = (w: WorkerView, emit: (hi: number, lo: number) => void): void => {
+    for (let i = 0; i < Math.round(w.weight * 3); i++) emit(murmur3(`${w.id}/${i}`), murmur3(`${w.id}:${i}`));
+  };
+  const workers = Array.from({ length: 30 }, (_, i) => worker(`n${i}`));
+  const ring = new HashRing(pointsOf);
+  ring.addMany(workers);
+  for (const w of workers.slice(0, 10)) w.weight = 2;
+  ring.updateMany(workers);
+  const fresh = new HashRing(pointsOf);
+  fresh.addMany(workers);
+  t.equal(ring.pointCount, 20 * 3 + 10 * 6);
+  t.same(ownersOf(ring), ownersOf(fresh));
+});
