@@ -1,5 +1,7 @@
 import { murmur3, murmur3Numbered } from './murmur3.js';
-import type { WorkerView } from './types.js';
+import type { PlannedBatch, PlannedWorker, WorkerView } from './types.js';
+import { lowerBound, merged, sortedBatch, without, type PointOrder, type RingPoints, type WritePoints } from './ring-points.js';
+import { finish, inSlices, type Steps } from './steps.js';
 import type { WorkerIndex } from './worker-index.js';
 
 /** Virtual nodes a worker of weight 1 gets; enough that each worker's share is within about 10% of fair. */
@@ -33,9 +35,9 @@ export type PointsOf = ((worker: WorkerView, emit: (hi: number, lo: number) => v
 /** A worker's points by number: point i depends only on the worker's identity and i, never on its weight. */
 export interface IndexedPoints {
   /** How many points the worker places. */
-  count(worker: WorkerView): number;
+  count(worker: PlannedWorker): number;
   /** Writes points [from, to) of the worker into hi and lo, starting at `at`. */
-  write(worker: WorkerView, from: number, to: number, hi: Uint32Array, lo: Uint32Array, at: number): void;
+  write(worker: PlannedWorker, from: number, to: number, hi: Uint32Array, lo: Uint32Array, at: number): void;
 }
 
 /** warmroute's own ring: `vnodeCount(weight)` points per worker, murmur3 of `id#i`. */
@@ -56,17 +58,22 @@ export function murmur3Points(perWeight: number = VNODES_PER_WEIGHT): PointsOf {
   return Object.assign(pointsOf, { indexed });
 }
 
-/** Points of a function that only emits them: counted by running it, so a weight change re-places them all. */
+/**
+ * Points of a function that only emits them: counted by running it, so a
+ * weight change re-places them all. Such a ring prepares nothing, so it is
+ * only ever asked about the table's own workers.
+ */
 function emittedPoints(pointsOf: PointsOf): IndexedPoints {
+  const viewOf = (worker: PlannedWorker): WorkerView => worker as WorkerView;
   return {
     count(worker) {
       let count = 0;
-      pointsOf(worker, () => count++);
+      pointsOf(viewOf(worker), () => count++);
       return count;
     },
     write(worker, from, to, hi, lo, at) {
       let i = 0;
-      pointsOf(worker, (h, l) => {
+      pointsOf(viewOf(worker), (h, l) => {
         if (i >= from && i < to) {
           hi[at] = h;
           lo[at++] = l;
@@ -82,58 +89,30 @@ function emittedPoints(pointsOf: PointsOf): IndexedPoints {
  * replaced (never edited in place) on every change, and `version` counts changes
  * so a walker can tell that the ring moved under it.
  */
-class RingState {
-  hi = new Uint32Array(0);
-  lo = new Uint32Array(0);
+class RingState implements RingPoints {
+  hi: Uint32Array = new Uint32Array(0);
+  lo: Uint32Array = new Uint32Array(0);
   /** owners[i] is the slot of the worker that placed point i. */
-  owners = new Uint32Array(0);
+  owners: Uint32Array = new Uint32Array(0);
   readonly slots: (WorkerView | undefined)[] = [];
   workerCount = 0;
   version = 0;
 }
 
-/** Index of the first point >= (hi, lo) in [from, to), or `to` when there is none. */
-function lowerBound(his: Uint32Array, los: Uint32Array, hi: number, lo: number, from: number, to: number): number {
-  while (from < to) {
-    const mid = (from + to) >>> 1;
-    if (his[mid] < hi || (his[mid] === hi && los[mid] < lo)) from = mid + 1;
-    else to = mid;
-  }
-  return from;
+/** The workers a batch moves: their slots, and how many numbered points each has placed before and after. */
+interface Placement {
+  readonly workers: readonly PlannedWorker[];
+  readonly slots: readonly number[];
+  readonly before: readonly number[];
+  readonly after: readonly number[];
 }
 
-/** Points to place or take: positions and the slots that own them. */
-interface PointBatch {
-  hi: Uint32Array;
-  lo: Uint32Array;
-  owner: Uint32Array;
-}
-
-/**
- * Sorts the batch by high half, stably, with two 16-bit counting passes that
- * move the points themselves (no index array to follow); the caller orders
- * runs of equal high halves.
- */
-function radixSortByHi(batch: PointBatch): void {
-  const n = batch.hi.length;
-  if (n < 2) return;
-  const hi = new Uint32Array(n);
-  const lo = new Uint32Array(n);
-  const owner = new Uint32Array(n);
-  const counts = new Uint32Array(65537);
-  const pass = (fromHi: Uint32Array, fromLo: Uint32Array, fromOwner: Uint32Array, toHi: Uint32Array, toLo: Uint32Array, toOwner: Uint32Array, shift: number): void => {
-    counts.fill(0);
-    for (let i = 0; i < n; i++) counts[((fromHi[i] >>> shift) & 0xffff) + 1]++;
-    for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
-    for (let i = 0; i < n; i++) {
-      const at = counts[(fromHi[i] >>> shift) & 0xffff]++;
-      toHi[at] = fromHi[i];
-      toLo[at] = fromLo[i];
-      toOwner[at] = fromOwner[i];
-    }
-  };
-  pass(batch.hi, batch.lo, batch.owner, hi, lo, owner, 0);
-  pass(hi, lo, owner, batch.hi, batch.lo, batch.owner, 16);
+/** A batch's outcome computed ahead: installed as is when that batch arrives and the ring has not changed since. */
+interface Prepared {
+  readonly version: number;
+  readonly kind: PlannedBatch['kind'];
+  readonly placement: Placement;
+  readonly ring: RingPoints;
 }
 
 /**
@@ -142,11 +121,14 @@ function radixSortByHi(batch: PointBatch): void {
  * Membership follows added/removed only: a worker that is down keeps its points
  * (walkers skip it), so its keys come back to it when it does. Structure is
  * rebuilt on membership changes (a batch is sorted once and merged in one
- * pass), so looking a key up is a binary search and allocates nothing.
+ * pass), so looking a key up is a binary search and allocates nothing. A large
+ * batch of additions or re-weightings can be worked out ahead, a slice at a
+ * time (`prepare`); the batch itself then only installs the arrays.
  */
 export class HashRing implements WorkerIndex {
   private readonly state = new RingState();
   private readonly slotOf = new Map<WorkerView, number>();
+  private readonly slotById = new Map<string, number>();
   private readonly freeSlots: number[] = [];
   /** The weight each slot's points were placed with: a worker whose weight changes is placed again. */
   private readonly placedWeight: number[] = [];
@@ -155,6 +137,7 @@ export class HashRing implements WorkerIndex {
   private readonly points: IndexedPoints;
   /** Point i of a worker does not depend on its weight: a re-weighting places or takes only the difference. */
   private readonly numbered: boolean;
+  private prepared: Prepared | undefined;
 
   constructor(pointsOf: PointsOf = murmur3Points()) {
     this.points = pointsOf.indexed ?? emittedPoints(pointsOf);
@@ -185,21 +168,22 @@ export class HashRing implements WorkerIndex {
 
   /** Places the points of every new worker in the batch with one sort and one merge. */
   addMany(workers: readonly WorkerView[]): void {
+    const fresh = [...new Set(workers)].filter((w) => !this.slotOf.has(w));
+    if (fresh.length === 0) return;
+    const placement = this.additionOf(fresh);
+    const ready = this.preparedFor('add', placement);
     const state = this.state;
-    const slots: number[] = [];
-    for (const worker of workers) {
-      if (this.slotOf.has(worker)) continue;
-      const slot = this.freeSlots.pop() ?? state.slots.length;
-      state.slots[slot] = worker;
-      this.slotOf.set(worker, slot);
-      this.placedWeight[slot] = worker.weight;
-      this.placedCount[slot] = this.points.count(worker);
-      slots.push(slot);
+    this.freeSlots.length -= Math.min(this.freeSlots.length, fresh.length);
+    for (let i = 0; i < fresh.length; i++) {
+      const slot = placement.slots[i];
+      state.slots[slot] = fresh[i];
+      this.slotOf.set(fresh[i], slot);
+      this.slotById.set(fresh[i].id, slot);
+      this.placedWeight[slot] = fresh[i].weight;
+      this.placedCount[slot] = placement.after[i];
     }
-    if (slots.length === 0) return;
-    this.merge(this.batchOf(slots, slots.map(() => 0), slots.map((slot) => this.placedCount[slot])));
-    state.workerCount += slots.length;
-    state.version++;
+    this.install(ready ?? finish(this.added(placement)));
+    state.workerCount += fresh.length;
   }
 
   /** Takes the worker's points off the ring; its keys move to the next points clockwise. */
@@ -229,33 +213,46 @@ export class HashRing implements WorkerIndex {
    * share: only those the new weight adds are placed, or those it drops taken.
    */
   updateMany(workers: readonly WorkerView[]): void {
-    const moved = workers.filter((w) => {
-      const slot = this.slotOf.get(w);
-      return slot !== undefined && this.placedWeight[slot] !== w.weight;
-    });
-    if (moved.length === 0) return;
     if (!this.numbered) {
+      const moved = workers.filter((w) => {
+        const slot = this.slotOf.get(w);
+        return slot !== undefined && this.placedWeight[slot] !== w.weight;
+      });
+      if (moved.length === 0) return;
       this.dropPoints(moved);
       this.addMany(moved);
       return;
     }
-    const grow: [slots: number[], from: number[], to: number[]] = [[], [], []];
-    const shrink: [slots: number[], from: number[], to: number[]] = [[], [], []];
-    for (const w of moved) {
-      const slot = this.slotOf.get(w) as number;
-      const before = this.placedCount[slot];
-      const after = this.points.count(w);
-      this.placedWeight[slot] = w.weight;
-      this.placedCount[slot] = after;
-      const [slots, from, to] = after > before ? grow : shrink;
-      if (after === before) continue;
-      slots.push(slot);
-      from.push(Math.min(before, after));
-      to.push(Math.max(before, after));
+    const placement = this.changeOf(workers, (w) => this.slotOf.get(w as WorkerView));
+    if (placement.workers.length === 0) return;
+    const ready = this.preparedFor('change', placement);
+    this.install(ready ?? finish(this.changed(placement)));
+    for (let i = 0; i < placement.workers.length; i++) {
+      this.placedWeight[placement.slots[i]] = placement.workers[i].weight;
+      this.placedCount[placement.slots[i]] = placement.after[i];
     }
-    if (shrink[0].length > 0) this.take(this.batchOf(...shrink));
-    if (grow[0].length > 0) this.merge(this.batchOf(...grow));
-    this.state.version++;
+  }
+
+  /**
+   * Works out, a slice at a time (awaiting `pause()` between slices), the ring
+   * that `batch` will make: `addMany` of those workers, or `updateMany` of the
+   * workers with those ids taking those weights. When that batch comes next,
+   * on the ring as it was, it installs the result at once; otherwise it does
+   * the work itself, as without a preparation. Rings whose points are not
+   * numbered prepare nothing.
+   */
+  async prepare(batch: PlannedBatch, pause: () => Promise<void>): Promise<void> {
+    this.prepared = undefined;
+    if (!this.numbered) return;
+    const version = this.state.version;
+    const placement = batch.kind === 'add'
+      ? this.additionOf(batch.workers.filter((w) => !this.slotById.has(w.id)))
+      : this.changeOf(batch.workers, (w) => this.slotById.get(w.id));
+    if (placement.workers.length === 0) return;
+    const steps = batch.kind === 'add' ? this.added(placement) : this.changed(placement);
+    // A change to the ring meanwhile makes the work moot.
+    const ring = await inSlices(steps, pause, () => this.state.version !== version);
+    if (ring !== undefined) this.prepared = { version, kind: batch.kind, placement, ring };
   }
 
   /** Times the ring's arrays were rebuilt (each batch of additions, removals or re-weightings counts once). */
@@ -263,106 +260,79 @@ export class HashRing implements WorkerIndex {
     return this.state.version;
   }
 
-  /** Points [from[i], to[i]) of the worker in each slots[i], sorted in ring order. */
-  private batchOf(slots: readonly number[], from: readonly number[], to: readonly number[]): PointBatch {
+  /** New workers' slots (the free ones first, in the order addMany takes them) and their points. */
+  private additionOf(workers: readonly PlannedWorker[]): Placement {
+    const free = this.freeSlots;
+    const slots = workers.map((_, i) => (i < free.length ? free[free.length - 1 - i] : this.state.slots.length + i - free.length));
+    return { workers, slots, before: workers.map(() => 0), after: workers.map((w) => this.points.count(w)) };
+  }
+
+  /** Workers on the ring taking a new weight, with the points it adds or drops. */
+  private changeOf(workers: readonly PlannedWorker[], slotOf: (w: PlannedWorker) => number | undefined): Placement {
+    const moved: PlannedWorker[] = [];
+    const slots: number[] = [];
+    for (const w of workers) {
+      const slot = slotOf(w);
+      if (slot === undefined || this.placedWeight[slot] === w.weight) continue;
+      moved.push(w);
+      slots.push(slot);
+    }
+    return { workers: moved, slots, before: slots.map((slot) => this.placedCount[slot]), after: moved.map((w) => this.points.count(w)) };
+  }
+
+  /** The ring with the new workers' points merged in. */
+  private *added(p: Placement): Steps<RingPoints> {
+    // The new workers' slots may not be filled yet (a preparation): ties between equal points need their ids.
+    const ids = new Map(p.slots.map((slot, i) => [slot, p.workers[i].id]));
+    const order = this.orderWith((slot) => ids.get(slot));
+    const batch = yield* this.batchOf(p, p.workers.map((_, i) => i), p.before, p.after, order);
+    return yield* merged(this.state, batch, order);
+  }
+
+  /** The ring with the points the new weights drop taken out, and those they add merged in. */
+  private *changed(p: Placement): Steps<RingPoints> {
+    const order = this.orderWith(() => undefined);
+    const all = p.workers.map((_, i) => i);
+    const shrink = all.filter((i) => p.after[i] < p.before[i]);
+    const grow = all.filter((i) => p.after[i] > p.before[i]);
+    let ring: RingPoints = this.state;
+    // A worker's points numbered from the smaller count to the larger are the ones that come or go.
+    if (shrink.length > 0) ring = yield* without(ring, yield* this.batchOf(p, shrink, p.after, p.before, order));
+    if (grow.length > 0) ring = yield* merged(ring, yield* this.batchOf(p, grow, p.before, p.after, order), order);
+    return ring;
+  }
+
+  /** Points [from[i], to[i]) of the placement's workers `which`, sorted in ring order. */
+  private batchOf(p: Placement, which: readonly number[], from: readonly number[], to: readonly number[], order: PointOrder): Steps<RingPoints> {
     let total = 0;
-    for (let i = 0; i < slots.length; i++) total += to[i] - from[i];
-    const batch: PointBatch = { hi: new Uint32Array(total), lo: new Uint32Array(total), owner: new Uint32Array(total) };
-    let at = 0;
-    for (let i = 0; i < slots.length; i++) {
-      const count = to[i] - from[i];
-      this.points.write(this.state.slots[slots[i]] as WorkerView, from[i], to[i], batch.hi, batch.lo, at);
-      batch.owner.fill(slots[i], at, at + count);
-      at += count;
-    }
-    radixSortByHi(batch);
-    // Equal high halves (rare) are ordered by the rest of the point, then by worker id.
-    const { hi, lo, owner } = batch;
-    for (let start = 0; start < total; ) {
-      let end = start + 1;
-      while (end < total && hi[end] === hi[start]) end++;
-      if (end - start > 1) {
-        const run = Array.from({ length: end - start }, (_, k) => start + k).sort((a, b) => this.compare(hi[a], lo[a], owner[a], hi[b], lo[b], owner[b]));
-        const runLo = run.map((i) => lo[i]);
-        const runOwner = run.map((i) => owner[i]);
-        lo.set(runLo, start);
-        owner.set(runOwner, start);
-      }
-      start = end;
-    }
-    return batch;
+    for (const i of which) total += to[i] - from[i];
+    const write: WritePoints = (k, hi, lo, at) => {
+      const i = which[k];
+      this.points.write(p.workers[i], from[i], to[i], hi, lo, at);
+      return to[i] - from[i];
+    };
+    return sortedBatch(total, which.map((i) => p.slots[i]), write, order);
   }
 
-  /** Merges a sorted batch into the ring. */
-  private merge(batch: PointBatch): void {
-    // A small batch copies the runs of old points between insertion positions
-    // (a few memory copies rather than a comparison per old point); a large
-    // one walks both lists once.
-    const state = this.state;
-    const { hi: oldHi, lo: oldLo, owners: oldOwners } = state;
-    const { hi, lo, owner } = batch;
-    const oldLength = oldHi.length;
-    const total = oldLength + hi.length;
-    const newHi = new Uint32Array(total);
-    const newLo = new Uint32Array(total);
-    const newOwners = new Uint32Array(total);
-    const copyRuns = hi.length * 32 < oldLength;
-    let from = 0;
-    let k = 0;
-    for (let j = 0; j < hi.length; j++) {
-      const h = hi[j];
-      const l = lo[j];
-      if (copyRuns) {
-        let at = lowerBound(oldHi, oldLo, h, l, from, oldLength);
-        while (at < oldLength && oldHi[at] === h && oldLo[at] === l && this.compare(h, l, oldOwners[at], h, l, owner[j]) < 0) at++;
-        newHi.set(oldHi.subarray(from, at), k);
-        newLo.set(oldLo.subarray(from, at), k);
-        newOwners.set(oldOwners.subarray(from, at), k);
-        k += at - from;
-        from = at;
-      } else {
-        while (from < oldLength && (oldHi[from] < h || (oldHi[from] === h && (oldLo[from] < l || (oldLo[from] === l && this.compare(h, l, oldOwners[from], h, l, owner[j]) < 0))))) {
-          newHi[k] = oldHi[from];
-          newLo[k] = oldLo[from];
-          newOwners[k++] = oldOwners[from++];
-        }
-      }
-      newHi[k] = h;
-      newLo[k] = l;
-      newOwners[k++] = owner[j];
+  /** The prepared ring, when it was prepared for exactly this batch on the ring as it is. */
+  private preparedFor(kind: PlannedBatch['kind'], p: Placement): RingPoints | undefined {
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    if (prepared === undefined || prepared.kind !== kind || prepared.version !== this.state.version) return undefined;
+    const q = prepared.placement;
+    if (q.workers.length !== p.workers.length) return undefined;
+    for (let i = 0; i < p.workers.length; i++) {
+      if (q.workers[i].id !== p.workers[i].id || q.slots[i] !== p.slots[i] || q.before[i] !== p.before[i] || q.after[i] !== p.after[i]) return undefined;
     }
-    newHi.set(oldHi.subarray(from), k);
-    newLo.set(oldLo.subarray(from), k);
-    newOwners.set(oldOwners.subarray(from), k);
-    state.hi = newHi;
-    state.lo = newLo;
-    state.owners = newOwners;
+    return prepared.ring;
   }
 
-  /** Takes a sorted batch of points, each on the ring, off it in one walk. */
-  private take(batch: PointBatch): void {
+  private install(ring: RingPoints): void {
     const state = this.state;
-    const { hi: oldHi, lo: oldLo, owners: oldOwners } = state;
-    const { hi, lo, owner } = batch;
-    const kept = oldHi.length - hi.length;
-    const newHi = new Uint32Array(kept);
-    const newLo = new Uint32Array(kept);
-    const newOwners = new Uint32Array(kept);
-    let j = 0;
-    let k = 0;
-    for (let i = 0; i < oldHi.length; i++) {
-      // Both lists are in ring order and the batch's points are on the ring: the next point to take is never behind.
-      if (j < hi.length && oldHi[i] === hi[j] && oldLo[i] === lo[j] && oldOwners[i] === owner[j]) {
-        j++;
-        continue;
-      }
-      newHi[k] = oldHi[i];
-      newLo[k] = oldLo[i];
-      newOwners[k++] = oldOwners[i];
-    }
-    state.hi = newHi;
-    state.lo = newLo;
-    state.owners = newOwners;
+    state.hi = ring.hi;
+    state.lo = ring.lo;
+    state.owners = ring.owners;
+    state.version++;
   }
 
   /** Removes the workers' points and frees their slots, without counting a rebuild; returns how many workers left. */
@@ -395,7 +365,9 @@ export class HashRing implements WorkerIndex {
     state.owners = newOwners;
     for (let slot = 0; slot < leaving.length; slot++) {
       if (leaving[slot] === 0) continue;
-      this.slotOf.delete(state.slots[slot] as WorkerView);
+      const worker = state.slots[slot] as WorkerView;
+      this.slotOf.delete(worker);
+      if (this.slotById.get(worker.id) === slot) this.slotById.delete(worker.id);
       state.slots[slot] = undefined;
       this.freeSlots.push(slot);
     }
@@ -426,15 +398,19 @@ export class HashRing implements WorkerIndex {
   /**
    * Order of two points; equal points (a 32-bit collision is likely somewhere
    * on a ring of 100,000 points) are ordered by worker id so that the ring does
-   * not depend on the order in which workers were added.
+   * not depend on the order in which workers were added. `planned` names the
+   * slots a batch is about to fill.
    */
-  private compare(hiA: number, loA: number, slotA: number, hiB: number, loB: number, slotB: number): number {
-    if (hiA !== hiB) return hiA < hiB ? -1 : 1;
-    if (loA !== loB) return loA < loB ? -1 : 1;
-    const idA = this.state.slots[slotA]?.id ?? '';
-    const idB = this.state.slots[slotB]?.id ?? '';
-    if (idA !== idB) return idA < idB ? -1 : 1;
-    return slotA - slotB;
+  private orderWith(planned: (slot: number) => string | undefined): PointOrder {
+    const slots = this.state.slots;
+    return (hiA, loA, slotA, hiB, loB, slotB) => {
+      if (hiA !== hiB) return hiA < hiB ? -1 : 1;
+      if (loA !== loB) return loA < loB ? -1 : 1;
+      const idA = planned(slotA) ?? slots[slotA]?.id ?? '';
+      const idB = planned(slotB) ?? slots[slotB]?.id ?? '';
+      if (idA !== idB) return idA < idB ? -1 : 1;
+      return slotA - slotB;
+    };
   }
 }
 

@@ -316,3 +316,56 @@ t.test('a ring of emitted points (no numbering) is placed again whole when a wei
   t.equal(ring.pointCount, 20 * 3 + 10 * 6);
   t.same(ownersOf(ring), ownersOf(fresh));
 });
+
+t.test('a batch worked out ahead builds the ring the batch alone builds, and is set aside when the ring moved meanwhile', async (t) => {
+  const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const base = Array.from({ length: 50 }, (_, i) => worker(`b${i}`, 1 + (i % 3)));
+  const fresh = Array.from({ length: 700 }, (_, i) => worker(`f${i}`, 1 + (i % 2)));
+  const plain = new HashRing();
+  const prepared = new HashRing();
+  for (const ring of [plain, prepared]) {
+    ring.addMany(base);
+    ring.removeMany(base.slice(0, 10)); // free slots, which the additions take first
+  }
+  let pauses = 0;
+  await prepared.prepare({ kind: 'add', workers: fresh }, async () => {
+    pauses++;
+    await pause();
+  });
+  t.ok(pauses > 0, `the work was done in slices (${pauses} pauses)`);
+  const before = prepared.rebuilds;
+  prepared.addMany(fresh);
+  plain.addMany(fresh);
+  t.equal(prepared.rebuilds - before, 1);
+  t.equal(prepared.pointCount, plain.pointCount);
+  t.same(ownersOf(prepared), ownersOf(plain), 'prepared additions: same owners');
+
+  // Re-weighting, prepared: up for some, down for others.
+  const planned = fresh.map((w, i) => ({ id: w.id, url: w.url, weight: i % 3 === 0 ? 3 : 0.5 }));
+  await prepared.prepare({ kind: 'change', workers: planned }, pause);
+  for (const [i, w] of fresh.entries()) w.weight = planned[i]!.weight;
+  prepared.updateMany(fresh);
+  plain.updateMany(fresh);
+  t.equal(prepared.pointCount, plain.pointCount);
+  t.same(ownersOf(prepared), ownersOf(plain), 'prepared re-weighting: same owners');
+  const rebuilt = new HashRing();
+  rebuilt.addMany([...base.slice(10), ...fresh]);
+  t.same(ownersOf(prepared), ownersOf(rebuilt), 'and the owners a fresh build gives');
+
+  // The ring moves while a preparation runs: the batch does its own work, and the ring is right.
+  const late = Array.from({ length: 300 }, (_, i) => worker(`l${i}`));
+  const preparing = prepared.prepare({ kind: 'add', workers: late }, pause);
+  prepared.removeMany(fresh.slice(0, 5));
+  await preparing;
+  prepared.addMany(late);
+  const expected = new HashRing();
+  expected.addMany([...base.slice(10), ...fresh.slice(5), ...late]);
+  t.same(ownersOf(prepared), ownersOf(expected), 'a preparation overtaken by a removal is not used');
+
+  // A batch other than the one prepared does its own work too.
+  const other = Array.from({ length: 20 }, (_, i) => worker(`o${i}`));
+  await prepared.prepare({ kind: 'add', workers: other.slice(0, 10) }, pause);
+  prepared.addMany(other);
+  expected.addMany(other);
+  t.same(ownersOf(prepared), ownersOf(expected), 'a different batch than the one prepared');
+});
