@@ -5,8 +5,8 @@
 
 import type { Steps } from './steps.js';
 
-/** Points handled between two yields: a millisecond or two of work. */
-const STEP_POINTS = 1 << 16;
+/** Points handled between two yields: a millisecond or so of work (a few, on a cold or busy machine). */
+const STEP_POINTS = 1 << 15;
 
 /** Points in ring order (or a batch being sorted): positions and the slots of the workers that own them. */
 export interface RingPoints {
@@ -70,7 +70,11 @@ export function* sortedBatch(total: number, slots: readonly number[], write: Wri
 function* countingPass(from: RingPoints, to: RingPoints, shift: number): Steps<void> {
   const n = from.hi.length;
   const counts = new Uint32Array(65537);
-  for (let i = 0; i < n; i++) counts[((from.hi[i] >>> shift) & 0xffff) + 1]++;
+  for (let start = 0; start < n; start += STEP_POINTS) {
+    const end = Math.min(n, start + STEP_POINTS);
+    for (let i = start; i < end; i++) counts[((from.hi[i] >>> shift) & 0xffff) + 1]++;
+    yield;
+  }
   for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
   yield;
   for (let start = 0; start < n; start += STEP_POINTS) {
