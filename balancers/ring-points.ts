@@ -38,9 +38,16 @@ export function* sortedBatch(total: number, slots: readonly number[], write: Wri
       yield;
     }
   }
+  if (total <= SMALL_BATCH) return sortedSmall({ hi, lo, owners }, order);
   if (total > 1) {
     // By high half, stably, with two 16-bit counting passes that move the points themselves.
     const scratch = { hi: new Uint32Array(total), lo: new Uint32Array(total), owners: new Uint32Array(total) };
+    // The first pass writes all over the scratch arrays: their pages are mapped a slice at a time first,
+    // else the first slice of the pass would take every page fault at once.
+    for (let start = 0; start < total; start += STEP_POINTS) {
+      for (const array of [scratch.hi, scratch.lo, scratch.owners]) array.fill(0, start, start + STEP_POINTS);
+      yield;
+    }
     yield* countingPass({ hi, lo, owners }, scratch, 0);
     yield* countingPass(scratch, { hi, lo, owners }, 16);
   }
@@ -64,6 +71,16 @@ export function* sortedBatch(total: number, slots: readonly number[], write: Wri
     start = end;
   }
   return { hi, lo, owners };
+}
+
+/** Below this many points a batch is sorted by comparison: two passes over 65,536 counters would cost more. */
+const SMALL_BATCH = 2048;
+
+/** A small batch in ring order, sorted by comparison. */
+function sortedSmall(batch: RingPoints, order: PointOrder): RingPoints {
+  const { hi, lo, owners } = batch;
+  const sorted = Array.from({ length: hi.length }, (_, i) => i).sort((a, b) => order(hi[a], lo[a], owners[a], hi[b], lo[b], owners[b]));
+  return { hi: Uint32Array.from(sorted, (i) => hi[i]), lo: Uint32Array.from(sorted, (i) => lo[i]), owners: Uint32Array.from(sorted, (i) => owners[i]) };
 }
 
 /** One stable counting pass on 16 bits of the high half, `from` into `to`. */
