@@ -20,12 +20,17 @@ export const DURATION_BUCKETS = [
  * is 27 series: made for every one of 10,000 idle workers they would dominate
  * /metrics and the proxy's memory), and removed with the worker.
  */
+/**
+ * A worker's series, each made on its first use: a batch of 10,000 new workers
+ * then costs one small record each, not three maps each (tens of milliseconds
+ * of one event-loop turn, measured).
+ */
 interface WorkerMetrics {
   duration: Histogram.Internal<'worker'> | undefined;
-  readonly byStatus: Map<number, Counter.Internal>;
-  readonly upstreamErrors: Map<string, Counter.Internal>;
+  byStatus: Map<number, Counter.Internal> | undefined;
+  upstreamErrors: Map<string, Counter.Internal> | undefined;
   /** How often the worker moved to each health state (`warmroute_health_transitions_total`, listed at scrape time). */
-  readonly transitions: Map<string, number>;
+  transitions: Map<string, number> | undefined;
 }
 
 const decisions: readonly Decision[] = ['home', 'spill', 'wait', 'shared', 'direct'];
@@ -134,14 +139,14 @@ export class ProxyMetrics implements TableListener {
   }
 
   added(w: Worker): void {
-    this.perWorker.set(w, { duration: undefined, byStatus: new Map(), upstreamErrors: new Map(), transitions: new Map() });
+    this.perWorker.set(w, { duration: undefined, byStatus: undefined, upstreamErrors: undefined, transitions: undefined });
   }
 
   removed(w: Worker): void {
     const m = this.perWorker.get(w);
     if (!m) return;
-    for (const code of m.byStatus.keys()) this.requests.remove(w.id, String(code));
-    for (const reason of m.upstreamErrors.keys()) this.upstream.remove(w.id, reason);
+    for (const code of m.byStatus?.keys() ?? []) this.requests.remove(w.id, String(code));
+    for (const reason of m.upstreamErrors?.keys() ?? []) this.upstream.remove(w.id, reason);
     this.perWorker.delete(w);
     if (m.duration !== undefined) this.duration.remove(w.id);
   }
@@ -150,12 +155,13 @@ export class ProxyMetrics implements TableListener {
     // A worker's last move (to "removed") is not counted: its series go with it.
     const m = this.perWorker.get(w);
     if (!m || to === 'removed') return;
+    m.transitions ??= new Map();
     m.transitions.set(to, (m.transitions.get(to) ?? 0) + 1);
   }
 
   private transitionCounts(): SeriesValue<'worker' | 'to'>[] {
     const values: SeriesValue<'worker' | 'to'>[] = [];
-    for (const [w, m] of this.perWorker) for (const [to, count] of m.transitions) values.push({ labels: { worker: w.id, to }, value: count });
+    for (const [w, m] of this.perWorker) for (const [to, count] of m.transitions ?? []) values.push({ labels: { worker: w.id, to }, value: count });
     return values;
   }
 
@@ -174,6 +180,7 @@ export class ProxyMetrics implements TableListener {
   answered(w: Worker, status: number, seconds: number): void {
     const m = this.perWorker.get(w);
     if (!m) return; // removed while the request ran
+    m.byStatus ??= new Map();
     let counter = m.byStatus.get(status);
     if (!counter) {
       counter = this.requests.labels(w.id, String(status));
@@ -187,6 +194,7 @@ export class ProxyMetrics implements TableListener {
   upstreamError(w: Worker, reason: string): void {
     const m = this.perWorker.get(w);
     if (!m) return;
+    m.upstreamErrors ??= new Map();
     let counter = m.upstreamErrors.get(reason);
     if (!counter) {
       counter = this.upstream.labels(w.id, reason);
