@@ -1,5 +1,7 @@
-import { murmur3 } from './murmur3.js';
-import type { WorkerView } from './types.js';
+import { murmur3, murmur3Numbered } from './murmur3.js';
+import type { PlannedBatch, PlannedWorker, WorkerView } from './types.js';
+import { lowerBound, merged, sortedBatch, without, type PointOrder, type RingPoints, type WritePoints } from './ring-points.js';
+import { finish, inSlices, type Steps } from './steps.js';
 import type { WorkerIndex } from './worker-index.js';
 
 /** Virtual nodes a worker of weight 1 gets; enough that each worker's share is within about 10% of fair. */
@@ -13,20 +15,72 @@ export function vnodeCount(weight: number, perWeight: number = VNODES_PER_WEIGHT
 
 /** The label hashed for a worker's i-th virtual node; depends only on the id so every proxy builds the same ring. */
 export function vnodeLabel(workerId: string, index: number): string {
-  return `${workerId}#${index}`;
+  return `${vnodePrefix(workerId)}${index}`;
+}
+
+/** What every label of the worker starts with, followed by the point's number. */
+function vnodePrefix(workerId: string): string {
+  return `${workerId}#`;
 }
 
 /**
  * Where a worker's points go: calls `emit` once per point with the point's
  * 64-bit position as two unsigned 32-bit halves (a 32-bit hash passes lo = 0).
+ * `indexed`, when present, gives the same points by number, so a ring can
+ * place a batch without growing buffers and re-weight a worker by placing or
+ * taking only the points its new weight adds or drops.
  */
-export type PointsOf = (worker: WorkerView, emit: (hi: number, lo: number) => void) => void;
+export type PointsOf = ((worker: WorkerView, emit: (hi: number, lo: number) => void) => void) & { readonly indexed?: IndexedPoints };
+
+/** A worker's points by number: point i depends only on the worker's identity and i, never on its weight. */
+export interface IndexedPoints {
+  /** How many points the worker places. */
+  count(worker: PlannedWorker): number;
+  /** Writes points [from, to) of the worker into hi and lo, starting at `at`. */
+  write(worker: PlannedWorker, from: number, to: number, hi: Uint32Array, lo: Uint32Array, at: number): void;
+}
 
 /** warmroute's own ring: `vnodeCount(weight)` points per worker, murmur3 of `id#i`. */
 export function murmur3Points(perWeight: number = VNODES_PER_WEIGHT): PointsOf {
-  return (worker, emit) => {
-    const count = vnodeCount(worker.weight, perWeight);
-    for (let i = 0; i < count; i++) emit(murmur3(vnodeLabel(worker.id, i)), 0);
+  const indexed: IndexedPoints = {
+    count: (worker) => vnodeCount(worker.weight, perWeight),
+    write(worker, from, to, hi, lo, at) {
+      murmur3Numbered(vnodePrefix(worker.id), from, to, hi, at);
+      lo.fill(0, at, at + to - from);
+    },
+  };
+  const pointsOf = (worker: WorkerView, emit: (hi: number, lo: number) => void): void => {
+    const count = indexed.count(worker);
+    const hi = new Uint32Array(count);
+    indexed.write(worker, 0, count, hi, new Uint32Array(count), 0);
+    for (let i = 0; i < count; i++) emit(hi[i], 0);
+  };
+  return Object.assign(pointsOf, { indexed });
+}
+
+/**
+ * Points of a function that only emits them: counted by running it, so a
+ * weight change re-places them all. Such a ring prepares nothing, so it is
+ * only ever asked about the table's own workers.
+ */
+function emittedPoints(pointsOf: PointsOf): IndexedPoints {
+  const viewOf = (worker: PlannedWorker): WorkerView => worker as WorkerView;
+  return {
+    count(worker) {
+      let count = 0;
+      pointsOf(viewOf(worker), () => count++);
+      return count;
+    },
+    write(worker, from, to, hi, lo, at) {
+      let i = 0;
+      pointsOf(viewOf(worker), (h, l) => {
+        if (i >= from && i < to) {
+          hi[at] = h;
+          lo[at++] = l;
+        }
+        i++;
+      });
+    },
   };
 }
 
@@ -35,68 +89,30 @@ export function murmur3Points(perWeight: number = VNODES_PER_WEIGHT): PointsOf {
  * replaced (never edited in place) on every change, and `version` counts changes
  * so a walker can tell that the ring moved under it.
  */
-class RingState {
-  hi = new Uint32Array(0);
-  lo = new Uint32Array(0);
+class RingState implements RingPoints {
+  hi: Uint32Array = new Uint32Array(0);
+  lo: Uint32Array = new Uint32Array(0);
   /** owners[i] is the slot of the worker that placed point i. */
-  owners = new Uint32Array(0);
+  owners: Uint32Array = new Uint32Array(0);
   readonly slots: (WorkerView | undefined)[] = [];
   workerCount = 0;
   version = 0;
 }
 
-/** Index of the first point >= (hi, lo) in [from, to), or `to` when there is none. */
-function lowerBound(his: Uint32Array, los: Uint32Array, hi: number, lo: number, from: number, to: number): number {
-  while (from < to) {
-    const mid = (from + to) >>> 1;
-    if (his[mid] < hi || (his[mid] === hi && los[mid] < lo)) from = mid + 1;
-    else to = mid;
-  }
-  return from;
+/** The workers a batch moves: their slots, and how many numbered points each has placed before and after. */
+interface Placement {
+  readonly workers: readonly PlannedWorker[];
+  readonly slots: readonly number[];
+  readonly before: readonly number[];
+  readonly after: readonly number[];
 }
 
-/** Indices 0..n-1 ordered by `keys`, stably: two 16-bit counting passes. */
-function radixOrder(keys: Uint32Array): Uint32Array {
-  const n = keys.length;
-  const byLow = new Uint32Array(n);
-  const order = new Uint32Array(n);
-  const counts = new Uint32Array(65537);
-  for (let i = 0; i < n; i++) counts[(keys[i] & 0xffff) + 1]++;
-  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
-  for (let i = 0; i < n; i++) byLow[counts[keys[i] & 0xffff]++] = i;
-  counts.fill(0);
-  for (let i = 0; i < n; i++) counts[(keys[i] >>> 16) + 1]++;
-  for (let b = 1; b <= 65536; b++) counts[b] += counts[b - 1];
-  for (let i = 0; i < n; i++) {
-    const index = byLow[i];
-    order[counts[keys[index] >>> 16]++] = index;
-  }
-  return order;
-}
-
-/** Points of a batch as they are emitted: typed arrays that double when full. */
-class PointBuffer {
-  hi: Uint32Array = new Uint32Array(1024);
-  lo: Uint32Array = new Uint32Array(1024);
-  owner: Uint32Array = new Uint32Array(1024);
-  length = 0;
-  slot = 0;
-
-  push(hi: number, lo: number): void {
-    if (this.length === this.hi.length) {
-      const grow = (a: Uint32Array): Uint32Array => {
-        const b = new Uint32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.hi = grow(this.hi);
-      this.lo = grow(this.lo);
-      this.owner = grow(this.owner);
-    }
-    this.hi[this.length] = hi;
-    this.lo[this.length] = lo;
-    this.owner[this.length++] = this.slot;
-  }
+/** A batch's outcome computed ahead: installed as is when that batch arrives and the ring has not changed since. */
+interface Prepared {
+  readonly version: number;
+  readonly kind: PlannedBatch['kind'];
+  readonly placement: Placement;
+  readonly ring: RingPoints;
 }
 
 /**
@@ -105,16 +121,28 @@ class PointBuffer {
  * Membership follows added/removed only: a worker that is down keeps its points
  * (walkers skip it), so its keys come back to it when it does. Structure is
  * rebuilt on membership changes (a batch is sorted once and merged in one
- * pass), so looking a key up is a binary search and allocates nothing.
+ * pass), so looking a key up is a binary search and allocates nothing. A large
+ * batch of additions or re-weightings can be worked out ahead, a slice at a
+ * time (`prepare`); the batch itself then only installs the arrays.
  */
 export class HashRing implements WorkerIndex {
   private readonly state = new RingState();
   private readonly slotOf = new Map<WorkerView, number>();
+  private readonly slotById = new Map<string, number>();
   private readonly freeSlots: number[] = [];
   /** The weight each slot's points were placed with: a worker whose weight changes is placed again. */
-  private placedWeight: number[] = [];
+  private readonly placedWeight: number[] = [];
+  /** How many points each slot placed. */
+  private readonly placedCount: number[] = [];
+  private readonly points: IndexedPoints;
+  /** Point i of a worker does not depend on its weight: a re-weighting places or takes only the difference. */
+  private readonly numbered: boolean;
+  private prepared: Prepared | undefined;
 
-  constructor(private readonly pointsOf: PointsOf = murmur3Points()) {}
+  constructor(pointsOf: PointsOf = murmur3Points()) {
+    this.points = pointsOf.indexed ?? emittedPoints(pointsOf);
+    this.numbered = pointsOf.indexed !== undefined;
+  }
 
   get workerCount(): number {
     return this.state.workerCount;
@@ -140,81 +168,22 @@ export class HashRing implements WorkerIndex {
 
   /** Places the points of every new worker in the batch with one sort and one merge. */
   addMany(workers: readonly WorkerView[]): void {
+    const fresh = [...new Set(workers)].filter((w) => !this.slotOf.has(w));
+    if (fresh.length === 0) return;
+    const placement = this.additionOf(fresh);
+    const ready = this.preparedFor('add', placement);
     const state = this.state;
-    const points = new PointBuffer();
-    const emit = (h: number, l: number): void => points.push(h, l);
-    let added = 0;
-    for (const worker of workers) {
-      if (this.slotOf.has(worker)) continue;
-      const slot = this.freeSlots.pop() ?? state.slots.length;
-      state.slots[slot] = worker;
-      this.slotOf.set(worker, slot);
-      this.placedWeight[slot] = worker.weight;
-      points.slot = slot;
-      this.pointsOf(worker, emit);
-      added++;
+    this.freeSlots.length -= Math.min(this.freeSlots.length, fresh.length);
+    for (let i = 0; i < fresh.length; i++) {
+      const slot = placement.slots[i];
+      state.slots[slot] = fresh[i];
+      this.slotOf.set(fresh[i], slot);
+      this.slotById.set(fresh[i].id, slot);
+      this.placedWeight[slot] = fresh[i].weight;
+      this.placedCount[slot] = placement.after[i];
     }
-    if (added === 0) return;
-
-    const batchHi = points.hi.subarray(0, points.length);
-    const lo = points.lo;
-    const owner = points.owner;
-    const order = radixOrder(batchHi);
-    // Equal high halves (rare) are ordered by the rest of the point, then by worker id.
-    for (let start = 0; start < order.length; ) {
-      let end = start + 1;
-      while (end < order.length && batchHi[order[end]] === batchHi[order[start]]) end++;
-      if (end - start > 1) {
-        const run = Array.from(order.subarray(start, end)).sort((a, b) => this.compare(batchHi[a], lo[a], owner[a], batchHi[b], lo[b], owner[b]));
-        order.set(run, start);
-      }
-      start = end;
-    }
-
-    // Merge. A small batch copies the runs of old points between insertion
-    // positions (a few memory copies rather than a comparison per old point);
-    // a large one walks both lists once.
-    const oldHi = state.hi;
-    const oldLo = state.lo;
-    const oldOwners = state.owners;
-    const total = oldHi.length + order.length;
-    const newHi = new Uint32Array(total);
-    const newLo = new Uint32Array(total);
-    const newOwners = new Uint32Array(total);
-    const copyRuns = order.length * 32 < oldHi.length;
-    let from = 0;
-    let k = 0;
-    for (let j = 0; j < order.length; j++) {
-      const p = order[j];
-      const h = batchHi[p];
-      const l = lo[p];
-      if (copyRuns) {
-        let at = lowerBound(oldHi, oldLo, h, l, from, oldHi.length);
-        while (at < oldHi.length && oldHi[at] === h && oldLo[at] === l && this.compare(h, l, oldOwners[at], h, l, owner[p]) < 0) at++;
-        newHi.set(oldHi.subarray(from, at), k);
-        newLo.set(oldLo.subarray(from, at), k);
-        newOwners.set(oldOwners.subarray(from, at), k);
-        k += at - from;
-        from = at;
-      } else {
-        while (from < oldHi.length && (oldHi[from] < h || (oldHi[from] === h && (oldLo[from] < l || (oldLo[from] === l && this.compare(h, l, oldOwners[from], h, l, owner[p]) < 0))))) {
-          newHi[k] = oldHi[from];
-          newLo[k] = oldLo[from];
-          newOwners[k++] = oldOwners[from++];
-        }
-      }
-      newHi[k] = h;
-      newLo[k] = l;
-      newOwners[k++] = owner[p];
-    }
-    newHi.set(oldHi.subarray(from), k);
-    newLo.set(oldLo.subarray(from), k);
-    newOwners.set(oldOwners.subarray(from), k);
-    state.hi = newHi;
-    state.lo = newLo;
-    state.owners = newOwners;
-    state.workerCount += added;
-    state.version++;
+    this.install(ready ?? finish(this.added(placement)));
+    state.workerCount += fresh.length;
   }
 
   /** Takes the worker's points off the ring; its keys move to the next points clockwise. */
@@ -238,20 +207,132 @@ export class HashRing implements WorkerIndex {
     this.updateMany([worker]);
   }
 
-  /** Places again, in one rebuild, every worker of the batch whose weight changed. */
+  /**
+   * Places again, in one rebuild, every worker of the batch whose weight
+   * changed. With numbered points a worker keeps the points both weights
+   * share: only those the new weight adds are placed, or those it drops taken.
+   */
   updateMany(workers: readonly WorkerView[]): void {
-    const moved = workers.filter((w) => {
-      const slot = this.slotOf.get(w);
-      return slot !== undefined && this.placedWeight[slot] !== w.weight;
-    });
-    if (moved.length === 0) return;
-    this.dropPoints(moved);
-    this.addMany(moved);
+    if (!this.numbered) {
+      const moved = workers.filter((w) => {
+        const slot = this.slotOf.get(w);
+        return slot !== undefined && this.placedWeight[slot] !== w.weight;
+      });
+      if (moved.length === 0) return;
+      this.dropPoints(moved);
+      this.addMany(moved);
+      return;
+    }
+    const placement = this.changeOf(workers, (w) => this.slotOf.get(w as WorkerView));
+    if (placement.workers.length === 0) return;
+    const ready = this.preparedFor('change', placement);
+    this.install(ready ?? finish(this.changed(placement)));
+    for (let i = 0; i < placement.workers.length; i++) {
+      this.placedWeight[placement.slots[i]] = placement.workers[i].weight;
+      this.placedCount[placement.slots[i]] = placement.after[i];
+    }
+  }
+
+  /**
+   * Works out, a slice at a time (awaiting `pause()` between slices), the ring
+   * that `batch` will make: `addMany` of those workers, or `updateMany` of the
+   * workers with those ids taking those weights. When that batch comes next,
+   * on the ring as it was, it installs the result at once; otherwise it does
+   * the work itself, as without a preparation. Rings whose points are not
+   * numbered prepare nothing.
+   */
+  async prepare(batch: PlannedBatch, pause: () => Promise<void>): Promise<void> {
+    this.prepared = undefined;
+    if (!this.numbered) return;
+    const version = this.state.version;
+    const placement = batch.kind === 'add'
+      ? this.additionOf(batch.workers.filter((w) => !this.slotById.has(w.id)))
+      : this.changeOf(batch.workers, (w) => this.slotById.get(w.id));
+    if (placement.workers.length === 0) return;
+    const steps = batch.kind === 'add' ? this.added(placement) : this.changed(placement);
+    // A change to the ring meanwhile makes the work moot.
+    const ring = await inSlices(steps, pause, () => this.state.version !== version);
+    if (ring !== undefined) this.prepared = { version, kind: batch.kind, placement, ring };
   }
 
   /** Times the ring's arrays were rebuilt (each batch of additions, removals or re-weightings counts once). */
   get rebuilds(): number {
     return this.state.version;
+  }
+
+  /** New workers' slots (the free ones first, in the order addMany takes them) and their points. */
+  private additionOf(workers: readonly PlannedWorker[]): Placement {
+    const free = this.freeSlots;
+    const slots = workers.map((_, i) => (i < free.length ? free[free.length - 1 - i] : this.state.slots.length + i - free.length));
+    return { workers, slots, before: workers.map(() => 0), after: workers.map((w) => this.points.count(w)) };
+  }
+
+  /** Workers on the ring taking a new weight, with the points it adds or drops. */
+  private changeOf(workers: readonly PlannedWorker[], slotOf: (w: PlannedWorker) => number | undefined): Placement {
+    const moved: PlannedWorker[] = [];
+    const slots: number[] = [];
+    for (const w of workers) {
+      const slot = slotOf(w);
+      if (slot === undefined || this.placedWeight[slot] === w.weight) continue;
+      moved.push(w);
+      slots.push(slot);
+    }
+    return { workers: moved, slots, before: slots.map((slot) => this.placedCount[slot]), after: moved.map((w) => this.points.count(w)) };
+  }
+
+  /** The ring with the new workers' points merged in. */
+  private *added(p: Placement): Steps<RingPoints> {
+    // The new workers' slots may not be filled yet (a preparation): ties between equal points need their ids.
+    const ids = new Map(p.slots.map((slot, i) => [slot, p.workers[i].id]));
+    const order = this.orderWith((slot) => ids.get(slot));
+    const batch = yield* this.batchOf(p, p.workers.map((_, i) => i), p.before, p.after, order);
+    return yield* merged(this.state, batch, order);
+  }
+
+  /** The ring with the points the new weights drop taken out, and those they add merged in. */
+  private *changed(p: Placement): Steps<RingPoints> {
+    const order = this.orderWith(() => undefined);
+    const all = p.workers.map((_, i) => i);
+    const shrink = all.filter((i) => p.after[i] < p.before[i]);
+    const grow = all.filter((i) => p.after[i] > p.before[i]);
+    let ring: RingPoints = this.state;
+    // A worker's points numbered from the smaller count to the larger are the ones that come or go.
+    if (shrink.length > 0) ring = yield* without(ring, yield* this.batchOf(p, shrink, p.after, p.before, order));
+    if (grow.length > 0) ring = yield* merged(ring, yield* this.batchOf(p, grow, p.before, p.after, order), order);
+    return ring;
+  }
+
+  /** Points [from[i], to[i]) of the placement's workers `which`, sorted in ring order. */
+  private batchOf(p: Placement, which: readonly number[], from: readonly number[], to: readonly number[], order: PointOrder): Steps<RingPoints> {
+    let total = 0;
+    for (const i of which) total += to[i] - from[i];
+    const write: WritePoints = (k, hi, lo, at) => {
+      const i = which[k];
+      this.points.write(p.workers[i], from[i], to[i], hi, lo, at);
+      return to[i] - from[i];
+    };
+    return sortedBatch(total, which.map((i) => p.slots[i]), write, order);
+  }
+
+  /** The prepared ring, when it was prepared for exactly this batch on the ring as it is. */
+  private preparedFor(kind: PlannedBatch['kind'], p: Placement): RingPoints | undefined {
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    if (prepared === undefined || prepared.kind !== kind || prepared.version !== this.state.version) return undefined;
+    const q = prepared.placement;
+    if (q.workers.length !== p.workers.length) return undefined;
+    for (let i = 0; i < p.workers.length; i++) {
+      if (q.workers[i].id !== p.workers[i].id || q.slots[i] !== p.slots[i] || q.before[i] !== p.before[i] || q.after[i] !== p.after[i]) return undefined;
+    }
+    return prepared.ring;
+  }
+
+  private install(ring: RingPoints): void {
+    const state = this.state;
+    state.hi = ring.hi;
+    state.lo = ring.lo;
+    state.owners = ring.owners;
+    state.version++;
   }
 
   /** Removes the workers' points and frees their slots, without counting a rebuild; returns how many workers left. */
@@ -284,7 +365,9 @@ export class HashRing implements WorkerIndex {
     state.owners = newOwners;
     for (let slot = 0; slot < leaving.length; slot++) {
       if (leaving[slot] === 0) continue;
-      this.slotOf.delete(state.slots[slot] as WorkerView);
+      const worker = state.slots[slot] as WorkerView;
+      this.slotOf.delete(worker);
+      if (this.slotById.get(worker.id) === slot) this.slotById.delete(worker.id);
       state.slots[slot] = undefined;
       this.freeSlots.push(slot);
     }
@@ -315,15 +398,19 @@ export class HashRing implements WorkerIndex {
   /**
    * Order of two points; equal points (a 32-bit collision is likely somewhere
    * on a ring of 100,000 points) are ordered by worker id so that the ring does
-   * not depend on the order in which workers were added.
+   * not depend on the order in which workers were added. `planned` names the
+   * slots a batch is about to fill.
    */
-  private compare(hiA: number, loA: number, slotA: number, hiB: number, loB: number, slotB: number): number {
-    if (hiA !== hiB) return hiA < hiB ? -1 : 1;
-    if (loA !== loB) return loA < loB ? -1 : 1;
-    const idA = this.state.slots[slotA]?.id ?? '';
-    const idB = this.state.slots[slotB]?.id ?? '';
-    if (idA !== idB) return idA < idB ? -1 : 1;
-    return slotA - slotB;
+  private orderWith(planned: (slot: number) => string | undefined): PointOrder {
+    const slots = this.state.slots;
+    return (hiA, loA, slotA, hiB, loB, slotB) => {
+      if (hiA !== hiB) return hiA < hiB ? -1 : 1;
+      if (loA !== loB) return loA < loB ? -1 : 1;
+      const idA = planned(slotA) ?? slots[slotA]?.id ?? '';
+      const idB = planned(slotB) ?? slots[slotB]?.id ?? '';
+      if (idA !== idB) return idA < idB ? -1 : 1;
+      return slotA - slotB;
+    };
   }
 }
 

@@ -77,3 +77,51 @@ export function murmur3(key: string, seed = 0): number {
   }
   return finalize(h, length);
 }
+
+/** Decimal digits of a non-negative integer, written into `out` most significant first; returns how many. */
+function decimalDigits(n: number, out: Uint8Array): number {
+  const count = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10_000 ? 4 : String(n).length;
+  for (let i = count - 1; i >= 0; i--) {
+    out[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return count;
+}
+
+const digitScratch = new Uint8Array(16);
+
+/**
+ * murmur3 x86_32 of `${prefix}${i}` for every integer i in [from, to), written
+ * to `out` from `at`: the same values as murmur3 of each string, but the
+ * prefix's bytes are mixed once rather than once per label (a ring places a
+ * worker's hundred points at `id#0` ... `id#99`).
+ */
+export function murmur3Numbered(prefix: string, from: number, to: number, out: Uint32Array, at: number, seed = 0): void {
+  const bytes = Buffer.from(prefix, 'utf8');
+  const length = bytes.length;
+  const blocksEnd = length & ~3;
+  let h = seed | 0;
+  for (let i = 0; i < blocksEnd; i += 4) {
+    h = mixBlock(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+  }
+  // The prefix's last 0-3 bytes open the block its number continues.
+  const carried = length - blocksEnd;
+  let carry = 0;
+  for (let t = 0; t < carried; t++) carry |= bytes[blocksEnd + t] << (8 * t);
+  for (let n = from; n < to; n++) {
+    const digits = decimalDigits(n, digitScratch);
+    let hn = h;
+    let k = carry;
+    let filled = carried;
+    for (let d = 0; d < digits; d++) {
+      k |= digitScratch[d] << (8 * filled);
+      if (++filled === 4) {
+        hn = mixBlock(hn, k);
+        k = 0;
+        filled = 0;
+      }
+    }
+    if (filled > 0) hn ^= scrambleBlock(k);
+    out[at++] = finalize(hn, length + digits);
+  }
+}

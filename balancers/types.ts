@@ -42,6 +42,15 @@ export function hasFreeConnection(w: WorkerView): boolean {
   return w.routable && w.inFlight < w.limit;
 }
 
+/** A worker as a coming batch will have it: what a policy's structures place it by. */
+export type PlannedWorker = Pick<WorkerView, 'id' | 'url' | 'weight'>;
+
+/** A batch the table is about to apply: workers to add, or workers (named by id) to take new weights. */
+export interface PlannedBatch {
+  readonly kind: 'add' | 'change';
+  readonly workers: readonly PlannedWorker[];
+}
+
 /**
  * A routing policy: a pure decision over the workers' views.
  *
@@ -78,6 +87,14 @@ export interface Balancer {
   down?(w: WorkerView): void;
   changed?(w: WorkerView): void;
   changedMany?(ws: readonly WorkerView[]): void;
+  /**
+   * Works out ahead, a slice at a time (awaiting `pause()` between slices),
+   * what the next batch (`addedMany`, or `changedMany` to these weights) will
+   * need, so that the batch itself applies in one short step. Only that batch,
+   * coming next with nothing changed in between, uses the work; otherwise the
+   * batch does the work itself, as without a preparation. Optional.
+   */
+  prepare?(batch: PlannedBatch, pause: () => Promise<void>): Promise<void>;
   /** `fn` is the function of the request (absent where the caller does not know it). */
   taken?(w: WorkerView, fn?: LambdaInfo): void;
   dropped?(w: WorkerView, fn?: LambdaInfo): void;

@@ -1,4 +1,4 @@
-import type { Balancer, LambdaInfo, WorkerView } from './types.js';
+import type { Balancer, LambdaInfo, PlannedBatch, WorkerView } from './types.js';
 
 /**
  * A structure a policy keeps over the workers (a heap, a weight tree, a ring,
@@ -16,13 +16,15 @@ export interface WorkerIndex {
   update(worker: WorkerView): void;
   /** Workers changed together (a reload's new weights); structures that rebuild do it once. */
   updateMany?(workers: readonly WorkerView[]): void;
+  /** Works out a coming batch ahead (see Balancer.prepare). */
+  prepare?(batch: PlannedBatch, pause: () => Promise<void>): Promise<void>;
   /** A request (of `fn`, when known) was dispatched to the worker; defaults to `update`. */
   taken?(worker: WorkerView, fn?: LambdaInfo): void;
   /** A request (of `fn`, when known) on the worker ended; defaults to `update`. */
   dropped?(worker: WorkerView, fn?: LambdaInfo): void;
 }
 
-type EventHooks = Required<Pick<Balancer, 'added' | 'addedMany' | 'removed' | 'removedMany' | 'up' | 'down' | 'changed' | 'changedMany' | 'taken' | 'dropped'>>;
+type EventHooks = Required<Pick<Balancer, 'added' | 'addedMany' | 'removed' | 'removedMany' | 'up' | 'down' | 'changed' | 'changedMany' | 'prepare' | 'taken' | 'dropped'>>;
 
 /** The balancer's event hooks, forwarding every table event to each of `indexes` in order. */
 export function eventHooks(...indexes: readonly WorkerIndex[]): EventHooks {
@@ -56,6 +58,9 @@ export function eventHooks(...indexes: readonly WorkerIndex[]): EventHooks {
         if (index.updateMany !== undefined) index.updateMany(workers);
         else for (const w of workers) index.update(w);
       }
+    },
+    async prepare(batch, pause) {
+      for (const index of indexes) await index.prepare?.(batch, pause);
     },
     dropped(worker, fn) {
       for (const index of indexes) {

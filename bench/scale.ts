@@ -33,6 +33,7 @@ longest the change held the proxy's event loop (plus one loopback round trip).
   --max-polls-per-second N  the proxy's healthMaxPollsPerSecond (default 250, the default)
   --balancer NAME       the proxy's policy (default pkg-aware: a ring of 100 points per worker)
   --out DIR             where summary.md and summary.json go (default results/bench-scale)
+  --cpu-prof DIR        run warmroute under node --cpu-prof, writing scale.cpuprofile to DIR
   --help                this text
 `;
 
@@ -43,11 +44,13 @@ interface Settings {
   maxPollsPerSecond: number;
   balancer: string;
   out: string;
+  /** Folder for the proxy's CPU profile (node --cpu-prof), or undefined for none. */
+  cpuProfDir: string | undefined;
 }
 
 function parseSettings(argv: string[]): Settings | undefined {
   const values = parseFlags(argv, {
-    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' },
+    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, help: { type: 'boolean' },
   });
   if (values.help) return undefined;
   return {
@@ -57,6 +60,7 @@ function parseSettings(argv: string[]): Settings | undefined {
     maxPollsPerSecond: parseNumberFlag('max-polls-per-second', values['max-polls-per-second'], { integer: true, min: 1, max: 100_000 }) ?? 250,
     balancer: parseBalancer(values.balancer),
     out: values.out ?? 'results/bench-scale',
+    cpuProfDir: values['cpu-prof'],
   };
 }
 
@@ -176,7 +180,8 @@ async function main(argv: string[]): Promise<number> {
     }));
     const liveSpec = { id: 'live', url: live.url };
     await writeConfig([liveSpec]);
-    proxy = await startProxyChild(configPath);
+    const profiling = settings.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', settings.cpuProfDir, '--cpu-prof-name', 'scale.cpuprofile'];
+    proxy = await startProxyChild(configPath, undefined, { nodeArgs: profiling });
     const p = proxy;
     const healthz = startProbe(`${p.url}/healthz`, 'GET', 10);
     const invoke = startProbe(`${p.url}/runLambda/f`, 'POST', 50);
@@ -211,7 +216,10 @@ async function main(argv: string[]): Promise<number> {
 
     await change(`admin add ${settings.workers}`, () => admin('add', { workers: dead }));
     // Polling: the window opens after a scrape (it resets the proxy's event-loop delay histogram) has been answered.
+    const scrapeFrom = performance.now();
     const reset = await scrape(p.url);
+    await sleep(300);
+    const scrapeLongestHealthzMs = longestDuring(healthz.samples, scrapeFrom, scrapeFrom + reset.ms);
     const pollFrom = performance.now();
     await sleep(settings.pollSec * 1000);
     const pollTo = performance.now();
@@ -223,6 +231,7 @@ async function main(argv: string[]): Promise<number> {
       healthz: latencies(healthz.samples, pollFrom, pollTo),
       invoke: latencies(invoke.samples, pollFrom, pollTo),
       metricsScrapeMs: reset.ms,
+      metricsScrapeLongestHealthzMs: scrapeLongestHealthzMs,
       metricsBytes: polled.text.length,
       ...memory(polled.text),
     };
@@ -268,7 +277,7 @@ type Result = {
   command: string; machine: { cpus: number; loadAvg: number[] }; settings: Settings;
   baseline: { metricsBytes: number; rssMiB: number; heapUsedMiB: number; externalMiB: number; lagP99Ms: number };
   changes: Change[];
-  polling: { lagP99Ms: number; lagP50Ms: number; lagMaxMs: number; healthz: ReturnType<typeof latencies>; invoke: ReturnType<typeof latencies>; metricsScrapeMs: number; metricsBytes: number; rssMiB: number; heapUsedMiB: number; externalMiB: number };
+  polling: { lagP99Ms: number; lagP50Ms: number; lagMaxMs: number; healthz: ReturnType<typeof latencies>; invoke: ReturnType<typeof latencies>; metricsScrapeMs: number; metricsScrapeLongestHealthzMs: number; metricsBytes: number; rssMiB: number; heapUsedMiB: number; externalMiB: number };
   gone: Record<'afterAdminRemove' | 'afterReloadRemove', { metricsBytes: number; series: number; rssMiB: number; heapUsedMiB: number; externalMiB: number }>;
 };
 
@@ -296,7 +305,7 @@ ${x.changes.map((c) => `| ${c.what} | ${c.callMs} ms | ${c.longestHealthzMs} ms 
 | event-loop delay p50 / p99 / max (\`nodejs_eventloop_lag_*\`, the proxy's own) | ${x.polling.lagP50Ms} / ${x.polling.lagP99Ms} / ${x.polling.lagMaxMs} ms |
 | GET /healthz p50 / p99 / max (${x.polling.healthz.count} sent, ${x.polling.healthz.failed} failed) | ${x.polling.healthz.p50Ms} / ${x.polling.healthz.p99Ms} / ${x.polling.healthz.maxMs} ms |
 | invocation p50 / p99 / max (${x.polling.invoke.count} sent, ${x.polling.invoke.failed} failed) | ${x.polling.invoke.p50Ms} / ${x.polling.invoke.p99Ms} / ${x.polling.invoke.maxMs} ms |
-| one /metrics scrape (${x.polling.metricsBytes} bytes) | ${x.polling.metricsScrapeMs} ms |
+| one /metrics scrape (${x.polling.metricsBytes} bytes): answered in / longest /healthz meanwhile | ${x.polling.metricsScrapeMs} / ${x.polling.metricsScrapeLongestHealthzMs} ms |
 
 ## Memory and /metrics
 

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseWorkers, type WorkerSpec } from './config.js';
+import { nextTurn } from './clock.js';
+import type { WorkerSpec } from './config.js';
+import { parseWorkersInSlices } from './worker-specs.js';
 import type { ProxyControl } from './control.js';
 import { errorBody, errorStatus, sendError, sendJson, type ErrorCode } from './errors.js';
 
@@ -65,10 +67,11 @@ export async function answerAdmin(control: ProxyControl, request: AdminRequest):
   if (action === 'add') {
     let specs: WorkerSpec[];
     try {
-      specs = parseWorkers(items);
+      specs = await parseWorkersInSlices(items, nextTurn);
     } catch (err) {
       return failure('bad_request', (err as Error).message);
     }
+    await control.prepareWorkers?.(specs);
     return { status: 200, body: { ...control.addWorkers(specs), workers: ids() } };
   }
   const names = items.map(workerName);

@@ -129,6 +129,7 @@ export async function composeProxy(config: ProxyConfig, options: StartOptions & 
     reloading: () => plane.reloading,
     stopping: () => plane.stopping,
     addWorkers: (specs) => plane.addWorkers(specs, 'admin'),
+    prepareWorkers: (specs) => plane.prepareWorkers(specs),
     removeWorkers: (names) => plane.removeWorkers(names),
     drainWorkers: (names) => plane.drainWorkers(names),
     reload: () => plane.reload(),

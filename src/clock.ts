@@ -15,6 +15,9 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): Timer;
 }
 
+/** Lets the event loop serve what waits (sockets, timers) before going on: what a long job awaits between its slices. */
+export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** setTimeout accepts at most 2^31-1 ms; longer delays would fire after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -251,6 +251,8 @@ export interface LoadOptions {
 
 interface Layer {
   readonly values: Map<string, unknown>;
+  /** What each key's rule made of its value when it was taken: parsed once, not again by convict and at the end. */
+  readonly parsed: Map<string, unknown>;
   /** Where each key's value came from, for messages, and whether paths resolve against the config file. */
   readonly origin: Map<string, { where: string; fromFile: boolean }>;
 }
@@ -264,7 +266,7 @@ export function loadConfig(options: LoadOptions = {}): ProxyConfig {
   const source = options.source ?? 'config';
   const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'WarmrouteConfigWarning'));
   const errors: string[] = [];
-  const layer: Layer = { values: new Map(), origin: new Map() };
+  const layer: Layer = { values: new Map(), parsed: new Map(), origin: new Map() };
 
   if (options.values !== undefined) readFileValues(options.values, source, options.strict === true, layer, errors, warn);
   if (options.env !== undefined) readEnv(options.env, layer, errors, warn);
@@ -272,7 +274,9 @@ export function loadConfig(options: LoadOptions = {}): ProxyConfig {
   if (errors.length > 0) throw new ConfigError(errors.join('\n'));
 
   const conf = convict(convictSchema());
-  conf.load(Object.fromEntries(layer.values));
+  // A list (the workers) is checked already; convict would deep-copy it and check it twice more, which for
+  // 10,000 workers holds a reload's event loop for tens of milliseconds. It sees the scalars.
+  conf.load(Object.fromEntries([...layer.values].filter(([, v]) => v === null || typeof v !== 'object')));
   try {
     conf.validate({ allowed: 'strict' });
   } catch (err) {
@@ -281,7 +285,7 @@ export function loadConfig(options: LoadOptions = {}): ProxyConfig {
   const merged = conf.getProperties() as Record<string, unknown>;
 
   const parsed: Record<string, unknown> = {};
-  for (const [key, rule] of rules()) parsed[key] = rule.parse(merged[key]);
+  for (const [key, rule] of rules()) parsed[key] = layer.parsed.has(key) ? layer.parsed.get(key) : rule.parse(merged[key]);
   for (const [key, rule] of rules()) {
     const path = parsed[key];
     if (!rule.path || typeof path !== 'string' || path === '') continue;
@@ -306,7 +310,7 @@ function take(key: string, value: unknown, where: string, fromFile: boolean, lay
   try {
     // A policy's own parse may serialise what it is given; it is only ever given a scalar.
     if (rule.text === 'loose' && coerced !== null && typeof coerced === 'object') throw new Error('must be a number, a string or a boolean');
-    rule.parse(coerced);
+    layer.parsed.set(key, rule.parse(coerced));
   } catch (err) {
     errors.push(`${where}: ${problem(key, rule, value, err)}`);
     return;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createBalancer } from '../balancers/index.js';
 import type { PolicyEnv } from '../balancers/types.js';
 import type { QueueLimits, Scheduler } from './admission.js';
-import type { Clock } from './clock.js';
+import { nextTurn as pause, type Clock } from './clock.js';
 import { ConfigError, loadConfigFile, type ProxyConfig, type WorkerSpec } from './config.js';
 import type { AddedWorkers, DrainedWorkers, RemovedWorkers } from './control.js';
 import { DnsWorkerSource } from './discovery.js';
@@ -148,9 +148,47 @@ export class ControlPlane {
     this.registry_ = initial.registry;
     this.packages_ = initial.packages;
     parts.table.listen({
-      health: (w, from, to) => parts.log.info({ worker: w.id, from, to, why: w.health.why }, 'worker health changed'),
+      health: (w, from, to) => this.logHealth(w, from, to),
       removed: (w) => this.sources.delete(w.id),
     });
+  }
+
+  /** Health moves of the batch under way, grouped by kind, or undefined outside a batch. */
+  private batchMoves: Map<string, { from: string; to: string; why: string; workers: string[] }> | undefined;
+
+  private logHealth(w: Worker, from: string, to: string): void {
+    const why = w.health.why;
+    if (this.batchMoves === undefined) {
+      this.parts.log.info({ worker: w.id, from, to, why }, 'worker health changed');
+      return;
+    }
+    const key = `${from}\n${to}\n${why}`;
+    let group = this.batchMoves.get(key);
+    if (group === undefined) {
+      group = { from, to, why, workers: [] };
+      this.batchMoves.set(key, group);
+    }
+    group.workers.push(w.id);
+  }
+
+  /**
+   * Runs a change to many workers, logging its health moves one line per kind
+   * of move (`workers`, `count`) rather than one per worker: a drain of 10,000
+   * workers writes one line, not 10,000.
+   */
+  private inBatch<T>(change: () => T): T {
+    if (this.batchMoves !== undefined) return change();
+    this.batchMoves = new Map();
+    try {
+      return change();
+    } finally {
+      const groups = this.batchMoves;
+      this.batchMoves = undefined;
+      for (const { from, to, why, workers } of groups.values()) {
+        if (workers.length === 1) this.parts.log.info({ worker: workers[0], from, to, why }, 'worker health changed');
+        else this.parts.log.info({ workers, count: workers.length, from, to, why }, 'worker health changed');
+      }
+    }
   }
 
   get config(): ProxyConfig {
@@ -195,9 +233,18 @@ export class ControlPlane {
     return { added: [...addedIds], present };
   }
 
+  /**
+   * Works out ahead, a slice at a time, the policy's share of adding these
+   * workers (its ring), so that `addWorkers` right after holds the event loop
+   * for one short step.
+   */
+  prepareWorkers(specs: readonly WorkerSpec[]): Promise<void> {
+    return this.parts.table.prepareAdd(specs, pause);
+  }
+
   removeWorkers(names: readonly string[]): RemovedWorkers {
     const { found, unknown } = this.resolveNames(names);
-    this.parts.table.remove(found);
+    this.inBatch(() => this.parts.table.remove(found));
     const removed = found.map((w) => ({ id: w.id, inFlight: w.inFlight }));
     if (removed.length > 0) this.parts.log.info({ removed }, 'workers removed');
     return { removed, unknown };
@@ -205,11 +252,11 @@ export class ControlPlane {
 
   drainWorkers(names: readonly string[]): DrainedWorkers {
     const { found, unknown } = this.resolveNames(names);
-    const drained = found.map((w) => {
+    const drained = this.inBatch(() => found.map((w) => {
       const queuedMoved = w.queued;
       this.parts.table.drain(w);
       return { id: w.id, inFlight: w.inFlight, queuedMoved };
-    });
+    }));
     if (drained.length > 0) this.parts.log.info({ drained }, 'workers drained');
     return { drained, unknown };
   }
@@ -227,9 +274,19 @@ export class ControlPlane {
 
   /**
    * Brings the table to a source's worker list: adds, re-weights, re-limits, removes the source's own that left it.
-   * Each kind of change goes to the table as one batch, so a policy's ring is rebuilt once per kind, not once per worker.
+   * Each kind of change goes to the table as one batch, so a policy's ring is rebuilt once per kind, not once per worker;
+   * the policy works out the re-weighting and the additions ahead, a slice at a time, so that each batch applies in one
+   * short step. Reconciles run one at a time, in the order asked.
    */
-  reconcile(specs: readonly WorkerSpec[], source: WorkerSource, retire: boolean): void {
+  reconcile(specs: readonly WorkerSpec[], source: WorkerSource, retire: boolean): Promise<void> {
+    const turn = this.reconciles.then(() => this.reconcileNow(specs, source, retire));
+    this.reconciles = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private reconciles: Promise<unknown> = Promise.resolve();
+
+  private async reconcileNow(specs: readonly WorkerSpec[], source: WorkerSource, retire: boolean): Promise<void> {
     const table = this.parts.table;
     const wanted = new Map(specs.map((s) => [s.id, s]));
     const gone: Worker[] = [];
@@ -252,12 +309,21 @@ export class ControlPlane {
       // A worker that was on its way out because its source dropped it, and is listed again, comes back.
       if (w.retiring) back.push(w);
     }
-    table.remove(moved);
-    table.updateMany(changes);
-    for (const w of back) table.undrain(w);
-    if (retire) table.retire(gone);
-    else table.remove(gone);
-    this.addWorkers(specs.filter((s) => table.get(s.id) === undefined), source);
+    this.inBatch(() => table.remove(moved));
+    await table.prepareUpdate(changes, pause);
+    this.inBatch(() => {
+      table.updateMany(changes);
+      for (const w of back) table.undrain(w);
+    });
+    const fresh = (): WorkerSpec[] => specs.filter((s) => table.get(s.id) === undefined);
+    await table.prepareAdd(fresh(), pause);
+    // The new workers arrive and the ones that left go in one step: a source that replaced
+    // all its workers never leaves the table without them.
+    this.inBatch(() => {
+      this.addWorkers(fresh(), source);
+      if (retire) table.retire(gone);
+      else table.remove(gone);
+    });
   }
 
   // Configuration.
@@ -303,7 +369,7 @@ export class ControlPlane {
       this.apply(next, nextRegistry, nextPackages);
       const previous = this.config_;
       this.config_ = next;
-      this.reconcile(next.workers, 'config', false);
+      await this.reconcile(next.workers, 'config', false);
       if (dnsChanged(previous, next)) await this.restartDns();
       const summary = { balancer: next.balancer, workers: this.parts.table.workers.map((w) => w.id), functions: this.registry_.isOpen ? null : this.registry_.size };
       log.info(summary, 'configuration reloaded');
@@ -328,7 +394,7 @@ export class ControlPlane {
     const c = this.config_;
     if (c.dnsName === '') {
       // No DNS source any more: the workers it found leave as they finish (retired as when DNS drops them).
-      this.reconcile([], 'dns', true);
+      await this.reconcile([], 'dns', true);
       return;
     }
     try {

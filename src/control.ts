@@ -39,6 +39,8 @@ export interface ProxyControl {
   /** True once shutdown began: invocations are refused 503 shutting_down with `connection: close`. */
   stopping(): boolean;
   addWorkers(specs: readonly WorkerSpec[]): AddedWorkers;
+  /** Works out the policy's share of adding these workers ahead, in slices, so that `addWorkers` right after is one short step. */
+  prepareWorkers?(specs: readonly WorkerSpec[]): Promise<void>;
   removeWorkers(names: readonly string[]): RemovedWorkers;
   drainWorkers(names: readonly string[]): DrainedWorkers;
   /** Re-reads the config file and the registry; throws ConfigError and keeps the running config when invalid. */

@@ -134,7 +134,8 @@ export class DnsWorkerSource {
 
   constructor(
     private readonly options: DnsSourceOptions,
-    private readonly onChange: (workers: DiscoveredWorker[]) => void,
+    /** Told of each new set; a lookup resolves once the promise it returns does. */
+    private readonly onChange: (workers: DiscoveredWorker[]) => void | Promise<void>,
     private readonly log: Logger,
     private readonly clock: Clock = realClock,
   ) {
@@ -273,7 +274,7 @@ export class DnsWorkerSource {
     return absentCodes.has(code) ? { kind: 'absent', reason: `${what}: ${code}` } : { kind: 'failed', reason: `${what}: ${code}` };
   }
 
-  private apply(result: LookupResult): void {
+  private async apply(result: LookupResult): Promise<void> {
     if (this.stopped) return;
     const context = { dnsName: this.options.name, dnsType: this.options.type };
     if (result.kind === 'failed') {
@@ -290,14 +291,14 @@ export class DnsWorkerSource {
         { ...context, reason: result.reason, absentInARow: this.absentInARow, emptyAfter: this.emptyAfter, workers: this.current.length },
         emptying ? 'DNS name has no workers: emptying the worker set' : 'DNS name has no workers; keeping the last answer',
       );
-      if (emptying) this.replace([]);
+      if (emptying) await this.replace([]);
       return;
     }
     this.absentInARow = 0;
-    this.replace(result.workers.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+    await this.replace(result.workers.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
   }
 
-  private replace(workers: DiscoveredWorker[]): void {
+  private async replace(workers: DiscoveredWorker[]): Promise<void> {
     if (setKey(workers) === setKey(this.current)) return;
     const before = new Set(this.current.map((w) => w.id));
     const after = new Set(workers.map((w) => w.id));
@@ -312,7 +313,7 @@ export class DnsWorkerSource {
     );
     this.current = workers;
     try {
-      this.onChange(workers.map((w) => ({ ...w })));
+      await this.onChange(workers.map((w) => ({ ...w })));
     } catch (err) {
       // The listener's failure must not stop discovery; the next change is reported again.
       this.log.error({ err }, 'DNS worker set listener failed');

@@ -156,8 +156,16 @@ export class HealthMonitor implements TableListener {
 
   private enqueue(w: Worker): void {
     this.due.add(w);
-    this.startDue();
+    // A batch of 10,000 new workers passes the gate once, after the batch, not once per worker.
+    if (this.startQueued) return;
+    this.startQueued = true;
+    queueMicrotask(() => {
+      this.startQueued = false;
+      this.startDue();
+    });
   }
+
+  private startQueued = false;
 
   /** Starts due polls while the gate allows; sleeps until the next token when only the rate holds them back. */
   private startDue(): void {

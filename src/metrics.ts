@@ -3,6 +3,8 @@ import type { Scheduler } from './admission.js';
 import type { ErrorCode } from './errors.js';
 import type { Decision, Lease } from './lease.js';
 import type { TableListener, Worker, WorkerTable } from './workers.js';
+import { nextTurn } from './clock.js';
+import { ListedCounter, ListedGauge, type SeriesValue } from './worker-series.js';
 
 /**
  * Duration buckets from 1 ms to 5 minutes: fine below a second where warm
@@ -18,12 +20,17 @@ export const DURATION_BUCKETS = [
  * is 27 series: made for every one of 10,000 idle workers they would dominate
  * /metrics and the proxy's memory), and removed with the worker.
  */
+/**
+ * A worker's series, each made on its first use: a batch of 10,000 new workers
+ * then costs one small record each, not three maps each (tens of milliseconds
+ * of one event-loop turn, measured).
+ */
 interface WorkerMetrics {
   duration: Histogram.Internal<'worker'> | undefined;
-  readonly byStatus: Map<number, Counter.Internal>;
-  readonly upstreamErrors: Map<string, Counter.Internal>;
-  /** Health states the worker moved to, each a `warmroute_health_transitions_total` child. */
-  readonly transitions: Map<string, Counter.Internal>;
+  byStatus: Map<number, Counter.Internal> | undefined;
+  upstreamErrors: Map<string, Counter.Internal> | undefined;
+  /** How often the worker moved to each health state (`warmroute_health_transitions_total`, listed at scrape time). */
+  transitions: Map<string, number> | undefined;
 }
 
 const decisions: readonly Decision[] = ['home', 'spill', 'wait', 'shared', 'direct'];
@@ -37,11 +44,13 @@ export class ProxyMetrics implements TableListener {
   private readonly errors: Counter<'code'>;
   private readonly upstream: Counter<'worker' | 'reason'>;
   private readonly retries: Counter;
-  private readonly transitions: Counter<'worker' | 'to'>;
   private readonly decisionChildren = new Map<Decision, Counter.Internal>();
   private readonly affinity: { key: Counter.Internal; all: Counter.Internal; miss: Counter.Internal };
   private readonly perWorker = new Map<Worker, WorkerMetrics>();
   private readonly errorChildren = new Map<string, Counter.Internal>();
+  /** The per-worker metrics of the scrape under way take turns, one per event-loop turn. */
+  private scrapeTurn: Promise<void> = Promise.resolve();
+  private readonly turn = (): Promise<void> => (this.scrapeTurn = this.scrapeTurn.then(nextTurn));
 
   constructor(table: WorkerTable, scheduler: () => Scheduler) {
     const registers = [this.registry];
@@ -81,14 +90,14 @@ export class ProxyMetrics implements TableListener {
       help: 'Requests retried on another worker after a connect failure',
       registers,
     });
-    this.transitions = new Counter({
+    new ListedCounter({
       name: 'warmroute_health_transitions_total',
       help: 'Health changes by worker and new state (up, down, ejected, draining)',
       labelNames: ['worker', 'to'] as const,
       registers,
       // Every process of a proxy sees the same changes: across processes they count once.
       aggregator: 'max',
-    });
+    }, () => this.transitionCounts(), this.turn);
     const decisionCounter = new Counter({
       name: 'warmroute_decisions_total',
       help: 'Placements by outcome: home (the policy\'s preferred worker), spill (elsewhere, home loaded), wait (queued for a chosen full worker), shared (waited for any connection), direct (policy without a home)',
@@ -115,17 +124,7 @@ export class ProxyMetrics implements TableListener {
     gauge('warmroute_workers_routable', 'Workers in routing', () => table.routableCount, 'max');
     gauge('warmroute_workers_free', 'Workers in routing with a free connection (with several processes: in the process with most)', () => table.freeCount, 'max');
     const perWorkerGauge = (name: string, help: string, value: (w: Worker) => number, aggregator: Aggregator = 'sum'): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['worker'] as const,
-        registers,
-        aggregator,
-        collect() {
-          this.reset();
-          for (const w of table.workers) this.set({ worker: w.id }, value(w));
-        },
-      });
+      new ListedGauge({ name, help, labelNames: ['worker'] as const, registers, aggregator }, () => table.workers.map((w) => ({ labels: { worker: w.id }, value: value(w) })), this.turn);
     };
     perWorkerGauge('warmroute_worker_in_flight', 'Requests in flight on each worker', (w) => w.inFlight);
     perWorkerGauge('warmroute_worker_queued', 'Requests waiting in each worker\'s own queue', (w) => w.queued);
@@ -140,15 +139,14 @@ export class ProxyMetrics implements TableListener {
   }
 
   added(w: Worker): void {
-    this.perWorker.set(w, { duration: undefined, byStatus: new Map(), upstreamErrors: new Map(), transitions: new Map() });
+    this.perWorker.set(w, { duration: undefined, byStatus: undefined, upstreamErrors: undefined, transitions: undefined });
   }
 
   removed(w: Worker): void {
     const m = this.perWorker.get(w);
     if (!m) return;
-    for (const code of m.byStatus.keys()) this.requests.remove(w.id, String(code));
-    for (const reason of m.upstreamErrors.keys()) this.upstream.remove(w.id, reason);
-    for (const to of m.transitions.keys()) this.transitions.remove(w.id, to);
+    for (const code of m.byStatus?.keys() ?? []) this.requests.remove(w.id, String(code));
+    for (const reason of m.upstreamErrors?.keys() ?? []) this.upstream.remove(w.id, reason);
     this.perWorker.delete(w);
     if (m.duration !== undefined) this.duration.remove(w.id);
   }
@@ -157,12 +155,14 @@ export class ProxyMetrics implements TableListener {
     // A worker's last move (to "removed") is not counted: its series go with it.
     const m = this.perWorker.get(w);
     if (!m || to === 'removed') return;
-    let counter = m.transitions.get(to);
-    if (!counter) {
-      counter = this.transitions.labels(w.id, to);
-      m.transitions.set(to, counter);
-    }
-    counter.inc();
+    m.transitions ??= new Map();
+    m.transitions.set(to, (m.transitions.get(to) ?? 0) + 1);
+  }
+
+  private transitionCounts(): SeriesValue<'worker' | 'to'>[] {
+    const values: SeriesValue<'worker' | 'to'>[] = [];
+    for (const [w, m] of this.perWorker) for (const [to, count] of m.transitions ?? []) values.push({ labels: { worker: w.id, to }, value: count });
+    return values;
   }
 
   /** A lease was dispatched to `w` after waiting `waitSeconds`. */
@@ -180,6 +180,7 @@ export class ProxyMetrics implements TableListener {
   answered(w: Worker, status: number, seconds: number): void {
     const m = this.perWorker.get(w);
     if (!m) return; // removed while the request ran
+    m.byStatus ??= new Map();
     let counter = m.byStatus.get(status);
     if (!counter) {
       counter = this.requests.labels(w.id, String(status));
@@ -193,6 +194,7 @@ export class ProxyMetrics implements TableListener {
   upstreamError(w: Worker, reason: string): void {
     const m = this.perWorker.get(w);
     if (!m) return;
+    m.upstreamErrors ??= new Map();
     let counter = m.upstreamErrors.get(reason);
     if (!counter) {
       counter = this.upstream.labels(w.id, reason);

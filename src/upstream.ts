@@ -90,11 +90,6 @@ export class Upstreams implements TableListener {
 
   constructor(table: WorkerTable, public timeouts: UpstreamTimeouts) {
     table.listen(this);
-    for (const w of table.workers) this.added(w);
-  }
-
-  added(w: Worker): void {
-    this.byWorker.set(w, new WorkerConnections(w, this));
   }
 
   removed(w: Worker): void {
@@ -102,6 +97,8 @@ export class Upstreams implements TableListener {
     if (!conns) return;
     conns.closing = true;
     conns.closeIdle();
+    // Idle: forgotten now; busy: when its last request ends (settle).
+    if (conns.busy === 0) this.byWorker.delete(w);
   }
 
   changed(w: Worker): void {
@@ -114,12 +111,13 @@ export class Upstreams implements TableListener {
     for (const c of this.byWorker.values()) c.closeIdle();
   }
 
+  /** The worker's connections, made on its first request (10,000 idle workers hold none). */
   connectionsOf(w: Worker): WorkerConnections {
     let conns = this.byWorker.get(w);
     if (conns === undefined) {
-      // A worker removed while its request was placed keeps connections until that request ends.
       conns = new WorkerConnections(w, this);
-      conns.closing = true;
+      // A worker removed while its request was placed keeps connections until that request ends.
+      conns.closing = w.removed;
       this.byWorker.set(w, conns);
     }
     return conns;

@@ -1,6 +1,7 @@
 // Worker notations of the config file, environment, flags and admin API -> WorkerSpec.
 import { describeValue } from './config-error.js';
 import { nearMiss } from './did-you-mean.js';
+import { finish, inSlices, type Steps } from '../balancers/steps.js';
 
 /** Largest weight a worker may have: a ring places 100 points per unit of weight, so 1000 is 100,000 points for one worker. */
 export const MAX_WEIGHT = 1000;
@@ -46,7 +47,19 @@ const isWeightLike = (x: unknown): boolean => typeof x === 'number' || (typeof x
  * error.
  */
 export function parseWorkers(value: unknown): WorkerSpec[] {
-  const specs = parseWorkerList(value);
+  return finish(workerSpecSteps(value));
+}
+
+/** As parseWorkers, a slice of entries at a time, awaiting `pause()` between slices (the admin API: 10,000 entries never hold the event loop at once). */
+export async function parseWorkersInSlices(value: unknown, pause: () => Promise<void>): Promise<WorkerSpec[]> {
+  return inSlices(workerSpecSteps(value), pause);
+}
+
+/** Entries parsed between two yields. */
+const STEP_ENTRIES = 500;
+
+function* workerSpecSteps(value: unknown): Steps<WorkerSpec[]> {
+  const specs = yield* workerListSteps(value);
   const seen = new Set<string>();
   for (const spec of specs) {
     if (seen.has(spec.id)) {
@@ -57,7 +70,7 @@ export function parseWorkers(value: unknown): WorkerSpec[] {
   return specs;
 }
 
-function parseWorkerList(value: unknown): WorkerSpec[] {
+function* workerListSteps(value: unknown): Steps<WorkerSpec[]> {
   let items: readonly unknown[];
   if (typeof value === 'string') {
     items = value.trim().startsWith('[') ? parseJsonList(value) : value.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -87,6 +100,7 @@ function parseWorkerList(value: unknown): WorkerSpec[] {
     } else {
       throw new WorkerSpecError(`entry ${i} is ${describeValue(item)}; expected "host:port", a URL or {"url", "id", "weight", "connections"}`);
     }
+    if (specs.length % STEP_ENTRIES === 0) yield;
   }
   return specs;
 }
@@ -113,34 +127,35 @@ function specFromObject(item: Record<string, unknown>, index: number): WorkerSpe
 }
 
 function specOf(address: string, fields: { weight?: unknown; id?: unknown; connections?: unknown }): WorkerSpec {
-  const url = new URL(workerOrigin(address));
-  const who = `worker ${describeValue(address)}`;
+  const url = originUrl(address);
+  // Named only in an error: describing every address of a 10,000-worker list up front costs more than parsing it.
+  const who = (): string => `worker ${describeValue(address)}`;
   const defaultPort = url.protocol === 'https:' ? '443' : '80';
   const id = fields.id === undefined ? `${url.hostname}:${url.port || defaultPort}` : checkId(fields.id, who);
   const spec: WorkerSpec = { url: url.origin, address, id, weight: checkWeight(fields.weight ?? 1, who) };
   return fields.connections === undefined ? spec : { ...spec, connections: checkConnections(fields.connections, who) };
 }
 
-function checkId(id: unknown, who: string): string {
+function checkId(id: unknown, who: () => string): string {
   if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || !ID_PATTERN.test(id)) {
-    throw new WorkerSpecError(`${who} has id ${describeValue(id)}; an id is 1 to ${MAX_ID_LENGTH} printable characters without spaces`);
+    throw new WorkerSpecError(`${who()} has id ${describeValue(id)}; an id is 1 to ${MAX_ID_LENGTH} printable characters without spaces`);
   }
   return id;
 }
 
 /** A weight: a number (or number string) greater than 0 and at most MAX_WEIGHT. */
-export function checkWeight(weight: unknown, who: string): number {
+export function checkWeight(weight: unknown, who: string | (() => string)): number {
   const n = typeof weight === 'string' && NUMBER_STRING.test(weight) ? Number(weight) : weight;
   if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > MAX_WEIGHT) {
     const parsed = typeof weight === 'string' && typeof n === 'number' && String(n) !== weight.trim() ? ` (${n})` : '';
-    throw new WorkerSpecError(`${who} has weight ${describeValue(weight)}${parsed}; a weight is a number greater than 0 and at most ${MAX_WEIGHT}`);
+    throw new WorkerSpecError(`${typeof who === 'string' ? who : who()} has weight ${describeValue(weight)}${parsed}; a weight is a number greater than 0 and at most ${MAX_WEIGHT}`);
   }
   return n;
 }
 
-function checkConnections(connections: unknown, who: string): number {
+function checkConnections(connections: unknown, who: () => string): number {
   if (typeof connections !== 'number' || !Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
-    throw new WorkerSpecError(`${who} has connections ${describeValue(connections)}; connections is an integer from 1 to ${MAX_CONNECTIONS}`);
+    throw new WorkerSpecError(`${who()} has connections ${describeValue(connections)}; connections is an integer from 1 to ${MAX_CONNECTIONS}`);
   }
   return connections;
 }
@@ -151,29 +166,34 @@ function checkConnections(connections: unknown, who: string): number {
  * fragment) is refused rather than silently removed.
  */
 export function workerOrigin(address: string): string {
-  const who = `worker ${describeValue(address)}`;
+  return originUrl(address).origin;
+}
+
+/** The URL of a worker address, checked as workerOrigin describes. */
+function originUrl(address: string): URL {
+  const who = (): string => `worker ${describeValue(address)}`;
   if (address.trim() === '') throw new WorkerSpecError('a worker address is empty');
-  if (/[\s\x00-\x1f\x7f]/.test(address)) throw new WorkerSpecError(`${who} contains spaces or control characters`);
+  if (/[\s\x00-\x1f\x7f]/.test(address)) throw new WorkerSpecError(`${who()} contains spaces or control characters`);
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `http://${address}`;
   let url: URL;
   try {
     url = new URL(withScheme);
   } catch {
-    throw new WorkerSpecError(`${who} is not a valid address; expected host:port or http://host:port`);
+    throw new WorkerSpecError(`${who()} is not a valid address; expected host:port or http://host:port`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new WorkerSpecError(`${who} uses ${url.protocol}; only http: and https: workers are supported`);
+    throw new WorkerSpecError(`${who()} uses ${url.protocol}; only http: and https: workers are supported`);
   }
   const authority = withScheme.slice(withScheme.indexOf('//') + 2).split(/[/?#]/, 1)[0]!;
   if (url.username !== '' || url.password !== '' || authority.includes('@')) {
-    throw new WorkerSpecError(`${who} carries credentials; give only scheme, host and port`);
+    throw new WorkerSpecError(`${who()} carries credentials; give only scheme, host and port`);
   }
-  if (address.includes('#')) throw new WorkerSpecError(`${who} has a fragment; give only scheme, host and port`);
-  if (address.includes('?')) throw new WorkerSpecError(`${who} has a query; give only scheme, host and port`);
-  if (url.pathname !== '/') throw new WorkerSpecError(`${who} has a path; give only scheme, host and port`);
-  if (url.hostname === '') throw new WorkerSpecError(`${who} has no host`);
+  if (address.includes('#')) throw new WorkerSpecError(`${who()} has a fragment; give only scheme, host and port`);
+  if (address.includes('?')) throw new WorkerSpecError(`${who()} has a query; give only scheme, host and port`);
+  if (url.pathname !== '/') throw new WorkerSpecError(`${who()} has a path; give only scheme, host and port`);
+  if (url.hostname === '') throw new WorkerSpecError(`${who()} has no host`);
   if (url.hostname.length > MAX_HOST_LENGTH) {
-    throw new WorkerSpecError(`${who} has a host of ${url.hostname.length} characters; a host name is at most ${MAX_HOST_LENGTH} (DNS's limit)`);
+    throw new WorkerSpecError(`${who()} has a host of ${url.hostname.length} characters; a host name is at most ${MAX_HOST_LENGTH} (DNS's limit)`);
   }
-  return url.origin;
+  return url;
 }

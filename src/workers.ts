@@ -1,4 +1,4 @@
-import type { Balancer, LambdaInfo, WorkerView } from '../balancers/types.js';
+import type { Balancer, LambdaInfo, PlannedBatch, WorkerView } from '../balancers/types.js';
 import type { Clock, Timer } from './clock.js';
 import type { WorkerSpec } from './config.js';
 import { Fifo } from './fifo.js';
@@ -230,6 +230,26 @@ export class WorkerTable {
       if (w.routable) for (const l of this.listeners) l.routable?.(w);
     }
     return added;
+  }
+
+  /**
+   * Lets the policy work out ahead, a slice at a time, what `add(specs)` will
+   * need (Balancer.prepare), so that the add itself is one short step.
+   */
+  prepareAdd(specs: readonly WorkerSpec[], pause: () => Promise<void>): Promise<void> {
+    const ids = new Set<string>();
+    const fresh = specs.filter((s) => !this.byId.has(s.id) && !ids.has(s.id) && ids.add(s.id));
+    return this.prepare({ kind: 'add', workers: fresh.map((s) => ({ id: s.id, url: s.address, weight: s.weight })) }, pause);
+  }
+
+  /** As prepareAdd, for `updateMany(changes)`. */
+  prepareUpdate(changes: readonly WorkerChange[], pause: () => Promise<void>): Promise<void> {
+    const moved = changes.filter(({ worker: w, weight }) => !w.removed && w.weight !== weight);
+    return this.prepare({ kind: 'change', workers: moved.map(({ worker: w, weight }) => ({ id: w.id, url: w.url, weight })) }, pause);
+  }
+
+  private async prepare(batch: PlannedBatch, pause: () => Promise<void>): Promise<void> {
+    if (batch.workers.length > 0) await this.balancer_.prepare?.(batch, pause);
   }
 
   /**

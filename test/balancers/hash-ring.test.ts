@@ -273,3 +273,99 @@ t.test('lookups match a brute-force ring of every point sorted as 64-bit numbers
   }
   t.pass('2000 positions agree');
 });
+
+t.test('re-weighting places or takes only the difference and builds the ring a fresh build would', async (t) => {
+  const weights = [1, 2, 0.5, 3, 1, 0.004, 2.5];
+  const workers = Array.from({ length: 200 }, (_, i) => worker(`w${i}`, 1));
+  const ring = new HashRing();
+  ring.addMany(workers);
+  for (const round of [1, 2, 3]) {
+    for (const [i, w] of workers.entries()) w.weight = weights[(i + round) % weights.length]!;
+    const before = ring.rebuilds;
+    ring.updateMany(workers);
+    t.equal(ring.rebuilds - before, 1, `round ${round}: one rebuild`);
+    const fresh = new HashRing();
+    fresh.addMany(workers);
+    t.equal(ring.pointCount, fresh.pointCount, `round ${round}: as many points as a fresh build`);
+    t.same(ownersOf(ring), ownersOf(fresh), `round ${round}: every key has the owner a fresh build gives it`);
+    const a = ring.walker();
+    const b = fresh.walker();
+    for (let i = 0; i < 50; i++) {
+      a.start(i * 85_899_345);
+      b.start(i * 85_899_345);
+      for (let k = 0; k < 5; k++) if (a.next() !== b.next()) t.fail(`round ${round}: walk ${i} differs at step ${k}`);
+    }
+  }
+  ring.removeMany(workers.slice(0, 100));
+  const rest = new HashRing();
+  rest.addMany(workers.slice(100));
+  t.same(ownersOf(ring), ownersOf(rest), 'after re-weightings, removing workers leaves the ring of those that stay');
+});
+
+t.test('a ring of emitted points (no numbering) is placed again whole when a weight changes', async (t) => {
+  const pointsOf = (w: WorkerView, emit: (hi: number, lo: number) => void): void => {
+    for (let i = 0; i < Math.round(w.weight * 3); i++) emit(murmur3(`${w.id}/${i}`), murmur3(`${w.id}:${i}`));
+  };
+  const workers = Array.from({ length: 30 }, (_, i) => worker(`n${i}`));
+  const ring = new HashRing(pointsOf);
+  ring.addMany(workers);
+  for (const w of workers.slice(0, 10)) w.weight = 2;
+  ring.updateMany(workers);
+  const fresh = new HashRing(pointsOf);
+  fresh.addMany(workers);
+  t.equal(ring.pointCount, 20 * 3 + 10 * 6);
+  t.same(ownersOf(ring), ownersOf(fresh));
+});
+
+t.test('a batch worked out ahead builds the ring the batch alone builds, and is set aside when the ring moved meanwhile', async (t) => {
+  const pause = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const base = Array.from({ length: 50 }, (_, i) => worker(`b${i}`, 1 + (i % 3)));
+  const fresh = Array.from({ length: 700 }, (_, i) => worker(`f${i}`, 1 + (i % 2)));
+  const plain = new HashRing();
+  const prepared = new HashRing();
+  for (const ring of [plain, prepared]) {
+    ring.addMany(base);
+    ring.removeMany(base.slice(0, 10)); // free slots, which the additions take first
+  }
+  let pauses = 0;
+  await prepared.prepare({ kind: 'add', workers: fresh }, async () => {
+    pauses++;
+    await pause();
+  });
+  t.ok(pauses > 0, `the work was done in slices (${pauses} pauses)`);
+  const before = prepared.rebuilds;
+  prepared.addMany(fresh);
+  plain.addMany(fresh);
+  t.equal(prepared.rebuilds - before, 1);
+  t.equal(prepared.pointCount, plain.pointCount);
+  t.same(ownersOf(prepared), ownersOf(plain), 'prepared additions: same owners');
+
+  // Re-weighting, prepared: up for some, down for others.
+  const planned = fresh.map((w, i) => ({ id: w.id, url: w.url, weight: i % 3 === 0 ? 3 : 0.5 }));
+  await prepared.prepare({ kind: 'change', workers: planned }, pause);
+  for (const [i, w] of fresh.entries()) w.weight = planned[i]!.weight;
+  prepared.updateMany(fresh);
+  plain.updateMany(fresh);
+  t.equal(prepared.pointCount, plain.pointCount);
+  t.same(ownersOf(prepared), ownersOf(plain), 'prepared re-weighting: same owners');
+  const rebuilt = new HashRing();
+  rebuilt.addMany([...base.slice(10), ...fresh]);
+  t.same(ownersOf(prepared), ownersOf(rebuilt), 'and the owners a fresh build gives');
+
+  // The ring moves while a preparation runs: the batch does its own work, and the ring is right.
+  const late = Array.from({ length: 300 }, (_, i) => worker(`l${i}`));
+  const preparing = prepared.prepare({ kind: 'add', workers: late }, pause);
+  prepared.removeMany(fresh.slice(0, 5));
+  await preparing;
+  prepared.addMany(late);
+  const expected = new HashRing();
+  expected.addMany([...base.slice(10), ...fresh.slice(5), ...late]);
+  t.same(ownersOf(prepared), ownersOf(expected), 'a preparation overtaken by a removal is not used');
+
+  // A batch other than the one prepared does its own work too.
+  const other = Array.from({ length: 20 }, (_, i) => worker(`o${i}`));
+  await prepared.prepare({ kind: 'add', workers: other.slice(0, 10) }, pause);
+  prepared.addMany(other);
+  expected.addMany(other);
+  t.same(ownersOf(prepared), ownersOf(expected), 'a different batch than the one prepared');
+});

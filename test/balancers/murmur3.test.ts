@@ -1,5 +1,5 @@
 import t from 'tap';
-import { murmur3, murmur3Bytes } from '../../balancers/murmur3.js';
+import { murmur3, murmur3Bytes, murmur3Numbered } from '../../balancers/murmur3.js';
 
 // Published MurmurHash3 x86_32 test vectors; any mixing mistake changes them.
 const vectors: readonly [string, number, number][] = [
@@ -40,4 +40,18 @@ t.test('returns unsigned 32-bit integers and different seeds give different hash
   }
   t.equal(outOfRange, 0);
   t.equal(differ, 1000);
+});
+
+t.test('numbered labels hash as the strings they spell, for prefixes of every tail length', async (t) => {
+  for (const prefix of ['', 'w', 'w1', 'w12', 'w123#', 'dead-9999#', 'héllo#', '日本#', 'http://10.0.0.1:8080#']) {
+    const out = new Uint32Array(1200);
+    murmur3Numbered(prefix, 0, 1000, out, 200, 0x9747b28c);
+    let mismatches = 0;
+    for (let i = 0; i < 1000; i++) if (out[200 + i] !== murmur3(`${prefix}${i}`, 0x9747b28c)) mismatches++;
+    t.equal(mismatches, 0, `prefix "${prefix}": 1000 labels agree`);
+    t.equal(out[0], 0, 'nothing written before the offset');
+  }
+  const far = new Uint32Array(2);
+  murmur3Numbered('w#', 123_456, 123_458, far, 0);
+  t.same([...far], [murmur3('w#123456'), murmur3('w#123457')], 'numbers with many digits');
 });

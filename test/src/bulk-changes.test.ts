@@ -9,6 +9,8 @@ import type { WorkerSpec } from '../../src/config.js';
 import { WorkerTable } from '../../src/workers.js';
 import { client, invoke, startTestProxy, startTestWorker } from '../fixtures/servers.js';
 import { request } from 'undici';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 
 function spec(i: number): WorkerSpec {
   return { id: `w${i}`, url: `http://10.0.${i >> 8}.${i & 255}:8080`, address: `10.0.${i >> 8}.${i & 255}:8080`, weight: 1, connections: 4 };
@@ -73,4 +75,29 @@ t.test('after a worker is removed, /metrics holds none of its series', async (t)
   const after = await metricsText(proxy.url);
   t.notMatch(after, /worker="gone"/, 'no series of the removed worker');
   t.match(after, /warmroute_requests_total\{worker="kept"/, 'the other worker keeps its series');
+});
+
+t.test('a batch drain or removal logs its health moves one line per kind of move; a single change keeps its own line', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const workers = Array.from({ length: 5 }, (_, i) => ({ id: `b${i}`, url: `http://127.0.0.1:${9 + i}` }));
+  const proxy = await startTestProxy({ balancer: 'pkg-aware', healthIntervalMs: 0, workers }, { logger: pino({ level: 'info' }, sink) });
+  t.teardown(() => proxy.close());
+  const moves = (): Record<string, unknown>[] => lines.filter((l) => l.msg === 'worker health changed');
+  proxy.drainWorkers(['b0', 'b1', 'b2']);
+  t.equal(moves().length, 1, 'one line for three drains');
+  t.same(moves()[0]!.workers, ['b0', 'b1', 'b2']);
+  t.equal(moves()[0]!.count, 3);
+  t.equal(moves()[0]!.to, 'draining');
+  proxy.drainWorkers(['b3']);
+  t.equal(moves().length, 2);
+  t.equal(moves()[1]!.worker, 'b3', 'a single move keeps the per-worker form');
+  proxy.removeWorkers(['b0', 'b1', 'b2', 'b3', 'b4']);
+  const removal = moves().slice(2);
+  t.same(removal.map((l) => [l.from, l.to, l.count ?? 1]), [['draining', 'removed', 4], ['up', 'removed', 1]], 'grouped by the move: four drained, one up');
 });
