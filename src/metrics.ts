@@ -135,11 +135,16 @@ export class ProxyMetrics implements TableListener {
     // Node's process metrics under their standard names, so stock dashboards work.
     collectDefaultMetrics({ register: this.registry });
     table.listen(this);
-    for (const w of table.workers) this.added(w);
   }
 
-  added(w: Worker): void {
-    this.perWorker.set(w, { duration: undefined, byStatus: undefined, upstreamErrors: undefined, transitions: undefined });
+  /** The worker's series, made on its first event (a batch of 10,000 new workers makes none); undefined once it is removed. */
+  private seriesOf(w: Worker): WorkerMetrics | undefined {
+    let m = this.perWorker.get(w);
+    if (m === undefined && !w.removed) {
+      m = { duration: undefined, byStatus: undefined, upstreamErrors: undefined, transitions: undefined };
+      this.perWorker.set(w, m);
+    }
+    return m;
   }
 
   removed(w: Worker): void {
@@ -153,8 +158,9 @@ export class ProxyMetrics implements TableListener {
 
   health(w: Worker, _from: string, to: string): void {
     // A worker's last move (to "removed") is not counted: its series go with it.
-    const m = this.perWorker.get(w);
-    if (!m || to === 'removed') return;
+    if (to === 'removed') return;
+    const m = this.seriesOf(w);
+    if (!m) return;
     m.transitions ??= new Map();
     m.transitions.set(to, (m.transitions.get(to) ?? 0) + 1);
   }
@@ -178,7 +184,7 @@ export class ProxyMetrics implements TableListener {
 
   /** A worker answered (any status) after `seconds`. */
   answered(w: Worker, status: number, seconds: number): void {
-    const m = this.perWorker.get(w);
+    const m = this.seriesOf(w);
     if (!m) return; // removed while the request ran
     m.byStatus ??= new Map();
     let counter = m.byStatus.get(status);
@@ -192,7 +198,7 @@ export class ProxyMetrics implements TableListener {
   }
 
   upstreamError(w: Worker, reason: string): void {
-    const m = this.perWorker.get(w);
+    const m = this.seriesOf(w);
     if (!m) return;
     m.upstreamErrors ??= new Map();
     let counter = m.upstreamErrors.get(reason);

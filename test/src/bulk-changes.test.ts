@@ -52,6 +52,22 @@ t.test('re-weighting 10,000 workers in one batch rebuilds the ring once; retirin
   t.equal(table.size, 0);
 });
 
+t.test('workers built ahead by prepareAdd are added with the limit in force when the add comes', async (t) => {
+  const { table, ring } = ringTable();
+  const specs = Array.from({ length: 3_000 }, (_, i) => ({ ...spec(i), connections: undefined }));
+  let pauses = 0;
+  await table.prepareAdd(specs, async () => void pauses++);
+  t.ok(pauses >= 2, 'building 3,000 workers paused between slices');
+  table.add(specs.slice(0, 1_000));
+  t.ok(table.workers.every((w) => w.limit === 4), 'built with the limit then in force');
+  table.setOptions({ connectionsPerWorker: 8, failTimeoutMs: 1000, ejectionMaxMs: 1000, healthFall: 1, healthRise: 1 });
+  const later = table.add(specs.slice(1_000));
+  t.equal(later.length, 2_000);
+  t.ok(later.every((w) => w.limit === 8), 'a limit changed since the preparation is the one they get');
+  t.equal(ring.workerCount, 3_000);
+  t.same(table.add(specs.slice(0, 10)), [], 'a spec already added adds nothing');
+});
+
 async function metricsText(base: string): Promise<string> {
   const res = await request(`${base}/metrics`, { dispatcher: client });
   return res.body.text();
