@@ -1,6 +1,6 @@
 import { murmur3, murmur3Numbered } from './murmur3.js';
 import type { PlannedBatch, PlannedWorker, WorkerView } from './types.js';
-import { lowerBound, merged, sortedBatch, without, type PointOrder, type RingPoints, type WritePoints } from './ring-points.js';
+import { lowerBound, merged, sortedBatch, without, withoutOwners, type PointOrder, type RingPoints, type WritePoints } from './ring-points.js';
 import { finish, inSlices, type Steps } from './steps.js';
 import type { WorkerIndex } from './worker-index.js';
 
@@ -235,16 +235,24 @@ export class HashRing implements WorkerIndex {
 
   /**
    * Works out, a slice at a time (awaiting `pause()` between slices), the ring
-   * that `batch` will make: `addMany` of those workers, or `updateMany` of the
-   * workers with those ids taking those weights. When that batch comes next,
-   * on the ring as it was, it installs the result at once; otherwise it does
-   * the work itself, as without a preparation. Rings whose points are not
-   * numbered prepare nothing.
+   * that `batch` will make: `addMany` of those workers, `updateMany` of the
+   * workers with those ids taking those weights, or `removeMany` of the
+   * workers with those ids. When that batch comes next, on the ring as it
+   * was, it installs the result at once; otherwise it does the work itself,
+   * as without a preparation. Rings whose points are not numbered prepare
+   * removals only.
    */
   async prepare(batch: PlannedBatch, pause: () => Promise<void>): Promise<void> {
     this.prepared = undefined;
-    if (!this.numbered) return;
     const version = this.state.version;
+    if (batch.kind === 'remove') {
+      const placement = this.removalOf(batch.workers, (w) => this.slotById.get(w.id));
+      if (placement.workers.length === 0) return;
+      const ring = await inSlices(withoutOwners(this.state, this.leavingSlots(placement.slots)), pause, () => this.state.version !== version);
+      if (ring !== undefined) this.prepared = { version, kind: 'remove', placement, ring };
+      return;
+    }
+    if (!this.numbered) return;
     const placement = batch.kind === 'add'
       ? this.additionOf(batch.workers.filter((w) => !this.slotById.has(w.id)))
       : this.changeOf(batch.workers, (w) => this.slotById.get(w.id));
@@ -337,34 +345,15 @@ export class HashRing implements WorkerIndex {
 
   /** Removes the workers' points and frees their slots, without counting a rebuild; returns how many workers left. */
   private dropPoints(workers: readonly WorkerView[]): number {
-    const state = this.state;
-    const leaving = new Uint8Array(state.slots.length);
-    let count = 0;
-    for (const worker of workers) {
-      const slot = this.slotOf.get(worker);
-      if (slot === undefined || leaving[slot] === 1) continue;
-      leaving[slot] = 1;
-      count++;
-    }
+    const placement = this.removalOf(workers, (w) => this.slotOf.get(w as WorkerView));
+    const count = placement.slots.length;
     if (count === 0) return 0;
-    const { hi, lo, owners } = state;
-    let kept = 0;
-    for (let i = 0; i < owners.length; i++) if (leaving[owners[i]] === 0) kept++;
-    const newHi = new Uint32Array(kept);
-    const newLo = new Uint32Array(kept);
-    const newOwners = new Uint32Array(kept);
-    let k = 0;
-    for (let i = 0; i < owners.length; i++) {
-      if (leaving[owners[i]] === 1) continue;
-      newHi[k] = hi[i];
-      newLo[k] = lo[i];
-      newOwners[k++] = owners[i];
-    }
-    state.hi = newHi;
-    state.lo = newLo;
-    state.owners = newOwners;
-    for (let slot = 0; slot < leaving.length; slot++) {
-      if (leaving[slot] === 0) continue;
+    const state = this.state;
+    const ring = this.preparedFor('remove', placement) ?? finish(withoutOwners(state, this.leavingSlots(placement.slots)));
+    state.hi = ring.hi;
+    state.lo = ring.lo;
+    state.owners = ring.owners;
+    for (const slot of placement.slots) {
       const worker = state.slots[slot] as WorkerView;
       this.slotOf.delete(worker);
       if (this.slotById.get(worker.id) === slot) this.slotById.delete(worker.id);
@@ -374,6 +363,29 @@ export class HashRing implements WorkerIndex {
     state.workerCount -= count;
     return count;
   }
+
+  /** Workers on the ring that are to leave, each once, with the points they take away. */
+  private removalOf(workers: readonly PlannedWorker[], slotOf: (w: PlannedWorker) => number | undefined): Placement {
+    const leaving: PlannedWorker[] = [];
+    const slots: number[] = [];
+    const seen = new Set<number>();
+    for (const w of workers) {
+      const slot = slotOf(w);
+      if (slot === undefined || seen.has(slot)) continue;
+      seen.add(slot);
+      leaving.push(w);
+      slots.push(slot);
+    }
+    return { workers: leaving, slots, before: slots.map((slot) => this.placedCount[slot]), after: slots.map(() => 0) };
+  }
+
+  /** A mark per slot: 1 for the slots given. */
+  private leavingSlots(slots: readonly number[]): Uint8Array {
+    const leaving = new Uint8Array(this.state.slots.length);
+    for (const slot of slots) leaving[slot] = 1;
+    return leaving;
+  }
+
 
   /** The worker owning position (hi, lo): the first point at or clockwise after it, routable or not. */
   ownerOf(hi: number, lo = 0): WorkerView | undefined {

@@ -106,6 +106,32 @@ function* countingPass(from: RingPoints, to: RingPoints, shift: number): Steps<v
   }
 }
 
+/** The ring without the points of the slots marked 1 in `leaving`. */
+export function* withoutOwners(ring: RingPoints, leaving: Uint8Array): Steps<RingPoints> {
+  const { hi, lo, owners } = ring;
+  let kept = 0;
+  for (let start = 0; start < owners.length; start += STEP_POINTS) {
+    const end = Math.min(owners.length, start + STEP_POINTS);
+    for (let i = start; i < end; i++) if (leaving[owners[i]] === 0) kept++;
+    yield;
+  }
+  const newHi = new Uint32Array(kept);
+  const newLo = new Uint32Array(kept);
+  const newOwners = new Uint32Array(kept);
+  let k = 0;
+  for (let start = 0; start < owners.length; start += STEP_POINTS) {
+    const end = Math.min(owners.length, start + STEP_POINTS);
+    for (let i = start; i < end; i++) {
+      if (leaving[owners[i]] === 1) continue;
+      newHi[k] = hi[i];
+      newLo[k] = lo[i];
+      newOwners[k++] = owners[i];
+    }
+    yield;
+  }
+  return { hi: newHi, lo: newLo, owners: newOwners };
+}
+
 /** Index of the first point >= (hi, lo) in [from, to), or `to` when there is none. */
 export function lowerBound(his: Uint32Array, los: Uint32Array, hi: number, lo: number, from: number, to: number): number {
   while (from < to) {

@@ -45,9 +45,9 @@ export function hasFreeConnection(w: WorkerView): boolean {
 /** A worker as a coming batch will have it: what a policy's structures place it by. */
 export type PlannedWorker = Pick<WorkerView, 'id' | 'url' | 'weight'>;
 
-/** A batch the table is about to apply: workers to add, or workers (named by id) to take new weights. */
+/** A batch the table is about to apply: workers to add, workers (named by id) to take new weights, or workers (by id) to leave. */
 export interface PlannedBatch {
-  readonly kind: 'add' | 'change';
+  readonly kind: 'add' | 'change' | 'remove';
   readonly workers: readonly PlannedWorker[];
 }
 

@@ -75,7 +75,10 @@ export async function answerAdmin(control: ProxyControl, request: AdminRequest):
     return { status: 200, body: { ...control.addWorkers(specs), workers: ids() } };
   }
   const names = items.map(workerName);
-  if (action === 'remove') return { status: 200, body: { ...control.removeWorkers(names), workers: ids() } };
+  if (action === 'remove') {
+    await control.prepareRemoval?.(names);
+    return { status: 200, body: { ...control.removeWorkers(names), workers: ids() } };
+  }
   return { status: 200, body: { ...control.drainWorkers(names), workers: ids() } };
 }
 

@@ -130,6 +130,7 @@ export async function composeProxy(config: ProxyConfig, options: StartOptions & 
     stopping: () => plane.stopping,
     addWorkers: (specs) => plane.addWorkers(specs, 'admin'),
     prepareWorkers: (specs) => plane.prepareWorkers(specs),
+    prepareRemoval: (names) => plane.prepareRemoval(names),
     removeWorkers: (names) => plane.removeWorkers(names),
     drainWorkers: (names) => plane.drainWorkers(names),
     reload: () => plane.reload(),

@@ -242,6 +242,11 @@ export class ControlPlane {
     return this.parts.table.prepareAdd(specs, pause);
   }
 
+  /** Works out the policy's share of removing these workers ahead, in slices, so that `removeWorkers` right after is one short step. */
+  prepareRemoval(names: readonly string[]): Promise<void> {
+    return this.parts.table.prepareRemove(this.resolveNames(names).found, pause);
+  }
+
   removeWorkers(names: readonly string[]): RemovedWorkers {
     const { found, unknown } = this.resolveNames(names);
     this.inBatch(() => this.parts.table.remove(found));

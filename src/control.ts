@@ -41,6 +41,8 @@ export interface ProxyControl {
   addWorkers(specs: readonly WorkerSpec[]): AddedWorkers;
   /** Works out the policy's share of adding these workers ahead, in slices, so that `addWorkers` right after is one short step. */
   prepareWorkers?(specs: readonly WorkerSpec[]): Promise<void>;
+  /** As prepareWorkers, for `removeWorkers`. */
+  prepareRemoval?(names: readonly string[]): Promise<void>;
   removeWorkers(names: readonly string[]): RemovedWorkers;
   drainWorkers(names: readonly string[]): DrainedWorkers;
   /** Re-reads the config file and the registry; throws ConfigError and keeps the running config when invalid. */

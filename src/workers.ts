@@ -274,6 +274,12 @@ export class WorkerTable {
     return this.prepare({ kind: 'change', workers: moved.map(({ worker: w, weight }) => ({ id: w.id, url: w.url, weight })) }, pause);
   }
 
+  /** As prepareAdd, for `remove(workers)`. */
+  prepareRemove(workers: readonly Worker[], pause: () => Promise<void>): Promise<void> {
+    const members = workers.filter((w) => this.byId.get(w.id) === w);
+    return this.prepare({ kind: 'remove', workers: members.map((w) => ({ id: w.id, url: w.url, weight: w.weight })) }, pause);
+  }
+
   private async prepare(batch: PlannedBatch, pause: () => Promise<void>): Promise<void> {
     if (batch.workers.length > 0) await this.balancer_.prepare?.(batch, pause);
   }

@@ -368,4 +368,31 @@ t.test('a batch worked out ahead builds the ring the batch alone builds, and is 
   prepared.addMany(other);
   expected.addMany(other);
   t.same(ownersOf(prepared), ownersOf(expected), 'a different batch than the one prepared');
+
+  // Removals, prepared: the ring of the workers that stay, also when the batch named some twice or not on the ring.
+  const leaving = [...fresh.slice(5, 400), fresh[5]!, worker('never-added')];
+  pauses = 0;
+  await prepared.prepare({ kind: 'remove', workers: leaving.map((w) => ({ id: w.id, url: w.url, weight: w.weight })) }, async () => {
+    pauses++;
+    await pause();
+  });
+  t.ok(pauses > 0, 'a removal is worked out in slices too');
+  const beforeRemoval = prepared.rebuilds;
+  prepared.removeMany(leaving);
+  t.equal(prepared.rebuilds - beforeRemoval, 1);
+  const staying = new HashRing();
+  staying.addMany([...base.slice(10), ...fresh.slice(400), ...late, ...other]);
+  t.same(ownersOf(prepared), ownersOf(staying), 'prepared removal: the owners of a ring of those that stay');
+  t.equal(prepared.workerCount, staying.workerCount);
+
+  // A removal prepared, then overtaken by an addition, is not used.
+  const gone = fresh.slice(400, 500);
+  const preparingRemoval = prepared.prepare({ kind: 'remove', workers: gone.map((w) => ({ id: w.id, url: w.url, weight: w.weight })) }, pause);
+  const extra = [worker('x1'), worker('x2')];
+  prepared.addMany(extra);
+  await preparingRemoval;
+  prepared.removeMany(gone);
+  const final = new HashRing();
+  final.addMany([...base.slice(10), ...fresh.slice(500), ...late, ...other, ...extra]);
+  t.same(ownersOf(prepared), ownersOf(final), 'a removal prepared before an addition is not used');
 });
