@@ -1,7 +1,9 @@
 // Child processes of a benchmark: start, wait until ready, measure, stop, and never leak.
 
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, createConnection } from 'node:net';
 
 /** A started child and the tail of what it wrote (stdout and stderr), for error messages. */
@@ -34,7 +36,7 @@ function running(child: ChildProcess): boolean {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', killAllChildren);
+  process.once('exit', cleanUp);
 }
 
 /** SIGKILLs every child still running, with its descendants; for exit paths and signal handlers. */
@@ -44,15 +46,37 @@ export function killAllChildren(): void {
   }
 }
 
+const folders = new Set<string>();
+
+/**
+ * A new folder in the system's temporary directory (`warmroute-<name>-...`),
+ * removed on any exit of the benchmark, Ctrl-C and crashes included; the
+ * benchmark may remove it earlier itself.
+ */
+export function tempFolder(name: string): string {
+  installExitHook();
+  const dir = mkdtempSync(join(tmpdir(), `warmroute-${name}-`));
+  folders.add(dir);
+  return dir;
+}
+
+/** Kills the children and removes the temporary folders, synchronously, as exit handlers must. */
+function cleanUp(): void {
+  killAllChildren();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+  folders.clear();
+}
+
 /**
  * Runs a benchmark script's `main`: its exit code becomes the process's;
- * Ctrl-C or a crash kills every child it started first.
+ * Ctrl-C, SIGTERM or a crash kills every child it started and removes its
+ * temporary folders first.
  */
 export function runBenchmark(name: string, main: (argv: string[]) => Promise<number>): void {
-  process.on('SIGINT', () => {
-    killAllChildren();
-    process.exit(130);
-  });
+  installExitHook();
+  // process.exit runs the exit hook (cleanUp); a finally block in main does not run.
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
   main(process.argv.slice(2)).then(
     (code) => { process.exitCode = code; },
     (err: unknown) => {

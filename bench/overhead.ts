@@ -4,15 +4,15 @@
 // Writes <out>/summary.md and <out>/summary.json and prints the table.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
-import { cpus, release, tmpdir } from 'node:os';
+import { cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench/commands/support.js';
-import { cpuSeconds, freePort, killAllChildren, peakRssMiB, startChild, stopChild, waitForLine, waitForPort, type Child } from './children.js';
+import { cpuSeconds, freePort, peakRssMiB, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
 import { findNginx, pinned, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
 import { markdownTable, textTable, withRatios, type Row, type TargetSpec } from './overhead-report.js';
@@ -411,13 +411,9 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = (line: string): void => { process.stdout.write(`${line}\n`); };
-  const tempDir = await mkdtemp(join(tmpdir(), 'warmroute-bench-overhead-'));
-  const onSignal = (): void => {
-    killAllChildren();
-    // process.exit skips the finally below: the temporary folder goes here.
-    rmSync(tempDir, { recursive: true, force: true });
-    process.exit(130);
-  };
+  const tempDir = tempFolder('bench-overhead');
+  // process.exit skips the finally below; its exit hook kills the children and removes the folder.
+  const onSignal = (): void => process.exit(130);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 

@@ -8,13 +8,13 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { mean, percentile, sortedAscending } from '../pipbench/stats.js';
-import { cpuSeconds, freePort, killAllChildren, peakRssMiB, runBenchmark, startChild, stopChild, waitForLine } from './children.js';
+import { cpuSeconds, freePort, peakRssMiB, runBenchmark, startChild, stopChild, tempFolder, waitForLine } from './children.js';
 import { runLoad, type LoadResult } from './load.js';
 import { proxyStatus, rssMiB, startProxyChild } from './proxy-child.js';
 
@@ -262,7 +262,7 @@ async function main(argv: string[]): Promise<number> {
       return undefined;
     }
   }, 15_000);
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-overload-'));
+  const dir = tempFolder('overload');
   const configPath = join(dir, 'warmroute.json');
   const port = await freePort();
   await writeFile(configPath, JSON.stringify({

@@ -5,15 +5,15 @@
 // object. Run: npm run bench:scale-heap   (node --expose-gc dist/bench/scale-heap.js --help)
 // Writes <out>/heap.md and <out>/heap.json.
 
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import pino from 'pino';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { composeProxy } from '../src/app.js';
 import { loadConfig, parseWorkers } from '../src/config.js';
-import { runBenchmark } from './children.js';
+import { runBenchmark, tempFolder } from './children.js';
 
 const REPRODUCE = 'npm run bench:scale-heap   # = npx tsc -p tsconfig.json && node --expose-gc dist/bench/scale-heap.js';
 
@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
   const workers = parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 50_000 }) ?? 10_000;
   const pollSec = parseNumberFlag('poll-sec', values['poll-sec'], { integer: true, min: 0, max: 3600 }) ?? 45;
   const out = values.out ?? 'results/bench-scale';
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-scale-heap-'));
+  const dir = tempFolder('scale-heap');
   try {
     const config = loadConfig({ values: { balancer: 'pkg-aware', workers: [{ id: 'live', url: 'http://127.0.0.1:9' }] }, source: 'bench' });
     const proxy = await composeProxy(config, { logger: pino({ level: 'warn' }) });

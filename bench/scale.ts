@@ -7,14 +7,14 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { balancerNames, isBalancerName } from '../balancers/index.js';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { percentile, sortedAscending } from '../pipbench/stats.js';
-import { freePort, runBenchmark, stopChild } from './children.js';
+import { freePort, runBenchmark, stopChild, tempFolder } from './children.js';
 import { adminPost, rssMiB, startProxyChild, type ProxyChild } from './proxy-child.js';
 
 const REPRODUCE = 'npm run bench:scale   # = npx tsc -p tsconfig.json && node dist/bench/scale.js';
@@ -31,6 +31,8 @@ longest the change held the proxy's event loop (plus one loopback round trip).
   --poll-sec N          seconds of status polling measured with the workers in the table (default 30)
   --health-interval-ms N  the proxy's healthIntervalMs (default 2000, the default; 0: no polls)
   --max-polls-per-second N  the proxy's healthMaxPollsPerSecond (default 250, the default)
+  --repeats N           times the whole set of changes is made, in one proxy (default 3); the table
+                        gives each change's median and worst over the repeats (polling is measured once)
   --balancer NAME       the proxy's policy (default pkg-aware: a ring of 100 points per worker)
   --out DIR             where summary.md and summary.json go (default results/bench-scale)
   --cpu-prof DIR        run warmroute under node --cpu-prof, writing scale.cpuprofile to DIR
@@ -40,6 +42,7 @@ longest the change held the proxy's event loop (plus one loopback round trip).
 interface Settings {
   workers: number;
   pollSec: number;
+  repeats: number;
   healthIntervalMs: number;
   maxPollsPerSecond: number;
   balancer: string;
@@ -50,12 +53,13 @@ interface Settings {
 
 function parseSettings(argv: string[]): Settings | undefined {
   const values = parseFlags(argv, {
-    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, help: { type: 'boolean' },
+    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, repeats: { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, help: { type: 'boolean' },
   });
   if (values.help) return undefined;
   return {
     workers: parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 50_000 }) ?? 10_000,
     pollSec: parseNumberFlag('poll-sec', values['poll-sec'], { integer: true, min: 1, max: 3600 }) ?? 30,
+    repeats: parseNumberFlag('repeats', values.repeats, { integer: true, min: 1, max: 100 }) ?? 3,
     healthIntervalMs: parseNumberFlag('health-interval-ms', values['health-interval-ms'], { integer: true, min: 0, max: 600_000 }) ?? 2000,
     maxPollsPerSecond: parseNumberFlag('max-polls-per-second', values['max-polls-per-second'], { integer: true, min: 1, max: 100_000 }) ?? 250,
     balancer: parseBalancer(values.balancer),
@@ -105,6 +109,21 @@ function latencies(samples: readonly Sample[], from: number, to: number): { coun
   const within = samples.filter((s) => s.start >= from && s.end <= to);
   const sorted = sortedAscending(within.map((s) => s.end - s.start));
   return { count: within.length, failed: within.filter((s) => !s.ok).length, p50Ms: round(percentile(sorted, 50) ?? 0), p99Ms: round(percentile(sorted, 99) ?? 0), maxMs: round(sorted.at(-1) ?? 0) };
+}
+
+function median(values: readonly number[]): number {
+  return round(percentile(sortedAscending(values), 50));
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
 }
 
 function round(x: number): number {
@@ -168,7 +187,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const settings = s;
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-bench-scale-'));
+  const dir = tempFolder('bench-scale');
   const live = await startLiveWorker();
   let proxy: ProxyChild | undefined;
   try {
@@ -214,38 +233,45 @@ async function main(argv: string[]): Promise<number> {
     const memory = (text: string) => ({ rssMiB: round(rssMiB(p.child.pid) ?? 0), heapUsedMiB: round((gauge(text, 'nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20), externalMiB: round((gauge(text, 'nodejs_external_memory_bytes') ?? 0) / 2 ** 20) });
     const atBaseline = { metricsBytes: baseline.text.length, ...memory(baseline.text), lagP99Ms: round((gauge(baseline.text, 'nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000) };
 
-    await change(`admin add ${settings.workers}`, () => admin('add', { workers: dead }));
-    // Polling: the window opens after a scrape (it resets the proxy's event-loop delay histogram) has been answered.
-    const scrapeFrom = performance.now();
-    const reset = await scrape(p.url);
-    await sleep(300);
-    const scrapeLongestHealthzMs = longestDuring(healthz.samples, scrapeFrom, scrapeFrom + reset.ms);
-    const pollFrom = performance.now();
-    await sleep(settings.pollSec * 1000);
-    const pollTo = performance.now();
-    const polled = await scrape(p.url);
-    const polling = {
-      lagP99Ms: round((gauge(polled.text, 'nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000),
-      lagP50Ms: round((gauge(polled.text, 'nodejs_eventloop_lag_p50_seconds') ?? 0) * 1000),
-      lagMaxMs: round((gauge(polled.text, 'nodejs_eventloop_lag_max_seconds') ?? 0) * 1000),
-      healthz: latencies(healthz.samples, pollFrom, pollTo),
-      invoke: latencies(invoke.samples, pollFrom, pollTo),
-      metricsScrapeMs: reset.ms,
-      metricsScrapeLongestHealthzMs: scrapeLongestHealthzMs,
-      metricsBytes: polled.text.length,
-      ...memory(polled.text),
+    const measurePolling = async (): Promise<Polling> => {
+      // Polling: the window opens after a scrape (it resets the proxy's event-loop delay histogram) has been answered.
+      const scrapeFrom = performance.now();
+      const reset = await scrape(p.url);
+      await sleep(300);
+      const scrapeLongestHealthzMs = longestDuring(healthz.samples, scrapeFrom, scrapeFrom + reset.ms);
+      const pollFrom = performance.now();
+      await sleep(settings.pollSec * 1000);
+      const pollTo = performance.now();
+      const polled = await scrape(p.url);
+      return {
+        lagP99Ms: round((gauge(polled.text, 'nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000),
+        lagP50Ms: round((gauge(polled.text, 'nodejs_eventloop_lag_p50_seconds') ?? 0) * 1000),
+        lagMaxMs: round((gauge(polled.text, 'nodejs_eventloop_lag_max_seconds') ?? 0) * 1000),
+        healthz: latencies(healthz.samples, pollFrom, pollTo),
+        invoke: latencies(invoke.samples, pollFrom, pollTo),
+        metricsScrapeMs: reset.ms,
+        metricsScrapeLongestHealthzMs: scrapeLongestHealthzMs,
+        metricsBytes: polled.text.length,
+        ...memory(polled.text),
+      };
     };
-    process.stderr.write(`polling: ${JSON.stringify(polling)}\n`);
     const ids = dead.map((d) => d.id);
-    await change(`admin drain ${settings.workers}`, () => admin('drain', { workers: ids }));
-    await change(`admin remove ${settings.workers}`, () => admin('remove', { workers: ids }));
-    await sleep(2000);
-    const afterAdmin = await scrape(p.url);
-    await change(`reload adding ${settings.workers}`, () => reload([liveSpec, ...dead]));
-    await change(`reload re-weighting ${settings.workers}`, () => reload([liveSpec, ...dead.map((d) => ({ ...d, weight: 2 }))]));
-    await change(`reload removing ${settings.workers}`, () => reload([liveSpec]));
-    await sleep(2000);
-    const afterReloads = await scrape(p.url);
+    let polling: Polling | undefined;
+    let afterAdmin = baseline;
+    let afterReloads = baseline;
+    for (let repeat = 1; repeat <= settings.repeats; repeat++) {
+      await change(`admin add ${settings.workers}`, () => admin('add', { workers: dead }));
+      if (polling === undefined) polling = await measurePolling();
+      await change(`admin drain ${settings.workers}`, () => admin('drain', { workers: ids }));
+      await change(`admin remove ${settings.workers}`, () => admin('remove', { workers: ids }));
+      await sleep(2000);
+      afterAdmin = await scrape(p.url);
+      await change(`reload adding ${settings.workers}`, () => reload([liveSpec, ...dead]));
+      await change(`reload re-weighting ${settings.workers}`, () => reload([liveSpec, ...dead.map((d) => ({ ...d, weight: 2 }))]));
+      await change(`reload removing ${settings.workers}`, () => reload([liveSpec]));
+      await sleep(2000);
+      afterReloads = await scrape(p.url);
+    }
     await healthz.stop();
     await invoke.stop();
     const gone = {
@@ -258,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
       settings,
       baseline: atBaseline,
       changes,
-      polling,
+      polling: polling!,
       gone,
     };
     await mkdir(settings.out, { recursive: true });
@@ -273,11 +299,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+type Polling = { lagP99Ms: number; lagP50Ms: number; lagMaxMs: number; healthz: ReturnType<typeof latencies>; invoke: ReturnType<typeof latencies>; metricsScrapeMs: number; metricsScrapeLongestHealthzMs: number; metricsBytes: number; rssMiB: number; heapUsedMiB: number; externalMiB: number };
+
 type Result = {
   command: string; machine: { cpus: number; loadAvg: number[] }; settings: Settings;
   baseline: { metricsBytes: number; rssMiB: number; heapUsedMiB: number; externalMiB: number; lagP99Ms: number };
   changes: Change[];
-  polling: { lagP99Ms: number; lagP50Ms: number; lagMaxMs: number; healthz: ReturnType<typeof latencies>; invoke: ReturnType<typeof latencies>; metricsScrapeMs: number; metricsScrapeLongestHealthzMs: number; metricsBytes: number; rssMiB: number; heapUsedMiB: number; externalMiB: number };
+  polling: Polling;
   gone: Record<'afterAdminRemove' | 'afterReloadRemove', { metricsBytes: number; series: number; rssMiB: number; heapUsedMiB: number; externalMiB: number }>;
 };
 
@@ -292,17 +320,18 @@ Proxy: ${x.settings.balancer}, healthIntervalMs ${x.settings.healthIntervalMs}, 
 ## Bulk changes: how long each held the event loop
 
 Longest GET /healthz answer (sent every 10 ms) and invocation (every 50 ms) while the change ran; the call time is
-the admin answer's, or SIGHUP to the "configuration reloaded" log line.
+the admin answer's, or SIGHUP to the "configuration reloaded" log line. Each change was made ${x.settings.repeats} times
+(the whole set in turn): median and worst of the ${x.settings.repeats}.
 
-| change | call | longest /healthz | longest invocation |
+| change | call, median | longest /healthz, median / worst | longest invocation, median / worst |
 | --- | ---: | ---: | ---: |
-${x.changes.map((c) => `| ${c.what} | ${c.callMs} ms | ${c.longestHealthzMs} ms | ${c.longestInvokeMs} ms |`).join('\n')}
+${[...groupBy(x.changes, (c) => c.what)].map(([what, cs]) => `| ${what} | ${median(cs.map((c) => c.callMs))} ms | ${median(cs.map((c) => c.longestHealthzMs))} / ${Math.max(...cs.map((c) => c.longestHealthzMs))} ms | ${median(cs.map((c) => c.longestInvokeMs))} / ${Math.max(...cs.map((c) => c.longestInvokeMs))} ms |`).join('\n')}
 
 ## Polling ${n} workers for ${x.settings.pollSec} s
 
 | measure | value |
 | --- | ---: |
-| event-loop delay p50 / p99 / max (\`nodejs_eventloop_lag_*\`, the proxy's own) | ${x.polling.lagP50Ms} / ${x.polling.lagP99Ms} / ${x.polling.lagMaxMs} ms |
+| event-loop delay p50 / p99 / max (\`nodejs_eventloop_lag_*\`, the proxy's own; each sample includes prom-client's 10 ms sampling interval, so an idle loop reads about 10 ms) | ${x.polling.lagP50Ms} / ${x.polling.lagP99Ms} / ${x.polling.lagMaxMs} ms |
 | GET /healthz p50 / p99 / max (${x.polling.healthz.count} sent, ${x.polling.healthz.failed} failed) | ${x.polling.healthz.p50Ms} / ${x.polling.healthz.p99Ms} / ${x.polling.healthz.maxMs} ms |
 | invocation p50 / p99 / max (${x.polling.invoke.count} sent, ${x.polling.invoke.failed} failed) | ${x.polling.invoke.p50Ms} / ${x.polling.invoke.p99Ms} / ${x.polling.invoke.maxMs} ms |
 | one /metrics scrape (${x.polling.metricsBytes} bytes): answered in / longest /healthz meanwhile | ${x.polling.metricsScrapeMs} / ${x.polling.metricsScrapeLongestHealthzMs} ms |

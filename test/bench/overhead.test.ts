@@ -1,58 +1,16 @@
 // The proxy-overhead benchmark, run for real but briefly: rows measured through
 // real proxies, nginx skipped (not failed) when absent, bad flags rejected, and
 // no child process left behind, even when the run is interrupted.
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
-import { processTree } from '../../bench/children.js';
 import { findNginx, nginxConfig } from '../../bench/nginx.js';
 import { withRatios, type Row } from '../../bench/overhead-report.js';
 import { percentile } from '../../pipbench/stats.js';
-import { alive } from '../fixtures/alive.js';
+import { noneAlive, runBenchScript, type BenchRun } from '../fixtures/bench-run.js';
 
-const script = resolve('dist/bench/overhead.js');
-
-interface Run { code: number | null; stdout: string; stderr: string; descendants: number[] }
-
-/**
- * Runs the built benchmark and records the processes it started. With
- * `interruptAt`, sends SIGINT once that many of its child processes run at once.
- */
-function runBench(args: string[], options: { interruptAt?: number } = {}): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const descendants = new Set<number>();
-    // Sample the process tree while it runs, so that leaks can be checked once it is gone.
-    let interrupted = false;
-    const sampler = setInterval(() => {
-      const running = processTree(child.pid!).slice(1);
-      for (const pid of running) descendants.add(pid);
-      if (options.interruptAt !== undefined && !interrupted && running.length >= options.interruptAt) {
-        interrupted = true;
-        child.kill('SIGINT');
-      }
-    }, 50);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearInterval(sampler);
-      clearTimeout(timer);
-      resolveRun({ code, stdout, stderr, descendants: [...descendants] });
-    });
-  });
-}
-
-async function noneAlive(pids: readonly number[]): Promise<number[]> {
-  // Children get SIGKILL or SIGTERM on the way out; give the kernel a moment to finish them.
-  for (let i = 0; i < 20 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
-  return pids.filter(alive);
-}
+const runBench = (args: string[], options: { interruptAt?: number } = {}): Promise<BenchRun> => runBenchScript(resolve('dist/bench/overhead.js'), args, options);
 
 interface SummaryRow extends Row {
   vsNginx: { requestsPerSec: number | null; p99: number | null };

@@ -1,0 +1,52 @@
+// bench:scale run for real but small: every change is measured each repeat, a removed
+// worker's series leave /metrics, and neither its proxy nor its folder outlives the run,
+// interrupted or not.
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import t from 'tap';
+import { noneAlive, runBenchScript } from '../fixtures/bench-run.js';
+
+const script = resolve('dist/bench/scale.js');
+const scaleFolders = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('warmroute-bench-scale-'));
+
+interface Summary {
+  settings: { workers: number; repeats: number };
+  changes: { what: string; callMs: number; longestHealthzMs: number }[];
+  polling: { healthz: { count: number; failed: number } };
+  gone: Record<'afterAdminRemove' | 'afterReloadRemove', { series: number }>;
+}
+
+t.test('each change is measured every repeat, and removed workers leave no series', async (t) => {
+  const out = t.testdir();
+  const before = scaleFolders();
+  const run = await runBenchScript(script, ['--workers', '300', '--poll-sec', '1', '--repeats', '2', '--health-interval-ms', '500', '--out', out], { timeoutMs: 120_000 });
+  t.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary;
+  t.equal(summary.changes.length, 12, 'six changes, twice');
+  const kinds = new Set(summary.changes.map((c) => c.what));
+  t.same([...kinds], ['admin add 300', 'admin drain 300', 'admin remove 300', 'reload adding 300', 'reload re-weighting 300', 'reload removing 300']);
+  t.ok(summary.changes.every((c) => c.callMs > 0 && Number.isFinite(c.longestHealthzMs) && c.longestHealthzMs >= 0), 'each change timed, with its longest /healthz (0 when none overlapped it)');
+  t.ok(summary.polling.healthz.count > 0, '/healthz probed while polling');
+  t.equal(summary.polling.healthz.failed, 0);
+  t.equal(summary.gone.afterAdminRemove.series, 0, 'no series of the removed workers after the admin remove');
+  t.equal(summary.gone.afterReloadRemove.series, 0, 'nor after the reload that removed them');
+  t.match(readFileSync(join(out, 'summary.md'), 'utf8'), /\| admin add 300 \| [\d.]+ ms \| [\d.]+ \/ [\d.]+ ms \|/);
+  t.same(await noneAlive(run.descendants), [], 'the proxy is gone');
+  t.same(scaleFolders().filter((f) => !before.includes(f)), [], 'its temporary folder is gone');
+});
+
+t.test('an interrupted run stops the proxy and removes its folder', async (t) => {
+  const before = scaleFolders();
+  const run = await runBenchScript(script, ['--workers', '100', '--poll-sec', '30', '--out', t.testdir()], { interruptAt: 1 });
+  t.equal(run.code, 130, 'exit 130 after SIGINT');
+  t.ok(run.descendants.length > 0, 'the proxy had started');
+  t.same(await noneAlive(run.descendants), [], 'the proxy is gone');
+  t.same(scaleFolders().filter((f) => !before.includes(f)), [], 'its temporary folder is gone');
+});
+
+t.test('bad flags get a usage error', async (t) => {
+  const run = await runBenchScript(script, ['--repeats', '0']);
+  t.equal(run.code, 2);
+  t.match(run.stderr, /--repeats/);
+});
