@@ -29,6 +29,22 @@ export interface CommandIO {
 
 export const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
 
+/** Resolves on SIGINT, SIGTERM or the caller's `stop`: how a long-running command (worker, demo) waits for its end. */
+export function stopRequested(stop: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      stop?.removeEventListener('abort', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    if (stop?.aborted) done();
+    else stop?.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** Runs a command's body; bad input becomes a one-line message and its exit code, never a stack trace. */
 export async function reportingUsageErrors(command: string, io: CommandIO, body: () => Promise<number>): Promise<number> {
   try {

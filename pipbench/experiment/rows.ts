@@ -184,5 +184,3 @@ export function comparedRows(stats: readonly RowStats[]): RowStats[] {
   const sweeps = thresholdSweeps(stats);
   return stats.filter((r) => !isNumericThreshold(r.plan.threshold) || best.has(r) || (sweeps.get(r.plan.balancer)?.length ?? 0) === 1);
 }
-
-// ---------------------------------------------------------------- reporting
