@@ -23,7 +23,7 @@ import {
   shellQuote, UsageError, PROCESS_IO, type CommandIO,
 } from './support.js';
 
-export type Engine = 'experiment' | 'simulate';
+export type Engine = ExperimentResult['engine'];
 
 /** The proxy's largest loadThreshold (balancers/settings.ts). */
 const MAX_THRESHOLD = 1e6;
