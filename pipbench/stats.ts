@@ -159,10 +159,9 @@ function bootstrapSettings(opts: BootstrapOptions): { resamples: number; confide
   return { resamples, confidence };
 }
 
-/** The percentile interval of resampled statistics, with the project's one percentile function. */
-function percentileInterval(estimate: number, stats: number[], confidence: number): Interval {
+/** The percentile interval of resampled statistics, `tail` percent cut off each side (default: the plain interval's). */
+function percentileInterval(estimate: number, stats: number[], confidence: number, tail = ((1 - confidence) / 2) * 100): Interval {
   const sorted = sortedAscending(stats);
-  const tail = ((1 - confidence) / 2) * 100;
   return { estimate, low: percentile(sorted, tail), high: percentile(sorted, 100 - tail), confidence };
 }
 
@@ -313,9 +312,7 @@ function twoStageBootstrap(
     if (Number.isFinite(value)) stats.push(value);
   }
   if (stats.length === 0) return { estimate, low: Number.NaN, high: Number.NaN, confidence };
-  const tail = expandedTail(confidence, seeds) * 100;
-  const sorted = sortedAscending(stats);
-  return { estimate, low: percentile(sorted, tail), high: percentile(sorted, 100 - tail), confidence };
+  return percentileInterval(estimate, stats, confidence, expandedTail(confidence, seeds) * 100);
 }
 
 /** Sum and weight of a grid's finite entries under multiplicities (a one-column grid counts once per placement drawn). */
