@@ -3,7 +3,7 @@
 // charts, drawn by pipbench's one chart engine (charts.ts).
 import { curveChart, estimateChart, type CurvePoint, type EstimateDatum } from './charts.js';
 import { THESIS_THRESHOLDS, type CalibrationResult, type CaseResult, type LatencyFigures } from './calibrate.js';
-import { FIT_FIGURES, FIT_LOGS, type FitCandidate, type FitResult } from './fit.js';
+import { FIT_FIGURES, FIT_LOGS, sameFit, type FitCandidate, type FitResult } from './fit.js';
 import type { RealFitResult } from './fit-real.js';
 
 const s = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) : '-');
@@ -58,7 +58,7 @@ export function fitMarkdown(f: FitResult, command: string): string {
   lines.push(`Grid: installScale ${f.grid.installScale.join(', ')}; importScale ${f.grid.importScale.join(', ')}; sandboxMs ${f.grid.sandboxMs.join(', ')} (${f.candidates.length} candidates), ${f.seeds} seeds each (the same seeds for every candidate). The rest of the model is fixed by the set-up: 5 workers sharing one 4-core host (processor sharing), installs on the CPU, unbounded disk, no interpreter cache, handlerMs 10.`, '');
   lines.push(`Error: ${f.error}.`, '');
   lines.push(`Logs: ${FIT_LOGS.map((l) => `${l} mean ${s(f.logFigures[l]!.meanMs)} s, p50 ${s(f.logFigures[l]!.p50Ms)} s, p80 ${s(f.logFigures[l]!.p80Ms)} s, ${pct(f.logFigures[l]!.under1s)} under 1 s`).join('; ')}.`, '');
-  const d = f.candidates.find((c) => c.params.installScale === f.defaults.installScale && c.params.importScale === f.defaults.importScale && c.params.sandboxMs === f.defaults.sandboxMs);
+  const d = f.candidates.find((c) => sameFit(c.params, f.defaults));
   lines.push(`**Chosen: installScale ${f.chosen.params.installScale}, importScale ${f.chosen.params.importScale}, sandboxMs ${f.chosen.params.sandboxMs}** (error ${f.chosen.error.toFixed(3)}). ${f.landsOnDefaults ? 'These are MODEL_DEFAULTS\'.' : `MODEL_DEFAULTS hold installScale ${f.defaults.installScale}, importScale ${f.defaults.importScale}, sandboxMs ${f.defaults.sandboxMs}${d ? ` (error ${d.error.toFixed(3)} on this grid)` : ' (not on this grid)'}.`}`, '');
   lines.push('Every candidate, lowest error first (model figures in s, and the share under 1 s; means over the seeds):', '');
   const cols = FIT_LOGS.flatMap((l) => FIT_FIGURES.map((fig) => `${l} ${fig === 'under1s' ? 'under 1 s' : fig.replace('Ms', '')}`));

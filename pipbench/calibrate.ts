@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEALTH_INTERVAL_MS, loadExperimentWorkload, type ExperimentParams, type RowPlan } from './experiment/plan.js';
+import { DEFAULT_HEALTH_INTERVAL_MS, loadExperimentWorkload, policyRows, type ExperimentParams, type PolicyName, type RowPlan } from './experiment/plan.js';
 import { MODEL_DEFAULTS, THESIS_HOST, type ModelParams } from './model.js';
 import { seededRandom } from './random.js';
 import { loadLambdas, simulateRun, type SimulationSetup } from './simulate.js';
@@ -158,13 +158,7 @@ export interface CalibrationCase {
   note?: string;
 }
 
-const policyRow = (balancer: string, threshold?: number): RowPlan => ({
-  id: threshold === undefined ? balancer : `${balancer}-t${threshold}`,
-  label: threshold === undefined ? balancer : `${balancer} t=${threshold}`,
-  balancer,
-  ...(threshold === undefined ? {} : { threshold }),
-  baseline: false,
-});
+const policyRow = (balancer: PolicyName, threshold?: number): RowPlan => policyRows([balancer], threshold === undefined ? [] : [threshold])[0] as RowPlan;
 
 /** Every thesis log, each with the proxy's policy of the same name; least-loaded also with olscheduler's tie rule. */
 export function thesisCases(): CalibrationCase[] {

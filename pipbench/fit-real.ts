@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import type { FittedParams } from './calibrate.js';
 import { runFigures } from './experiment/figures.js';
 import { loadExperimentWorkload, planRows, type ExperimentParams, type PolicyName } from './experiment/plan.js';
-import type { FitGrid } from './fit.js';
-import { validateGrid } from './fit.js';
+import { gridCandidates, relativeErrors, searchGrid, validateGrid, type FitGrid, type Grid } from './fit.js';
 import type { ModelParams } from './model.js';
 import { PARALLEL_INSTALLS } from './process-engine/package-cache.js';
 import { loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from './simulate.js';
@@ -23,9 +22,7 @@ import { mean } from './stats.js';
  */
 export type RealFittedParams = FittedParams & Pick<ModelParams, 'installCallMs' | 'installSlots'>;
 
-export interface RealFitGrid extends FitGrid {
-  readonly installCallMs: readonly number[];
-}
+export type RealFitGrid = Grid<keyof FitGrid | 'installCallMs'>;
 
 /** The default grid, for workers of a few tenths of a core and wheels at cost scales of a few hundredths. */
 export const DEFAULT_REAL_FIT_GRID: RealFitGrid = Object.freeze({
@@ -102,18 +99,6 @@ async function readSummary(source: string, row: string): Promise<{ path: string;
   return { path, params: data.params, figures };
 }
 
-export function realGridCandidates(grid: RealFitGrid): RealFittedParams[] {
-  const out: RealFittedParams[] = [];
-  for (const installScale of grid.installScale) {
-    for (const importScale of grid.importScale) {
-      for (const sandboxMs of grid.sandboxMs) {
-        for (const installCallMs of grid.installCallMs) out.push({ installScale, importScale, sandboxMs, installCallMs, installSlots: PARALLEL_INSTALLS });
-      }
-    }
-  }
-  return out;
-}
-
 /** The simulation set-up of a real experiment's cell, its workers given `cores` each and the model disk `cacheMb`. */
 export async function realCellSetup(params: ExperimentParams, row: PolicyName, cores: number, cacheMb: number | undefined): Promise<SimulationSetup> {
   const cell: ExperimentParams = {
@@ -129,7 +114,6 @@ export async function realCellSetup(params: ExperimentParams, row: PolicyName, c
 export async function fitReal(opts: RealFitOptions): Promise<RealFitResult> {
   const grid = opts.grid ?? DEFAULT_REAL_FIT_GRID;
   validateGrid(grid);
-  if (grid.installCallMs.length === 0 || grid.installCallMs.some((v) => !Number.isFinite(v) || v < 0)) throw new RangeError('the fit grid\'s installCallMs values must be a non-empty list of non-negative numbers');
   if (!(opts.cores > 0)) throw new RangeError(`cores must be positive, got ${opts.cores}`);
   const row = opts.row ?? 'round-robin';
   const { path, params, figures: real } = await readSummary(opts.source, row);
@@ -138,20 +122,12 @@ export async function fitReal(opts: RealFitOptions): Promise<RealFitResult> {
   if (plan === undefined) throw new Error(`no row plan for ${row}`);
   const seeds = Array.from({ length: params.seeds }, (_, i) => params.seed + i);
   const warmupMs = params.warmupSec * 1000;
-  const all = realGridCandidates(grid);
-  const candidates: RealFitCandidate[] = [];
-  for (const candidate of all) {
+  const all: RealFittedParams[] = gridCandidates(grid).map((c) => ({ ...c, installSlots: PARALLEL_INSTALLS }));
+  const { candidates, chosen } = searchGrid(all, (candidate): RealFitCandidate => {
     const runs = seeds.map((seed) => runFigures(simulateRun({ ...setup, model: candidate }, plan, params.placementSeed, seed).run, warmupMs));
-    const model = {} as Record<RealFitFigure, number>;
-    const errors: number[] = [];
-    for (const f of REAL_FIT_FIGURES) {
-      model[f] = mean(runs.map((r) => r[f]));
-      errors.push(Math.abs(model[f] / real[f] - 1));
-    }
-    candidates.push({ params: candidate, error: mean(errors), model });
-    opts.onCandidate?.(candidates.length, all.length);
-  }
-  const chosen = candidates.reduce((best, c) => (c.error < best.error ? c : best));
+    const { model, relativeError } = relativeErrors(runs, real, REAL_FIT_FIGURES);
+    return { params: candidate, error: mean(REAL_FIT_FIGURES.map((f) => relativeError[f])), model };
+  }, opts.onCandidate);
   return {
     source: path, row, cores: opts.cores, cacheMb: setup.params.cacheMb ?? Number.POSITIVE_INFINITY, seeds, real, grid,
     error: REAL_FIT_ERROR, candidates, chosen,

@@ -5,14 +5,12 @@
 // against the two logs. The other model parameters are fixed by the set-up
 // (pipbench/README.md, "Worker model").
 import { MODEL_DEFAULTS } from './model.js';
-import { logFigures, readLog, runCase, thesisCases, thesisDataDir, thesisSetup, type FittedParams, type LatencyFigures } from './calibrate.js';
+import { logFigures, readLog, runCase, thesisCases, thesisDataDir, thesisSetup, type FittedParams } from './calibrate.js';
 import { mean } from './stats.js';
 
-export interface FitGrid {
-  readonly installScale: readonly number[];
-  readonly importScale: readonly number[];
-  readonly sandboxMs: readonly number[];
-}
+/** The values a grid tries for each parameter, in the grid's key order (the first outermost). */
+export type Grid<K extends string> = Readonly<Record<K, readonly number[]>>;
+export type FitGrid = Grid<keyof FittedParams>;
 
 /** The default grid: steps of 0.05 and 25 ms, wide enough that MODEL_DEFAULTS and the best candidate lie inside it, not on its edge. */
 export const DEFAULT_FIT_GRID: FitGrid = Object.freeze({
@@ -59,27 +57,43 @@ export interface FitOptions {
   onCandidate?(done: number, total: number, candidate: FitCandidate): void;
 }
 
-export function validateGrid(grid: FitGrid): void {
-  for (const key of ['installScale', 'importScale', 'sandboxMs'] as const) {
-    const values = grid[key];
+export function validateGrid<K extends string>(grid: Grid<K>): void {
+  for (const [key, values] of Object.entries(grid) as [K, readonly number[]][]) {
     if (values.length === 0) throw new RangeError(`the fit grid's ${key} list is empty`);
     const bad = values.find((v) => !Number.isFinite(v) || v < 0);
     if (bad !== undefined) throw new RangeError(`the fit grid's ${key} values must be non-negative numbers, got ${bad}`);
   }
 }
 
-/** Every candidate of the grid, installScale outermost. */
-export function gridCandidates(grid: FitGrid): FittedParams[] {
-  const out: FittedParams[] = [];
-  for (const installScale of grid.installScale) {
-    for (const importScale of grid.importScale) {
-      for (const sandboxMs of grid.sandboxMs) out.push({ installScale, importScale, sandboxMs });
-    }
-  }
-  return out;
+/** Every candidate of the grid, its first parameter outermost. */
+export function gridCandidates<K extends string>(grid: Grid<K>): Record<K, number>[] {
+  let out: Record<string, number>[] = [{}];
+  for (const [key, values] of Object.entries(grid) as [K, readonly number[]][]) out = out.flatMap((c) => values.map((v) => ({ ...c, [key]: v })));
+  return out as Record<K, number>[];
 }
 
-const same = (a: FittedParams, b: FittedParams): boolean =>
+/** The model's figures (each the mean over runs) against measured ones, and each |model / measured - 1|. */
+export function relativeErrors<F extends string>(runs: readonly Record<F, number>[], measured: Record<F, number>, figures: readonly F[]): { model: Record<F, number>; relativeError: Record<F, number> } {
+  const model = {} as Record<F, number>;
+  const relativeError = {} as Record<F, number>;
+  for (const f of figures) {
+    model[f] = mean(runs.map((r) => r[f]));
+    relativeError[f] = Math.abs(model[f] / measured[f] - 1);
+  }
+  return { model, relativeError };
+}
+
+/** Scores every candidate in order; the chosen is the lowest error, the first among equals. */
+export function searchGrid<P, C extends { readonly error: number }>(all: readonly P[], score: (params: P) => C, onCandidate?: (done: number, total: number, candidate: C) => void): { candidates: C[]; chosen: C } {
+  const candidates: C[] = [];
+  for (const params of all) {
+    candidates.push(score(params));
+    onCandidate?.(candidates.length, all.length, candidates[candidates.length - 1] as C);
+  }
+  return { candidates, chosen: candidates.reduce((best, c) => (c.error < best.error ? c : best)) };
+}
+
+export const sameFit = (a: FittedParams, b: FittedParams): boolean =>
   a.installScale === b.installScale && a.importScale === b.importScale && a.sandboxMs === b.sandboxMs;
 
 export const MODEL_FITTED: FittedParams = Object.freeze({
@@ -102,26 +116,14 @@ export async function fitModel(opts: FitOptions): Promise<FitResult> {
     const f = logFigures(text);
     logs[c.name] = { meanMs: f.meanMs, p50Ms: f.p50Ms, p80Ms: f.p80Ms, under1s: f.under1s };
   }
-  const all = gridCandidates(grid);
-  const candidates: FitCandidate[] = [];
-  for (const params of all) {
+  const { candidates, chosen } = searchGrid(gridCandidates(grid), (params): FitCandidate => {
     const perLog: Record<string, { model: Record<FitFigure, number>; relativeError: Record<FitFigure, number> }> = {};
     const errors: number[] = [];
     for (const c of cases) {
-      const runs: LatencyFigures[] = runCase(setup, c, opts.seeds, params);
-      const model = {} as Record<FitFigure, number>;
-      const relativeError = {} as Record<FitFigure, number>;
-      for (const f of FIT_FIGURES) {
-        model[f] = mean(runs.map((r) => r[f]));
-        relativeError[f] = Math.abs(model[f] / (logs[c.name] as Record<FitFigure, number>)[f] - 1);
-        errors.push(relativeError[f]);
-      }
-      perLog[c.name] = { model, relativeError };
+      perLog[c.name] = relativeErrors(runCase(setup, c, opts.seeds, params), logs[c.name] as Record<FitFigure, number>, FIT_FIGURES);
+      errors.push(...FIT_FIGURES.map((f) => perLog[c.name]!.relativeError[f]));
     }
-    const candidate: FitCandidate = { params, error: mean(errors), logs: perLog };
-    candidates.push(candidate);
-    opts.onCandidate?.(candidates.length, all.length, candidate);
-  }
-  const chosen = candidates.reduce((best, c) => (c.error < best.error ? c : best));
-  return { grid, seeds: opts.seeds, error: FIT_ERROR, logFigures: logs, candidates, chosen, defaults: MODEL_FITTED, landsOnDefaults: same(chosen.params, MODEL_FITTED) };
+    return { params, error: mean(errors), logs: perLog };
+  }, opts.onCandidate);
+  return { grid, seeds: opts.seeds, error: FIT_ERROR, logFigures: logs, candidates, chosen, defaults: MODEL_FITTED, landsOnDefaults: sameFit(chosen.params, MODEL_FITTED) };
 }

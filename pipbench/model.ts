@@ -71,13 +71,27 @@ export interface InvocationResult {
   totalMs: number;
 }
 
-export interface ModelStatus {
+/** The counters both worker engines (this model and real processes) report. */
+export interface WorkerCounters {
+  /** Admitted and not yet answered. */
+  running: number;
+  installing: number;
+  installs: number;
+  evictions: number;
+  importCacheBytes: number;
+  usedImportBytes: number;
+  interpreters: number;
+  interpreterEvictions: number;
+  invocations: number;
+  coldInvocations: number;
+  warmInvocations: number;
+}
+
+export interface ModelStatus extends WorkerCounters {
   /** Installed packages, least recently used first: their next use costs no install. */
   packages: string[];
   /** Invocations accepted and not yet answered. */
   inFlight: number;
-  /** Admitted and not yet answered. */
-  running: number;
   /** Most ever running at once. */
   peakRunning: number;
   /** Waiting for a core (fcfs). */
@@ -88,17 +102,7 @@ export interface ModelStatus {
   cpuBusy: number;
   diskBytes: number;
   usedDiskBytes: number;
-  importCacheBytes: number;
-  usedImportBytes: number;
-  interpreters: number;
-  installing: number;
-  installs: number;
   imports: number;
-  evictions: number;
-  interpreterEvictions: number;
-  invocations: number;
-  coldInvocations: number;
-  warmInvocations: number;
   allWarm: boolean;
 }
 

@@ -21,7 +21,17 @@ export interface RequestRecord {
   readonly error: string;
 }
 
-export interface RunSummary {
+/** Latency statistics in milliseconds over successful requests (nearest-rank percentiles); NaN when there are none. */
+export interface LatencyStats {
+  readonly meanMs: number;
+  readonly p50Ms: number;
+  readonly p80Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+export interface RunSummary extends LatencyStats {
   readonly requests: number;
   readonly successes: number;
   readonly failures: number;
@@ -29,14 +39,7 @@ export interface RunSummary {
   readonly elapsedSec: number;
   /** Successful requests per second of `elapsedSec`. */
   readonly throughputPerSec: number;
-  /** Latency statistics in milliseconds over successful requests; NaN when there are none. */
-  readonly meanMs: number;
   readonly minMs: number;
-  readonly p50Ms: number;
-  readonly p80Ms: number;
-  readonly p95Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
 }
 
 export function isSuccess(status: number): boolean {
@@ -69,6 +72,18 @@ export function sortedAscending(values: readonly number[]): number[] {
   return [...values].sort((a, b) => a - b);
 }
 
+/** The latency statistics of latencies sorted ascending. */
+export function latencyStats(sorted: readonly number[]): LatencyStats {
+  return {
+    meanMs: mean(sorted),
+    p50Ms: percentile(sorted, 50),
+    p80Ms: percentile(sorted, 80),
+    p95Ms: percentile(sorted, 95),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : Number.NaN,
+  };
+}
+
 /**
  * Summarises records. `elapsedMs` is the length of the run; throughput is
  * measured over it, so a policy whose backlog drains long after the last
@@ -85,29 +100,9 @@ export function summarize(records: readonly RequestRecord[], elapsedMs: number):
     failures: records.length - sorted.length,
     elapsedSec,
     throughputPerSec: elapsedSec > 0 ? sorted.length / elapsedSec : Number.NaN,
-    meanMs: mean(sorted),
     minMs: sorted.length > 0 ? (sorted[0] as number) : Number.NaN,
-    p50Ms: percentile(sorted, 50),
-    p80Ms: percentile(sorted, 80),
-    p95Ms: percentile(sorted, 95),
-    p99Ms: percentile(sorted, 99),
-    maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : Number.NaN,
+    ...latencyStats(sorted),
   };
-}
-
-/** Per-handler latency summary (successful requests), for per-handler charts. */
-export function meanLatencyByHandler(records: readonly RequestRecord[]): Map<string, { mean: number; count: number }> {
-  const sums = new Map<string, { sum: number; count: number }>();
-  for (const r of records) {
-    if (!isSuccess(r.status)) continue;
-    const s = sums.get(r.handler) ?? { sum: 0, count: 0 };
-    s.sum += r.latencyMs;
-    s.count += 1;
-    sums.set(r.handler, s);
-  }
-  const out = new Map<string, { mean: number; count: number }>();
-  for (const [h, s] of sums) out.set(h, { mean: s.sum / s.count, count: s.count });
-  return out;
 }
 
 /** Milliseconds as a short human string: "850 ms", "12.3 s". */
@@ -164,10 +159,9 @@ function bootstrapSettings(opts: BootstrapOptions): { resamples: number; confide
   return { resamples, confidence };
 }
 
-/** The percentile interval of resampled statistics, with the project's one percentile function. */
-function percentileInterval(estimate: number, stats: number[], confidence: number): Interval {
+/** The percentile interval of resampled statistics, `tail` percent cut off each side (default: the plain interval's). */
+function percentileInterval(estimate: number, stats: number[], confidence: number, tail = ((1 - confidence) / 2) * 100): Interval {
   const sorted = sortedAscending(stats);
-  const tail = ((1 - confidence) / 2) * 100;
   return { estimate, low: percentile(sorted, tail), high: percentile(sorted, 100 - tail), confidence };
 }
 
@@ -318,9 +312,7 @@ function twoStageBootstrap(
     if (Number.isFinite(value)) stats.push(value);
   }
   if (stats.length === 0) return { estimate, low: Number.NaN, high: Number.NaN, confidence };
-  const tail = expandedTail(confidence, seeds) * 100;
-  const sorted = sortedAscending(stats);
-  return { estimate, low: percentile(sorted, tail), high: percentile(sorted, 100 - tail), confidence };
+  return percentileInterval(estimate, stats, confidence, expandedTail(confidence, seeds) * 100);
 }
 
 /** Sum and weight of a grid's finite entries under multiplicities (a one-column grid counts once per placement drawn). */

@@ -53,7 +53,6 @@ export interface RepositorySummary {
 }
 
 export const SIMPLE_DIR = 'simple';
-const DIST_INFO_FILES = ['METADATA', 'WHEEL', 'top_level.txt', 'RECORD'] as const;
 /** The zip epoch: a wheel's bytes do not depend on when or in which time zone it was built. */
 const ZIP_TIME = new Date(1980, 0, 1, 0, 0, 0);
 const FILE_ATTRS = { os: 3, attrs: 0o644 << 16, mtime: ZIP_TIME } as const;

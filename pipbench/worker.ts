@@ -19,14 +19,8 @@ export const WORKER_DEFAULTS = {
   handlerMs: MODEL_DEFAULTS.handlerMs,
 } as const;
 
-export interface SimWorkerOptions {
+export interface SimWorkerOptions extends ServeOptions {
   workload: Workload;
-  /** Default 127.0.0.1. */
-  host?: string;
-  /** Default 0 (ephemeral). */
-  port?: number;
-  /** Shows in responses and status; default `worker-<port>`. Give stable names (worker1...) where placement matters. */
-  name?: string;
   /** `shared` (processor sharing) or `fcfs` (cores held first come, first served). */
   cpu?: CpuDiscipline;
   /** Processors (see ModelParams.cores). */
@@ -178,9 +172,11 @@ export class InvocationError extends Error {
 
 /** Where the server listens and what it calls itself. */
 export interface ServeOptions {
+  /** Default 127.0.0.1. */
   host?: string;
+  /** Default 0 (ephemeral). */
   port?: number;
-  /** Default `worker-<port>`. */
+  /** Shows in responses and status; default `worker-<port>`. Give stable names (worker1...) where placement matters. */
   name?: string;
 }
 
@@ -407,9 +403,5 @@ export async function startSimulatedWorker(opts: SimWorkerOptions): Promise<Simu
   // Built before listening, so bad parameters fail without a socket left open.
   const provisional = new WorkerModel(workload, clock, params, opts.name ?? 'worker', opts.hostCpu?.cpu);
   provisional.close();
-  const serve: ServeOptions = {};
-  if (opts.host !== undefined) serve.host = opts.host;
-  if (opts.port !== undefined) serve.port = opts.port;
-  if (opts.name !== undefined) serve.name = opts.name;
-  return serveWorker(serve, ({ name }) => modelEngine(new WorkerModel(workload, clock, params, name, opts.hostCpu?.cpu), timeScale, params.handlerMs));
+  return serveWorker(opts, ({ name }) => modelEngine(new WorkerModel(workload, clock, params, name, opts.hostCpu?.cpu), timeScale, params.handlerMs));
 }

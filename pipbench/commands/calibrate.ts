@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calibrate } from '../calibrate.js';
 import { calibrationCharts, calibrationMarkdown, fitCharts, fitMarkdown, realFitMarkdown } from '../calibrate-report.js';
-import { DEFAULT_FIT_GRID, fitModel, type FitGrid } from '../fit.js';
+import { DEFAULT_FIT_GRID, fitModel, gridCandidates, type FitGrid, type Grid } from '../fit.js';
 import { DEFAULT_REAL_FIT_GRID, fitReal } from '../fit-real.js';
 import { MODEL_DEFAULTS } from '../model.js';
 import { createProgressBar } from '../progress.js';
@@ -99,19 +99,8 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     const files: Record<string, string> = {};
     let text: string;
     if (fit) {
-      const grid: FitGrid = {
-        installScale: parseNumberListFlag('install-scales', values['install-scales'], { min: 0, max: 100 }) ?? DEFAULT_FIT_GRID.installScale,
-        importScale: parseNumberListFlag('import-scales', values['import-scales'], { min: 0, max: 100 }) ?? DEFAULT_FIT_GRID.importScale,
-        sandboxMs: parseNumberListFlag('sandbox-ms', values['sandbox-ms'], { min: 0, max: 60_000 }) ?? DEFAULT_FIT_GRID.sandboxMs,
-      };
-      const total = grid.installScale.length * grid.importScale.length * grid.sandboxMs.length;
-      const bar = createProgressBar({ total, unit: 'candidates', quiet: values.quiet === true || values.json === true });
-      let result;
-      try {
-        result = await fitModel({ grid, seeds, onCandidate: (done) => bar.update(done, '') });
-      } finally {
-        bar.stop();
-      }
+      const grid = parseGrid(values, DEFAULT_FIT_GRID);
+      const result = await withProgress(grid, values, (onCandidate) => fitModel({ grid, seeds, onCandidate }));
       text = json(result);
       files['fit.md'] = fitMarkdown(result, command);
       files['fit.json'] = text;
@@ -134,6 +123,25 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
 
 type CalibrateValues = Partial<Record<'seeds' | 'out-dir' | 'install-scales' | 'import-scales' | 'sandbox-ms' | 'cores' | 'cache-mb' | 'install-call-ms', string>> & Partial<Record<'per-worker-cpu' | 'fit' | 'json' | 'quiet', boolean>>;
 
+/** The grid flags --fit and --real share, over the defaults of each. */
+function parseGrid(values: CalibrateValues, defaults: FitGrid): FitGrid {
+  return {
+    installScale: parseNumberListFlag('install-scales', values['install-scales'], { min: 0, max: 100 }) ?? defaults.installScale,
+    importScale: parseNumberListFlag('import-scales', values['import-scales'], { min: 0, max: 100 }) ?? defaults.importScale,
+    sandboxMs: parseNumberListFlag('sandbox-ms', values['sandbox-ms'], { min: 0, max: 60_000 }) ?? defaults.sandboxMs,
+  };
+}
+
+/** A grid search with a progress bar over its candidates (none with --quiet or --json). */
+async function withProgress<K extends string, T>(grid: Grid<K>, values: CalibrateValues, search: (onCandidate: (done: number) => void) => Promise<T>): Promise<T> {
+  const bar = createProgressBar({ total: gridCandidates(grid).length, unit: 'candidates', quiet: values.quiet === true || values.json === true });
+  try {
+    return await search((done) => bar.update(done, ''));
+  } finally {
+    bar.stop();
+  }
+}
+
 /** `calibrate --real DIR`: the fit to a real experiment's round-robin row; writes real-fit.md and real-fit.json. */
 async function realFit(source: string, values: CalibrateValues, argv: string[], io: CommandIO): Promise<number> {
   const other = (['fit', 'per-worker-cpu', 'seeds'] as const).find((f) => values[f] !== undefined);
@@ -141,23 +149,16 @@ async function realFit(source: string, values: CalibrateValues, argv: string[], 
   const cores = parseNumberFlag('cores', values.cores, { exclusiveMin: 0, max: 1024 });
   if (cores === undefined) throw new UsageError('--real needs --cores N: the real workers\' CPU quota (experiment --cpus-per-worker)');
   const cacheMb = parseNumberFlag('cache-mb', values['cache-mb'], { exclusiveMin: 0 });
-  const g = DEFAULT_REAL_FIT_GRID;
   const grid = {
-    installScale: parseNumberListFlag('install-scales', values['install-scales'], { min: 0, max: 100 }) ?? g.installScale,
-    importScale: parseNumberListFlag('import-scales', values['import-scales'], { min: 0, max: 100 }) ?? g.importScale,
-    sandboxMs: parseNumberListFlag('sandbox-ms', values['sandbox-ms'], { min: 0, max: 60_000 }) ?? g.sandboxMs,
-    installCallMs: parseNumberListFlag('install-call-ms', values['install-call-ms'], { min: 0, max: 600_000 }) ?? g.installCallMs,
+    ...parseGrid(values, DEFAULT_REAL_FIT_GRID),
+    installCallMs: parseNumberListFlag('install-call-ms', values['install-call-ms'], { min: 0, max: 600_000 }) ?? DEFAULT_REAL_FIT_GRID.installCallMs,
   };
-  const total = grid.installScale.length * grid.importScale.length * grid.sandboxMs.length * grid.installCallMs.length;
-  const bar = createProgressBar({ total, unit: 'candidates', quiet: values.quiet === true || values.json === true });
   let result;
   try {
-    result = await fitReal({ source, cores, ...(cacheMb !== undefined ? { cacheMb } : {}), grid, onCandidate: (done) => bar.update(done, '') });
+    result = await withProgress(grid, values, (onCandidate) => fitReal({ source, cores, ...(cacheMb !== undefined ? { cacheMb } : {}), grid, onCandidate }));
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(err.message);
     throw new UsageError(`--real ${(err as Error).message}`);
-  } finally {
-    bar.stop();
   }
   const outDir = values['out-dir'] ?? join('results', 'calibration');
   const markdown = realFitMarkdown(result, ['pipbench calibrate', ...argv].join(' '));

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { startProxy, type RunningProxy } from '../../src/app.js';
 import { loadWorkload } from '../workload.js';
 import { startSimulatedWorker, type SimulatedWorker } from '../worker.js';
-import { InputError, parseFlags, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
+import { InputError, parseFlags, PROCESS_IO, UsageError, reportingUsageErrors, stopRequested, type CommandIO } from './support.js';
 
 export const DEMO_DEFAULTS = { config: 'config/default.json', workers: 4, timeScale: 0.1 } as const;
 
@@ -107,20 +107,5 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     await stopRequested(io.stop);
     await demo.close();
     return 0;
-  });
-}
-
-function stopRequested(stop: AbortSignal | undefined): Promise<void> {
-  return new Promise((done) => {
-    const end = (): void => {
-      process.off('SIGINT', end);
-      process.off('SIGTERM', end);
-      stop?.removeEventListener('abort', end);
-      done();
-    };
-    process.once('SIGINT', end);
-    process.once('SIGTERM', end);
-    if (stop?.aborted) end();
-    else stop?.addEventListener('abort', end, { once: true });
   });
 }

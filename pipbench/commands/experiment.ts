@@ -16,14 +16,14 @@ import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { parsePackageTableText } from '../../src/packages.js';
 import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
-import { parseRegistryNames, unknownHandlers, type HandlerChoice } from '../runner.js';
-import { parseHandlerList, type Workload } from '../workload.js';
+import type { HandlerChoice } from '../runner.js';
+import type { Workload } from '../workload.js';
 import {
-  InputError, parseChoice, parseFlags, parseList, parseNumberFlag, parseNumberList, parseRotationSlice, readInputFile, reportingUsageErrors,
+  InputError, loadHandlerNames, parseChoice, parseFlags, parseList, parseNumberFlag, parseNumberList, parseRotationSlice, readInputFile, reportingUsageErrors,
   shellQuote, UsageError, PROCESS_IO, type CommandIO,
 } from './support.js';
 
-export type Engine = 'experiment' | 'simulate';
+export type Engine = ExperimentResult['engine'];
 
 /** The proxy's largest loadThreshold (balancers/settings.ts). */
 const MAX_THRESHOLD = 1e6;
@@ -190,22 +190,9 @@ function parseThresholds(value: string | undefined): Threshold[] {
 
 /** Checks the inputs up front, so that a mistake fails in a second, not after a row has run. */
 async function checkInputs(registry: string, handlers: string | undefined, packages: string | undefined): Promise<void> {
-  const registryText = await readInputFile('registry', registry);
-  let names: string[];
-  try {
-    names = parseRegistryNames(registryText);
-  } catch (err) {
-    throw new InputError(`--registry ${registry}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (names.length === 0) throw new InputError(`--registry ${registry}: no functions in it`);
-  if (handlers !== undefined) {
-    const list = parseHandlerList(await readInputFile('handlers', handlers));
-    if (list.length === 0) throw new InputError(`--handlers ${handlers}: no handler names in it`);
-    const unknown = unknownHandlers(list, new Set(names));
-    if (unknown.length > 0) {
-      throw new InputError(`--handlers ${handlers}: ${unknown.length} handler(s) not in registry ${registry}: ${unknown.slice(0, 5).map((h) => `"${h}"`).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
-    }
-  }
+  // The registry alone first: an empty one is named as such even when --handlers is given.
+  await loadHandlerNames(undefined, registry);
+  if (handlers !== undefined) await loadHandlerNames(handlers, registry);
   if (packages !== undefined) await readInputFile('packages', packages);
 }
 

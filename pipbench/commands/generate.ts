@@ -125,7 +125,6 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     if (values.wheels) {
       const repo = await writePackageRepository(workload.packages, join(values.out, 'repo'), { sizeScale, costScale, seed });
       const handlers = await writeHandlers(workload.registry, join(values.out, 'handlers'), workload.packages);
-      const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
       const sum = (key: 'wheelBytes' | 'installedBytes'): number => repo.wheels.reduce((total, w) => total + w[key], 0);
       wheels =
         `wheels at size scale ${sizeScale}, cost scale ${costScale}: ${repo.wheels.length} wheels (${mib(sum('wheelBytes'))} MiB, ` +
@@ -152,11 +151,12 @@ function keySummary(workload: GeneratedWorkload): string {
   );
 }
 
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
 function summarize(workload: GeneratedWorkload): string {
   const table = new Map<string, PackageInfo>(workload.packages.map((p) => [p.name, p]));
   const used = workload.registry.flatMap((e) => e.pkgs);
   const perHandler = used.length / workload.registry.length;
-  const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
   return (
     `${workload.packages.length} packages, ${workload.registry.length} handlers ` +
     `(${perHandler.toFixed(1)} packages each on average, ${new Set(used).size} distinct), ` +

@@ -2,14 +2,12 @@
 
 import { createProgressBar } from '../progress.js';
 import {
-  formatRecordsCsv, formatRecordsJsonl, parseRegistryNames, runWorkload, unknownHandlers,
-  DEFAULT_DRAIN_MS, type HandlerChoice, type RunMode,
+  formatRecordsCsv, formatRecordsJsonl, runWorkload, DEFAULT_DRAIN_MS, type HandlerChoice, type RunMode,
 } from '../runner.js';
-import { parseHandlerList } from '../workload.js';
 import { formatSummary } from '../stats.js';
 import { formatTextLog } from '../textlog.js';
 import {
-  assertOutputDirectory, InputError, parseChoice, parseFlags, parseNumberFlag, parseRotationSlice, PROCESS_IO, readInputFile, reportingUsageErrors,
+  assertOutputDirectory, loadHandlerNames, parseChoice, parseFlags, parseNumberFlag, parseRotationSlice, PROCESS_IO, reportingUsageErrors,
   UsageError, writeOutputFile, type CommandIO,
 } from './support.js';
 
@@ -39,34 +37,6 @@ Sends POST {target}/runLambda/{handler} for a duration and records every request
   --quiet                 no progress bar
   --help                  this text
 `;
-
-/** Loads the handler list from --handlers and/or --registry, rejecting names the registry lacks. */
-export async function loadHandlerNames(handlersPath: string | undefined, registryPath: string | undefined): Promise<string[]> {
-  if (handlersPath === undefined && registryPath === undefined) throw new UsageError('give --handlers FILE or --registry FILE');
-  let registryNames: string[] | undefined;
-  if (registryPath !== undefined) {
-    const text = await readInputFile('registry', registryPath);
-    try {
-      registryNames = parseRegistryNames(text);
-    } catch (err) {
-      throw new InputError(`--registry ${registryPath}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  if (handlersPath === undefined) {
-    if (!registryNames || registryNames.length === 0) throw new InputError(`--registry ${registryPath}: no functions in it`);
-    return registryNames;
-  }
-  const handlers = parseHandlerList(await readInputFile('handlers', handlersPath));
-  if (handlers.length === 0) throw new InputError(`--handlers ${handlersPath}: no handler names in it`);
-  if (registryNames) {
-    const unknown = unknownHandlers(handlers, new Set(registryNames));
-    if (unknown.length > 0) {
-      const shown = unknown.slice(0, 5).map((h) => `"${h}"`).join(', ');
-      throw new InputError(`--handlers ${handlersPath}: ${unknown.length} handler(s) not in registry ${registryPath}: ${shown}${unknown.length > 5 ? ', ...' : ''}`);
-    }
-  }
-  return handlers;
-}
 
 function outputFormat(path: string): 'csv' | 'jsonl' {
   if (path.endsWith('.csv')) return 'csv';

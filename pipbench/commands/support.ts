@@ -6,7 +6,8 @@ import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { UsageError } from '../../src/usage-error.js';
-import type { RotationSlice } from '../runner.js';
+import { parseRegistryNames, unknownHandlers, type RotationSlice } from '../runner.js';
+import { parseHandlerList } from '../workload.js';
 
 export { UsageError };
 
@@ -28,6 +29,22 @@ export interface CommandIO {
 }
 
 export const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
+
+/** Resolves on SIGINT, SIGTERM or the caller's `stop`: how a long-running command (worker, demo) waits for its end. */
+export function stopRequested(stop: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      stop?.removeEventListener('abort', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+    if (stop?.aborted) done();
+    else stop?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** Runs a command's body; bad input becomes a one-line message and its exit code, never a stack trace. */
 export async function reportingUsageErrors(command: string, io: CommandIO, body: () => Promise<number>): Promise<number> {
@@ -125,6 +142,34 @@ export async function writeOutputFile(flag: string, path: string, content: strin
     const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
     throw new InputError(`--${flag} ${path}: cannot write (${reason})`);
   }
+}
+
+/** Loads the handler list from --handlers and/or --registry, rejecting names the registry lacks. */
+export async function loadHandlerNames(handlersPath: string | undefined, registryPath: string | undefined): Promise<string[]> {
+  if (handlersPath === undefined && registryPath === undefined) throw new UsageError('give --handlers FILE or --registry FILE');
+  let registryNames: string[] | undefined;
+  if (registryPath !== undefined) {
+    const text = await readInputFile('registry', registryPath);
+    try {
+      registryNames = parseRegistryNames(text);
+    } catch (err) {
+      throw new InputError(`--registry ${registryPath}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (handlersPath === undefined) {
+    if (!registryNames || registryNames.length === 0) throw new InputError(`--registry ${registryPath}: no functions in it`);
+    return registryNames;
+  }
+  const handlers = parseHandlerList(await readInputFile('handlers', handlersPath));
+  if (handlers.length === 0) throw new InputError(`--handlers ${handlersPath}: no handler names in it`);
+  if (registryNames) {
+    const unknown = unknownHandlers(handlers, new Set(registryNames));
+    if (unknown.length > 0) {
+      const shown = unknown.slice(0, 5).map((h) => `"${h}"`).join(', ');
+      throw new InputError(`--handlers ${handlersPath}: ${unknown.length} handler(s) not in registry ${registryPath}: ${shown}${unknown.length > 5 ? ', ...' : ''}`);
+    }
+  }
+  return handlers;
 }
 
 /** Fails before a long run, not after it, when an output file could not be written. */

@@ -1,5 +1,5 @@
 // pipbench worker: runs one OpenLambda-style worker (engine model or process) until SIGINT/SIGTERM.
-import { parseFlags, parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
+import { parseFlags, parseNumberFlag, PROCESS_IO, stopRequested, UsageError, type CommandIO } from './support.js';
 import { DEFAULT_SEED } from '../generate.js';
 import { startProcessWorker, type ProcessWorkerOptions } from '../process-engine/index.js';
 import { loadWorkload, type Workload } from '../workload.js';
@@ -224,19 +224,4 @@ async function startProcess(values: Flags, workload: Workload): Promise<StartedW
     return `process engine, ${s.python}, ${cpu}, disk ${diskText(s.cacheBytes)}, interpreters ${(s.importCacheBytes / MIB).toFixed(1)} MiB`;
   };
   return { name: worker.name, url: worker.url, describe, status: () => worker.status(), close: () => worker.close() };
-}
-
-function stopRequested(stop: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      stop?.removeEventListener('abort', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-    if (stop?.aborted) done();
-    else stop?.addEventListener('abort', done, { once: true });
-  });
 }

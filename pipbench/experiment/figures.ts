@@ -2,21 +2,11 @@
 // window and steady-state means, the backlog, the cold share, and the mean per
 // minute sent.
 
-import { mean, percentile, sortedAscending } from '../stats.js';
+import { latencyStats, mean, percentile, sortedAscending, type RunSummary } from '../stats.js';
 import type { RunData } from './result.js';
 
-/** One run's figures; latency statistics over successful requests (nearest-rank percentiles). */
-export interface RunFigures {
-  requests: number;
-  successes: number;
-  failures: number;
-  throughputPerSec: number;
-  meanMs: number;
-  p50Ms: number;
-  p80Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  maxMs: number;
+/** One run's figures; latency statistics over successful requests. */
+export interface RunFigures extends Omit<RunSummary, 'elapsedSec' | 'minMs'> {
   /** Answers that arrived within the duration (as pipbench's own runner counts): their count and mean. */
   windowAnswers: number;
   windowMeanMs: number;
@@ -60,12 +50,7 @@ export function runFigures(run: RunData, warmupMs: number): RunFigures {
     successes: all.length,
     failures: run.sentMs.length - all.length,
     throughputPerSec: all.length / (run.elapsedMs / 1000),
-    meanMs: mean(sorted),
-    p50Ms: percentile(sorted, 50),
-    p80Ms: percentile(sorted, 80),
-    p95Ms: percentile(sorted, 95),
-    p99Ms: percentile(sorted, 99),
-    maxMs: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : Number.NaN,
+    ...latencyStats(sorted),
     windowAnswers: window.length,
     windowMeanMs: mean(sortedWindow),
     windowP50Ms: percentile(sortedWindow, 50),

@@ -165,6 +165,13 @@ export interface ReferenceRows {
   readonly clairvoyant?: boolean;
 }
 
+/** The policies' rows as given, threshold policies once per threshold. */
+export function policyRows(policies: readonly PolicyName[], thresholds: readonly Threshold[]): RowPlan[] {
+  return policies.flatMap((policy): RowPlan[] => thresholdPolicies.has(policy)
+    ? thresholds.map((t) => ({ id: `${policy}-t${t}`, label: `${policy} t=${t}`, balancer: policy, threshold: t, baseline: false }))
+    : [{ id: policy, label: policy, balancer: policy, baseline: false }]);
+}
+
 /**
  * The rows in run order: the policies as given (threshold policies once per
  * threshold), then the reference rows: all-warm (every package installed and
@@ -173,14 +180,7 @@ export interface ReferenceRows {
  * and where asked one-worker and the clairvoyant static assignment.
  */
 export function planRows(policies: readonly PolicyName[], thresholds: readonly Threshold[], bounds: ReferenceRows = { pooled: true }): RowPlan[] {
-  const rows: RowPlan[] = [];
-  for (const policy of policies) {
-    if (thresholdPolicies.has(policy)) {
-      for (const t of thresholds) rows.push({ id: `${policy}-t${t}`, label: `${policy} t=${t}`, balancer: policy, threshold: t, baseline: false });
-    } else {
-      rows.push({ id: policy, label: policy, balancer: policy, baseline: false });
-    }
-  }
+  const rows = policyRows(policies, thresholds);
   rows.push({ id: BASELINE_ID, label: 'all-warm (bound)', balancer: 'least-loaded', bound: 'all-warm', baseline: true });
   if (bounds.pooled) rows.push({ id: POOLED_ID, label: 'compulsory-install (bound)', balancer: 'round-robin', bound: 'pooled', baseline: false });
   // The proxy config of a table-routed row names a real policy only to pass the config loader; the table routes.

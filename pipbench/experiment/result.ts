@@ -89,7 +89,8 @@ export interface AgainstResults {
   readonly rows: ReadonlyMap<string, { meanMs: number; windowMeanMs: number; p80Ms: number }>;
 }
 
-export function workerSummary(s: { name: string; invocations: number; coldInvocations: number; installs: number; evictions: number; peakRunning: number }): WorkerSummary {
+/** A worker's status cut down to its summary. */
+export function workerSummary(s: WorkerSummary): WorkerSummary {
   return { name: s.name, invocations: s.invocations, coldInvocations: s.coldInvocations, installs: s.installs, evictions: s.evictions, peakRunning: s.peakRunning };
 }
 
@@ -108,5 +109,3 @@ export function runDataOf(records: readonly RequestRecord[], extra: Omit<RunData
   });
   return { ...extra, sentMs, latencyMs, ok, handlers };
 }
-
-// ---------------------------------------------------------------- the real-time engine

@@ -56,18 +56,13 @@ function gridOf(runs: readonly RunData[], values: readonly number[]): RunGrid {
   return grid;
 }
 
+/** Every figure's mean over the runs (a row has at least one), finite values only; per minute, minute by minute. */
 function meanFigures(list: readonly RunFigures[]): RunFigures {
-  const avg = (f: (r: RunFigures) => number): number => mean(list.map(f).filter((v) => Number.isFinite(v)));
-  const minutes = list[0]?.perMinuteMeanMs.length ?? 0;
-  return {
-    requests: avg((r) => r.requests), successes: avg((r) => r.successes), failures: avg((r) => r.failures),
-    throughputPerSec: avg((r) => r.throughputPerSec), meanMs: avg((r) => r.meanMs), p50Ms: avg((r) => r.p50Ms), p80Ms: avg((r) => r.p80Ms),
-    p95Ms: avg((r) => r.p95Ms), p99Ms: avg((r) => r.p99Ms), maxMs: avg((r) => r.maxMs),
-    windowAnswers: avg((r) => r.windowAnswers), windowMeanMs: avg((r) => r.windowMeanMs), windowP50Ms: avg((r) => r.windowP50Ms),
-    windowP80Ms: avg((r) => r.windowP80Ms), windowP99Ms: avg((r) => r.windowP99Ms), steadyMeanMs: avg((r) => r.steadyMeanMs),
-    backlogAtEnd: avg((r) => r.backlogAtEnd), unansweredAtDrain: avg((r) => r.unansweredAtDrain), coldShare: avg((r) => r.coldShare),
-    perMinuteMeanMs: Array.from({ length: minutes }, (_, m) => avg((r) => r.perMinuteMeanMs[m] as number)),
-  };
+  const avg = (values: readonly number[]): number => mean(values.filter((v) => Number.isFinite(v)));
+  const first = list[0] as RunFigures;
+  const perMinuteMeanMs = first.perMinuteMeanMs.map((_, m) => avg(list.map((r) => r.perMinuteMeanMs[m] as number)));
+  const keys = Object.keys(first) as (keyof RunFigures)[];
+  return Object.fromEntries(keys.map((k) => [k, k === 'perMinuteMeanMs' ? perMinuteMeanMs : avg(list.map((r) => r[k] as number))])) as unknown as RunFigures;
 }
 
 /** The row every other is paired against: --compare-to, else the first policy row. */
@@ -184,5 +179,3 @@ export function comparedRows(stats: readonly RowStats[]): RowStats[] {
   const sweeps = thresholdSweeps(stats);
   return stats.filter((r) => !isNumericThreshold(r.plan.threshold) || best.has(r) || (sweeps.get(r.plan.balancer)?.length ?? 0) === 1);
 }
-
-// ---------------------------------------------------------------- reporting

@@ -13,7 +13,7 @@ import { installAll, startProcessWorker, type ProcessWorker } from '../process-e
 import { runWorkload, seededRandom } from '../runner.js';
 import type { Workload } from '../workload.js';
 import {
-  handlerKeysOf, loadExperimentWorkload, planRows, proxyConfigFor, workerIds, workerWeight, workloadFacts,
+  handlerKeysOf, loadExperimentWorkload, ONE_WORKER_ID, planRows, proxyConfigFor, workerIds, workerWeight, workloadFacts,
   type ExperimentParams, type RowPlan,
 } from './plan.js';
 import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData } from './result.js';
@@ -33,8 +33,6 @@ export interface ProcessWorkerParams {
   readonly repeats: number;
   readonly python?: string;
 }
-
-export const ONE_WORKER_ID = 'one-worker';
 
 /**
  * The rows of a real experiment: the policies (threshold policies per

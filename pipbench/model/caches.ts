@@ -5,7 +5,8 @@
 /**
  * Installed packages with a byte bound and LRU eviction. Pinned packages (in use
  * by a running invocation) are never evicted; while pins hold more than the
- * bound the disk runs over it and is trimmed when they are released.
+ * bound the disk runs over it and is trimmed when they are released. The
+ * process engine keeps its real package folders' books with it too.
  */
 export class PackageDisk {
   used = 0;
@@ -41,11 +42,16 @@ export class PackageDisk {
     else this.pins.delete(name);
   }
 
-  /** Adds (as most recent); returns what had to be evicted to make room. */
-  insert(name: string, bytes: number): string[] {
+  /** Adds (as most recent) without evicting anything. */
+  add(name: string, bytes: number): void {
     if (!this.entries.has(name)) this.used += bytes;
     this.entries.delete(name);
     this.entries.set(name, bytes);
+  }
+
+  /** Adds (as most recent); returns what had to be evicted to make room. */
+  insert(name: string, bytes: number): string[] {
+    this.add(name, bytes);
     return this.trim();
   }
 

@@ -5,7 +5,7 @@
 // disk and processes.
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { round3, WorkerClosedError, type InvocationResult } from '../model.js';
+import { round3, WorkerClosedError, type InvocationResult, type WorkerCounters } from '../model.js';
 import { InvocationError, type EngineStatus, type WorkerEngine } from '../worker.js';
 import type { Workload } from '../workload.js';
 import { ChildProcesses } from './children.js';
@@ -45,28 +45,17 @@ export interface ProcessInvocationResult extends InvocationResult {
   result: unknown;
 }
 
-export interface ProcessEngineStatus extends EngineStatus {
+export interface ProcessEngineStatus extends EngineStatus, WorkerCounters {
   engine: 'process';
-  running: number;
   cachedPackages: string[];
   cachedPackageCount: number;
   /** Infinity (null in JSON) when unbounded. */
   cacheBytes: number;
   usedBytes: number;
-  installing: number;
-  installs: number;
   /** pip processes run: one per cold request's missing packages (shared installs count once). */
   pipCalls: number;
-  evictions: number;
-  importCacheBytes: number;
-  usedImportBytes: number;
-  interpreters: number;
   idleInterpreters: number;
   interpretersStarted: number;
-  interpreterEvictions: number;
-  invocations: number;
-  coldInvocations: number;
-  warmInvocations: number;
   failures: number;
   cpus: number | null;
   cgroup: string | null;

@@ -62,11 +62,7 @@ export async function startProcessWorker(opts: ProcessWorkerOptions): Promise<Pr
   if (opts.cacheBytes !== undefined) settings.cacheBytes = opts.cacheBytes;
   if (opts.importCacheBytes !== undefined) settings.importCacheBytes = opts.importCacheBytes;
   if (opts.cpus !== undefined) settings.cpus = opts.cpus;
-  const serve: ServeOptions = {};
-  if (opts.host !== undefined) serve.host = opts.host;
-  if (opts.port !== undefined) serve.port = opts.port;
-  if (opts.name !== undefined) serve.name = opts.name;
-  return serveWorker(serve, ({ name }) => ProcessEngine.create(settings, name));
+  return serveWorker(opts, ({ name }) => ProcessEngine.create(settings, name));
 }
 
 /**

@@ -10,6 +10,7 @@ import { readdirSync, renameSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../../src/usage-error.js';
+import { PackageDisk } from '../model/caches.js';
 import { InvocationError } from '../worker.js';
 import { quoteNames } from './pip.js';
 
@@ -77,17 +78,24 @@ export class PackageCache {
   installs = 0;
   /** Batch installs run (pip processes). */
   installBatches = 0;
-  evictions = 0;
-  used = 0;
-  /** name -> bytes; Map order is recency, least recent first. */
-  private readonly entries = new Map<string, number>();
-  private readonly pins = new Map<string, number>();
+  /** Which packages are installed, their bytes, recency and pins. */
+  private readonly disk: PackageDisk;
   private readonly installing = new Map<string, Promise<void>>();
   private readonly deletions = new Set<Promise<void>>();
   private readonly waitingForSlot: (() => void)[] = [];
   private runningInstalls = 0;
 
-  private constructor(private readonly opts: PackageCacheOptions) {}
+  private constructor(private readonly opts: PackageCacheOptions) {
+    this.disk = new PackageDisk(opts.limitBytes, true);
+  }
+
+  get used(): number {
+    return this.disk.used;
+  }
+
+  get evictions(): number {
+    return this.disk.evictions;
+  }
 
   /** Opens the cache folder: leftovers of an interrupted run are removed, complete package folders kept. */
   static async open(opts: PackageCacheOptions): Promise<PackageCache> {
@@ -99,10 +107,7 @@ export class PackageCache {
       if (entry.name.startsWith(TEMP_PREFIX) || entry.name.startsWith(TRASH_PREFIX)) await rm(path, { recursive: true, force: true });
       else if (entry.isDirectory()) found.push({ name: entry.name, bytes: await folderBytes(path), mtime: (await stat(path)).mtimeMs });
     }
-    for (const f of found.sort((a, b) => a.mtime - b.mtime)) {
-      cache.entries.set(f.name, f.bytes);
-      cache.used += f.bytes;
-    }
+    for (const f of found.sort((a, b) => a.mtime - b.mtime)) cache.disk.add(f.name, f.bytes);
     cache.trim();
     return cache;
   }
@@ -119,7 +124,7 @@ export class PackageCache {
     } catch {
       return [];
     }
-    const order = new Map([...this.entries.keys()].map((n, i) => [n, i]));
+    const order = new Map(this.disk.names().map((n, i) => [n, i]));
     return present.sort((a, b) => (order.get(a) ?? -1) - (order.get(b) ?? -1) || a.localeCompare(b));
   }
 
@@ -133,9 +138,9 @@ export class PackageCache {
    * once every install it started has ended.
    */
   async acquire(names: readonly string[]): Promise<string[]> {
-    for (const n of names) this.pins.set(n, (this.pins.get(n) ?? 0) + 1);
-    const cold = names.filter((n) => !this.entries.has(n));
-    for (const n of names) if (this.entries.has(n)) this.touch(n);
+    for (const n of names) this.disk.pin(n);
+    const cold = names.filter((n) => !this.disk.has(n));
+    for (const n of names) this.disk.touch(n);
     const fresh = cold.filter((n) => !this.installing.has(n));
     if (fresh.length > 0) {
       const batch = this.installNow(fresh).finally(() => {
@@ -154,11 +159,7 @@ export class PackageCache {
   }
 
   release(names: readonly string[]): void {
-    for (const n of names) {
-      const count = (this.pins.get(n) ?? 0) - 1;
-      if (count > 0) this.pins.set(n, count);
-      else this.pins.delete(n);
-    }
+    for (const n of names) this.disk.unpin(n);
     this.trim();
   }
 
@@ -166,13 +167,6 @@ export class PackageCache {
   async settle(): Promise<void> {
     await Promise.allSettled([...this.installing.values()]);
     while (this.deletions.size > 0) await Promise.all([...this.deletions]);
-  }
-
-  private touch(name: string): void {
-    const bytes = this.entries.get(name);
-    if (bytes === undefined) return;
-    this.entries.delete(name);
-    this.entries.set(name, bytes);
   }
 
   /** One pip call for all `names`; each package lands in its own folder, or none does. */
@@ -192,8 +186,7 @@ export class PackageCache {
         await rm(final, { recursive: true, force: true });
         await rename(temp, final);
         temps.delete(name);
-        this.entries.set(name, bytes);
-        this.used += bytes;
+        this.disk.add(name, bytes);
         this.installs++;
       }
     } catch (err) {
@@ -222,16 +215,8 @@ export class PackageCache {
   }
 
   private trim(): void {
-    const evicted: string[] = [];
-    for (const [name, bytes] of this.entries) {
-      if (this.used <= this.opts.limitBytes) break;
-      if (this.pins.has(name)) continue;
-      this.entries.delete(name);
-      this.used -= bytes;
-      this.evictions++;
-      this.delete(name);
-      evicted.push(name);
-    }
+    const evicted = this.disk.trim();
+    for (const name of evicted) this.delete(name);
     if (evicted.length > 0) this.opts.onEvict?.(evicted);
   }
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  bootstrapInterval, formatMs, formatSummary, hierarchicalInterval, meanLatencyByHandler, pairedInterval, percentile, seedSpread, sortedAscending, summarize,
+  bootstrapInterval, formatMs, formatSummary, hierarchicalInterval, pairedInterval, percentile, seedSpread, sortedAscending, summarize,
   type RequestRecord, type RunGrid,
 } from '../../pipbench/stats.js';
 import { seededRandom } from '../../pipbench/random.js';
@@ -62,12 +62,6 @@ t.test('a run with no successes has NaN latencies and prints dashes', async (t) 
   t.equal(s.failures, 1);
   t.ok(Number.isNaN(s.meanMs));
   t.match(formatSummary(s), /^mean\s+-$/m);
-});
-
-t.test('mean latency per handler ignores failures', async (t) => {
-  const m = meanLatencyByHandler([record('a', 10), record('a', 30), record('b', 5), record('b', 1000, 503)]);
-  t.same(m.get('a'), { mean: 20, count: 2 });
-  t.same(m.get('b'), { mean: 5, count: 1 });
 });
 
 t.test('formatMs picks a readable unit', async (t) => {
