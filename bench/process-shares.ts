@@ -47,9 +47,9 @@ interface Row {
   /** The waits of the requests that waited (ms). */
   waitedP50: number;
   waitedP99: number;
-  /** Connection slots the processes borrowed from the primary and handed back (0 where the proxy has no such metric). */
-  borrowed: number;
-  returned: number;
+  /** Worker connections the processes received from the primary and handed back to it (0 where the proxy has no such metric). */
+  received: number;
+  handedBack: number;
 }
 
 /** One POST on `agent` (false: a fresh connection); resolves once the answer ended with 200. */
@@ -185,8 +185,8 @@ async function measure(proxyCli: string, upstream: string, dir: string, processe
       waitP99: percentile(waits, 99),
       waitedP50: theirs.length === 0 ? 0 : percentile(theirs, 50),
       waitedP99: theirs.length === 0 ? 0 : percentile(theirs, 99),
-      borrowed: metric(text, /^warmroute_process_slots_borrowed_total (\d+)$/gm),
-      returned: metric(text, /^warmroute_process_slots_returned_total (\d+)$/gm),
+      received: metric(text, /^warmroute_connection_slots_received_total (\d+)$/gm),
+      handedBack: metric(text, /^warmroute_connection_slots_handed_back_total (\d+)$/gm),
     };
   } finally {
     for (const a of opened) a.destroy();
@@ -232,8 +232,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = `node dist/bench/process-shares.js${argv.map((a) => ` ${shellQuote(a)}`).join('')}`;
   await mkdir(values.out, { recursive: true });
-  const table = ['| layout | processes | requests | req/s | waited | share waited | wait p50 | wait p99 | p50 of those that waited | p99 of those | slots borrowed / returned |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.layout} | ${r.processes} | ${r.requests} | ${r.perSecond.toFixed(0)} | ${r.waited} | ${(r.waitedShare * 100).toFixed(1)}% | ${ms(r.waitP50)} | ${ms(r.waitP99)} | ${ms(r.waitedP50)} | ${ms(r.waitedP99)} | ${r.borrowed} / ${r.returned} |`)].join('\n');
+  const table = ['| layout | processes | requests | req/s | waited | share waited | wait p50 | wait p99 | p50 of those that waited | p99 of those | connections received / handed back |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.layout} | ${r.processes} | ${r.requests} | ${r.perSecond.toFixed(0)} | ${r.waited} | ${(r.waitedShare * 100).toFixed(1)}% | ${ms(r.waitP50)} | ${ms(r.waitP99)} | ${ms(r.waitedP50)} | ${ms(r.waitedP99)} | ${r.received} / ${r.handedBack} |`)].join('\n');
   await writeFile(join(values.out, 'shares.md'), `# Waiting in one process while another has a free connection
 
 Command: \`${command}\`
