@@ -42,9 +42,6 @@ interface WorkerSlots {
 export class SlotLedger {
   private readonly workers = new Map<string, WorkerSlots>();
   private readonly live: boolean[];
-  /** Connections handed to processes that asked, and handed back (for /metrics). */
-  granted = 0;
-  returned = 0;
 
   constructor(private readonly count: number, private readonly send: (index: number, message: SlotMessage) => void) {
     this.live = Array.from({ length: count }, () => false);
@@ -163,7 +160,6 @@ export class SlotLedger {
     const w = this.workers.get(id);
     if (w === undefined || !this.live[index] || seq < w.resetSeq) return;
     w.held[index] = Math.max(0, w.held[index]! - count);
-    this.returned += count;
     this.settle(id, w);
   }
 
@@ -188,7 +184,6 @@ export class SlotLedger {
   private grant(index: number, id: string, w: WorkerSlots, count: number): void {
     if (count <= 0) return;
     w.held[index]! += count;
-    this.granted += count;
     this.send(index, { wr: 'grant', id, count });
   }
 
