@@ -35,6 +35,18 @@ export interface QueueLimits {
 }
 
 /**
+ * The other owners of the workers' connections (the other processes of a proxy
+ * of several), told what this scheduler lacks and what it frees. Called only
+ * when a lease starts waiting and when a connection frees, never to dispatch.
+ */
+export interface ConnectionBroker {
+  /** A lease started waiting: in `lease.worker`'s queue, or in the shared queue. */
+  waiting(lease: Lease): void;
+  /** One of `w`'s connections freed, before its queues are served (the broker may lower `w`'s limit to hand it on). */
+  freed(w: Worker): void;
+}
+
+/**
  * Admission and queueing, as HAProxy does it with `maxconn` and its server and
  * backend queues. A lease is dispatched only onto a free connection of a
  * routable worker. When the policy picks a full worker (a package-aware policy
@@ -60,6 +72,7 @@ export class Scheduler implements TableListener {
   private idleWaiters: (() => void)[] = [];
   private closed = false;
   private nothingRoutableCheck: Timer | undefined;
+  private broker: ConnectionBroker | undefined;
 
   constructor(
     private readonly table: WorkerTable,
@@ -67,6 +80,11 @@ export class Scheduler implements TableListener {
     private limits: QueueLimits,
   ) {
     table.listen(this);
+  }
+
+  /** Shares the workers' connections with other schedulers (a proxy of several processes). */
+  setBroker(broker: ConnectionBroker): void {
+    this.broker = broker;
   }
 
   setLimits(limits: QueueLimits): void {
@@ -120,6 +138,7 @@ export class Scheduler implements TableListener {
     lease.state = 'released';
     this.running_--;
     this.table.drop(w, lease.fn);
+    this.broker?.freed(w);
     this.pump(current(w));
     this.checkIdle();
     return true;
@@ -139,6 +158,7 @@ export class Scheduler implements TableListener {
     lease.worker = undefined;
     this.running_--;
     this.table.drop(w, lease.fn);
+    this.broker?.freed(w);
     const placed = this.place(lease, true);
     this.pump(current(w));
     if (!placed) this.checkIdle();
@@ -301,6 +321,7 @@ export class Scheduler implements TableListener {
     }
     this.waiting_++;
     if (wasNew) this.track(lease);
+    this.broker?.waiting(lease);
     return true;
   }
 
@@ -440,6 +461,7 @@ export class Scheduler implements TableListener {
         lease.worker = w;
         w.queue.push(lease);
         w.queued++;
+        this.broker?.waiting(lease);
       }
       return true;
     }

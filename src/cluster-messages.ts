@@ -5,6 +5,7 @@
 import type { LambdaInfo } from '../balancers/types.js';
 import type { AdminAnswer, AdminRequest } from './admin.js';
 import type { ProxyConfig } from './config.js';
+import type { SlotMessage } from './slot-ledger.js';
 import type { ProcessStatus } from './status.js';
 import type { TableChange, WorkerSnapshot } from './table-sync.js';
 
@@ -30,7 +31,9 @@ export type ToProcess =
   | { readonly wr: 'status'; readonly ask: number; readonly verbose: boolean }
   | { readonly wr: 'reply'; readonly ask: number; readonly reply: Reply }
   /** Graceful shutdown. */
-  | { readonly wr: 'stop' };
+  | { readonly wr: 'stop' }
+  /** Connections of a worker granted, or a request to lend them (not numbered: they change no picture). */
+  | SlotMessage;
 
 /** What a process asks the primary, which owns the control plane and sees every process. */
 export type Question =
@@ -50,7 +53,11 @@ export type ToPrimary =
   | { readonly wr: 'gap'; readonly expected: number; readonly got: number }
   | { readonly wr: 'ask'; readonly ask: number; readonly question: Question }
   | { readonly wr: 'status'; readonly ask: number; readonly status: ProcessStatus }
-  | { readonly wr: 'stopped'; readonly cut: number };
+  | { readonly wr: 'stopped'; readonly cut: number }
+  /** `count` requests wait for the worker that the process cannot place (0: none any more). */
+  | { readonly wr: 'want'; readonly id: string; readonly count: number }
+  /** The process lowered its limit of the worker by `count` free connections, having applied changes up to `seq`. */
+  | { readonly wr: 'handBack'; readonly id: string; readonly count: number; readonly seq: number };
 
 export type { AdminAnswer };
 

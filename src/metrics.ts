@@ -221,4 +221,12 @@ export class ProxyMetrics implements TableListener {
   retried(): void {
     this.retries.inc();
   }
+
+  /** Counters of the connections a serving process of several receives from the primary and hands back (made only there). */
+  slotCounts(): { received(n: number): void; handedBack(n: number): void } {
+    const registers = [this.registry];
+    const received = new Counter({ name: 'warmroute_connection_slots_received_total', help: 'Worker connections this proxy\'s processes received from the primary beyond what they held (borrowed, or their share given back); processes above 1 only', registers });
+    const handedBack = new Counter({ name: 'warmroute_connection_slots_handed_back_total', help: 'Free worker connections this proxy\'s processes handed back to the primary for another process whose requests waited; processes above 1 only', registers });
+    return { received: (n) => received.inc(n), handedBack: (n) => handedBack.inc(n) };
+  }
 }

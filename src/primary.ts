@@ -13,8 +13,9 @@ import type { ProxyConfig } from './config.js';
 import type { LoadedPackages } from './control-plane.js';
 import { processCount } from './process-share.js';
 import type { Registry } from './registry.js';
+import { SlotLedger } from './slot-ledger.js';
 import { combinedStatus, type ProcessStatus } from './status.js';
-import { JournalingTable } from './table-sync.js';
+import { JournalingTable, type TableChange } from './table-sync.js';
 
 /** Longest wait for every process's part of /status. */
 const STATUS_TIMEOUT_MS = 5000;
@@ -51,15 +52,22 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   const slots: Slot[] = [];
   let seq = 0;
   /** Numbers a message and sends it to every process that has the picture; later ones get it in their picture. */
-  const publish = (make: (seq: number) => ToProcess): void => {
+  const publish = (make: (seq: number) => ToProcess): number => {
     const message = make(++seq);
     for (const slot of slots) if (slot.started && slot.worker.isConnected()) slot.worker.send(message);
+    return seq;
   };
+  // Who holds which of each worker's connections; a process whose requests wait borrows those others leave free.
+  const ledger = new SlotLedger(count, (index, message) => {
+    const slot = slots[index];
+    if (slot?.started && slot.worker.isConnected()) slot.worker.send(message satisfies ToProcess);
+  });
+  const recordChange = (change: TableChange): void => ledger.follow(change, (c) => publish((s) => ({ wr: 'change', seq: s, change: c })));
   let journal: JournalingTable | undefined;
   const proxy: ComposedProxy = await composeProxy(config, {
     ...options,
     logger: log,
-    makeTable: (balancer, clock, tableOptions) => (journal = new JournalingTable(balancer, clock, tableOptions, (change) => publish((s) => ({ wr: 'change', seq: s, change })))),
+    makeTable: (balancer, clock, tableOptions) => (journal = new JournalingTable(balancer, clock, tableOptions, recordChange)),
     applied: (c, registry, packages) => {
       if (processCount(c.processes) !== count) log.warn({ processes: count, configured: c.processes }, 'processes is read at start: restart the proxy to change it');
       publish((s) => ({ wr: 'config', seq: s, picture: pictureOf(c, registry, packages) }));
@@ -122,10 +130,22 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
 
   const onMessage = (slot: Slot, m: ToPrimary): void => {
     switch (m.wr) {
-      case 'hello':
+      case 'hello': {
+        // A replacement that was still loading when the proxy began to stop missed the stop message: it never serves.
+        if (stopping) {
+          slot.worker.send({ wr: 'stop' } satisfies ToProcess);
+          return;
+        }
         slot.started = true;
-        slot.worker.send({ wr: 'start', index: slot.index, count, seq, picture: pictureOf(plane.config, plane.registry, plane.packages), workers: journal!.snapshot() } satisfies ToProcess);
+        const held = ledger.joined(slot.index);
+        const workers = journal!.snapshot().map((w) => ({ ...w, share: held.get(w.id) ?? 0 }));
+        slot.worker.send({ wr: 'start', index: slot.index, count, seq, picture: pictureOf(plane.config, plane.registry, plane.packages), workers } satisfies ToProcess);
         return;
+      }
+      case 'want':
+        return ledger.want(slot.index, m.id, m.count);
+      case 'handBack':
+        return ledger.handedBack(slot.index, m.id, m.count, m.seq);
       case 'listening':
         slot.listening = true;
         if (announced) {
@@ -146,7 +166,8 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         return fatal(`process ${slot.index} cannot serve: ${m.message}`, m.exitCode);
       case 'ejected':
         log.warn({ worker: m.id, reason: m.reason, index: slot.index }, 'a process saw the worker fail; every process ejects it');
-        return publish((s) => ({ wr: 'change', seq: s, change: { kind: 'eject', id: m.id, reason: m.reason } }));
+        publish((s) => ({ wr: 'change', seq: s, change: { kind: 'eject', id: m.id, reason: m.reason } }));
+        return;
       case 'gap':
         log.error({ index: slot.index, expected: m.expected, got: m.got }, 'a process missed a change; replacing it');
         slot.worker.process.kill('SIGKILL');
@@ -173,6 +194,8 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   };
 
   const onExit = (slot: Slot, code: number | null, signal: string | null): void => {
+    // Its connections closed with it: the others may use them until a replacement joins.
+    if (!stopping) ledger.left(slot.index);
     if (stopping) {
       if (code !== 0) unclean = true;
       if (slots.every((s) => s.worker.isDead())) finish();

@@ -14,6 +14,7 @@ import { applyConfig, drainServer, tableOptions, type LoadedPackages } from './c
 import type { PackageCost } from './packages.js';
 import { connectionShare } from './process-share.js';
 import { Registry } from './registry.js';
+import { BorrowedSlots } from './slot-borrower.js';
 import { createProxyServer } from './server.js';
 import { statusOf } from './status.js';
 import { FollowingTable } from './table-sync.js';
@@ -49,7 +50,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
     createBalancer(config.balancer, config.policy, policyEnv(packages.table)),
     clock,
     tableOptions(config),
-    (limit, id) => connectionShare(limit, count, index, id),
+    (limit, id, parts) => parts?.[index] ?? connectionShare(limit, count, index, id),
     (id, reason) => send({ wr: 'ejected', id, reason }),
   );
   table.restore(start.workers);
@@ -92,6 +93,12 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
   };
 
   let seq = start.seq;
+  // What this process holds of each worker's connections follows its need: see slot-ledger.ts.
+  const slots = new BorrowedSlots(table, scheduler, {
+    want: (id, count) => send({ wr: 'want', id, count }),
+    handBack: (id, count, at) => send({ wr: 'handBack', id, count, seq: at }),
+  }, metrics.slotCounts(), () => seq);
+  scheduler.setBroker(slots);
   /** The next of the primary's numbered messages, or a gap (the primary replaces this process). */
   const inOrder = (got: number): boolean => {
     if (got === seq + 1) {
@@ -134,6 +141,10 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
         else waiting?.reject(new Error(m.reply.error));
         return;
       }
+      case 'grant':
+      case 'lend':
+        slots.received(m);
+        return;
       case 'stop':
         void stop();
         return;
@@ -166,6 +177,8 @@ function main(): void {
   process.on('message', (m: unknown) => {
     if (!isOurs<ToProcess>(m)) return;
     if (handler !== undefined) return handler(m);
+    // Told to stop before it had the picture: it has nothing to finish.
+    if (!started && m.wr === 'stop') process.exit(0);
     if (started || m.wr !== 'start') {
       early.push(m);
       return;

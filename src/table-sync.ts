@@ -24,8 +24,11 @@ export type TableChange =
   | { readonly kind: 'remove'; readonly ids: readonly string[] }
   | { readonly kind: 'drain'; readonly id: string }
   | { readonly kind: 'undrain'; readonly id: string }
-  /** New weights and limits, as one batch (a policy re-places them in one pass). */
-  | { readonly kind: 'update'; readonly changes: readonly { readonly id: string; readonly weight: number; readonly limit: number }[] }
+  /**
+   * New weights and limits, as one batch (a policy re-places them in one pass);
+   * `parts`: each process's part of the limit by index, where the primary shares connections by need.
+   */
+  | { readonly kind: 'update'; readonly changes: readonly { readonly id: string; readonly weight: number; readonly limit: number; readonly parts?: readonly number[] }[] }
   /** The active checks' verdict changed (up or down, and why). */
   | { readonly kind: 'verdict'; readonly id: string; readonly up: boolean; readonly why: string }
   /** The worker's live state (packages held, its in-flight count, cores). */
@@ -39,6 +42,8 @@ export interface WorkerSnapshot extends WorkerEntry {
   readonly why: string;
   readonly draining: boolean;
   readonly report?: WorkerReport;
+  /** The receiving process's part of `limit`, where it is not its even share (the primary's ledger: a process joins with what is free of it). */
+  readonly share?: number;
 }
 
 function entryOf(w: Worker): WorkerEntry {
@@ -129,7 +134,8 @@ export class FollowingTable extends WorkerTable {
     balancer: Balancer,
     clock: Clock,
     options: TableOptions,
-    private readonly share: (limit: number, id: string) => number,
+    /** This process's part of a worker's limit: its share, or its entry in `parts` where the primary gave them. */
+    private readonly share: (limit: number, id: string, parts?: readonly number[]) => number,
     private readonly ejected: (id: string, reason: string) => void,
   ) {
     super(balancer, clock, options);
@@ -144,12 +150,15 @@ export class FollowingTable extends WorkerTable {
   /** Builds the table from the primary's snapshot (a process that starts or restarts). */
   restore(workers: readonly WorkerSnapshot[]): void {
     this.apply({ kind: 'add', workers });
+    const shares = [];
     for (const s of workers) {
       const w = this.get(s.id)!;
+      if (s.share !== undefined && s.share !== w.limit) shares.push({ worker: w, weight: w.weight, limit: s.share });
       if (!s.up || s.why !== '') this.setVerdict(w, s.up, s.why);
       if (s.draining) this.drain(w);
       if (s.report !== undefined) this.reported(w, s.report);
     }
+    this.updateMany(shares);
   }
 
   /** Applies one of the primary's changes; changes naming a worker the table no longer has are moot. */
@@ -167,7 +176,7 @@ export class FollowingTable extends WorkerTable {
         const changes = [];
         for (const c of change.changes) {
           const w = this.get(c.id);
-          if (w !== undefined) changes.push({ worker: w, weight: c.weight, limit: this.share(c.limit, w.id) });
+          if (w !== undefined) changes.push({ worker: w, weight: c.weight, limit: this.share(c.limit, w.id, c.parts) });
         }
         this.updateMany(changes);
         return;

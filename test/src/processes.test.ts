@@ -150,16 +150,30 @@ t.test('two processes on one port route on one picture', async (t) => {
 });
 
 t.test('bad input', async (t) => {
-  const run = (args: string[]): Promise<{ code: number | null; stderr: string }> => {
-    const child = spawn(process.execPath, [cliPath, 'start', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const run = (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string }> => {
+    const child = spawn(process.execPath, [cliPath, 'start', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
     return once(child, 'exit').then(([code]) => ({ code: code as number | null, stderr }));
   };
-  for (const value of ['0', '-1', '257']) {
+  const bad = ['0', '-1', '257', 'two', '1.5'];
+  for (const value of bad) {
     const { code, stderr } = await run(['--port', '0', '--processes', value]);
-    t.equal(code, 2, `processes ${value}: exit 2`);
-    t.match(stderr, /processes/, `processes ${value}: the message names the key`);
+    t.equal(code, 2, `--processes ${value}: exit 2`);
+    t.match(stderr, /processes/, `--processes ${value}: the message names the key`);
+  }
+  for (const value of bad) {
+    const { code, stderr } = await run(['--port', '0', '--workers', '127.0.0.1:1'], { WARMROUTE_PROCESSES: value });
+    t.equal(code, 2, `WARMROUTE_PROCESSES=${value}: exit 2`);
+    t.match(stderr, new RegExp(`WARMROUTE_PROCESSES \\(processes\\).*got "${value.replace('.', '\\.')}"`), `WARMROUTE_PROCESSES=${value}: the message names the variable, the key and the value`);
+  }
+  const dir = await tempDir(t, 'warmroute-processes-bad-');
+  for (const value of [0, -1, 257, 'two', 1.5, null]) {
+    const file = join(dir, 'config.json');
+    await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, workers: ['127.0.0.1:1'], processes: value }));
+    const { code, stderr } = await run(['-c', file]);
+    t.equal(code, 2, `config processes ${JSON.stringify(value)}: exit 2`);
+    t.match(stderr, new RegExp(`config\\.json: processes: must be an integer from 1 to 256, or "auto", got ${JSON.stringify(value)}`), `config processes ${JSON.stringify(value)}: the message names the key and the value`);
   }
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
