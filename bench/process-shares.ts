@@ -6,14 +6,13 @@
 // connection of that worker. Each request's wait comes from the access log.
 // Build and run: npx tsc -p tsconfig.json && node dist/bench/process-shares.js [--help]
 
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench/commands/support.js';
 import { percentile, sortedAscending } from '../pipbench/stats.js';
-import { freePort, runBenchmark, startChild, stopChild, waitForPort, type Child } from './children.js';
+import { freePort, runBenchmark, startChild, stopChild, tempFolder, waitForPort, type Child } from './children.js';
 import { startUpstreams, waitForProcesses } from './overhead.js';
 
 const usage = `usage: node dist/bench/process-shares.js [--duration SEC] [--limit L] [--delay-ms D] [--processes N] [--out DIR]
@@ -215,7 +214,7 @@ async function main(argv: string[]): Promise<number> {
   const count = parseNumberFlag('processes', values.processes, { integer: true, min: 2, max: 16 })!;
   if (limit < count) throw new UsageError(`--limit must be at least --processes (${count}), got ${limit}`);
   const here = dirname(fileURLToPath(import.meta.url));
-  const dir = await mkdtemp(join(tmpdir(), 'warmroute-process-shares-'));
+  const dir = tempFolder('process-shares');
   const upstream = await startUpstreams(join(here, 'upstream.js'), 1, undefined, delayMs);
   const rows: Row[] = [];
   try {
