@@ -50,8 +50,7 @@ export class HeldPackages {
   /** Whether `r`'s worker still holds package `p`. */
   holds(r: WorkerRecord, p: string, now: number): boolean {
     this.current(r, now);
-    this.flushUse(r);
-    return now - this.since(r, r.lastUsed.get(p), this.flagsOf(r, p)) <= this.ttlMs;
+    return now - this.since(r, this.lastUse(r, p), this.flagsOf(r, p)) <= this.ttlMs;
   }
 
   /**
@@ -63,11 +62,10 @@ export class HeldPackages {
     this.current(r, now);
     const size = r.view.packages.size;
     if (memo.record === r && memo.version === r.holdVersion && memo.setSize === size) return memo.since;
-    this.flushUse(r);
     for (let i = 0; i < packages.length; i++) {
       const flags = this.flagsOf(r, packages[i]);
       memo.flags[i] = flags;
-      memo.since[i] = this.since(r, r.lastUsed.get(packages[i]), flags);
+      memo.since[i] = this.since(r, this.lastUse(r, packages[i]), flags);
     }
     memo.record = r;
     memo.version = r.holdVersion;
@@ -93,11 +91,18 @@ export class HeldPackages {
     memo.version = r.holdVersion;
   }
 
+  /** When a request needing `p` was last sent to `r`'s worker: the deferred use, else the record's table. */
+  private lastUse(r: WorkerRecord, p: string): number | undefined {
+    const pending = r.pendingUse;
+    if (pending !== undefined) for (let i = 0; i < pending.length; i++) if (pending[i] === p) return r.pendingUseAt;
+    return r.lastUsed.get(p);
+  }
+
   /**
    * Writes a use `used` deferred into the record's table. Until then nothing
-   * else wrote to that table (every writer and reader flushes first), so it
-   * ends as if each use had been written at once: same keys, same order, the
-   * last use's time.
+   * else wrote to that table (every writer, and the report that walks it,
+   * flushes first; readers read through `lastUse`), so it ends as if each use
+   * had been written at once: same keys, same order, the last use's time.
    */
   private flushUse(r: WorkerRecord): void {
     const packages = r.pendingUse;
