@@ -11,6 +11,7 @@ import { numberSetting } from './settings.js';
 import type { Balancer, LambdaInfo, Policy, PolicyEnv, WorkerView } from './types.js';
 import { eventHooks, type WorkerIndex } from './worker-index.js';
 import { WorkerRecords, type WorkerRecord } from './worker-record.js';
+import { HeldMemo, HeldPackages } from './held-packages.js';
 
 export const candidatesSetting = numberSetting(
   'costCandidates',
@@ -30,8 +31,24 @@ export const packageTtlSetting = numberSetting(
   true,
 );
 
-/** How fast the learned package lifetime follows what reports show: each observation moves it 1/8 of the way. */
-const TTL_LEARNING_RATE = 1 / 8;
+/**
+ * What a pick of one function needs apart from the workers' state, worked out
+ * once per function: its key's hash, its packages' load times from the
+ * package table (fixed for the policy's life: a new table makes a new
+ * policy), its shortlist's ring slots (worked out again only when the ring's
+ * layout changes), and what its picks last read of each candidate's holdings
+ * (one memo per ring candidate, and one for the least-loaded free worker).
+ */
+export interface FunctionPlan {
+  readonly fn: LambdaInfo;
+  readonly keyHash: number;
+  /** Per package, its load time from the table; undefined without a table (an equal share of the cold unit). */
+  readonly loadMs: Float64Array | undefined;
+  layout: number;
+  readonly slots: Int32Array;
+  count: number;
+  readonly held: readonly HeldMemo[];
+}
 
 /**
  * Slots (x weight) and in-flight over the routable workers, re-read on each of
@@ -74,10 +91,7 @@ export class CostModel implements WorkerIndex {
   readonly totals = new CapacityTotals();
   /** Records by ring slot. */
   private readonly bySlot: (WorkerRecord | undefined)[] = [];
-  /** Learned: how long an unused package stays on a worker. */
-  ttlMs: number;
-  /** Lifetimes observed in reports (evictions and survivals), for describe(). */
-  ttlObservations = 0;
+  readonly held: HeldPackages;
 
   /** `ring` places the workers first on every event, so a record can follow its worker's slot. */
   constructor(
@@ -88,7 +102,7 @@ export class CostModel implements WorkerIndex {
     this.records = new WorkerRecords(env.now);
     this.serviceTimes = new ServiceTimes(env.now, this.records);
     this.work = new WorkModel(env.now, this.records);
-    this.ttlMs = initialTtlMs;
+    this.held = new HeldPackages(initialTtlMs);
   }
 
   add(w: WorkerView): void {
@@ -141,75 +155,25 @@ export class CostModel implements WorkerIndex {
     return this.bySlot[slot];
   }
 
-  /** The worker's record (one look-up: for the free-heap fallback, not per candidate). */
+  /** The worker's record, made now if it has none. */
   recordOf(w: WorkerView): WorkerRecord {
     return this.records.of(w);
   }
 
-  /** The worker's record, first taking in a report that replaced its package set since the last look. */
-  private holdingsOf(r: WorkerRecord, now: number): WorkerRecord {
-    if (r.heldSeen !== r.view.packages) this.takeReport(r, r.view.packages, now);
-    return r;
-  }
-
-  /**
-   * A status report replaced the worker's set. A package last used at t that
-   * the worker held at its previous report and no longer lists was evicted
-   * after about now - t unused; one still listed though unused for longer than
-   * the TTL shows the TTL too short. Both move the TTL.
-   */
-  private takeReport(h: WorkerRecord, reported: ReadonlySet<string>, now: number): void {
-    for (const [p, t] of h.lastUsed) {
-      const idle = now - t;
-      if (!reported.has(p)) {
-        // Listed before and gone now: evicted. Never listed since it was routed here: its install
-        // may still be under way (a report lists installed packages only), so it stays until the TTL.
-        if (h.heldConfirmed.has(p)) {
-          this.learnTtl(idle);
-          h.lastUsed.delete(p);
-        } else if (idle > this.ttlMs) {
-          h.lastUsed.delete(p);
-        }
-      } else if (idle > this.ttlMs) {
-        this.learnTtl(idle);
-      }
-    }
-    h.heldSeen = reported;
-    h.heldConfirmed = new Set(reported);
-    h.confirmedAt = now;
-  }
-
-  private learnTtl(lifetimeMs: number): void {
-    this.ttlMs += (Math.max(0, lifetimeMs) - this.ttlMs) * TTL_LEARNING_RATE;
-    this.ttlObservations++;
-  }
-
-  /**
-   * Whether `w` still holds package `p`: listed in its set, and seen there
-   * (last report, or last use) within the TTL. A package the table added on
-   * routing but no report confirmed ages from its last use, as the worker's
-   * cache would evict it.
-   */
+  /** Whether `w` still holds package `p`: see HeldPackages. */
   holds(w: WorkerView, p: string, now: number): boolean {
-    return this.heldIn(this.holdingsOf(this.records.of(w), now), p, now);
+    return this.held.holds(this.records.of(w), p, now);
   }
 
-  private heldIn(h: WorkerRecord, p: string, now: number): boolean {
-    // Not in the worker's set: held only while routed here and not yet listed by a report (installing).
-    if (!h.view.packages.has(p)) return h.lastUsed.has(p) && !h.heldConfirmed.has(p) && now - (h.lastUsed.get(p) as number) <= this.ttlMs;
-    let evidence = h.lastUsed.get(p) ?? -Infinity;
-    if (h.confirmedAt > evidence && (h.heldConfirmed.has(p) || evidence === -Infinity)) evidence = h.confirmedAt;
-    return now - evidence <= this.ttlMs;
-  }
-
-  /** Load time of the function's packages `r`'s worker lacks, in ms. */
-  missMs(fn: LambdaInfo, r: WorkerRecord, now: number, coldUnitMs: number): number {
-    let sum = 0;
+  /** Load time of the function's packages `r`'s worker lacks, in ms; `memo`: what the plan's picks last read of `r`'s holdings. */
+  missMs(plan: FunctionPlan, memo: HeldMemo, r: WorkerRecord, now: number, coldUnitMs: number): number {
+    const { fn, loadMs } = plan;
     const pkgs = fn.packages;
-    const h = this.holdingsOf(r, now);
+    const since = this.held.sinceFor(memo, pkgs, r, now);
+    const ttl = this.held.ttlMs;
+    let sum = 0;
     for (let i = 0; i < pkgs.length; i++) {
-      const p = pkgs[i];
-      if (!this.heldIn(h, p, now)) sum += packageLoadMs(this.env, fn, p, coldUnitMs);
+      if (!(now - since[i] <= ttl)) sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], coldUnitMs);
     }
     return sum;
   }
@@ -229,9 +193,9 @@ export class CostModel implements WorkerIndex {
    * for), so each of them is held up too: a cold start on a worker with p
    * pending over s slots costs about load x (1 + p / s).
    */
-  costMs(fn: LambdaInfo, r: WorkerRecord, now: number, coldUnitMs: number): number {
+  costMs(plan: FunctionPlan, memo: HeldMemo, r: WorkerRecord, now: number, coldUnitMs: number): number {
     const w = r.view;
-    const miss = this.missMs(fn, r, now, coldUnitMs);
+    const miss = this.missMs(plan, memo, r, now, coldUnitMs);
     const wait = this.waitMs(r);
     return miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
   }
@@ -242,9 +206,9 @@ export class CostModel implements WorkerIndex {
    * cores): the request's own time there plus the delay it causes the
    * requests already there. `warmMs` 0 when no warm run has been measured yet.
    */
-  psCostMs(fn: LambdaInfo, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number): number {
+  psCostMs(plan: FunctionPlan, memo: HeldMemo, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number): number {
     const w = r.view;
-    const miss = this.missMs(fn, r, now, perPackageMs * fn.packages.length);
+    const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length);
     // Beyond the connection limit a request waits in the worker's queue for a connection, first come
     // first served: one completion (of any kind, every drain interval) per request ahead of it.
     const ahead = w.inFlight + w.queued - w.limit + 1;
@@ -252,10 +216,9 @@ export class CostModel implements WorkerIndex {
     return connectionWait + (warmMs + miss) * psStretch(w.inFlight + w.external, coresOf(w));
   }
 
-  /** Requests were sent to `r`'s worker needing these packages. */
-  used(fn: LambdaInfo, r: WorkerRecord, now: number): void {
-    const h = this.holdingsOf(r, now);
-    for (const p of fn.packages) h.lastUsed.set(p, now);
+  /** A request of the plan's function was sent to `r`'s worker; `memo`: what the pick read of its holdings, if it did. */
+  used(plan: FunctionPlan, r: WorkerRecord, memo: HeldMemo | undefined, now: number): void {
+    this.held.used(plan.fn.packages, r, memo, now);
   }
 }
 
@@ -276,19 +239,35 @@ export const costAwarePolicy: Policy = {
     const initialTtl = packageTtlSetting.parse(settings.packageTtlMs ?? packageTtlSetting.default) as number;
     const ring = new HashRing();
     const walker = ring.walker();
-    const free = new FreeHeap('weighted-least-recent');
     const model = new CostModel(env, initialTtl, ring);
+    // Each free worker carries its record, so the least-loaded one's is at hand.
+    const free = new FreeHeap<WorkerRecord>('weighted-least-recent', (w) => model.recordOf(w));
     const shortlist: WorkerRecord[] = [];
+    const plans = new WeakMap<LambdaInfo, FunctionPlan>();
+
+    function planOf(fn: LambdaInfo): FunctionPlan {
+      let plan = plans.get(fn);
+      if (plan === undefined) {
+        const loadMs = env.packageCost !== undefined ? Float64Array.from(fn.packages, (p) => packageLoadMs(env, fn, p, 0)) : undefined;
+        const held = Array.from({ length: candidateCount + 1 }, () => new HeldMemo(fn.packages.length));
+        plan = { fn, keyHash: murmur3(routingKey(fn)), loadMs, layout: -1, slots: new Int32Array(candidateCount), count: 0, held };
+        plans.set(fn, plan);
+      }
+      return plan;
+    }
 
     /** The records of the ring's first `candidateCount` routable workers clockwise from the function's key, into `shortlist`. */
-    function fillShortlist(fn: LambdaInfo): void {
-      shortlist.length = 0;
-      walker.start(murmur3(routingKey(fn)));
-      for (let w = walker.next(); w !== undefined && shortlist.length < candidateCount; w = walker.next()) {
-        if (!w.routable) continue;
-        const r = model.atSlot(walker.slot);
-        if (r !== undefined) shortlist.push(r);
+    function fillShortlist(plan: FunctionPlan): void {
+      if (plan.layout !== ring.layout) {
+        plan.layout = ring.layout;
+        plan.count = 0;
+        walker.start(plan.keyHash);
+        for (let w = walker.next(); w !== undefined && plan.count < candidateCount; w = walker.next()) {
+          if (w.routable && model.atSlot(walker.slot) !== undefined) plan.slots[plan.count++] = walker.slot;
+        }
       }
+      shortlist.length = 0;
+      for (let i = 0; i < plan.count; i++) shortlist.push(model.atSlot(plan.slots[i]) as WorkerRecord);
     }
 
     function listed(w: WorkerView): boolean {
@@ -310,9 +289,11 @@ export const costAwarePolicy: Policy = {
       ...eventHooks(ring, free, model),
       pick(fn: LambdaInfo): WorkerView | undefined {
         const now = env.now();
-        fillShortlist(fn);
+        const plan = planOf(fn);
+        fillShortlist(plan);
         const fallback = free.peek();
-        if (fallback !== undefined && !listed(fallback)) shortlist.push(model.recordOf(fallback));
+        const fallbackRecord = free.peekAttached();
+        if (fallback !== undefined && !listed(fallback)) shortlist.push(fallbackRecord as WorkerRecord);
         // Once a cold start has been seen (finished, or running on a candidate), the processor-sharing
         // model prices each candidate; before that, the slot model of the learned service times.
         const perPackage = model.work.perPackageOf(shortlist);
@@ -321,33 +302,37 @@ export const costAwarePolicy: Policy = {
         // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
         const coldUnit = model.serviceTimes.cluster() ?? 1;
         let best: WorkerRecord | undefined;
+        let bestMemo: HeldMemo | undefined;
         let bestCost = Infinity;
         for (let i = 0; i < shortlist.length; i++) {
           const r = shortlist[i];
           // The slot model's bounded-load guard; the least-loaded free worker is never held to it (it is the
           // least loaded). The processor-sharing cost already prices load, the delay to the others included.
           if (!ps && r.view !== fallback && !withinBound(r.view)) continue;
-          const cost = ps ? model.psCostMs(fn, r, now, warm, perPackage) : model.costMs(fn, r, now, coldUnit);
+          // Ring candidates have a memo each; the least-loaded free worker, listed last when not one of them, the last.
+          const memo = plan.held[i < plan.count ? i : candidateCount];
+          const cost = ps ? model.psCostMs(plan, memo, r, now, warm, perPackage) : model.costMs(plan, memo, r, now, coldUnit);
           if (cost < bestCost) {
             best = r;
+            bestMemo = memo;
             bestCost = cost;
           }
         }
-        if (best === undefined && fallback !== undefined) best = model.recordOf(fallback);
+        if (best === undefined) best = fallbackRecord;
         if (best === undefined) return undefined;
-        model.used(fn, best, now);
+        model.used(plan, best, bestMemo, now);
         return best.view;
       },
       isHome(fn: LambdaInfo, w: WorkerView): boolean {
-        fillShortlist(fn);
+        fillShortlist(planOf(fn));
         return listed(w);
       },
       describe: () => ({
         candidates: candidateCount,
         balanceFactor,
         packageCosts: env.packageCost !== undefined ? 'table' : 'equal',
-        packageTtlMs: Math.round(model.ttlMs),
-        packageTtlObservations: model.ttlObservations,
+        packageTtlMs: Math.round(model.held.ttlMs),
+        packageTtlObservations: model.held.ttlObservations,
         clusterServiceMs: model.serviceTimes.cluster() ?? null,
         warmMs: model.work.warmMs() ?? null,
         perPackageMs: model.work.perPackageMs() ?? null,

@@ -11,8 +11,10 @@ import type { WorkerIndex } from './worker-index.js';
  */
 export type FreeOrder = 'weighted-least-recent' | 'count-list-order';
 
-interface Entry extends HeapItem {
+interface Entry<T> extends HeapItem {
   readonly worker: WorkerView;
+  /** What the heap's owner attached to the worker when it joined (see FreeHeap's constructor). */
+  readonly attached: T;
   load: number;
   /** Tie-break, smaller first: the last dispatch's stamp, or the order of addition. */
   tie: number;
@@ -31,7 +33,7 @@ export function loadPerWeight(worker: WorkerView): number {
   return worker.weight > 0 ? loadOf(worker) / worker.weight : Infinity;
 }
 
-function before(a: Entry, b: Entry): boolean {
+function before<T>(a: Entry<T>, b: Entry<T>): boolean {
   return a.load < b.load || (a.load === b.load && a.tie < b.tie);
 }
 
@@ -40,12 +42,20 @@ function before(a: Entry, b: Entry): boolean {
  * least-loaded one in O(1), each event costs O(log n). A worker is in the heap
  * exactly while it is a member, routable and below its connection limit.
  */
-export class FreeHeap implements WorkerIndex {
-  private readonly entries = new Map<WorkerView, Entry>();
-  private readonly heap = new IndexedHeap<Entry>(before);
+export class FreeHeap<T = undefined> implements WorkerIndex {
+  private readonly entries = new Map<WorkerView, Entry<T>>();
+  private readonly heap = new IndexedHeap<Entry<T>>(before);
   private stamp = 0;
 
-  constructor(private readonly order: FreeOrder = 'weighted-least-recent') {}
+  /**
+   * `attach`, when given, makes a value for each worker as it joins (a
+   * policy's own record of it), handed back with the least-loaded worker by
+   * `peekAttached`, so the policy reaches it without a look-up.
+   */
+  constructor(
+    private readonly order: FreeOrder = 'weighted-least-recent',
+    private readonly attach?: (worker: WorkerView) => T,
+  ) {}
 
   get size(): number {
     return this.heap.size;
@@ -56,9 +66,14 @@ export class FreeHeap implements WorkerIndex {
     return this.heap.peek()?.worker;
   }
 
+  /** What was attached to the worker `peek` returns (undefined when there is none, or nothing was attached). */
+  peekAttached(): T | undefined {
+    return this.heap.peek()?.attached;
+  }
+
   add(worker: WorkerView): void {
     if (this.entries.has(worker)) return;
-    const entry: Entry = { worker, load: 0, tie: ++this.stamp, heapIndex: -1 };
+    const entry: Entry<T> = { worker, attached: this.attach?.(worker) as T, load: 0, tie: ++this.stamp, heapIndex: -1 };
     this.entries.set(worker, entry);
     this.update(worker);
   }

@@ -95,9 +95,16 @@ class RingState implements RingPoints {
   /** owners[i] is the slot of the worker that placed point i. */
   owners: Uint32Array = new Uint32Array(0);
   readonly slots: (WorkerView | undefined)[] = [];
+  /** Per slot, as of the worker's last event: ROUTABLE, and MARKED when the ring's mark holds for it. */
+  flags: Uint8Array = new Uint8Array(0);
   workerCount = 0;
   version = 0;
+  /** Changes whenever `version` does or a worker's routability does. */
+  layout = 0;
 }
+
+const ROUTABLE = 1;
+const MARKED = 2;
 
 /** The workers a batch moves: their slots, and how many numbered points each has placed before and after. */
 interface Placement {
@@ -127,6 +134,8 @@ interface Prepared {
  */
 export class HashRing implements WorkerIndex {
   private readonly state = new RingState();
+  /** What a slot's MARKED flag says of its worker (see `marked`). */
+  private readonly mark: ((worker: WorkerView) => boolean) | undefined;
   private readonly slotOf = new Map<WorkerView, number>();
   private readonly slotById = new Map<string, number>();
   private readonly freeSlots: number[] = [];
@@ -139,9 +148,58 @@ export class HashRing implements WorkerIndex {
   private readonly numbered: boolean;
   private prepared: Prepared | undefined;
 
-  constructor(pointsOf: PointsOf = murmur3Points()) {
+  /**
+   * `mark`, when given, is re-read for a worker on each of its events and kept
+   * per slot, so that a walk can pass over workers it rules out without
+   * reading them (see `marked`). It must depend only on what the table's
+   * events announce: routability, in-flight, limit, weight, external load.
+   */
+  constructor(pointsOf: PointsOf = murmur3Points(), mark?: (worker: WorkerView) => boolean) {
     this.points = pointsOf.indexed ?? emittedPoints(pointsOf);
     this.numbered = pointsOf.indexed !== undefined;
+    this.mark = mark;
+  }
+
+  /**
+   * Changes whenever a walk from a given position could meet other workers or
+   * other routable ones: points placed or taken, or a worker's routability.
+   * Whatever a policy works out from a walk over routable workers holds while
+   * it stays the same.
+   */
+  get layout(): number {
+    return this.state.layout;
+  }
+
+  /** The index of the first point at or clockwise after (hi, lo): where a walk from there starts (`RingWalker.startAt`); valid while `layout` stays the same. */
+  indexOf(hi: number, lo = 0): number {
+    const state = this.state;
+    const count = state.hi.length;
+    const index = lowerBound(state.hi, state.lo, hi >>> 0, lo >>> 0, 0, count);
+    return index === count ? 0 : index;
+  }
+
+  /** The worker in a slot (`RingWalker.slot`, `nextSlot`). */
+  workerAt(slot: number): WorkerView | undefined {
+    return this.state.slots[slot];
+  }
+
+  /** Whether the ring's mark held for the slot's worker at its last event (always false without a mark). */
+  marked(slot: number): boolean {
+    return (this.state.flags[slot] & MARKED) !== 0;
+  }
+
+  /** Re-reads the worker's flags; a change of routability changes the layout. */
+  private flag(worker: WorkerView, slot: number): void {
+    const state = this.state;
+    if (slot >= state.flags.length) {
+      const grown = new Uint8Array(Math.max(16, state.slots.length * 2));
+      grown.set(state.flags);
+      state.flags = grown;
+    }
+    const before = state.flags[slot];
+    const after = (worker.routable ? ROUTABLE : 0) | (this.mark !== undefined && this.mark(worker) ? MARKED : 0);
+    state.flags[slot] = after;
+    if ((before & ROUTABLE) !== (after & ROUTABLE)) state.layout++;
   }
 
   get workerCount(): number {
@@ -184,6 +242,7 @@ export class HashRing implements WorkerIndex {
     }
     this.install(ready ?? finish(this.added(placement)));
     state.workerCount += fresh.length;
+    for (let i = 0; i < fresh.length; i++) this.flag(fresh[i], placement.slots[i]);
   }
 
   /** Takes the worker's points off the ring; its keys move to the next points clockwise. */
@@ -193,7 +252,10 @@ export class HashRing implements WorkerIndex {
 
   /** Takes the points of every worker in the batch off the ring in one pass. */
   removeMany(workers: readonly WorkerView[]): void {
-    if (this.dropPoints(workers) > 0) this.state.version++;
+    if (this.dropPoints(workers) > 0) {
+      this.state.version++;
+      this.state.layout++;
+    }
   }
 
   /**
@@ -203,8 +265,10 @@ export class HashRing implements WorkerIndex {
   update(worker: WorkerView): void {
     // Every taken and dropped lands here: the common case returns before allocating anything.
     const slot = this.slotOf.get(worker);
-    if (slot === undefined || this.placedWeight[slot] === worker.weight) return;
-    this.updateMany([worker]);
+    if (slot === undefined) return;
+    this.flag(worker, slot);
+    if (this.placedWeight[slot] === worker.weight) return;
+    this.replace([worker]);
   }
 
   /**
@@ -213,6 +277,15 @@ export class HashRing implements WorkerIndex {
    * share: only those the new weight adds are placed, or those it drops taken.
    */
   updateMany(workers: readonly WorkerView[]): void {
+    for (const w of workers) {
+      const slot = this.slotOf.get(w);
+      if (slot !== undefined) this.flag(w, slot);
+    }
+    this.replace(workers);
+  }
+
+  /** updateMany's placing part. */
+  private replace(workers: readonly WorkerView[]): void {
     if (!this.numbered) {
       const moved = workers.filter((w) => {
         const slot = this.slotOf.get(w);
@@ -341,6 +414,7 @@ export class HashRing implements WorkerIndex {
     state.lo = ring.lo;
     state.owners = ring.owners;
     state.version++;
+    state.layout++;
   }
 
   /** Removes the workers' points and frees their slots, without counting a rebuild; returns how many workers left. */
@@ -447,12 +521,18 @@ export class RingWalker {
   start(hi: number, lo = 0): void {
     const state = this.state;
     const count = state.hi.length;
-    this.version = state.version;
-    this.stepsLeft = count;
-    this.distinctLeft = state.workerCount;
-    if (count === 0) return;
     const index = lowerBound(state.hi, state.lo, hi >>> 0, lo >>> 0, 0, count);
-    this.position = index === count ? 0 : index;
+    this.startAt(index === count ? 0 : index);
+  }
+
+  /** Starts a walk at the point `HashRing.indexOf` gave while the ring's layout was as it is. */
+  startAt(index: number): void {
+    const state = this.state;
+    this.version = state.version;
+    this.stepsLeft = state.hi.length;
+    this.distinctLeft = state.workerCount;
+    if (this.stepsLeft === 0) return;
+    this.position = index;
     if (this.stamps.length < state.slots.length) this.stamps = new Uint32Array(state.slots.length * 2);
     this.walkNumber = (this.walkNumber + 1) >>> 0;
     if (this.walkNumber === 0) {
@@ -463,8 +543,14 @@ export class RingWalker {
 
   /** The next worker clockwise not yet yielded in this walk, or undefined when every worker has been. */
   next(): WorkerView | undefined {
+    const slot = this.nextSlot();
+    return slot < 0 ? undefined : this.state.slots[slot];
+  }
+
+  /** As `next`, but the worker's slot (-1 when none is left), so a walk can skip workers by the ring's flags without reading them. */
+  nextSlot(): number {
     const state = this.state;
-    if (this.version !== state.version) return undefined;
+    if (this.version !== state.version) return -1;
     const owners = state.owners;
     const stamps = this.stamps;
     const walk = this.walkNumber;
@@ -476,9 +562,9 @@ export class RingWalker {
         stamps[slot] = walk;
         this.distinctLeft--;
         this.slot = slot;
-        return state.slots[slot];
+        return slot;
       }
     }
-    return undefined;
+    return -1;
   }
 }

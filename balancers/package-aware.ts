@@ -1,5 +1,5 @@
 import { FreeHeap, loadOf } from './free-heap.js';
-import { HashRing, murmur3Points, type RingWalker } from './hash-ring.js';
+import { HashRing, murmur3Points } from './hash-ring.js';
 import { murmur3 } from './murmur3.js';
 import { blake2bPosition, OLSCHEDULER_SALT, olschedulerPoints } from './olscheduler-ring.js';
 import { routingKey } from './routing-key.js';
@@ -16,15 +16,6 @@ export const SECOND_CANDIDATE_SEED = 0x9747b28c;
 
 /** Where a function goes once its home worker has reached the load threshold. */
 export type Spillover = 'least-loaded' | 'ring';
-
-/** The first routable worker clockwise from (hi, lo), other than `exclude`. */
-export function firstRoutableFrom(walker: RingWalker, hi: number, lo: number, exclude?: WorkerView): WorkerView | undefined {
-  walker.start(hi, lo);
-  for (let w = walker.next(); w !== undefined; w = walker.next()) {
-    if (w.routable && w !== exclude) return w;
-  }
-  return undefined;
-}
 
 /**
  * Requests a worker has taken on: running (this proxy's and other proxies', as
@@ -68,11 +59,32 @@ const POSITION_CACHE_LIMIT = 100_000;
 /** The threshold a worker is held to: a fixed number (per unit of weight on the murmur3 ring), or "auto"'s per-worker value. */
 type ThresholdOf = (w: WorkerView) => number;
 
-function rulesFor(kind: RingKind, thresholdOf: ThresholdOf): RingRules {
+/**
+ * What the ring keeps per worker for the ring spill: false only for a worker
+ * the spill cannot take (see HashRing's mark), so a spill walk reads just the
+ * workers it may take.
+ */
+type SpillMark = ((w: WorkerView) => boolean) | undefined;
+
+/**
+ * A function's place on the ring: its key's positions, worked out once, and
+ * its two candidates with where its walks start, worked out again only when
+ * the ring's layout changes (membership, weights, routability).
+ */
+interface Homes {
+  readonly at: Uint32Array;
+  layout: number;
+  /** Where a walk from the first position starts. */
+  index: number;
+  first: WorkerView | undefined;
+  second: WorkerView | undefined;
+}
+
+function rulesFor(kind: RingKind, thresholdOf: ThresholdOf, spillMark: SpillMark): RingRules {
   if (kind === 'olscheduler') {
     const cache = new Map<string, Uint32Array>();
     return {
-      ring: new HashRing(olschedulerPoints),
+      ring: new HashRing(olschedulerPoints, spillMark),
       // olscheduler's fallback: the lowest count in worker-list order.
       fallback: new FreeHeap('count-list-order'),
       positions(key, out) {
@@ -92,7 +104,7 @@ function rulesFor(kind: RingKind, thresholdOf: ThresholdOf): RingRules {
     };
   }
   return {
-    ring: new HashRing(murmur3Points()),
+    ring: new HashRing(murmur3Points(), spillMark),
     fallback: new FreeHeap('weighted-least-recent'),
     positions(key, out) {
       out[0] = murmur3(key, FIRST_CANDIDATE_SEED);
@@ -133,36 +145,51 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
   const auto = loadThreshold === AUTO_THRESHOLD ? autoThresholds(env) : undefined;
   const fixed = typeof loadThreshold === 'number' ? loadThreshold : 0;
   const thresholdOf: ThresholdOf = auto !== undefined ? auto.of : ringKind === 'olscheduler' ? () => fixed : (w) => fixed * w.weight;
-  const rules = rulesFor(ringKind, thresholdOf);
+  // The ring spill takes a worker with a free connection under the threshold. Without queued requests (which
+  // only add) and, for "auto", without the threshold (it moves with what is learned and the function), the
+  // ring can tell that on each of the worker's events.
+  const spillMark: SpillMark = spillover !== 'ring' ? undefined : auto !== undefined ? hasFreeConnection : (w) => hasFreeConnection(w) && loadOf(w) < thresholdOf(w);
+  const rules = rulesFor(ringKind, thresholdOf, spillMark);
   const { ring, fallback } = rules;
-  // The candidates of the last pick, for isHome: the scheduler asks right after pick, for the same function.
-  // They depend on membership and routability only, so any of those events forgets them.
-  let homesOf: LambdaInfo | undefined;
-  let homes: [WorkerView | undefined, WorkerView | undefined] = [undefined, undefined];
-  const forget = (): void => {
-    homesOf = undefined;
-    homes = [undefined, undefined];
-  };
-  const homesIndex: WorkerIndex = { add: forget, remove: forget, update: forget, taken: () => {}, dropped: () => {} };
-  const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes, auto.work, homesIndex] : [ring, fallback, homesIndex];
+  const indexes: WorkerIndex[] = auto !== undefined ? [ring, fallback, auto.serviceTimes, auto.work] : [ring, fallback];
   const walker = ring.walker();
-  const at = new Uint32Array(4);
+  const homesByFunction = new WeakMap<LambdaInfo, Homes>();
 
-  function spillAlongRing(): WorkerView | undefined {
-    walker.start(at[0], at[1]);
+  /** The first routable worker clockwise from `index`, other than `exclude`. */
+  function firstRoutableAt(index: number, exclude?: WorkerView): WorkerView | undefined {
+    walker.startAt(index);
+    for (let w = walker.next(); w !== undefined; w = walker.next()) {
+      if (w.routable && w !== exclude) return w;
+    }
+    return undefined;
+  }
+
+  function spillAlongRing(homes: Homes): WorkerView | undefined {
+    walker.startAt(homes.index);
     let left = RING_SPILL_CANDIDATES;
-    for (let w = walker.next(); w !== undefined && left > 0; w = walker.next(), left--) {
+    for (let slot = walker.nextSlot(); slot >= 0 && left > 0; slot = walker.nextSlot(), left--) {
+      if (!ring.marked(slot)) continue;
+      const w = ring.workerAt(slot) as WorkerView;
       if (hasFreeConnection(w) && rules.underThreshold(w)) return w;
     }
     return fallback.peek();
   }
 
-  function candidates(fn: LambdaInfo): [WorkerView | undefined, WorkerView | undefined] {
-    rules.positions(routingKey(fn), at);
-    const first = firstRoutableFrom(walker, at[0], at[1]);
-    const second = first === undefined ? undefined : firstRoutableFrom(walker, at[2], at[3], rules.distinctCandidates ? first : undefined);
-    homesOf = fn;
-    homes = [first, second];
+  function homesOf(fn: LambdaInfo): Homes {
+    let homes = homesByFunction.get(fn);
+    if (homes === undefined) {
+      const at = new Uint32Array(4);
+      rules.positions(routingKey(fn), at);
+      homes = { at, layout: -1, index: 0, first: undefined, second: undefined };
+      homesByFunction.set(fn, homes);
+    }
+    if (homes.layout !== ring.layout) {
+      const at = homes.at;
+      homes.layout = ring.layout;
+      homes.index = ring.indexOf(at[0], at[1]);
+      homes.first = firstRoutableAt(homes.index);
+      homes.second = homes.first === undefined ? undefined : firstRoutableAt(ring.indexOf(at[2], at[3]), rules.distinctCandidates ? homes.first : undefined);
+    }
     return homes;
   }
 
@@ -171,16 +198,17 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
     ...eventHooks(...indexes),
     pick(fn: LambdaInfo): WorkerView | undefined {
       auto?.forFunction(fn);
-      const [first, second] = candidates(fn);
+      const homes = homesOf(fn);
+      const first = homes.first;
       if (first === undefined) return fallback.peek();
-      const chosen = rules.choose(first, second);
+      const chosen = rules.choose(first, homes.second);
       if (rules.underThreshold(chosen)) return chosen;
-      return spillover === 'ring' ? spillAlongRing() : fallback.peek();
+      return spillover === 'ring' ? spillAlongRing(homes) : fallback.peek();
     },
     /** A function's homes are its two ring candidates; anything else is a spill. */
     isHome(fn: LambdaInfo, w: WorkerView): boolean {
-      const [first, second] = homesOf === fn ? homes : candidates(fn);
-      return w === first || w === second;
+      const homes = homesOf(fn);
+      return w === homes.first || w === homes.second;
     },
     describe: () => (auto !== undefined ? { loadThreshold, ring: ringKind, clusterServiceMs: auto.serviceTimes.cluster() ?? null, warmMs: auto.work.warmMs() ?? null, perPackageMs: auto.work.perPackageMs() ?? null } : { loadThreshold, ring: ringKind }),
   };

@@ -60,6 +60,11 @@ export class WorkerRecord {
   confirmedAt: number;
   /** When a request needing each package was last sent there. */
   readonly lastUsed = new Map<string, number>();
+  /** Changes whenever the fields above do (a request sent there, a report taken in). */
+  holdVersion = 0;
+  /** A use not yet written to `lastUsed`: the packages, and when (see HeldPackages.used). */
+  pendingUse: readonly string[] | undefined = undefined;
+  pendingUseAt = 0;
 
   /** The slot of the policy's own structure this record is reached by (cost-aware: the ring's), -1 when none. */
   slot = -1;

@@ -65,11 +65,13 @@ interface Measurement {
   readonly requestsMeasured: number;
 }
 
-const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--policies LIST] [--quick]
+const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--policies LIST] [--timer cpu|wall] [--quick]
 
   --out DIR      where summary.md and summary.json go (default ${DEFAULT_OUT}, relative to the current directory)
   --sizes LIST   comma-separated worker counts (default ${DEFAULT_SIZES.join(',')})
   --policies L   comma-separated variants to measure (default all: ${variants.map((v) => v.label).join(', ')})
+  --timer T      cpu (default): the CPU time the process was given, so waiting for a core on a loaded
+                 machine does not count; wall: elapsed time
   --quick        short warm-up and batches: checks that the benchmark runs, numbers are rough
   --help         this text
 `;
@@ -180,9 +182,29 @@ class Router {
   }
 }
 
-function elapsedNs(start: bigint): number {
-  return Number(process.hrtime.bigint() - start);
-}
+/**
+ * What the figures time: `cpu` (default) is the CPU time the process was
+ * given (process.cpuUsage, user + system, in microseconds), so the time it
+ * waits for a core on a loaded machine does not count; `wall` is elapsed time.
+ */
+type TimerKind = 'cpu' | 'wall';
+
+/** How summary.md says what was timed. */
+const TIMER_TEXT: Readonly<Record<TimerKind, string>> = {
+  cpu: 'timed by the CPU time the process was given\n(`process.cpuUsage`), so time spent waiting for a core on a loaded machine does\nnot count',
+  wall: 'timed by elapsed (wall) time',
+};
+
+/** A reading of the chosen timer, in ns. */
+type Timer = () => number;
+
+const timers: Readonly<Record<TimerKind, Timer>> = {
+  cpu: () => {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) * 1000;
+  },
+  wall: () => Number(process.hrtime.bigint()),
+};
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -190,27 +212,39 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** Median ns per routed request over timed batches, after a warm-up that also sizes the batches. */
-function measure(router: Router, functions: readonly LambdaInfo[], timing: Timing, name: string): { ns: number; requests: number } {
-  let misses = 0;
+/** A router warmed up and its batch sized: `batch()` routes one timed batch and returns ns per request. */
+interface Timed {
+  batch(): number;
+  readonly requestsPerBatch: number;
+}
+
+/**
+ * Warms the router up until the pool is at its steady load (releases under
+ * way, so the policies learn from completions) and for at least the warm-up
+ * time, then sizes its batches to the batch time.
+ */
+function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing, timer: Timer, steady: number, name: string): Timed {
   let warmupRequests = 0;
   let chunk = 1000;
-  const warmupStart = process.hrtime.bigint();
-  while (elapsedNs(warmupStart) < timing.warmupMs * 1e6) {
-    misses += router.run(functions, chunk);
+  const check = (misses: number): void => {
+    if (misses > 0) throw new Error(`${name} found no worker ${misses} times while workers were free`);
+  };
+  const warmupStart = timer();
+  while (warmupRequests < steady || timer() - warmupStart < timing.warmupMs * 1e6) {
+    check(router.run(functions, chunk));
     warmupRequests += chunk;
     chunk = Math.min(chunk * 2, 100_000);
   }
-  const warmupNs = elapsedNs(warmupStart) / warmupRequests;
-  const batch = Math.max(1000, Math.round((timing.batchMs * 1e6) / warmupNs));
-  const samples: number[] = [];
-  for (let b = 0; b < timing.batches; b++) {
-    const start = process.hrtime.bigint();
-    misses += router.run(functions, batch);
-    samples.push(elapsedNs(start) / batch);
-  }
-  if (misses > 0) throw new Error(`${name} found no worker ${misses} times while workers were free`);
-  return { ns: median(samples), requests: batch * timing.batches };
+  const warmupNs = (timer() - warmupStart) / warmupRequests;
+  const requestsPerBatch = Math.max(1000, Math.round((timing.batchMs * 1e6) / warmupNs));
+  return {
+    requestsPerBatch,
+    batch() {
+      const start = timer();
+      check(router.run(functions, requestsPerBatch));
+      return (timer() - start) / requestsPerBatch;
+    },
+  };
 }
 
 /** A balancer whose pick is a constant: what the router and events cost without a policy's pick. */
@@ -232,38 +266,48 @@ function envOn(clock: BenchClock): { random: () => number; now: () => number } {
   return { random: seededRandom(7), now: () => clock.ms };
 }
 
-function benchmark(variants: readonly Variant[], sizes: readonly number[], timing: Timing, log: (line: string) => void): Measurement[] {
+function benchmark(variants: readonly Variant[], sizes: readonly number[], timing: Timing, timer: Timer, log: (line: string) => void): Measurement[] {
   const functions = makeFunctions();
   const results: Measurement[] = [];
   for (const size of sizes) {
     for (const variant of variants) {
       const workers = makeWorkers(size);
       const clock: BenchClock = { ms: 0 };
-      const startupStart = process.hrtime.bigint();
+      const startupStart = timer();
       const balancer = createBalancer(variant.policy, variant.settings, envOn(clock));
       balancer.addedMany?.(workers);
-      const startupMs = elapsedNs(startupStart) / 1e6;
+      const startupMs = (timer() - startupStart) / 1e6;
       const steady = Math.round(size * LIMIT * BUSY_SHARE);
       const router = new Router(balancer, workers, steady, seededRandom(size), clock);
-      const full = measure(router, functions, timing, variant.label);
+      const full = warmUp(router, functions, timing, timer, steady, variant.label);
       // The same routing with a trivial pick over the same policy's events: the events' and router's share.
       const twinWorkers = makeWorkers(size);
       const twinClock: BenchClock = { ms: 0 };
       const twin = createBalancer(variant.policy, variant.settings, envOn(twinClock));
       twin.addedMany?.(twinWorkers);
-      const base = measure(new Router(baselineOf(twin, twinWorkers), twinWorkers, steady, seededRandom(size), twinClock), functions, timing, `${variant.label} baseline`);
-      const nsPerPick = Math.max(0, full.ns - base.ns);
+      const base = warmUp(new Router(baselineOf(twin, twinWorkers), twinWorkers, steady, seededRandom(size), twinClock), functions, timing, timer, steady, `${variant.label} baseline`);
+      // Batches of the two alternate, so that a change in the machine's load falls on both alike; the pick's
+      // share is the median of the differences of each pair.
+      const fullSamples: number[] = [];
+      const picks: number[] = [];
+      for (let b = 0; b < timing.batches; b++) {
+        const ns = full.batch();
+        fullSamples.push(ns);
+        picks.push(ns - base.batch());
+      }
+      const fullNs = median(fullSamples);
+      const nsPerPick = Math.max(0, median(picks));
       const waitedShare = router.routed > 0 ? router.waited / router.routed : 0;
       results.push({
         policy: variant.label,
         workers: size,
-        nsPerRequest: Math.round(full.ns),
+        nsPerRequest: Math.round(fullNs),
         nsPerPick: Math.round(nsPerPick),
         startupMs: Math.round(startupMs * 10) / 10,
         waitedShare: Math.round(waitedShare * 1000) / 1000,
-        requestsMeasured: full.requests,
+        requestsMeasured: full.requestsPerBatch * timing.batches,
       });
-      log(`  ${String(size).padStart(5)} workers  ${variant.label.padEnd(30)} pick ${formatNs(nsPerPick).padStart(9)}  request ${formatNs(full.ns).padStart(9)}  start-up ${startupMs.toFixed(1).padStart(7)} ms`);
+      log(`  ${String(size).padStart(5)} workers  ${variant.label.padEnd(30)} pick ${formatNs(nsPerPick).padStart(9)}  request ${formatNs(fullNs).padStart(9)}  start-up ${startupMs.toFixed(1).padStart(7)} ms`);
     }
   }
   return results;
@@ -292,7 +336,7 @@ function environment(): { node: string; platform: string; cpu: string; cores: nu
   return { node: process.version, platform: `${process.platform} ${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: Math.round(loadavg()[0] * 10) / 10 };
 }
 
-function markdown(results: readonly Measurement[], sizes: readonly number[], quick: boolean, reproduce: string): string {
+function markdown(results: readonly Measurement[], sizes: readonly number[], quick: boolean, reproduce: string, timerKind: TimerKind, loadAtStart: number): string {
   const env = environment();
   return `# Pick speed per routing policy
 
@@ -304,10 +348,11 @@ once the pool is at its steady load a random open request's worker finishes its
 oldest running request (\`dropped\`, with that request's function, and the
 worker's next queued request \`taken\`). The policies' clock moves ${STEP_MS} ms per
 routed request, so what they learn online (cost-aware's work model) is live. Medians of
-${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up. "pick + taken + dropped" is the
-whole cost per routed request; "pick" subtracts the same routing and events
-run with a trivial pick (a rotating index), measured right after in the same
-process. Targets (issue 6): pick <= 1 µs at 1,000 workers, <= 5 µs at 10,000;
+${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up that lasts until the pool is at its steady load,
+${TIMER_TEXT[timerKind]}. "pick + taken + dropped" is the
+whole cost per routed request; "pick" is the median difference from the same
+routing and events run with a trivial pick (a rotating index) in the same
+process, its batches alternating with the policy's. Targets (issues 6 and 15): pick <= 1 µs at 1,000 workers, <= 5 µs at 10,000;
 start-up of 10,000 workers (create + \`addedMany\`) < 0.5 s.${quick ? '\n\n**Quick run: rough numbers, not for comparison.**' : ''}
 
 ${table(results, sizes)}
@@ -320,7 +365,7 @@ olscheduler's 10 BLAKE2b points per worker for the last row. "requests that wait
 is the share of picks that chose a full worker (package-aware policies only).
 Absolute numbers move by tens of percent between runs on a busy machine.
 
-Machine: ${env.cpu} (${env.cores} cores, 1-minute load average ${env.loadAverage1m} at the end of the run), ${env.platform}, Node ${env.node}. Generated ${new Date().toISOString()}.
+Machine: ${env.cpu} (${env.cores} cores, 1-minute load average ${Math.round(loadAtStart * 10) / 10} at the start of the run and ${env.loadAverage1m} at the end), ${env.platform}, Node ${env.node}. Generated ${new Date().toISOString()}.
 `;
 }
 
@@ -336,6 +381,11 @@ function parseVariants(text: string): Variant[] {
   });
 }
 
+function parseTimer(text: string): TimerKind {
+  if (text !== 'cpu' && text !== 'wall') throw new Error(`--timer must be cpu or wall, got "${text}"`);
+  return text;
+}
+
 function parseSizes(text: string): number[] {
   const sizes = text.split(',').map((s) => Number(s.trim()));
   const bad = sizes.find((n) => !Number.isInteger(n) || n < 1 || n > 100_000);
@@ -344,7 +394,7 @@ function parseSizes(text: string): number[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values: { out?: string; sizes?: string; policies?: string; quick?: boolean; help?: boolean };
+  let values: { out?: string; sizes?: string; policies?: string; timer?: string; quick?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -352,6 +402,7 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         sizes: { type: 'string' },
         policies: { type: 'string' },
+        timer: { type: 'string' },
         quick: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -368,33 +419,36 @@ async function main(argv: string[]): Promise<number> {
   }
   let sizes: number[];
   let chosen: readonly Variant[];
+  let timerKind: TimerKind;
   try {
     sizes = values.sizes === undefined ? DEFAULT_SIZES : parseSizes(values.sizes);
     chosen = values.policies === undefined ? variants : parseVariants(values.policies);
+    timerKind = parseTimer(values.timer ?? 'cpu');
   } catch (err) {
     process.stderr.write(`bench/picks: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
   const quick = values.quick === true;
+  const loadAtStart = loadavg()[0];
   const out = values.out ?? DEFAULT_OUT;
   // The command that wrote these numbers, flags and all.
   const reproduce = argv.length === 0 ? REPRODUCE : ['node', 'dist/bench/picks.js', ...argv].map(shellQuote).join(' ');
 
   process.stdout.write(`measuring ${chosen.length} policy variants at ${sizes.join(', ')} workers${quick ? ' (quick)' : ''}\n`);
-  const results = benchmark(chosen, sizes, quick ? QUICK_TIMING : FULL_TIMING, (line) => process.stdout.write(`${line}\n`));
+  const results = benchmark(chosen, sizes, quick ? QUICK_TIMING : FULL_TIMING, timers[timerKind], (line) => process.stdout.write(`${line}\n`));
   const summary = {
     generatedAt: new Date().toISOString(),
     reproduce,
     quick,
-    environment: environment(),
-    settings: { functions: FUNCTION_COUNT, connectionsPerWorker: LIMIT, busyShare: BUSY_SHARE, weights: 'every third worker 2, others 1', loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, timing: quick ? QUICK_TIMING : FULL_TIMING },
+    environment: { ...environment(), loadAverage1mAtStart: Math.round(loadAtStart * 10) / 10 },
+    settings: { functions: FUNCTION_COUNT, connectionsPerWorker: LIMIT, busyShare: BUSY_SHARE, weights: 'every third worker 2, others 1', loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, timing: quick ? QUICK_TIMING : FULL_TIMING, timer: timerKind },
     targets: { pickNs: TARGET_NS, startupMs: STARTUP_TARGET_MS },
     results,
   };
   try {
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    await writeFile(join(out, 'summary.md'), markdown(results, sizes, quick, reproduce));
+    await writeFile(join(out, 'summary.md'), markdown(results, sizes, quick, reproduce, timerKind, loadAtStart));
   } catch (err) {
     process.stderr.write(`bench/picks: cannot write results to ${out}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;

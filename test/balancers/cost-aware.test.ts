@@ -124,6 +124,20 @@ t.test('a package routed to a worker but never reported ages out after the TTL; 
   t.equal(table.pick(fn), reporting, 'past the TTL the guessed packages count as gone; the freshly reported ones do not');
 });
 
+t.test('packages the table adds to a worker\'s set between picks count at once, though a pick keeps what it read of each candidate', async (t) => {
+  const clock = new ManualClock();
+  const workers = [worker('a', 1, { limit: 1 }), worker('b', 1, { limit: 1 })];
+  const table = costAware(envOf(clock, fnCosts), workers, { costCandidates: 2 });
+  for (const w of workers) serve(table, clock, w, 3, 100);
+  const first = table.pick(fn) as TestWorker;
+  const other = workers.find((w) => w !== first) as TestWorker;
+  table.take(first);
+  t.equal(table.pick(fn), first, 'a 100 ms wait where fn is installing beats a 32 s cold start');
+  // Added with no pick of this policy behind it (another policy's dispatch, say): held from the last report.
+  routed(other, fn);
+  t.equal(table.pick(fn), other, 'the other worker\'s set now lists every package: no wait, no load');
+});
+
 t.test('evictions seen in reports teach the TTL', async (t) => {
   const clock = new ManualClock();
   const initial = 600_000;

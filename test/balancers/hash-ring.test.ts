@@ -396,3 +396,47 @@ t.test('a batch worked out ahead builds the ring the batch alone builds, and is 
   final.addMany([...base.slice(10), ...fresh.slice(500), ...late, ...other, ...extra]);
   t.same(ownersOf(prepared), ownersOf(final), 'a removal prepared before an addition is not used');
 });
+
+t.test('the layout moves with points and routability, not with load; marks follow each event; a walk from indexOf matches one from the position', async (t) => {
+  const workers = Array.from({ length: 6 }, (_, i) => worker(`w${i}`, 1, { limit: 2 }));
+  const ring = new HashRing(murmur3Points(), (w) => w.inFlight < w.limit);
+  ring.addMany(workers);
+  const slots = new Map<WorkerView, number>(workers.map((w) => [w, ring.slotIndex(w) as number]));
+  let layout = ring.layout;
+  const moved = (): boolean => {
+    const changed = ring.layout !== layout;
+    layout = ring.layout;
+    return changed;
+  };
+  const w = workers[0];
+  w.inFlight = 2;
+  ring.update(w);
+  t.notOk(moved(), 'a load change keeps the layout');
+  t.notOk(ring.marked(slots.get(w) as number), 'full: unmarked');
+  w.inFlight = 1;
+  ring.update(w);
+  t.ok(ring.marked(slots.get(w) as number), 'a free connection again: marked');
+  w.routable = false;
+  ring.update(w);
+  t.ok(moved(), 'down moves the layout');
+  w.routable = true;
+  ring.update(w);
+  t.ok(moved(), 'up moves it');
+  (workers[1] as TestWorker).weight = 2;
+  ring.update(workers[1]);
+  t.ok(moved(), 're-weighting moves it');
+  ring.remove(workers[2]);
+  t.ok(moved(), 'a removal moves it');
+  for (const position of [0, 12345, 0x80000000, 0xffffffff]) {
+    const a = ring.walker();
+    const b = ring.walker();
+    a.start(position);
+    b.startAt(ring.indexOf(position));
+    const seen: [number, number][] = [];
+    for (let v = a.next(), slot = b.nextSlot(); v !== undefined || slot >= 0; v = a.next(), slot = b.nextSlot()) {
+      seen.push([slot, v === undefined ? -1 : (slots.get(v) as number)]);
+      t.equal(ring.workerAt(slot), v, `from ${position}: the same worker in the same order`);
+    }
+    t.equal(seen.length, 5, 'every worker on the ring once');
+  }
+});

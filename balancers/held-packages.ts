@@ -1,0 +1,169 @@
+import type { WorkerRecord } from './worker-record.js';
+
+/** How fast the learned package lifetime follows what reports show: each observation moves it 1/8 of the way. */
+const TTL_LEARNING_RATE = 1 / 8;
+
+/** HeldMemo.flags: the package was in the worker's set, in its last report. */
+const IN_SET = 1;
+const CONFIRMED = 2;
+
+/**
+ * What one function's picks know of one candidate's holdings: per package of
+ * the function, the time it was last known on the worker (-Infinity: not
+ * held, however recent; see HeldPackages.since) and its flags. Valid while it
+ * is about `record`, the record's holdings are at `version` and its worker's
+ * set has `setSize` packages (between reports the table only adds to a set; a
+ * report replaces it). A worker is weighed again and again for the few
+ * functions whose keys lie near it on the ring, so most picks read these
+ * arrays instead of three hash tables per package.
+ */
+export class HeldMemo {
+  record: WorkerRecord | undefined = undefined;
+  version = -1;
+  setSize = -1;
+  readonly since: Float64Array;
+  readonly flags: Uint8Array;
+
+  constructor(packageCount: number) {
+    this.since = new Float64Array(packageCount);
+    this.flags = new Uint8Array(packageCount);
+  }
+}
+
+/**
+ * What the policy believes each worker holds: its set as last reported or
+ * routed, aged by a TTL learned from reports. A package the table added on
+ * routing but no report confirmed ages from its last use, as the worker's
+ * cache would evict it; a package routed there and not yet listed by a report
+ * counts as held (installing) for the TTL.
+ */
+export class HeldPackages {
+  /** Learned: how long an unused package stays on a worker. */
+  ttlMs: number;
+  /** Lifetimes observed in reports (evictions and survivals), for describe(). */
+  ttlObservations = 0;
+
+  constructor(initialTtlMs: number) {
+    this.ttlMs = initialTtlMs;
+  }
+
+  /** Whether `r`'s worker still holds package `p`. */
+  holds(r: WorkerRecord, p: string, now: number): boolean {
+    this.current(r, now);
+    return now - this.since(r, this.lastUse(r, p), this.flagsOf(r, p)) <= this.ttlMs;
+  }
+
+  /**
+   * `memo` (about the function of `packages`) brought up to date for `r`:
+   * `memo.since[i]` is when packages[i] was last known there, and it is held
+   * while now minus that is within `ttlMs`.
+   */
+  sinceFor(memo: HeldMemo, packages: readonly string[], r: WorkerRecord, now: number): Float64Array {
+    this.current(r, now);
+    const size = r.view.packages.size;
+    if (memo.record === r && memo.version === r.holdVersion && memo.setSize === size) return memo.since;
+    for (let i = 0; i < packages.length; i++) {
+      const flags = this.flagsOf(r, packages[i]);
+      memo.flags[i] = flags;
+      memo.since[i] = this.since(r, this.lastUse(r, packages[i]), flags);
+    }
+    memo.record = r;
+    memo.version = r.holdVersion;
+    memo.setSize = size;
+    return memo.since;
+  }
+
+  /**
+   * A request needing `packages` was sent to `r`'s worker. With `memo` (about
+   * these packages, as the pick just read it) the use is noted in the memo and
+   * written to the record's table when something next reads it, so a pick
+   * that goes where it went before touches no hash table.
+   */
+  used(packages: readonly string[], r: WorkerRecord, memo: HeldMemo | undefined, now: number): void {
+    this.current(r, now);
+    const fresh = memo !== undefined && memo.record === r && memo.version === r.holdVersion && memo.setSize === r.view.packages.size;
+    if (r.pendingUse !== packages) this.flushUse(r);
+    r.pendingUse = packages;
+    r.pendingUseAt = now;
+    r.holdVersion++;
+    if (!fresh) return;
+    for (let i = 0; i < packages.length; i++) memo.since[i] = this.since(r, now, memo.flags[i]);
+    memo.version = r.holdVersion;
+  }
+
+  /** When a request needing `p` was last sent to `r`'s worker: the deferred use, else the record's table. */
+  private lastUse(r: WorkerRecord, p: string): number | undefined {
+    const pending = r.pendingUse;
+    if (pending !== undefined) for (let i = 0; i < pending.length; i++) if (pending[i] === p) return r.pendingUseAt;
+    return r.lastUsed.get(p);
+  }
+
+  /**
+   * Writes a use `used` deferred into the record's table. Until then nothing
+   * else wrote to that table (every writer, and the report that walks it,
+   * flushes first; readers read through `lastUse`), so it ends as if each use
+   * had been written at once: same keys, same order, the last use's time.
+   */
+  private flushUse(r: WorkerRecord): void {
+    const packages = r.pendingUse;
+    if (packages === undefined) return;
+    r.pendingUse = undefined;
+    for (let i = 0; i < packages.length; i++) r.lastUsed.set(packages[i], r.pendingUseAt);
+  }
+
+  /** Takes in a report that replaced the worker's set since the last look. */
+  private current(r: WorkerRecord, now: number): void {
+    if (r.heldSeen !== r.view.packages) this.takeReport(r, r.view.packages, now);
+  }
+
+  /**
+   * A status report replaced the worker's set. A package last used at t that
+   * the worker held at its previous report and no longer lists was evicted
+   * after about now - t unused; one still listed though unused for longer than
+   * the TTL shows the TTL too short. Both move the TTL.
+   */
+  private takeReport(h: WorkerRecord, reported: ReadonlySet<string>, now: number): void {
+    this.flushUse(h);
+    for (const [p, t] of h.lastUsed) {
+      const idle = now - t;
+      if (!reported.has(p)) {
+        // Listed before and gone now: evicted. Never listed since it was routed here: its install
+        // may still be under way (a report lists installed packages only), so it stays until the TTL.
+        if (h.heldConfirmed.has(p)) {
+          this.learnTtl(idle);
+          h.lastUsed.delete(p);
+        } else if (idle > this.ttlMs) {
+          h.lastUsed.delete(p);
+        }
+      } else if (idle > this.ttlMs) {
+        this.learnTtl(idle);
+      }
+    }
+    h.heldSeen = reported;
+    h.heldConfirmed = new Set(reported);
+    h.confirmedAt = now;
+    h.holdVersion++;
+  }
+
+  private learnTtl(lifetimeMs: number): void {
+    this.ttlMs += (Math.max(0, lifetimeMs) - this.ttlMs) * TTL_LEARNING_RATE;
+    this.ttlObservations++;
+  }
+
+  private flagsOf(h: WorkerRecord, p: string): number {
+    return (h.view.packages.has(p) ? IN_SET : 0) | (h.heldConfirmed.has(p) ? CONFIRMED : 0);
+  }
+
+  /**
+   * When a package was last known on the worker, given its last use there
+   * (`used`) and its flags: listed in the set, the later of its last use and
+   * the last report (if that report listed it, or it was never used); not in
+   * the set, its last use if no report listed it (installing), else never.
+   */
+  private since(h: WorkerRecord, used: number | undefined, flags: number): number {
+    if ((flags & IN_SET) === 0) return used !== undefined && (flags & CONFIRMED) === 0 ? used : -Infinity;
+    let evidence = used ?? -Infinity;
+    if (h.confirmedAt > evidence && ((flags & CONFIRMED) !== 0 || evidence === -Infinity)) evidence = h.confirmedAt;
+    return evidence;
+  }
+}
