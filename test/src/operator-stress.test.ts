@@ -4,7 +4,7 @@
 // reloads and connect retries. Real proxies and workers on loopback.
 import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { startProxy } from '../../src/app.js';
@@ -22,6 +22,12 @@ const timed = async (url: string, path: string): Promise<{ reply: Reply; ms: num
   const reply = await invoke(url, path);
   return { reply, ms: performance.now() - start };
 };
+
+/** Replaces a file in one step (write beside it, then rename), as an operator's deploy does, so a reload never reads it half written. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.next`, text);
+  await rename(`${path}.next`, path);
+}
 
 async function balancerName(url: string): Promise<string> {
   return ((await invoke(url, '/status', { method: 'GET', body: '' })).json as { balancer: { name: string } }).balancer.name;
@@ -123,10 +129,10 @@ t.test('overlapping reloads: a slow one (large registry) then a fast one 10 ms l
       await proxy.close();
       await w.close();
   });
-  await writeFile(config, JSON.stringify({ ...base, registry: 'big.json', balancer: 'round-robin' }));
+  await replaceFile(config, JSON.stringify({ ...base, registry: 'big.json', balancer: 'round-robin' }));
   const v1 = invoke(proxy.url, '/admin/reload', { body: '' });
   await new Promise((r) => setTimeout(r, 10));
-  await writeFile(config, JSON.stringify({ ...base, registry: 'small.json', balancer: 'least-loaded' }));
+  await replaceFile(config, JSON.stringify({ ...base, registry: 'small.json', balancer: 'least-loaded' }));
   const v2 = invoke(proxy.url, '/admin/reload', { body: '' });
   t.equal((await v1).status, 200);
   t.equal((await v2).status, 200);
@@ -153,11 +159,11 @@ t.test('overlapping reloads: a reload whose registry read is held up, then a fas
     await proxy.close();
     await w.close();
   });
-  await writeFile(config, JSON.stringify({ ...base, registry: 'held.json', balancer: 'round-robin' }));
+  await replaceFile(config, JSON.stringify({ ...base, registry: 'held.json', balancer: 'round-robin' }));
   const v1 = invoke(proxy.url, '/admin/reload', { body: '' });
   // Opening the pipe for writing completes once the v1 reload has opened it to read.
   const writer = await open(held, 'w');
-  await writeFile(config, JSON.stringify({ ...base, registry: 'small.json', balancer: 'least-loaded' }));
+  await replaceFile(config, JSON.stringify({ ...base, registry: 'small.json', balancer: 'least-loaded' }));
   const v2 = invoke(proxy.url, '/admin/reload', { body: '' });
   // Nothing tells when v2 has reached the proxy if it waits its turn: give it 300 ms (it finishes in that time when it does not wait).
   await Promise.race([v2, new Promise((r) => setTimeout(r, 300))]);
