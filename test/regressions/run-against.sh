@@ -104,10 +104,12 @@ fi
 if wanted 7; then
   git -C "$root" show '8b6be67^1:test/src/reload.test.ts' >"$tree/test/src/reload-before-mend.test.ts"
   mkdir -p "$work/tmp7"
-  row_tmp="$work/tmp7" run_row 7 test/src/reload-before-mend.test.ts '^SIGTERM with a request in flight waits for it' unmended-test
+  # Only the folders count here: the old test's own assertions may no longer hold on newer code.
+  (cd "$tree" && TMPDIR="$work/tmp7" nice -n 10 npx tap --reporter=tap --grep='^SIGTERM with a request in flight waits for it' \
+    test/src/reload-before-mend.test.ts >"$work/logs/defect7-before-mend.tap" 2>&1)
   left7=$(find "$work/tmp7" -mindepth 1 -maxdepth 1 -name 'warmroute-*' | wc -l)
-  echo "7   that test as before the mend left $left7 warmroute-* folder(s) behind"
-  verdict[7]="${verdict[7]} folders-left-by-unmended-test=$left7"
+  echo "7   test/src/reload.test.ts as at 8b6be67^1 ('SIGTERM with a request in flight ...') left $left7 warmroute-* folder(s) behind"
+  verdict[7]="${verdict[7]:-} folders-left-by-unmended-test=$left7"
 fi
 
 leftover=$(find "$work/tmp" -mindepth 1 -maxdepth 1 -name 'warmroute-*' | wc -l)
