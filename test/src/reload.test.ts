@@ -277,3 +277,42 @@ t.test('a second SIGTERM means now: queued requests get 503 shutting_down, the r
   for (const o of await Promise.all(queued)) t.equal(o, '503 shutting_down retry-after', 'queued requests are answered, not reset');
   t.equal(await running, 'cut', 'the running request is cut');
 });
+
+t.test('the registry a SIGHUP installs is the one requests and /admin/registry/reload use, also when its path changes', async (t) => {
+  const w = await startTestWorker();
+  t.teardown(() => w.close());
+  const dir = await tempDir(t, 'warmroute-hup-registry-');
+  const file = join(dir, 'config.json');
+  const first = join(dir, 'first.json');
+  const second = join(dir, 'second.json');
+  const base = { host: '127.0.0.1', port: 0, logLevel: 'info', accessLog: false, healthIntervalMs: 0, workers: [w.url] };
+  await writeFile(first, JSON.stringify([{ handle: 'old', pkgs: ['a'] }]));
+  await writeFile(file, JSON.stringify({ ...base, registry: first }));
+  const cli = await startCli(t, file);
+  const hup = async (what: string): Promise<void> => {
+    const seen = cli.lines.length;
+    cli.child.kill('SIGHUP');
+    await cli.line((l) => cli.lines.indexOf(l) >= seen && l.msg === 'configuration reloaded', what);
+  };
+  t.equal((await invoke(cli.url, '/runLambda/added')).status, 404, 'not in the registry yet');
+
+  await writeFile(first, JSON.stringify([{ handle: 'old', pkgs: ['a'] }, { handle: 'added', pkgs: ['b'] }]));
+  await hup('about the reload that adds a function');
+  t.equal((await invoke(cli.url, '/runLambda/added')).status, 200, 'a function added to the registry file answers 200 after SIGHUP, not 404');
+
+  // The config now names another registry file: SIGHUP moves to it, and the registry route re-reads it, not the first.
+  await writeFile(second, JSON.stringify([{ handle: 'moved', pkgs: ['c'] }]));
+  await writeFile(file, JSON.stringify({ ...base, registry: second }));
+  await hup('about the reload that changes the registry path');
+  t.equal((await invoke(cli.url, '/runLambda/moved')).status, 200, 'the new registry file is read');
+  t.equal((await invoke(cli.url, '/runLambda/old')).status, 404, 'the old one is not');
+  await writeFile(second, JSON.stringify([{ handle: 'moved', pkgs: ['c'] }, { handle: 'later', pkgs: ['d'] }]));
+  await writeFile(first, JSON.stringify([{ handle: 'old', pkgs: ['a'] }, { handle: 'stale', pkgs: ['e'] }]));
+  const again = await invoke(cli.url, '/admin/registry/reload', { body: '' });
+  t.equal(again.status, 200);
+  t.equal((again.json as { registry?: string }).registry, second, '/admin/registry/reload names the registry SIGHUP installed');
+  t.equal((await invoke(cli.url, '/runLambda/later')).status, 200, 'and re-reads it: a function added there answers 200');
+  t.equal((await invoke(cli.url, '/runLambda/stale')).status, 404, 'the first file is not read again');
+  cli.child.kill('SIGTERM');
+  t.equal(await cli.exited, 0);
+});
