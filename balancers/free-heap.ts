@@ -75,7 +75,7 @@ export class FreeHeap<T = undefined> implements WorkerIndex {
     if (this.entries.has(worker)) return;
     const entry: Entry<T> = { worker, attached: this.attach?.(worker) as T, load: 0, tie: ++this.stamp, heapIndex: -1 };
     this.entries.set(worker, entry);
-    this.update(worker);
+    this.place(entry);
   }
 
   remove(worker: WorkerView): void {
@@ -87,7 +87,12 @@ export class FreeHeap<T = undefined> implements WorkerIndex {
 
   update(worker: WorkerView): void {
     const entry = this.entries.get(worker);
-    if (entry === undefined) return;
+    if (entry !== undefined) this.place(entry);
+  }
+
+  /** Puts the entry where its worker's state says: in the heap by load while it has a free connection, else out. */
+  private place(entry: Entry<T>): void {
+    const worker = entry.worker;
     if (!hasFreeConnection(worker)) {
       this.heap.remove(entry);
       return;

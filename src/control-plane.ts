@@ -220,17 +220,21 @@ export class ControlPlane {
   addWorkers(specs: readonly WorkerSpec[], source: WorkerSource, hold = true): AddedWorkers {
     const { table, log } = this.parts;
     const added = table.add(specs, hold);
-    for (const w of added) this.sources.set(w.id, source);
-    const addedIds = new Set(added.map((w) => w.id));
-    const present = specs.filter((s) => !addedIds.has(s.id)).map((s) => s.id);
-    if (added.length > 0) log.info({ added: [...addedIds], source }, 'workers added');
+    const addedIds = added.map((w) => w.id);
+    for (const id of addedIds) this.sources.set(id, source);
+    let present: string[] = [];
+    if (added.length < specs.length) {
+      const fresh = new Set(addedIds);
+      present = specs.filter((s) => !fresh.has(s.id)).map((s) => s.id);
+    }
+    if (added.length > 0) log.info({ added: addedIds, source }, 'workers added');
     if (source === 'admin') {
       // Adding a worker that was drained brings it back: otherwise it would stay out of routing for good.
       const resumed = present.map((id) => table.get(id)).filter((w): w is Worker => w !== undefined && w.draining);
       for (const w of resumed) table.undrain(w);
       if (resumed.length > 0) log.info({ resumed: resumed.map((w) => w.id) }, 'drained workers added again: back in routing');
     }
-    return { added: [...addedIds], present };
+    return { added: addedIds, present };
   }
 
   /**
