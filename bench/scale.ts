@@ -33,6 +33,8 @@ longest the change held the proxy's event loop (plus one loopback round trip).
   --max-polls-per-second N  the proxy's healthMaxPollsPerSecond (default 250, the default)
   --repeats N           times the whole set of changes is made, in one proxy (default 3); the table
                         gives each change's median and worst over the repeats (polling is measured once)
+  --quick               settle pauses (before and after each change, at start) a fifth as long: a check
+                        that the bench runs, not a measurement
   --balancer NAME       the proxy's policy (default pkg-aware: a ring of 100 points per worker)
   --out DIR             where summary.md and summary.json go (default results/bench-scale)
   --cpu-prof DIR        run warmroute under node --cpu-prof, writing scale.cpuprofile to DIR
@@ -43,6 +45,8 @@ interface Settings {
   workers: number;
   pollSec: number;
   repeats: number;
+  /** Pauses between steps shortened (a run-through, not a measurement). */
+  quick: boolean;
   healthIntervalMs: number;
   maxPollsPerSecond: number;
   balancer: string;
@@ -53,13 +57,14 @@ interface Settings {
 
 function parseSettings(argv: string[]): Settings | undefined {
   const values = parseFlags(argv, {
-    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, repeats: { type: 'string' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, help: { type: 'boolean' },
+    workers: { type: 'string' }, 'poll-sec': { type: 'string' }, repeats: { type: 'string' }, quick: { type: 'boolean' }, 'health-interval-ms': { type: 'string' }, 'max-polls-per-second': { type: 'string' }, balancer: { type: 'string' }, out: { type: 'string' }, 'cpu-prof': { type: 'string' }, help: { type: 'boolean' },
   });
   if (values.help) return undefined;
   return {
     workers: parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 50_000 }) ?? 10_000,
     pollSec: parseNumberFlag('poll-sec', values['poll-sec'], { integer: true, min: 1, max: 3600 }) ?? 30,
     repeats: parseNumberFlag('repeats', values.repeats, { integer: true, min: 1, max: 100 }) ?? 3,
+    quick: values.quick === true,
     healthIntervalMs: parseNumberFlag('health-interval-ms', values['health-interval-ms'], { integer: true, min: 0, max: 600_000 }) ?? 2000,
     maxPollsPerSecond: parseNumberFlag('max-polls-per-second', values['max-polls-per-second'], { integer: true, min: 1, max: 100_000 }) ?? 250,
     balancer: parseBalancer(values.balancer),
@@ -204,13 +209,14 @@ async function main(argv: string[]): Promise<number> {
     const p = proxy;
     const healthz = startProbe(`${p.url}/healthz`, 'GET', 10);
     const invoke = startProbe(`${p.url}/runLambda/f`, 'POST', 50);
+    const settle = (ms: number): Promise<void> => sleep(settings.quick ? ms / 5 : ms);
     const changes: Change[] = [];
     const change = async (what: string, act: () => Promise<void>): Promise<void> => {
-      await sleep(500);
+      await settle(500);
       const from = performance.now();
       await act();
       const to = performance.now();
-      await sleep(300);
+      await settle(300);
       changes.push({ what, callMs: round(to - from), longestHealthzMs: longestDuring(healthz.samples, from, to), longestInvokeMs: longestDuring(invoke.samples, from, to) });
       process.stderr.write(`${what}: ${JSON.stringify(changes.at(-1))}\n`);
     };
@@ -226,9 +232,9 @@ async function main(argv: string[]): Promise<number> {
       if (res.status !== 200) throw new Error(`admin ${action} answered ${res.status}: ${JSON.stringify(res.json).slice(0, 300)}`);
     };
 
-    await sleep(3000);
+    await settle(3000);
     await scrape(p.url);
-    await sleep(5000);
+    await settle(5000);
     const baseline = await scrape(p.url);
     const memory = (text: string) => ({ rssMiB: round(rssMiB(p.child.pid) ?? 0), heapUsedMiB: round((gauge(text, 'nodejs_heap_size_used_bytes') ?? 0) / 2 ** 20), externalMiB: round((gauge(text, 'nodejs_external_memory_bytes') ?? 0) / 2 ** 20) });
     const atBaseline = { metricsBytes: baseline.text.length, ...memory(baseline.text), lagP99Ms: round((gauge(baseline.text, 'nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000) };
@@ -237,7 +243,7 @@ async function main(argv: string[]): Promise<number> {
       // Polling: the window opens after a scrape (it resets the proxy's event-loop delay histogram) has been answered.
       const scrapeFrom = performance.now();
       const reset = await scrape(p.url);
-      await sleep(300);
+      await settle(300);
       const scrapeLongestHealthzMs = longestDuring(healthz.samples, scrapeFrom, scrapeFrom + reset.ms);
       const pollFrom = performance.now();
       await sleep(settings.pollSec * 1000);
@@ -264,12 +270,12 @@ async function main(argv: string[]): Promise<number> {
       if (polling === undefined) polling = await measurePolling();
       await change(`admin drain ${settings.workers}`, () => admin('drain', { workers: ids }));
       await change(`admin remove ${settings.workers}`, () => admin('remove', { workers: ids }));
-      await sleep(2000);
+      await settle(2000);
       afterAdmin = await scrape(p.url);
       await change(`reload adding ${settings.workers}`, () => reload([liveSpec, ...dead]));
       await change(`reload re-weighting ${settings.workers}`, () => reload([liveSpec, ...dead.map((d) => ({ ...d, weight: 2 }))]));
       await change(`reload removing ${settings.workers}`, () => reload([liveSpec]));
-      await sleep(2000);
+      await settle(2000);
       afterReloads = await scrape(p.url);
     }
     await healthz.stop();
@@ -314,7 +320,7 @@ function report(x: Result): string {
   return `# Scale: ${n} unreachable workers
 
 Command: \`${x.command}\`
-Machine: ${x.machine.cpus} CPUs, load average at the end ${x.machine.loadAvg.join(' / ')} (shared; timings are noisy).
+Machine: ${x.machine.cpus} CPUs, load average at the end ${x.machine.loadAvg.join(' / ')} (shared; timings are noisy).${x.settings.quick ? '\n**Run with --quick (shortened pauses): a run-through, not a measurement.**' : ''}
 Proxy: ${x.settings.balancer}, healthIntervalMs ${x.settings.healthIntervalMs}, healthMaxPollsPerSecond ${x.settings.maxPollsPerSecond}, one live worker plus ${n} at 127.0.0.2 (refused).
 
 ## Bulk changes: how long each held the event loop
