@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startProxy } from '../../src/app.js';
 import { startDnsServer } from '../fixtures/dns-server.js';
 import { until } from '../fixtures/end-to-end.js';
@@ -115,42 +115,11 @@ t.test('a reload acts on what the proxy does: registry, removed function, limit,
   t.equal((await invoke(proxy.url, '/runLambda/later')).status, 200, '/admin/registry/reload re-reads the new path');
 });
 
-t.test('overlapping reloads: a slow one (large registry) then a fast one 10 ms later end with the fast one running, three times over', async (t) => {
-  for (let attempt = 1; attempt <= 3; attempt++) await t.test(`attempt ${attempt}`, async (t) => {
-    const w = await startTestWorker();
-    const dir = await tempDir(t, 'warmroute-reload-order-');
-    const config = join(dir, 'config.json');
-    const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, workers: [w.url] };
-    await writeFile(join(dir, 'big.json'), JSON.stringify(Array.from({ length: 100_000 }, (_, i) => ({ handle: `f${i}`, pkgs: [`p${i % 500}`] }))));
-    await writeFile(join(dir, 'small.json'), JSON.stringify([{ handle: 'v2', pkgs: [] }]));
-    await writeFile(config, JSON.stringify({ ...base, registry: 'small.json' }));
-    const proxy = await startProxy(JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>, { configPath: config, baseDir: dir });
-    t.teardown(async () => {
-      await proxy.close();
-      await w.close();
-  });
-  await replaceFile(config, JSON.stringify({ ...base, registry: 'big.json', balancer: 'round-robin' }));
-  const v1 = invoke(proxy.url, '/admin/reload', { body: '' });
-  await new Promise((r) => setTimeout(r, 10));
-  await replaceFile(config, JSON.stringify({ ...base, registry: 'small.json', balancer: 'least-loaded' }));
-  const v2 = invoke(proxy.url, '/admin/reload', { body: '' });
-  t.equal((await v1).status, 200);
-  t.equal((await v2).status, 200);
-  // The policy shows which reload ran last even where the registry would not (a proxy that never swaps its registry).
-  t.equal(await balancerName(proxy.url), 'least-loaded', "v2's policy is running");
-  t.equal((await invoke(proxy.url, '/runLambda/v2')).status, 200, 'v2, asked for last, is running');
-  t.equal((await invoke(proxy.url, '/runLambda/f1')).status, 404, 'v1 is not');
-  });
-});
-
-t.test('overlapping reloads: a reload whose registry read is held up, then a fast one, end with the fast one running', async (t) => {
-  // The slow reload's registry is a named pipe: its read lasts until the test writes it, so the order of
-  // the two reloads' ends is the test's choice, not the machine's (the large-registry test above is a race).
+/** A proxy started from a config file whose registry, small.json, lists only `v2`; closed with the test. */
+async function reloadOrderSetUp(t: Test, prefix: string) {
   const w = await startTestWorker();
-  const dir = await tempDir(t, 'warmroute-reload-held-');
+  const dir = await tempDir(t, prefix);
   const config = join(dir, 'config.json');
-  const held = join(dir, 'held.json');
-  execFileSync('mkfifo', [held]);
   const base = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, workers: [w.url] };
   await writeFile(join(dir, 'small.json'), JSON.stringify([{ handle: 'v2', pkgs: [] }]));
   await writeFile(config, JSON.stringify({ ...base, registry: 'small.json' }));
@@ -159,6 +128,33 @@ t.test('overlapping reloads: a reload whose registry read is held up, then a fas
     await proxy.close();
     await w.close();
   });
+  return { dir, config, base, proxy };
+}
+
+t.test('overlapping reloads: a slow one (large registry) then a fast one 10 ms later end with the fast one running, three times over', async (t) => {
+  for (let attempt = 1; attempt <= 3; attempt++) await t.test(`attempt ${attempt}`, async (t) => {
+    const { dir, config, base, proxy } = await reloadOrderSetUp(t, 'warmroute-reload-order-');
+    await writeFile(join(dir, 'big.json'), JSON.stringify(Array.from({ length: 100_000 }, (_, i) => ({ handle: `f${i}`, pkgs: [`p${i % 500}`] }))));
+    await replaceFile(config, JSON.stringify({ ...base, registry: 'big.json', balancer: 'round-robin' }));
+    const v1 = invoke(proxy.url, '/admin/reload', { body: '' });
+    await new Promise((r) => setTimeout(r, 10));
+    await replaceFile(config, JSON.stringify({ ...base, registry: 'small.json', balancer: 'least-loaded' }));
+    const v2 = invoke(proxy.url, '/admin/reload', { body: '' });
+    t.equal((await v1).status, 200);
+    t.equal((await v2).status, 200);
+    // The policy shows which reload ran last even where the registry would not (a proxy that never swaps its registry).
+    t.equal(await balancerName(proxy.url), 'least-loaded', "v2's policy is running");
+    t.equal((await invoke(proxy.url, '/runLambda/v2')).status, 200, 'v2, asked for last, is running');
+    t.equal((await invoke(proxy.url, '/runLambda/f1')).status, 404, 'v1 is not');
+  });
+});
+
+t.test('overlapping reloads: a reload whose registry read is held up, then a fast one, end with the fast one running', async (t) => {
+  // The slow reload's registry is a named pipe: its read lasts until the test writes it, so the order of
+  // the two reloads' ends is the test's choice, not the machine's (the large-registry test above is a race).
+  const { dir, config, base, proxy } = await reloadOrderSetUp(t, 'warmroute-reload-held-');
+  const held = join(dir, 'held.json');
+  execFileSync('mkfifo', [held]);
   await replaceFile(config, JSON.stringify({ ...base, registry: 'held.json', balancer: 'round-robin' }));
   const v1 = invoke(proxy.url, '/admin/reload', { body: '' });
   // Opening the pipe for writing completes once the v1 reload has opened it to read.
