@@ -1,3 +1,4 @@
+import { learnAll } from './evidence.js';
 import { ExactTotals, FIXED_POINT } from './exact-totals.js';
 import { FreeHeap } from './free-heap.js';
 import { HashRing } from './hash-ring.js';
@@ -100,8 +101,8 @@ export class CostModel implements WorkerIndex {
     private readonly ring: HashRing,
   ) {
     this.records = new WorkerRecords(env.now);
-    this.serviceTimes = new ServiceTimes(env.now, this.records);
-    this.work = new WorkModel(env.now, this.records);
+    this.serviceTimes = new ServiceTimes(env.now, this.records, env.share);
+    this.work = new WorkModel(env.now, this.records, env.share);
     this.held = new HeldPackages(initialTtlMs);
   }
 
@@ -327,6 +328,9 @@ export const costAwarePolicy: Policy = {
         fillShortlist(planOf(fn));
         return listed(w);
       },
+      learn(observations, workerOf) {
+        learnAll([model.serviceTimes, model.work], observations, workerOf);
+      },
       describe: () => ({
         candidates: candidateCount,
         balanceFactor,
@@ -338,6 +342,7 @@ export const costAwarePolicy: Policy = {
         perPackageMs: model.work.perPackageMs() ?? null,
         routableCapacity: model.totals.capacity,
         routableInFlight: model.totals.inFlight,
+        completions: { own: model.serviceTimes.ownCompletions, shared: model.serviceTimes.sharedCompletions },
       }),
     };
   },

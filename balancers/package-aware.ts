@@ -1,3 +1,4 @@
+import { learnAll } from './evidence.js';
 import { FreeHeap, loadOf } from './free-heap.js';
 import { HashRing, murmur3Points } from './hash-ring.js';
 import { murmur3 } from './murmur3.js';
@@ -210,7 +211,21 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
       const homes = homesOf(fn);
       return w === homes.first || w === homes.second;
     },
-    describe: () => (auto !== undefined ? { loadThreshold, ring: ringKind, clusterServiceMs: auto.serviceTimes.cluster() ?? null, warmMs: auto.work.warmMs() ?? null, perPackageMs: auto.work.perPackageMs() ?? null } : { loadThreshold, ring: ringKind }),
+    learn(observations, workerOf) {
+      if (auto !== undefined) learnAll([auto.serviceTimes, auto.work], observations, workerOf);
+    },
+    describe: () => {
+      if (auto === undefined) return { loadThreshold, ring: ringKind };
+      const { serviceTimes, work } = auto;
+      return {
+        loadThreshold,
+        ring: ringKind,
+        clusterServiceMs: serviceTimes.cluster() ?? null,
+        warmMs: work.warmMs() ?? null,
+        perPackageMs: work.perPackageMs() ?? null,
+        completions: { own: serviceTimes.ownCompletions, shared: serviceTimes.sharedCompletions },
+      };
+    },
   };
 }
 
@@ -231,8 +246,8 @@ interface AutoThresholds {
  */
 function autoThresholds(env: PolicyEnv | undefined): AutoThresholds {
   const clock = env?.now ?? (() => 0);
-  const serviceTimes = new ServiceTimes(clock);
-  const work = new WorkModel(clock);
+  const serviceTimes = new ServiceTimes(clock, undefined, env?.share);
+  const work = new WorkModel(clock, undefined, env?.share);
   let fn: LambdaInfo | undefined;
   return {
     serviceTimes,

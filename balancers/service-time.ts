@@ -1,3 +1,4 @@
+import type { EvidenceSink, Learner, Observation } from './evidence.js';
 import type { WorkerView } from './types.js';
 import type { WorkerIndex } from './worker-index.js';
 import { WorkerRecords, type WorkerRecord } from './worker-record.js';
@@ -29,15 +30,23 @@ export function slotsOf(w: WorkerView): number {
  * sums over every worker) stands in for a worker that has not finished
  * anything yet.
  */
-export class ServiceTimes implements WorkerIndex {
+export class ServiceTimes implements WorkerIndex, Learner {
   private clusterArea = 0;
   private clusterOpen = 0;
   private clusterCompletions = 0;
+  /** Completions folded in: seen here, and observed by the proxy's other processes. */
+  ownCompletions = 0;
+  sharedCompletions = 0;
 
-  /** `records`: shared with the policy's other models, so a pick reaches one record per worker. */
+  /**
+   * `records`: shared with the policy's other models, so a pick reaches one
+   * record per worker. `share`: where each completion goes for the proxy's
+   * other processes (none with one process).
+   */
   constructor(
     private readonly now: () => number,
     private readonly records: WorkerRecords = new WorkerRecords(now),
+    private readonly share?: EvidenceSink,
   ) {}
 
   add(w: WorkerView): void {
@@ -77,28 +86,47 @@ export class ServiceTimes implements WorkerIndex {
   }
 
   private completed(s: WorkerRecord): void {
-    // Decay first, then add what accrued since the last completion, so a
-    // steady service time T is estimated as exactly T. Completions at one
-    // instant share one decay: otherwise the area folded in by the first
-    // would be decayed by the others and lockstep requests read short.
+    // Completions at one instant share one decay: otherwise the area folded in
+    // by the first would be decayed by the others and lockstep requests read short.
+    const joint = s.svcAt === s.completedAt;
+    const area = s.openArea;
+    const busy = s.openBusy;
+    const clusterArea = this.clusterOpen;
+    s.openArea = s.openBusy = 0;
+    this.clusterOpen = 0;
+    if (!joint) s.completedAt = s.svcAt;
+    this.ownCompletions++;
+    this.fold(s, area, busy, clusterArea, joint);
+    if (this.share !== undefined) this.share({ kind: 'service', worker: s.view.id, area, busy, clusterArea, joint });
+  }
+
+  /** A completion another process of the proxy observed, folded in as one of ours. */
+  learn(o: Observation, w: WorkerView | undefined): void {
+    if (o.kind !== 'service' || w === undefined) return;
+    const s = this.records.get(w);
+    if (s === undefined) return;
+    this.sharedCompletions++;
+    this.fold(s, o.area, o.busy, o.clusterArea, o.joint);
+  }
+
+  /**
+   * One completion on `s`'s worker: decay first, then add what accrued since
+   * the last completion, so a steady service time T is estimated as exactly T.
+   */
+  private fold(s: WorkerRecord, area: number, busy: number, clusterArea: number, joint: boolean): void {
     const keep = 1 - 1 / SERVICE_MEMORY;
-    const now = s.svcAt;
-    if (now === s.completedAt) {
-      s.area += s.openArea;
-      s.busy += s.openBusy;
-      s.openArea = s.openBusy = 0;
+    if (joint) {
+      s.area += area;
+      s.busy += busy;
       s.completions += 1;
     } else {
-      s.area = s.area * keep + s.openArea;
-      s.busy = s.busy * keep + s.openBusy;
-      s.openArea = s.openBusy = 0;
+      s.area = s.area * keep + area;
+      s.busy = s.busy * keep + busy;
       s.completions = s.completions * keep + 1;
-      s.completedAt = now;
     }
     // The cluster's sums remember as many completions as SERVICE_MEMORY per worker.
     const clusterKeep = 1 - 1 / (SERVICE_MEMORY * Math.max(1, this.records.size));
-    this.clusterArea = this.clusterArea * clusterKeep + this.clusterOpen;
-    this.clusterOpen = 0;
+    this.clusterArea = this.clusterArea * clusterKeep + clusterArea;
     this.clusterCompletions = this.clusterCompletions * clusterKeep + 1;
   }
 

@@ -1,3 +1,5 @@
+import type { EvidenceSink, Observation } from './evidence.js';
+
 /** What a policy knows about the function being invoked. */
 export interface LambdaInfo {
   readonly name: string;
@@ -106,6 +108,12 @@ export interface Balancer {
   isHome?(fn: LambdaInfo, w: WorkerView): boolean;
   /** For `/status`: the policy's effective settings and any state worth showing (e.g. an auto threshold). */
   describe?(): Record<string, unknown>;
+  /**
+   * Observations another process of the proxy made (see `PolicyEnv.share`),
+   * folded into the policy's models as its own; `workerOf` names a worker by
+   * id in this table. Policies that learn nothing leave it out.
+   */
+  learn?(observations: readonly Observation[], workerOf: (id: string) => WorkerView | undefined): void;
 }
 
 /** What loading one package costs a worker that lacks it (the `packages` table's entry). */
@@ -130,6 +138,12 @@ export interface PolicyEnv {
    * and a function's list order still says which is largest.
    */
   readonly packageCost?: (name: string) => PackageLoadCost | undefined;
+  /**
+   * Where a policy's models hand each observation they learn from, for the
+   * proxy's other processes (which feed it to `Balancer.learn`); absent with
+   * one process, and then a model builds none.
+   */
+  readonly share?: EvidenceSink;
 }
 
 /**

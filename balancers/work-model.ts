@@ -1,3 +1,4 @@
+import type { EvidenceSink, Learner, Observation } from './evidence.js';
 import { SERVICE_MEMORY, slotsOf } from './service-time.js';
 import type { LambdaInfo, WorkerView } from './types.js';
 import type { WorkerIndex } from './worker-index.js';
@@ -51,7 +52,7 @@ const KEEP = 1 - 1 / SERVICE_MEMORY;
  * per package a cold request installs, from completions (work does not depend
  * on the worker: cores do, and the cost model divides by them).
  */
-export class WorkModel implements WorkerIndex {
+export class WorkModel implements WorkerIndex, Learner {
   /** Decayed sums over warm completions. */
   private warmWork = 0;
   private warmCount = 0;
@@ -60,10 +61,15 @@ export class WorkModel implements WorkerIndex {
   private coldMissing = 0;
   private coldCount = 0;
 
-  /** `records`: shared with the policy's other models, so a pick reaches one record per worker. */
+  /**
+   * `records`: shared with the policy's other models, so a pick reaches one
+   * record per worker. `share`: where each learned completion goes for the
+   * proxy's other processes (none with one process).
+   */
   constructor(
     private readonly now: () => number,
     private readonly records: WorkerRecords = new WorkerRecords(now),
+    private readonly share?: EvidenceSink,
   ) {}
 
   add(w: WorkerView): void {
@@ -147,12 +153,23 @@ export class WorkModel implements WorkerIndex {
       }
     }
     const work = st.s - d.s0;
-    if (d.missing === 0) {
+    this.fold(work, d.missing);
+    if (this.share !== undefined) this.share({ kind: 'work', work, missing: d.missing });
+  }
+
+  /** A completion another process of the proxy measured, folded in as one of ours. */
+  learn(o: Observation): void {
+    if (o.kind === 'work') this.fold(o.work, o.missing);
+  }
+
+  /** One completed request: `work` CPU ms, `missing` packages it lacked at dispatch (0: warm). */
+  private fold(work: number, missing: number): void {
+    if (missing === 0) {
       this.warmWork = this.warmWork * KEEP + work;
       this.warmCount = this.warmCount * KEEP + 1;
     } else {
       this.coldWork = this.coldWork * KEEP + work;
-      this.coldMissing = this.coldMissing * KEEP + d.missing;
+      this.coldMissing = this.coldMissing * KEEP + missing;
       this.coldCount = this.coldCount * KEEP + 1;
     }
   }

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino, type Logger } from 'pino';
+import type { EvidenceSink } from '../balancers/evidence.js';
 import { createBalancer } from '../balancers/index.js';
 import type { Balancer, PolicyEnv } from '../balancers/types.js';
 import { Scheduler } from './admission.js';
@@ -62,9 +63,13 @@ export function makeLogger(level: string, base: Record<string, unknown> = {}): L
   return pino(options);
 }
 
-/** What policies may use besides their settings: the random source, the clock, the package table's costs. */
-export function policyEnvWith(random: () => number, clock: Clock): (costs: PackageTable | undefined) => PolicyEnv {
-  return (costs) => ({ random, now: () => clock.now(), packageCost: costs && ((name: string) => costs.get(name)) });
+/**
+ * What policies may use besides their settings: the random source, the clock,
+ * the package table's costs, and (in a proxy of several processes) where their
+ * models hand what they observe for the other processes.
+ */
+export function policyEnvWith(random: () => number, clock: Clock, share?: EvidenceSink): (costs: PackageTable | undefined) => PolicyEnv {
+  return (costs) => ({ random, now: () => clock.now(), packageCost: costs && ((name: string) => costs.get(name)), share });
 }
 
 /** The parts that serve requests, around a table built by the caller. */

@@ -2,6 +2,7 @@
 // Every change of what the proxy routes on (table changes, configurations) carries
 // the next sequence number, so a process applies them in the primary's order and
 // notices a gap; a process that starts first receives the whole picture.
+import type { Observation } from '../balancers/evidence.js';
 import type { LambdaInfo } from '../balancers/types.js';
 import type { AdminAnswer, AdminRequest } from './admin.js';
 import type { ProxyConfig } from './config.js';
@@ -32,6 +33,8 @@ export type ToProcess =
   | { readonly wr: 'reply'; readonly ask: number; readonly reply: Reply }
   /** Graceful shutdown. */
   | { readonly wr: 'stop' }
+  /** What another process's policy observed, for this one's to learn from (not numbered: it changes no picture). */
+  | { readonly wr: 'learned'; readonly observations: readonly Observation[] }
   /** Connections of a worker granted, or a request to lend them (not numbered: they change no picture). */
   | SlotMessage;
 
@@ -57,7 +60,9 @@ export type ToPrimary =
   /** `count` requests wait for the worker that the process cannot place (0: none any more). */
   | { readonly wr: 'want'; readonly id: string; readonly count: number }
   /** The process lowered its limit of the worker by `count` free connections, having applied changes up to `seq`. */
-  | { readonly wr: 'handBack'; readonly id: string; readonly count: number; readonly seq: number };
+  | { readonly wr: 'handBack'; readonly id: string; readonly count: number; readonly seq: number }
+  /** A batch of what the process's policy observed: the primary relays it to every other process. */
+  | { readonly wr: 'learned'; readonly observations: readonly Observation[] };
 
 export type { AdminAnswer };
 

@@ -190,6 +190,11 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
       case 'stopped':
         cut += m.cut;
         return;
+      case 'learned': {
+        const relayed: ToProcess = { wr: 'learned', observations: m.observations };
+        for (const other of slots) if (other !== slot && other.started && other.worker.isConnected()) other.worker.send(relayed);
+        return;
+      }
     }
   };
 

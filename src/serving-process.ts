@@ -9,6 +9,8 @@ import type { AdminAnswer } from './admin.js';
 import { isOurs, type Picture, type Question, type ToPrimary, type ToProcess } from './cluster-messages.js';
 import { realClock } from './clock.js';
 import { ConfigError } from './config.js';
+import { EvidenceRelay } from './evidence-relay.js';
+import type { ProxyMetrics } from './metrics.js';
 import type { ProxyControl } from './control.js';
 import { applyConfig, drainServer, tableOptions, type LoadedPackages } from './control-plane.js';
 import type { PackageCost } from './packages.js';
@@ -45,7 +47,17 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
   let packages = packagesOf(start.picture);
   const log = makeLogger(config.logLevel, { process: index });
   const clock = realClock;
-  const policyEnv = policyEnvWith(Math.random, clock);
+  // What this process's policy learns from its requests goes to the others in batches through the primary.
+  // The metrics come after the table; until then nothing is dispatched, so nothing is counted.
+  let evidenceCounts: ReturnType<ProxyMetrics['evidenceCounts']> | undefined;
+  const relay = new EvidenceRelay(clock, (batch, written) => {
+    if (!process.connected) return written();
+    process.send!({ wr: 'learned', observations: batch } satisfies ToPrimary, undefined, {}, () => written());
+  }, {
+    sent: (n) => evidenceCounts?.sent(n),
+    dropped: (n) => evidenceCounts?.dropped(n),
+  });
+  const policyEnv = policyEnvWith(Math.random, clock, relay.push);
   const table = new FollowingTable(
     createBalancer(config.balancer, config.policy, policyEnv(packages.table)),
     clock,
@@ -56,6 +68,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
   table.restore(start.workers);
   const serving = servingParts(table, config, log, clock);
   const { scheduler, metrics, ctx } = serving;
+  evidenceCounts = metrics.evidenceCounts();
   // The primary's AggregatorRegistry asks every process for its metrics over the cluster channel.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([metrics.registry]);
@@ -144,6 +157,10 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
       case 'grant':
       case 'lend':
         slots.received(m);
+        return;
+      case 'learned':
+        table.learn(m.observations);
+        evidenceCounts?.received(m.observations.length);
         return;
       case 'stop':
         void stop();

@@ -1,6 +1,7 @@
 // One picture of the workers in every process: the primary's table records each
 // change it applies, and every serving process applies the same changes, in the
 // same order, to its own table (with its share of each connection limit).
+import type { Observation } from '../balancers/evidence.js';
 import type { Balancer } from '../balancers/types.js';
 import type { Clock } from './clock.js';
 import { WorkerTable, type TableOptions, type Worker, type WorkerReport } from './workers.js';
@@ -159,6 +160,11 @@ export class FollowingTable extends WorkerTable {
       if (s.report !== undefined) this.reported(w, s.report);
     }
     this.updateMany(shares);
+  }
+
+  /** What the policies of the proxy's other processes observed, for this one's to learn from; workers it no longer has are skipped. */
+  learn(observations: readonly Observation[]): void {
+    this.balancer.learn?.(observations, (id) => this.get(id));
   }
 
   /** Applies one of the primary's changes; changes naming a worker the table no longer has are moot. */
