@@ -342,7 +342,7 @@ export const costAwarePolicy: Policy = {
         perPackageMs: model.work.perPackageMs() ?? null,
         routableCapacity: model.totals.capacity,
         routableInFlight: model.totals.inFlight,
-        completions: { own: model.serviceTimes.ownCompletions, shared: model.serviceTimes.sharedCompletions },
+        completions: { seen: model.serviceTimes.seen, learned: model.serviceTimes.learned },
       }),
     };
   },

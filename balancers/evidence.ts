@@ -2,10 +2,12 @@ import type { WorkerView } from './types.js';
 
 /**
  * What a learned model takes in at one completion, so that the processes of
- * one proxy (`processes` above 1) can learn from each other's requests: a
- * model folds what it measured itself, hands the same values to its sink,
- * and folds the other processes' values through the same code. Plain data
- * (it crosses processes as JSON); a worker is named by its stable id.
+ * one proxy (`processes` above 1) learn from each other's requests: a model
+ * hands what it measured to its sink instead of folding it at once, and
+ * folds every process's observations, its own included, as the primary
+ * relays them: one sequence in one order, so every process's estimates are
+ * the same. Plain data (it crosses processes as JSON); a worker is named by
+ * its stable id.
  */
 export type Observation = ServiceObservation | WorkObservation;
 
@@ -30,7 +32,7 @@ export interface WorkObservation {
   readonly missing: number;
 }
 
-/** Where a model hands what it measured itself; absent with one process, so nothing is built then. */
+/** Where a model hands what it measured itself; absent with one process, which folds it at once and builds nothing. */
 export type EvidenceSink = (o: Observation) => void;
 
 /** A model that takes in observations made elsewhere; `w`: the named worker here, undefined when none is named or known. */

@@ -223,7 +223,7 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
         clusterServiceMs: serviceTimes.cluster() ?? null,
         warmMs: work.warmMs() ?? null,
         perPackageMs: work.perPackageMs() ?? null,
-        completions: { own: serviceTimes.ownCompletions, shared: serviceTimes.sharedCompletions },
+        completions: { seen: serviceTimes.seen, learned: serviceTimes.learned },
       };
     },
   };

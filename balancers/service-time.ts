@@ -34,14 +34,15 @@ export class ServiceTimes implements WorkerIndex, Learner {
   private clusterArea = 0;
   private clusterOpen = 0;
   private clusterCompletions = 0;
-  /** Completions folded in: seen here, and observed by the proxy's other processes. */
-  ownCompletions = 0;
-  sharedCompletions = 0;
+  /** Completions of the requests this model saw, and completions folded into its estimates (with `share`: every process's). */
+  seen = 0;
+  learned = 0;
 
   /**
    * `records`: shared with the policy's other models, so a pick reaches one
-   * record per worker. `share`: where each completion goes for the proxy's
-   * other processes (none with one process).
+   * record per worker. `share` (a proxy of several processes): where each
+   * completion goes instead of into the estimates; it comes back through
+   * `learn`, with every other process's, in one order for all.
    */
   constructor(
     private readonly now: () => number,
@@ -95,18 +96,16 @@ export class ServiceTimes implements WorkerIndex, Learner {
     s.openArea = s.openBusy = 0;
     this.clusterOpen = 0;
     if (!joint) s.completedAt = s.svcAt;
-    this.ownCompletions++;
-    this.fold(s, area, busy, clusterArea, joint);
+    this.seen++;
     if (this.share !== undefined) this.share({ kind: 'service', worker: s.view.id, area, busy, clusterArea, joint });
+    else this.fold(s, area, busy, clusterArea, joint);
   }
 
-  /** A completion another process of the proxy observed, folded in as one of ours. */
+  /** A completion one of the proxy's processes observed (this one's too), as the primary relays them. */
   learn(o: Observation, w: WorkerView | undefined): void {
     if (o.kind !== 'service' || w === undefined) return;
     const s = this.records.get(w);
-    if (s === undefined) return;
-    this.sharedCompletions++;
-    this.fold(s, o.area, o.busy, o.clusterArea, o.joint);
+    if (s !== undefined) this.fold(s, o.area, o.busy, o.clusterArea, o.joint);
   }
 
   /**
@@ -115,6 +114,7 @@ export class ServiceTimes implements WorkerIndex, Learner {
    */
   private fold(s: WorkerRecord, area: number, busy: number, clusterArea: number, joint: boolean): void {
     const keep = 1 - 1 / SERVICE_MEMORY;
+    this.learned++;
     if (joint) {
       s.area += area;
       s.busy += busy;

@@ -109,9 +109,9 @@ export interface Balancer {
   /** For `/status`: the policy's effective settings and any state worth showing (e.g. an auto threshold). */
   describe?(): Record<string, unknown>;
   /**
-   * Observations another process of the proxy made (see `PolicyEnv.share`),
-   * folded into the policy's models as its own; `workerOf` names a worker by
-   * id in this table. Policies that learn nothing leave it out.
+   * Observations the proxy's processes made (see `PolicyEnv.share`; this
+   * one's come back here too), folded into the policy's models; `workerOf`
+   * names a worker by id in this table. Policies that learn nothing leave it out.
    */
   learn?(observations: readonly Observation[], workerOf: (id: string) => WorkerView | undefined): void;
 }
@@ -139,9 +139,10 @@ export interface PolicyEnv {
    */
   readonly packageCost?: (name: string) => PackageLoadCost | undefined;
   /**
-   * Where a policy's models hand each observation they learn from, for the
-   * proxy's other processes (which feed it to `Balancer.learn`); absent with
-   * one process, and then a model builds none.
+   * Where a policy's models hand each observation they learn from, instead of
+   * folding it at once: the proxy's processes all feed every process's
+   * observations, in one order, to `Balancer.learn`. Absent with one process,
+   * where a model folds what it observes at once and builds nothing.
    */
   readonly share?: EvidenceSink;
 }

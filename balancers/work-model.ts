@@ -63,8 +63,9 @@ export class WorkModel implements WorkerIndex, Learner {
 
   /**
    * `records`: shared with the policy's other models, so a pick reaches one
-   * record per worker. `share`: where each learned completion goes for the
-   * proxy's other processes (none with one process).
+   * record per worker. `share` (a proxy of several processes): where each
+   * completion goes instead of into the estimates; it comes back through
+   * `learn`, with every other process's, in one order for all.
    */
   constructor(
     private readonly now: () => number,
@@ -153,11 +154,11 @@ export class WorkModel implements WorkerIndex, Learner {
       }
     }
     const work = st.s - d.s0;
-    this.fold(work, d.missing);
     if (this.share !== undefined) this.share({ kind: 'work', work, missing: d.missing });
+    else this.fold(work, d.missing);
   }
 
-  /** A completion another process of the proxy measured, folded in as one of ours. */
+  /** A completion one of the proxy's processes measured (this one's too), as the primary relays them. */
   learn(o: Observation): void {
     if (o.kind === 'work') this.fold(o.work, o.missing);
   }

@@ -33,7 +33,7 @@ export type ToProcess =
   | { readonly wr: 'reply'; readonly ask: number; readonly reply: Reply }
   /** Graceful shutdown. */
   | { readonly wr: 'stop' }
-  /** What another process's policy observed, for this one's to learn from (not numbered: it changes no picture). */
+  /** What a process's policy observed (this one's too), for every process's to learn from in one order (not numbered: it changes no picture). */
   | { readonly wr: 'learned'; readonly observations: readonly Observation[] }
   /** Connections of a worker granted, or a request to lend them (not numbered: they change no picture). */
   | SlotMessage;
@@ -61,7 +61,7 @@ export type ToPrimary =
   | { readonly wr: 'want'; readonly id: string; readonly count: number }
   /** The process lowered its limit of the worker by `count` free connections, having applied changes up to `seq`. */
   | { readonly wr: 'handBack'; readonly id: string; readonly count: number; readonly seq: number }
-  /** A batch of what the process's policy observed: the primary relays it to every other process. */
+  /** A batch of what the process's policy observed: the primary relays it to every process, this one included. */
   | { readonly wr: 'learned'; readonly observations: readonly Observation[] };
 
 export type { AdminAnswer };

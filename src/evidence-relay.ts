@@ -1,7 +1,8 @@
 // What a serving process's policy learns from its own requests, sent in batches
-// to the primary, which relays each batch to the other processes (`processes`
-// above 1), so that every process's models learn from every request without a
-// message per request. A proxy of one process builds none of this.
+// to the primary, which relays each batch to every process, the sender included
+// (`processes` above 1): every process's models fold every request's
+// observations in one order, without a message per request. A proxy of one
+// process builds none of this.
 import type { Observation } from '../balancers/evidence.js';
 import type { Clock, Timer } from './clock.js';
 

@@ -191,8 +191,9 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         cut += m.cut;
         return;
       case 'learned': {
+        // To every process, the sender too: all fold the same observations in the primary's order.
         const relayed: ToProcess = { wr: 'learned', observations: m.observations };
-        for (const other of slots) if (other !== slot && other.started && other.worker.isConnected()) other.worker.send(relayed);
+        for (const each of slots) if (each.started && each.worker.isConnected()) each.worker.send(relayed);
         return;
       }
     }

@@ -162,7 +162,7 @@ export class FollowingTable extends WorkerTable {
     this.updateMany(shares);
   }
 
-  /** What the policies of the proxy's other processes observed, for this one's to learn from; workers it no longer has are skipped. */
+  /** What the policies of the proxy's processes observed (this one's included), for this one's to learn from; workers it no longer has are skipped. */
   learn(observations: readonly Observation[]): void {
     this.balancer.learn?.(observations, (id) => this.get(id));
   }
