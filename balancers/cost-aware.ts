@@ -1,4 +1,4 @@
-import { learnAll } from './evidence.js';
+import { learnAll, type Learner, type Observation } from './evidence.js';
 import { ExactTotals, FIXED_POINT } from './exact-totals.js';
 import { FreeHeap } from './free-heap.js';
 import { HashRing } from './hash-ring.js';
@@ -85,7 +85,7 @@ function capacityOf(w: WorkerView): number {
  * heap: its models share one record per worker, which a pick reaches by the
  * worker's ring slot, with no look-up per candidate.
  */
-export class CostModel implements WorkerIndex {
+export class CostModel implements WorkerIndex, Learner {
   readonly records: WorkerRecords;
   readonly serviceTimes: ServiceTimes;
   readonly work: WorkModel;
@@ -217,6 +217,13 @@ export class CostModel implements WorkerIndex {
     return connectionWait + (warmMs + miss) * psStretch(w.inFlight + w.external, coresOf(w));
   }
 
+  /** Another process of the proxy sent a request of `fn` to `w`: its packages count as used there now, as when this one sends one. */
+  learn(o: Observation, w: WorkerView | undefined, fn: LambdaInfo | undefined, own: boolean): void {
+    if (o.kind !== 'dispatch' || own || w === undefined || fn === undefined) return;
+    const r = this.records.get(w);
+    if (r !== undefined) this.held.used(fn.packages, r, undefined, this.env.now());
+  }
+
   /** A request of the plan's function was sent to `r`'s worker; `memo`: what the pick read of its holdings, if it did. */
   used(plan: FunctionPlan, r: WorkerRecord, memo: HeldMemo | undefined, now: number): void {
     this.held.used(plan.fn.packages, r, memo, now);
@@ -328,8 +335,8 @@ export const costAwarePolicy: Policy = {
         fillShortlist(planOf(fn));
         return listed(w);
       },
-      learn(observations, workerOf) {
-        learnAll([model.serviceTimes, model.work], observations, workerOf);
+      learn(observations, source) {
+        learnAll([model.serviceTimes, model.work, model], observations, source);
       },
       describe: () => ({
         candidates: candidateCount,

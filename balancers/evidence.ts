@@ -1,4 +1,4 @@
-import type { WorkerView } from './types.js';
+import type { LambdaInfo, WorkerView } from './types.js';
 
 /**
  * What a learned model takes in at one completion, so that the processes of
@@ -9,7 +9,7 @@ import type { WorkerView } from './types.js';
  * the same. Plain data (it crosses processes as JSON); a worker is named by
  * its stable id.
  */
-export type Observation = ServiceObservation | WorkObservation;
+export type Observation = ServiceObservation | WorkObservation | DispatchObservation;
 
 /** ServiceTimes: one completion on a worker and the in-flight integrals since the one before. */
 export interface ServiceObservation {
@@ -32,19 +32,52 @@ export interface WorkObservation {
   readonly missing: number;
 }
 
+/**
+ * A request of function `fn` was dispatched to a worker. Unlike completions,
+ * the process that dispatched it has already taken it in (the very next pick
+ * must see it), so only the other processes do: the packages it sends the
+ * worker count as held there, and as installing where the worker lacked them.
+ */
+export interface DispatchObservation {
+  readonly kind: 'dispatch';
+  readonly worker: string;
+  readonly fn: string;
+}
+
 /** Where a model hands what it measured itself; absent with one process, which folds it at once and builds nothing. */
 export type EvidenceSink = (o: Observation) => void;
 
-/** A model that takes in observations made elsewhere; `w`: the named worker here, undefined when none is named or known. */
-export interface Learner {
-  learn(o: Observation, w: WorkerView | undefined): void;
+/** Where a batch of observations came from, and how to name what they name in this process. */
+export interface EvidenceSource {
+  /** The batch is this process's own, come back (its dispatches were taken in when they happened). */
+  readonly own: boolean;
+  workerOf(id: string): WorkerView | undefined;
+  functionOf(name: string): LambdaInfo | undefined;
 }
 
-/** Feeds each observation to every model in turn, naming its worker by id through `workerOf`. */
-export function learnAll(learners: readonly Learner[], observations: readonly Observation[], workerOf: (id: string) => WorkerView | undefined): void {
+/**
+ * A model that takes in observations, each as the primary relays it; `w` and
+ * `fn`: the named worker and function here (undefined when none is named, and
+ * never called for a worker or function this process does not know).
+ */
+export interface Learner {
+  learn(o: Observation, w: WorkerView | undefined, fn: LambdaInfo | undefined, own: boolean): void;
+}
+
+/** Feeds each observation to every model in turn, naming its worker and function through `source`. */
+export function learnAll(learners: readonly Learner[], observations: readonly Observation[], source: EvidenceSource): void {
   for (const o of observations) {
-    const w = o.kind === 'service' ? workerOf(o.worker) : undefined;
-    if (o.kind === 'service' && w === undefined) continue;
-    for (const learner of learners) learner.learn(o, w);
+    let w: WorkerView | undefined;
+    let fn: LambdaInfo | undefined;
+    if (o.kind !== 'work') {
+      w = source.workerOf(o.worker);
+      if (w === undefined) continue;
+    }
+    if (o.kind === 'dispatch') {
+      if (source.own) continue;
+      fn = source.functionOf(o.fn);
+      if (fn === undefined) continue;
+    }
+    for (const learner of learners) learner.learn(o, w, fn, source.own);
   }
 }

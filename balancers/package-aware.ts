@@ -211,8 +211,8 @@ export function createPackageAware(name: string, settings: Readonly<Record<strin
       const homes = homesOf(fn);
       return w === homes.first || w === homes.second;
     },
-    learn(observations, workerOf) {
-      if (auto !== undefined) learnAll([auto.serviceTimes, auto.work], observations, workerOf);
+    learn(observations, source) {
+      if (auto !== undefined) learnAll([auto.serviceTimes, auto.work], observations, source);
     },
     describe: () => {
       if (auto === undefined) return { loadThreshold, ring: ringKind };

@@ -1,4 +1,4 @@
-import type { EvidenceSink, Observation } from './evidence.js';
+import type { EvidenceSink, EvidenceSource, Observation } from './evidence.js';
 
 /** What a policy knows about the function being invoked. */
 export interface LambdaInfo {
@@ -110,10 +110,11 @@ export interface Balancer {
   describe?(): Record<string, unknown>;
   /**
    * Observations the proxy's processes made (see `PolicyEnv.share`; this
-   * one's come back here too), folded into the policy's models; `workerOf`
-   * names a worker by id in this table. Policies that learn nothing leave it out.
+   * one's come back here too), taken into the policy's models; `source` says
+   * whose they are and names their workers and functions in this process.
+   * Policies that learn nothing leave it out.
    */
-  learn?(observations: readonly Observation[], workerOf: (id: string) => WorkerView | undefined): void;
+  learn?(observations: readonly Observation[], source: EvidenceSource): void;
 }
 
 /** What loading one package costs a worker that lacks it (the `packages` table's entry). */

@@ -105,6 +105,25 @@ export class WorkModel implements WorkerIndex, Learner {
     this.advance(st, w);
     st.n = w.inFlight + w.external;
     if (fn === undefined) return;
+    const missing = this.classify(st, w, fn);
+    if (this.share !== undefined) this.share({ kind: 'dispatch', worker: w.id, fn: fn.name });
+    const d: Dispatch = { s0: st.s, missing };
+    if (d.missing > 0) {
+      st.coldOpen++;
+      st.coldOpenS0 += d.s0;
+      st.coldOpenMissing += d.missing;
+    }
+    const list = st.dispatches.get(fn.name);
+    if (list === undefined) st.dispatches.set(fn.name, [d]);
+    else list.push(d);
+  }
+
+  /**
+   * What a request of `fn` dispatched to `w` now installs: the packages it
+   * lacks that no earlier request sent there lacked (they are installing from
+   * now on), -1 when it joins an install under way (not learned from), 0 warm.
+   */
+  private classify(st: WorkerRecord, w: WorkerView, fn: LambdaInfo): number {
     if (st.workSeen !== w.packages) {
       // A report replaced the set since the last dispatch here: this is what the worker says it has installed.
       if (st.workSeen !== undefined) {
@@ -124,15 +143,7 @@ export class WorkModel implements WorkerIndex, Learner {
         if (st.workConfirmed !== undefined) st.installing.add(p);
       }
     }
-    const d: Dispatch = { s0: st.s, missing: joining > 0 ? -1 : missing };
-    if (d.missing > 0) {
-      st.coldOpen++;
-      st.coldOpenS0 += d.s0;
-      st.coldOpenMissing += d.missing;
-    }
-    const list = st.dispatches.get(fn.name);
-    if (list === undefined) st.dispatches.set(fn.name, [d]);
-    else list.push(d);
+    return joining > 0 ? -1 : missing;
   }
 
   /** A request of `fn` on `w` ended. */
@@ -158,9 +169,11 @@ export class WorkModel implements WorkerIndex, Learner {
     else this.fold(work, d.missing);
   }
 
-  /** A completion one of the proxy's processes measured (this one's too), as the primary relays them. */
-  learn(o: Observation): void {
+  /** A completion one of the proxy's processes measured (this one's too), or another process's dispatch, as the primary relays them. */
+  learn(o: Observation, w: WorkerView | undefined, fn: LambdaInfo | undefined, own: boolean): void {
     if (o.kind === 'work') this.fold(o.work, o.missing);
+    // Another process's dispatch: what it installs there is under way for this process's requests too.
+    else if (o.kind === 'dispatch' && !own && w !== undefined && fn !== undefined) this.classify(this.state(w), w, fn);
   }
 
   /** One completed request: `work` CPU ms, `missing` packages it lacked at dispatch (0: warm). */

@@ -34,7 +34,7 @@ export type ToProcess =
   /** Graceful shutdown. */
   | { readonly wr: 'stop' }
   /** What a process's policy observed (this one's too), for every process's to learn from in one order (not numbered: it changes no picture). */
-  | { readonly wr: 'learned'; readonly observations: readonly Observation[] }
+  | { readonly wr: 'learned'; readonly from: number; readonly observations: readonly Observation[] }
   /** Connections of a worker granted, or a request to lend them (not numbered: they change no picture). */
   | SlotMessage;
 

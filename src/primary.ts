@@ -192,7 +192,7 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         return;
       case 'learned': {
         // To every process, the sender too: all fold the same observations in the primary's order.
-        const relayed: ToProcess = { wr: 'learned', observations: m.observations };
+        const relayed: ToProcess = { wr: 'learned', from: slot.index, observations: m.observations };
         for (const each of slots) if (each.started && each.worker.isConnected()) each.worker.send(relayed);
         return;
       }

@@ -159,7 +159,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
         slots.received(m);
         return;
       case 'learned':
-        table.learn(m.observations);
+        table.learn(m.observations, m.from === index, (name) => registry.lookup(name));
         evidenceCounts?.received(m.observations.length);
         return;
       case 'stop':

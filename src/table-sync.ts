@@ -2,7 +2,7 @@
 // change it applies, and every serving process applies the same changes, in the
 // same order, to its own table (with its share of each connection limit).
 import type { Observation } from '../balancers/evidence.js';
-import type { Balancer } from '../balancers/types.js';
+import type { Balancer, LambdaInfo } from '../balancers/types.js';
 import type { Clock } from './clock.js';
 import { WorkerTable, type TableOptions, type Worker, type WorkerReport } from './workers.js';
 
@@ -162,9 +162,23 @@ export class FollowingTable extends WorkerTable {
     this.updateMany(shares);
   }
 
-  /** What the policies of the proxy's processes observed (this one's included), for this one's to learn from; workers it no longer has are skipped. */
-  learn(observations: readonly Observation[]): void {
-    this.balancer.learn?.(observations, (id) => this.get(id));
+  /**
+   * What the policies of the proxy's processes observed (`own`: this one's,
+   * come back), for this one's to learn from; workers it no longer has and
+   * functions `functionOf` does not know are skipped. Another process's
+   * dispatch also adds the function's packages to the worker's set, as this
+   * process's own do (between reports, the table's guess).
+   */
+  learn(observations: readonly Observation[], own: boolean, functionOf: (name: string) => LambdaInfo | undefined): void {
+    const source = { own, workerOf: (id: string) => this.get(id), functionOf };
+    this.balancer.learn?.(observations, source);
+    if (own) return;
+    for (const o of observations) {
+      if (o.kind !== 'dispatch') continue;
+      const w = this.get(o.worker);
+      const fn = w === undefined ? undefined : functionOf(o.fn);
+      if (w !== undefined && fn !== undefined) this.routed(w, fn);
+    }
   }
 
   /** Applies one of the primary's changes; changes naming a worker the table no longer has are moot. */

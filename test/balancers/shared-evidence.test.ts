@@ -4,6 +4,8 @@
 // process, pick for pick.
 import t from 'tap';
 import type { Observation } from '../../balancers/evidence.js';
+import { CostModel } from '../../balancers/cost-aware.js';
+import { HashRing } from '../../balancers/hash-ring.js';
 import { createBalancer } from '../../balancers/index.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
 import { ServiceTimes } from '../../balancers/service-time.js';
@@ -42,7 +44,7 @@ function processOf(policy: string, settings: Record<string, unknown>, sharing: '
   const clock = new ManualClock();
   const shared: Observation[] = [];
   const workers = pool(3, { limit: 4 });
-  const echo = (o: Observation): void => balancer.learn!([o], (id) => workers.find((w) => w.id === id));
+  const echo = (o: Observation): void => balancer.learn!([o], { own: true, workerOf: (id) => workers.find((w) => w.id === id), functionOf });
   const share = sharing === 'none' ? undefined : sharing === 'echo' ? echo : (o: Observation) => void shared.push(o);
   const env: PolicyEnv = { random: seededRandom(3), now: clock.now, share };
   const balancer = createBalancer(policy, settings, env);
@@ -51,8 +53,24 @@ function processOf(policy: string, settings: Record<string, unknown>, sharing: '
   return { clock, workers, balancer, shared, picks: [], running: [] };
 }
 
-function workerOf(p: Process): (id: string) => TestWorker | undefined {
-  return (id) => p.workers.find((w) => w.id === id);
+function functionOf(name: string): LambdaInfo | undefined {
+  return functions.find((f) => f.name === name);
+}
+
+/**
+ * A batch as the primary relays it to `p` (`own`: p's own, come back), taken
+ * in as a serving process's table does: the policy learns it, and another
+ * process's dispatch adds the function's packages to the worker's set.
+ */
+function relay(p: Process, batch: readonly Observation[], own: boolean): void {
+  const workerOf = (id: string): TestWorker | undefined => p.workers.find((w) => w.id === id);
+  p.balancer.learn!(batch, { own, workerOf, functionOf });
+  if (own) return;
+  for (const o of batch) {
+    const w = o.kind === 'dispatch' ? workerOf(o.worker) : undefined;
+    const fn = o.kind === 'dispatch' ? functionOf(o.fn) : undefined;
+    if (w !== undefined && fn !== undefined) w.packages = new Set([...w.packages, ...fn.packages]);
+  }
 }
 
 /** Moves `p`'s clock to `ms`, ending the requests due by then in order. */
@@ -104,16 +122,19 @@ for (const [policy, settings] of learning) {
     advance(a, a.clock.ms + 2000);
     advance(b, a.clock.ms);
     t.ok(a.shared.length > 0, 'a completion goes to the sink');
-    t.same(learned(a), { clusterServiceMs: null, warmMs: null, perPackageMs: null, completions: { seen: a.shared.length / 2, learned: 0 } }, 'and not into the estimates until it comes back');
+    const completed = a.shared.filter((o) => o.kind === 'service').length;
+    t.ok(completed > 0);
+    t.same(learned(a), { clusterServiceMs: null, warmMs: null, perPackageMs: null, completions: { seen: completed, learned: 0 } }, 'and not into the estimates until it comes back');
     // Both serve at once, the load balancer's share each; every 8 requests (200 ms) the primary relays, in the order it received them.
     for (let round = 0; round < 20; round++) {
       if (round > 0) {
         traffic(a, 8, randomA);
         traffic(b, 8, randomB);
       }
-      const batch = [...a.shared.splice(0), ...b.shared.splice(0)];
-      a.balancer.learn!(batch, workerOf(a));
-      b.balancer.learn!(batch, workerOf(b));
+      for (const [from, batch] of [[a, a.shared.splice(0)], [b, b.shared.splice(0)]] as const) {
+        relay(a, batch, from === a);
+        relay(b, batch, from === b);
+      }
     }
     const [x, y] = [learned(a), learned(b)];
     const total = (x.completions as { seen: number }).seen + (y.completions as { seen: number }).seen;
@@ -151,7 +172,12 @@ t.test('observations of workers the learner does not have are skipped; the work 
   w!.inFlight = 0;
   times.update(w!);
   work.dropped(w!, functions[2]);
-  t.match(sent, [{ kind: 'service', worker: w!.id, area: 50, busy: 50, clusterArea: 50, joint: false }, { kind: 'work', work: 50, missing: 1 }]);
+  t.match(sent, [
+    { kind: 'dispatch', worker: w!.id, fn: functions[2]!.name },
+    { kind: 'service', worker: w!.id, area: 50, busy: 50, clusterArea: 50, joint: false },
+    { kind: 'work', work: 50, missing: 1 },
+  ]);
+  sent.shift();
 
   const other = new ServiceTimes(clock.now);
   const [v] = pool(1);
@@ -161,6 +187,50 @@ t.test('observations of workers the learner does not have are skipped; the work 
   other.learn(sent[0]!, v);
   t.equal(other.of(v!), 50);
   const otherWork = new WorkModel(clock.now);
-  otherWork.learn(sent[1]!);
+  otherWork.learn(sent[1]!, undefined, undefined, false);
   t.equal(otherWork.perPackageMs(), 50, 'a cold run of 50 ms lacking one package, no warm run yet');
+});
+
+t.test('another process\'s dispatch: its installs count as under way here, its packages as held', async (t) => {
+  const fn = functions[1]!; // scipy, numpy, six
+  /** Work observations of one request of `fn` this process sends to a reporting worker that holds `six`, after (or without) another process's dispatch of `fn` there. */
+  const ownRequestAfter = (otherDispatched: boolean): Observation[] => {
+    const clock = new ManualClock();
+    const sent: Observation[] = [];
+    const work = new WorkModel(clock.now, undefined, (o) => sent.push(o));
+    const [w] = pool(1);
+    w!.cores = 1;
+    work.add(w!);
+    // A first dispatch looks at the set; the report after it is what the worker says it has installed.
+    w!.inFlight = 1;
+    work.taken(w!, functions[2]);
+    w!.inFlight = 0;
+    work.dropped(w!, functions[2]);
+    w!.packages = new Set(['six']);
+    if (otherDispatched) work.learn({ kind: 'dispatch', worker: w!.id, fn: fn.name }, w, fn, false);
+    sent.length = 0;
+    w!.inFlight = 1;
+    work.taken(w!, fn);
+    clock.ms += 500;
+    w!.inFlight = 0;
+    work.dropped(w!, fn);
+    return sent.filter((o) => o.kind === 'work');
+  };
+  t.match(ownRequestAfter(false), [{ kind: 'work', missing: 2 }], 'alone, the request installs scipy and numpy: a cold run');
+  t.same(ownRequestAfter(true), [], 'after the other process\'s dispatch it joins those installs: not learned from');
+
+  const clock = new ManualClock();
+  const ring = new HashRing();
+  const model = new CostModel({ random: seededRandom(1), now: clock.now }, 600_000, ring);
+  const [w] = pool(1);
+  ring.add(w!);
+  model.add(w!);
+  clock.ms = 1000;
+  t.notOk(model.holds(w!, 'numpy', clock.ms), 'nothing sent there yet');
+  model.learn({ kind: 'dispatch', worker: w!.id, fn: fn.name }, w, fn, false);
+  t.ok(fn.packages.every((p) => model.holds(w!, p, clock.ms)), 'another process sent the function there: its packages count as held');
+  model.learn({ kind: 'dispatch', worker: w!.id, fn: 'f3' }, w, functions[2], true);
+  t.notOk(model.holds(w!, 'requests', clock.ms), 'this process\'s own dispatch, come back, was taken in when it happened');
+  clock.ms += 700_000;
+  t.notOk(model.holds(w!, 'numpy', clock.ms), 'and ages out with the package lifetime');
 });

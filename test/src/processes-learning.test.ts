@@ -80,7 +80,7 @@ for (const [policy, extra] of [['cost-aware', {}], ['pkg-aware', { loadThreshold
 
     const metrics = (await fresh(proxy.url, '/metrics', 'GET')).text;
     const total = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1] ?? NaN);
-    const observations = 2 * 90; // a service and a work observation per completion (none joins an install here)
+    const observations = 3 * 90; // per request: its dispatch, and a service and a work observation of its completion (none joins an install here)
     t.equal(total('warmroute_learning_observations_sent_total'), observations, 'every observation sent once');
     t.equal(total('warmroute_learning_observations_received_total'), 2 * observations, 'and folded by both processes');
     t.equal(total('warmroute_learning_observations_dropped_total'), 0, 'none dropped');
