@@ -1,13 +1,13 @@
 import type { LambdaInfo, WorkerView } from './types.js';
 
 /**
- * What a learned model takes in at one completion, so that the processes of
- * one proxy (`processes` above 1) learn from each other's requests: a model
- * hands what it measured to its sink instead of folding it at once, and
- * folds every process's observations, its own included, as the primary
- * relays them: one sequence in one order, so every process's estimates are
- * the same. Plain data (it crosses processes as JSON); a worker is named by
- * its stable id.
+ * What the learned models take in, so that the processes of one proxy
+ * (`processes` above 1) learn from each other's requests. Completions: a
+ * model hands what it measured to its sink instead of folding it at once,
+ * and folds every process's, its own included, as the primary relays them:
+ * one sequence in one order, so every process's estimates are the same.
+ * Dispatches: see DispatchObservation. Plain data (it crosses processes as
+ * JSON); a worker is named by its stable id, a function by its name.
  */
 export type Observation = ServiceObservation | WorkObservation | DispatchObservation;
 

@@ -233,9 +233,9 @@ export class ProxyMetrics implements TableListener {
   /** Counters of the observations a serving process of several shares with the others for its policy's models (made only there). */
   evidenceCounts(): { sent(n: number): void; dropped(n: number): void; received(n: number): void } {
     const registers = [this.registry];
-    const sent = new Counter({ name: 'warmroute_learning_observations_sent_total', help: 'Observations of the policy\'s learned models (completions) this proxy\'s processes sent to the primary, which relays them to every process; processes above 1 only', registers });
+    const sent = new Counter({ name: 'warmroute_learning_observations_sent_total', help: 'Observations of the policy\'s learned models (dispatches, completions) this proxy\'s processes sent to the primary, which relays them to every process; processes above 1 only', registers });
     const dropped = new Counter({ name: 'warmroute_learning_observations_dropped_total', help: 'Observations a process dropped, oldest first, because the primary had not taken its previous batch and its buffer was full; processes above 1 only', registers });
-    const received = new Counter({ name: 'warmroute_learning_observations_received_total', help: 'Observations (every process\'s, their own included) this proxy\'s processes folded into their policy\'s models; processes above 1 only', registers });
+    const received = new Counter({ name: 'warmroute_learning_observations_received_total', help: 'Observations (every process\'s, their own included) this proxy\'s processes received from the primary for their policy\'s models; processes above 1 only', registers });
     return { sent: (n) => sent.inc(n), dropped: (n) => dropped.inc(n), received: (n) => received.inc(n) };
   }
 }
