@@ -47,7 +47,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
   let packages = packagesOf(start.picture);
   const log = makeLogger(config.logLevel, { process: index });
   const clock = realClock;
-  // What this process's policy learns from its requests goes to the others in batches through the primary.
+  // What this process's policy learns from its requests goes in batches to the primary, which relays it to every process.
   // The metrics come after the table; until then nothing is dispatched, so nothing is counted.
   let evidenceCounts: ReturnType<ProxyMetrics['evidenceCounts']> | undefined;
   const relay = new EvidenceRelay(clock, (batch, written) => {
