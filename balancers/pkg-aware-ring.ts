@@ -12,5 +12,5 @@ import type { Policy } from './types.js';
 export const pkgAwareRingPolicy: Policy = {
   name: 'pkg-aware-ring',
   settings: packageAwareSettings,
-  create: (settings) => createPackageAware('pkg-aware-ring', settings, 'ring'),
+  create: (settings, env) => createPackageAware('pkg-aware-ring', settings, 'ring', env),
 };

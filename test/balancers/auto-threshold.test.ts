@@ -71,37 +71,39 @@ t.test('the auto threshold is at least 1 and at most the connection limit, whate
   t.pass('1 <= threshold <= limit for every input');
 });
 
-t.test('pkg-aware "auto" follows reported cores, the connection limit and learned service times', async (t) => {
-  const costs = { numpy: { sizeBytes: 1, installMs: 150, importMs: 50 }, six: { sizeBytes: 1, installMs: 0, importMs: 0 } };
-  const fresh = (clock: ManualClock): TestTable => new TestTable(createBalancer('pkg-aware', { loadThreshold: 'auto' }, envOf(clock, costs)), pool(6, { limit: 8 }));
+for (const policy of ['pkg-aware', 'pkg-aware-ring'] as const) {
+  t.test(`${policy} "auto" follows reported cores, the connection limit and learned service times`, async (t) => {
+    const costs = { numpy: { sizeBytes: 1, installMs: 150, importMs: 50 }, six: { sizeBytes: 1, installMs: 0, importMs: 0 } };
+    const fresh = (clock: ManualClock): TestTable => new TestTable(createBalancer(policy, { loadThreshold: 'auto' }, envOf(clock, costs)), pool(6, { limit: 8 }));
 
-  t.equal(homeRequestsBeforeSpill(fresh(new ManualClock())), 16, 'no cores reported, nothing learned: the connection limit (8 per home)');
+    t.equal(homeRequestsBeforeSpill(fresh(new ManualClock())), 16, 'no cores reported, nothing learned: the connection limit (8 per home)');
 
-  const clock = new ManualClock();
-  const table = fresh(clock);
-  const workers = table.workers;
-  for (const w of workers) w.cores = 2;
-  t.equal(homeRequestsBeforeSpill(table), 4, 'cores reported as 2, nothing learned: 2 per home');
-  drainAll(table, clock);
+    const clock = new ManualClock();
+    const table = fresh(clock);
+    const workers = table.workers;
+    for (const w of workers) w.cores = 2;
+    t.equal(homeRequestsBeforeSpill(table), 4, 'cores reported as 2, nothing learned: 2 per home');
+    drainAll(table, clock);
 
-  // Every worker serves requests of 200 ms: a cold start of 200 ms is worth waiting one service time for.
-  for (const w of workers) {
-    for (let i = 0; i < 40; i++) {
-      table.take(w);
-      clock.ms += 200;
-      table.drop(w);
+    // Every worker serves requests of 200 ms: a cold start of 200 ms is worth waiting one service time for.
+    for (const w of workers) {
+      for (let i = 0; i < 40; i++) {
+        table.take(w);
+        clock.ms += 200;
+        table.drop(w);
+      }
     }
-  }
-  t.equal(homeRequestsBeforeSpill(table), 8, '2 slots x (1 + 200/200) = 4 per home');
-  drainAll(table, clock);
+    t.equal(homeRequestsBeforeSpill(table), 8, '2 slots x (1 + 200/200) = 4 per home');
+    drainAll(table, clock);
 
-  for (const w of workers) w.cores = 3;
-  t.equal(homeRequestsBeforeSpill(table), 12, 'cores grow to 3: 6 per home');
-  drainAll(table, clock);
+    for (const w of workers) w.cores = 3;
+    t.equal(homeRequestsBeforeSpill(table), 12, 'cores grow to 3: 6 per home');
+    drainAll(table, clock);
 
-  for (const w of workers) table.setLimit(w, 5);
-  t.equal(homeRequestsBeforeSpill(table), 10, 'the connection limit caps it: 5 per home');
-});
+    for (const w of workers) table.setLimit(w, 5);
+    t.equal(homeRequestsBeforeSpill(table), 10, 'the connection limit caps it: 5 per home');
+  });
+}
 
 t.test('a longer service time lowers the auto threshold; a dearer cold start raises it', async (t) => {
   const thresholds: number[] = [];
