@@ -3,7 +3,7 @@
 
 import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts } from '../simulate.js';
 import { parseAgainst } from '../experiment/against.js';
-import { fittedParamsOf } from '../fit-real.js';
+import { fittedParamsOf } from '../fit.js';
 import { DEFAULT_STATIC_BUDGET } from '../experiment/plan.js';
 import { createProgressBar } from '../progress.js';
 import { InputError, readInputFile, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
