@@ -15,7 +15,6 @@ import { footprintBytes, parseRegistry } from '../workload.js';
 import { REPOSITORY_DEFAULTS, writeHandlers, writePackageRepository } from '../wheels.js';
 import { join } from 'node:path';
 
-
 const DEFAULTS = { packages: 1000, handlers: 100, levels: 8, zipf: 1.4, importsMean: 4, repeat: 10 } as const;
 
 const USAGE = `usage: pipbench generate --out DIR [flags]
@@ -63,11 +62,8 @@ const OPTIONS = {
 
 type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
 
-
-
 // Far beyond any benchmark, low enough that a typo cannot exhaust memory.
 const LIMITS = { packages: 1_000_000, handlers: 100_000, levels: 100, repeat: 10_000, zipf: 10, importsMean: 10_000, scale: 10 } as const;
-
 
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   let values: Flags;
