@@ -4,7 +4,7 @@ import { ConfigError, describeValue, parseJsonText } from '../src/config-error.j
 import { parsePackageTable as parseCostTable, type PackageCost } from '../src/packages.js';
 import { parseRegistryText } from '../src/registry.js';
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate.js';
+import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate/index.js';
 import type { PackageInfo, RegistryEntry } from './package-info.js';
 
 export interface Workload {

@@ -9,10 +9,10 @@ import {
   consistentHandlers,
   writeWorkloadFiles,
   type GeneratedWorkload,
-} from '../generate.js';
+} from '../generate/index.js';
 import type { PackageInfo } from '../package-info.js';
 import { footprintBytes, parseRegistry } from '../workload.js';
-import { REPOSITORY_DEFAULTS, writeHandlers, writePackageRepository } from '../wheels.js';
+import { REPOSITORY_DEFAULTS, writeHandlers, writePackageRepository } from '../generate/wheels.js';
 import { join } from 'node:path';
 
 const DEFAULTS = { packages: 1000, handlers: 100, levels: 8, zipf: 1.4, importsMean: 4, repeat: 10 } as const;

@@ -1,9 +1,9 @@
 // `pipbench simulate`: the policy comparison of `pipbench experiment` in virtual
 // time, repeated over placements and request sequences; writes results/<name>/.
 
-import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts } from '../simulate.js';
+import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts } from '../simulate/index.js';
 import { parseAgainst } from '../experiment/against.js';
-import { fittedParamsOf } from '../fit.js';
+import { fittedParamsOf } from '../calibrate/fit.js';
 import { DEFAULT_STATIC_BUDGET } from '../experiment/plan.js';
 import { createProgressBar } from '../progress.js';
 import { InputError, readInputFile, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';

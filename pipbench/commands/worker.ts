@@ -1,6 +1,6 @@
 // pipbench worker: runs one OpenLambda-style worker (engine model or process) until SIGINT/SIGTERM.
 import { parseFlags, parseNumberFlag, PROCESS_IO, stopRequested, UsageError, type CommandIO } from './support.js';
-import { DEFAULT_SEED } from '../generate.js';
+import { DEFAULT_SEED } from '../generate/index.js';
 import { startProcessWorker, type ProcessWorkerOptions } from '../process-engine/index.js';
 import { loadWorkload, type Workload } from '../workload.js';
 import { WORKER_DEFAULTS, startSimulatedWorker, type SimWorkerOptions } from '../worker.js';

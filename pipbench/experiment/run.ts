@@ -3,7 +3,7 @@
 // loaded by pipbench's runner; latencies are converted back to simulated time.
 
 import { startProxy } from '../../src/app.js';
-import { MODEL_DEFAULTS } from '../model.js';
+import { MODEL_DEFAULTS } from '../model/index.js';
 import { runWorkload, seededRandom } from '../runner.js';
 import type { RequestRecord } from '../stats.js';
 import { sharedHostCpu, startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from '../worker.js';

@@ -10,13 +10,13 @@
 // workers' CPU quota as each model worker's cores.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { logFigures, readLog, runCase, thesisCases, thesisDataDir, thesisSetup, type FittedParams } from './calibrate.js';
-import { runFigures } from './experiment/figures.js';
-import { loadExperimentWorkload, planRows, type ExperimentParams, type PolicyName } from './experiment/plan.js';
-import { MODEL_DEFAULTS, type ModelParams } from './model.js';
-import { PARALLEL_INSTALLS } from './process-engine/package-cache.js';
-import { loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from './simulate.js';
-import { mean } from './stats.js';
+import { logFigures, readLog, runCase, thesisCases, thesisDataDir, thesisSetup, type FittedParams } from './index.js';
+import { runFigures } from '../experiment/figures.js';
+import { loadExperimentWorkload, planRows, type ExperimentParams, type PolicyName } from '../experiment/plan.js';
+import { MODEL_DEFAULTS, type ModelParams } from '../model/index.js';
+import { PARALLEL_INSTALLS } from '../process-engine/package-cache.js';
+import { loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from '../simulate/index.js';
+import { mean } from '../stats.js';
 
 /** The values a grid tries for each parameter, in the grid's key order (the first outermost). */
 export type Grid<K extends string> = Readonly<Record<K, readonly number[]>>;
