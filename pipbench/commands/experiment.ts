@@ -18,7 +18,7 @@ import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
 import type { Workload } from '../workload.js';
 import {
-  InputError, loadHandlerNames, LOAD_OPTIONS, parseChoice, parseFlags, parseHandlerChoice, parseLoadFlags, parseList, parseNumberFlag, parseNumberList, readInputFile, reportingUsageErrors,
+  InputError, loadHandlerNames, LOAD_OPTIONS, parseChoice, parseFlags, parseHandlerChoice, parseLoadFlags, parseList, parseInputFile, parseNumberFlag, parseNumberList, readInputFile, reportingUsageErrors,
   shellQuote, stringFlag, UsageError, PROCESS_IO, type CommandIO, type FlagValues,
 } from './support.js';
 
@@ -193,13 +193,7 @@ async function checkInputs(registry: string, handlers: string | undefined, packa
  * than running as if there were no table.
  */
 async function checkPolicyTable(path: string, workload: Workload): Promise<void> {
-  let names: Iterable<string>;
-  try {
-    names = parsePackageTableText(await readInputFile('policy-packages', path), path).keys();
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError(`--policy-packages ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const names = (await parseInputFile('policy-packages', path, parsePackageTableText)).keys();
   const used = new Set<string>();
   for (const pkgs of workload.registry.values()) for (const p of pkgs) used.add(p);
   for (const name of names) if (used.has(name)) return;

@@ -192,6 +192,16 @@ export async function readInputFile(flag: string, path: string): Promise<string>
   }
 }
 
+/** Reads the file a flag names and parses it; what the parser rejects (its message names the file) is an InputError naming the flag. */
+export async function parseInputFile<T>(flag: string, path: string, parse: (text: string, path: string) => T): Promise<T> {
+  const text = await readInputFile(flag, path);
+  try {
+    return parse(text, path);
+  } catch (err) {
+    throw new InputError(`--${flag} ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 export async function writeOutputFile(flag: string, path: string, content: string): Promise<void> {
   try {
     await writeFile(path, content);
