@@ -5,7 +5,6 @@
 // run_workload.py: uniform over the list, or uniform over a slice of the list
 // that moves on every rotation period.
 
-import { parseRegistryText } from '../src/registry.js';
 import { seededRandom } from '../balancers/seeded-random.js';
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
@@ -275,19 +274,6 @@ function describeNetworkError(err: unknown): string {
 }
 
 // ---------------------------------------------------------------- inputs and outputs
-
-/**
- * Function names of an olscheduler registry `[{"handle", "pkgs"}]`, read by the
- * proxy's own parser. Throws an Error naming what is wrong with the content.
- */
-export function parseRegistryNames(text: string): string[] {
-  return [...parseRegistryText(text, 'registry').keys()];
-}
-
-/** Handlers of `list` that `known` does not contain, each once, in order of first appearance. */
-export function unknownHandlers(list: readonly string[], known: ReadonlySet<string>): string[] {
-  return [...new Set(list.filter((h) => !known.has(h)))];
-}
 
 export const RECORD_COLUMNS = ['start', 'offset_ms', 'handler', 'status', 'latency_ms', 'worker', 'error'] as const;
 

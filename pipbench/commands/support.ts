@@ -6,7 +6,8 @@ import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { UsageError } from '../../src/usage-error.js';
-import { parseRegistryNames, unknownHandlers, type HandlerChoice, type RotationSlice } from '../runner.js';
+import { parseRegistryText } from '../../src/registry.js';
+import type { HandlerChoice, RotationSlice } from '../runner.js';
 import { parseHandlerList } from '../workload.js';
 
 export { UsageError };
@@ -219,7 +220,7 @@ export async function loadHandlerNames(handlersPath: string | undefined, registr
   if (registryPath !== undefined) {
     const text = await readInputFile('registry', registryPath);
     try {
-      registryNames = parseRegistryNames(text);
+      registryNames = [...parseRegistryText(text, 'registry').keys()];
     } catch (err) {
       throw new InputError(`--registry ${registryPath}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -231,7 +232,8 @@ export async function loadHandlerNames(handlersPath: string | undefined, registr
   const handlers = parseHandlerList(await readInputFile('handlers', handlersPath));
   if (handlers.length === 0) throw new InputError(`--handlers ${handlersPath}: no handler names in it`);
   if (registryNames) {
-    const unknown = unknownHandlers(handlers, new Set(registryNames));
+    const known = new Set(registryNames);
+    const unknown = [...new Set(handlers.filter((h) => !known.has(h)))];
     if (unknown.length > 0) {
       const shown = unknown.slice(0, 5).map((h) => `"${h}"`).join(', ');
       throw new InputError(`--handlers ${handlersPath}: ${unknown.length} handler(s) not in registry ${registryPath}: ${shown}${unknown.length > 5 ? ', ...' : ''}`);
