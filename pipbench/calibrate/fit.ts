@@ -17,6 +17,7 @@ import { MODEL_DEFAULTS, type ModelParams } from '../model/index.js';
 import { PARALLEL_INSTALLS } from '../process-engine/package-cache.js';
 import { loadLambdas, loadPackageCosts, simulateRun, type SimulationSetup } from '../simulate/index.js';
 import { mean } from '../stats.js';
+import { fileErrorReason } from '../workload.js';
 
 /** The values a grid tries for each parameter, in the grid's key order (the first outermost). */
 export type Grid<K extends string> = Readonly<Record<K, readonly number[]>>;
@@ -211,7 +212,7 @@ async function readSummary(source: string, row: string): Promise<{ path: string;
   try {
     data = JSON.parse(await readFile(path, 'utf8')) as typeof data;
   } catch (err) {
-    throw new Error(`${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new Error(`${path}: ${fileErrorReason(err)}`);
   }
   if (typeof data.params !== 'object' || !Array.isArray(data.rows)) throw new Error(`${path}: not a summary.json of pipbench experiment (no "params" and "rows")`);
   const found = data.rows.find((r) => r.id === row);

@@ -1,5 +1,4 @@
 // pipbench generate: writes packages.json, registry.json and handlers.txt.
-import { readFile } from 'node:fs/promises';
 import { parseFlags, parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import {
   DEFAULT_SEED,
@@ -11,7 +10,7 @@ import {
   type GeneratedWorkload,
 } from '../generate/index.js';
 import type { PackageInfo } from '../package-info.js';
-import { footprintBytes, parseRegistry } from '../workload.js';
+import { footprintBytes, parseRegistry, readText } from '../workload.js';
 import { REPOSITORY_DEFAULTS, writeHandlers, writePackageRepository } from '../generate/wheels.js';
 import { join } from 'node:path';
 
@@ -94,14 +93,7 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       const clash = (['packages', 'handlers', 'levels', 'zipf', 'imports-mean'] as const).find((k) => values[k] !== undefined);
       if (clash) throw new UsageError(`--${clash} describes a generated graph and cannot be combined with --from-registry`);
       const path = values['from-registry'];
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new Error(`cannot read registry ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-      }
-      workload = workloadFromRegistry(parseRegistry(text, path), seed, repeat, samples);
+      workload = workloadFromRegistry(parseRegistry(await readText(path, 'registry'), path), seed, repeat, samples);
     } else {
       workload = generateWorkload(
         {

@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../../src/usage-error.js';
 import { parseRegistryText } from '../../src/registry.js';
 import type { HandlerChoice, RotationSlice } from '../runner.js';
-import { parseHandlerList } from '../workload.js';
+import { fileErrorReason, parseHandlerList } from '../workload.js';
 
 export { UsageError };
 
@@ -187,9 +187,7 @@ export async function readInputFile(flag: string, path: string): Promise<string>
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new InputError(`--${flag} ${path}: ${reason}`);
+    throw new InputError(`--${flag} ${path}: ${fileErrorReason(err)}`);
   }
 }
 
