@@ -300,15 +300,11 @@ export function formatRecordsCsv(records: readonly RequestRecord[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** Records as JSON lines, one object per request with the CSV's keys. */
+/** Records as JSON lines, one object per request with the CSV's keys (offset, status and latency as numbers). */
 export function formatRecordsJsonl(records: readonly RequestRecord[]): string {
-  return records.map((r) => JSON.stringify({
-    start: new Date(r.startEpochMs).toISOString(),
-    offset_ms: Number(r.offsetMs.toFixed(3)),
-    handler: r.handler,
-    status: r.status,
-    latency_ms: Number(r.latencyMs.toFixed(3)),
-    worker: r.worker,
-    error: r.error,
-  })).join('\n') + (records.length ? '\n' : '');
+  const numeric = new Set<string>(['offset_ms', 'status', 'latency_ms']);
+  return records.map((r) => JSON.stringify(Object.fromEntries(recordFields(r).map((v, i) => {
+    const column = RECORD_COLUMNS[i] as string;
+    return [column, numeric.has(column) ? Number(v) : v];
+  })))).join('\n') + (records.length ? '\n' : '');
 }
