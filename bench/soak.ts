@@ -11,7 +11,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
-import { parseRegistryNames, runWorkload } from '../pipbench/runner.js';
+import { runWorkload } from '../pipbench/runner.js';
+import { parseRegistryText } from '../src/registry.js';
 import type { RequestRecord } from '../pipbench/stats.js';
 import { freePort, runBenchmark, startChild, stopChild, tempFolder, waitForPort, type Child } from './children.js';
 import { adminPost, proxyStatus, rssMiB, startProxyChild, type ProxyChild } from './proxy-child.js';
@@ -193,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
   const loadAvgAtStart = loadAverages();
   const durationMs = s.minutes * 60_000;
   const warmupSec = Math.min(60, Math.max(5, (durationMs / 1000) * 0.1));
-  const handlers = parseRegistryNames(readFileSync(REGISTRY, 'utf8'));
+  const handlers = [...parseRegistryText(readFileSync(REGISTRY, 'utf8'), REGISTRY).keys()];
   const dir = tempFolder('soak');
   const configPath = join(dir, 'warmroute.json');
   const log = (text: string): void => void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${text}\n`);

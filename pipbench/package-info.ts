@@ -1,6 +1,6 @@
 // What pipbench knows of a package (sizes, costs, place in the dependency
 // graph) and the olscheduler registry entry that names a handler's packages:
-// the vocabulary generate.ts writes and workload.ts reads, kept apart so that
+// the vocabulary generate/ writes and workload.ts reads, kept apart so that
 // neither imports the other for it.
 
 export interface PackageInfo {

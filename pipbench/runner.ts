@@ -5,7 +5,6 @@
 // run_workload.py: uniform over the list, or uniform over a slice of the list
 // that moves on every rotation period.
 
-import { parseRegistryText } from '../src/registry.js';
 import { seededRandom } from '../balancers/seeded-random.js';
 import { setMaxListeners } from 'node:events';
 import { Agent, request } from 'undici';
@@ -276,19 +275,6 @@ function describeNetworkError(err: unknown): string {
 
 // ---------------------------------------------------------------- inputs and outputs
 
-/**
- * Function names of an olscheduler registry `[{"handle", "pkgs"}]`, read by the
- * proxy's own parser. Throws an Error naming what is wrong with the content.
- */
-export function parseRegistryNames(text: string): string[] {
-  return [...parseRegistryText(text, 'registry').keys()];
-}
-
-/** Handlers of `list` that `known` does not contain, each once, in order of first appearance. */
-export function unknownHandlers(list: readonly string[], known: ReadonlySet<string>): string[] {
-  return [...new Set(list.filter((h) => !known.has(h)))];
-}
-
 export const RECORD_COLUMNS = ['start', 'offset_ms', 'handler', 'status', 'latency_ms', 'worker', 'error'] as const;
 
 function csvField(value: string): string {
@@ -314,15 +300,11 @@ export function formatRecordsCsv(records: readonly RequestRecord[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** Records as JSON lines, one object per request with the CSV's keys. */
+/** Records as JSON lines, one object per request with the CSV's keys (offset, status and latency as numbers). */
 export function formatRecordsJsonl(records: readonly RequestRecord[]): string {
-  return records.map((r) => JSON.stringify({
-    start: new Date(r.startEpochMs).toISOString(),
-    offset_ms: Number(r.offsetMs.toFixed(3)),
-    handler: r.handler,
-    status: r.status,
-    latency_ms: Number(r.latencyMs.toFixed(3)),
-    worker: r.worker,
-    error: r.error,
-  })).join('\n') + (records.length ? '\n' : '');
+  const numeric = new Set<string>(['offset_ms', 'status', 'latency_ms']);
+  return records.map((r) => JSON.stringify(Object.fromEntries(recordFields(r).map((v, i) => {
+    const column = RECORD_COLUMNS[i] as string;
+    return [column, numeric.has(column) ? Number(v) : v];
+  })))).join('\n') + (records.length ? '\n' : '');
 }

@@ -1,13 +1,13 @@
 // An OpenLambda-style worker over HTTP: the routes and the `GET /status`
 // contract (serveWorker), whatever engine runs the invocations. The default
-// engine is the worker model (pipbench/model.ts) on the real clock scaled by
+// engine is the worker model (pipbench/model/index.ts) on the real clock scaled by
 // the time scale, written down in pipbench/README.md ("Worker model"); the
 // process engine (pipbench/process-engine/) runs real pip and Python.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { finished } from 'node:stream/promises';
 import { realClock, type Clock } from '../src/clock.js';
-import { MODEL_DEFAULTS, WorkerClosedError, createCpu as createCpuOn, round3, WorkerModel, type CpuDiscipline, type CpuModel, type InvocationResult as ModelResult, type ModelParams, type ModelStatus } from './model.js';
+import { MODEL_DEFAULTS, WorkerClosedError, createCpu as createCpuOn, round3, WorkerModel, type CpuDiscipline, type CpuModel, type InvocationResult as ModelResult, type ModelParams, type ModelStatus } from './model/index.js';
 import { footprintBytes, type Workload } from './workload.js';
 
 export const WORKER_DEFAULTS = {

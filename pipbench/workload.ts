@@ -4,7 +4,7 @@ import { ConfigError, describeValue, parseJsonText } from '../src/config-error.j
 import { parsePackageTable as parseCostTable, type PackageCost } from '../src/packages.js';
 import { parseRegistryText } from '../src/registry.js';
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate.js';
+import { DEFAULT_SEED, fillPackageTable, levelFromName, loadCostSamples, type CostSamples } from './generate/index.js';
 import type { PackageInfo, RegistryEntry } from './package-info.js';
 
 export interface Workload {
@@ -50,13 +50,21 @@ export async function loadWorkload(opts: LoadWorkloadOptions): Promise<Workload>
   return { registry, packages, handlers };
 }
 
-async function readText(path: string, what: string): Promise<string> {
+/** Why a file could not be read (or parsed), in a few words: the one wording of pipbench's file errors. */
+export function fileErrorReason(err: unknown): string {
+  const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A file's text; an Error naming what it is, the path and why it cannot be read. */
+export async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-    throw new Error(`cannot read ${what} ${path}: ${reason}`);
+    throw new Error(`cannot read ${what} ${path}: ${fileErrorReason(err)}`);
   }
 }
 

@@ -9,7 +9,7 @@ import { parseComparisonFlags, prepareInputs } from '../dist/pipbench/commands/e
 import { SIMULATE_FLAGS } from '../dist/pipbench/commands/simulate.js';
 import { PROCESS_IO, reportingUsageErrors, UsageError } from '../dist/pipbench/commands/support.js';
 import { planRows, repeats } from '../dist/pipbench/experiment/plan.js';
-import { loadLambdas, loadPackageCosts, simulateRun } from '../dist/pipbench/simulate.js';
+import { loadLambdas, loadPackageCosts, simulateRun } from '../dist/pipbench/simulate/index.js';
 
 /** Counts by key, keys in natural order (worker2 before worker10, minute 2 before minute 10). */
 function countBy(list, key) {

@@ -1,11 +1,10 @@
 // pipbench calibrate: the worker model against the thesis's logs, and the fit that chooses its parameters; writes results/calibration/.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { calibrate } from '../calibrate.js';
-import { calibrationCharts, calibrationMarkdown, fitCharts, fitMarkdown, realFitMarkdown } from '../calibrate-report.js';
-import { DEFAULT_FIT_GRID, fitModel, gridCandidates, type FitGrid, type Grid } from '../fit.js';
-import { DEFAULT_REAL_FIT_GRID, fitReal } from '../fit-real.js';
-import { MODEL_DEFAULTS } from '../model.js';
+import { calibrate } from '../calibrate/index.js';
+import { calibrationCharts, calibrationMarkdown, fitCharts, fitMarkdown, realFitMarkdown } from '../calibrate/report.js';
+import { DEFAULT_FIT_GRID, DEFAULT_REAL_FIT_GRID, fitModel, fitReal, gridCandidates, type FitGrid, type Grid } from '../calibrate/fit.js';
+import { MODEL_DEFAULTS } from '../model/index.js';
 import { createProgressBar } from '../progress.js';
 import { parseFlags, parseNumberFlag, parseNumberListFlag, PROCESS_IO, UsageError, reportingUsageErrors, type CommandIO } from './support.js';
 

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { startProxy, type RunningProxy } from '../../src/app.js';
-import { loadWorkload } from '../workload.js';
+import { fileErrorReason, loadWorkload } from '../workload.js';
 import { startSimulatedWorker, type SimulatedWorker } from '../worker.js';
 import { InputError, parseFlags, PROCESS_IO, UsageError, reportingUsageErrors, stopRequested, type CommandIO } from './support.js';
 
@@ -98,8 +98,7 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
     try {
       config = JSON.parse(await readFile(path, 'utf8'));
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new InputError(`config ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      throw new InputError(`config ${path}: ${fileErrorReason(err)}`);
     }
     if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new InputError(`config ${path}: must be a JSON object`);
     const demo = await startDemo({ config: config as Record<string, unknown>, baseDir: dirname(resolve(path)), workers, timeScale });

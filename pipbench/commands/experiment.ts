@@ -16,11 +16,10 @@ import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { parsePackageTableText } from '../../src/packages.js';
 import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
-import type { HandlerChoice } from '../runner.js';
 import type { Workload } from '../workload.js';
 import {
-  InputError, loadHandlerNames, parseChoice, parseFlags, parseList, parseNumberFlag, parseNumberList, parseRotationSlice, readInputFile, reportingUsageErrors,
-  shellQuote, UsageError, PROCESS_IO, type CommandIO,
+  InputError, loadHandlerNames, LOAD_OPTIONS, parseChoice, parseFlags, parseHandlerChoice, parseLoadFlags, parseList, parseInputFile, parseNumberFlag, parseNumberList, readInputFile, reportingUsageErrors,
+  shellQuote, stringFlag, UsageError, PROCESS_IO, type CommandIO, type FlagValues,
 } from './support.js';
 
 export type Engine = ExperimentResult['engine'];
@@ -130,10 +129,7 @@ const SHARED_OPTIONS = {
   policies: { type: 'string' },
   thresholds: { type: 'string' },
   duration: { type: 'string' },
-  mode: { type: 'string' },
-  wait: { type: 'string' },
-  rate: { type: 'string' },
-  runners: { type: 'string' },
+  ...LOAD_OPTIONS,
   cores: { type: 'string' },
   'worker-cores': { type: 'string' },
   'host-cores': { type: 'string' },
@@ -145,9 +141,6 @@ const SHARED_OPTIONS = {
   'balance-factor': { type: 'string' },
   'connections-per-worker': { type: 'string' },
   'health-interval': { type: 'string' },
-  choice: { type: 'string' },
-  'rotation-period': { type: 'string' },
-  'rotation-slice': { type: 'string' },
   seed: { type: 'string' },
   'placement-seed': { type: 'string' },
   'compare-to': { type: 'string' },
@@ -156,8 +149,6 @@ const SHARED_OPTIONS = {
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-
 
 function parsePolicies(value: string | undefined): PolicyName[] {
   const items = parseList('policies', value);
@@ -187,7 +178,6 @@ function parseThresholds(value: string | undefined): Threshold[] {
   return auto ? [...sorted, AUTO_THRESHOLD] : sorted;
 }
 
-
 /** Checks the inputs up front, so that a mistake fails in a second, not after a row has run. */
 async function checkInputs(registry: string, handlers: string | undefined, packages: string | undefined): Promise<void> {
   // The registry alone first: an empty one is named as such even when --handlers is given.
@@ -203,13 +193,7 @@ async function checkInputs(registry: string, handlers: string | undefined, packa
  * than running as if there were no table.
  */
 async function checkPolicyTable(path: string, workload: Workload): Promise<void> {
-  let names: Iterable<string>;
-  try {
-    names = parsePackageTableText(await readInputFile('policy-packages', path), path).keys();
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError(`--policy-packages ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const names = (await parseInputFile('policy-packages', path, parsePackageTableText)).keys();
   const used = new Set<string>();
   for (const pkgs of workload.registry.values()) for (const p of pkgs) used.add(p);
   for (const name of names) if (used.has(name)) return;
@@ -220,7 +204,7 @@ export interface ParsedFlags {
   readonly params: ExperimentParams;
   readonly quiet: boolean;
   /** Values of the engine's own options. */
-  readonly extra: Record<string, string | boolean | undefined>;
+  readonly extra: FlagValues;
   readonly help: boolean;
 }
 
@@ -230,8 +214,8 @@ export interface ParsedFlags {
  * here too, so their meaning is one.
  */
 export function parseComparisonFlags(engine: Engine, argv: string[], extra: ExtraOptions): ParsedFlags {
-  const values: Record<string, string | boolean | undefined> = parseFlags(argv, { ...SHARED_OPTIONS, ...extra });
-  const str = (key: string): string | undefined => (typeof values[key] === 'string' ? values[key] : undefined);
+  const values: FlagValues = parseFlags(argv, { ...SHARED_OPTIONS, ...extra });
+  const str = (key: string): string | undefined => stringFlag(values, key);
   const help = values.help === true;
   const quick = values.quick === true;
   const name = str('name') ?? (quick ? 'quick' : engine);
@@ -239,30 +223,10 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`--name must be a plain folder name (letters, digits, . _ -), got "${name}"`);
     if (str('registry') === undefined) throw new UsageError('--registry FILE is required (an olscheduler registry)');
   }
-  const mode = parseChoice('mode', str('mode'), ['async', 'sync'] as const, 'async');
-  const wait = parseNumberFlag('wait', str('wait'), { min: 0 });
-  const rate = parseNumberFlag('rate', str('rate'), { exclusiveMin: 0 });
-  const runnersFlag = parseNumberFlag('runners', str('runners'), { min: 1, integer: true });
-  let waitMs: number;
-  if (mode === 'async') {
-    if (wait !== undefined && rate !== undefined) throw new UsageError('give either --wait or --rate, not both');
-    if (runnersFlag !== undefined) throw new UsageError('--runners applies to --mode sync only');
-    waitMs = rate !== undefined ? 1000 / rate : (wait ?? DEFAULTS.waitMs);
-    if (!(waitMs > 0)) throw new UsageError('--wait must be greater than 0 in async mode');
-  } else {
-    if (rate !== undefined) throw new UsageError('--rate applies to --mode async only');
-    waitMs = wait ?? 0;
-  }
+  const { mode, waitMs, runners } = parseLoadFlags(values, { mode: 'async', waitMs: DEFAULTS.waitMs, runners: DEFAULTS.runners });
   const policies = parsePolicies(str('policies'));
   const thresholds = parseThresholds(str('thresholds'));
-  const choiceName = parseChoice('choice', str('choice'), ['uniform', 'rotate'] as const, 'uniform');
-  let choice: HandlerChoice = { kind: 'uniform' };
-  if (choiceName === 'rotate') {
-    const periodSec = parseNumberFlag('rotation-period', str('rotation-period'), { exclusiveMin: 0 }) ?? 60;
-    choice = { kind: 'rotate', periodMs: periodSec * 1000, slice: parseRotationSlice(str('rotation-slice') ?? '0.2') };
-  } else if (str('rotation-period') !== undefined || str('rotation-slice') !== undefined) {
-    throw new UsageError('--rotation-period and --rotation-slice need --choice rotate');
-  }
+  const choice = parseHandlerChoice(values);
   if (str('thresholds') !== undefined && !policies.some((p) => thresholdPolicies.has(p))) {
     throw new UsageError(`--thresholds needs one of ${[...thresholdPolicies].join(', ')} among --policies`);
   }
@@ -293,7 +257,7 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     mode,
     waitMs,
     arrivals,
-    runners: runnersFlag ?? DEFAULTS.runners,
+    runners,
     timeScale: parseNumberFlag('time-scale', str('time-scale'), { exclusiveMin: 0 }) ?? (quick ? QUICK.timeScale : DEFAULTS.timeScale),
     cores: parseNumberFlag('cores', str('cores'), { exclusiveMin: 0 }),
     workerCores: parseNumberList('worker-cores', str('worker-cores'), workers),
@@ -429,8 +393,8 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
 }
 
 /** The real workers' flags, or undefined for the worker model (and then none of them may be given). */
-function processWorkerParams(extra: Record<string, string | boolean | undefined>, params: ExperimentParams): ProcessWorkerParams | undefined {
-  const str = (key: string): string | undefined => (typeof extra[key] === 'string' ? extra[key] : undefined);
+function processWorkerParams(extra: FlagValues, params: ExperimentParams): ProcessWorkerParams | undefined {
+  const str = (key: string): string | undefined => stringFlag(extra, key);
   const engine = parseChoice('engine', str('engine'), ['model', 'process'] as const, 'model');
   const own = ['repo', 'handlers-dir', 'cpus-per-worker', 'import-cache-mb', 'repeat'];
   if (engine === 'model') {

@@ -1,5 +1,4 @@
 // pipbench generate: writes packages.json, registry.json and handlers.txt.
-import { readFile } from 'node:fs/promises';
 import { parseFlags, parseNumberFlag, PROCESS_IO, UsageError, type CommandIO } from './support.js';
 import {
   DEFAULT_SEED,
@@ -9,12 +8,11 @@ import {
   consistentHandlers,
   writeWorkloadFiles,
   type GeneratedWorkload,
-} from '../generate.js';
+} from '../generate/index.js';
 import type { PackageInfo } from '../package-info.js';
-import { footprintBytes, parseRegistry } from '../workload.js';
-import { REPOSITORY_DEFAULTS, writeHandlers, writePackageRepository } from '../wheels.js';
+import { footprintBytes, parseRegistry, readText } from '../workload.js';
+import { REPOSITORY_DEFAULTS, writeHandlers, writePackageRepository } from '../generate/wheels.js';
 import { join } from 'node:path';
-
 
 const DEFAULTS = { packages: 1000, handlers: 100, levels: 8, zipf: 1.4, importsMean: 4, repeat: 10 } as const;
 
@@ -63,11 +61,8 @@ const OPTIONS = {
 
 type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
 
-
-
 // Far beyond any benchmark, low enough that a typo cannot exhaust memory.
 const LIMITS = { packages: 1_000_000, handlers: 100_000, levels: 100, repeat: 10_000, zipf: 10, importsMean: 10_000, scale: 10 } as const;
-
 
 export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<number> {
   let values: Flags;
@@ -98,14 +93,7 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       const clash = (['packages', 'handlers', 'levels', 'zipf', 'imports-mean'] as const).find((k) => values[k] !== undefined);
       if (clash) throw new UsageError(`--${clash} describes a generated graph and cannot be combined with --from-registry`);
       const path = values['from-registry'];
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new Error(`cannot read registry ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-      }
-      workload = workloadFromRegistry(parseRegistry(text, path), seed, repeat, samples);
+      workload = workloadFromRegistry(parseRegistry(await readText(path, 'registry'), path), seed, repeat, samples);
     } else {
       workload = generateWorkload(
         {

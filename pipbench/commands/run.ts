@@ -1,13 +1,11 @@
 // `pipbench run`: send a workload to a URL, record every request, print a summary.
 
 import { createProgressBar } from '../progress.js';
-import {
-  formatRecordsCsv, formatRecordsJsonl, runWorkload, DEFAULT_DRAIN_MS, type HandlerChoice, type RunMode,
-} from '../runner.js';
+import { formatRecordsCsv, formatRecordsJsonl, runWorkload, DEFAULT_DRAIN_MS } from '../runner.js';
 import { formatSummary } from '../stats.js';
 import { formatTextLog } from '../textlog.js';
 import {
-  assertOutputDirectory, loadHandlerNames, parseChoice, parseFlags, parseNumberFlag, parseRotationSlice, PROCESS_IO, reportingUsageErrors,
+  assertOutputDirectory, loadHandlerNames, LOAD_OPTIONS, parseFlags, parseHandlerChoice, parseLoadFlags, parseNumberFlag, PROCESS_IO, reportingUsageErrors,
   UsageError, writeOutputFile, type CommandIO,
 } from './support.js';
 
@@ -65,15 +63,9 @@ async function runCommand(argv: string[], io: CommandIO): Promise<number> {
     target: { type: 'string' },
     handlers: { type: 'string' },
     registry: { type: 'string' },
-    mode: { type: 'string' },
-    runners: { type: 'string' },
-    wait: { type: 'string' },
-    rate: { type: 'string' },
+    ...LOAD_OPTIONS,
     duration: { type: 'string' },
     drain: { type: 'string' },
-    choice: { type: 'string' },
-    'rotation-period': { type: 'string' },
-    'rotation-slice': { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
     log: { type: 'string' },
@@ -86,33 +78,11 @@ async function runCommand(argv: string[], io: CommandIO): Promise<number> {
   }
 
   const target = parseTarget(values.target);
-  const mode = parseChoice<RunMode>('mode', values.mode, ['sync', 'async'], 'sync');
+  const { mode, waitMs: intervalMs, runners } = parseLoadFlags(values, { mode: 'sync', runners: 1 });
   const durationSec = parseNumberFlag('duration', values.duration, { exclusiveMin: 0 }) ?? 10;
   const drainSec = parseNumberFlag('drain', values.drain, { min: 0 }) ?? DEFAULT_DRAIN_MS / 1000;
   const seed = parseNumberFlag('seed', values.seed, { integer: true }) ?? 1;
-  const wait = parseNumberFlag('wait', values.wait, { min: 0 });
-  const rate = parseNumberFlag('rate', values.rate, { exclusiveMin: 0 });
-  let runners = parseNumberFlag('runners', values.runners, { min: 1, integer: true });
-  let intervalMs: number | undefined;
-  if (mode === 'async') {
-    if (runners !== undefined) throw new UsageError('--runners applies to --mode sync only; async sends one request every --wait ms');
-    if (wait !== undefined && rate !== undefined) throw new UsageError('give either --wait or --rate, not both');
-    if (wait === undefined && rate === undefined) throw new UsageError('--mode async needs --wait MS or --rate N');
-    intervalMs = rate !== undefined ? 1000 / rate : wait;
-    if (!(intervalMs !== undefined && intervalMs > 0)) throw new UsageError('--wait must be greater than 0 in async mode');
-  } else {
-    if (rate !== undefined) throw new UsageError('--rate applies to --mode async only');
-    runners ??= 1;
-    intervalMs = wait ?? 0;
-  }
-  const choiceName = parseChoice('choice', values.choice, ['uniform', 'rotate'], 'uniform');
-  let choice: HandlerChoice = { kind: 'uniform' };
-  if (choiceName === 'rotate') {
-    const periodSec = parseNumberFlag('rotation-period', values['rotation-period'], { exclusiveMin: 0 }) ?? 60;
-    choice = { kind: 'rotate', periodMs: periodSec * 1000, slice: parseRotationSlice(values['rotation-slice'] ?? '0.2') };
-  } else if (values['rotation-period'] !== undefined || values['rotation-slice'] !== undefined) {
-    throw new UsageError('--rotation-period and --rotation-slice need --choice rotate');
-  }
+  const choice = parseHandlerChoice(values);
   const outFormat = values.out !== undefined ? outputFormat(values.out) : undefined;
   if (values.out !== undefined) await assertOutputDirectory('out', values.out);
   if (values.log !== undefined) await assertOutputDirectory('log', values.log);

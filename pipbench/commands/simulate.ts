@@ -1,12 +1,12 @@
 // `pipbench simulate`: the policy comparison of `pipbench experiment` in virtual
 // time, repeated over placements and request sequences; writes results/<name>/.
 
-import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts } from '../simulate.js';
+import { simulateExperiment, simulationRunCount, loadLambdas, loadPackageCosts } from '../simulate/index.js';
 import { parseAgainst } from '../experiment/against.js';
-import { fittedParamsOf } from '../fit-real.js';
+import { fittedParamsOf } from '../calibrate/fit.js';
 import { DEFAULT_STATIC_BUDGET } from '../experiment/plan.js';
 import { createProgressBar } from '../progress.js';
-import { InputError, readInputFile, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
+import { InputError, parseInputFile, reportingUsageErrors, PROCESS_IO, type CommandIO } from './support.js';
 import { parseComparisonFlags, prepareInputs, report, sharedFlagsHelp } from './experiment.js';
 
 export const HELP = `usage: pipbench simulate --registry FILE [flags]
@@ -73,26 +73,8 @@ async function simulateCommand(argv: string[], io: CommandIO): Promise<number> {
   } catch (err) {
     throw new InputError(err instanceof Error ? err.message : String(err));
   }
-  let against;
-  if (typeof extra.against === 'string') {
-    const path = extra.against;
-    try {
-      against = parseAgainst(await readInputFile('against', path), path);
-    } catch (err) {
-      if (err instanceof InputError) throw err;
-      throw new InputError(`--against ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  let model;
-  if (typeof extra.fitted === 'string') {
-    const path = extra.fitted;
-    try {
-      model = fittedParamsOf(await readInputFile('fitted', path), path);
-    } catch (err) {
-      if (err instanceof InputError) throw err;
-      throw new InputError(`--fitted ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
+  const against = typeof extra.against === 'string' ? await parseInputFile('against', extra.against, parseAgainst) : undefined;
+  const model = typeof extra.fitted === 'string' ? await parseInputFile('fitted', extra.fitted, fittedParamsOf) : undefined;
   const total = simulationRunCount(params);
   const bar = createProgressBar({ total, unit: 'runs', quiet });
   const t0 = performance.now();

@@ -6,8 +6,9 @@ import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { UsageError } from '../../src/usage-error.js';
-import { parseRegistryNames, unknownHandlers, type RotationSlice } from '../runner.js';
-import { parseHandlerList } from '../workload.js';
+import { parseRegistryText } from '../../src/registry.js';
+import type { HandlerChoice, RotationSlice } from '../runner.js';
+import { fileErrorReason, parseHandlerList } from '../workload.js';
 
 export { UsageError };
 
@@ -118,6 +119,64 @@ export function parseRotationSlice(value: string): RotationSlice {
   throw new UsageError(`--rotation-slice must be a fraction in (0, 1], a percentage like 20%, or a whole number of handlers; got "${value}"`);
 }
 
+/** What parseFlags read: flag name -> its text, or true for a boolean flag. */
+export type FlagValues = Readonly<Record<string, string | boolean | undefined>>;
+
+/** A flag's text; undefined when it is absent or a boolean flag. */
+export function stringFlag(values: FlagValues, flag: string): string | undefined {
+  const value = values[flag];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** The flags parseLoadFlags and parseHandlerChoice read, for parseFlags. */
+export const LOAD_OPTIONS = {
+  mode: { type: 'string' },
+  wait: { type: 'string' },
+  rate: { type: 'string' },
+  runners: { type: 'string' },
+  choice: { type: 'string' },
+  'rotation-period': { type: 'string' },
+  'rotation-slice': { type: 'string' },
+} as const;
+
+/** --choice, --rotation-period, --rotation-slice (run, experiment, simulate): how the runner draws handlers. */
+export function parseHandlerChoice(values: FlagValues): HandlerChoice {
+  const period = stringFlag(values, 'rotation-period');
+  const slice = stringFlag(values, 'rotation-slice');
+  if (parseChoice('choice', stringFlag(values, 'choice'), ['uniform', 'rotate'] as const, 'uniform') === 'uniform') {
+    if (period !== undefined || slice !== undefined) throw new UsageError('--rotation-period and --rotation-slice need --choice rotate');
+    return { kind: 'uniform' };
+  }
+  const periodSec = parseNumberFlag('rotation-period', period, { exclusiveMin: 0 }) ?? 60;
+  return { kind: 'rotate', periodMs: periodSec * 1000, slice: parseRotationSlice(slice ?? '0.2') };
+}
+
+/**
+ * --mode, --wait, --rate, --runners (run, experiment, simulate): async sends one
+ * request every `waitMs` (from --wait or --rate, else `defaultWaitMs`), sync
+ * runs closed-loop runners with --wait as think time.
+ */
+export function parseLoadFlags(
+  values: FlagValues,
+  defaults: { readonly mode: 'async' | 'sync'; readonly waitMs?: number; readonly runners: number },
+): { mode: 'async' | 'sync'; waitMs: number; runners: number } {
+  // The default first in the message's list.
+  const mode = parseChoice('mode', stringFlag(values, 'mode'), [defaults.mode, defaults.mode === 'sync' ? 'async' : 'sync'], defaults.mode);
+  const wait = parseNumberFlag('wait', stringFlag(values, 'wait'), { min: 0 });
+  const rate = parseNumberFlag('rate', stringFlag(values, 'rate'), { exclusiveMin: 0 });
+  const runners = parseNumberFlag('runners', stringFlag(values, 'runners'), { min: 1, integer: true });
+  if (mode === 'sync') {
+    if (rate !== undefined) throw new UsageError('--rate applies to --mode async only');
+    return { mode, waitMs: wait ?? 0, runners: runners ?? defaults.runners };
+  }
+  if (runners !== undefined) throw new UsageError('--runners applies to --mode sync only; async sends one request every --wait ms');
+  if (wait !== undefined && rate !== undefined) throw new UsageError('give either --wait or --rate, not both');
+  const waitMs = rate !== undefined ? 1000 / rate : (wait ?? defaults.waitMs);
+  if (waitMs === undefined) throw new UsageError('--mode async needs --wait MS or --rate N');
+  if (!(waitMs > 0)) throw new UsageError('--wait must be greater than 0 in async mode');
+  return { mode, waitMs, runners: defaults.runners };
+}
+
 /** An argument as a POSIX shell reads it back: the recorded command line of a result can be pasted and rerun. */
 export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -128,9 +187,17 @@ export async function readInputFile(flag: string, path: string): Promise<string>
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new InputError(`--${flag} ${path}: ${reason}`);
+    throw new InputError(`--${flag} ${path}: ${fileErrorReason(err)}`);
+  }
+}
+
+/** Reads the file a flag names and parses it; what the parser rejects (its message names the file) is an InputError naming the flag. */
+export async function parseInputFile<T>(flag: string, path: string, parse: (text: string, path: string) => T): Promise<T> {
+  const text = await readInputFile(flag, path);
+  try {
+    return parse(text, path);
+  } catch (err) {
+    throw new InputError(`--${flag} ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
@@ -151,7 +218,7 @@ export async function loadHandlerNames(handlersPath: string | undefined, registr
   if (registryPath !== undefined) {
     const text = await readInputFile('registry', registryPath);
     try {
-      registryNames = parseRegistryNames(text);
+      registryNames = [...parseRegistryText(text, 'registry').keys()];
     } catch (err) {
       throw new InputError(`--registry ${registryPath}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -163,7 +230,8 @@ export async function loadHandlerNames(handlersPath: string | undefined, registr
   const handlers = parseHandlerList(await readInputFile('handlers', handlersPath));
   if (handlers.length === 0) throw new InputError(`--handlers ${handlersPath}: no handler names in it`);
   if (registryNames) {
-    const unknown = unknownHandlers(handlers, new Set(registryNames));
+    const known = new Set(registryNames);
+    const unknown = [...new Set(handlers.filter((h) => !known.has(h)))];
     if (unknown.length > 0) {
       const shown = unknown.slice(0, 5).map((h) => `"${h}"`).join(', ');
       throw new InputError(`--handlers ${handlersPath}: ${unknown.length} handler(s) not in registry ${registryPath}: ${shown}${unknown.length > 5 ? ', ...' : ''}`);

@@ -1,10 +1,9 @@
 // pipbench worker: runs one OpenLambda-style worker (engine model or process) until SIGINT/SIGTERM.
 import { parseFlags, parseNumberFlag, PROCESS_IO, stopRequested, UsageError, type CommandIO } from './support.js';
-import { DEFAULT_SEED } from '../generate.js';
+import { DEFAULT_SEED } from '../generate/index.js';
 import { startProcessWorker, type ProcessWorkerOptions } from '../process-engine/index.js';
 import { loadWorkload, type Workload } from '../workload.js';
 import { WORKER_DEFAULTS, startSimulatedWorker, type SimWorkerOptions } from '../worker.js';
-
 
 const MIB = 2 ** 20;
 
@@ -77,15 +76,23 @@ const PROCESS_ONLY = ['repo', 'handlers', 'cache', 'cpus', 'python'] as const;
 
 type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
 
-
+/** The flags both engines read: where the worker listens, its name, its disk and interpreter bounds. */
+function commonOptions(values: Flags): Pick<SimWorkerOptions & ProcessWorkerOptions, 'host' | 'name' | 'port' | 'cacheBytes' | 'importCacheBytes'> {
+  const port = parseNumberFlag('port', values.port, { integer: true, min: 0, max: 65535 });
+  const cacheMb = parseNumberFlag('cache-mb', values['cache-mb'], { min: 0 });
+  const importMb = parseNumberFlag('import-cache-mb', values['import-cache-mb'], { min: 0 });
+  return {
+    ...(values.host !== undefined ? { host: values.host } : {}),
+    ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(cacheMb !== undefined ? { cacheBytes: Math.round(cacheMb * MIB) } : {}),
+    ...(importMb !== undefined ? { importCacheBytes: Math.round(importMb * MIB) } : {}),
+  };
+}
 
 function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
-  const opts: SimWorkerOptions = { workload };
-  if (values.host !== undefined) opts.host = values.host;
-  if (values.name !== undefined) opts.name = values.name;
+  const opts: SimWorkerOptions = { workload, ...commonOptions(values) };
   if (values['all-warm']) opts.allWarm = true;
-  const port = parseNumberFlag('port', values.port, { integer: true, min: 0, max: 65535 });
-  if (port !== undefined) opts.port = port;
   if (values.cpu !== undefined) {
     if (values.cpu !== 'shared' && values.cpu !== 'fcfs') throw new UsageError(`--cpu must be shared or fcfs, got "${values.cpu}"`);
     opts.cpu = values.cpu;
@@ -100,10 +107,6 @@ function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
     throw err;
   }
   if (cores !== undefined) opts.cores = cores;
-  const importMb = parseNumberFlag('import-cache-mb', values['import-cache-mb'], { min: 0 });
-  if (importMb !== undefined) opts.importCacheBytes = Math.round(importMb * MIB);
-  const cacheMb = parseNumberFlag('cache-mb', values['cache-mb'], { min: 0 });
-  if (cacheMb !== undefined) opts.cacheBytes = Math.round(cacheMb * MIB);
   const fraction = parseNumberFlag('cache-fraction', values['cache-fraction'], { min: 0 });
   if (fraction !== undefined) opts.cacheFraction = fraction;
   const timeScale = parseNumberFlag('time-scale', values['time-scale'], { exclusiveMin: 0 });
@@ -118,16 +121,8 @@ function processOptions(values: Flags, workload: Workload): ProcessWorkerOptions
     const value = values[flag];
     if (value === undefined || value === '') throw new UsageError(`--engine process needs --${flag} DIR`);
   }
-  const opts: ProcessWorkerOptions = { workload, repo: values.repo as string, handlers: values.handlers as string, cache: values.cache as string };
-  if (values.host !== undefined) opts.host = values.host;
-  if (values.name !== undefined) opts.name = values.name;
+  const opts: ProcessWorkerOptions = { workload, repo: values.repo as string, handlers: values.handlers as string, cache: values.cache as string, ...commonOptions(values) };
   if (values.python !== undefined) opts.python = values.python;
-  const port = parseNumberFlag('port', values.port, { integer: true, min: 0, max: 65535 });
-  if (port !== undefined) opts.port = port;
-  const cacheMb = parseNumberFlag('cache-mb', values['cache-mb'], { min: 0 });
-  if (cacheMb !== undefined) opts.cacheBytes = Math.round(cacheMb * MIB);
-  const importMb = parseNumberFlag('import-cache-mb', values['import-cache-mb'], { min: 0 });
-  if (importMb !== undefined) opts.importCacheBytes = Math.round(importMb * MIB);
   const cpus = parseNumberFlag('cpus', values.cpus, { exclusiveMin: 0, max: 1024 });
   if (cpus !== undefined) opts.cpus = cpus;
   return opts;

@@ -25,7 +25,6 @@ export function withInterval(i: Interval | undefined | null, estimateMs: number)
   return `${seconds(estimateMs)} [${seconds(i.low)}, ${seconds(i.high)}]`;
 }
 
-
 /** A paired difference in seconds with its interval: `-2.10 [-2.50, -1.70]`. */
 export function differenceText(i: Interval): string {
   return `${seconds(i.estimate)} [${seconds(i.low)}, ${seconds(i.high)}]`;

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { balancerNames, policiesReading } from '../../balancers/index.js';
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
-import { MODEL_DEFAULTS, type ModelParams } from '../model.js';
+import { MODEL_DEFAULTS, type ModelParams } from '../model/index.js';
 import type { HandlerChoice, RunMode } from '../runner.js';
 import { footprintBytes, loadWorkload, type Workload } from '../workload.js';
 

@@ -3,7 +3,7 @@
 
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MODEL_DEFAULTS } from '../model.js';
+import { MODEL_DEFAULTS } from '../model/index.js';
 import { formatRecordsCsv, rotationWindowSize, type HandlerChoice } from '../runner.js';
 import type { RequestRecord } from '../stats.js';
 import { againstTable } from './against.js';

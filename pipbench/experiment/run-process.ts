@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProxy } from '../../src/app.js';
 import { installAll, startProcessWorker, type ProcessWorker } from '../process-engine/index.js';
-import { runWorkload, seededRandom } from '../runner.js';
+import { seededRandom } from '../runner.js';
 import type { Workload } from '../workload.js';
 import {
   handlerKeysOf, loadExperimentWorkload, ONE_WORKER_ID, planRows, proxyConfigFor, workerIds, workerWeight, workloadFacts,
   type ExperimentParams, type RowPlan,
 } from './plan.js';
 import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData } from './result.js';
-import type { ExperimentHooks } from './run.js';
+import { sendRow, type ExperimentHooks } from './run.js';
 
 /** The real workers' settings (`--repo`, `--handlers-dir`, ...). */
 export interface ProcessWorkerParams {
@@ -144,32 +144,10 @@ export class ProcessExperiment {
       }
       const config = proxyConfigFor(params, plan, workers.map((w, i) => ({ id: ids[i] as string, url: w.url, weight: workerWeight(params, i) })), 1);
       this.proxy = await startProxy(config, { random: seededRandom(seed + 1) });
-      let sent = 0;
-      let answered = 0;
-      let backlogAtEnd = 0;
-      const endTimer = setTimeout(() => { backlogAtEnd = sent - answered; }, params.durationSec * 1000);
       const before = workers.map((w) => w.status());
-      const result = await runWorkload({
-        target: this.proxy.url,
-        handlers: workload.handlers,
-        mode: params.mode,
-        runners: params.runners,
-        intervalMs: params.waitMs,
-        durationMs: params.durationSec * 1000,
-        drainMs: params.drainSec * 1000,
-        seed,
-        choice: params.choice ?? { kind: 'uniform' },
-        onSend: () => { sent++; },
-        onRecord: (r) => { answered++; hooks.onRecord?.(plan, r); },
-      });
-      clearTimeout(endTimer);
-      const run = runDataOf(result.records, {
-        placementSeed: params.placementSeed,
-        seed,
-        durationMs: params.durationSec * 1000,
-        elapsedMs: result.elapsedMs,
-        unansweredAtDrain: result.unansweredAtDrain,
-        backlogAtEnd,
+      const { records, run } = await sendRow(this.proxy.url, plan, params, workload, seed, 1, hooks);
+      const data = runDataOf(records, {
+        ...run,
         // The warm-up pass of all-warm is left out: the counts are the measured run's.
         workers: workers.map((w, i) => {
           const s = w.status();
@@ -181,7 +159,7 @@ export class ProcessExperiment {
         }),
         wallSec: (performance.now() - started) / 1000,
       });
-      return { plan, runs: [run], records: result.records };
+      return { plan, runs: [data], records };
     } finally {
       await this.closeRow();
     }

@@ -3,8 +3,8 @@
 // loaded by pipbench's runner; latencies are converted back to simulated time.
 
 import { startProxy } from '../../src/app.js';
-import { MODEL_DEFAULTS } from '../model.js';
-import { runWorkload, seededRandom, type HandlerChoice } from '../runner.js';
+import { MODEL_DEFAULTS } from '../model/index.js';
+import { runWorkload, seededRandom } from '../runner.js';
 import type { RequestRecord } from '../stats.js';
 import { sharedHostCpu, startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from '../worker.js';
 import type { Workload } from '../workload.js';
@@ -20,8 +20,39 @@ export interface ExperimentHooks {
   onRowEnd?(row: RowResult, index: number, total: number): void;
 }
 
-function toSimulated(r: RequestRecord, timeScale: number): RequestRecord {
-  return { ...r, offsetMs: r.offsetMs / timeScale, latencyMs: r.latencyMs / timeScale };
+/**
+ * Sends a row's workload through the proxy at `target` in wall time (simulated
+ * time x timeScale) with request sequence `seed`; the records come back in
+ * simulated time, with what the row's RunData needs of the run but its workers.
+ */
+export async function sendRow(target: string, plan: RowPlan, params: ExperimentParams, workload: Workload, seed: number, timeScale: number, hooks: ExperimentHooks) {
+  // Sending stops at the duration; answers are awaited until duration + drain, counted from the start.
+  let sent = 0;
+  let answered = 0;
+  let backlogAtEnd = 0;
+  const endTimer = setTimeout(() => { backlogAtEnd = sent - answered; }, params.durationSec * 1000 * timeScale);
+  const choice = params.choice ?? { kind: 'uniform' };
+  const result = await runWorkload({
+    target,
+    handlers: workload.handlers,
+    mode: params.mode,
+    runners: params.runners,
+    intervalMs: params.waitMs * timeScale,
+    durationMs: params.durationSec * 1000 * timeScale,
+    drainMs: params.drainSec * 1000 * timeScale,
+    seed,
+    choice: choice.kind === 'uniform' ? choice : { ...choice, periodMs: choice.periodMs * timeScale },
+    onSend: () => { sent++; },
+    onRecord: (r) => { answered++; hooks.onRecord?.(plan, r); },
+  });
+  clearTimeout(endTimer);
+  return {
+    records: result.records.map((r): RequestRecord => ({ ...r, offsetMs: r.offsetMs / timeScale, latencyMs: r.latencyMs / timeScale })),
+    run: {
+      placementSeed: params.placementSeed, seed, durationMs: params.durationSec * 1000, elapsedMs: result.elapsedMs / timeScale,
+      unansweredAtDrain: result.unansweredAtDrain, backlogAtEnd,
+    },
+  };
 }
 
 async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workload, hooks: ExperimentHooks): Promise<RowResult> {
@@ -39,46 +70,13 @@ async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workloa
     }
     const config = proxyConfigFor(params, plan, workers.map((w, i) => ({ id: ids[i] as string, url: w.url, weight: workerWeight(params, i) })), params.timeScale);
     proxy = await startProxy(config, { random: seededRandom(params.seed + 1) });
-    // Sending stops at the duration; answers are awaited until duration + drain, counted from the start.
-    let sent = 0;
-    let answered = 0;
-    let backlogAtEnd = 0;
-    const endTimer = setTimeout(() => { backlogAtEnd = sent - answered; }, params.durationSec * 1000 * params.timeScale);
-    const result = await runWorkload({
-      target: proxy.url,
-      handlers: workload.handlers,
-      mode: params.mode,
-      runners: params.runners,
-      intervalMs: params.waitMs * params.timeScale,
-      durationMs: params.durationSec * 1000 * params.timeScale,
-      drainMs: params.drainSec * 1000 * params.timeScale,
-      seed: params.seed,
-      choice: wallClockChoice(params.choice, params.timeScale),
-      onSend: () => { sent++; },
-      onRecord: (r) => { answered++; hooks.onRecord?.(plan, r); },
-    });
-    clearTimeout(endTimer);
-    const records = result.records.map((r) => toSimulated(r, params.timeScale));
-    const run = runDataOf(records, {
-      placementSeed: params.placementSeed,
-      seed: params.seed,
-      durationMs: params.durationSec * 1000,
-      elapsedMs: result.elapsedMs / params.timeScale,
-      unansweredAtDrain: result.unansweredAtDrain,
-      backlogAtEnd,
-      workers: workers.map((w) => workerSummary(w.status() as SimWorkerStatus)),
-      wallSec: (performance.now() - started) / 1000,
-    });
-    return { plan, runs: [run], records };
+    const { records, run } = await sendRow(proxy.url, plan, params, workload, params.seed, params.timeScale, hooks);
+    const workerSummaries = workers.map((w) => workerSummary(w.status() as SimWorkerStatus));
+    return { plan, runs: [runDataOf(records, { ...run, workers: workerSummaries, wallSec: (performance.now() - started) / 1000 })], records };
   } finally {
     await proxy?.close();
     await Promise.all(workers.map((w) => w.close()));
   }
-}
-
-function wallClockChoice(choice: HandlerChoice | undefined, timeScale: number): HandlerChoice {
-  if (!choice || choice.kind === 'uniform') return { kind: 'uniform' };
-  return { ...choice, periodMs: choice.periodMs * timeScale };
 }
 
 /** Runs every row of the experiment in real time, one after another, each on a fresh cluster and proxy. */

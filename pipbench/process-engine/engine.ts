@@ -5,7 +5,7 @@
 // disk and processes.
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { round3, WorkerClosedError, type InvocationResult, type WorkerCounters } from '../model.js';
+import { round3, WorkerClosedError, type InvocationResult, type WorkerCounters } from '../model/index.js';
 import { InvocationError, type EngineStatus, type WorkerEngine } from '../worker.js';
 import type { Workload } from '../workload.js';
 import { ChildProcesses } from './children.js';

@@ -7,7 +7,7 @@
 // one by one.
 import { readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pythonNames } from '../wheels.js';
+import { pythonNames } from '../generate/wheels.js';
 import { InvocationError } from '../worker.js';
 import type { ChildProcesses } from './children.js';
 
@@ -35,7 +35,7 @@ export async function pipInstall(setup: PipSetup, names: readonly string[], targ
     '--no-index', '--find-links', setup.repo, '--no-deps',
     '--target', target,
     '--no-cache-dir', '--disable-pip-version-check', '--no-input', '--quiet',
-    // The distribution names the repository's wheels carry (pipbench/wheels.ts names them from the table's).
+    // The distribution names the repository's wheels carry (pipbench/generate/wheels.ts names them from the table's).
     ...names.map((n) => pythonNames(n).distribution),
   ];
   // Only the repository counts: a user's pip configuration must not add an index or options.

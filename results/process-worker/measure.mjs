@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeHandlers, writePackageRepository } from '../../dist/pipbench/wheels.js';
+import { writeHandlers, writePackageRepository } from '../../dist/pipbench/generate/wheels.js';
 import { startProcessWorker } from '../../dist/pipbench/process-engine/index.js';
 
 const repeats = Number(process.argv[2] ?? 5);

@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { calibrate, figures, logFigures, thesisCases, thesisDataDir, thesisSetup, withinRun } from '../../pipbench/calibrate.js';
-import { fitModel, MODEL_FITTED } from '../../pipbench/fit.js';
-import { simulateRun } from '../../pipbench/simulate.js';
+import { calibrate, figures, logFigures, thesisCases, thesisDataDir, thesisSetup, withinRun } from '../../pipbench/calibrate/index.js';
+import { fitModel, MODEL_FITTED } from '../../pipbench/calibrate/fit.js';
+import { simulateRun } from '../../pipbench/simulate/index.js';
 import { main } from '../../pipbench/commands/calibrate.js';
 
 /** Seeds per candidate in the reduced-grid fit: enough that seed noise does not move the choice (as fit.md's run). */

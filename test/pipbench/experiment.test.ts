@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main as experimentMain } from '../../pipbench/commands/experiment.js';
 import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
-import { loadLambdas, simulateExperiment } from '../../pipbench/simulate.js';
+import { loadLambdas, simulateExperiment } from '../../pipbench/simulate/index.js';
 import { runFigures } from '../../pipbench/experiment/figures.js';
 import { loadExperimentWorkload, planRows, POLICIES } from '../../pipbench/experiment/plan.js';
 import { MAX_REQUEST_FILE_BYTES, requestFileContent } from '../../pipbench/experiment/report.js';

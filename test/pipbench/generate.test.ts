@@ -18,7 +18,7 @@ import {
   workloadFromRegistry,
   type CostSamples,
   type GenerateOptions,
-} from '../../pipbench/generate.js';
+} from '../../pipbench/generate/index.js';
 import { WeightedSampler, seededRandom, zipfWeights } from '../../pipbench/random.js';
 import type { PackageInfo, RegistryEntry } from '../../pipbench/package-info.js';
 

@@ -1,9 +1,9 @@
 // The worker model on a virtual clock: CPU disciplines, disk and interpreter
 // caches, shared installs; and the same model behind HTTP on the real clock.
 import t from 'tap';
-import { MODEL_DEFAULTS, WorkerModel, type InvocationResult, type ModelParams } from '../../pipbench/model.js';
+import { MODEL_DEFAULTS, WorkerModel, type InvocationResult, type ModelParams } from '../../pipbench/model/index.js';
 import { FcfsCpu, SharedCpu } from '../../pipbench/model/cpu.js';
-import { VirtualClock } from '../../pipbench/virtual-clock.js';
+import { VirtualClock } from '../../pipbench/simulate/virtual-clock.js';
 import { startSimulatedWorker } from '../../pipbench/worker.js';
 import type { PackageInfo } from '../../pipbench/package-info.js';
 import type { Workload } from '../../pipbench/workload.js';

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createHandlerPicker, formatRecordsCsv, formatRecordsJsonl, parseRegistryNames,
+  createHandlerPicker, formatRecordsCsv, formatRecordsJsonl,
   rotationWindow, rotationWindowSize, runWorkload, seededRandom, DRAIN_TIMEOUT_ERROR,
 } from '../../pipbench/runner.js';
 import { main as runMain } from '../../pipbench/commands/run.js';
@@ -244,13 +244,6 @@ t.test('records as CSV and JSON lines', async (t) => {
   const jsonl = formatRecordsJsonl(records).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.equal(jsonl.length, records.length);
   t.same(jsonl[1], { start: '2024-03-01T10:00:00.200Z', offset_ms: 200, handler: 'hdl1_0', status: 200, latency_ms: 15.2, worker: 'w1', error: '' });
-});
-
-t.test('registry parsing', async (t) => {
-  t.same(parseRegistryNames('[{"handle":"x","pkgs":["p"]},{"handle":"y","pkgs":[]}]'), ['x', 'y']);
-  t.throws(() => parseRegistryNames('{"x":["p"],"y":[]}'), /must be a JSON array/, 'only the olscheduler registry format');
-  t.throws(() => parseRegistryNames('[{"name":"x"}]'), /entry 0/);
-  t.throws(() => parseRegistryNames('not json'), /not valid JSON/);
 });
 
 t.test('pipbench run command: writes --out and --log, prints the summary', async (t) => {

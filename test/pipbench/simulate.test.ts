@@ -6,7 +6,7 @@ import { main as simulateMain, SIMULATE_FLAGS } from '../../pipbench/commands/si
 import { parseComparisonFlags, prepareInputs } from '../../pipbench/commands/experiment.js';
 import { runFigures } from '../../pipbench/experiment/figures.js';
 import { POLICIES, placementMatters, planRows, proxyConfigFor, simulatedRows, type ExperimentParams, type RowPlan, type Threshold } from '../../pipbench/experiment/plan.js';
-import { arrivalTimes, loadLambdas, loadPackageCosts, simulateExperiment, simulateRun, type SimulationSetup } from '../../pipbench/simulate.js';
+import { arrivalTimes, loadLambdas, loadPackageCosts, simulateExperiment, simulateRun, type SimulationSetup } from '../../pipbench/simulate/index.js';
 import { loadWorkload } from '../../pipbench/workload.js';
 import { captureIO } from '../fixtures/capture-io.js';
 import { writeSmallWorkload } from '../fixtures/small-workload.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { WorkerView } from '../../balancers/index.js';
-import { largestWorker, routingKeyOf, searchStaticAssignment, staticBalancer, type StaticAssignment } from '../../pipbench/static-assignment.js';
+import { largestWorker, routingKeyOf, searchStaticAssignment, staticBalancer, type StaticAssignment } from '../../pipbench/simulate/static-assignment.js';
 
 const keys = [{ key: 'a', requests: 40 }, { key: 'b', requests: 30 }, { key: 'c', requests: 20 }, { key: 'd', requests: 10 }];
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { VirtualClock } from '../../pipbench/virtual-clock.js';
+import { VirtualClock } from '../../pipbench/simulate/virtual-clock.js';
 import { seededRandom } from '../../pipbench/random.js';
 
 t.test('timers fire in time order, ties in the order they were set, and time jumps to each', async (t) => {

@@ -9,7 +9,7 @@ import t from 'tap';
 import { main as generateMain } from '../../pipbench/commands/generate.js';
 import type { CommandIO } from '../../pipbench/commands/support.js';
 import type { PackageInfo } from '../../pipbench/package-info.js';
-import { pythonNames, pythonNameTable, writeHandlers, writePackageRepository, type RepositoryOptions } from '../../pipbench/wheels.js';
+import { pythonNames, pythonNameTable, writeHandlers, writePackageRepository, type RepositoryOptions } from '../../pipbench/generate/wheels.js';
 
 /** The interpreter itself, not a launcher in front of it (a pyenv shim costs half a second a call). */
 const PYTHON = ((): string => {

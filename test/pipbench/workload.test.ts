@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { main as generateMain } from '../../pipbench/commands/generate.js';
-import { fillPackageTable, loadCostSamples } from '../../pipbench/generate.js';
+import { fillPackageTable, loadCostSamples } from '../../pipbench/generate/index.js';
 import type { PackageInfo, RegistryEntry } from '../../pipbench/package-info.js';
 import { footprintBytes, loadWorkload, parseHandlerList } from '../../pipbench/workload.js';
 

@@ -4,7 +4,7 @@ import t from 'tap';
 import { HashRing } from '../../balancers/hash-ring.js';
 import type { Balancer } from '../../balancers/types.js';
 import { eventHooks } from '../../balancers/worker-index.js';
-import { VirtualClock } from '../../pipbench/virtual-clock.js';
+import { VirtualClock } from '../../pipbench/simulate/virtual-clock.js';
 import type { WorkerSpec } from '../../src/config.js';
 import { WorkerTable } from '../../src/workers.js';
 import { client, invoke, startTestProxy, startTestWorker } from '../fixtures/servers.js';

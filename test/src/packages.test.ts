@@ -1,7 +1,7 @@
 // The optional package table: both file formats pipbench knows, and clear errors.
 import { join } from 'node:path';
 import t from 'tap';
-import { formatPackagesJson } from '../../pipbench/generate.js';
+import { formatPackagesJson } from '../../pipbench/generate/index.js';
 import { ConfigError } from '../../src/config.js';
 import { parsePackageTableText, readPackageTable } from '../../src/packages.js';
 

@@ -5,7 +5,7 @@ import { runInNewContext } from 'node:vm';
 import t from 'tap';
 import { createBalancer } from '../../balancers/index.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
-import { VirtualClock } from '../../pipbench/virtual-clock.js';
+import { VirtualClock } from '../../pipbench/simulate/virtual-clock.js';
 import * as admission from '../../src/admission.js';
 import { Scheduler, type QueueLimits } from '../../src/admission.js';
 import type { WorkerSpec } from '../../src/config.js';

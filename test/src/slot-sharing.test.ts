@@ -9,7 +9,7 @@
 import t from 'tap';
 import { createBalancer } from '../../balancers/index.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
-import { VirtualClock } from '../../pipbench/virtual-clock.js';
+import { VirtualClock } from '../../pipbench/simulate/virtual-clock.js';
 import { Scheduler } from '../../src/admission.js';
 import { Lease, type LeaseOwner } from '../../src/lease.js';
 import { connectionShare } from '../../src/process-share.js';

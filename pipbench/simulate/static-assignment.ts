@@ -4,7 +4,7 @@
 // search that sees the whole request sequence. Neither is an online policy: they
 // live here, not in balancers/, and no proxy config can name them.
 
-import type { Balancer, LambdaInfo, WorkerView } from '../balancers/index.js';
+import type { Balancer, LambdaInfo, WorkerView } from '../../balancers/index.js';
 
 /** Routing key -> index of its worker in the worker list; a key it lacks goes to worker 0. */
 export type StaticAssignment = ReadonlyMap<string, number>;

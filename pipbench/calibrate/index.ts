@@ -2,20 +2,20 @@
 // workload (one request every 200 ms for 5 minutes, 5 workers on one 4-vCPU
 // host) is a `pipbench simulate` set-up: the proxy's real scheduler and
 // policies route it over the worker model on the virtual clock
-// (pipbench/simulate.ts; there is one simulator). Answers are counted as the
+// (pipbench/simulate/index.ts; there is one simulator). Answers are counted as the
 // thesis's runner counted them: those that came within the 5 minutes.
 // Round-robin and random are the calibration set (fit.ts chooses the model's
 // parameters on them); least-loaded and the package-aware threshold sweep are
 // predicted without tuning.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEALTH_INTERVAL_MS, loadExperimentWorkload, policyRows, type ExperimentParams, type PolicyName, type RowPlan } from './experiment/plan.js';
-import { MODEL_DEFAULTS, THESIS_HOST, type ModelParams } from './model.js';
-import { seededRandom } from './random.js';
-import { loadLambdas, simulateRun, type SimulationSetup } from './simulate.js';
-import { bootstrapInterval, mean, percentile, sortedAscending, type Interval, type RequestRecord } from './stats.js';
-import { parseTextLog } from './textlog.js';
+import { dataDir } from '../generate/index.js';
+import { DEFAULT_HEALTH_INTERVAL_MS, loadExperimentWorkload, policyRows, type ExperimentParams, type PolicyName, type RowPlan } from '../experiment/plan.js';
+import { MODEL_DEFAULTS, THESIS_HOST, type ModelParams } from '../model/index.js';
+import { seededRandom } from '../random.js';
+import { loadLambdas, simulateRun, type SimulationSetup } from '../simulate/index.js';
+import { bootstrapInterval, mean, percentile, sortedAscending, type Interval, type RequestRecord } from '../stats.js';
+import { parseTextLog } from '../textlog.js';
 
 export const THESIS_RUN = { waitMs: 200, durationMs: 300_000 } as const;
 export const THESIS_THRESHOLDS = [5, 10, 50, 100, 150, 200, 250, 300] as const;
@@ -23,11 +23,9 @@ export const THESIS_THRESHOLDS = [5, 10, 50, 100, 150, 200, 250, 300] as const;
 /** The model parameters a fit chooses; the rest of MODEL_DEFAULTS is fixed by the set-up (pipbench/README.md, "Worker model"). */
 export type FittedParams = Pick<ModelParams, 'installScale' | 'importScale' | 'sandboxMs'>;
 
-/** Where the project's copy of the thesis data lives, from source or from dist/. */
+/** The project's copy of the thesis data. */
 export function thesisDataDir(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  const fromSource = join(here, 'data', 'olscheduler-eval');
-  return here.includes(`${join('dist', 'pipbench')}`) ? join(here, '..', '..', 'pipbench', 'data', 'olscheduler-eval') : fromSource;
+  return join(dataDir(), 'olscheduler-eval');
 }
 
 /**

@@ -1,10 +1,9 @@
 // What `pipbench calibrate` writes: the calibration table (every thesis log
 // against the model), the fit's table (every candidate's error), and their
 // charts, drawn by pipbench's one chart engine (charts.ts).
-import { curveChart, estimateChart, type CurvePoint, type EstimateDatum } from './charts.js';
-import { THESIS_THRESHOLDS, type CalibrationResult, type CaseResult, type LatencyFigures } from './calibrate.js';
-import { FIT_FIGURES, FIT_LOGS, sameFit, type FitCandidate, type FitResult } from './fit.js';
-import type { RealFitResult } from './fit-real.js';
+import { curveChart, estimateChart, type CurvePoint, type EstimateDatum } from '../charts.js';
+import { THESIS_THRESHOLDS, type CalibrationResult, type CaseResult, type LatencyFigures } from './index.js';
+import { FIT_FIGURES, FIT_LOGS, sameFit, type FitCandidate, type FitResult, type RealFitResult } from './fit.js';
 
 const s = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) : '-');
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '-');

@@ -3,16 +3,16 @@
 // on the real clock scaled by its time scale, the simulator on a virtual clock,
 // so both run this very code. The model and every default, with the figure it
 // was fitted to, are written down in pipbench/README.md ("Worker model").
-import type { Clock, Timer } from '../src/clock.js';
-import { InterpreterCache, PackageDisk } from './model/caches.js';
-import { createCpu, type CpuDiscipline, type CpuModel } from './model/cpu.js';
-import type { PackageInfo } from './package-info.js';
-import type { Workload } from './workload.js';
+import type { Clock, Timer } from '../../src/clock.js';
+import { InterpreterCache, PackageDisk } from './caches.js';
+import { createCpu, type CpuDiscipline, type CpuModel } from './cpu.js';
+import type { PackageInfo } from '../package-info.js';
+import type { Workload } from '../workload.js';
 
 // The CPU is part of the worker model's surface (ModelParams.cpu names its
 // discipline; workers on one host share one), so its factory and types are
 // offered here too.
-export { createCpu, type CpuDiscipline, type CpuModel } from './model/cpu.js';
+export { createCpu, type CpuDiscipline, type CpuModel } from './cpu.js';
 
 export interface ModelParams {
   cpu: CpuDiscipline;

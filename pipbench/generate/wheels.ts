@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { zipSync, type Zippable } from 'fflate';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../random.js';
 import { handlerSource, initSource, installCostSource, pythonNameTable, WHEEL_VERSION, type PythonNames } from './python-source.js';
-import type { PackageInfo, RegistryEntry } from './package-info.js';
+import type { PackageInfo, RegistryEntry } from '../package-info.js';
 
 export { pythonNames, pythonNameTable, WHEEL_VERSION, COMPILE_MS_PER_KIB, type PythonNames } from './python-source.js';
 

@@ -1,7 +1,7 @@
 // A clock whose time moves only when its timers fire: the discrete-event
 // simulator runs the worker model (and the proxy's table) on it, so a
 // 5-minute experiment takes milliseconds and every run is repeatable.
-import type { Clock, Timer } from '../src/clock.js';
+import type { Clock, Timer } from '../../src/clock.js';
 
 interface Pending {
   readonly at: number;

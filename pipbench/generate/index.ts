@@ -4,8 +4,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { WeightedSampler, lognormal, poisson, seededRandom, zipfWeights, type Random } from './random.js';
-import type { PackageInfo, RegistryEntry } from './package-info.js';
+import { WeightedSampler, lognormal, poisson, seededRandom, zipfWeights, type Random } from '../random.js';
+import type { PackageInfo, RegistryEntry } from '../package-info.js';
 
 export const DEFAULT_SEED = 1;
 
@@ -56,30 +56,22 @@ export interface GeneratedWorkload {
   handlerList: string[];
 }
 
-/** Where pipbench/data lives both when run from source and from dist/. */
-function sampleDirCandidates(): string[] {
+/** pipbench/data (the measured cost samples, the thesis's data), whether this module runs from source or from dist/. */
+export function dataDir(): string {
   const here = fileURLToPath(new URL('.', import.meta.url));
-  return [join(here, 'data'), join(here, '..', '..', 'pipbench', 'data')];
+  return here.includes(join('dist', 'pipbench')) ? join(here, '..', '..', '..', 'pipbench', 'data') : join(here, '..', 'data');
 }
 
-export async function loadCostSamples(dir?: string): Promise<CostSamples> {
-  const dirs = dir === undefined ? sampleDirCandidates() : [dir];
-  let lastError: unknown;
-  for (const candidate of dirs) {
-    let installText: string;
-    let importText: string;
-    const installPath = join(candidate, 'install.json');
-    const importPath = join(candidate, 'import.json');
-    try {
-      installText = await readFile(installPath, 'utf8');
-      importText = await readFile(importPath, 'utf8');
-    } catch (err) {
-      lastError = err;
-      continue;
-    }
-    return parseCostSamples(installText, importText, installPath, importPath);
+export async function loadCostSamples(dir = dataDir()): Promise<CostSamples> {
+  const installPath = join(dir, 'install.json');
+  const importPath = join(dir, 'import.json');
+  let texts: [string, string];
+  try {
+    texts = [await readFile(installPath, 'utf8'), await readFile(importPath, 'utf8')];
+  } catch (err) {
+    throw new Error(`cannot read the measured cost samples (install.json, import.json) in ${dir}: ${(err as Error).message}`);
   }
-  throw new Error(`cannot read the measured cost samples (install.json, import.json) in ${dirs.join(' or ')}: ${(lastError as Error).message}`);
+  return parseCostSamples(texts[0], texts[1], installPath, importPath);
 }
 
 /** Parses pipbench's JSON-lines samples; like pipbench, only `pass2` import rows count. */

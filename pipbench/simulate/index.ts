@@ -10,26 +10,26 @@
 // Nothing here opens a socket. A run is deterministic: the same parameters,
 // placement and seed give the same records.
 
-import { createBalancer, type LambdaInfo } from '../balancers/index.js';
-import { seededRandom as policyRandom } from '../balancers/seeded-random.js';
-import { Scheduler } from '../src/admission.js';
-import { loadConfig, type ProxyConfig } from '../src/config.js';
-import { readPackageTable, type PackageTable } from '../src/packages.js';
-import { Lease, type LeaseOwner, type Rejection } from '../src/lease.js';
-import { Registry } from '../src/registry.js';
-import { WorkerTable, type Worker } from '../src/workers.js';
+import { createBalancer, type LambdaInfo } from '../../balancers/index.js';
+import { seededRandom as policyRandom } from '../../balancers/seeded-random.js';
+import { Scheduler } from '../../src/admission.js';
+import { loadConfig, type ProxyConfig } from '../../src/config.js';
+import { readPackageTable, type PackageTable } from '../../src/packages.js';
+import { Lease, type LeaseOwner, type Rejection } from '../../src/lease.js';
+import { Registry } from '../../src/registry.js';
+import { WorkerTable, type Worker } from '../../src/workers.js';
 import {
   handlerKeysOf, modelParamsFor, placementMatters, policyTableOf, proxyConfigFor, repeats, routesByTable, simulatedRows, workerIds, workerWeight, workloadFacts,
   type ArrivalPattern, type ExperimentParams, type RowPlan,
-} from './experiment/plan.js';
-import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData, type StaticSearch } from './experiment/result.js';
-import { createCpu, MODEL_DEFAULTS, WorkerModel, type ModelParams } from './model.js';
-import { seededRandom as streamRandom, type Random } from './random.js';
-import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from './runner.js';
-import type { RequestRecord } from './stats.js';
+} from '../experiment/plan.js';
+import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData, type StaticSearch } from '../experiment/result.js';
+import { createCpu, MODEL_DEFAULTS, WorkerModel, type ModelParams } from '../model/index.js';
+import { seededRandom as streamRandom, type Random } from '../random.js';
+import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from '../runner.js';
+import type { RequestRecord } from '../stats.js';
 import { searchStaticAssignment, staticBalancer, largestWorker, routingKeyOf, type StaticAssignment } from './static-assignment.js';
 import { VirtualClock } from './virtual-clock.js';
-import type { Workload } from './workload.js';
+import type { Workload } from '../workload.js';
 
 export interface SimulationSetup {
   readonly params: ExperimentParams;
