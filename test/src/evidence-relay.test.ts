@@ -3,7 +3,7 @@
 // last one, observations gather up to the capacity and the oldest then go, counted.
 import t from 'tap';
 import type { Observation } from '../../balancers/evidence.js';
-import { VirtualClock } from '../../pipbench/virtual-clock.js';
+import { VirtualClock } from '../../pipbench/simulate/virtual-clock.js';
 import { EvidenceRelay } from '../../src/evidence-relay.js';
 
 const work = (n: number): Observation => ({ kind: 'work', work: n, missing: 0 });
