@@ -5,6 +5,7 @@
 // so a sample shows the heap as it is under load, not what a full collection would leave.
 
 import { appendFileSync, readFileSync } from 'node:fs';
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapCodeStatistics, getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 
 /** One sample, all sizes in bytes. */
@@ -26,7 +27,11 @@ export interface MemorySample {
   readonly mallocedMemory: number;
   readonly bytecodeAndMetadata: number;
   readonly codeAndMetadata: number;
+  /** Garbage collections since the probe was loaded: young-generation scavenges and the rest, count and milliseconds. */
+  readonly gc: { minorCount: number; minorMs: number; majorCount: number; majorMs: number };
 }
+
+const gcTotals = { minorCount: 0, minorMs: 0, majorCount: 0, majorMs: 0 };
 
 function statusBytes(text: string, field: string): number {
   const match = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text);
@@ -54,11 +59,23 @@ function sample(seq: number): MemorySample {
     mallocedMemory: getHeapStatistics().malloced_memory,
     bytecodeAndMetadata: code.bytecode_and_metadata_size,
     codeAndMetadata: code.code_and_metadata_size,
+    gc: { ...gcTotals },
   };
 }
 
 const file = process.env.MEMORY_PROBE_FILE;
 if (file !== undefined && file !== '') {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
+      if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        gcTotals.minorCount++;
+        gcTotals.minorMs += entry.duration;
+      } else {
+        gcTotals.majorCount++;
+        gcTotals.majorMs += entry.duration;
+      }
+    }
+  }).observe({ entryTypes: ['gc'] });
   let seq = 0;
   process.on('SIGUSR2', () => {
     appendFileSync(file, `${JSON.stringify(sample(seq++))}\n`);

@@ -197,13 +197,25 @@ function clearPeak(pid: number): boolean {
 }
 
 /** Closed-loop load, with a probe sample taken a second before the end, while the load still runs. */
-async function probedLoad(p: ProbedProxy, connections: number, durationSec: number): Promise<{ load: LoadResult; sample: MemorySample; cpuMicros: number; peakMiB: number; loadAvg: string }> {
+async function probedLoad(p: ProbedProxy, connections: number, durationSec: number): Promise<{ load: LoadResult; sample: MemorySample; cpuMicros: number; gc: GcPerRequest; peakMiB: number; loadAvg: string }> {
+  const before = await p.probe();
   const cpu0 = cpuSeconds(p.pid) ?? 0;
   const sampled = sleep((durationSec - 1) * 1000).then(() => p.probe());
   const load = await runLoad({ url: `${p.url}/runLambda/${BURST_FUNCTION}`, connections, durationSec, body: REQUEST_BODY });
   const cpu1 = cpuSeconds(p.pid) ?? 0;
-  return { load, sample: await sampled, cpuMicros: load.responses > 0 ? ((cpu1 - cpu0) * 1e6) / load.responses : Number.NaN, peakMiB: peakRssMiB(p.pid) ?? Number.NaN, loadAvg: loadAvg() };
+  const peakMiB = peakRssMiB(p.pid) ?? Number.NaN;
+  const sample = await sampled;
+  const after = await p.probe();
+  const per = (ms: number): number => (load.responses > 0 ? (ms * 1000) / load.responses : Number.NaN);
+  const gc = {
+    minorMicros: per(after.gc.minorMs - before.gc.minorMs), majorMicros: per(after.gc.majorMs - before.gc.majorMs),
+    minorCount: after.gc.minorCount - before.gc.minorCount, majorCount: after.gc.majorCount - before.gc.majorCount,
+  };
+  return { load, sample, cpuMicros: load.responses > 0 ? ((cpu1 - cpu0) * 1e6) / load.responses : Number.NaN, gc, peakMiB, loadAvg: loadAvg() };
 }
+
+/** Garbage collection during a load run: pause time per response (µs) and collections, young generation and the rest. */
+interface GcPerRequest { minorMicros: number; majorMicros: number; minorCount: number; majorCount: number }
 
 /** `count` connections to the port, each connected and idle (no request), until closed. */
 async function holdConnections(port: number, count: number): Promise<Socket[]> {
@@ -218,7 +230,7 @@ async function holdConnections(port: number, count: number): Promise<Socket[]> {
 
 // ---------------------------------------------------------------- the parts
 
-interface Phase { phase: string; sample: MemorySample; peakMiB: number; loadAvg: string; requestsPerSec?: number; cpuMicros?: number; p99Ms?: number }
+interface Phase { phase: string; sample: MemorySample; peakMiB: number; loadAvg: string; requestsPerSec?: number; cpuMicros?: number; gc?: GcPerRequest; p99Ms?: number }
 
 /** The overhead benchmark's warmroute: round-robin over 2 workers, 32 connections each. */
 function overheadConfig(upstreams: readonly string[]): Record<string, unknown> {
@@ -244,7 +256,7 @@ async function loadPart(s: Settings, dir: string, fast: readonly string[], openF
       clearPeak(p.pid);
       log(`load: ${c} connections, ${s.durationSec} s`);
       const r = await probedLoad(p, c, s.durationSec);
-      phases.push({ phase: `${c} connections, closed loop`, sample: r.sample, peakMiB: r.peakMiB, loadAvg: r.loadAvg, requestsPerSec: r.load.requestsPerSec, cpuMicros: r.cpuMicros, p99Ms: r.load.latencyP99Ms });
+      phases.push({ phase: `${c} connections, closed loop`, sample: r.sample, peakMiB: r.peakMiB, loadAvg: r.loadAvg, requestsPerSec: r.load.requestsPerSec, cpuMicros: r.cpuMicros, gc: r.gc, p99Ms: r.load.latencyP99Ms });
     }
     await sleep(2000);
     phases.push({ phase: 'idle, 2 s after the load', sample: await p.probe(), peakMiB: Number.NaN, loadAvg: loadAvg() });
@@ -312,7 +324,7 @@ async function connectionsPart(s: Settings, dir: string, slow: readonly string[]
   }
 }
 
-interface SweepRun { semiSpaceMB: number; round: number; requestsPerSec: number; cpuMicros: number; p99Ms: number; loadPeakMiB: number; newSpaceMiB: number; burstPeakMiB: number; burstAnswered: number; loadAvg: string }
+interface SweepRun { semiSpaceMB: number; round: number; requestsPerSec: number; cpuMicros: number; gc: GcPerRequest; p99Ms: number; loadPeakMiB: number; newSpaceMiB: number; burstPeakMiB: number; burstAnswered: number; loadAvg: string }
 
 async function sweepPart(s: Settings, dir: string, fast: readonly string[], slow: readonly string[], openFiles: number, log: (t: string) => void): Promise<SweepRun[]> {
   const runs: SweepRun[] = [];
@@ -342,7 +354,7 @@ async function sweepPart(s: Settings, dir: string, fast: readonly string[], slow
         await stopChild(b.proxy.child);
       }
       runs.push({
-        semiSpaceMB: mb, round, requestsPerSec: r.load.requestsPerSec, cpuMicros: r.cpuMicros, p99Ms: r.load.latencyP99Ms, loadPeakMiB: r.peakMiB,
+        semiSpaceMB: mb, round, requestsPerSec: r.load.requestsPerSec, cpuMicros: r.cpuMicros, gc: r.gc, p99Ms: r.load.latencyP99Ms, loadPeakMiB: r.peakMiB,
         newSpaceMiB: mib(r.sample.spaces.new_space?.physical ?? 0), burstPeakMiB: burstPeak, burstAnswered: answered, loadAvg: r.loadAvg,
       });
     }
@@ -397,19 +409,19 @@ function sweepTable(runs: readonly SweepRun[]): string {
   const label = (mb: number): string => (mb === 0 ? 'Node default' : `${mb} MB`);
   const summary = values.map((mb) => {
     const rs = runs.filter((r) => r.semiSpaceMB === mb);
-    return `| ${label(mb)} | ${rs.length} | ${meanOf(rs.map((r) => r.requestsPerSec)).toFixed(0)} | ${meanOf(rs.map((r) => r.cpuMicros)).toFixed(1)} | ${meanOf(rs.map((r) => r.p99Ms)).toFixed(2)} | ${meanOf(rs.map((r) => r.loadPeakMiB)).toFixed(1)} | ${meanOf(rs.map((r) => r.newSpaceMiB)).toFixed(1)} | ${meanOf(rs.map((r) => r.burstPeakMiB)).toFixed(1)} |`;
+    return `| ${label(mb)} | ${rs.length} | ${meanOf(rs.map((r) => r.requestsPerSec)).toFixed(0)} | ${meanOf(rs.map((r) => r.cpuMicros)).toFixed(1)} | ${meanOf(rs.map((r) => r.gc.minorMicros)).toFixed(2)} / ${meanOf(rs.map((r) => r.gc.majorMicros)).toFixed(2)} | ${meanOf(rs.map((r) => r.gc.minorCount)).toFixed(0)} / ${meanOf(rs.map((r) => r.gc.majorCount)).toFixed(0)} | ${meanOf(rs.map((r) => r.p99Ms)).toFixed(2)} | ${meanOf(rs.map((r) => r.loadPeakMiB)).toFixed(1)} | ${meanOf(rs.map((r) => r.newSpaceMiB)).toFixed(1)} | ${meanOf(rs.map((r) => r.burstPeakMiB)).toFixed(1)} |`;
   });
-  const each = runs.map((r) => `| ${label(r.semiSpaceMB)} | ${r.round} | ${r.requestsPerSec.toFixed(0)} | ${r.cpuMicros.toFixed(1)} | ${r.p99Ms.toFixed(2)} | ${r.loadPeakMiB.toFixed(1)} | ${r.newSpaceMiB.toFixed(1)} | ${r.burstPeakMiB.toFixed(1)} | ${r.burstAnswered} | ${r.loadAvg} |`);
+  const each = runs.map((r) => `| ${label(r.semiSpaceMB)} | ${r.round} | ${r.requestsPerSec.toFixed(0)} | ${r.cpuMicros.toFixed(1)} | ${r.gc.minorMicros.toFixed(2)} / ${r.gc.majorMicros.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.loadPeakMiB.toFixed(1)} | ${r.newSpaceMiB.toFixed(1)} | ${r.burstPeakMiB.toFixed(1)} | ${r.burstAnswered} | ${r.loadAvg} |`);
   return `Means over the rounds:
 
-| --max-semi-space-size | runs | req/s (64 connections) | CPU µs/req | p99 ms | peak RSS under load MiB | new space committed MiB | peak RSS, burst MiB |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| --max-semi-space-size | runs | req/s (64 connections) | CPU µs/req | GC pause µs/req: scavenges / other | collections: scavenges / other | p99 ms | peak RSS under load MiB | new space committed MiB | peak RSS, burst MiB |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 ${summary.join('\n')}
 
 Every run, in the order run:
 
-| --max-semi-space-size | round | req/s | CPU µs/req | p99 ms | peak RSS under load MiB | new space MiB | peak RSS, burst MiB | burst answered | load average (1/5/15 min) |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+| --max-semi-space-size | round | req/s | CPU µs/req | GC pause µs/req | p99 ms | peak RSS under load MiB | new space MiB | peak RSS, burst MiB | burst answered | load average (1/5/15 min) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 ${each.join('\n')}`;
 }
 
@@ -417,7 +429,7 @@ function markdown(r: Report): string {
   const s = r.settings;
   const bare = r.modules.find((m) => m.module === '(node alone)');
   const modules = r.modules.map((m) => `| ${m.module} | ${f1(m.rssMiB)} | ${bare === undefined || m === bare ? '-' : `+${f1(m.rssMiB - bare.rssMiB)}`} | ${f1(m.heapUsedMiB)} | ${f1(m.heapTotalMiB)} | ${f1(m.externalMiB)} |`);
-  const loadRows = r.load.filter((p) => p.requestsPerSec !== undefined).map((p) => `| ${p.phase} | ${p.requestsPerSec!.toFixed(0)} | ${f1(p.cpuMicros)} | ${p.p99Ms!.toFixed(2)} | ${f1(p.peakMiB)} | ${p.loadAvg} |`);
+  const loadRows = r.load.filter((p) => p.requestsPerSec !== undefined).map((p) => `| ${p.phase} | ${p.requestsPerSec!.toFixed(0)} | ${f1(p.cpuMicros)} | ${f1(p.gc?.minorMicros)} / ${f1(p.gc?.majorMicros)} | ${p.p99Ms!.toFixed(2)} | ${f1(p.peakMiB)} | ${p.loadAvg} |`);
   const extra = s.nodeArgs.length === 0 ? 'none' : `\`${s.nodeArgs.join(' ')}\``;
   return `# Memory of one warmroute process
 
@@ -452,8 +464,8 @@ access log off), ${s.warmupSec} s of warm-up, then ${s.durationSec} s of closed-
 
 ${breakdownTable(r.load)}
 
-| level | req/s | CPU µs/req | p99 ms | peak RSS | load average (1/5/15 min) |
-| --- | ---: | ---: | ---: | ---: | --- |
+| level | req/s | CPU µs/req | GC pause µs/req: scavenges / other | p99 ms | peak RSS | load average (1/5/15 min) |
+| --- | ---: | ---: | ---: | ---: | ---: | --- |
 ${loadRows.join('\n')}
 `}${r.connections === null ? '' : `
 ## ${s.clients} client connections
