@@ -28,6 +28,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# V8's young generation at 2 x 4 MB instead of up to 2 x 16: about 20 MiB less RSS under load and at
+# 10,000 connections, no measurable CPU cost (results/memory). The Deployment's NODE_OPTIONS repeats it.
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -51,6 +51,8 @@ interface Settings {
   readonly proxyCpus: string | undefined;
   /** taskset CPU list for the load generator (this process) and the upstream workers; undefined: not pinned. */
   readonly loadCpus: string | undefined;
+  /** node flags for warmroute's processes (V8 heap settings, say). */
+  readonly proxyNodeArgs: readonly string[];
 }
 
 const usage = `usage: node dist/bench/overhead.js [flags]
@@ -75,6 +77,9 @@ node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-pr
   --cpu-prof DIR        run warmroute under node --cpu-prof, writing <target>.cpuprofile to DIR
   --proxy-cpus LIST     pin the proxies to these CPUs (taskset -c LIST, e.g. 1 or 0,1)
   --load-cpus LIST      pin the load generator (this process) and the upstream workers (e.g. 0)
+  --proxy-node-args ARGS
+                        node flags for warmroute, space-separated (e.g. --max-semi-space-size=4);
+                        with processes: 2 they reach every process
   The -2 targets run two proxy processes: warmroute with processes: 2, nginx with
   worker_processes 2.
   --help                this text
@@ -93,6 +98,7 @@ function parseSettings(argv: string[]): Settings | 'help' {
     'cpu-prof': { type: 'string' },
     'proxy-cpus': { type: 'string' },
     'load-cpus': { type: 'string' },
+    'proxy-node-args': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -116,6 +122,7 @@ function parseSettings(argv: string[]): Settings | 'help' {
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     proxyCpus: cpuList('proxy-cpus', values['proxy-cpus']),
     loadCpus: cpuList('load-cpus', values['load-cpus']),
+    proxyNodeArgs: (values['proxy-node-args'] ?? '').split(' ').filter((a) => a !== ''),
   };
 }
 
@@ -217,7 +224,7 @@ async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<Starte
   const configPath = join(dir, 'config.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
   const profiling = ctx.settings.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', ctx.settings.cpuProfDir, '--cpu-prof-name', `${spec.name}.cpuprofile`];
-  const [command, args] = pinned(ctx.settings.proxyCpus, process.execPath, [...profiling, ctx.proxyCli, 'start', '-c', configPath]);
+  const [command, args] = pinned(ctx.settings.proxyCpus, process.execPath, [...ctx.settings.proxyNodeArgs, ...profiling, ctx.proxyCli, 'start', '-c', configPath]);
   const child = startChild(`warmroute (${spec.policy})`, command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -373,7 +380,7 @@ Setup:
   \`proxy_set_header Connection ""\`, \`access_log off\`, keepalive_requests raised
   on both sides so that nobody reconnects every 1,000 requests; run with
   \`nginx -p DIR -c FILE -g 'daemon off;'\` from a temp prefix.
-- warmroute: one process (\`node dist/src/cli.js start -c FILE\`; three in warmroute-rr-2: a primary and two serving), logLevel warn,
+- warmroute: one process (\`node ${settings.proxyNodeArgs.map((a) => `${a} `).join('')}dist/src/cli.js start -c FILE\`; three in warmroute-rr-2: a primary and two serving), logLevel warn,
   connectionsPerWorker ${settings.connectionsPerWorker} (x ${settings.workers} workers = ${settings.connectionsPerWorker * settings.workers} upstream connections, as nginx's keepalive 64),
   default queue settings; pkg-aware with a registry of the one function.
 - node-bare: a reference, not a contender: the least a Node proxy on undici does
@@ -457,6 +464,7 @@ export async function main(argv: string[]): Promise<number> {
         workers: settings.workers,
         connectionsPerWorker: settings.connectionsPerWorker,
         proxyCpus: settings.proxyCpus ?? null,
+        proxyNodeArgs: settings.proxyNodeArgs,
         loadCpus: settings.loadCpus ?? null,
         requestBody: REQUEST_BODY,
         path: `/runLambda/${FUNCTION_NAME}`,

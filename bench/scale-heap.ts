@@ -5,7 +5,7 @@
 // object. Run: npm run bench:scale-heap   (node --expose-gc dist/bench/scale-heap.js --help)
 // Writes <out>/heap.md and <out>/heap.json.
 
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
@@ -14,6 +14,7 @@ import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/su
 import { composeProxy } from '../src/app.js';
 import { loadConfig, parseWorkers } from '../src/config.js';
 import { runBenchmark, tempFolder } from './children.js';
+import { snapshotKinds, type Kind } from './heap-kinds.js';
 
 const REPRODUCE = 'npm run bench:scale-heap   # = npx tsc -p tsconfig.json && node --expose-gc dist/bench/scale-heap.js';
 
@@ -39,26 +40,14 @@ function memory(): Memory {
   return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
 }
 
-interface Kind { kind: string; count: number; MiB: number }
-
-/** Self sizes in a V8 heap snapshot, summed by constructor (strings, code and arrays each as one kind). */
+/** Writes a heap snapshot of this process and summarises it by kind of object. */
 async function heapKinds(dir: string): Promise<Kind[]> {
   const file = writeHeapSnapshot(join(dir, 'scale.heapsnapshot'));
-  const snapshot = JSON.parse(await readFile(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
-  await rm(file, { force: true });
-  const fields = snapshot.snapshot.meta.node_fields;
-  const types = snapshot.snapshot.meta.node_types[0];
-  const [type, name, size] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f)) as [number, number, number];
-  const kinds = new Map<string, { count: number; bytes: number }>();
-  for (let i = 0; i < snapshot.nodes.length; i += fields.length) {
-    const t = types[snapshot.nodes[i + type]!]!;
-    const kind = t.includes('string') ? '(strings)' : t === 'code' ? '(compiled code)' : t === 'array' ? '(arrays: Map, Set and object backing stores)' : t === 'native' ? `(native) ${snapshot.strings[snapshot.nodes[i + name]!]}` : snapshot.strings[snapshot.nodes[i + name]!]!;
-    const entry = kinds.get(kind) ?? { count: 0, bytes: 0 };
-    entry.count++;
-    entry.bytes += snapshot.nodes[i + size]!;
-    kinds.set(kind, entry);
+  try {
+    return await snapshotKinds(file);
+  } finally {
+    await rm(file, { force: true });
   }
-  return [...kinds].map(([kind, { count, bytes }]) => ({ kind, count, MiB: Math.round((bytes / 2 ** 20) * 100) / 100 })).sort((a, b) => b.MiB - a.MiB);
 }
 
 async function main(argv: string[]): Promise<number> {

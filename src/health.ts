@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
+import { Agent, request } from './undici-parts.js';
 import type { Clock, Timer } from './clock.js';
 import { StatusParser, type ParsedStatus } from './status-parser.js';
 import type { TableListener, Worker, WorkerReport, WorkerTable } from './workers.js';
@@ -194,9 +194,10 @@ export class HealthMonitor implements TableListener {
   private async poll(w: Worker): Promise<PollOutcome> {
     const { timeoutMs, statusPath } = this.options;
     try {
-      const res = await request(`${w.origin}${statusPath}`, {
+      const res = await request(this.agent, {
+        origin: w.origin,
+        path: statusPath,
         method: 'GET',
-        dispatcher: this.agent,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
         signal: AbortSignal.timeout(timeoutMs),

@@ -1,4 +1,4 @@
-import { Client } from 'undici';
+import { Client } from './undici-parts.js';
 import type { TableListener, Worker, WorkerTable } from './workers.js';
 
 export interface UpstreamTimeouts {

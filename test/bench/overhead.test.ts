@@ -145,3 +145,17 @@ t.test('ratios against nginx round-robin and direct; nearest-rank percentiles', 
   t.equal(percentile(Float64Array.of(7), 99), 7);
   t.ok(Number.isNaN(percentile(new Float64Array(0), 50)));
 });
+
+t.test('--proxy-node-args reach warmroute\'s node: a flag node refuses fails the row, a good one is recorded', async (t) => {
+  const out = t.testdir();
+  const good = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--max-semi-space-size=4', '--out', out]);
+  t.equal(good.code, 0, good.stderr);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rows: SummaryRow[]; settings: { proxyNodeArgs: string[] } };
+  t.same(summary.settings.proxyNodeArgs, ['--max-semi-space-size=4']);
+  t.equal(summary.rows[0]!.status, 'measured');
+  t.match(readFileSync(join(out, 'summary.md'), 'utf8'), /node --max-semi-space-size=4 dist\/src\/cli\.js start/);
+  const bad = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--no-such-node-flag', '--out', t.testdir()]);
+  t.equal(bad.code, 1, 'a failed row fails the run');
+  t.match(bad.stdout, /warmroute-rr\s+failed: [^\n]*exited[\s\S]*bad option: --no-such-node-flag/);
+  t.same(await noneAlive(bad.descendants), [], 'nothing left running');
+});

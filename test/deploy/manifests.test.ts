@@ -328,3 +328,17 @@ t.test('systemd-analyze accepts the unit', { skip: noSystemdAnalyze }, async (t)
   const complaints = run.stderr.split('\n').filter((l) => l.includes('warmroute.service') && !/is not executable/.test(l));
   t.same(complaints, [], 'no unknown keys or unparsable values');
 });
+
+t.test('the image, the Deployment and the unit give node the same young-generation size (results/memory)', async (t) => {
+  const semiSpace = (nodeOptions: string | undefined): string | undefined => /(?:^|\s)--max-semi-space-size=(\d+)(?:\s|$)/.exec(nodeOptions ?? '')?.[1];
+  const imageEnv = runtime.instructions.filter((i) => i.keyword === 'ENV').map((i) => /^NODE_OPTIONS=(.*)$/.exec(i.args)?.[1]).find((v) => v !== undefined);
+  const container = (one<Json & { spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } } }>('Deployment', 'warmroute')).spec.template.spec.containers[0]!;
+  // The Deployment's NODE_OPTIONS replaces the image's, so it must carry the flag too.
+  const podEnv = container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+  const unitEnv = parseUnit(read('deploy', 'systemd', 'warmroute.service')).get('Service')!.get('Environment')
+    ?.map((e) => /^"?NODE_OPTIONS=([^"]*)"?$/.exec(e)?.[1]).find((v) => v !== undefined);
+  const image = semiSpace(imageEnv);
+  t.ok(image !== undefined, `the image's NODE_OPTIONS sets --max-semi-space-size (${imageEnv ?? 'no NODE_OPTIONS'})`);
+  t.equal(semiSpace(podEnv), image, `the Deployment's NODE_OPTIONS (${podEnv ?? 'none'}) sets the same`);
+  t.equal(semiSpace(unitEnv), image, `the unit's NODE_OPTIONS (${unitEnv ?? 'none'}) sets the same`);
+});

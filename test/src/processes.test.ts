@@ -5,7 +5,7 @@
 // replaced, SIGHUP reloads and SIGTERM stops gracefully; bad input stops start-up.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -38,6 +38,9 @@ async function status(base: string): Promise<{ workers: { id: string; limit: num
   return JSON.parse((await fresh(base, '/status', 'GET')).text) as Awaited<ReturnType<typeof status>>;
 }
 
+/** A V8 flag given to the primary's node (results/memory chose this young-generation size). */
+const V8_FLAG = '--max-semi-space-size=4';
+
 const functions = ['fa', 'fb', 'fc', 'fd', 'fe', 'ff'];
 
 async function setUp(t: Test, extra: Record<string, unknown> = {}): Promise<{ dir: string; file: string; workers: TestWorker[]; write: (over: Record<string, unknown>) => Promise<void> }> {
@@ -57,8 +60,8 @@ async function setUp(t: Test, extra: Record<string, unknown> = {}): Promise<{ di
 
 t.test('two processes on one port route on one picture', async (t) => {
   const { file, workers, write } = await setUp(t);
-  // Three Node processes start on a shared 2-core machine: allow them time.
-  const proxy: CliProcess = await startCli(t, file, 30_000);
+  // Three Node processes start on a shared 2-core machine: allow them time. A V8 flag, as the deploy files give one.
+  const proxy: CliProcess = await startCli(t, file, 30_000, [V8_FLAG]);
   const listening = await proxy.line((l) => l.msg === 'warmroute listening', 'listening');
   t.equal(listening.processes, 2, 'the primary announces two processes');
   const pids = listening.pids as number[];
@@ -130,6 +133,16 @@ t.test('two processes on one port route on one picture', async (t) => {
     const again = await fresh(proxy.url, '/admin/workers/add', 'POST', JSON.stringify({ workers: workers.map((w) => ({ url: w.url, id: `w${w.port}` })) }));
     t.match(JSON.parse(again.text), { added: [], present: workers.map((w) => `w${w.port}`) }, 'adding the drained workers again undrains them');
     t.equal((await fresh(proxy.url, '/admin/workers/remove?workers=slow')).status, 200);
+  });
+
+  await t.test('node flags given to the primary reach every serving process, a replacement too', async (t) => {
+    const serving = (await status(proxy.url)).processes.map((p) => p.pid);
+    t.equal(serving.length, 2);
+    t.notOk(serving.includes(pids[0]!), 'one of them replaced the killed process');
+    for (const pid of serving) {
+      const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      t.ok(args.includes(V8_FLAG), `process ${pid} runs with ${V8_FLAG} (${args.join(' ')})`);
+    }
   });
 
   await t.test('SIGHUP reloads every process; SIGTERM lets running requests finish', async (t) => {
