@@ -263,7 +263,8 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   ) {
     this.lease = new Lease(fn, this, ctx.clock.now());
     this.headers = upstreamHeaders(req);
-    res.once('close', this.onClose);
+    // Never taken off: the response is this exchange's alone, and onClose does nothing once the exchange ended.
+    res.on('close', this.onClose);
   }
 
   start(): void {
@@ -429,7 +430,6 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   private end(ending: Ending): void {
     if (this.finished) return;
     this.finished = true;
-    this.res.off('close', this.onClose);
     const { metrics, scheduler, settings } = this.ctx;
     const error = ending.error;
     if (error !== undefined) metrics.error(error);
