@@ -107,7 +107,8 @@ async function startProxy(settings: Settings, dir: string, upstreams: readonly s
   const args = ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'callgrind.out')}`, process.execPath, ...script];
   const child = startChild(`${settings.target} under callgrind`, 'valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   try {
-    await waitForPort(child, port, 300_000);
+    // Node starts slowly under callgrind, the more so on a shared machine.
+    await waitForPort(child, port, 1_200_000);
   } catch (err) {
     await stopChild(child);
     throw err;
