@@ -117,8 +117,10 @@ export class ListedHistogram<L extends string> extends Histogram<L> {
     if (this.turn !== undefined) await this.turn();
     const values: MetricValueWithName<string>[] = [];
     const bucket = `${this.metricName}_bucket`;
+    // No exemplars are kept: bucket entries carry `exemplar: null`, sum and count `undefined`, as prom-client's do.
     const entry = (value: number, metricName: string, own: Record<string, string | number>, labels: LabelValues<L>): void => {
-      values.push(splay ? { value, metricName, labels: { ...own, ...labels } } : ({ value, metricName, labels: own, sharedLabels: labels } as MetricValueWithName<string>));
+      const exemplar = metricName === bucket ? null : undefined;
+      values.push((splay ? { value, metricName, exemplar, labels: { ...own, ...labels } } : { value, metricName, exemplar, labels: own, sharedLabels: labels }) as unknown as MetricValueWithName<string>);
     };
     for (const s of this.series) {
       let cumulative = 0;
