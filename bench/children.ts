@@ -268,20 +268,28 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** User + system CPU seconds used so far by the process tree, or undefined when /proc cannot tell. */
-export function cpuSeconds(pid: number): number | undefined {
-  let ticks = 0;
+/** User and system (kernel) CPU seconds used so far by the process tree, or undefined when /proc cannot tell. */
+export function cpuTimes(pid: number): { user: number; system: number } | undefined {
+  let user = 0;
+  let system = 0;
   let seen = false;
   for (const p of processTree(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the command name.
-      ticks += Number(fields[11]) + Number(fields[12]);
+      user += Number(fields[11]);
+      system += Number(fields[12]);
       seen = true;
     } catch {
       // The process ended while we looked.
     }
   }
-  return seen ? ticks / ticksPerSecond() : undefined;
+  return seen ? { user: user / ticksPerSecond(), system: system / ticksPerSecond() } : undefined;
+}
+
+/** User + system CPU seconds used so far by the process tree, or undefined when /proc cannot tell. */
+export function cpuSeconds(pid: number): number | undefined {
+  const times = cpuTimes(pid);
+  return times === undefined ? undefined : times.user + times.system;
 }

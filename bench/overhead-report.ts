@@ -2,7 +2,7 @@
 
 import type { LoadResult } from './load.js';
 
-export type TargetKind = 'direct' | 'nginx' | 'warmroute' | 'bare';
+export type TargetKind = 'direct' | 'nginx' | 'warmroute' | 'bare' | 'raw';
 
 export interface TargetSpec {
   /** Row name and --targets key, e.g. "nginx-rr". */
@@ -26,6 +26,8 @@ export interface Row {
   readonly peakRssMiB?: number;
   /** Proxy CPU time (user + system, all its processes) per response during the measured run, microseconds. */
   readonly cpuMicrosPerRequest?: number;
+  /** The part of cpuMicrosPerRequest spent in the kernel (system time): socket reads and writes, loopback TCP. */
+  readonly kernelMicrosPerRequest?: number;
 }
 
 export interface Ratios {
@@ -57,7 +59,7 @@ export function withRatios(rows: readonly Row[], nginxBaseline: string, directBa
 const fixed = (n: number | undefined, digits: number): string => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
 const ratio = (n: number | null): string => (n === null ? '-' : `${n.toFixed(2)}x`);
 
-export const tableHeader = ['target', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MiB', 'CPU µs/req', 'req/s vs nginx-rr', 'p99 vs nginx-rr', 'req/s vs direct', 'p99 vs direct'];
+export const tableHeader = ['target', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MiB', 'CPU µs/req', 'of which kernel', 'req/s vs nginx-rr', 'p99 vs nginx-rr', 'req/s vs direct', 'p99 vs direct'];
 
 /** One table row's cells; skipped and failed rows carry their note instead of numbers. */
 export function cells(row: RowWithRatios): string[] {
@@ -73,6 +75,7 @@ export function cells(row: RowWithRatios): string[] {
     String(l.non2xx),
     fixed(row.peakRssMiB, 1),
     fixed(row.cpuMicrosPerRequest, 0),
+    fixed(row.kernelMicrosPerRequest, 0),
     ratio(row.vsNginx.requestsPerSec),
     ratio(row.vsNginx.p99),
     ratio(row.vsDirect.requestsPerSec),
@@ -92,7 +95,7 @@ export function markdownTable(rows: readonly RowWithRatios[]): string {
 
 /** Fixed-width text table for the terminal. */
 export function textTable(rows: readonly RowWithRatios[]): string {
-  const header = ['target', 'req/s', 'mean', 'p50', 'p99', 'err', 'non2xx', 'RSS MiB', 'CPU µs/req', 'rps/nginx', 'p99/nginx', 'rps/direct', 'p99/direct'];
+  const header = ['target', 'req/s', 'mean', 'p50', 'p99', 'err', 'non2xx', 'RSS MiB', 'CPU µs/req', 'kernel', 'rps/nginx', 'p99/nginx', 'rps/direct', 'p99/direct'];
   const measured = rows.filter((r) => r.load !== undefined).map((r) => cells(r));
   const widths = header.map((h, i) => Math.max(h.length, ...measured.map((c) => c[i]!.length)));
   const line = (c: readonly string[]): string => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');

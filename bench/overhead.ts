@@ -12,7 +12,7 @@ import { cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench/commands/support.js';
-import { cpuSeconds, freePort, peakRssMiB, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
+import { cpuTimes, freePort, peakRssMiB, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
 import { findNginx, pinned, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
 import { markdownTable, textTable, withRatios, type Row, type TargetSpec } from './overhead-report.js';
@@ -32,6 +32,7 @@ const TARGETS: readonly TargetSpec[] = [
   { name: 'warmroute-least-loaded', kind: 'warmroute', policy: 'least-loaded' },
   { name: 'warmroute-pkg-aware', kind: 'warmroute', policy: 'pkg-aware' },
   { name: 'node-bare', kind: 'bare', policy: 'round-robin' },
+  { name: 'node-raw', kind: 'raw', policy: 'round-robin' },
   { name: 'nginx-rr-2', kind: 'nginx', policy: 'round-robin', processes: 2 },
   { name: 'warmroute-rr-2', kind: 'warmroute', policy: 'round-robin', processes: 2 },
 ];
@@ -60,7 +61,9 @@ const usage = `usage: node dist/bench/overhead.js [flags]
 Measures proxy overhead with autocannon: POST /runLambda/${FUNCTION_NAME} straight at one upstream
 worker (direct), through nginx (round-robin, least_conn) and through warmroute
 (round-robin, least-loaded, pkg-aware), all over the same trivial workers on 127.0.0.1;
-node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-proxy.ts).
+node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-proxy.ts);
+node-raw is another: a proxy on raw net sockets with a hand-written HTTP/1.1 parser, the
+ceiling of Node on this path without node:http and undici (bench/raw-proxy.ts).
 
   --duration SEC        measured seconds per target (default 10)
   --warmup SEC          unmeasured load before each measurement, 0 for none (default 2)
@@ -74,7 +77,8 @@ node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-pr
   --out DIR             where summary.md and summary.json go (default ${DEFAULT_OUT})
   --nginx PATH          nginx binary (default: nginx on PATH or in /usr/sbin); when there is
                         none, the nginx rows are skipped with a note
-  --cpu-prof DIR        run warmroute under node --cpu-prof, writing <target>.cpuprofile to DIR
+  --cpu-prof DIR        run warmroute, node-bare and node-raw under node --cpu-prof, writing
+                        <target>.cpuprofile to DIR
   --proxy-cpus LIST     pin the proxies to these CPUs (taskset -c LIST, e.g. 1 or 0,1)
   --load-cpus LIST      pin the load generator (this process) and the upstream workers (e.g. 0)
   --proxy-node-args ARGS
@@ -134,9 +138,9 @@ function cpuList(name: string, text: string | undefined): string | undefined {
 }
 
 /** The built scripts this benchmark starts, next to its own compiled file in dist/. */
-function builtScripts(): { proxyCli: string; upstream: string; bareProxy: string } {
+function builtScripts(): { proxyCli: string; upstream: string; bareProxy: string; rawProxy: string } {
   const here = dirname(fileURLToPath(import.meta.url));
-  const scripts = { proxyCli: join(here, '..', 'src', 'cli.js'), upstream: join(here, 'upstream.js'), bareProxy: join(here, 'bare-proxy.js') };
+  const scripts = { proxyCli: join(here, '..', 'src', 'cli.js'), upstream: join(here, 'upstream.js'), bareProxy: join(here, 'bare-proxy.js'), rawProxy: join(here, 'raw-proxy.js') };
   for (const path of Object.values(scripts)) {
     if (!existsSync(path)) throw new UsageError(`${path} does not exist: build first with "npx tsc -p tsconfig.json" and run node dist/bench/overhead.js`);
   }
@@ -169,6 +173,7 @@ interface RunContext {
   readonly upstreams: readonly string[];
   readonly proxyCli: string;
   readonly bareProxy: string;
+  readonly rawProxy: string;
   readonly nginx: NginxInstall | { missing: string };
   readonly tempDir: string;
 }
@@ -203,6 +208,11 @@ export async function waitForProcesses(url: string, count: number, timeoutMs: nu
   }
 }
 
+/** node flags that write the target's CPU profile, when --cpu-prof asks for them. */
+function profiling(spec: TargetSpec, ctx: RunContext): string[] {
+  return ctx.settings.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', ctx.settings.cpuProfDir, '--cpu-prof-name', `${spec.name}.cpuprofile`];
+}
+
 async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<StartedTarget> {
   const processes = spec.processes ?? 1;
   const dir = await mkdtemp(join(ctx.tempDir, `${spec.name}-`));
@@ -223,8 +233,7 @@ async function startWarmroute(spec: TargetSpec, ctx: RunContext): Promise<Starte
   }
   const configPath = join(dir, 'config.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
-  const profiling = ctx.settings.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', ctx.settings.cpuProfDir, '--cpu-prof-name', `${spec.name}.cpuprofile`];
-  const [command, args] = pinned(ctx.settings.proxyCpus, process.execPath, [...ctx.settings.proxyNodeArgs, ...profiling, ctx.proxyCli, 'start', '-c', configPath]);
+  const [command, args] = pinned(ctx.settings.proxyCpus, process.execPath, [...ctx.settings.proxyNodeArgs, ...profiling(spec, ctx), ctx.proxyCli, 'start', '-c', configPath]);
   const child = startChild(`warmroute (${spec.policy})`, command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = `http://127.0.0.1:${port}`;
   try {
@@ -251,11 +260,13 @@ async function startTarget(spec: TargetSpec, ctx: RunContext): Promise<StartedTa
     }
     case 'warmroute':
       return startWarmroute(spec, ctx);
-    case 'bare': {
+    case 'bare':
+    case 'raw': {
       const port = await freePort();
-      const args = [ctx.bareProxy, '--port', String(port), '--upstreams', ctx.upstreams.join(','), '--connections', String(ctx.settings.connectionsPerWorker)];
+      const script = spec.kind === 'bare' ? ctx.bareProxy : ctx.rawProxy;
+      const args = [...profiling(spec, ctx), script, '--port', String(port), '--upstreams', ctx.upstreams.join(','), '--connections', String(ctx.settings.connectionsPerWorker)];
       const [command, pinnedArgs] = pinned(ctx.settings.proxyCpus, process.execPath, args);
-      const child = startChild('bare Node proxy', command, pinnedArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = startChild(spec.kind === 'bare' ? 'bare Node proxy' : 'raw-socket Node proxy', command, pinnedArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
         await waitForPort(child, port, 10_000);
       } catch (err) {
@@ -278,13 +289,16 @@ async function measureTarget(spec: TargetSpec, ctx: RunContext, log: (line: stri
     const { connections, durationSec, warmupSec } = ctx.settings;
     if (warmupSec > 0) await runLoad({ url, connections, durationSec: warmupSec, body: REQUEST_BODY });
     const pid = started.child?.pid;
-    const cpuBefore = pid === undefined ? undefined : cpuSeconds(pid);
+    const cpuBefore = pid === undefined ? undefined : cpuTimes(pid);
     const load = await runLoad({ url, connections, durationSec, body: REQUEST_BODY });
-    const cpuAfter = pid === undefined ? undefined : cpuSeconds(pid);
+    const cpuAfter = pid === undefined ? undefined : cpuTimes(pid);
     const peakRss = pid === undefined ? undefined : peakRssMiB(pid);
-    const cpuMicros = cpuBefore !== undefined && cpuAfter !== undefined && load.responses > 0 ? ((cpuAfter - cpuBefore) * 1e6) / load.responses : undefined;
+    const measuredCpu = cpuBefore !== undefined && cpuAfter !== undefined && load.responses > 0;
+    const perRequest = (seconds: number): number => (seconds * 1e6) / load.responses;
+    const cpuMicros = measuredCpu ? perRequest(cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system) : undefined;
+    const kernelMicros = measuredCpu ? perRequest(cpuAfter.system - cpuBefore.system) : undefined;
     log(`  ${spec.name.padEnd(24)} ${load.requestsPerSec.toFixed(0).padStart(7)} req/s  p99 ${load.latencyP99Ms.toFixed(2)} ms`);
-    return { ...base, status: 'measured', load, peakRssMiB: peakRss, cpuMicrosPerRequest: cpuMicros };
+    return { ...base, status: 'measured', load, peakRssMiB: peakRss, cpuMicrosPerRequest: cpuMicros, kernelMicrosPerRequest: kernelMicros };
   } catch (err) {
     const note = (err as Error).message;
     log(`  ${spec.name.padEnd(24)} failed: ${note}`);
@@ -369,7 +383,9 @@ Latencies are over 2xx responses, each recorded exactly (autocannon's own histog
 rounds down to whole milliseconds). Ratios compare with nginx round-robin and with
 direct measured in this same run: req/s above 1x and p99 below 1x are better.
 Peak RSS is VmHWM from /proc (nginx: master plus worker). CPU µs/req is the proxy's
-user+system CPU time during the measured run divided by the responses.
+user+system CPU time during the measured run divided by the responses; "of which kernel"
+is its system time alone (socket reads and writes, the loopback TCP stack), the part no
+proxy code in user space can remove.
 ${anyErrors ? '\n**Some rows had errors or non-2xx answers; see the errors and non-2xx columns.**\n' : ''}${skippedOrFailed.length > 0 ? `\nNot measured:\n${skippedOrFailed.map((r) => `- ${r.target} (${r.status}): ${r.note ?? ''}`).join('\n')}\n` : ''}
 Setup:
 - nginx: \`worker_processes 1\` (2 in nginx-rr-2, beside warmroute-rr-2 with \`processes: 2\`), because warmroute is one Node process with one
@@ -388,6 +404,11 @@ Setup:
   hop-by-hop headers dropped; no queue, cancellation, metrics or error mapping;
   bench/bare-proxy.ts). warmroute minus node-bare is warmroute's own cost; node-bare
   minus nginx is what Node and undici cost.
+- node-raw: another reference, not a contender: Node without node:http and undici (a
+  \`net\` server, a hand-written HTTP/1.1 head parser, keep-alive pools of ${settings.connectionsPerWorker} \`net\` sockets per
+  worker, bodies forwarded by Content-Length; request bodies read whole, chunked bodies
+  refused; bench/raw-proxy.ts). node-bare minus node-raw is what node:http and undici
+  cost; node-raw minus nginx is what is left to Node and V8 themselves.
 - Everything shares ${machine.cores} cores: autocannon (this process), the proxy and the upstream
   process compete for them, so absolute req/s are lower than on separate machines, and
   a proxy that needs more CPU also leaves less to the load generator. CPU µs/req does
@@ -434,7 +455,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const started = await startUpstreams(scripts.upstream, settings.workers, settings.loadCpus);
     upstream = started.child;
-    const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, bareProxy: scripts.bareProxy, nginx, tempDir };
+    const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, bareProxy: scripts.bareProxy, rawProxy: scripts.rawProxy, nginx, tempDir };
     if (settings.cpuProfDir !== undefined) await mkdir(settings.cpuProfDir, { recursive: true });
     log(`proxy overhead: ${settings.connections} connections, ${settings.durationSec} s per target after ${settings.warmupSec} s warm-up, ${settings.workers} upstream workers`);
     if ('missing' in nginx && settings.targets.some((t) => t.kind === 'nginx')) log(`  note: ${nginx.missing}; the nginx rows are skipped`);

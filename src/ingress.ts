@@ -92,10 +92,12 @@ function receiveBody(control: ProxyControl, req: IncomingMessage, res: ServerRes
     }
   };
   const onEnd = (): void => {
-    stop();
+    // After 'end' the request emits no more data: its listeners need not be taken off.
+    clearTimeout(timer);
     new Exchange(req, res, fn, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received), ctx).start();
   };
   req.on('data', onData);
   req.on('end', onEnd);
-  res.once('close', () => clearTimeout(timer));
+  // `on`, not `once`: the response is this request's alone, so nothing needs to take the listener off.
+  res.on('close', () => clearTimeout(timer));
 }

@@ -1,10 +1,10 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Aggregator } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Aggregator } from 'prom-client';
 import type { Scheduler } from './admission.js';
 import type { ErrorCode } from './errors.js';
 import type { Decision, Lease } from './lease.js';
 import type { TableListener, Worker, WorkerTable } from './workers.js';
 import { nextTurn } from './clock.js';
-import { ListedCounter, ListedGauge, type SeriesValue } from './worker-series.js';
+import { HistogramSeries, ListedCounter, ListedGauge, ListedHistogram, type SeriesValue } from './worker-series.js';
 
 /**
  * Duration buckets from 1 ms to 5 minutes: fine below a second where warm
@@ -26,7 +26,7 @@ export const DURATION_BUCKETS = [
  * of one event-loop turn, measured).
  */
 interface WorkerMetrics {
-  duration: Histogram.Internal<'worker'> | undefined;
+  duration: HistogramSeries<'worker'> | undefined;
   byStatus: Map<number, Counter.Internal> | undefined;
   upstreamErrors: Map<string, Counter.Internal> | undefined;
   /** How often the worker moved to each health state (`warmroute_health_transitions_total`, listed at scrape time). */
@@ -39,8 +39,9 @@ const decisions: readonly Decision[] = ['home', 'spill', 'wait', 'shared', 'dire
 export class ProxyMetrics implements TableListener {
   readonly registry = new Registry();
   private readonly requests: Counter<'worker' | 'code'>;
-  private readonly duration: Histogram<'worker'>;
-  private readonly wait: Histogram;
+  private readonly duration: ListedHistogram<'worker'>;
+  /** The one series of the unlabelled wait histogram. */
+  private readonly wait: HistogramSeries<never>;
   private readonly errors: Counter<'code'>;
   private readonly upstream: Counter<'worker' | 'reason'>;
   private readonly retries: Counter;
@@ -60,19 +61,20 @@ export class ProxyMetrics implements TableListener {
       labelNames: ['worker', 'code'] as const,
       registers,
     });
-    this.duration = new Histogram({
+    // Both histograms are observed on every request: their series are plain arrays (ListedHistogram).
+    this.duration = new ListedHistogram({
       name: 'warmroute_request_duration_seconds',
       help: 'Time from dispatch to a worker to the end of its response, by worker',
       labelNames: ['worker'] as const,
       buckets: DURATION_BUCKETS,
       registers,
-    });
-    this.wait = new Histogram({
+    }, this.turn);
+    this.wait = new ListedHistogram<never>({
       name: 'warmroute_wait_seconds',
       help: 'Time from admission to dispatch (0 for requests that did not wait)',
       buckets: DURATION_BUCKETS,
       registers,
-    });
+    }).seriesFor({});
     this.errors = new Counter({
       name: 'warmroute_errors_total',
       help: 'Error responses the proxy made itself, by code; queue_full, queue_timeout and no_healthy_worker are the rejections',
@@ -153,7 +155,7 @@ export class ProxyMetrics implements TableListener {
     for (const code of m.byStatus?.keys() ?? []) this.requests.remove(w.id, String(code));
     for (const reason of m.upstreamErrors?.keys() ?? []) this.upstream.remove(w.id, reason);
     this.perWorker.delete(w);
-    if (m.duration !== undefined) this.duration.remove(w.id);
+    if (m.duration !== undefined) this.duration.forget(m.duration);
   }
 
   health(w: Worker, _from: string, to: string): void {
@@ -193,7 +195,7 @@ export class ProxyMetrics implements TableListener {
       m.byStatus.set(status, counter);
     }
     counter.inc();
-    m.duration ??= this.duration.labels(w.id);
+    m.duration ??= this.duration.seriesFor({ worker: w.id });
     m.duration.observe(seconds);
   }
 

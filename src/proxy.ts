@@ -165,14 +165,20 @@ function upstreamHeaders(req: IncomingMessage): string[] {
   return out;
 }
 
-function downstreamHeaders(headers: Record<string, string | string[] | undefined>, workerId: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+/**
+ * The worker's headers minus hop-by-hop ones, plus `x-warmroute-worker`, as a flat
+ * [name, value, ...] list: Node's writeHead takes it as is, where an object would be
+ * built here and walked again there.
+ */
+function downstreamHeaders(headers: Record<string, string | string[] | undefined>, workerId: string): (string | string[])[] {
+  const out: (string | string[])[] = [];
   for (const name in headers) {
-    if (hopByHop.has(name)) continue;
+    // The worker's own x-warmroute-worker, if it sends one, is replaced, not repeated.
+    if (hopByHop.has(name) || name === 'x-warmroute-worker') continue;
     const value = headers[name];
-    if (value !== undefined) out[name] = value;
+    if (value !== undefined) out.push(name, value);
   }
-  out['x-warmroute-worker'] = workerId;
+  out.push('x-warmroute-worker', workerId);
   return out;
 }
 
@@ -245,7 +251,7 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   private finished = false;
   private deadline: NodeJS.Timeout | undefined;
   /** The worker's status line and headers, not yet written to the client. */
-  private head: Record<string, string | string[]> | undefined;
+  private head: (string | string[])[] | undefined;
   private onDrain: (() => void) | undefined;
 
   constructor(
@@ -257,7 +263,8 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   ) {
     this.lease = new Lease(fn, this, ctx.clock.now());
     this.headers = upstreamHeaders(req);
-    res.once('close', this.onClose);
+    // Never taken off: the response is this exchange's alone, and onClose does nothing once the exchange ended.
+    res.on('close', this.onClose);
   }
 
   start(): void {
@@ -423,7 +430,6 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
   private end(ending: Ending): void {
     if (this.finished) return;
     this.finished = true;
-    this.res.off('close', this.onClose);
     const { metrics, scheduler, settings } = this.ctx;
     const error = ending.error;
     if (error !== undefined) metrics.error(error);
