@@ -1,6 +1,5 @@
 // The proxy path: queueing, errors, retries, disconnects, admin; real HTTP on loopback.
 import { request as httpRequest } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { until } from '../fixtures/end-to-end.js';
 import { closedPort, inBatches, invoke, startTestProxy, startTestWorker, type TestWorker } from '../fixtures/servers.js';
@@ -36,9 +35,9 @@ t.test('a full queue answers 503 JSON with Retry-After', async (t) => {
   const proxy = await startTestProxy({ connectionsPerWorker: 1, queueLimit: 1, workers: [w.url] });
   await cleanup(t, proxy, [w]);
   const first = invoke(proxy.url, '/runLambda/f');
-  await sleep(30);
+  await until(() => w.count === 1, 'the first request at the worker');
   const second = invoke(proxy.url, '/runLambda/f');
-  await sleep(30);
+  await until(() => proxy.scheduler.waiting === 1, 'the second request waiting');
   const third = await invoke(proxy.url, '/runLambda/f');
   t.equal(third.status, 503);
   t.equal(errorOf(third.json).code, 'queue_full');
@@ -53,7 +52,7 @@ t.test('a wait longer than queueTimeoutMs answers 503 JSON with Retry-After', as
   const proxy = await startTestProxy({ connectionsPerWorker: 1, queueTimeoutMs: 100, workers: [w.url] });
   await cleanup(t, proxy, [w]);
   const first = invoke(proxy.url, '/runLambda/f');
-  await sleep(20);
+  await until(() => w.count === 1, 'the first request at the worker');
   const second = await invoke(proxy.url, '/runLambda/f');
   t.equal(second.status, 503);
   t.equal(errorOf(second.json).code, 'queue_timeout');
@@ -165,10 +164,10 @@ t.test('a client that disconnects mid-request leaves every in-flight count at 0'
     req.end('{}');
     return req;
   });
-  await sleep(100);
+  await until(() => proxy.scheduler.waiting === 2 && ws[0]!.count + ws[1]!.count === 2, 'two requests at the workers, two waiting');
   t.equal(proxy.scheduler.waiting, 2, 'two waited');
   for (const req of reqs) req.destroy();
-  await sleep(150);
+  await until(() => proxy.scheduler.waiting + proxy.scheduler.running === 0 && ws[0]!.aborted + ws[1]!.aborted === 2, 'the queue empty and both upstream requests aborted');
   t.same(proxy.table.workers.map((w) => w.inFlight), [0, 0], 'in-flight back to 0');
   t.equal(proxy.scheduler.waiting + proxy.scheduler.running, 0, 'no slot or queue entry left');
   t.equal(ws[0]!.aborted + ws[1]!.aborted, 2, 'the upstream requests were aborted');
