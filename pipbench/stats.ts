@@ -282,24 +282,62 @@ function expandedTail(confidence: number, units: number): number {
   return normalUpperTail(Math.sqrt(units / (units - 1)) * t);
 }
 
+/** Bounds of a range, without an estimate of its own. */
+export interface Range {
+  readonly low: number;
+  readonly high: number;
+}
+
+/**
+ * A confidence interval of a statistic of runs with its rerun interval:
+ * `low`..`high` holds the true value with probability `confidence`; `rerun`
+ * holds, with the same probability, the estimate that a fresh run of the same
+ * size (new request sequences, new placements, as many of each) would give.
+ */
+export interface RunsInterval extends Interval {
+  readonly rerun: Range;
+}
+
+/**
+ * The rerun interval (a prediction interval for the estimate of an independent
+ * run of the same size) from the confidence interval of one run. A fresh
+ * estimate X' and this one X are independent with the same spread, so X' - X
+ * has twice the variance of X - truth: each side of the interval is widened by
+ * sqrt(2) around the estimate. On the expanded percentile interval this is the
+ * classical prediction interval for the mean of a new sample of n, X +- t_{n-1}
+ * s sqrt(1/n + 1/n), and it keeps the skew of the resampled values (a ratio's
+ * upper side is longer), which the distribution of the difference of two
+ * resamples, symmetric by construction, would not. Never narrower than the
+ * confidence interval on either side.
+ */
+function rerunRange(ci: Interval): Range {
+  const { estimate, low, high } = ci;
+  return {
+    low: Math.min(low, estimate - Math.SQRT2 * (estimate - low)),
+    high: Math.max(high, estimate + Math.SQRT2 * (high - estimate)),
+  };
+}
+
 /**
  * Bootstrap of a statistic of grids resampled in two stages: request sequences
  * with replacement, then placements with replacement. Placements are crossed
  * with sequences (the same placement runs under every sequence), so one draw of
  * placements serves every resampled sequence: a placement that is bad under
  * every sequence is then a shared effect, as it is in the runs. `statistic`
- * gets the multiplicity of each sequence and each placement.
+ * gets the multiplicity of each sequence and each placement. The rerun interval
+ * comes from the same resamples (rerunRange).
  */
 function twoStageBootstrap(
   shape: { seeds: number; placements: number },
   opts: BootstrapOptions,
   statistic: (seedCounts: readonly number[], placementCounts: readonly number[]) => number,
-): Interval {
+): RunsInterval {
   const { resamples, confidence } = bootstrapSettings(opts);
   const { seeds, placements } = shape;
   const ones = (n: number): number[] => new Array<number>(n).fill(1);
   const estimate = statistic(ones(seeds), ones(placements));
-  if (seeds < 2) return { estimate, low: Number.NaN, high: Number.NaN, confidence };
+  const unseen = { estimate, low: Number.NaN, high: Number.NaN, confidence, rerun: { low: Number.NaN, high: Number.NaN } };
+  if (seeds < 2) return unseen;
   const stats: number[] = [];
   const seedCounts = new Array<number>(seeds);
   const placementCounts = new Array<number>(placements);
@@ -311,8 +349,9 @@ function twoStageBootstrap(
     const value = statistic(seedCounts, placementCounts);
     if (Number.isFinite(value)) stats.push(value);
   }
-  if (stats.length === 0) return { estimate, low: Number.NaN, high: Number.NaN, confidence };
-  return percentileInterval(estimate, stats, confidence, expandedTail(confidence, seeds) * 100);
+  if (stats.length === 0) return unseen;
+  const ci = percentileInterval(estimate, stats, confidence, expandedTail(confidence, seeds) * 100);
+  return { ...ci, rerun: rerunRange(ci) };
 }
 
 /** Sum and weight of a grid's finite entries under multiplicities (a one-column grid counts once per placement drawn). */
@@ -339,10 +378,11 @@ function weightedSum(grid: RunGrid, seedCounts: readonly number[], placementCoun
  * The mean of a row's runs with its hierarchical bootstrap interval: request
  * sequences resampled first, then placements, never the runs as if they were
  * independent (runs of one sequence share its requests). The interval is the
- * expanded percentile interval over the sequences; NaN bounds with fewer than
- * two sequences, whose spread cannot be seen.
+ * expanded percentile interval over the sequences, with the rerun interval
+ * beside it; NaN bounds with fewer than two sequences, whose spread cannot be
+ * seen.
  */
-export function hierarchicalInterval(grid: RunGrid, opts: BootstrapOptions): Interval {
+export function hierarchicalInterval(grid: RunGrid, opts: BootstrapOptions): RunsInterval {
   const shape = gridShape(grid, 'interval');
   return twoStageBootstrap(shape, opts, (sc, pc) => {
     const { sum, weight } = weightedSum(grid, sc, pc);
@@ -356,7 +396,7 @@ export function hierarchicalInterval(grid: RunGrid, opts: BootstrapOptions): Int
  * draws. A one-column grid (a row the placement does not change) pairs with
  * every placement of the other.
  */
-export function pairedInterval(a: RunGrid, b: RunGrid, statistic: PairedStatistic, opts: BootstrapOptions): Interval {
+export function pairedInterval(a: RunGrid, b: RunGrid, statistic: PairedStatistic, opts: BootstrapOptions): RunsInterval {
   const sa = gridShape(a, 'paired interval');
   const sb = gridShape(b, 'paired interval');
   if (sa.seeds !== sb.seeds) throw new RangeError(`paired rows must have the same request sequences, got ${sa.seeds} and ${sb.seeds}`);

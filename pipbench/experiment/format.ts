@@ -1,12 +1,31 @@
 // How the experiment's reports write numbers: seconds with the precision their
 // size deserves, intervals in brackets, JSON numbers rounded to three decimals.
 
-import type { Interval } from '../stats.js';
+import type { Interval, Range, RunGrid, RunsInterval } from '../stats.js';
 
 /** A number for summary.json: three decimals, null when not finite. */
 export const finite = (n: number): number | null => (Number.isFinite(n) ? Number(n.toFixed(3)) : null);
 export const intervalJson = (i: Interval | null | undefined): { estimate: number | null; low: number | null; high: number | null } | null =>
   i ? { estimate: finite(i.estimate), low: finite(i.low), high: finite(i.high) } : null;
+/** An interval for summary.json with its rerun interval as `rerun: { low, high }`. */
+export const runsIntervalJson = (i: RunsInterval | null | undefined): { estimate: number | null; low: number | null; high: number | null; rerun: { low: number | null; high: number | null } } | null =>
+  i ? { estimate: finite(i.estimate), low: finite(i.low), high: finite(i.high), rerun: { low: finite(i.rerun.low), high: finite(i.rerun.high) } } : null;
+
+/** Per-run means in summary.json: milliseconds to 0.1 ms, null when not finite. */
+export const gridJson = (grid: RunGrid): (number | null)[][] =>
+  grid.map((row) => row.map((v) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : null)));
+
+const GRID_ROW = '\u0000grid-row';
+
+/**
+ * summary.json's text: two-space indentation, except that each row of a run
+ * grid (key `meanMsGrid`) stays on one line, so the grids keep the file short.
+ */
+export function summaryJsonText(summary: unknown): string {
+  const text = JSON.stringify(summary, (key, value: unknown) =>
+    key === 'meanMsGrid' && Array.isArray(value) ? value.map((row) => `${GRID_ROW}${JSON.stringify(row)}`) : value, 2);
+  return text.replace(/"\\u0000grid-row(\[[^"]*\])"/g, '$1') + '\n';
+}
 
 export function seconds(ms: number, digits = 2): string {
   if (!Number.isFinite(ms)) return '-';
@@ -30,10 +49,21 @@ export function differenceText(i: Interval): string {
   return `${seconds(i.estimate)} [${seconds(i.low)}, ${seconds(i.high)}]`;
 }
 
+/** A rerun interval in seconds: `[10.9, 14.1]`. */
+export function rangeText(r: Range): string {
+  return Number.isFinite(r.low) ? `[${seconds(r.low)}, ${seconds(r.high)}]` : '-';
+}
+
+const ratioNumber = (n: number): string => fixed(n, n >= 10 ? 1 : 2);
+
+/** A ratio's rerun interval: `[0.55, 0.70]`. */
+export function ratioRangeText(r: Range): string {
+  return Number.isFinite(r.low) ? `[${ratioNumber(r.low)}, ${ratioNumber(r.high)}]` : '-';
+}
+
 /** A ratio with its interval: `0.62x [0.58, 0.66]`. */
 export function ratioText(i: Interval): string {
-  const r = (n: number): string => fixed(n, n >= 10 ? 1 : 2);
-  return Number.isFinite(i.low) ? `${r(i.estimate)}x [${r(i.low)}, ${r(i.high)}]` : `${r(i.estimate)}x`;
+  return Number.isFinite(i.low) ? `${ratioNumber(i.estimate)}x [${ratioNumber(i.low)}, ${ratioNumber(i.high)}]` : `${ratioNumber(i.estimate)}x`;
 }
 
 /** Seed-to-seed spread of a mean in seconds: `SD 0.95 (8.10-11.3)`. */

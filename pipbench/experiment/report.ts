@@ -8,7 +8,7 @@ import { formatRecordsCsv, rotationWindowSize, type HandlerChoice } from '../run
 import type { RequestRecord } from '../stats.js';
 import { againstTable } from './against.js';
 import { CHART_FILES, experimentCharts } from './charts.js';
-import { differenceText, finite, fixed, intervalJson, ratioText, seconds, spreadText, withInterval } from './format.js';
+import { differenceText, finite, fixed, gridJson, intervalJson, rangeText, ratioRangeText, ratioText, runsIntervalJson, seconds, spreadText, summaryJsonText, withInterval } from './format.js';
 import type { ExperimentParams, RowPlan } from './plan.js';
 import type { ExperimentResult, RowResult } from './result.js';
 import { againstBestThresholds, bestOfSweeps, comparedRow, comparedRows, INTERVAL_METRICS, rowStats, type PairedFigures, type RowStats } from './rows.js';
@@ -71,9 +71,9 @@ export function summaryJson(result: ExperimentResult): unknown {
       arrivalRatePerSec: finite(w.arrivalRatePerSec), offeredLoad: finite(w.offeredLoad),
     },
     params: { ...p, command: undefined, outDir: undefined, timeScale: result.engine === 'simulate' ? undefined : p.timeScale },
-    repeats: { placements: p.placements, seeds: p.seeds, runsPerRow: p.placements * p.seeds, pairedAgainst: compared?.plan.id ?? null },
+    repeats: { placements: p.placements, seeds: p.seeds, runsPerRow: p.placements * p.seeds, pairedAgainst: compared?.plan.id ?? null, meanMsGrid: MEAN_GRID_NOTE },
     againstBestThreshold: againstBestThresholds(result, stats).map((c) => ({
-      row: c.row.id, best: c.best.id, meanMinusBest: intervalJson(c.figures.difference), meanOverBest: intervalJson(c.figures.ratio),
+      row: c.row.id, best: c.best.id, meanMinusBest: runsIntervalJson(c.figures.difference), meanOverBest: runsIntervalJson(c.figures.ratio),
     })),
     rows: stats.map((s, i) => {
       const f = s.figures;
@@ -103,17 +103,18 @@ export function summaryJson(result: ExperimentResult): unknown {
         meanVsAllWarm: warm ? finite(f.meanMs / warm.figures.meanMs) : null,
         coldInvocationShare: finite(f.coldShare),
         answeredWithinDuration: { requests: finite(f.windowAnswers), meanMs: finite(f.windowMeanMs), p50Ms: finite(f.windowP50Ms), p80Ms: finite(f.windowP80Ms), p99Ms: finite(f.windowP99Ms) },
-        intervals: s.intervals ? Object.fromEntries(INTERVAL_METRICS.map((m) => [m, intervalJson(s.intervals?.[m])])) : null,
+        intervals: s.intervals ? Object.fromEntries(INTERVAL_METRICS.map((m) => [m, m === 'meanMs' ? runsIntervalJson(s.intervals?.[m]) : intervalJson(s.intervals?.[m])])) : null,
         seeds: s.seeds,
         placements: s.placements,
         seedSpread: { meanMsSd: finite(s.seedSpread.sd), meanMsMin: finite(s.seedSpread.min), meanMsMax: finite(s.seedSpread.max) },
-        meanMinusCompared: intervalJson(s.vsCompared?.difference),
-        meanOverCompared: intervalJson(s.vsCompared?.ratio),
-        meanOverClairvoyant: intervalJson(s.vsClairvoyant?.ratio),
+        meanMinusCompared: runsIntervalJson(s.vsCompared?.difference),
+        meanOverCompared: runsIntervalJson(s.vsCompared?.ratio),
+        meanOverClairvoyant: runsIntervalJson(s.vsClairvoyant?.ratio),
         ...(row.staticSearches !== undefined ? { staticSearches: row.staticSearches.map((x) => ({ ...x, meanMs: finite(x.meanMs) })) } : {}),
         workers: row.runs[0]?.workers ?? [],
         ...(result.engine === 'experiment' ? { wallSec: finite(row.runs[0]?.wallSec ?? Number.NaN) } : {}),
         requestsFile: row.records.length > 0 ? requestFileName(s.plan) : null,
+        meanMsGrid: gridJson(s.meanGrid),
       };
     }),
   };
@@ -175,6 +176,7 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   lines.push('"cold invocations": share of invocations that installed or imported at least one package. all-warm: every package installed and imported on every worker, routed least-loaded. compulsory-install: one pooled worker with every core and one unbounded disk, so each package is installed once; what no placement can beat on installs.', '');
   lines.push(...referenceRowsText(result, stats));
   lines.push(...againstBestText(result, stats, label));
+  lines.push(...rerunText(result, stats, label));
   lines.push('## Within the window, the backlog, the cold-start transient', '');
   lines.push(`pipbench's own async runner stops logging when the duration ends; the thesis's figures were counted that way ("window": answers within the ${p.durationSec} s). "backlog": requests sent and not answered when the duration ended. "steady": requests sent after the first ${p.warmupSec} s (the warm-up, left out).`, '');
   lines.push('| row | window mean (s) | window answers | drained mean (s) | steady mean (s) | backlog at end | throughput (req/s) | failures |');
@@ -200,7 +202,7 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   ];
   for (const [file, title] of charts) lines.push(`![${title}](${file})`, '');
   lines.push('## Files', '');
-  lines.push('- `summary.json`: the numbers above (means over repeats, intervals, per-worker counts of the first run), parameters.');
+  lines.push('- `summary.json`: the numbers above (means over repeats, intervals and rerun intervals, per-worker counts of the first run), parameters, and each row\'s mean latency run by run (`meanMsGrid`: by request sequence and placement), from which any statistic of the means can be recomputed without simulating again.');
   if (result.rows.some((r) => r.records.length > 0)) {
     lines.push('- `requests-<row>.csv`: every request of the first run of a row (columns start, offset_ms, handler, status, latency_ms, worker, error; offset and latency in simulated ms).');
     for (const r of result.rows) {
@@ -225,6 +227,32 @@ function referenceRowsText(result: ExperimentResult, stats: readonly RowStats[])
     const fromOne = searches.filter((x) => x.start === 'one-worker').length;
     lines.push(`clairvoyant static (offline, not a policy): per request sequence, the best fixed table from routing key (largest package) to worker that a search finds while seeing the whole sequence: the better of a greedy spread and one-worker, then single-key moves kept when the simulated mean improves, at most ${result.params.staticBudget} runs. ${converged} of ${searches.length} searches ended at a local optimum, the rest when the budget ran out; ${Math.min(...runs) === Math.max(...runs) ? `${Math.min(...runs)} runs each` : `${Math.min(...runs)} to ${Math.max(...runs)} runs each`}; ${fromOne} kept the one-worker start. A policy that adapts online could beat it; one that does not is beaten by a fixed placement chosen in hindsight. The tables are in summary.json.`, '');
   }
+  return lines;
+}
+
+const MEAN_GRID_NOTE = 'rows[].meanMsGrid[s][p]: the mean latency (ms, to 0.1 ms) of the run at request sequence params.seed + s and placement params.placementSeed + p; one column for a row the placement does not change';
+
+/** Where a fresh rerun of the same size would put each mean and each paired ratio (the rerun intervals). */
+function rerunText(result: ExperimentResult, stats: readonly RowStats[], label: (s: RowStats) => string): string[] {
+  if (result.params.seeds < 2) return [];
+  const compared = comparedRow(result);
+  const clairvoyant = stats.find((s) => s.plan.bound === 'clairvoyant-static');
+  const cmp = compared?.plan.label ?? 'the compared row';
+  const lines = ['## What a rerun would give', '',
+    'The brackets above are 95% intervals of the true mean. A rerun of the same command with fresh request sequences and placements (other `--seed` and `--placement-seed`) has an error of its own, so its estimate falls inside them only about 83% of the time. The rerun interval holds such a rerun\'s estimate 95% of the time: each side of the bootstrap interval widened by sqrt(2) around the estimate (pipbench/README.md, "What the intervals mean").', ''];
+  lines.push(`| row | mean (s) [95%] | rerun interval (s) | mean / ${cmp} | its rerun interval |${clairvoyant ? ' mean / clairvoyant static | its rerun interval |' : ''}`);
+  lines.push(`| --- | ---: | ---: | ---: | ---: |${clairvoyant ? ' ---: | ---: |' : ''}`);
+  const ratioCells = (x: PairedFigures | null): string => (x ? `${ratioText(x.ratio)} | ${ratioRangeText(x.ratio.rerun)}` : '- | -');
+  for (const s of stats) {
+    const iv = s.intervals?.meanMs;
+    lines.push(`| ${label(s)} | ${withInterval(iv, s.figures.meanMs)} | ${iv ? rangeText(iv.rerun) : '-'} | ${ratioCells(s.vsCompared)} |${clairvoyant ? ` ${ratioCells(s.vsClairvoyant)} |` : ''}`);
+  }
+  const best = againstBestThresholds(result, stats);
+  if (best.length > 0) {
+    lines.push('', '| row | against the best threshold | mean / best [95%] | its rerun interval |', '| --- | --- | ---: | ---: |');
+    for (const r of best) lines.push(`| ${r.row.label} | ${r.best.label} | ${ratioText(r.figures.ratio)} | ${ratioRangeText(r.figures.ratio.rerun)} |`);
+  }
+  lines.push('');
   return lines;
 }
 
@@ -265,7 +293,7 @@ export async function writeExperimentResults(result: ExperimentResult): Promise<
     await put(requestFileName(row.plan), content);
   }
   for (const [file, svg] of await experimentCharts(result)) await put(file, svg);
-  await put('summary.json', JSON.stringify(summaryJson(result), null, 2) + '\n');
+  await put('summary.json', summaryJsonText(summaryJson(result)));
   await put('summary.md', summaryMarkdown(result, notes));
   return written;
 }

@@ -5,7 +5,7 @@
 // rows a chart compares.
 
 import { seededRandom as streamRandom } from '../random.js';
-import { hierarchicalInterval, mean, pairedInterval, seedSpread, type Interval, type PairedStatistic, type RunGrid, type SeedSpread } from '../stats.js';
+import { hierarchicalInterval, mean, pairedInterval, seedSpread, type Interval, type PairedStatistic, type RunGrid, type RunsInterval, type SeedSpread } from '../stats.js';
 import { runFigures, type RunFigures } from './figures.js';
 import { isNumericThreshold, type RowPlan } from './plan.js';
 import type { ExperimentResult, RowResult, RunData } from './result.js';
@@ -14,10 +14,10 @@ import type { ExperimentResult, RowResult, RunData } from './result.js';
 export const INTERVAL_METRICS = ['meanMs', 'p50Ms', 'p80Ms', 'p99Ms', 'windowMeanMs', 'steadyMeanMs', 'throughputPerSec', 'backlogAtEnd'] as const;
 export type IntervalMetric = (typeof INTERVAL_METRICS)[number];
 
-/** A paired statistic with its interval: the difference (ms) and the ratio of two rows' means. */
+/** A paired statistic with its interval and rerun interval: the difference (ms) and the ratio of two rows' means. */
 export interface PairedFigures {
-  readonly difference: Interval;
-  readonly ratio: Interval;
+  readonly difference: RunsInterval;
+  readonly ratio: RunsInterval;
 }
 
 export interface RowStats {
@@ -29,8 +29,10 @@ export interface RowStats {
   readonly placements: number;
   /** Mean over repeats of each figure. */
   readonly figures: RunFigures;
-  /** Hierarchical bootstrap 95% intervals of the mean (null with fewer than two request sequences). */
-  readonly intervals: Record<IntervalMetric, Interval> | null;
+  /** Hierarchical bootstrap 95% intervals of the mean, with rerun intervals (null with fewer than two request sequences). */
+  readonly intervals: Record<IntervalMetric, RunsInterval> | null;
+  /** Each run's mean latency (ms) by request sequence and placement, both in ascending seed order (see RunGrid). */
+  readonly meanGrid: RunGrid;
   /** Spread of the mean latency from one request sequence to the next. */
   readonly seedSpread: SeedSpread;
   /** Per-minute means with intervals over repeats. */
@@ -82,7 +84,7 @@ function paired(grids: ReadonlyMap<string, RunGrid>, a: RowPlan, b: RowPlan): Pa
   const ga = grids.get(a.id);
   const gb = grids.get(b.id);
   if (ga === undefined || gb === undefined || a.id === b.id || ga.length < 2) return null;
-  const one = (statistic: PairedStatistic): Interval => pairedInterval(ga, gb, statistic, { random: streamRandom(`paired\u0000${a.id}\u0000${b.id}\u0000${statistic}`) });
+  const one = (statistic: PairedStatistic): RunsInterval => pairedInterval(ga, gb, statistic, { random: streamRandom(`paired\u0000${a.id}\u0000${b.id}\u0000${statistic}`) });
   return { difference: one('difference'), ratio: one('ratio') };
 }
 
@@ -95,11 +97,11 @@ export function rowStats(result: ExperimentResult): RowStats[] {
   return result.rows.map((row) => {
     const list = row.runs.map((run) => runFigures(run, warmupMs));
     const grid = (values: number[]): RunGrid => gridOf(row.runs, values);
-    const interval = (metric: string, values: number[]): Interval =>
+    const interval = (metric: string, values: number[]): RunsInterval =>
       hierarchicalInterval(grid(values), { random: streamRandom(`interval\u0000${row.plan.id}\u0000${metric}`) });
     const meanGrid = grids.get(row.plan.id) as RunGrid;
     const seeds = meanGrid.length;
-    const intervals = seeds < 2 ? null : Object.fromEntries(INTERVAL_METRICS.map((m) => [m, interval(m, list.map((f) => f[m]))])) as Record<IntervalMetric, Interval>;
+    const intervals = seeds < 2 ? null : Object.fromEntries(INTERVAL_METRICS.map((m) => [m, interval(m, list.map((f) => f[m]))])) as Record<IntervalMetric, RunsInterval>;
     const minutes = list[0]?.perMinuteMeanMs.length ?? 0;
     const perMinute = Array.from({ length: minutes }, (_, m) => {
       const values = list.map((f) => f.perMinuteMeanMs[m] as number);
@@ -112,6 +114,7 @@ export function rowStats(result: ExperimentResult): RowStats[] {
       placements: meanGrid[0]?.length ?? 0,
       figures: meanFigures(list),
       intervals,
+      meanGrid,
       seedSpread: seedSpread(meanGrid),
       perMinute,
       vsCompared: compared !== undefined ? paired(grids, row.plan, compared.plan) : null,

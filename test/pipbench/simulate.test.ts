@@ -41,7 +41,8 @@ t.test('the same command twice writes a byte-identical summary.json', async (t) 
   for (const svg of (await readdir(join(dir, 'a'))).filter((f) => f.endsWith('.svg'))) {
     t.equal(await readFile(join(dir, 'a', svg), 'utf8'), await readFile(join(dir, 'b', svg), 'utf8'), `${svg} is deterministic`);
   }
-  const summary = JSON.parse(a) as { engine: string; repeats: { runsPerRow: number; pairedAgainst: string }; rows: { id: string; repeats: number; intervals: { meanMs: { low: number; high: number } } | null; meanMinusCompared: unknown; bound: string | null; meanMs: number }[] };
+  interface RerunJson { low: number; high: number; rerun: { low: number; high: number } }
+  const summary = JSON.parse(a) as { engine: string; repeats: { runsPerRow: number; pairedAgainst: string }; rows: { id: string; repeats: number; intervals: { meanMs: RerunJson } | null; meanMinusCompared: unknown; meanOverCompared: RerunJson | null; bound: string | null; meanMs: number; meanMsGrid: number[][] }[] };
   t.equal(summary.engine, 'simulate');
   t.equal(summary.repeats.runsPerRow, 6);
   t.equal(summary.repeats.pairedAgainst, 'round-robin', 'paired against the first policy row by default');
@@ -51,7 +52,15 @@ t.test('the same command twice writes a byte-identical summary.json', async (t) 
   for (const r of summary.rows) {
     t.equal(r.repeats, perSequence.has(r.id) ? 2 : 6, `${r.id}: ${perSequence.has(r.id) ? 'one run per sequence' : 'every repeat'}`);
     t.ok(r.intervals && r.intervals.meanMs.low <= r.meanMs && r.meanMs <= r.intervals.meanMs.high, `${r.id}: the mean lies in its interval`);
+    const iv = r.intervals?.meanMs;
+    t.ok(iv && iv.rerun.low <= iv.low && iv.high <= iv.rerun.high, `${r.id}: the rerun interval contains the confidence interval`);
+    t.same(r.meanMsGrid.map((row) => row.length), [1, 1].map(() => (perSequence.has(r.id) ? 1 : 3)), `${r.id}: a grid of 2 sequences x ${perSequence.has(r.id) ? 1 : 3} placements`);
+    const gridMean = r.meanMsGrid.flat().reduce((x, v) => x + v, 0) / r.meanMsGrid.flat().length;
+    t.ok(Math.abs(gridMean - r.meanMs) <= 0.05, `${r.id}: the grid's mean ${gridMean} is the row's mean ${r.meanMs}`);
   }
+  const ratio = summary.rows[1]?.meanOverCompared;
+  t.ok(ratio && ratio.rerun.low < ratio.low && ratio.high < ratio.rerun.high, 'a paired ratio has its rerun interval');
+  t.match(a, /"meanMsGrid": \[\n\s+\[[\d.,]+\],\n/, 'one line per request sequence in the file');
   t.equal(summary.rows[0]?.meanMinusCompared, null, 'the reference has no paired difference');
   const clairvoyant = (summary.rows as { id: string; staticSearches?: { evaluations: number; assignment: Record<string, string> }[] }[]).find((r) => r.id === 'clairvoyant-static');
   t.equal(clairvoyant?.staticSearches?.length, 2, 'one static search per request sequence');
