@@ -6,34 +6,17 @@
 // `node dist/bench/bare-proxy.js --port N --upstreams URL,URL [--connections N]`
 
 import { createServer } from 'node:http';
-import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
+import { readReferenceProxyArgs } from './reference-proxy-args.js';
 
 const usage = 'usage: node dist/bench/bare-proxy.js --port N --upstreams URL[,URL...] [--connections N]\n';
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
 function main(argv: string[]): number {
-  let port: number;
-  let upstreams: string[];
-  let connections: number;
-  try {
-    const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, upstreams: { type: 'string' }, connections: { type: 'string', default: '32' }, help: { type: 'boolean', short: 'h' } } });
-    if (values.help) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    port = Number(values.port);
-    if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got "${values.port ?? ''}"`);
-    upstreams = (values.upstreams ?? '').split(',').filter((u) => u !== '');
-    if (upstreams.length === 0) throw new Error('--upstreams needs at least one URL');
-    for (const u of upstreams) new URL(u);
-    connections = Number(values.connections);
-    if (!Number.isInteger(connections) || connections < 1) throw new Error(`--connections must be a whole number of at least 1, got "${values.connections}"`);
-  } catch (err) {
-    process.stderr.write(`bare-proxy: ${(err as Error).message}\n${usage}`);
-    return 2;
-  }
-  const pools = upstreams.map((u) => new Pool(u, { connections }));
+  const args = readReferenceProxyArgs(argv, 'bare-proxy', usage);
+  if (typeof args === 'number') return args;
+  const { port, upstreams, connections } = args;
+  const pools = upstreams.map((u) => new Pool(u.origin, { connections }));
   let next = 0;
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const pool = pools[next]!;

@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, createConnection } from 'node:net';
+import { UsageError } from '../src/usage-error.js';
 
 /** A started child and the tail of what it wrote (stdout and stderr), for error messages. */
 export interface Child {
@@ -85,6 +86,25 @@ export function runBenchmark(name: string, main: (argv: string[]) => Promise<num
       process.exitCode = 1;
     },
   );
+}
+
+/**
+ * A benchmark script's flags: `read` parses them (and may check what they
+ * name), returning the settings or "help". Returns the settings, or the exit
+ * status once the usage (0) or a usage error naming the script (2) is written.
+ * Any other error is thrown on.
+ */
+export function readBenchSettings<T>(name: string, usage: string, read: () => T | 'help'): T | number {
+  try {
+    const settings = read();
+    if (settings !== 'help') return settings;
+    process.stdout.write(usage);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${name}: ${err.message}\n`);
+    return 2;
+  }
 }
 
 export function startChild(name: string, command: string, args: readonly string[], options: SpawnOptions = {}): Child {

@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
-import { freePort, runBenchmark, startChild, stopChild, tempFolder, waitForPort, type Child } from './children.js';
+import { freePort, readBenchSettings, runBenchmark, startChild, stopChild, tempFolder, waitForPort, type Child } from './children.js';
 import { startUpstreams } from './overhead.js';
 
 const TARGETS = ['warmroute-rr', 'node-bare', 'node-raw'] as const;
@@ -123,21 +123,8 @@ async function startProxy(settings: Settings, dir: string, upstreams: readonly s
 }
 
 async function main(argv: string[]): Promise<number> {
-  let settings: Settings;
-  try {
-    const parsed = parseSettings(argv);
-    if (parsed === 'help') {
-      process.stdout.write(usage);
-      return 0;
-    }
-    settings = parsed;
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench/instructions: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const settings = readBenchSettings('bench/instructions', usage, () => parseSettings(argv));
+  if (typeof settings === 'number') return settings;
   const probe = spawnSync('valgrind', ['--version'], { encoding: 'utf8' });
   if (probe.status !== 0) {
     process.stderr.write('bench/instructions: valgrind is not installed (Debian: apt-get install valgrind)\n');

@@ -12,7 +12,7 @@ import { cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench/commands/support.js';
-import { cpuTimes, freePort, peakRssMiB, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
+import { cpuTimes, freePort, peakRssMiB, readBenchSettings, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
 import { findNginx, pinned, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
 import { markdownTable, textTable, withRatios, type Row, type TargetSpec } from './overhead-report.js';
@@ -421,23 +421,12 @@ Generated ${new Date().toISOString()}.
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let settings: Settings;
-  let scripts: ReturnType<typeof builtScripts>;
-  try {
+  const read = readBenchSettings('bench/overhead', usage, () => {
     const parsed = parseSettings(argv);
-    if (parsed === 'help') {
-      process.stdout.write(usage);
-      return 0;
-    }
-    settings = parsed;
-    scripts = builtScripts();
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench/overhead: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+    return parsed === 'help' ? parsed : { settings: parsed, scripts: builtScripts() };
+  });
+  if (typeof read === 'number') return read;
+  const { settings, scripts } = read;
   const log = (line: string): void => { process.stdout.write(`${line}\n`); };
   const tempDir = tempFolder('bench-overhead');
   // process.exit skips the finally below; its exit hook kills the children and removes the folder.

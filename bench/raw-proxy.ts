@@ -11,7 +11,7 @@
 // `node dist/bench/raw-proxy.js --port N --upstreams URL,URL [--connections N]`
 
 import { connect, createServer, type Socket } from 'node:net';
-import { parseArgs } from 'node:util';
+import { readReferenceProxyArgs } from './reference-proxy-args.js';
 
 const usage = 'usage: node dist/bench/raw-proxy.js --port N --upstreams URL[,URL...] [--connections N]\n';
 
@@ -342,27 +342,9 @@ class RawProxy {
 }
 
 function main(argv: string[]): number {
-  let port: number;
-  let upstreams: URL[];
-  let connections: number;
-  try {
-    const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, upstreams: { type: 'string' }, connections: { type: 'string', default: '32' }, help: { type: 'boolean', short: 'h' } } });
-    if (values.help) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    port = Number(values.port);
-    if (values.port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got "${values.port ?? ''}"`);
-    upstreams = (values.upstreams ?? '').split(',').filter((u) => u !== '').map((u) => new URL(u));
-    if (upstreams.length === 0) throw new Error('--upstreams needs at least one URL');
-    const notHttp = upstreams.find((u) => u.protocol !== 'http:' || u.port === '');
-    if (notHttp !== undefined) throw new Error(`--upstreams takes http://host:port URLs, got "${notHttp.href}"`);
-    connections = Number(values.connections);
-    if (!Number.isInteger(connections) || connections < 1) throw new Error(`--connections must be a whole number of at least 1, got "${values.connections}"`);
-  } catch (err) {
-    process.stderr.write(`raw-proxy: ${(err as Error).message}\n${usage}`);
-    return 2;
-  }
+  const args = readReferenceProxyArgs(argv, 'raw-proxy', usage);
+  if (typeof args === 'number') return args;
+  const { port, upstreams, connections } = args;
   const proxy = new RawProxy(upstreams.map((u) => new UpstreamPool(Number(u.port), u.hostname, connections)));
   const server = createServer((socket) => new ClientConnection(socket, proxy));
   server.listen(port, '127.0.0.1');
