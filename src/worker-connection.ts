@@ -398,6 +398,11 @@ export class WorkerConnection {
     if (handler === undefined || this.phase !== RECEIVING) return;
     this.handler = undefined;
     this.phase = IDLE;
+    if (this.paused) {
+      // Idle, it reads again: a close or stray bytes from the worker must be seen before the next request.
+      this.paused = false;
+      this.socket.resume();
+    }
     if (this.body !== undefined) {
       // Answered before the request body was all sent: the connection is mid-request, not reusable.
       this.keepAlive = false;
