@@ -158,6 +158,18 @@ t.test('an answer without length ends when the worker closes; the next request t
   t.same(errorsOf(proxy), {}, 'no error counted');
 });
 
+t.test('an answer with more header fields than the parser hands over at once keeps them all', async (t) => {
+  const names = Array.from({ length: 80 }, (_, i) => `x-h${i}`);
+  const worker = await startRawWorker(t, (socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\n${names.map((n, i) => `${n}: v${i}\r\n`).join('')}Content-Length: 2\r\n\r\nok`);
+  });
+  const proxy = await proxyFor(t, worker);
+  const r = await invoke(proxy.url, '/runLambda/f');
+  t.equal(r.status, 200);
+  t.same(names.map((n) => r.headers[n]), names.map((_, i) => `v${i}`), 'all 80 headers, in order of name');
+  t.equal(r.text, 'ok');
+});
+
 t.test('1xx answers are skipped: the client gets the final answer only', async (t) => {
   const worker = await startRawWorker(t, (socket) => {
     socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
