@@ -144,7 +144,7 @@ export class StreamedBody extends Readable {
   }
 }
 
-/** The client's headers minus hop-by-hop ones, plus `x-forwarded-for`, as a flat [name, value, ...] list. */
+/** The client's headers minus hop-by-hop ones, plus `x-forwarded-for`, as undici's flat array. */
 function upstreamHeaders(req: IncomingMessage): string[] {
   const raw = req.rawHeaders;
   const out: string[] = [];
@@ -258,7 +258,7 @@ export class Exchange implements LeaseOwner, ResponseHandler {
   private finished = false;
   private deadline: NodeJS.Timeout | undefined;
   /** The worker's status line and headers, not yet written to the client. */
-  private head: string[] | undefined;
+  private head: (string | string[])[] | undefined;
   private onDrain: (() => void) | undefined;
 
   constructor(
