@@ -1,5 +1,7 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Agent as HttpsAgent, request as HttpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
-import { Agent, request } from './undici-parts.js';
 import type { Clock, Timer } from './clock.js';
 import { StatusParser, type ParsedStatus } from './status-parser.js';
 import type { TableListener, Worker, WorkerReport, WorkerTable } from './workers.js';
@@ -29,6 +31,8 @@ const INLINE_PARSE_BYTES = 64 * 1024;
 export const MAX_CONCURRENT_POLLS = 32;
 /** Each interval is drawn within +/- this fraction of healthIntervalMs, so polls spread (HAProxy's spread-checks). */
 const INTERVAL_SPREAD = 0.25;
+/** A poll connection idle this long is closed. */
+const POLL_KEEP_ALIVE_MS = 60_000;
 
 export interface HealthOptions {
   /** Between two polls of one worker; 0 turns active checks and live state off. */
@@ -71,7 +75,9 @@ export class HealthMonitor implements TableListener {
   private refilledAt: number;
   private wakeUp: Timer | undefined;
   private readonly reportedIgnored = new WeakSet<Worker>();
-  private readonly agent = new Agent({ connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
+  /** One kept-alive connection per worker, closed after 60 s idle (sooner when the worker's Keep-Alive hint says so). */
+  private readonly agent = new HttpAgent({ keepAlive: true, maxSockets: 1, timeout: POLL_KEEP_ALIVE_MS });
+  private https: { agent: HttpsAgent; request: typeof HttpsRequest } | undefined;
   private readonly parser = new StatusParser();
   private closed = false;
 
@@ -135,7 +141,29 @@ export class HealthMonitor implements TableListener {
     this.due.clear();
     this.wakeUp?.cancel();
     await this.parser.close();
-    await this.agent.close();
+    this.agent.destroy();
+    this.https?.agent.destroy();
+  }
+
+  /** GET `path` from the worker; resolves with the response head, its body still to read. */
+  private get(origin: string, path: string, signal: AbortSignal): Promise<IncomingMessage> {
+    const url = new URL(origin);
+    let request = httpRequest;
+    let agent: HttpAgent | HttpsAgent = this.agent;
+    if (url.protocol === 'https:') {
+      // Loaded only with an https worker: tls costs every process memory otherwise.
+      if (this.https === undefined) {
+        const https = createRequire(import.meta.url)('node:https') as typeof import('node:https');
+        this.https = { agent: new https.Agent({ keepAlive: true, maxSockets: 1, timeout: POLL_KEEP_ALIVE_MS }), request: https.request };
+      }
+      ({ agent, request } = this.https);
+    }
+    return new Promise((resolve, reject) => {
+      const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      const req = request({ host, port: url.port, path, method: 'GET', agent, signal }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   private noteIgnored(w: Worker, ignored: string): void {
@@ -194,29 +222,25 @@ export class HealthMonitor implements TableListener {
   private async poll(w: Worker): Promise<PollOutcome> {
     const { timeoutMs, statusPath } = this.options;
     try {
-      const res = await request(this.agent, {
-        origin: w.origin,
-        path: statusPath,
-        method: 'GET',
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      // The whole poll, answer and body, within timeoutMs.
+      const res = await this.get(w.origin, statusPath, AbortSignal.timeout(timeoutMs));
+      const status = res.statusCode ?? 0;
       const type = String(res.headers['content-type'] ?? '');
-      if (res.statusCode >= 500) {
-        await res.body.dump();
-        return { ok: false, why: `status ${res.statusCode} from ${statusPath}`, ignored: '' };
+      if (status >= 500) {
+        res.resume();
+        return { ok: false, why: `status ${status} from ${statusPath}`, ignored: '' };
       }
-      if (res.statusCode >= 300 || !type.includes('json')) {
-        await res.body.dump();
+      if (status >= 300 || !type.includes('json')) {
+        // Read to its end, so the connection is kept for the next poll.
+        res.resume();
         return { ok: true, why: '', ignored: '' };
       }
       const tooLarge = `status body over ${MAX_STATUS_BYTES} bytes: reading stopped at the cap, report ignored`;
       if (Number(res.headers['content-length'] ?? 0) > MAX_STATUS_BYTES) {
-        res.body.destroy();
+        res.destroy();
         return { ok: true, why: '', ignored: tooLarge };
       }
-      const body = await readCapped(res.body, MAX_STATUS_BYTES);
+      const body = await readCapped(res, MAX_STATUS_BYTES);
       if (body === undefined) return { ok: true, why: '', ignored: tooLarge };
       const rejected: string[] = [];
       const parsed = body.length <= INLINE_PARSE_BYTES ? parseReport(Buffer.from(body.buffer, body.byteOffset, body.length).toString(), rejected) : reportOfParsed(await this.parser.parse(body), rejected);

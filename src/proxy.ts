@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Client, Dispatcher } from 'undici';
 import type { LambdaInfo } from '../balancers/types.js';
 import type { Scheduler } from './admission.js';
 import type { Clock } from './clock.js';
@@ -9,6 +8,7 @@ import { sendError, type ErrorCode } from './errors.js';
 import { Lease, type LeaseOwner, type Rejection } from './lease.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { Upstreams } from './upstream.js';
+import type { ResponseHandler, WorkerConnection } from './worker-connection.js';
 import type { Worker, WorkerTable } from './workers.js';
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1); never forwarded. */
@@ -19,10 +19,13 @@ const hopByHop = new Set([
 
 /** Errors that mean no connection was made, so nothing reached the worker and another one may be tried. */
 const connectFailures = new Set([
-  'ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
+  'ECONNREFUSED', 'WR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
 ]);
 
-const timeouts = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'WR_RESPONSE_TIMEOUT']);
+const timeouts = new Set(['WR_HEADERS_TIMEOUT', 'WR_BODY_TIMEOUT', 'WR_CONNECT_TIMEOUT', 'WR_RESPONSE_TIMEOUT']);
+
+/** The worker closed or reset the connection mid-answer (src/worker-connection.ts names its own codes). */
+const resets = new Set(['ECONNRESET', 'EPIPE', 'WR_CLOSED']);
 
 /** Settings the request path reads; replaced as a whole on reload. */
 export interface ForwardSettings {
@@ -63,14 +66,14 @@ export interface PendingBody {
 /**
  * The request body as the proxy holds it: a Buffer read in full before
  * admission, `null` for none, or a PendingBody streamed to the worker (a
- * fresh StreamedBody per attempt, since undici destroys a body it could not send).
+ * fresh StreamedBody per attempt, since a failed attempt destroys the body it was sending).
  */
 export type RequestBodySource = Buffer | null | PendingBody;
 
 /**
  * Streams the client's request body on demand only: what was read before
- * admission first, then the rest of the client's stream, read only once undici
- * has a connection and asks for data, so that after a connect failure the
+ * admission first, then the rest of the client's stream, read only once the
+ * worker connection is connected and asks for data, so that after a connect failure the
  * untouched stream can be handed to another worker. The whole body must
  * arrive before `deadline` (clock ms), so a slow client cannot hold a worker
  * connection indefinitely.
@@ -166,17 +169,18 @@ function upstreamHeaders(req: IncomingMessage): string[] {
 }
 
 /**
- * The worker's headers minus hop-by-hop ones, plus `x-warmroute-worker`, as a flat
- * [name, value, ...] list: Node's writeHead takes it as is, where an object would be
- * built here and walked again there.
+ * The worker's headers (flat, as it sent them) minus hop-by-hop ones, plus
+ * `x-warmroute-worker`, as a flat [name, value, ...] list: Node's writeHead
+ * takes it as is, where an object would be built here and walked again there.
  */
-function downstreamHeaders(headers: Record<string, string | string[] | undefined>, workerId: string): (string | string[])[] {
-  const out: (string | string[])[] = [];
-  for (const name in headers) {
+function downstreamHeaders(raw: readonly string[], workerId: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
     // The worker's own x-warmroute-worker, if it sends one, is replaced, not repeated.
-    if (hopByHop.has(name) || name === 'x-warmroute-worker') continue;
-    const value = headers[name];
-    if (value !== undefined) out.push(name, value);
+    if (hopByHop.has(lower) || lower === 'x-warmroute-worker') continue;
+    out.push(name, raw[i + 1]!);
   }
   out.push('x-warmroute-worker', workerId);
   return out;
@@ -197,11 +201,12 @@ class ResponseTimeout extends Error {
 
 /** Why a worker failed, as metrics and `/status` count it. */
 function failureReason(code: string): string {
-  if (connectFailures.has(code)) return code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'connect_failed';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'headers_timeout';
-  if (code === 'UND_ERR_BODY_TIMEOUT') return 'body_timeout';
+  if (connectFailures.has(code)) return code === 'WR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'connect_failed';
+  if (code === 'WR_HEADERS_TIMEOUT') return 'headers_timeout';
+  if (code === 'WR_BODY_TIMEOUT') return 'body_timeout';
   if (code === 'WR_RESPONSE_TIMEOUT') return 'response_timeout';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'reset';
+  if (resets.has(code)) return 'reset';
+  // HPE_* (llhttp's parse errors), an unasked upgrade, TLS failures, a connection the proxy cut.
   return 'protocol_error';
 }
 
@@ -233,14 +238,16 @@ interface Ending {
  * One client request on its way through a worker. It owns the request's lease
  * (the scheduler tells it when it holds a connection, or that it was
  * rejected), sends the request on one of that worker's connections, and writes
- * the response straight into the client's as it arrives. It is its own undici
- * dispatch handler, so a request costs one object here and aborting it needs
- * no AbortController. However it ends, it ends in `end`.
+ * the response straight into the client's as it arrives. It is the handler of
+ * its worker connection, so a request costs one object here and aborting it
+ * needs no AbortController. However it ends, it ends in `end`.
  */
-export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
+export class Exchange implements LeaseOwner, ResponseHandler {
   readonly lease: Lease;
-  private connection: Client | undefined;
-  private controller: Dispatcher.DispatchController | undefined;
+  /** The connection this attempt holds, given back in endAttempt. */
+  private connection: WorkerConnection | undefined;
+  /** The same connection while its request runs: what pauses, resumes and aborts it. */
+  private controller: WorkerConnection | undefined;
   private streamed: StreamedBody | null = null;
   private readonly headers: string[];
   private status = 0;
@@ -310,21 +317,21 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
       this.deadline = setTimeout(() => this.controller?.abort(new ResponseTimeout(ms)), ms);
     }
     try {
-      this.connection.dispatch({ path: this.req.url!, method: this.req.method as Dispatcher.HttpMethod, headers: this.headers, body }, this);
+      this.connection.request(this, this.req.method!, this.req.url!, this.headers, body);
     } catch (err) {
       this.onResponseError(undefined, err as Error);
     }
   }
 
-  // undici DispatchHandler
+  // ResponseHandler of the worker connection
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: WorkerConnection): void {
     this.controller = controller;
     if (this.clientGone) controller.abort(new ClientGone());
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200) return; // 1xx: informational, the real answer follows
+  /** The worker's final answer (the connection skips 1xx). */
+  onResponseStart(_controller: WorkerConnection, statusCode: number, headers: readonly string[]): void {
     this.status = statusCode;
     // Held until the first body byte or the end: Node sends nothing before then anyway, and a worker
     // that stalls or breaks right after its headers can then still be answered 502/504 instead of a bare close.
@@ -337,7 +344,7 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     this.head = undefined;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: WorkerConnection, chunk: Buffer): void {
     this.writeHead();
     this.bytes += chunk.length;
     if (this.res.write(chunk)) return;
@@ -363,7 +370,7 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
     this.end({ worker });
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onResponseError(_controller: WorkerConnection | undefined, err: Error): void {
     const worker = this.endAttempt();
     const { table, metrics, log, settings } = this.ctx;
     const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -413,10 +420,8 @@ export class Exchange implements LeaseOwner, Dispatcher.DispatchHandler {
       this.deadline = undefined;
     }
     if (this.connection !== undefined) {
-      const conns = this.ctx.upstreams.connectionsOf(worker);
-      conns.giveBack(this.connection);
+      this.connection.release();
       this.connection = undefined;
-      this.ctx.upstreams.settle(worker);
     }
     this.controller = undefined;
     return worker;

@@ -1,86 +1,97 @@
-import { Client } from './undici-parts.js';
+import { WorkerConnection, workerAddress, type ConnectionOwner, type UpstreamTimeouts, type WorkerAddress } from './worker-connection.js';
 import type { TableListener, Worker, WorkerTable } from './workers.js';
 
-export interface UpstreamTimeouts {
-  readonly connectTimeoutMs: number;
-  readonly headersTimeoutMs: number;
-  readonly bodyTimeoutMs: number;
-}
+export type { UpstreamTimeouts } from './worker-connection.js';
 
 /**
- * The connections of one worker: at most `limit` undici Clients of one
- * connection each, made when first needed and kept alive. The scheduler
- * dispatches only when the worker has a free connection, so `acquire` always
- * finds an idle Client or room for a new one, and no request ever queues
- * inside undici (an undici Pool would queue internally while it still counts
- * a just-finished connection as busy).
+ * Idle connections are checked for their keep-alive this often. A hinted
+ * keep-alive is cut 2 s short, so a connection is never reused later than 1 s
+ * before the worker closes it.
  */
-class WorkerConnections {
-  private readonly idle: Client[] = [];
-  private readonly all = new Set<Client>();
-  private count = 0;
+const SWEEP_MS = 1000;
+
+/**
+ * The connections of one worker: at most `limit`, made when first needed and
+ * kept alive. The scheduler dispatches only when the worker has a free
+ * connection, so `acquire` always finds an idle connection or room for a new
+ * one, and a connection carries one request at a time.
+ */
+class WorkerConnections implements ConnectionOwner {
+  /** Most recently used last: reuse takes the warmest, the sweep finds the coldest. */
+  private readonly idle: WorkerConnection[] = [];
+  private readonly all = new Set<WorkerConnection>();
+  private readonly address: WorkerAddress;
+  private sweeps = 0;
+  private sweeper: NodeJS.Timeout | undefined;
   closing = false;
 
-  constructor(private readonly worker: Worker, private readonly owner: Upstreams) {}
+  constructor(private readonly worker: Worker, private readonly owner: Upstreams) {
+    this.address = workerAddress(worker.origin);
+  }
 
-  acquire(): Client {
-    const client = this.idle.pop();
-    if (client !== undefined) return client;
-    this.count++;
-    const t = this.owner.timeouts;
-    const made = new Client(this.worker.origin, {
-      pipelining: 1,
-      connectTimeout: t.connectTimeoutMs,
-      headersTimeout: t.headersTimeoutMs,
-      bodyTimeout: t.bodyTimeoutMs,
-      keepAliveTimeout: 30_000,
-    });
+  acquire(): WorkerConnection {
+    const idle = this.idle.pop();
+    if (idle !== undefined) return idle;
+    const made = new WorkerConnection(this.address, this.owner.timeouts, this);
     this.all.add(made);
+    if (this.sweeper === undefined) this.sweeper = setTimeout(this.sweep, SWEEP_MS).unref();
     return made;
   }
 
-  /** Back to the idle list once its request is over; closed instead when the worker left or shrank. */
-  giveBack(client: Client): void {
-    if (this.closing || client.destroyed || client.closed || this.idle.length + 1 > this.worker.limit) {
-      this.count--;
-      this.all.delete(client);
-      void client.close().catch(() => undefined);
+  /** Back to the idle list once its request is over; closed instead when it cannot be reused, or the worker left or shrank. */
+  giveBack(c: WorkerConnection): void {
+    if (!this.closing && c.reusable && this.idle.length < this.worker.limit) {
+      c.idleSince = this.sweeps;
+      this.idle.push(c);
       return;
     }
-    this.idle.push(client);
+    this.all.delete(c);
+    c.close();
+    if (this.closing && this.busy === 0) this.owner.settle(this.worker);
   }
 
-  /** Requests still using a Client of this worker. */
+  /** An idle connection closed (by the worker, or an error): never sent on again. */
+  lost(c: WorkerConnection): void {
+    const i = this.idle.indexOf(c);
+    if (i < 0) return;
+    this.idle.splice(i, 1);
+    this.all.delete(c);
+  }
+
+  /** Closes idle connections past their keep-alive; runs while the worker has any connection. */
+  private readonly sweep = (): void => {
+    this.sweeps++;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const c = this.idle[i]!;
+      if ((this.sweeps - c.idleSince) * SWEEP_MS < c.keepAliveMs) continue;
+      this.idle.splice(i, 1);
+      this.all.delete(c);
+      c.close();
+    }
+    if (this.all.size > 0) this.sweeper!.refresh();
+    else this.sweeper = undefined;
+  };
+
+  /** Requests using a connection of this worker. */
   get busy(): number {
-    return this.count - this.idle.length;
+    return this.all.size - this.idle.length;
   }
 
   closeIdle(): void {
     for (const c of this.idle.splice(0)) {
-      this.count--;
       this.all.delete(c);
-      void c.close().catch(() => undefined);
+      c.close();
     }
   }
 
-  /**
-   * Requests waiting inside undici behind another request on the same Client
-   * (0 by construction). A Client's one request counts as pending while its
-   * socket connects; that is not a queue.
-   */
-  get queuedInside(): number {
-    let n = 0;
-    for (const c of this.all) n += Math.max(0, c.stats.pending + c.stats.running - 1);
-    return n;
-  }
-
-  /** Cuts every connection, busy or not (a forced shutdown). */
+  /** Cuts every connection, busy or not (a forced shutdown); resolves once their sockets closed. */
   destroyAll(): Promise<unknown> {
     const all = [...this.all];
     this.all.clear();
     this.idle.length = 0;
-    this.count = 0;
-    return Promise.all(all.map((c) => c.destroy().catch(() => undefined)));
+    if (this.sweeper !== undefined) clearTimeout(this.sweeper);
+    this.sweeper = undefined;
+    return Promise.all(all.map((c) => c.destroy()));
   }
 }
 
@@ -133,13 +144,6 @@ export class Upstreams implements TableListener {
   get busy(): number {
     let n = 0;
     for (const c of this.byWorker.values()) n += c.busy;
-    return n;
-  }
-
-  /** Requests queued inside undici rather than in the scheduler's queues: tests check it is always 0. */
-  get queuedInside(): number {
-    let n = 0;
-    for (const c of this.byWorker.values()) n += c.queuedInside;
     return n;
   }
 

@@ -329,7 +329,8 @@ t.test('a client that leaves while sending its body: never admitted, nothing rea
 });
 
 t.test('a client that leaves while waiting in the shared queue frees its place at once; its request is never sent', async (t) => {
-  const r = await rig(t, 1, { connectionsPerWorker: 1 });
+  // The first request takes 300 ms: the headers timeout must be longer than that.
+  const r = await rig(t, 1, { connectionsPerWorker: 1, headersTimeoutMs: 3000 });
   const before = await yardstick(r);
   const w = r.workers[0]!;
   w.delayMs = 300;
@@ -347,7 +348,7 @@ t.test('a client that leaves while waiting in the shared queue frees its place a
 
 t.test("a client that leaves while waiting in a worker's own queue frees its place at once", async (t) => {
   // pkg-aware with a high threshold waits for a function's two ring candidates while the third worker idles.
-  const r = await rig(t, 3, { balancer: 'pkg-aware', loadThreshold: 10, connectionsPerWorker: 1 });
+  const r = await rig(t, 3, { balancer: 'pkg-aware', loadThreshold: 10, connectionsPerWorker: 1, headersTimeoutMs: 3000 });
   const before = await yardstick(r);
   for (const w of r.workers) w.delayMs = 300;
   const seen = r.workers.reduce((n, w) => n + w.count, 0);
