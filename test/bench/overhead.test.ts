@@ -1,8 +1,7 @@
 // The proxy-overhead benchmark, run for real but briefly: rows measured through
 // real proxies, nginx skipped (not failed) when absent, bad flags rejected, and
 // no child process left behind, even when the run is interrupted.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { findNginx, nginxConfig } from '../../bench/nginx.js';
@@ -10,7 +9,10 @@ import { nodeProxyComparison, withRatios, type NodeProxyComparison, type Row } f
 import { percentile } from '../../pipbench/stats.js';
 import { noneAlive, runBenchScript, type BenchRun } from '../fixtures/bench-run.js';
 
-const runBench = (args: string[], options: { interruptAt?: number } = {}): Promise<BenchRun> => runBenchScript(resolve('dist/bench/overhead.js'), args, options);
+const runBench = (args: string[], options: { interruptAt?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BenchRun> => runBenchScript(resolve('dist/bench/overhead.js'), args, options);
+
+// Each subtest runs its own benchmark processes on their own ports and folders: side by side.
+t.jobs = 3;
 
 interface SummaryRow extends Row {
   vsNginx: { requestsPerSec: number | null; p99: number | null };
@@ -89,15 +91,17 @@ t.test('nginx rows run when nginx is installed', { skip: 'missing' in nginxInsta
 
 t.test('an interrupted run leaves no process and no temporary folder behind', async (t) => {
   const out = t.testdir();
-  const benchFolders = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('warmroute-bench-overhead-'));
-  const before = new Set(benchFolders());
+  // A temporary directory of its own, so that the runs of the other subtests do not show in it.
+  const temp = join(out, 'tmp');
+  mkdirSync(temp);
+  const benchFolders = (): string[] => readdirSync(temp).filter((f) => f.startsWith('warmroute-bench-overhead-'));
   // Interrupted while the upstream process and the proxy both run.
-  const run = await runBench(['--duration', '20', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--out', out], { interruptAt: 2 });
+  const run = await runBench(['--duration', '20', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--out', out], { interruptAt: 2, env: { TMPDIR: temp } });
   t.not(run.code, 0, 'interrupted runs do not report success');
   t.ok(run.descendants.length >= 2, 'upstream and proxy had been started');
   t.same(await noneAlive(run.descendants), [], 'every child was killed');
   t.notOk(existsSync(join(out, 'summary.json')), 'no summary for a run that did not finish');
-  t.same(benchFolders().filter((f) => !before.has(f)), [], 'its temporary folder was removed');
+  t.same(benchFolders(), [], 'its temporary folder was removed');
 });
 
 t.test('bad flags: a message naming the problem and exit status 2', async (t) => {
@@ -109,13 +113,13 @@ t.test('bad flags: a message naming the problem and exit status 2', async (t) =>
     [['--bogus'], /Unknown option '--bogus'/],
     [['--proxy-cpus', 'one'], /--proxy-cpus must be a CPU list .* got "one"/],
   ];
-  for (const [args, message] of cases) {
-    const run = await runBench(args);
+  const [runs, help] = await Promise.all([Promise.all(cases.map(([args]) => runBench(args))), runBench(['--help'])]);
+  for (const [i, [args, message]] of cases.entries()) {
+    const run = runs[i]!;
     t.equal(run.code, 2, args.join(' '));
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
   }
-  const help = await runBench(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /--connections N/);
 });
@@ -180,13 +184,15 @@ t.test('ratios against nginx round-robin and direct; nearest-rank percentiles', 
 
 t.test('--proxy-node-args reach warmroute\'s node: a flag node refuses fails the row, a good one is recorded', async (t) => {
   const out = t.testdir();
-  const good = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--max-semi-space-size=4', '--out', out]);
+  const [good, bad] = await Promise.all([
+    runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--max-semi-space-size=4', '--out', out]),
+    runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--no-such-node-flag', '--out', join(out, 'bad')]),
+  ]);
   t.equal(good.code, 0, good.stderr);
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rows: SummaryRow[]; settings: { proxyNodeArgs: string[] } };
   t.same(summary.settings.proxyNodeArgs, ['--max-semi-space-size=4']);
   t.equal(summary.rows[0]!.status, 'measured');
   t.match(readFileSync(join(out, 'summary.md'), 'utf8'), /node --max-semi-space-size=4 dist\/src\/cli\.js start/);
-  const bad = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--no-such-node-flag', '--out', t.testdir()]);
   t.equal(bad.code, 1, 'a failed row fails the run');
   t.match(bad.stdout, /warmroute-rr\s+failed: [^\n]*exited[\s\S]*bad option: --no-such-node-flag/);
   t.same(await noneAlive(bad.descendants), [], 'nothing left running');
