@@ -62,6 +62,7 @@ t.test('bad flags: a message naming the problem and exit status 2', async (t) =>
     const run = runs[i]!;
     t.equal(run.code, 2, args.join(' '));
     t.match(run.stderr, message);
+    t.match(run.stderr, /^bench:memory: [^\n]+\nusage: node dist\/bench\/memory\.js/, 'the error, then the usage');
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
   }
 });

@@ -1,6 +1,7 @@
 // bench:scale run for real but small: every change is measured each repeat, a removed
 // worker's series leave /metrics, and neither its proxy nor its folder outlives the run,
 // interrupted or not.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -50,5 +51,13 @@ t.test('an interrupted run stops the proxy and removes its folder', async (t) =>
 t.test('bad flags get a usage error', async (t) => {
   const run = await runBenchScript(script, ['--repeats', '0']);
   t.equal(run.code, 2);
-  t.match(run.stderr, /--repeats/);
+  t.match(run.stderr, /^bench:scale: --repeats must be at least 1, got 0\nusage: node dist\/bench\/scale\.js/, 'the error, then the usage');
+  // bench:scale-heap reads its flags the same way: a bad value is the same kind of error, never a stack trace.
+  const heap = spawnSync(process.execPath, ['--expose-gc', resolve('dist/bench/scale-heap.js'), '--workers', '0'], { encoding: 'utf8' });
+  t.equal(heap.status, 2);
+  t.match(heap.stderr, /^bench:scale-heap: --workers must be at least 1, got 0\nusage: node --expose-gc dist\/bench\/scale-heap\.js/);
+  t.notMatch(heap.stderr, /\n\s+at /, 'no stack trace');
+  const noGc = spawnSync(process.execPath, [resolve('dist/bench/scale-heap.js')], { encoding: 'utf8' });
+  t.equal(noGc.status, 2);
+  t.match(noGc.stderr, /^bench:scale-heap: run with node --expose-gc/);
 });
