@@ -9,14 +9,11 @@
 
 import { Agent, createServer } from 'node:http';
 import httpProxy from 'http-proxy';
-import { readReferenceProxyArgs } from './reference-proxy-args.js';
+import { runReferenceProxy } from './reference-proxy-args.js';
 
 const usage = 'usage: node dist/bench/http-proxy-proxy.js --port N --upstreams URL[,URL...] [--connections N]\n';
 
-function main(argv: string[]): number {
-  const args = readReferenceProxyArgs(argv, 'http-proxy-proxy', usage);
-  if (typeof args === 'number') return args;
-  const { port, upstreams, connections } = args;
+runReferenceProxy('http-proxy-proxy', usage, ({ upstreams, connections }) => {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const proxy = httpProxy.createProxyServer({ agent });
   proxy.on('error', (_err, _req, res) => {
@@ -27,16 +24,9 @@ function main(argv: string[]): number {
   });
   const targets = upstreams.map((u) => ({ host: u.hostname, port: Number(u.port) }));
   let next = 0;
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  return createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const target = targets[next]!;
     next = next + 1 === targets.length ? 0 : next + 1;
     proxy.web(req, res, { target });
   });
-  server.listen(port, '127.0.0.1');
-  process.once('SIGTERM', () => process.exit(0));
-  process.once('SIGINT', () => process.exit(0));
-  return -1;
-}
-
-const code = main(process.argv.slice(2));
-if (code >= 0) process.exitCode = code;
+});
