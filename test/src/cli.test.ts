@@ -16,14 +16,33 @@ const cli = resolve('dist/src/cli.js');
 // Every subtest has its own servers, folders and child processes: run them side by side.
 t.jobs = 4;
 
-async function warmroute(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+// At most four CLI processes at once, whichever subtests start them: under tap each node start
+// also loads tap's process-info hook, and thirty at once on a loaded 2-core machine overran the
+// 15 s limit of many (killed, they exit 1 with nothing on stderr).
+const MAX_CLI_PROCESSES = 4;
+let cliProcesses = 0;
+const waitingForCli: (() => void)[] = [];
+async function oneOfFew<T>(work: () => Promise<T>): Promise<T> {
+  while (cliProcesses >= MAX_CLI_PROCESSES) await new Promise<void>((r) => waitingForCli.push(r));
+  cliProcesses++;
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 15_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    return await work();
+  } finally {
+    cliProcesses--;
+    waitingForCli.shift()?.();
   }
+}
+
+function warmroute(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return oneOfFew(async () => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 15_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  });
 }
 
 t.test('workers add, remove and status talk to a running proxy', async (t) => {
@@ -168,7 +187,7 @@ interface Started { code: number | null; stdout: string; stderr: string }
 
 /** Runs `warmroute start`; stops it with SIGTERM once it logs that it listens. */
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Started> {
-  return new Promise((resolvePromise, reject) => {
+  return oneOfFew(() => new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [cli, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -183,7 +202,7 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Started> {
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
-  });
+  }));
 }
 
 // check covers every rule; these show that start takes the same path to exit 2.
