@@ -7,18 +7,15 @@
 
 import { createServer } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-import { readReferenceProxyArgs } from './reference-proxy-args.js';
+import { runReferenceProxy } from './reference-proxy-args.js';
 
 const usage = 'usage: node dist/bench/bare-proxy.js --port N --upstreams URL[,URL...] [--connections N]\n';
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
-function main(argv: string[]): number {
-  const args = readReferenceProxyArgs(argv, 'bare-proxy', usage);
-  if (typeof args === 'number') return args;
-  const { port, upstreams, connections } = args;
+runReferenceProxy('bare-proxy', usage, ({ upstreams, connections }) => {
   const pools = upstreams.map((u) => new Pool(u.origin, { connections }));
   let next = 0;
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  return createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     const pool = pools[next]!;
     next = next + 1 === pools.length ? 0 : next + 1;
     const headers: string[] = [];
@@ -37,11 +34,4 @@ function main(argv: string[]): number {
       else res.destroy();
     });
   });
-  server.listen(port, '127.0.0.1');
-  process.once('SIGTERM', () => process.exit(0));
-  process.once('SIGINT', () => process.exit(0));
-  return -1;
-}
-
-const code = main(process.argv.slice(2));
-if (code >= 0) process.exitCode = code;
+});

@@ -91,10 +91,11 @@ export function runBenchmark(name: string, main: (argv: string[]) => Promise<num
 /**
  * A benchmark script's flags: `read` parses them (and may check what they
  * name), returning the settings or "help". Returns the settings, or the exit
- * status once the usage (0) or a usage error naming the script (2) is written.
- * Any other error is thrown on.
+ * status once the usage (0) or a usage error naming the script (2) is written;
+ * with `usageAfterError`, the usage follows the error. Any other error is
+ * thrown on.
  */
-export function readBenchSettings<T>(name: string, usage: string, read: () => T | 'help'): T | number {
+export function readBenchSettings<T>(name: string, usage: string, read: () => T | 'help', options: { usageAfterError?: boolean } = {}): T | number {
   try {
     const settings = read();
     if (settings !== 'help') return settings;
@@ -102,7 +103,7 @@ export function readBenchSettings<T>(name: string, usage: string, read: () => T 
     return 0;
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`${name}: ${err.message}\n`);
+    process.stderr.write(`${name}: ${err.message}\n${options.usageAfterError === true ? usage : ''}`);
     return 2;
   }
 }

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseFlags, parseNumberFlag, parseNumberListFlag, UsageError } from '../pipbench/commands/support.js';
 import { burst, BURST_FUNCTION, openFileLimits, reexecWithMoreFiles } from './burst.js';
-import { cpuSeconds, peakRssMiB, freePort, runBenchmark, stopChild, tempFolder } from './children.js';
+import { cpuSeconds, peakRssMiB, freePort, readBenchSettings, runBenchmark, stopChild, tempFolder } from './children.js';
 import { snapshotKinds, type Kind } from './heap-kinds.js';
 import { runLoad, type LoadResult } from './load.js';
 import type { MemorySample } from './memory-probe.js';
@@ -497,26 +497,20 @@ ${sweepTable(r.sweep)}
 }
 
 async function main(argv: string[]): Promise<number> {
-  let s: Settings | undefined;
-  try {
-    s = parseSettings(argv);
-    if (s === undefined) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    const again = reexecWithMoreFiles(s.clients + 1000);
-    if (again !== undefined) return again;
+  const read = readBenchSettings('bench:memory', usage, (): { settings: Settings } | { status: number } | 'help' => {
+    const settings = parseSettings(argv);
+    if (settings === undefined) return 'help';
+    // Too few open files: the run happens in a copy of this process with a raised limit, and its status is ours.
+    const again = reexecWithMoreFiles(settings.clients + 1000);
+    if (again !== undefined) return { status: again };
     for (const path of ['dist/src/cli.js', 'dist/bench/upstream.js', 'dist/bench/memory-probe.js']) {
       if (!existsSync(path)) throw new UsageError(`${path} does not exist: run from the project folder, after "npx tsc -p tsconfig.json"`);
     }
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench:memory: ${err.message}\n${usage}`);
-      return 2;
-    }
-    throw err;
-  }
-  const settings = s;
+    return { settings };
+  }, { usageAfterError: true });
+  if (typeof read === 'number') return read;
+  if ('status' in read) return read.status;
+  const { settings } = read;
   const log = (text: string): void => void process.stderr.write(`[memory] ${text}\n`);
   const loadAvgAtStart = loadAvg();
   const dir = tempFolder('memory');

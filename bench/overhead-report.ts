@@ -2,7 +2,14 @@
 
 import type { LoadResult } from './load.js';
 
-export type TargetKind = 'direct' | 'nginx' | 'warmroute' | 'bare' | 'raw';
+export type TargetKind = 'direct' | 'nginx' | 'warmroute' | 'bare' | 'raw' | 'reply-from' | 'http-proxy';
+
+/**
+ * The Node proxies in common use that warmroute is held against (the issue's
+ * "1.5x the best Node proxy"). node-bare and node-raw are not among them: they
+ * are this project's own minimal proxies, floors of what Node can do.
+ */
+export const NODE_PROXY_KINDS: readonly TargetKind[] = ['reply-from', 'http-proxy'];
 
 export interface TargetSpec {
   /** Row name and --targets key, e.g. "nginx-rr". */
@@ -54,6 +61,27 @@ export function withRatios(rows: readonly Row[], nginxBaseline: string, directBa
   const nginx = rows.find((r) => r.target === nginxBaseline && r.status === 'measured');
   const direct = rows.find((r) => r.target === directBaseline && r.status === 'measured');
   return rows.map((row) => ({ ...row, vsNginx: ratios(row, nginx), vsDirect: ratios(row, direct) }));
+}
+
+/** Each warmroute row's req/s against the best measured Node proxy of NODE_PROXY_KINDS in the same run. */
+export interface NodeProxyComparison {
+  /** The target name of the faster of the measured Node proxies. */
+  readonly reference: string;
+  readonly referenceRequestsPerSec: number;
+  readonly rows: readonly { readonly target: string; readonly requestsPerSec: number; readonly ratio: number }[];
+}
+
+/** undefined when no Node proxy or no warmroute row was measured. */
+export function nodeProxyComparison(rows: readonly Row[]): NodeProxyComparison | undefined {
+  const measured = rows.filter((r): r is Row & { load: LoadResult } => r.status === 'measured' && r.load !== undefined);
+  const best = measured.filter((r) => NODE_PROXY_KINDS.includes(r.kind)).reduce<(Row & { load: LoadResult }) | undefined>((a, r) => (a === undefined || r.load.requestsPerSec > a.load.requestsPerSec ? r : a), undefined);
+  const warmroute = measured.filter((r) => r.kind === 'warmroute');
+  if (best === undefined || warmroute.length === 0 || best.load.requestsPerSec <= 0) return undefined;
+  return {
+    reference: best.target,
+    referenceRequestsPerSec: best.load.requestsPerSec,
+    rows: warmroute.map((r) => ({ target: r.target, requestsPerSec: r.load.requestsPerSec, ratio: round(r.load.requestsPerSec / best.load.requestsPerSec, 3) })),
+  };
 }
 
 const fixed = (n: number | undefined, digits: number): string => (n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));

@@ -15,7 +15,7 @@ import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench
 import { cpuTimes, freePort, peakRssMiB, readBenchSettings, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
 import { findNginx, pinned, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
-import { markdownTable, textTable, withRatios, type Row, type TargetSpec } from './overhead-report.js';
+import { markdownTable, nodeProxyComparison, textTable, withRatios, type NodeProxyComparison, type Row, type TargetKind, type TargetSpec } from './overhead-report.js';
 
 const REPRODUCE = 'npx tsc -p tsconfig.json && node dist/bench/overhead.js';
 const DEFAULT_OUT = 'results/bench-overhead';
@@ -33,6 +33,8 @@ const TARGETS: readonly TargetSpec[] = [
   { name: 'warmroute-pkg-aware', kind: 'warmroute', policy: 'pkg-aware' },
   { name: 'node-bare', kind: 'bare', policy: 'round-robin' },
   { name: 'node-raw', kind: 'raw', policy: 'round-robin' },
+  { name: 'node-reply-from', kind: 'reply-from', policy: 'round-robin' },
+  { name: 'node-http-proxy', kind: 'http-proxy', policy: 'round-robin' },
   { name: 'nginx-rr-2', kind: 'nginx', policy: 'round-robin', processes: 2 },
   { name: 'warmroute-rr-2', kind: 'warmroute', policy: 'round-robin', processes: 2 },
 ];
@@ -48,7 +50,7 @@ interface Settings {
   readonly nginx: string;
   /** Folder for warmroute CPU profiles (node --cpu-prof), or undefined for none. */
   readonly cpuProfDir: string | undefined;
-  /** taskset CPU list for the proxies (warmroute, nginx, node-bare); undefined: not pinned. */
+  /** taskset CPU list for the proxies (warmroute, nginx, the node-* references); undefined: not pinned. */
   readonly proxyCpus: string | undefined;
   /** taskset CPU list for the load generator (this process) and the upstream workers; undefined: not pinned. */
   readonly loadCpus: string | undefined;
@@ -63,7 +65,11 @@ worker (direct), through nginx (round-robin, least_conn) and through warmroute
 (round-robin, least-loaded, pkg-aware), all over the same trivial workers on 127.0.0.1;
 node-bare is a reference: a minimal Node + undici streaming proxy (bench/bare-proxy.ts);
 node-raw is another: a proxy on raw net sockets with a hand-written HTTP/1.1 parser, the
-ceiling of Node on this path without node:http and undici (bench/raw-proxy.ts).
+ceiling of Node on this path without node:http and undici (bench/raw-proxy.ts);
+node-reply-from (fastify with @fastify/reply-from, bench/reply-from-proxy.ts) and
+node-http-proxy (http-proxy with a keep-alive agent, bench/http-proxy-proxy.ts) are the
+Node proxies in common use, each configured as its docs give for speed; the summary gives
+each warmroute row's req/s against the better of these two.
 
   --duration SEC        measured seconds per target (default 10)
   --warmup SEC          unmeasured load before each measurement, 0 for none (default 2)
@@ -77,7 +83,7 @@ ceiling of Node on this path without node:http and undici (bench/raw-proxy.ts).
   --out DIR             where summary.md and summary.json go (default ${DEFAULT_OUT})
   --nginx PATH          nginx binary (default: nginx on PATH or in /usr/sbin); when there is
                         none, the nginx rows are skipped with a note
-  --cpu-prof DIR        run warmroute, node-bare and node-raw under node --cpu-prof, writing
+  --cpu-prof DIR        run warmroute and the node-* references under node --cpu-prof, writing
                         <target>.cpuprofile to DIR
   --proxy-cpus LIST     pin the proxies to these CPUs (taskset -c LIST, e.g. 1 or 0,1)
   --load-cpus LIST      pin the load generator (this process) and the upstream workers (e.g. 0)
@@ -137,11 +143,28 @@ function cpuList(name: string, text: string | undefined): string | undefined {
   return text;
 }
 
+type ReferenceKind = Exclude<TargetKind, 'direct' | 'nginx' | 'warmroute'>;
+
+/** The reference proxies: each a script in bench/ taking the flags of reference-proxy-args.ts. */
+const REFERENCE_PROXIES: Readonly<Record<ReferenceKind, { readonly script: string; readonly label: string }>> = {
+  bare: { script: 'bare-proxy.js', label: 'bare Node proxy' },
+  raw: { script: 'raw-proxy.js', label: 'raw-socket Node proxy' },
+  'reply-from': { script: 'reply-from-proxy.js', label: 'fastify + @fastify/reply-from proxy' },
+  'http-proxy': { script: 'http-proxy-proxy.js', label: 'http-proxy proxy' },
+};
+
+interface BuiltScripts {
+  readonly proxyCli: string;
+  readonly upstream: string;
+  readonly references: Readonly<Record<ReferenceKind, string>>;
+}
+
 /** The built scripts this benchmark starts, next to its own compiled file in dist/. */
-function builtScripts(): { proxyCli: string; upstream: string; bareProxy: string; rawProxy: string } {
+function builtScripts(): BuiltScripts {
   const here = dirname(fileURLToPath(import.meta.url));
-  const scripts = { proxyCli: join(here, '..', 'src', 'cli.js'), upstream: join(here, 'upstream.js'), bareProxy: join(here, 'bare-proxy.js'), rawProxy: join(here, 'raw-proxy.js') };
-  for (const path of Object.values(scripts)) {
+  const references = Object.fromEntries(Object.entries(REFERENCE_PROXIES).map(([kind, { script }]) => [kind, join(here, script)])) as Record<ReferenceKind, string>;
+  const scripts = { proxyCli: join(here, '..', 'src', 'cli.js'), upstream: join(here, 'upstream.js'), references };
+  for (const path of [scripts.proxyCli, scripts.upstream, ...Object.values(references)]) {
     if (!existsSync(path)) throw new UsageError(`${path} does not exist: build first with "npx tsc -p tsconfig.json" and run node dist/bench/overhead.js`);
   }
   return scripts;
@@ -172,8 +195,7 @@ interface RunContext {
   readonly settings: Settings;
   readonly upstreams: readonly string[];
   readonly proxyCli: string;
-  readonly bareProxy: string;
-  readonly rawProxy: string;
+  readonly references: BuiltScripts['references'];
   readonly nginx: NginxInstall | { missing: string };
   readonly tempDir: string;
 }
@@ -261,12 +283,13 @@ async function startTarget(spec: TargetSpec, ctx: RunContext): Promise<StartedTa
     case 'warmroute':
       return startWarmroute(spec, ctx);
     case 'bare':
-    case 'raw': {
+    case 'raw':
+    case 'reply-from':
+    case 'http-proxy': {
       const port = await freePort();
-      const script = spec.kind === 'bare' ? ctx.bareProxy : ctx.rawProxy;
-      const args = [...profiling(spec, ctx), script, '--port', String(port), '--upstreams', ctx.upstreams.join(','), '--connections', String(ctx.settings.connectionsPerWorker)];
+      const args = [...profiling(spec, ctx), ctx.references[spec.kind], '--port', String(port), '--upstreams', ctx.upstreams.join(','), '--connections', String(ctx.settings.connectionsPerWorker)];
       const [command, pinnedArgs] = pinned(ctx.settings.proxyCpus, process.execPath, args);
-      const child = startChild(spec.kind === 'bare' ? 'bare Node proxy' : 'raw-socket Node proxy', command, pinnedArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = startChild(REFERENCE_PROXIES[spec.kind].label, command, pinnedArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
         await waitForPort(child, port, 10_000);
       } catch (err) {
@@ -327,10 +350,11 @@ export async function startUpstreams(script: string, count: number, cpus: string
   }
 }
 
-function autocannonVersion(): string {
+/** An installed package's version, for the record of what was measured. */
+function packageVersion(name: string): string {
   try {
     const require = createRequire(import.meta.url);
-    return (require('autocannon/package.json') as { version: string }).version;
+    return (require(`${name}/package.json`) as { version: string }).version;
   } catch {
     return 'unknown';
   }
@@ -343,6 +367,8 @@ interface Machine {
   readonly node: string;
   readonly nginx: string;
   readonly autocannon: string;
+  /** Versions of the libraries the node-reply-from and node-http-proxy rows run. */
+  readonly references: string;
 }
 
 /** Two processes against one, and warmroute's two against nginx's two, where both rows were measured. */
@@ -365,6 +391,14 @@ function processLines(rows: ReturnType<typeof withRatios>, settings: Settings): 
   return `\nProcesses (req/s ratios of this run). ${pinning}\n\n${lines.map(([what, r]) => `- ${what}: ${r}`).join('\n')}\n`;
 }
 
+/** Each warmroute row's req/s against the faster of node-reply-from and node-http-proxy, where they were measured. */
+function nodeProxyLines(comparison: NodeProxyComparison | undefined): string {
+  if (comparison === undefined) return '';
+  const processes = (target: string): number => TARGETS.find((t) => t.name === target)?.processes ?? 1;
+  const lines = comparison.rows.map((r) => `- ${r.target} / ${comparison.reference}: ${r.ratio.toFixed(2)}x${processes(r.target) > 1 ? ` (${processes(r.target)} warmroute processes against the reference's one)` : ''}`);
+  return `\nAgainst the best Node proxy (req/s ratios of this run; the faster of node-reply-from and node-http-proxy here was ${comparison.reference}, ${comparison.referenceRequestsPerSec.toFixed(0)} req/s; the target is 1.5x):\n\n${lines.join('\n')}\n`;
+}
+
 function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machine: Machine, command: string): string {
   const skippedOrFailed = rows.filter((r) => r.status !== 'measured');
   const anyErrors = rows.some((r) => r.load !== undefined && (r.load.errors > 0 || r.load.non2xx > 0));
@@ -373,7 +407,7 @@ function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machi
 Command: \`${command}\` (the npm script \`bench:overhead\` builds first and runs the same)
 
 ${markdownTable(rows)}
-${processLines(rows, settings)}
+${nodeProxyLines(nodeProxyComparison(rows))}${processLines(rows, settings)}
 Each target got ${settings.warmupSec > 0 ? `${settings.warmupSec} s of unmeasured warm-up, then ` : ''}${settings.durationSec} s of
 closed-loop load from autocannon: ${settings.connections} keep-alive connections, one request
 outstanding on each, \`POST /runLambda/${FUNCTION_NAME}\` with a ${Buffer.byteLength(REQUEST_BODY)}-byte JSON body. The upstream
@@ -409,13 +443,21 @@ Setup:
   worker, bodies forwarded by Content-Length; request bodies read whole, chunked bodies
   refused; bench/raw-proxy.ts). node-bare minus node-raw is what node:http and undici
   cost; node-raw minus nginx is what is left to Node and V8 themselves.
+- node-reply-from and node-http-proxy: references, not contenders: the Node proxies
+  in common use, each set up as its docs give for speed, round-robin over the same
+  workers, bodies streamed, hop-by-hop headers left to the library. node-reply-from:
+  fastify with @fastify/reply-from, \`base\` listing the workers (an undici BalancedPool
+  of ${settings.connectionsPerWorker} keep-alive connections per worker), request logging off, bodies passed through
+  unparsed (bench/reply-from-proxy.ts). node-http-proxy: http-proxy on node:http with
+  one keep-alive http.Agent, maxSockets ${settings.connectionsPerWorker} per worker (bench/http-proxy-proxy.ts). The issue's
+  target is warmroute at 1.5x the faster of the two, measured in the same run.
 - Everything shares ${machine.cores} cores: autocannon (this process), the proxy and the upstream
   process compete for them, so absolute req/s are lower than on separate machines, and
   a proxy that needs more CPU also leaves less to the load generator. CPU µs/req does
   not depend on that sharing and is the cleanest measure of a proxy's per-request cost.
   Rows run one after another; expect a few percent of noise between runs.
 
-Machine: ${machine.cores} cores (${machine.cpu}), Linux ${machine.kernel}, Node ${machine.node}, nginx ${machine.nginx}, autocannon ${machine.autocannon}.
+Machine: ${machine.cores} cores (${machine.cpu}), Linux ${machine.kernel}, Node ${machine.node}, nginx ${machine.nginx}, autocannon ${machine.autocannon}; ${machine.references}.
 Generated ${new Date().toISOString()}.
 `;
 }
@@ -444,7 +486,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const started = await startUpstreams(scripts.upstream, settings.workers, settings.loadCpus);
     upstream = started.child;
-    const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, bareProxy: scripts.bareProxy, rawProxy: scripts.rawProxy, nginx, tempDir };
+    const ctx: RunContext = { settings, upstreams: started.urls, proxyCli: scripts.proxyCli, references: scripts.references, nginx, tempDir };
     if (settings.cpuProfDir !== undefined) await mkdir(settings.cpuProfDir, { recursive: true });
     log(`proxy overhead: ${settings.connections} connections, ${settings.durationSec} s per target after ${settings.warmupSec} s warm-up, ${settings.workers} upstream workers`);
     if ('missing' in nginx && settings.targets.some((t) => t.kind === 'nginx')) log(`  note: ${nginx.missing}; the nginx rows are skipped`);
@@ -458,7 +500,8 @@ export async function main(argv: string[]): Promise<number> {
       kernel: release(),
       node: process.version,
       nginx: 'missing' in nginx ? 'not installed' : nginx.version,
-      autocannon: autocannonVersion(),
+      autocannon: packageVersion('autocannon'),
+      references: ['fastify', '@fastify/reply-from', 'http-proxy', 'undici'].map((p) => `${p} ${packageVersion(p)}`).join(', '),
     };
     const command = `node dist/bench/overhead.js${argv.map((a) => ` ${shellQuote(a)}`).join('')}`;
     await mkdir(settings.out, { recursive: true });
@@ -480,10 +523,13 @@ export async function main(argv: string[]): Promise<number> {
         path: `/runLambda/${FUNCTION_NAME}`,
       },
       baselines: { nginx: NGINX_BASELINE, direct: DIRECT_BASELINE },
+      vsBestNodeProxy: nodeProxyComparison(withRatio) ?? null,
       rows: withRatio,
     }, null, 2)}\n`);
     log('');
     log(textTable(withRatio));
+    const vsNodeProxy = nodeProxyLines(nodeProxyComparison(withRatio));
+    if (vsNodeProxy !== '') log(vsNodeProxy.trimEnd());
     log(`\nwrote ${join(settings.out, 'summary.md')} and summary.json`);
     return rows.some((r) => r.status === 'failed') ? 1 : 0;
   } catch (err) {

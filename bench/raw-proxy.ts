@@ -11,7 +11,7 @@
 // `node dist/bench/raw-proxy.js --port N --upstreams URL,URL [--connections N]`
 
 import { connect, createServer, type Socket } from 'node:net';
-import { readReferenceProxyArgs } from './reference-proxy-args.js';
+import { runReferenceProxy } from './reference-proxy-args.js';
 
 const usage = 'usage: node dist/bench/raw-proxy.js --port N --upstreams URL[,URL...] [--connections N]\n';
 
@@ -341,17 +341,7 @@ class RawProxy {
   }
 }
 
-function main(argv: string[]): number {
-  const args = readReferenceProxyArgs(argv, 'raw-proxy', usage);
-  if (typeof args === 'number') return args;
-  const { port, upstreams, connections } = args;
+runReferenceProxy('raw-proxy', usage, ({ upstreams, connections }) => {
   const proxy = new RawProxy(upstreams.map((u) => new UpstreamPool(Number(u.port), u.hostname, connections)));
-  const server = createServer((socket) => new ClientConnection(socket, proxy));
-  server.listen(port, '127.0.0.1');
-  process.once('SIGTERM', () => process.exit(0));
-  process.once('SIGINT', () => process.exit(0));
-  return -1;
-}
-
-const code = main(process.argv.slice(2));
-if (code >= 0) process.exitCode = code;
+  return createServer((socket) => new ClientConnection(socket, proxy));
+});

@@ -1,4 +1,5 @@
-// The flags both reference proxies (bare-proxy, raw-proxy) take: one reader, one wording of errors.
+// The flags the reference proxies of bench:overhead take (bare-proxy, raw-proxy, http-proxy-proxy,
+// reply-from-proxy): one reader, one wording of errors; and how a script of one runs.
 import { parseArgs } from 'node:util';
 
 export interface ReferenceProxyArgs {
@@ -33,4 +34,20 @@ export function readReferenceProxyArgs(argv: string[], name: string, usage: stri
     process.stderr.write(`${name}: ${(err as Error).message}\n${usage}`);
     return 2;
   }
+}
+
+/**
+ * Runs a reference proxy script: reads its flags from the command line, listens
+ * on 127.0.0.1 with the server `serve` makes, and exits 0 on SIGTERM or SIGINT.
+ * Bad flags set the exit status as readReferenceProxyArgs says.
+ */
+export function runReferenceProxy(name: string, usage: string, serve: (args: ReferenceProxyArgs) => { listen(port: number, host: string): unknown }): void {
+  const args = readReferenceProxyArgs(process.argv.slice(2), name, usage);
+  if (typeof args === 'number') {
+    process.exitCode = args;
+    return;
+  }
+  serve(args).listen(args.port, '127.0.0.1');
+  process.once('SIGTERM', () => process.exit(0));
+  process.once('SIGINT', () => process.exit(0));
 }

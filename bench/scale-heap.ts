@@ -13,7 +13,7 @@ import pino from 'pino';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { composeProxy } from '../src/app.js';
 import { loadConfig, parseWorkers } from '../src/config.js';
-import { runBenchmark, tempFolder } from './children.js';
+import { readBenchSettings, runBenchmark, tempFolder } from './children.js';
 import { snapshotKinds, type Kind } from './heap-kinds.js';
 
 const REPRODUCE = 'npm run bench:scale-heap   # = npx tsc -p tsconfig.json && node --expose-gc dist/bench/scale-heap.js';
@@ -51,24 +51,18 @@ async function heapKinds(dir: string): Promise<Kind[]> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseFlags(argv, { workers: { type: 'string' }, 'poll-sec': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
-    if (values.help) {
-      process.stdout.write(usage);
-      return 0;
-    }
+  const read = readBenchSettings('bench:scale-heap', usage, () => {
+    const values = parseFlags(argv, { workers: { type: 'string' }, 'poll-sec': { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
+    if (values.help) return 'help';
     if ((globalThis as { gc?: () => void }).gc === undefined) throw new UsageError('run with node --expose-gc (npm run bench:scale-heap does)');
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench:scale-heap: ${err.message}\n${usage}`);
-      return 2;
-    }
-    throw err;
-  }
-  const workers = parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 50_000 }) ?? 10_000;
-  const pollSec = parseNumberFlag('poll-sec', values['poll-sec'], { integer: true, min: 0, max: 3600 }) ?? 45;
-  const out = values.out ?? 'results/bench-scale';
+    return {
+      workers: parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 50_000 }) ?? 10_000,
+      pollSec: parseNumberFlag('poll-sec', values['poll-sec'], { integer: true, min: 0, max: 3600 }) ?? 45,
+      out: values.out ?? 'results/bench-scale',
+    };
+  }, { usageAfterError: true });
+  if (typeof read === 'number') return read;
+  const { workers, pollSec, out } = read;
   const dir = tempFolder('scale-heap');
   try {
     const config = loadConfig({ values: { balancer: 'pkg-aware', workers: [{ id: 'live', url: 'http://127.0.0.1:9' }] }, source: 'bench' });

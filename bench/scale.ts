@@ -14,7 +14,7 @@ import { request } from 'undici';
 import { balancerNames, isBalancerName } from '../balancers/index.js';
 import { parseFlags, parseNumberFlag, UsageError } from '../pipbench/commands/support.js';
 import { percentile, sortedAscending } from '../pipbench/stats.js';
-import { freePort, runBenchmark, stopChild, tempFolder } from './children.js';
+import { freePort, readBenchSettings, runBenchmark, stopChild, tempFolder } from './children.js';
 import { adminPost, rssMiB, startProxyChild, type ProxyChild } from './proxy-child.js';
 
 const REPRODUCE = 'npm run bench:scale   # = npx tsc -p tsconfig.json && node dist/bench/scale.js';
@@ -177,21 +177,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 interface Change { what: string; callMs: number; longestHealthzMs: number; longestInvokeMs: number }
 
 async function main(argv: string[]): Promise<number> {
-  let s: Settings | undefined;
-  try {
-    s = parseSettings(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`bench:scale: ${err.message}\n${usage}`);
-      return 2;
-    }
-    throw err;
-  }
-  if (s === undefined) {
-    process.stdout.write(usage);
-    return 0;
-  }
-  const settings = s;
+  const settings = readBenchSettings('bench:scale', usage, () => parseSettings(argv) ?? 'help', { usageAfterError: true });
+  if (typeof settings === 'number') return settings;
   const dir = tempFolder('bench-scale');
   const live = await startLiveWorker();
   let proxy: ProxyChild | undefined;

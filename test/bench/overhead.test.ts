@@ -1,29 +1,31 @@
 // The proxy-overhead benchmark, run for real but briefly: rows measured through
 // real proxies, nginx skipped (not failed) when absent, bad flags rejected, and
 // no child process left behind, even when the run is interrupted.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { findNginx, nginxConfig } from '../../bench/nginx.js';
-import { withRatios, type Row } from '../../bench/overhead-report.js';
+import { nodeProxyComparison, withRatios, type NodeProxyComparison, type Row } from '../../bench/overhead-report.js';
 import { percentile } from '../../pipbench/stats.js';
 import { noneAlive, runBenchScript, type BenchRun } from '../fixtures/bench-run.js';
 
-const runBench = (args: string[], options: { interruptAt?: number } = {}): Promise<BenchRun> => runBenchScript(resolve('dist/bench/overhead.js'), args, options);
+const runBench = (args: string[], options: { interruptAt?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BenchRun> => runBenchScript(resolve('dist/bench/overhead.js'), args, options);
+
+// Each subtest runs its own benchmark processes on their own ports and folders: side by side.
+t.jobs = 3;
 
 interface SummaryRow extends Row {
   vsNginx: { requestsPerSec: number | null; p99: number | null };
   vsDirect: { requestsPerSec: number | null; p99: number | null };
 }
 
-t.test('measures direct and warmroute, skips nginx with a note when there is none, and cleans up', async (t) => {
+t.test('measures direct, warmroute and the Node proxies, skips nginx with a note when there is none, and cleans up', async (t) => {
   const out = t.testdir();
-  const run = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '4', '--targets', 'direct,nginx-rr,warmroute-rr', '--nginx', '/nonexistent/nginx', '--out', out]);
+  const run = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '4', '--targets', 'direct,nginx-rr,warmroute-rr,node-reply-from,node-http-proxy', '--nginx', '/nonexistent/nginx', '--out', out]);
   t.equal(run.code, 0, run.stderr);
-  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rows: SummaryRow[]; command: string; machine: { cores: number } };
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rows: SummaryRow[]; command: string; machine: { cores: number; references: string }; vsBestNodeProxy: NodeProxyComparison | null };
   const byName = new Map(summary.rows.map((r) => [r.target, r]));
-  t.same([...byName.keys()], ['direct', 'nginx-rr', 'warmroute-rr'], 'one row per requested target, in order');
+  t.same([...byName.keys()], ['direct', 'nginx-rr', 'warmroute-rr', 'node-reply-from', 'node-http-proxy'], 'one row per requested target, in order');
 
   const direct = byName.get('direct')!;
   t.equal(direct.status, 'measured');
@@ -45,7 +47,23 @@ t.test('measures direct and warmroute, skips nginx with a note when there is non
   t.ok((warmroute.vsDirect.requestsPerSec ?? 0) > 0, 'ratio to direct from the same run');
   t.equal(direct.vsDirect.requestsPerSec, 1);
 
+  for (const name of ['node-reply-from', 'node-http-proxy']) {
+    const row = byName.get(name)!;
+    t.equal(row.status, 'measured', `${name}: ${row.note ?? ''}`);
+    t.ok(row.load!.responses > 0, `${name} answered ${row.load!.responses} requests`);
+    t.equal(row.load!.non2xx + row.load!.errors, 0, `${name}: all 2xx`);
+    t.ok((row.peakRssMiB ?? 0) > 10, `${name}: peak RSS of its process read from /proc`);
+  }
+  const comparison = summary.vsBestNodeProxy!;
+  const faster = ['node-reply-from', 'node-http-proxy'].reduce((a, b) => (byName.get(b)!.load!.requestsPerSec > byName.get(a)!.load!.requestsPerSec ? b : a));
+  t.equal(comparison.reference, faster, 'warmroute is compared with the faster Node proxy of the run');
+  t.same(comparison.rows.map((r) => r.target), ['warmroute-rr']);
+  t.equal(comparison.rows[0]!.ratio, Math.round((warmroute.load!.requestsPerSec / byName.get(faster)!.load!.requestsPerSec) * 1000) / 1000);
+  t.match(summary.machine.references, /fastify 5\.12\.8, @fastify\/reply-from 12\.6\.5, http-proxy 1\.18\.1/, 'the versions measured are recorded');
+
   const md = readFileSync(join(out, 'summary.md'), 'utf8');
+  t.match(md, new RegExp(`Against the best Node proxy [^\\n]*was ${faster}[\\s\\S]*- warmroute-rr / ${faster}: \\d+\\.\\d\\dx`), 'the ratio to the best Node proxy is in the summary');
+  t.match(run.stdout, new RegExp(`- warmroute-rr / ${faster}: \\d+\\.\\d\\dx`), 'and printed');
   t.match(md, /\| target \| req\/s \|/, 'markdown table');
   t.match(md, /node dist\/bench\/overhead\.js --duration 0\.5/, 'the exact command');
   t.match(md, /nginx-rr \(skipped\)/, 'the skipped row is explained');
@@ -73,15 +91,17 @@ t.test('nginx rows run when nginx is installed', { skip: 'missing' in nginxInsta
 
 t.test('an interrupted run leaves no process and no temporary folder behind', async (t) => {
   const out = t.testdir();
-  const benchFolders = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('warmroute-bench-overhead-'));
-  const before = new Set(benchFolders());
+  // A temporary directory of its own, so that the runs of the other subtests do not show in it.
+  const temp = join(out, 'tmp');
+  mkdirSync(temp);
+  const benchFolders = (): string[] => readdirSync(temp).filter((f) => f.startsWith('warmroute-bench-overhead-'));
   // Interrupted while the upstream process and the proxy both run.
-  const run = await runBench(['--duration', '20', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--out', out], { interruptAt: 2 });
+  const run = await runBench(['--duration', '20', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--out', out], { interruptAt: 2, env: { TMPDIR: temp } });
   t.not(run.code, 0, 'interrupted runs do not report success');
   t.ok(run.descendants.length >= 2, 'upstream and proxy had been started');
   t.same(await noneAlive(run.descendants), [], 'every child was killed');
   t.notOk(existsSync(join(out, 'summary.json')), 'no summary for a run that did not finish');
-  t.same(benchFolders().filter((f) => !before.has(f)), [], 'its temporary folder was removed');
+  t.same(benchFolders(), [], 'its temporary folder was removed');
 });
 
 t.test('bad flags: a message naming the problem and exit status 2', async (t) => {
@@ -93,13 +113,13 @@ t.test('bad flags: a message naming the problem and exit status 2', async (t) =>
     [['--bogus'], /Unknown option '--bogus'/],
     [['--proxy-cpus', 'one'], /--proxy-cpus must be a CPU list .* got "one"/],
   ];
-  for (const [args, message] of cases) {
-    const run = await runBench(args);
+  const [runs, help] = await Promise.all([Promise.all(cases.map(([args]) => runBench(args))), runBench(['--help'])]);
+  for (const [i, [args, message]] of cases.entries()) {
+    const run = runs[i]!;
     t.equal(run.code, 2, args.join(' '));
     t.match(run.stderr, message);
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
   }
-  const help = await runBench(['--help']);
   t.equal(help.code, 0);
   t.match(help.stdout, /--connections N/);
 });
@@ -138,6 +158,22 @@ t.test('ratios against nginx round-robin and direct; nearest-rank percentiles', 
   t.same(warmroute!.vsDirect, { requestsPerSec: 0.25, p99: 8 });
   t.same(skipped!.vsNginx, { requestsPerSec: null, p99: null });
 
+  // The best Node proxy is the faster of reply-from and http-proxy; node-bare and node-raw, our own, never count.
+  const withReferences: Row[] = [
+    ...rows,
+    { target: 'node-bare', kind: 'bare', policy: 'round-robin', status: 'measured', load: load(900, 1) },
+    { target: 'node-reply-from', kind: 'reply-from', policy: 'round-robin', status: 'measured', load: load(100, 1) },
+    { target: 'node-http-proxy', kind: 'http-proxy', policy: 'round-robin', status: 'measured', load: load(200, 1) },
+    { target: 'warmroute-rr-2', kind: 'warmroute', policy: 'round-robin', status: 'measured', load: load(500, 1) },
+  ];
+  t.same(nodeProxyComparison(withReferences), {
+    reference: 'node-http-proxy',
+    referenceRequestsPerSec: 200,
+    rows: [{ target: 'warmroute-rr', requestsPerSec: 250, ratio: 1.25 }, { target: 'warmroute-rr-2', requestsPerSec: 500, ratio: 2.5 }],
+  });
+  t.equal(nodeProxyComparison(rows), undefined, 'no Node proxy measured, no comparison');
+  t.equal(nodeProxyComparison(withReferences.filter((r) => r.kind !== 'warmroute')), undefined, 'no warmroute row, no comparison');
+
   const sorted = Float64Array.from({ length: 100 }, (_, i) => i + 1);
   t.equal(percentile(sorted, 50), 50);
   t.equal(percentile(sorted, 99), 99);
@@ -148,13 +184,15 @@ t.test('ratios against nginx round-robin and direct; nearest-rank percentiles', 
 
 t.test('--proxy-node-args reach warmroute\'s node: a flag node refuses fails the row, a good one is recorded', async (t) => {
   const out = t.testdir();
-  const good = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--max-semi-space-size=4', '--out', out]);
+  const [good, bad] = await Promise.all([
+    runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--max-semi-space-size=4', '--out', out]),
+    runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--no-such-node-flag', '--out', join(out, 'bad')]),
+  ]);
   t.equal(good.code, 0, good.stderr);
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rows: SummaryRow[]; settings: { proxyNodeArgs: string[] } };
   t.same(summary.settings.proxyNodeArgs, ['--max-semi-space-size=4']);
   t.equal(summary.rows[0]!.status, 'measured');
   t.match(readFileSync(join(out, 'summary.md'), 'utf8'), /node --max-semi-space-size=4 dist\/src\/cli\.js start/);
-  const bad = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--targets', 'warmroute-rr', '--proxy-node-args=--no-such-node-flag', '--out', t.testdir()]);
   t.equal(bad.code, 1, 'a failed row fails the run');
   t.match(bad.stdout, /warmroute-rr\s+failed: [^\n]*exited[\s\S]*bad option: --no-such-node-flag/);
   t.same(await noneAlive(bad.descendants), [], 'nothing left running');

@@ -1,14 +1,23 @@
 // bench:scale run for real but small: every change is measured each repeat, a removed
 // worker's series leave /metrics, and neither its proxy nor its folder outlives the run,
 // interrupted or not.
-import { readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { noneAlive, runBenchScript } from '../fixtures/bench-run.js';
 
 const script = resolve('dist/bench/scale.js');
-const scaleFolders = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('warmroute-bench-scale-'));
+
+// Each subtest runs its own benchmark with its own proxy, port and temporary directory: side by side.
+t.jobs = 3;
+
+/** A temporary directory for one run (its TMPDIR), so that no other run's folders show in it. */
+function runTemp(dir: string): { env: NodeJS.ProcessEnv; scaleFolders: () => string[] } {
+  const temp = join(dir, 'tmp');
+  mkdirSync(temp);
+  return { env: { TMPDIR: temp }, scaleFolders: () => readdirSync(temp).filter((f) => f.startsWith('warmroute-bench-scale-')) };
+}
 
 interface Summary {
   settings: { workers: number; repeats: number };
@@ -19,8 +28,8 @@ interface Summary {
 
 t.test('each change is measured every repeat, and removed workers leave no series', async (t) => {
   const out = t.testdir();
-  const before = scaleFolders();
-  const run = await runBenchScript(script, ['--quick', '--workers', '300', '--poll-sec', '1', '--repeats', '2', '--health-interval-ms', '500', '--out', out], { timeoutMs: 120_000 });
+  const { env, scaleFolders } = runTemp(out);
+  const run = await runBenchScript(script, ['--quick', '--workers', '300', '--poll-sec', '1', '--repeats', '2', '--health-interval-ms', '500', '--out', out], { timeoutMs: 120_000, env });
   t.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary;
   t.equal(summary.changes.length, 12, 'six changes, twice');
@@ -35,20 +44,38 @@ t.test('each change is measured every repeat, and removed workers leave no serie
   t.match(report, /\| admin add 300 \| [\d.]+ ms \| [\d.]+ \/ [\d.]+ ms \|/);
   t.match(report, /--quick .*not a measurement/, 'a quick run says it is not a measurement');
   t.same(await noneAlive(run.descendants), [], 'the proxy is gone');
-  t.same(scaleFolders().filter((f) => !before.includes(f)), [], 'its temporary folder is gone');
+  t.same(scaleFolders(), [], 'its temporary folder is gone');
 });
 
 t.test('an interrupted run stops the proxy and removes its folder', async (t) => {
-  const before = scaleFolders();
-  const run = await runBenchScript(script, ['--workers', '100', '--poll-sec', '30', '--out', t.testdir()], { interruptAt: 1 });
+  const out = t.testdir();
+  const { env, scaleFolders } = runTemp(out);
+  const run = await runBenchScript(script, ['--workers', '100', '--poll-sec', '30', '--out', out], { interruptAt: 1, env });
   t.equal(run.code, 130, 'exit 130 after SIGINT');
   t.ok(run.descendants.length > 0, 'the proxy had started');
   t.same(await noneAlive(run.descendants), [], 'the proxy is gone');
-  t.same(scaleFolders().filter((f) => !before.includes(f)), [], 'its temporary folder is gone');
+  t.same(scaleFolders(), [], 'its temporary folder is gone');
 });
 
+/** Runs node with `args`; its exit status and standard error. */
+function node(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const child = execFile(process.execPath, args, (_err, _stdout, stderr) => done({ status: child.exitCode, stderr }));
+  });
+}
+
 t.test('bad flags get a usage error', async (t) => {
-  const run = await runBenchScript(script, ['--repeats', '0']);
+  const [run, heap, noGc] = await Promise.all([
+    runBenchScript(script, ['--repeats', '0']),
+    node(['--expose-gc', resolve('dist/bench/scale-heap.js'), '--workers', '0']),
+    node([resolve('dist/bench/scale-heap.js')]),
+  ]);
   t.equal(run.code, 2);
-  t.match(run.stderr, /--repeats/);
+  t.match(run.stderr, /^bench:scale: --repeats must be at least 1, got 0\nusage: node dist\/bench\/scale\.js/, 'the error, then the usage');
+  // bench:scale-heap reads its flags the same way: a bad value is the same kind of error, never a stack trace.
+  t.equal(heap.status, 2);
+  t.match(heap.stderr, /^bench:scale-heap: --workers must be at least 1, got 0\nusage: node --expose-gc dist\/bench\/scale-heap\.js/);
+  t.notMatch(heap.stderr, /\n\s+at /, 'no stack trace');
+  t.equal(noGc.status, 2);
+  t.match(noGc.stderr, /^bench:scale-heap: run with node --expose-gc/);
 });

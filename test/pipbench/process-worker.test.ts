@@ -21,6 +21,8 @@ if (absent) {
 } else {
   // pip and Python start-ups on a shared 2-core machine: seconds each.
   t.setTimeout(600_000);
+  // Each subtest has its own worker, cache folder, port and children: side by side, the waits overlap.
+  t.jobs = 3;
   await tests();
 }
 

@@ -13,14 +13,36 @@ import { startTestProxy } from '../fixtures/servers.js';
 const run = promisify(execFile);
 const cli = resolve('dist/src/cli.js');
 
-async function warmroute(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+// Every subtest has its own servers, folders and child processes: run them side by side.
+t.jobs = 4;
+
+// At most four CLI processes at once, whichever subtests start them: under tap each node start
+// also loads tap's process-info hook, and thirty at once on a loaded 2-core machine overran the
+// 15 s limit of many (killed, they exit 1 with nothing on stderr).
+const MAX_CLI_PROCESSES = 4;
+let cliProcesses = 0;
+const waitingForCli: (() => void)[] = [];
+async function oneOfFew<T>(work: () => Promise<T>): Promise<T> {
+  while (cliProcesses >= MAX_CLI_PROCESSES) await new Promise<void>((r) => waitingForCli.push(r));
+  cliProcesses++;
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 15_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    return await work();
+  } finally {
+    cliProcesses--;
+    waitingForCli.shift()?.();
   }
+}
+
+function warmroute(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return oneOfFew(async () => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 15_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  });
 }
 
 t.test('workers add, remove and status talk to a running proxy', async (t) => {
@@ -54,16 +76,18 @@ t.test('workers add, remove and status talk to a running proxy', async (t) => {
 });
 
 t.test('client commands explain what is wrong', async (t) => {
-  const unreachable = await warmroute('status', '--proxy', 'http://127.0.0.1:1');
+  const [unreachable, noAction, noUrl, badFlag] = await Promise.all([
+    warmroute('status', '--proxy', 'http://127.0.0.1:1'),
+    warmroute('workers', 'frob'),
+    warmroute('workers', 'add', '--proxy', 'http://127.0.0.1:1'),
+    warmroute('status', '--frob'),
+  ]);
   t.equal(unreachable.code, 1);
   t.match(unreachable.stderr, /cannot reach the proxy at http:\/\/127.0.0.1:1/);
-  const noAction = await warmroute('workers', 'frob');
   t.equal(noAction.code, 2);
   t.match(noAction.stderr, /needs "add", "remove" or "drain", got "frob"/);
-  const noUrl = await warmroute('workers', 'add', '--proxy', 'http://127.0.0.1:1');
   t.equal(noUrl.code, 2);
   t.match(noUrl.stderr, /at least one worker URL/);
-  const badFlag = await warmroute('status', '--frob');
   t.equal(badFlag.code, 2);
   t.match(badFlag.stderr, /--frob/);
 });
@@ -92,10 +116,11 @@ t.test('workers drain posts the workers to /admin/workers/drain with the token',
 
 t.test('--version and -V print the version of package.json', async (t) => {
   const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
-  for (const flag of ['--version', '-V']) {
-    const run = await warmroute(flag);
-    t.equal(run.code, 0, flag);
-    t.equal(run.stdout, `${version}\n`, flag);
+  const flags = ['--version', '-V'];
+  const runs = await Promise.all(flags.map((flag) => warmroute(flag)));
+  for (const [i, flag] of flags.entries()) {
+    t.equal(runs[i]!.code, 0, flag);
+    t.equal(runs[i]!.stdout, `${version}\n`, flag);
   }
 });
 
@@ -105,17 +130,19 @@ t.test('check: valid configs exit 0 with a summary; warnings on stderr', async (
     'registry.json': '[{"handle": "foo", "pkgs": ["pkg0", "pkg1"]}, {"handle": "bar", "pkgs": ["pkg0", "pkg2"]}]',
     'packages.json': '[{"name": "pkg0", "bytes": 10, "installMs": 100, "importMs": 5}, {"name": "pkg1", "bytes": 1, "installMs": 1, "importMs": 1}]',
   });
-  const ok = await warmroute('check', '-c', join(dir, 'ols.json'));
+  const [ok, example, empty] = await Promise.all([
+    warmroute('check', '-c', join(dir, 'ols.json')),
+    warmroute('check', '-c', 'config/olscheduler.json'),
+    warmroute('check', '-c', 'config/olscheduler.json', '--workers', ''),
+  ]);
   t.equal(ok.code, 0, ok.stderr);
   t.equal(ok.stdout, `${join(dir, 'ols.json')}: valid: balancer pkg-aware, 2 workers, 2 functions, 2 packages\n`);
   t.match(ok.stderr, /warning: .*unknown config key "name" ignored/);
   t.match(ok.stderr, /warning: .*unknown config key "workerDelay" ignored/);
   t.match(ok.stderr, /warning: package table .* lacks 1 package\(s\) the registry names \(e\.g\. "pkg2"\)/);
   t.notMatch(ok.stderr, /_comment/);
-  const example = await warmroute('check', '-c', 'config/olscheduler.json');
   t.equal(example.code, 0, example.stderr);
   t.match(example.stdout, /valid: balancer pkg-aware, 2 workers, 2 functions, no package table/);
-  const empty = await warmroute('check', '-c', 'config/olscheduler.json', '--workers', '');
   t.match(empty.stderr, /no workers and no dnsName/);
 });
 
@@ -139,7 +166,11 @@ t.test('check: invalid configs exit 2 naming the problem', async (t) => {
     [['missing.json'], /missing\.json: cannot read it \(ENOENT\)/],
     [['extra.json', '--queue-limt', '3'], /unknown flag "--queue-limt" for check \(did you mean "--queue-limit"\?\)/],
   ];
-  const runs = await Promise.all(cases.map(([[file, ...rest]]) => warmroute('check', '-c', join(dir, file!), ...rest)));
+  const [runs, strictOk, noFile] = await Promise.all([
+    Promise.all(cases.map(([[file, ...rest]]) => warmroute('check', '-c', join(dir, file!), ...rest))),
+    warmroute('check', '-c', join(dir, 'extra.json')),
+    warmroute('check'),
+  ]);
   for (const [i, [[file, ...rest], message]] of cases.entries()) {
     const run = runs[i]!;
     t.equal(run.code, 2, `${file} ${rest.join(' ')}: exit 2 (stderr: ${run.stderr.trim()})`);
@@ -147,9 +178,7 @@ t.test('check: invalid configs exit 2 naming the problem', async (t) => {
     t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
     t.equal(run.stdout, '', 'no summary');
   }
-  const strictOk = await warmroute('check', '-c', join(dir, 'extra.json'));
   t.equal(strictOk.code, 0, 'without --strict an unknown key is a warning');
-  const noFile = await warmroute('check');
   t.equal(noFile.code, 2);
   t.match(noFile.stderr, /check needs -c FILE/);
 });
@@ -158,7 +187,7 @@ interface Started { code: number | null; stdout: string; stderr: string }
 
 /** Runs `warmroute start`; stops it with SIGTERM once it logs that it listens. */
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Started> {
-  return new Promise((resolvePromise, reject) => {
+  return oneOfFew(() => new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [cli, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -173,7 +202,7 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Started> {
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
     });
-  });
+  }));
 }
 
 // check covers every rule; these show that start takes the same path to exit 2.
@@ -194,10 +223,9 @@ t.test('start refuses a bad config: exit 2 and a message', async (t) => {
 });
 
 t.test('start refuses unknown flags and bad environment values', async (t) => {
-  const flag = await start(['--prot', '1']);
+  const [flag, env] = await Promise.all([start(['--prot', '1']), start(['--port', '0'], { WARMROUTE_QUEUE_LIMIT: 'lots' })]);
   t.equal(flag.code, 2);
   t.match(flag.stderr, /unknown flag "--prot" for start \(did you mean "--port"\?\)/);
-  const env = await start(['--port', '0'], { WARMROUTE_QUEUE_LIMIT: 'lots' });
   t.equal(env.code, 2);
   t.match(env.stderr, /environment WARMROUTE_QUEUE_LIMIT \(queueLimit\): must be an integer from 0 to 1000000, got "lots"/);
 });
@@ -216,7 +244,7 @@ t.test("an olscheduler config with its users' extra keys starts, warning about t
 
 t.test('--help on each command', async (t) => {
   const commands = [['--help'], ['start', '--help'], ['check', '--help'], ['workers', '--help'], ['status', '--help']];
-  const runs = await Promise.all(commands.map((args) => warmroute(...args)));
+  const [runs, unknown] = await Promise.all([Promise.all(commands.map((args) => warmroute(...args))), warmroute('launch')]);
   for (const [i, args] of commands.entries()) {
     t.equal(runs[i]!.code, 0, args.join(' '));
     t.match(runs[i]!.stdout, /usage: warmroute/);
@@ -228,7 +256,6 @@ t.test('--help on each command', async (t) => {
   const main = runs[0]!;
   t.match(main.stdout, /check -c FILE/);
   t.match(main.stdout, /workers drain URL/);
-  const unknown = await warmroute('launch');
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, /unknown command "launch"/);
 });
