@@ -139,9 +139,10 @@ t.test('the HTTP worker and the virtual clock give the same accounting for the s
     const h = http[i]!;
     t.same(h.coldPackages, v.coldPackages, `${i} ${sequence[i]}: same installs`);
     t.same(h.importedPackages, v.importedPackages, `${i} ${sequence[i]}: same imports`);
-    // Real timers fire late, by more on a busy machine: 50 real ms is 500 model ms at this scale.
-    t.ok(Math.abs(h.installMs - v.installMs) <= 500 && h.installMs >= v.installMs, `${i}: install ${h.installMs} ~ ${v.installMs}`);
-    t.ok(Math.abs(h.importMs - v.importMs) <= 500 && h.importMs >= v.importMs, `${i}: import ${h.importMs} ~ ${v.importMs}`);
+    // Real timers fire late, by more on a busy machine (over 100 ms at load 8 on 2 cores): 150 real ms is
+    // 1,500 model ms at this scale. Never early: the lower bound is exact.
+    t.ok(h.installMs - v.installMs <= 1500 && h.installMs >= v.installMs, `${i}: install ${h.installMs} ~ ${v.installMs}`);
+    t.ok(h.importMs - v.importMs <= 1500 && h.importMs >= v.importMs, `${i}: import ${h.importMs} ~ ${v.importMs}`);
   }
   const hs = worker.status();
   const vs = model.status();
