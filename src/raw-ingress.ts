@@ -417,15 +417,20 @@ export class ProxyServer extends NetServer {
     if (this.sweepTimer === undefined) this.armSweep();
   }
 
+  /** Connections on the fast path right now (not handed to node:http, not closed). */
+  get fastConnectionCount(): number {
+    return this.fastConnections.size;
+  }
+
   forget(connection: RawConnection): void {
     this.fastConnections.delete(connection);
   }
 
   /**
    * One timer for every fast-path connection's timeouts: each sweep looks at
-   * each connection's phase and since when it is in it. It runs often enough
-   * for the shortest timeout to be kept within a tenth of it, at most once a
-   * millisecond... and at least once a second; it stops while there are no connections.
+   * each connection's phase and since when it is in it. It runs every tenth of
+   * the shortest timeout (at most every 5 ms, at least once a second), so a
+   * timeout is kept within a tenth of it; it stops while there are no connections.
    */
   private armSweep(): void {
     const bodyMs = this.control.ctx.settings.clientBodyTimeoutMs;
