@@ -3,14 +3,12 @@
 // pipelining, its timeouts, chunked answers, a client that leaves, shutdown.
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { until } from '../fixtures/end-to-end.js';
 import { startTestProxy, startTestWorker, type TestWorker } from '../fixtures/servers.js';
 import type { RunningProxy } from '../../src/app.js';
 import { defaultIngressTimeouts, type IngressTimeouts, type ProxyServer } from '../../src/raw-ingress.js';
 import { createProxyServer } from '../../src/server.js';
-
-type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 
 interface Setup {
   readonly proxy: RunningProxy;

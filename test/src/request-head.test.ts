@@ -5,7 +5,7 @@
 // node:http. Cases first, then fuzzed heads, whole and a few bytes at a time.
 import { createRequire } from 'node:module';
 import fc from 'fast-check';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { HeadState, MAX_FAST_HEAD_BYTES, RequestHead } from '../../src/request-head.js';
 
 interface Framing {
@@ -78,7 +78,7 @@ function fast(bytes: Buffer, cuts: number[] = []): { state: HeadState; head: Req
 }
 
 /** Checks the one rule: a head the fast path takes is framed the same by llhttp. */
-function agrees(t: Tap.Test, bytes: Buffer, what: string): HeadState {
+function agrees(t: Test, bytes: Buffer, what: string): HeadState {
   const { state, head } = fast(bytes);
   if (state !== HeadState.Complete) return state;
   const total = head.headBytes + head.contentLength;
@@ -89,8 +89,6 @@ function agrees(t: Tap.Test, bytes: Buffer, what: string): HeadState {
   if (!same) t.fail(`${what}: framed differently`, { bytes: bytes.toString('latin1'), fast: { target: head.target, raw: head.raw, close: head.close, total }, llhttp: ll });
   return state;
 }
-
-declare namespace Tap { type Test = Parameters<Parameters<typeof t.test>[1]>[0]; }
 
 const ok = 'POST /runLambda/f HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}';
 
