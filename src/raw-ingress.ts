@@ -277,8 +277,9 @@ class RawConnection implements ClientSide {
   /** The headers node:http adds to every answer (Date, Connection, Keep-Alive, Transfer-Encoding) and the empty line. */
   private endHead(text: string, date: boolean, connectionSet: boolean): string {
     if (!date) text += `Date: ${this.server.date()}\r\n`;
-    // Once shutdown began, answers close their connection, so that clients go elsewhere.
-    if (!this.closeAfter && this.server.control.stopping()) this.closeAfter = true;
+    // Once shutdown began, answers close their connection, so that clients go elsewhere; but a request that
+    // has already begun to arrive on it is still answered (503 shutting_down, by node:http's ingress).
+    if (!this.closeAfter && this.buf === undefined && this.server.control.stopping()) this.closeAfter = true;
     if (!connectionSet) text += this.closeAfter ? 'Connection: close\r\n' : this.server.keepAliveLines;
     if (this.chunked) text += 'Transfer-Encoding: chunked\r\n';
     return `${text}\r\n`;
