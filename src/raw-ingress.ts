@@ -57,6 +57,9 @@ function onSocketEnd(this: RawSocket): void { this.rawConnection?.clientEnded();
 function onSocketDrain(this: RawSocket): void { this.rawConnection?.drained(); }
 function onSocketClose(this: RawSocket): void { this.rawConnection?.closed(); }
 function onSocketError(): void { /* 'close' follows; node:http destroys on errors too */ }
+function startNextOf(connection: RawConnection): void { connection.startNext(); }
+/** A connection closed by the proxy is destroyed once its last bytes are written, without waiting for the client's end (as node:http's destroySoon). */
+function onSocketFinish(this: Socket): void { this.destroy(); }
 
 /**
  * One client connection on the fast path: one request at a time, pipelined
@@ -80,12 +83,6 @@ class RawConnection implements ClientSide {
   private begun = false;
   private chunked = false;
   private pendingHead: string | undefined;
-  private readonly startNext = (): void => {
-    if (this.phase !== Phase.Idle || this.buf === undefined) return;
-    this.phase = Phase.Head;
-    this.since = this.server.now();
-    this.advance();
-  };
 
   constructor(private readonly socket: RawSocket, private readonly server: ProxyServer) {
     this.since = server.now();
@@ -106,6 +103,14 @@ class RawConnection implements ClientSide {
   get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
   get request(): undefined { return undefined; }
   get gone(): boolean { return this.socket.destroyed; }
+
+  /** The next pipelined request, once the previous one's exchange has ended. */
+  startNext(): void {
+    if (this.phase !== Phase.Idle || this.buf === undefined) return;
+    this.phase = Phase.Head;
+    this.since = this.server.now();
+    this.advance();
+  }
 
   // Socket events
 
@@ -223,7 +228,7 @@ class RawConnection implements ClientSide {
         if (waited > timeouts.headersTimeoutMs) {
           // As node:http answers a head that did not arrive within headersTimeout.
           this.phase = Phase.Done;
-          this.socket.end(clientErrorAnswer('ERR_HTTP_REQUEST_TIMEOUT'));
+          this.endSoon(clientErrorAnswer('ERR_HTTP_REQUEST_TIMEOUT'));
         }
         return;
       case Phase.Body:
@@ -247,6 +252,13 @@ class RawConnection implements ClientSide {
   close(): void {
     this.phase = Phase.Done;
     this.socket.destroy();
+  }
+
+  /** Writes `last` (if any), ends the connection and destroys it once written. */
+  private endSoon(last?: string): void {
+    this.socket.once('finish', onSocketFinish);
+    if (last === undefined) this.socket.end();
+    else this.socket.end(last, 'latin1');
   }
 
   // ClientSide: the answer
@@ -359,7 +371,7 @@ class RawConnection implements ClientSide {
     if (this.closeAfter) {
       this.phase = Phase.Done;
       this.buf = undefined;
-      this.socket.end();
+      this.endSoon();
       return;
     }
     this.head.reset();
@@ -367,7 +379,7 @@ class RawConnection implements ClientSide {
     this.since = this.server.now();
     if (this.socket.isPaused()) this.socket.resume();
     // A pipelined request goes once this one's exchange has ended (its lease released, its log line written).
-    if (this.buf !== undefined) process.nextTick(this.startNext);
+    if (this.buf !== undefined) process.nextTick(startNextOf, this);
   }
 }
 

@@ -1,6 +1,7 @@
 // The fast invocation path (src/raw-ingress.ts) on real sockets: what it takes,
 // what it hands to node:http (at a connection's start and mid-connection),
 // pipelining, its timeouts, chunked answers, a client that leaves, shutdown.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
@@ -219,4 +220,54 @@ t.test('shutdown: the running answer says Connection: close, idle fast-path conn
   t.match(running.text, /\r\nConnection: close\r\n/);
   await until(() => running.closed, 'and its connection closed');
   t.same(await closing, { cut: 0, refused: 0, forced: false });
+});
+
+t.test('a large answer to a slow reader: the worker is paused while the client is behind, and every byte arrives', async (t) => {
+  const size = 64 * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 'z');
+  let paused = 0;
+  let written = 0;
+  const worker = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-length': String(size) });
+      let sent = 0;
+      const more = (): void => {
+        while (sent < size) {
+          sent += chunk.length;
+          written = sent;
+          if (!res.write(chunk)) {
+            paused++;
+            return void res.once('drain', more);
+          }
+        }
+        res.end();
+      };
+      more();
+    });
+  });
+  await new Promise<void>((resolve) => worker.listen(0, '127.0.0.1', resolve));
+  const proxy = await startTestProxy({ healthIntervalMs: 0, workers: [`http://127.0.0.1:${(worker.address() as AddressInfo).port}`] });
+  t.teardown(async () => {
+    await proxy.close();
+    worker.closeAllConnections();
+    await new Promise((resolve) => worker.close(resolve));
+  });
+  const socket = connect(proxy.port, '127.0.0.1');
+  let received = 0;
+  let head = '';
+  socket.on('data', (c: Buffer) => {
+    if (head === '') head = c.toString('latin1', 0, 200);
+    received += c.length;
+  });
+  socket.write(invocation('f', '{}', 'Connection: close\r\n'));
+  socket.pause();
+  // The client reads nothing for a while: the proxy's socket buffer fills and it must hold the worker back.
+  await until(() => paused > 0, 'the worker was held back');
+  await new Promise((r) => setTimeout(r, 300));
+  t.ok(written < size / 2, `while the client reads nothing the worker stays held back (${written} bytes written)`);
+  socket.resume();
+  await new Promise((resolve) => socket.on('close', resolve));
+  t.match(head, /^HTTP\/1\.1 200 OK\r\n[\s\S]*content-length: 67108864\r\n/);
+  t.ok(received > size && received < size + 1024, `every body byte arrived (${received} bytes with the head)`);
 });
