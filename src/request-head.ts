@@ -22,6 +22,22 @@ const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
 
 const REQUEST_START = Buffer.from('POST /', 'latin1');
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const EXPECT = Buffer.from('expect', 'latin1');
+const UPGRADE = Buffer.from('upgrade', 'latin1');
+const CONNECTION = Buffer.from('connection', 'latin1');
+const HOST = Buffer.from('host', 'latin1');
+
+/**
+ * Whether the header name at `buf[at..]` is `lower` in any case. Setting bit
+ * 0x20 lower-cases a letter; of the token bytes, only letters become one of
+ * these names' letters that way, and `-` stays itself.
+ */
+function isNamed(buf: Buffer, at: number, lower: Buffer): boolean {
+  for (let i = 0; i < lower.length; i++) if ((buf[at + i]! | 0x20) !== lower[i]) return false;
+  return true;
+}
 const VERSION_END = Buffer.from(' HTTP/1.1\r\n', 'latin1');
 
 /** What `parse` found at the start of a message. */
@@ -134,15 +150,22 @@ export class RequestHead {
     const name = buf.toString('latin1', at, nameEnd);
     const value = buf.toString('latin1', valueStart, valueEnd);
     this.raw.push(name, value);
-    return this.special(name, value);
+    return this.special(buf, at, nameEnd - at, value);
   }
 
-  /** The headers that decide framing or the connection; false for one the fast path does not take. */
-  private special(name: string, value: string): boolean {
-    const length = name.length;
-    // Only names of these lengths need a look: content-length 14, transfer-encoding 17, expect 6, upgrade 7, connection 10, host 4.
-    if (length !== 14 && length !== 17 && length !== 6 && length !== 7 && length !== 10 && length !== 4) return true;
-    const lower = name.toLowerCase();
+  /** The headers that decide framing or the connection (the name at `buf[at..]`); false for one the fast path does not take. */
+  private special(buf: Buffer, at: number, length: number, value: string): boolean {
+    // Only names of these lengths need a look, compared without building a lower-case copy.
+    let lower: string;
+    switch (length) {
+      case 14: lower = isNamed(buf, at, CONTENT_LENGTH) ? 'content-length' : ''; break;
+      case 17: lower = isNamed(buf, at, TRANSFER_ENCODING) ? 'transfer-encoding' : ''; break;
+      case 6: lower = isNamed(buf, at, EXPECT) ? 'expect' : ''; break;
+      case 7: lower = isNamed(buf, at, UPGRADE) ? 'upgrade' : ''; break;
+      case 10: lower = isNamed(buf, at, CONNECTION) ? 'connection' : ''; break;
+      case 4: lower = isNamed(buf, at, HOST) ? 'host' : ''; break;
+      default: return true;
+    }
     switch (lower) {
       case 'content-length': {
         if (this.contentLength >= 0 || value.length === 0 || value.length > MAX_LENGTH_DIGITS) return false;
