@@ -1,80 +1,58 @@
 // A reference point for the overhead benchmark: how fast Node itself can proxy
-// this path without node:http and undici. A `net` server, a small hand-written
-// HTTP/1.1 request-head parser, keep-alive pools of `net` sockets per upstream
+// this path without node:http and undici. A `net` server, warmroute's fast-path
+// request-head parser (src/request-head.ts), keep-alive pools of `net` sockets per upstream
 // and a minimal response-head parser; bodies are forwarded by Content-Length.
 // Not a contender and not a full HTTP implementation: no admission queue limits,
 // timeouts, metrics or cancellation; request bodies are read whole (at most
-// 1 MiB, else 413); chunked request bodies are answered 501 and chunked or
-// length-less responses 502. Pipelined requests are answered one at a time.
+// 1 MiB, else 413); requests outside the parser's strict subset (chunked bodies
+// among them) are answered 400, and chunked or length-less responses 502. Pipelined requests are answered one at a time.
 // The gap between this row and node-bare is what node:http and undici cost; the
 // gap between this row and nginx is what is left to Node and V8.
 // `node dist/bench/raw-proxy.js --port N --upstreams URL,URL [--connections N]`
 
 import { connect, createServer, type Socket } from 'node:net';
+import { HeadState, MAX_FAST_HEAD_BYTES, RequestHead } from '../src/request-head.js';
 import { runReferenceProxy } from './reference-proxy-args.js';
 
 const usage = 'usage: node dist/bench/raw-proxy.js --port N --upstreams URL[,URL...] [--connections N]\n';
 
+/** Longest response head taken from an upstream. */
 const MAX_HEAD_BYTES = 16 * 1024;
 const MAX_BODY_BYTES = 1024 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect']);
 
 /** A request head as this proxy needs it: what to send upstream, and how the client's connection goes on. */
-interface RequestHead {
+interface ForwardedHead {
   /** The upstream request head without its `host` line and the final empty line. */
   readonly lines: string;
   readonly headBytes: number;
   readonly bodyBytes: number;
   readonly close: boolean;
-  /** A HEAD request: its response has no body whatever its content-length says. */
-  readonly noBody: boolean;
 }
 
-type Parsed = RequestHead | { readonly error: number; readonly message: string } | undefined;
+type Parsed = ForwardedHead | { readonly error: number; readonly message: string } | undefined;
 
-/** Parses the request head at the start of `buf`: undefined while it is incomplete. */
-function parseRequestHead(buf: Buffer): Parsed {
-  const end = buf.indexOf(HEAD_END);
-  if (end === -1) return buf.length > MAX_HEAD_BYTES ? { error: 431, message: 'request head exceeds 16 KiB' } : undefined;
-  if (end > MAX_HEAD_BYTES) return { error: 431, message: 'request head exceeds 16 KiB' };
-  const text = buf.toString('latin1', 0, end);
-  let lineEnd = text.indexOf('\r\n');
-  if (lineEnd === -1) lineEnd = text.length;
-  const requestLine = text.slice(0, lineEnd);
-  const sp1 = requestLine.indexOf(' ');
-  const sp2 = requestLine.indexOf(' ', sp1 + 1);
-  if (sp1 <= 0 || sp2 === -1) return { error: 400, message: 'malformed request line' };
-  const version = requestLine.slice(sp2 + 1);
-  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') return { error: 505, message: `unsupported version ${version}` };
-  let close = version === 'HTTP/1.0';
-  let bodyBytes = 0;
-  let lengthSeen = false;
-  let lines = `${requestLine.slice(0, sp2)} HTTP/1.1\r\n`;
-  let at = lineEnd + 2;
-  while (at < text.length) {
-    let next = text.indexOf('\r\n', at);
-    if (next === -1) next = text.length;
-    const colon = text.indexOf(':', at);
-    if (colon === -1 || colon > next || colon === at) return { error: 400, message: 'malformed header line' };
-    const name = text.slice(at, colon).toLowerCase();
-    if (name === 'content-length') {
-      const value = text.slice(colon + 1, next).trim();
-      if (!/^\d{1,15}$/.test(value) || (lengthSeen && Number(value) !== bodyBytes)) return { error: 400, message: 'bad content-length' };
-      bodyBytes = Number(value);
-      lengthSeen = true;
-    } else if (name === 'transfer-encoding') {
-      return { error: 501, message: 'chunked request bodies are not supported by this reference proxy' };
-    } else if (name === 'connection') {
-      const value = text.slice(colon + 1, next).toLowerCase();
-      if (value.includes('close')) close = true;
-      else if (value.includes('keep-alive')) close = false;
-    }
-    if (!hopByHop.has(name)) lines += `${text.slice(at, next)}\r\n`;
-    at = next + 2;
+/**
+ * Parses the request head at the start of `buf` with warmroute's fast-path
+ * parser (src/request-head.ts): undefined while it is incomplete. What that
+ * parser leaves to node:http in warmroute is refused here.
+ */
+function parseRequestHead(buf: Buffer, head: RequestHead): Parsed {
+  const state = head.parse(buf, 0);
+  if (state === HeadState.More) return undefined;
+  if (state === HeadState.Other) {
+    return buf.length >= MAX_FAST_HEAD_BYTES
+      ? { error: 431, message: `request head exceeds ${MAX_FAST_HEAD_BYTES} bytes` }
+      : { error: 400, message: 'not a request this reference proxy takes (POST, HTTP/1.1, Host, one Content-Length; no Transfer-Encoding, Expect or Upgrade)' };
   }
-  if (bodyBytes > MAX_BODY_BYTES) return { error: 413, message: 'request body exceeds 1 MiB' };
-  return { lines, headBytes: end + 4, bodyBytes, close, noBody: requestLine.startsWith('HEAD ') };
+  if (head.contentLength > MAX_BODY_BYTES) return { error: 413, message: 'request body exceeds 1 MiB' };
+  let lines = `POST ${head.target} HTTP/1.1\r\n`;
+  const raw = head.raw;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!hopByHop.has(raw[i]!.toLowerCase())) lines += `${raw[i]!}: ${raw[i + 1]!}\r\n`;
+  }
+  return { lines, headBytes: head.headBytes, bodyBytes: head.contentLength, close: head.close };
 }
 
 /** Writes a short error answer; the connection closes after it. */
@@ -91,8 +69,8 @@ class ClientConnection {
   waiting = false;
   busy = false;
   closeAfter = false;
-  noBody = false;
   request: Buffer | undefined;
+  private readonly head = new RequestHead();
 
   constructor(readonly socket: Socket, private readonly proxy: RawProxy) {
     socket.setNoDelay(true);
@@ -110,8 +88,9 @@ class ClientConnection {
   next(): void {
     const buf = this.pending;
     if (buf === undefined || this.socket.destroyed) return;
-    const head = parseRequestHead(buf);
+    const head = parseRequestHead(buf, this.head);
     if (head === undefined) return;
+    this.head.reset();
     if ('error' in head) {
       this.pending = undefined;
       answerError(this.socket, head.error, head.message);
@@ -122,7 +101,6 @@ class ClientConnection {
     this.pending = buf.length === total ? undefined : buf.subarray(total);
     this.busy = true;
     this.closeAfter = head.close;
-    this.noBody = head.noBody;
     const pool = this.proxy.nextPool();
     const headText = `${head.lines}host: ${pool.host}\r\n\r\n`;
     const headLength = Buffer.byteLength(headText, 'latin1');
@@ -248,7 +226,7 @@ class UpstreamConnection {
       if (!hopByHop.has(name)) out += `${text.slice(at, next)}\r\n`;
       at = next + 2;
     }
-    if (status === 204 || status === 304 || client.noBody) length = 0;
+    if (status === 204 || status === 304) length = 0;
     if (!Number.isInteger(length) || length < 0) return { error: 'response without a content-length' };
     this.bodyLeft = length;
     return client.closeAfter ? `${out}connection: close\r\n\r\n` : `${out}\r\n`;

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { Server } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { EvidenceSink } from '../balancers/evidence.js';
 import { createBalancer } from '../balancers/index.js';

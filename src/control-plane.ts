@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { ProxyServer } from './raw-ingress.js';
 import type { Logger } from 'pino';
 import { createBalancer } from '../balancers/index.js';
 import type { PolicyEnv } from '../balancers/types.js';
@@ -435,7 +435,7 @@ export class ControlPlane {
    * requests running on a worker are cut. Resolves with how many were cut and
    * refused; later calls share the first.
    */
-  shutdown(server: Server, now = false): Promise<ShutdownOutcome> {
+  shutdown(server: ProxyServer, now = false): Promise<ShutdownOutcome> {
     this.closing ??= this.stop(server);
     if (now) this.hurry?.();
     return this.closing;
@@ -448,7 +448,7 @@ export class ControlPlane {
 
   private hurry: (() => void) | undefined;
 
-  private async stop(server: Server): Promise<ShutdownOutcome> {
+  private async stop(server: ProxyServer): Promise<ShutdownOutcome> {
     this.dns?.stop();
     const now = new Promise<void>((resolve) => { this.hurry = resolve; });
     return drainServer(server, this.parts, this.config_.shutdownTimeoutMs, now);
@@ -469,7 +469,7 @@ export interface ShutdownOutcome {
  * on a worker are cut, and every connection is closed.
  */
 export async function drainServer(
-  server: Server,
+  server: ProxyServer,
   parts: { scheduler: Scheduler; upstreams: Upstreams; log: Logger; health?: HealthMonitor },
   timeoutMs: number,
   now: Promise<void> = new Promise(() => undefined),

@@ -46,3 +46,12 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
 export function errorBody(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {
   return { error: { code, message } };
 }
+
+/** The answer to a request Node's parser refused (or a head that did not arrive in time): 400, 431 for huge headers; the connection closes after it. */
+export function clientErrorAnswer(code: string): string {
+  const tooLarge = code === 'HPE_HEADER_OVERFLOW';
+  const body = JSON.stringify(tooLarge
+    ? errorBody('headers_too_large', 'request headers exceed the 16 KiB limit')
+    : errorBody('bad_request', `malformed HTTP request (${code})`));
+  return `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}

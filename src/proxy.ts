@@ -1,10 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { LambdaInfo } from '../balancers/types.js';
 import type { Scheduler } from './admission.js';
 import type { Clock } from './clock.js';
-import { sendError, type ErrorCode } from './errors.js';
+import type { ClientEvents, ClientSide } from './client-side.js';
+import type { ErrorCode } from './errors.js';
 import { Lease, type LeaseOwner, type Rejection } from './lease.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { Upstreams } from './upstream.js';
@@ -144,13 +145,13 @@ export class StreamedBody extends Readable {
   }
 }
 
-/** The client's headers minus hop-by-hop ones, plus `x-forwarded-for`, as undici's flat array. */
-function upstreamHeaders(req: IncomingMessage): string[] {
-  const raw = req.rawHeaders;
+/** The client's headers minus hop-by-hop ones, plus `x-forwarded-for`, as a flat [name, value, ...] list. */
+function upstreamHeaders(client: ClientSide): string[] {
+  const raw = client.rawHeaders;
   const out: string[] = [];
   let forwardedFor: string | undefined;
   let dropped: Set<string> | undefined;
-  const connection = req.headers.connection;
+  const connection = client.connection;
   if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') {
     dropped = new Set(connection.toLowerCase().split(',').map((s) => s.trim()));
   }
@@ -163,8 +164,8 @@ function upstreamHeaders(req: IncomingMessage): string[] {
     }
     out.push(raw[i]!, raw[i + 1]!);
   }
-  const client = req.socket.remoteAddress ?? 'unknown';
-  out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+  const address = client.remoteAddress ?? 'unknown';
+  out.push('x-forwarded-for', forwardedFor === undefined ? address : `${forwardedFor}, ${address}`);
   return out;
 }
 
@@ -242,7 +243,7 @@ interface Ending {
  * its worker connection, so a request costs one object here and aborting it
  * needs no AbortController. However it ends, it ends in `end`.
  */
-export class Exchange implements LeaseOwner, ResponseHandler {
+export class Exchange implements LeaseOwner, ClientEvents, ResponseHandler {
   readonly lease: Lease;
   /** The connection this attempt holds, given back in endAttempt. */
   private connection: WorkerConnection | undefined;
@@ -259,32 +260,35 @@ export class Exchange implements LeaseOwner, ResponseHandler {
   private deadline: NodeJS.Timeout | undefined;
   /** The worker's status line and headers, not yet written to the client. */
   private head: (string | string[])[] | undefined;
-  private onDrain: (() => void) | undefined;
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly client: ClientSide,
     fn: LambdaInfo,
     private readonly body: RequestBodySource,
     private readonly ctx: ForwardContext,
   ) {
     this.lease = new Lease(fn, this, ctx.clock.now());
-    this.headers = upstreamHeaders(req);
-    // Never taken off: the response is this exchange's alone, and onClose does nothing once the exchange ended.
-    res.on('close', this.onClose);
+    this.headers = upstreamHeaders(client);
+    client.attach(this);
   }
 
   start(): void {
     this.ctx.scheduler.submit(this.lease);
   }
 
-  private readonly onClose = (): void => {
-    if (this.res.writableFinished || this.finished) return;
+  // ClientEvents
+
+  clientClosed(): void {
+    if (this.client.answered || this.finished) return;
     this.clientGone = true;
     // Left while waiting: the request is never sent.
     if (this.ctx.scheduler.cancel(this.lease)) return this.end({ error: 'client_closed' });
     this.controller?.abort(new ClientGone());
-  };
+  }
+
+  clientDrained(): void {
+    this.controller?.resume();
+  }
 
   // LeaseOwner
 
@@ -301,7 +305,7 @@ export class Exchange implements LeaseOwner, ResponseHandler {
     const { metrics, clock, upstreams, settings } = this.ctx;
     metrics.dispatched(lease, worker, (clock.now() - lease.admittedAt) / 1000);
     // The client left in the same tick the lease was placed: give the connection back untouched.
-    if (this.clientGone || this.res.destroyed) return this.end({ worker, error: 'client_closed' });
+    if (this.clientGone || this.client.gone) return this.end({ worker, error: 'client_closed' });
     this.status = 0;
     this.head = undefined;
     this.connection = upstreams.connectionsOf(worker).acquire();
@@ -310,14 +314,14 @@ export class Exchange implements LeaseOwner, ResponseHandler {
       body = this.body;
     } else {
       const { prefix, deadline } = this.body;
-      body = this.streamed = new StreamedBody(this.req, settings.maxBodyBytes, prefix, () => deadline - clock.now());
+      body = this.streamed = new StreamedBody(this.client.request!, settings.maxBodyBytes, prefix, () => deadline - clock.now());
     }
     if (settings.responseTimeoutMs > 0) {
       const ms = settings.responseTimeoutMs;
       this.deadline = setTimeout(() => this.controller?.abort(new ResponseTimeout(ms)), ms);
     }
     try {
-      this.connection.request(this, this.req.method!, this.req.url!, this.headers, body);
+      this.connection.request(this, this.client.method, this.client.target, this.headers, body);
     } catch (err) {
       this.onResponseError(undefined, err as Error);
     }
@@ -340,22 +344,20 @@ export class Exchange implements LeaseOwner, ResponseHandler {
 
   private writeHead(): void {
     if (this.head === undefined) return;
-    this.res.writeHead(this.status, this.head);
+    this.client.writeHead(this.status, this.head);
     this.head = undefined;
   }
 
   onResponseData(controller: WorkerConnection, chunk: Buffer): void {
     this.writeHead();
     this.bytes += chunk.length;
-    if (this.res.write(chunk)) return;
+    if (this.client.write(chunk)) return;
     controller.pause();
-    this.onDrain ??= () => this.controller?.resume();
-    this.res.once('drain', this.onDrain);
   }
 
   onResponseEnd(): void {
     this.writeHead();
-    this.res.end();
+    this.client.end();
     const worker = this.endAttempt();
     const { table, metrics, settings } = this.ctx;
     if (this.status >= 500 && settings.ejectOn5xx) {
@@ -438,8 +440,8 @@ export class Exchange implements LeaseOwner, ResponseHandler {
     const { metrics, scheduler, settings } = this.ctx;
     const error = ending.error;
     if (error !== undefined) metrics.error(error);
-    if (ending.cut) this.res.destroy();
-    else if (error !== undefined && error !== 'client_closed' && ending.message !== undefined) sendError(this.res, error, ending.message, ending.headers);
+    if (ending.cut) this.client.cut();
+    else if (error !== undefined && error !== 'client_closed' && ending.message !== undefined) this.client.sendError(error, ending.message, ending.headers);
     // At a level above info the line would be dropped: skip building it.
     if (settings.accessLog && this.ctx.log.isLevelEnabled('info')) this.access(ending.worker, error);
     scheduler.release(this.lease);
@@ -451,7 +453,7 @@ export class Exchange implements LeaseOwner, ResponseHandler {
     this.ctx.log.info({
       fn: lease.fn.name,
       worker: worker?.id ?? null,
-      status: error === undefined ? this.status : this.res.statusCode,
+      status: error === undefined ? this.status : this.client.statusCode,
       error: error ?? null,
       ms: Math.round((now - lease.admittedAt) * 1000) / 1000,
       waitMs: Math.round(lease.waitedMs(now) * 1000) / 1000,

@@ -1,19 +1,29 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { defaultIngressTimeouts, ProxyServer, type IngressTimeouts } from './raw-ingress.js';
 import { handleAdmin } from './admin.js';
 import type { ProxyControl } from './control.js';
-import { sendError, sendJson } from './errors.js';
+import { clientErrorAnswer, sendError, sendJson } from './errors.js';
 import { invoke } from './ingress.js';
 import { parseFunctionName } from './route.js';
 import { sendMetrics, sendReadiness, sendStatus } from './status.js';
 
 export type { ProxyControl } from './control.js';
 
-/** The proxy's HTTP server: routes each request to ingress (invocations), the admin API or status. */
-export function createProxyServer(control: ProxyControl): Server {
+/**
+ * The proxy's server: invocations that qualify take the fast path of
+ * raw-ingress.ts; every other request (and the rest of its connection) is
+ * node:http's, routed by `route` below.
+ */
+export function createProxyServer(control: ProxyControl, timeouts: IngressTimeouts = defaultIngressTimeouts): ProxyServer {
+  return new ProxyServer(createHttpServer(control, timeouts), control, timeouts);
+}
+
+/** The node:http server: routes each request to ingress (invocations), the admin API or status. */
+function createHttpServer(control: ProxyControl, timeouts: IngressTimeouts): Server {
   // maxHeadersCount 0: every header line is kept and forwarded (Node drops those past 2,000 by default, which
   // would forward a different request); the total header size limit (maxHeaderSize) still refuses huge ones with 431.
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => route(control, req, res));
+  const server = createServer({ keepAliveTimeout: timeouts.keepAliveTimeoutMs, headersTimeout: timeouts.headersTimeoutMs }, (req, res) => route(control, req, res));
   server.maxHeadersCount = 0;
   server.on('clientError', answerClientError);
   // CONNECT is not proxied: answer it rather than drop the connection without a word.
@@ -51,11 +61,7 @@ function route(control: ProxyControl, req: IncomingMessage, res: ServerResponse)
 /** A request Node's parser refused: answered 400 (431 for huge headers) on the socket, then closed. */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  const body = JSON.stringify({ error: tooLarge
-    ? { code: 'headers_too_large', message: 'request headers exceed the 16 KiB limit' }
-    : { code: 'bad_request', message: `malformed HTTP request (${err.code ?? err.message})` } });
-  const answer = `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  const answer = clientErrorAnswer(err.code ?? err.message);
   // A malformed request pipelined behind a valid one: the valid one's answer goes out first, then the 400 and the close.
   const pending = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
   if (pending && !pending.req.complete) {
