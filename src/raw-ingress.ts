@@ -276,8 +276,9 @@ class RawConnection implements ClientSide {
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string;
       const value = headers[i + 1]!;
-      if (name === 'content-length') length = true;
-      else if (name === 'date') date = true;
+      // Names come as the worker sent them: compared without regard to case, looked at only at their lengths.
+      if (name.length === 14) { if (name.toLowerCase() === 'content-length') length = true; }
+      else if (name.length === 4 && name.toLowerCase() === 'date') date = true;
       if (typeof value === 'string') text += `${name}: ${value}\r\n`;
       else for (const v of value) text += `${name}: ${v}\r\n`;
     }
