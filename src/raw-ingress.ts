@@ -57,6 +57,10 @@ function onSocketEnd(this: RawSocket): void { this.rawConnection?.clientEnded();
 function onSocketDrain(this: RawSocket): void { this.rawConnection?.drained(); }
 function onSocketClose(this: RawSocket): void { this.rawConnection?.closed(); }
 function onSocketError(): void { /* 'close' follows; node:http destroys on errors too */ }
+/** Every listener a fast-path socket gets, taken off together when node:http takes the socket over. */
+const socketListeners: readonly (readonly [string, (this: RawSocket, chunk: Buffer) => void])[] = [
+  ['data', onSocketData], ['end', onSocketEnd], ['drain', onSocketDrain], ['close', onSocketClose], ['error', onSocketError],
+];
 function startNextOf(connection: RawConnection): void { connection.startNext(); }
 /** A connection closed by the proxy is destroyed once its last bytes are written, without waiting for the client's end (as node:http's destroySoon). */
 function onSocketFinish(this: Socket): void { this.destroy(); }
@@ -87,11 +91,7 @@ class RawConnection implements ClientSide {
   constructor(private readonly socket: RawSocket, private readonly server: ProxyServer) {
     this.since = server.now();
     socket.rawConnection = this;
-    socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
-    socket.on('drain', onSocketDrain);
-    socket.on('close', onSocketClose);
-    socket.on('error', onSocketError);
+    for (const [event, listener] of socketListeners) socket.on(event, listener);
   }
 
   // ClientSide: the request
@@ -207,11 +207,7 @@ class RawConnection implements ClientSide {
     this.phase = Phase.Done;
     this.server.forget(this);
     socket.rawConnection = undefined;
-    socket.off('data', onSocketData);
-    socket.off('end', onSocketEnd);
-    socket.off('drain', onSocketDrain);
-    socket.off('close', onSocketClose);
-    socket.off('error', onSocketError);
+    for (const [event, listener] of socketListeners) socket.off(event, listener);
     if (this.buf !== undefined) socket.unshift(this.buf);
     this.buf = undefined;
     this.server.http.emit('connection', socket);
