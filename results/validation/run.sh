@@ -8,5 +8,5 @@ for cell in light:1000 thesis:200 overload:50; do
   name=${cell%%:*}; wait=${cell##*:}
   node dist/pipbench/cli.js experiment --name $name-experiment $COMMON --wait $wait --time-scale 0.5
   node dist/pipbench/cli.js simulate --name $name-simulate $COMMON --wait $wait --against results/validation/$name-experiment/summary.json
-  node dist/pipbench/cli.js simulate --name $name-simulate-30x3 $COMMON --wait $wait --placements 30 --seeds 3 --against results/validation/$name-experiment/summary.json
+  node dist/pipbench/cli.js simulate --name $name-simulate-30x3 $COMMON --wait $wait --placements 30 --seeds 3 --one-worker --against results/validation/$name-experiment/summary.json
 done
