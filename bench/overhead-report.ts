@@ -1,5 +1,6 @@
 // Tables and ratios for the proxy-overhead benchmark.
 
+import { percentile } from '../pipbench/stats.js';
 import type { LoadResult } from './load.js';
 
 export type TargetKind = 'direct' | 'nginx' | 'warmroute' | 'bare' | 'raw' | 'reply-from' | 'http-proxy';
@@ -132,4 +133,60 @@ export function textTable(rows: readonly RowWithRatios[]): string {
     out.push(row.load === undefined ? `${row.target.padEnd(widths[0]!)}  ${row.status}: ${row.note ?? ''}` : line(cells(row)));
   }
   return out.join('\n');
+}
+
+/**
+ * --rounds: every target measured once per round, each time in a fresh process. A target's
+ * row is its run with the median req/s (nearest rank: the lower middle for an even number of
+ * rounds), so every figure of a row comes from one real run. Unmeasured rounds are left out.
+ */
+export function medianRows(rounds: readonly (readonly Row[])[]): Row[] {
+  const first = rounds[0] ?? [];
+  return first.map((row) => {
+    const runs = rounds.map((r) => r.find((x) => x.target === row.target)).filter((r): r is Row => r !== undefined);
+    const measured = runs.filter((r) => r.status === 'measured' && r.load !== undefined).sort((a, b) => a.load!.requestsPerSec - b.load!.requestsPerSec);
+    return measured.length === 0 ? runs.find((r) => r.status === 'failed') ?? row : measured[Math.max(0, Math.ceil(measured.length / 2) - 1)]!;
+  });
+}
+
+/** A ratio in each round (paired: both sides measured in the same round), with its median and range. */
+export interface RoundRatio {
+  readonly target: string;
+  readonly perRound: readonly (number | null)[];
+  readonly median: number | null;
+  readonly min: number | null;
+  readonly max: number | null;
+}
+
+function spread(target: string, perRound: readonly (number | null)[]): RoundRatio {
+  const values = perRound.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  return {
+    target,
+    perRound,
+    median: values.length === 0 ? null : percentile(values, 50),
+    min: values.length === 0 ? null : values[0]!,
+    max: values.length === 0 ? null : values[values.length - 1]!,
+  };
+}
+
+/** Each target's req/s against nginx round-robin of its own round. */
+export function roundRatiosVsNginx(rounds: readonly (readonly Row[])[], nginxBaseline: string, directBaseline: string): RoundRatio[] {
+  const per = rounds.map((r) => withRatios(r, nginxBaseline, directBaseline));
+  const targets = (rounds[0] ?? []).map((r) => r.target).filter((t) => t !== nginxBaseline && t !== directBaseline);
+  return targets.map((t) => spread(t, per.map((rows) => rows.find((r) => r.target === t)?.vsNginx.requestsPerSec ?? null)));
+}
+
+/** Each warmroute target's req/s against the faster Node proxy of its own round. */
+export function roundRatiosVsNodeProxy(rounds: readonly (readonly Row[])[]): RoundRatio[] {
+  const per = rounds.map((r) => nodeProxyComparison(r));
+  const targets = (rounds[0] ?? []).filter((r) => r.kind === 'warmroute').map((r) => r.target);
+  return targets.map((t) => spread(t, per.map((c) => c?.rows.find((r) => r.target === t)?.ratio ?? null)));
+}
+
+/** The markdown table of one kind of round ratio. */
+export function roundRatioTable(ratios: readonly RoundRatio[], rounds: number): string {
+  const header = ['target', ...Array.from({ length: rounds }, (_, i) => `round ${i + 1}`), 'median', 'min', 'max'];
+  const lines = [`| ${header.join(' | ')} |`, `| --- | ${header.slice(1).map(() => '---:').join(' | ')} |`];
+  for (const r of ratios) lines.push(`| ${[r.target, ...r.perRound.map(ratio), ratio(r.median), ratio(r.min), ratio(r.max)].join(' | ')} |`);
+  return lines.join('\n');
 }

@@ -15,7 +15,7 @@ import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench
 import { cpuTimes, freePort, peakRssMiB, readBenchSettings, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
 import { findNginx, pinned, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
-import { markdownTable, nodeProxyComparison, textTable, withRatios, type NodeProxyComparison, type Row, type TargetKind, type TargetSpec } from './overhead-report.js';
+import { markdownTable, medianRows, nodeProxyComparison, roundRatioTable, roundRatiosVsNginx, roundRatiosVsNodeProxy, textTable, withRatios, type NodeProxyComparison, type Row, type TargetKind, type TargetSpec } from './overhead-report.js';
 
 const REPRODUCE = 'npx tsc -p tsconfig.json && node dist/bench/overhead.js';
 const DEFAULT_OUT = 'results/bench-overhead';
@@ -56,6 +56,8 @@ interface Settings {
   readonly loadCpus: string | undefined;
   /** node flags for warmroute's processes (V8 heap settings, say). */
   readonly proxyNodeArgs: readonly string[];
+  /** Times every target is measured, each time in a fresh process; the order reverses every other round. */
+  readonly rounds: number;
 }
 
 const usage = `usage: node dist/bench/overhead.js [flags]
@@ -74,6 +76,9 @@ each warmroute row's req/s against the better of these two.
   --duration SEC        measured seconds per target (default 10)
   --warmup SEC          unmeasured load before each measurement, 0 for none (default 2)
   --connections N       concurrent client connections (default 64)
+  --rounds N            measure every target N times, each in a fresh process, the order
+                        reversed every other round; each row is the target's run with the
+                        median req/s, and the ratios of every round are listed (default 1)
   --workers N           upstream workers, all in one child process (default 2)
   --connections-per-worker N
                         warmroute's keep-alive connections per worker (default 32: with 2
@@ -100,6 +105,7 @@ function parseSettings(argv: string[]): Settings | 'help' {
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '1' },
     workers: { type: 'string', default: '2' },
     'connections-per-worker': { type: 'string', default: '32' },
     targets: { type: 'string' },
@@ -133,6 +139,7 @@ function parseSettings(argv: string[]): Settings | 'help' {
     proxyCpus: cpuList('proxy-cpus', values['proxy-cpus']),
     loadCpus: cpuList('load-cpus', values['load-cpus']),
     proxyNodeArgs: (values['proxy-node-args'] ?? '').split(' ').filter((a) => a !== ''),
+    rounds: parseNumberFlag('rounds', values.rounds, { min: 1, max: 50, integer: true }) as number,
   };
 }
 
@@ -399,7 +406,20 @@ function nodeProxyLines(comparison: NodeProxyComparison | undefined): string {
   return `\nAgainst the best Node proxy (req/s ratios of this run; the faster of node-reply-from and node-http-proxy here was ${comparison.reference}, ${comparison.referenceRequestsPerSec.toFixed(0)} req/s; the target is 1.5x):\n\n${lines.join('\n')}\n`;
 }
 
-function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machine: Machine, command: string): string {
+/** With --rounds above 1: the ratios of every round, paired within the round. */
+function roundLines(rounds: readonly (readonly Row[])[]): string {
+  if (rounds.length < 2) return '';
+  const vsNginx = roundRatiosVsNginx(rounds, NGINX_BASELINE, DIRECT_BASELINE);
+  const vsNode = roundRatiosVsNodeProxy(rounds).filter((r) => r.median !== null);
+  return `\nRounds: ${rounds.length}, each target in a fresh process every round, the order reversed every other round. Each row above is the target's run with the median req/s (for an even number of rounds, the lower of the middle two). Ratios below are paired: both sides measured in the same round.
+
+req/s against nginx-rr of the same round:
+
+${roundRatioTable(vsNginx, rounds.length)}
+${vsNode.length === 0 ? '' : `\nreq/s against the faster of node-reply-from and node-http-proxy of the same round:\n\n${roundRatioTable(vsNode, rounds.length)}\n`}`;
+}
+
+function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machine: Machine, command: string, rounds: readonly (readonly Row[])[]): string {
   const skippedOrFailed = rows.filter((r) => r.status !== 'measured');
   const anyErrors = rows.some((r) => r.load !== undefined && (r.load.errors > 0 || r.load.non2xx > 0));
   return `# Proxy overhead: warmroute vs nginx vs direct
@@ -407,7 +427,7 @@ function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machi
 Command: \`${command}\` (the npm script \`bench:overhead\` builds first and runs the same)
 
 ${markdownTable(rows)}
-${nodeProxyLines(nodeProxyComparison(rows))}${processLines(rows, settings)}
+${nodeProxyLines(nodeProxyComparison(rows))}${processLines(rows, settings)}${roundLines(rounds)}
 Each target got ${settings.warmupSec > 0 ? `${settings.warmupSec} s of unmeasured warm-up, then ` : ''}${settings.durationSec} s of
 closed-loop load from autocannon: ${settings.connections} keep-alive connections, one request
 outstanding on each, \`POST /runLambda/${FUNCTION_NAME}\` with a ${Buffer.byteLength(REQUEST_BODY)}-byte JSON body. The upstream
@@ -490,8 +510,15 @@ export async function main(argv: string[]): Promise<number> {
     if (settings.cpuProfDir !== undefined) await mkdir(settings.cpuProfDir, { recursive: true });
     log(`proxy overhead: ${settings.connections} connections, ${settings.durationSec} s per target after ${settings.warmupSec} s warm-up, ${settings.workers} upstream workers`);
     if ('missing' in nginx && settings.targets.some((t) => t.kind === 'nginx')) log(`  note: ${nginx.missing}; the nginx rows are skipped`);
-    const rows: Row[] = [];
-    for (const spec of settings.targets) rows.push(await measureTarget(spec, ctx, log));
+    const rounds: Row[][] = [];
+    for (let round = 0; round < settings.rounds; round += 1) {
+      if (settings.rounds > 1) log(`round ${round + 1} of ${settings.rounds}`);
+      const order = round % 2 === 0 ? settings.targets : [...settings.targets].reverse();
+      const measured: Row[] = [];
+      for (const spec of order) measured.push(await measureTarget(spec, ctx, log));
+      rounds.push(settings.targets.map((spec) => measured.find((r) => r.target === spec.name)!));
+    }
+    const rows = medianRows(rounds);
 
     const withRatio = withRatios(rows, NGINX_BASELINE, DIRECT_BASELINE);
     const machine: Machine = {
@@ -505,7 +532,7 @@ export async function main(argv: string[]): Promise<number> {
     };
     const command = `node dist/bench/overhead.js${argv.map((a) => ` ${shellQuote(a)}`).join('')}`;
     await mkdir(settings.out, { recursive: true });
-    await writeFile(join(settings.out, 'summary.md'), markdown(withRatio, settings, machine, command));
+    await writeFile(join(settings.out, 'summary.md'), markdown(withRatio, settings, machine, command, rounds));
     await writeFile(join(settings.out, 'summary.json'), `${JSON.stringify({
       command,
       generatedAt: new Date().toISOString(),
@@ -517,6 +544,7 @@ export async function main(argv: string[]): Promise<number> {
         workers: settings.workers,
         connectionsPerWorker: settings.connectionsPerWorker,
         proxyCpus: settings.proxyCpus ?? null,
+        rounds: settings.rounds,
         proxyNodeArgs: settings.proxyNodeArgs,
         loadCpus: settings.loadCpus ?? null,
         requestBody: REQUEST_BODY,
@@ -525,13 +553,19 @@ export async function main(argv: string[]): Promise<number> {
       baselines: { nginx: NGINX_BASELINE, direct: DIRECT_BASELINE },
       vsBestNodeProxy: nodeProxyComparison(withRatio) ?? null,
       rows: withRatio,
+      rounds: settings.rounds > 1 ? {
+        count: settings.rounds,
+        vsNginx: roundRatiosVsNginx(rounds, NGINX_BASELINE, DIRECT_BASELINE),
+        vsBestNodeProxy: roundRatiosVsNodeProxy(rounds),
+        runs: rounds,
+      } : undefined,
     }, null, 2)}\n`);
     log('');
     log(textTable(withRatio));
     const vsNodeProxy = nodeProxyLines(nodeProxyComparison(withRatio));
     if (vsNodeProxy !== '') log(vsNodeProxy.trimEnd());
     log(`\nwrote ${join(settings.out, 'summary.md')} and summary.json`);
-    return rows.some((r) => r.status === 'failed') ? 1 : 0;
+    return rounds.some((r) => r.some((x) => x.status === 'failed')) ? 1 : 0;
   } catch (err) {
     process.stderr.write(`bench/overhead: ${(err as Error).message}\n`);
     return 1;

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { findNginx, nginxConfig } from '../../bench/nginx.js';
-import { nodeProxyComparison, withRatios, type NodeProxyComparison, type Row } from '../../bench/overhead-report.js';
+import { medianRows, nodeProxyComparison, roundRatiosVsNginx, roundRatiosVsNodeProxy, withRatios, type NodeProxyComparison, type Row } from '../../bench/overhead-report.js';
 import { percentile } from '../../pipbench/stats.js';
 import { noneAlive, runBenchScript, type BenchRun } from '../fixtures/bench-run.js';
 
@@ -112,6 +112,7 @@ t.test('bad flags: a message naming the problem and exit status 2', async (t) =>
     [['--targets', 'direct,haproxy'], /unknown target "haproxy"/],
     [['--bogus'], /Unknown option '--bogus'/],
     [['--proxy-cpus', 'one'], /--proxy-cpus must be a CPU list .* got "one"/],
+    [['--rounds', '0'], /--rounds must be at least 1, got 0/],
   ];
   const [runs, help] = await Promise.all([Promise.all(cases.map(([args]) => runBench(args))), runBench(['--help'])]);
   for (const [i, [args, message]] of cases.entries()) {
@@ -196,4 +197,39 @@ t.test('--proxy-node-args reach warmroute\'s node: a flag node refuses fails the
   t.equal(bad.code, 1, 'a failed row fails the run');
   t.match(bad.stdout, /warmroute-rr\s+failed: [^\n]*exited[\s\S]*bad option: --no-such-node-flag/);
   t.same(await noneAlive(bad.descendants), [], 'nothing left running');
+});
+
+t.test('--rounds: each row is the run with the median req/s; ratios are paired within each round', async (t) => {
+  const load = (rps: number, p99 = 1): Row['load'] => ({
+    durationSec: 1, responses: rps, requestsPerSec: rps, latencyMeanMs: 1, latencyP50Ms: 1, latencyP99Ms: p99, latencyMaxMs: p99, errors: 0, timeouts: 0, non2xx: 0,
+  });
+  const round = (nginx: number, warmroute: number, httpProxy: number): Row[] => [
+    { target: 'nginx-rr', kind: 'nginx', policy: 'round-robin', status: 'measured', load: load(nginx) },
+    { target: 'warmroute-rr', kind: 'warmroute', policy: 'round-robin', status: 'measured', load: load(warmroute, warmroute) },
+    { target: 'node-http-proxy', kind: 'http-proxy', policy: 'round-robin', status: 'measured', load: load(httpProxy) },
+  ];
+  const rounds = [round(1000, 900, 400), round(500, 400, 100), round(800, 700, 350)];
+  const median = medianRows(rounds);
+  t.same(median.map((r) => r.load!.requestsPerSec), [800, 700, 350], 'each target\'s middle run');
+  t.equal(median[1]!.load!.latencyP99Ms, 700, 'every figure of a row from that one run');
+  const vsNginx = roundRatiosVsNginx(rounds, 'nginx-rr', 'direct');
+  t.same(vsNginx.map((r) => r.target), ['warmroute-rr', 'node-http-proxy']);
+  t.same(vsNginx[0], { target: 'warmroute-rr', perRound: [0.9, 0.8, 0.875], median: 0.875, min: 0.8, max: 0.9 });
+  t.same(roundRatiosVsNodeProxy(rounds), [{ target: 'warmroute-rr', perRound: [2.25, 4, 2], median: 2.25, min: 2, max: 4 }]);
+  // A round whose baseline failed has no ratio; the target's measured run stands for it.
+  const failed = [round(1000, 900, 400), [{ ...round(0, 0, 0)[0]!, status: 'failed' as const, load: undefined, note: 'exited' }, ...round(500, 450, 100).slice(1)]];
+  t.same(roundRatiosVsNginx(failed, 'nginx-rr', 'direct')[0]!.perRound, [0.9, null]);
+  t.equal(medianRows(failed)[0]!.load!.requestsPerSec, 1000, 'the measured run stands for the target');
+
+  const out = t.testdir();
+  const run = await runBench(['--duration', '0.5', '--warmup', '0', '--connections', '2', '--rounds', '2', '--targets', 'direct,warmroute-rr,node-http-proxy', '--out', out]);
+  t.equal(run.code, 0, run.stderr);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { settings: { rounds: number }; rounds: { count: number; runs: Row[][]; vsBestNodeProxy: { target: string; perRound: number[] }[] } };
+  t.equal(summary.settings.rounds, 2);
+  t.equal(summary.rounds.runs.length, 2);
+  t.same(summary.rounds.runs.map((r) => r.map((x) => x.target)), [['direct', 'warmroute-rr', 'node-http-proxy'], ['direct', 'warmroute-rr', 'node-http-proxy']], 'rounds listed in target order');
+  t.ok(summary.rounds.runs.every((r) => r.every((x) => x.status === 'measured')));
+  t.equal(summary.rounds.vsBestNodeProxy[0]!.perRound.length, 2);
+  t.match(run.stdout, /round 2 of 2\n\s+node-http-proxy[\s\S]*warmroute-rr[\s\S]*direct/, 'the second round runs the targets in reverse');
+  t.match(readFileSync(join(out, 'summary.md'), 'utf8'), /Rounds: 2[\s\S]*\| target \| round 1 \| round 2 \| median \| min \| max \|/);
 });
