@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import type { RunningProxy } from '../../src/app.js';
 import { parseWorkers } from '../../src/config.js';
 import type { Worker } from '../../src/workers.js';
-import { cliPath, until } from '../fixtures/end-to-end.js';
+import { cliPath, startCli, until } from '../fixtures/end-to-end.js';
 import { invoke, startTestProxy } from '../fixtures/servers.js';
 import { tempDir } from '../fixtures/temp-dir.js';
 
@@ -67,16 +67,21 @@ async function proxyFor(t: Test, config: Record<string, unknown>): Promise<Runni
   return proxy;
 }
 
-/** POST with a chunked body (no length): node:http's path, streamed to the worker. */
-function invokeChunked(base: string, path: string, parts: readonly string[]): Promise<{ status: number; json: Record<string, unknown> }> {
+/**
+ * One request on a connection of its own (node:http, no agent): POST with a
+ * chunked body of `parts` (no length: node:http's path, streamed to the
+ * worker), or GET without `parts`.
+ */
+function fresh(base: string, path: string, parts?: readonly string[]): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((done, fail) => {
-    const req = httpRequest(`${base}${path}`, { method: 'POST', headers: { 'transfer-encoding': 'chunked', 'content-type': 'application/json' } }, (res) => {
+    const headers = parts === undefined ? {} : { 'transfer-encoding': 'chunked', 'content-type': 'application/json' };
+    const req = httpRequest(`${base}${path}`, { method: parts === undefined ? 'GET' : 'POST', agent: false, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (c: string) => { text += c; });
       res.on('end', () => done({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
     });
     req.on('error', fail);
-    for (const part of parts) req.write(part);
+    for (const part of parts ?? []) req.write(part);
     req.end();
   });
 }
@@ -100,7 +105,7 @@ t.test('with the worker\'s CA configured: invocations on both paths reach the ht
 
   // Over 64 KiB and chunked: node:http's path, and the body streams to the worker (chunked) as it arrives.
   const parts = ['{"n":"', 'a'.repeat(40_000), 'b'.repeat(40_000), '"}'];
-  const chunked = await invokeChunked(proxy.url, '/runLambda/g', parts);
+  const chunked = await fresh(proxy.url, '/runLambda/g', parts);
   t.equal(chunked.status, 200);
   t.same(chunked.json, { path: '/runLambda/g', body: parts.join(''), chunked: true, secure: true }, 'a chunked body streamed through to the worker');
   t.equal(worker.count, 2);
@@ -187,4 +192,24 @@ t.test('reload: new CAs apply to new connections, no request starts on one verif
   await write({ workerCaFile: join(dir, 'missing.pem') });
   await t.rejects(proxy.reload(), { name: 'ConfigError', message: /^workerCaFile: cannot read .*missing\.pem \(ENOENT\)$/ });
   t.equal(proxy.config().workerCaFile, otherCert, 'the running config stays');
+});
+
+t.test('processes: 2: the serving processes verify with the bundle the primary read, the primary\'s polls too', async (t) => {
+  const worker = await startHttpsWorker(t);
+  const dir = await tempDir(t, 'warmroute-worker-ca-processes-');
+  const configPath = join(dir, 'config.json');
+  await writeFile(configPath, JSON.stringify({ host: '127.0.0.1', port: 0, processes: 2, balancer: 'round-robin', healthIntervalMs: 200, workers: [{ url: worker.url, id: 'tls' }], workerCaFile: workerCert }));
+  const cli = await startCli(t, configPath, 30_000);
+  // Each on a connection of its own, so that the kernel hands them to either process.
+  const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => fresh(cli.url, `/runLambda/f${i}`, [`{"i":${i}}`])));
+  t.same(replies.map((r) => r.status), Array(12).fill(200), 'every invocation answered by the worker');
+  const fastPath = await Promise.all(Array.from({ length: 4 }, (_, i) => invoke(cli.url, `/runLambda/g${i}`)));
+  t.same(fastPath.map((r) => r.status), Array(4).fill(200), 'on the fast path too');
+  t.equal(worker.count, 16);
+  await until(async () => {
+    const status = (await fresh(cli.url, '/status')).json as { workers: { id: string; health: string; packagesReported: boolean }[] };
+    return status.workers.some((w) => w.id === 'tls' && w.health === 'up' && w.packagesReported);
+  }, 'the primary\'s status poll over https read the packages', 10_000);
+  cli.child.kill('SIGTERM');
+  t.equal(await cli.exited, 0, 'clean stop');
 });
