@@ -9,14 +9,16 @@ import { realClock, type Clock } from './clock.js';
 import { ConfigError, loadConfig, type ProxyConfig } from './config.js';
 import type { ProxyControl } from './control.js';
 import {
-  ControlPlane, type ControlOptions, forwardSettings, type ShutdownOutcome, healthOptions, openRegistry, queueLimits, readPackages, tableOptions, upstreamTimeouts,
+  ControlPlane, type ControlOptions, forwardSettings, type ShutdownOutcome, healthOptions, ingressTimeouts, openRegistry, queueLimits, readPackages, tableOptions, upstreamTimeouts,
 } from './control-plane.js';
 import { HealthMonitor } from './health.js';
 import { ProxyMetrics } from './metrics.js';
 import type { PackageTable } from './packages.js';
 import type { ForwardContext } from './proxy.js';
 import { createProxyServer } from './server.js';
+import type { ProxyServer } from './raw-ingress.js';
 import { Upstreams } from './upstream.js';
+import { readWorkerCa, type WorkerCa } from './worker-ca.js';
 import { WorkerTable, type TableOptions } from './workers.js';
 
 export interface RunningProxy extends ProxyControl {
@@ -80,10 +82,10 @@ export interface ServingParts {
   readonly ctx: ForwardContext;
 }
 
-export function servingParts(table: WorkerTable, config: ProxyConfig, log: Logger, clock: Clock): ServingParts {
+export function servingParts(table: WorkerTable, config: ProxyConfig, log: Logger, clock: Clock, workerCa: WorkerCa): ServingParts {
   const scheduler = new Scheduler(table, clock, queueLimits(config));
   const metrics = new ProxyMetrics(table, () => scheduler);
-  const upstreams = new Upstreams(table, upstreamTimeouts(config));
+  const upstreams = new Upstreams(table, upstreamTimeouts(config), workerCa.context);
   const ctx: ForwardContext = { table, scheduler, upstreams, metrics, log, clock, settings: forwardSettings(config) };
   return { scheduler, metrics, upstreams, ctx };
 }
@@ -110,16 +112,17 @@ export async function composeProxy(config: ProxyConfig, options: StartOptions & 
   const policyEnv = policyEnvWith(options.random ?? Math.random, clock);
   const packages = await readPackages(config.packages);
   const registry = await openRegistry(config.registry);
+  const workerCa = await readWorkerCa(config.workerCaFile);
 
   const makeTable = options.makeTable ?? ((b, c, o) => new WorkerTable(b, c, o));
   const table = makeTable(createBalancer(config.balancer, config.policy, policyEnv(packages.table)), clock, tableOptions(config));
-  const serving = servingParts(table, config, log, clock);
+  const serving = servingParts(table, config, log, clock, workerCa);
   const { scheduler, metrics, upstreams, ctx } = serving;
-  const health = new HealthMonitor(table, clock, healthOptions(config), log);
+  const health = new HealthMonitor(table, clock, healthOptions(config, workerCa), log);
   const plane = new ControlPlane(
     { table, scheduler, upstreams, health, ctx, log, clock },
     { configPath: options.configPath, env: options.env, args: options.args, policyEnv, applied: options.applied },
-    { config, registry, packages },
+    { config, registry, packages, workerCa },
   );
   await plane.start();
 
@@ -149,8 +152,10 @@ export async function composeProxy(config: ProxyConfig, options: StartOptions & 
  * its HTTP server listens.
  */
 export async function startProxyWith(config: ProxyConfig, options: StartOptions = {}): Promise<RunningProxy> {
-  const { control, plane, table, upstreams, health, log } = await composeProxy(config, options);
-  const server = createProxyServer(control);
+  // A reload hands the server its new client timeouts; none comes before the server exists.
+  let serving: ProxyServer | undefined;
+  const { control, plane, table, upstreams, health, log } = await composeProxy(config, { ...options, applied: (c) => serving?.setTimeouts(ingressTimeouts(c)) });
+  const server = (serving = createProxyServer(control, ingressTimeouts(config)));
   let url: string;
   try {
     url = await listen(server, config);

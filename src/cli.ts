@@ -7,13 +7,14 @@ import { readPackageTable, type PackageTable } from './packages.js';
 import { processCount } from './process-share.js';
 import { Registry } from './registry.js';
 import { UsageError } from './usage-error.js';
+import { readWorkerCa } from './worker-ca.js';
 
 const usage = {
   main: `usage: warmroute <command> [flags]
 
 commands:
   start                    run the proxy
-  check -c FILE            validate a config, its registry and package table without starting
+  check -c FILE            validate a config, its registry, package table and worker CAs without starting
   workers add URL...       add workers to a running proxy
   workers remove URL...    remove workers from a running proxy
   workers drain URL...     stop sending new requests to workers; their in-flight requests finish
@@ -33,7 +34,7 @@ ${describeConfig().map((d) => `  ${`${d.flag} VALUE`.padEnd(32)} ${d.doc} [${d.e
   check: `usage: warmroute check -c FILE [--strict] [--KEY VALUE ...]
 
 Validates the config FILE (with WARMROUTE_* variables and flags, as start would read them),
-then reads its registry and package table, without starting anything. Prints a one-line
+then reads its registry, package table and worker CA bundle, without starting anything. Prints a one-line
 summary on stdout and warnings on stderr. Exit status 0: valid; 2: invalid (the message names
 the problem).
 
@@ -153,6 +154,7 @@ async function check(argv: string[]): Promise<number> {
   const config = loadConfigFile(configFile, { env: process.env, args, strict, onWarning: (m) => warnings.push(m) });
   const registry = config.registry === '' ? Registry.open() : await Registry.fromFile(config.registry);
   const packages = config.packages === '' ? undefined : await readPackageTable(config.packages);
+  await readWorkerCa(config.workerCaFile);
   if (packages !== undefined && !registry.isOpen) {
     const missing = missingPackages(registry, packages);
     if (missing.length > 0) {

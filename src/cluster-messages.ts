@@ -18,6 +18,8 @@ export interface Picture {
   readonly functions: readonly LambdaInfo[] | null;
   /** The package table as JSON entries; empty: none. */
   readonly packagesText: string;
+  /** The worker CA bundle's PEM text as the primary read and checked it; empty: none. */
+  readonly workerCaPem: string;
 }
 
 /** What the primary answers a process's question with. */

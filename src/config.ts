@@ -33,6 +33,8 @@ export interface ProxyConfig {
   /** Absolute path of the package table (sizes, install and import costs); empty: none. */
   packages: string;
   workers: WorkerSpec[];
+  /** Absolute path of a PEM bundle of CAs trusted for https workers, besides Node's bundled ones; empty: Node's default CAs. */
+  workerCaFile: string;
   connectionsPerWorker: number;
   connectTimeoutMs: number;
   /** Further workers tried after a connect failure (nothing sent); never one already tried. */
@@ -42,6 +44,10 @@ export interface ProxyConfig {
   /** Total deadline of one worker response; 0: none. */
   responseTimeoutMs: number;
   clientBodyTimeoutMs: number;
+  /** Idle time after which a kept-alive client connection is closed (node:http's keepAliveTimeout). */
+  clientKeepAliveTimeoutMs: number;
+  /** Time for a client's request head to arrive in full (node:http's headersTimeout). */
+  clientHeadersTimeoutMs: number;
   queueLimit: number;
   queueTimeoutMs: number;
   workerQueueLimit: number;
@@ -142,6 +148,7 @@ const fixedRules: Record<FixedKey, KeyRule> = {
   registry: { doc: 'Path of the olscheduler registry [{"handle","pkgs"}], relative to the config file; empty: every function is known and has no packages.', default: '', text: 'text', path: true, parse: text('a file path', noControl) },
   packages: { doc: 'Path of the package table (pipbench packages.json: name, size, install and import cost), relative to the config file; empty: every package counts the same.', default: '', text: 'text', path: true, parse: text('a file path', noControl) },
   workers: { doc: 'Workers: ["host:port","weight",...] pairs, URLs, or {"url","id","weight","connections"} objects; in the environment and flags: comma-separated, or a JSON list.', default: [], text: 'text', namesValue: true, parse: parseWorkers },
+  workerCaFile: { doc: "Path of a PEM bundle of the CAs trusted for https workers (their connections and status polls), added to Node's bundled CAs, relative to the config file; read at start and at each reload; empty: Node's default CAs.", default: '', text: 'text', path: true, parse: text('a file path', noControl) },
   connectionsPerWorker: { doc: `Connection limit of each worker (requests it runs at once), 1 to ${MAX_CONNECTIONS}; a worker object's "connections" overrides it.`, default: 10, text: 'number', parse: integer(1, MAX_CONNECTIONS) },
   connectTimeoutMs: { doc: 'Upstream connect timeout.', default: 5000, text: 'number', parse: millis() },
   connectRetries: { doc: 'Further workers tried after a connect failure (nothing was sent), never one already tried; 0: none.', default: 3, text: 'number', parse: integer(0, 100) },
@@ -149,6 +156,8 @@ const fixedRules: Record<FixedKey, KeyRule> = {
   bodyTimeoutMs: { doc: 'Longest pause allowed between response body chunks.', default: 300_000, text: 'number', parse: millis() },
   responseTimeoutMs: { doc: 'Total deadline of one worker response, headers and body; 0: none.', default: 900_000, text: 'number', parse: millis('none') },
   clientBodyTimeoutMs: { doc: 'Longest time to receive a request body from the client; beyond it: 408 body_timeout.', default: 30_000, text: 'number', parse: millis() },
+  clientKeepAliveTimeoutMs: { doc: "Idle time after which a kept-alive client connection is closed (node:http's keepAliveTimeout): advertised in Keep-Alive (in whole seconds), the close comes one second later.", default: 65_000, text: 'number', parse: millis() },
+  clientHeadersTimeoutMs: { doc: "Time for a client's request head to arrive in full, from the connection's start or the request's first byte (node:http's headersTimeout); beyond it: 400 and a close.", default: 60_000, text: 'number', parse: millis() },
   queueLimit: { doc: 'Requests that may wait at once, in the shared queue and the per-worker queues together; beyond it: 503 queue_full.', default: 10_000, text: 'number', parse: integer(0, MAX_QUEUE) },
   queueTimeoutMs: { doc: 'Longest wait in a queue; beyond it: 503 queue_timeout.', default: 30_000, text: 'number', parse: millis() },
   workerQueueLimit: { doc: "Requests that may wait in one worker's own queue.", default: 100, text: 'number', parse: integer(0, MAX_QUEUE) },

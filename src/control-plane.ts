@@ -1,4 +1,4 @@
-import type { ProxyServer } from './raw-ingress.js';
+import type { IngressTimeouts, ProxyServer } from './raw-ingress.js';
 import type { Logger } from 'pino';
 import { createBalancer } from '../balancers/index.js';
 import type { PolicyEnv } from '../balancers/types.js';
@@ -12,6 +12,7 @@ import { readPackageTable, type PackageTable } from './packages.js';
 import type { ForwardContext, ForwardSettings } from './proxy.js';
 import { Registry } from './registry.js';
 import type { Upstreams, UpstreamTimeouts } from './upstream.js';
+import { readWorkerCa, type WorkerCa } from './worker-ca.js';
 import type { TableOptions, Worker, WorkerChange, WorkerTable } from './workers.js';
 
 /** Where each worker came from: a reload reconciles the config's, DNS its own; admin-added ones stay until removed. */
@@ -30,8 +31,11 @@ export function tableOptions(c: ProxyConfig): TableOptions {
 export function queueLimits(c: ProxyConfig): QueueLimits {
   return { queueLimit: c.queueLimit, workerQueueLimit: c.workerQueueLimit, queueTimeoutMs: c.queueTimeoutMs };
 }
-export function healthOptions(c: ProxyConfig): HealthOptions {
-  return { intervalMs: c.healthIntervalMs, timeoutMs: c.healthTimeoutMs, statusPath: c.statusPath, maxPollsPerSecond: c.healthMaxPollsPerSecond };
+export function healthOptions(c: ProxyConfig, workerCa: WorkerCa): HealthOptions {
+  return { intervalMs: c.healthIntervalMs, timeoutMs: c.healthTimeoutMs, statusPath: c.statusPath, maxPollsPerSecond: c.healthMaxPollsPerSecond, workerCa: workerCa.context };
+}
+export function ingressTimeouts(c: ProxyConfig): IngressTimeouts {
+  return { keepAliveTimeoutMs: c.clientKeepAliveTimeoutMs, headersTimeoutMs: c.clientHeadersTimeoutMs };
 }
 export function upstreamTimeouts(c: ProxyConfig): UpstreamTimeouts {
   return { connectTimeoutMs: c.connectTimeoutMs, headersTimeoutMs: c.headersTimeoutMs, bodyTimeoutMs: c.bodyTimeoutMs };
@@ -86,8 +90,8 @@ export interface ControlOptions {
   readonly args?: string[];
   /** Builds the policy environment for a package table. */
   readonly policyEnv: (costs: PackageTable | undefined) => PolicyEnv;
-  /** Told of every configuration, registry and package table put in force after start (a primary hands them to its processes). */
-  readonly applied?: (config: ProxyConfig, registry: Registry, packages: LoadedPackages) => void;
+  /** Told of every configuration, registry, package table and worker CAs put in force after start (a primary hands them to its processes). */
+  readonly applied?: (config: ProxyConfig, registry: Registry, packages: LoadedPackages, workerCa: WorkerCa) => void;
 }
 
 /** The parts a configuration is applied to; a serving process of several has no status polls of its own. */
@@ -99,29 +103,41 @@ export interface ConfiguredParts {
   readonly health?: HealthMonitor;
 }
 
+/** A configuration with what it names, as read: the package table and the worker CAs. */
+export interface LoadedConfig {
+  readonly config: ProxyConfig;
+  readonly packages: LoadedPackages;
+  readonly workerCa: WorkerCa;
+}
+
 /**
- * Hands every part its share of the `next` configuration; returns the package
- * table in force. The policy is rebuilt (losing what it learned) only when its
- * name, its settings or the package table changed.
+ * Hands every part its share of the `next` configuration; returns it with the
+ * package table and worker CAs in force (the current ones where their text did
+ * not change). The policy is rebuilt (losing what it learned) only when its
+ * name, its settings or the package table changed; worker connections are
+ * renewed only when the worker CAs changed.
  */
 export function applyConfig(
   parts: ConfiguredParts,
-  current: { config: ProxyConfig; packages: LoadedPackages },
-  next: { config: ProxyConfig; packages: LoadedPackages },
+  current: LoadedConfig,
+  next: LoadedConfig,
   policyEnv: (costs: PackageTable | undefined) => PolicyEnv,
-): LoadedPackages {
+): LoadedConfig {
   const { table, scheduler, health, upstreams, ctx } = parts;
   const c = next.config;
   const packagesChanged = next.packages.text !== current.packages.text;
   const packages = packagesChanged ? next.packages : current.packages;
+  const caChanged = next.workerCa.pem !== current.workerCa.pem;
+  const workerCa = caChanged ? next.workerCa : current.workerCa;
   const policyChanged = packagesChanged || c.balancer !== current.config.balancer || JSON.stringify(c.policy) !== JSON.stringify(current.config.policy);
   if (policyChanged) table.setBalancer(createBalancer(c.balancer, c.policy, policyEnv(packages.table)));
   table.setOptions(tableOptions(c));
   scheduler.setLimits(queueLimits(c));
-  health?.setOptions(healthOptions(c));
+  health?.setOptions(healthOptions(c, workerCa));
   if (JSON.stringify(upstreamTimeouts(c)) !== JSON.stringify(upstreams.timeouts)) upstreams.setTimeouts(upstreamTimeouts(c));
+  if (caChanged) upstreams.setWorkerCa(workerCa.context);
   ctx.settings = forwardSettings(c);
-  return packages;
+  return { config: c, packages, workerCa };
 }
 
 /**
@@ -134,6 +150,7 @@ export class ControlPlane {
   private config_: ProxyConfig;
   private registry_: Registry;
   private packages_: LoadedPackages;
+  private workerCa_: WorkerCa;
   private readonly sources = new Map<string, WorkerSource>();
   private reloading_ = false;
   private dns: DnsWorkerSource | undefined;
@@ -142,11 +159,12 @@ export class ControlPlane {
   constructor(
     private readonly parts: ControlledParts,
     private readonly options: ControlOptions,
-    initial: { config: ProxyConfig; registry: Registry; packages: LoadedPackages },
+    initial: LoadedConfig & { registry: Registry },
   ) {
     this.config_ = initial.config;
     this.registry_ = initial.registry;
     this.packages_ = initial.packages;
+    this.workerCa_ = initial.workerCa;
     parts.table.listen({
       health: (w, from, to) => this.logHealth(w, from, to),
       removed: (w) => this.sources.delete(w.id),
@@ -202,6 +220,11 @@ export class ControlPlane {
   /** The package table in force. */
   get packages(): LoadedPackages {
     return this.packages_;
+  }
+
+  /** The worker CAs in force. */
+  get workerCa(): WorkerCa {
+    return this.workerCa_;
   }
 
   get reloading(): boolean {
@@ -363,7 +386,7 @@ export class ControlPlane {
   private async readRegistryAgain(): Promise<Record<string, unknown>> {
     const registry = this.registry_;
     const functions = await registry.reload();
-    this.options.applied?.(this.config_, registry, this.packages_);
+    this.options.applied?.(this.config_, registry, this.packages_, this.workerCa_);
     return { registry: registry.path || null, functions };
   }
 
@@ -373,9 +396,10 @@ export class ControlPlane {
     const nextRegistry = await openRegistry(next.registry);
     // The package table is re-read too; the policy is rebuilt (losing what it learned) only when the table changed.
     const nextPackages = await readPackages(next.packages);
+    const nextWorkerCa = await readWorkerCa(next.workerCaFile);
     this.reloading_ = true;
     try {
-      this.apply(next, nextRegistry, nextPackages);
+      this.apply({ config: next, packages: nextPackages, workerCa: nextWorkerCa }, nextRegistry);
       const previous = this.config_;
       this.config_ = next;
       await this.reconcile(next.workers, 'config', false);
@@ -389,10 +413,12 @@ export class ControlPlane {
   }
 
   /** Hands every part its share of a new configuration. */
-  private apply(next: ProxyConfig, nextRegistry: Registry, nextPackages: LoadedPackages): void {
-    this.packages_ = applyConfig(this.parts, { config: this.config_, packages: this.packages_ }, { config: next, packages: nextPackages }, this.options.policyEnv);
+  private apply(next: LoadedConfig, nextRegistry: Registry): void {
+    const applied = applyConfig(this.parts, { config: this.config_, packages: this.packages_, workerCa: this.workerCa_ }, next, this.options.policyEnv);
+    this.packages_ = applied.packages;
+    this.workerCa_ = applied.workerCa;
     this.registry_ = nextRegistry;
-    this.options.applied?.(next, nextRegistry, this.packages_);
+    this.options.applied?.(next.config, nextRegistry, this.packages_, this.workerCa_);
   }
 
   // DNS.

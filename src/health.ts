@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent, request as HttpsRequest } from 'node:https';
 import { createRequire } from 'node:module';
+import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from './clock.js';
 import { StatusParser, type ParsedStatus } from './status-parser.js';
@@ -42,6 +43,8 @@ export interface HealthOptions {
   readonly statusPath: string;
   /** Polls started per second over all workers; beyond it, each worker's interval stretches. */
   readonly maxPollsPerSecond: number;
+  /** The CAs https workers are verified with; undefined (or absent): Node's default CAs. */
+  readonly workerCa?: SecureContext | undefined;
 }
 
 interface PollOutcome {
@@ -96,6 +99,7 @@ export class HealthMonitor implements TableListener {
 
   setOptions(options: HealthOptions): void {
     const restart = options.intervalMs !== this.options.intervalMs;
+    if (options.workerCa !== this.options.workerCa) this.retireHttps();
     this.options = options;
     if (!restart) return;
     for (const t of this.timers.values()) t.cancel();
@@ -145,6 +149,19 @@ export class HealthMonitor implements TableListener {
     this.https?.agent.destroy();
   }
 
+  /**
+   * The worker CAs changed: polls from now on connect with the new ones. The
+   * old agent's idle connections close now, and its polls under way end on
+   * their connections, which then close rather than serve another poll.
+   */
+  private retireHttps(): void {
+    const old = this.https?.agent;
+    this.https = undefined;
+    if (old === undefined) return;
+    old.keepSocketAlive = () => false;
+    for (const sockets of Object.values(old.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+  }
+
   /** GET `path` from the worker; resolves with the response head, its body still to read. */
   private get(origin: string, path: string, signal: AbortSignal): Promise<IncomingMessage> {
     const url = new URL(origin);
@@ -154,7 +171,7 @@ export class HealthMonitor implements TableListener {
       // Loaded only with an https worker: tls costs every process memory otherwise.
       if (this.https === undefined) {
         const https = createRequire(import.meta.url)('node:https') as typeof import('node:https');
-        this.https = { agent: new https.Agent({ keepAlive: true, maxSockets: 1, timeout: POLL_KEEP_ALIVE_MS }), request: https.request };
+        this.https = { agent: new https.Agent({ keepAlive: true, maxSockets: 1, timeout: POLL_KEEP_ALIVE_MS, secureContext: this.options.workerCa }), request: https.request };
       }
       ({ agent, request } = this.https);
     }

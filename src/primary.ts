@@ -14,6 +14,7 @@ import type { LoadedPackages } from './control-plane.js';
 import { processCount } from './process-share.js';
 import type { Registry } from './registry.js';
 import { SlotLedger } from './slot-ledger.js';
+import type { WorkerCa } from './worker-ca.js';
 import { combinedStatus, type ProcessStatus } from './status.js';
 import { JournalingTable, type TableChange } from './table-sync.js';
 
@@ -36,8 +37,8 @@ interface StatusCollection {
   readonly done: () => void;
 }
 
-function pictureOf(config: ProxyConfig, registry: Registry, packages: LoadedPackages): Picture {
-  return { config, registryPath: registry.path, functions: registry.isOpen ? null : registry.entries(), packagesText: packages.text };
+function pictureOf(config: ProxyConfig, registry: Registry, packages: LoadedPackages, workerCa: WorkerCa): Picture {
+  return { config, registryPath: registry.path, functions: registry.isOpen ? null : registry.entries(), packagesText: packages.text, workerCaPem: workerCa.pem };
 }
 
 /**
@@ -68,9 +69,9 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
     ...options,
     logger: log,
     makeTable: (balancer, clock, tableOptions) => (journal = new JournalingTable(balancer, clock, tableOptions, recordChange)),
-    applied: (c, registry, packages) => {
+    applied: (c, registry, packages, workerCa) => {
       if (processCount(c.processes) !== count) log.warn({ processes: count, configured: c.processes }, 'processes is read at start: restart the proxy to change it');
-      publish((s) => ({ wr: 'config', seq: s, picture: pictureOf(c, registry, packages) }));
+      publish((s) => ({ wr: 'config', seq: s, picture: pictureOf(c, registry, packages, workerCa) }));
     },
   });
   const { plane, table, control } = proxy;
@@ -139,7 +140,7 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         slot.started = true;
         const held = ledger.joined(slot.index);
         const workers = journal!.snapshot().map((w) => ({ ...w, share: held.get(w.id) ?? 0 }));
-        slot.worker.send({ wr: 'start', index: slot.index, count, seq, picture: pictureOf(plane.config, plane.registry, plane.packages), workers } satisfies ToProcess);
+        slot.worker.send({ wr: 'start', index: slot.index, count, seq, picture: pictureOf(plane.config, plane.registry, plane.packages, plane.workerCa), workers } satisfies ToProcess);
         return;
       }
       case 'want':

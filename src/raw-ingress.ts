@@ -24,7 +24,13 @@ export interface IngressTimeouts {
   readonly headersTimeoutMs: number;
 }
 
-export const defaultIngressTimeouts: IngressTimeouts = { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 60_000 };
+/** node:http's own limit on receiving a whole request (its requestTimeout default), kept unless the head may take longer. */
+const NODE_REQUEST_TIMEOUT_MS = 300_000;
+
+/** How often connections are checked for a timeout as short as `shortestMs`: a tenth of it, at most every 5 ms and at least once a second. */
+export function sweepPeriod(shortestMs: number): number {
+  return Math.max(5, Math.min(1000, Math.floor(shortestMs / 10)));
+}
 
 /** node:http closes an idle connection this long after the keep-alive time it advertised, so that a client's reuse does not race the close. */
 const KEEP_ALIVE_GRACE_MS = 1000;
@@ -392,12 +398,13 @@ export class ProxyServer extends NetServer {
   private dateText = '';
   private dateUntil = 0;
   /** `Connection` and `Keep-Alive` of an answer that keeps its connection, as node:http writes them. */
-  readonly keepAliveLines: string;
+  keepAliveLines = '';
+  private timeouts!: IngressTimeouts;
 
-  constructor(readonly http: HttpServer, readonly control: ProxyControl, private readonly timeouts: IngressTimeouts) {
+  constructor(readonly http: HttpServer, readonly control: ProxyControl, timeouts: IngressTimeouts) {
     // As node:http's own server: half-open sockets (it closes them itself), no Nagle delay.
     super({ allowHalfOpen: true, noDelay: true });
-    this.keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(timeouts.keepAliveTimeoutMs / 1000)}\r\n`;
+    this.setTimeouts(timeouts);
     this.on('connection', (socket: Socket) => this.accept(socket));
     // The node:http server never listens itself; this starts its tracking of connections (headersTimeout,
     // requestTimeout, closeIdleConnections), which it otherwise starts on 'listening'.
@@ -406,6 +413,22 @@ export class ProxyServer extends NetServer {
       if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
       this.sweepTimer = undefined;
     });
+  }
+
+  /**
+   * The client timeouts, for the fast path and node:http (at start and at each
+   * reload). Both read them at their next check, so open connections follow
+   * new values, except that node:http keeps the keep-alive time it gave a
+   * connection that is already idle.
+   */
+  setTimeouts(timeouts: IngressTimeouts): void {
+    this.timeouts = timeouts;
+    this.keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(timeouts.keepAliveTimeoutMs / 1000)}\r\n`;
+    const http = this.http;
+    http.keepAliveTimeout = timeouts.keepAliveTimeoutMs;
+    http.headersTimeout = timeouts.headersTimeoutMs;
+    // node:http's check stops at the whole-request limit first when the head may take longer than it.
+    http.requestTimeout = Math.max(NODE_REQUEST_TIMEOUT_MS, timeouts.headersTimeoutMs);
   }
 
   now(): number {
@@ -444,8 +467,7 @@ export class ProxyServer extends NetServer {
    */
   private armSweep(): void {
     const bodyMs = this.control.ctx.settings.clientBodyTimeoutMs;
-    const shortest = Math.min(bodyMs, this.timeouts.headersTimeoutMs, this.timeouts.keepAliveTimeoutMs);
-    const period = Math.max(5, Math.min(1000, Math.floor(shortest / 10)));
+    const period = sweepPeriod(Math.min(bodyMs, this.timeouts.headersTimeoutMs, this.timeouts.keepAliveTimeoutMs));
     this.sweepTimer = setTimeout(() => this.sweep(), period);
     this.sweepTimer.unref();
   }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { defaultIngressTimeouts, ProxyServer, type IngressTimeouts } from './raw-ingress.js';
+import { ProxyServer, sweepPeriod, type IngressTimeouts } from './raw-ingress.js';
 import { handleAdmin } from './admin.js';
 import type { ProxyControl } from './control.js';
 import { clientErrorAnswer, sendError, sendJson } from './errors.js';
@@ -15,15 +15,16 @@ export type { ProxyControl } from './control.js';
  * raw-ingress.ts; every other request (and the rest of its connection) is
  * node:http's, routed by `route` below.
  */
-export function createProxyServer(control: ProxyControl, timeouts: IngressTimeouts = defaultIngressTimeouts): ProxyServer {
+export function createProxyServer(control: ProxyControl, timeouts: IngressTimeouts): ProxyServer {
   return new ProxyServer(createHttpServer(control, timeouts), control, timeouts);
 }
 
-/** The node:http server: routes each request to ingress (invocations), the admin API or status. */
+/** The node:http server: routes each request to ingress (invocations), the admin API or status. Its client timeouts are the ProxyServer's to set. */
 function createHttpServer(control: ProxyControl, timeouts: IngressTimeouts): Server {
   // maxHeadersCount 0: every header line is kept and forwarded (Node drops those past 2,000 by default, which
   // would forward a different request); the total header size limit (maxHeaderSize) still refuses huge ones with 431.
-  const server = createServer({ keepAliveTimeout: timeouts.keepAliveTimeoutMs, headersTimeout: timeouts.headersTimeoutMs }, (req, res) => route(control, req, res));
+  // Its check of heads in progress runs as often as the fast path's sweep (node:http's own default: every 30 s).
+  const server = createServer({ connectionsCheckingInterval: sweepPeriod(timeouts.headersTimeoutMs) }, (req, res) => route(control, req, res));
   server.maxHeadersCount = 0;
   server.on('clientError', answerClientError);
   // CONNECT is not proxied: answer it rather than drop the connection without a word.

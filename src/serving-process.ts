@@ -12,7 +12,7 @@ import { ConfigError } from './config.js';
 import { EvidenceRelay } from './evidence-relay.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyControl } from './control.js';
-import { applyConfig, drainServer, tableOptions, type LoadedPackages } from './control-plane.js';
+import { applyConfig, drainServer, ingressTimeouts, tableOptions, type LoadedPackages } from './control-plane.js';
 import type { PackageCost } from './packages.js';
 import { connectionShare } from './process-share.js';
 import { Registry } from './registry.js';
@@ -20,6 +20,7 @@ import { BorrowedSlots } from './slot-borrower.js';
 import { createProxyServer } from './server.js';
 import { statusOf } from './status.js';
 import { FollowingTable } from './table-sync.js';
+import { workerCaOf, type WorkerCa } from './worker-ca.js';
 
 type StartMessage = Extract<ToProcess, { wr: 'start' }>;
 
@@ -29,6 +30,11 @@ function send(message: ToPrimary): void {
 
 function registryOf(picture: Picture): Registry {
   return picture.functions === null ? Registry.open() : Registry.of(picture.registryPath, picture.functions);
+}
+
+/** The primary checked the bundle; this process builds its own context from the same text. */
+function workerCaOfPicture(picture: Picture): WorkerCa {
+  return workerCaOf(picture.workerCaPem, picture.config.workerCaFile);
 }
 
 function packagesOf(picture: Picture): LoadedPackages {
@@ -45,6 +51,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
   let config = start.picture.config;
   let registry = registryOf(start.picture);
   let packages = packagesOf(start.picture);
+  let workerCa = workerCaOfPicture(start.picture);
   const log = makeLogger(config.logLevel, { process: index });
   const clock = realClock;
   // What this process's policy learns from its requests goes in batches to the primary, which relays it to every process.
@@ -66,7 +73,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
     (id, reason) => send({ wr: 'ejected', id, reason }),
   );
   table.restore(start.workers);
-  const serving = servingParts(table, config, log, clock);
+  const serving = servingParts(table, config, log, clock, workerCa);
   const { scheduler, metrics, ctx } = serving;
   evidenceCounts = metrics.evidenceCounts();
   // The primary's AggregatorRegistry asks every process for its metrics over the cluster channel.
@@ -123,7 +130,7 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
     return false;
   };
 
-  const server = createProxyServer(control);
+  const server = createProxyServer(control, ingressTimeouts(config));
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= drainServer(server, { ...serving, log }, config.shutdownTimeoutMs).then(({ cut }) => {
     send({ wr: 'stopped', cut });
@@ -138,9 +145,10 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
         return;
       case 'config': {
         if (!inOrder(m.seq)) return;
-        const next = { config: m.picture.config, packages: packagesOf(m.picture) };
-        packages = applyConfig({ table, ...serving }, { config, packages }, next, policyEnv);
+        const next = { config: m.picture.config, packages: packagesOf(m.picture), workerCa: m.picture.workerCaPem === workerCa.pem ? workerCa : workerCaOfPicture(m.picture) };
+        ({ packages, workerCa } = applyConfig({ table, ...serving }, { config, packages, workerCa }, next, policyEnv));
         config = next.config;
+        server.setTimeouts(ingressTimeouts(config));
         registry = registryOf(m.picture);
         return;
       }

@@ -1,3 +1,4 @@
+import type { SecureContext } from 'node:tls';
 import { WorkerConnection, workerAddress, type ConnectionOwner, type UpstreamTimeouts, type WorkerAddress } from './worker-connection.js';
 import type { TableListener, Worker, WorkerTable } from './workers.js';
 
@@ -32,7 +33,7 @@ class WorkerConnections implements ConnectionOwner {
   acquire(): WorkerConnection {
     const idle = this.idle.pop();
     if (idle !== undefined) return idle;
-    const made = new WorkerConnection(this.address, this.owner.timeouts, this);
+    const made = new WorkerConnection(this.address, this.owner.timeouts, this, this.address.tls ? this.owner.workerCa : undefined);
     this.all.add(made);
     if (this.sweeper === undefined) this.sweeper = setTimeout(this.sweep, SWEEP_MS).unref();
     return made;
@@ -72,6 +73,13 @@ class WorkerConnections implements ConnectionOwner {
     else this.sweeper = undefined;
   };
 
+  /** https: every connection was verified with CAs since replaced; idle ones close now, busy ones once their request ends. */
+  retireTls(): void {
+    if (!this.address.tls) return;
+    this.closeIdle();
+    for (const c of this.all) c.retire();
+  }
+
   /** Requests using a connection of this worker. */
   get busy(): number {
     return this.all.size - this.idle.length;
@@ -99,7 +107,8 @@ class WorkerConnections implements ConnectionOwner {
 export class Upstreams implements TableListener {
   private readonly byWorker = new Map<Worker, WorkerConnections>();
 
-  constructor(table: WorkerTable, public timeouts: UpstreamTimeouts) {
+  /** `workerCa`: the context https workers are verified with; undefined: Node's default CAs. */
+  constructor(table: WorkerTable, public timeouts: UpstreamTimeouts, public workerCa: SecureContext | undefined = undefined) {
     table.listen(this);
   }
 
@@ -120,6 +129,16 @@ export class Upstreams implements TableListener {
   setTimeouts(timeouts: UpstreamTimeouts): void {
     this.timeouts = timeouts;
     for (const c of this.byWorker.values()) c.closeIdle();
+  }
+
+  /**
+   * New worker CAs apply to connections made from now on; no request starts on
+   * a connection verified with the old ones (idle ones are closed, busy ones
+   * once their request ends).
+   */
+  setWorkerCa(workerCa: SecureContext | undefined): void {
+    this.workerCa = workerCa;
+    for (const c of this.byWorker.values()) c.retireTls();
   }
 
   /** The worker's connections, made on its first request (10,000 idle workers hold none). */

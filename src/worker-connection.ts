@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { connect as TlsConnect } from 'node:tls';
+import type { SecureContext, connect as TlsConnect } from 'node:tls';
 import { HTTPParser, type NativeParser } from './http-parser.js';
 
 export interface UpstreamTimeouts {
@@ -103,7 +103,7 @@ export class WorkerConnection {
   private timer: NodeJS.Timeout | undefined;
   private timerMs = 0;
   private paused = false;
-  /** The current answer lets the connection carry another request. */
+  /** The connection may carry another request: every answer so far allowed it, and it was not retired. */
   private keepAlive = true;
   private skipBody = false;
   /** A streamed request body still being written, and whether it goes chunked. */
@@ -117,12 +117,13 @@ export class WorkerConnection {
   /** The owner's sweep count when it went idle (the owner closes it once its keep-alive has passed). */
   idleSince = 0;
 
-  constructor(private readonly address: WorkerAddress, private readonly timeouts: UpstreamTimeouts, private readonly owner: ConnectionOwner) {
+  /** `secureContext`: the CAs an https worker is verified with (undefined: Node's default CAs). */
+  constructor(private readonly address: WorkerAddress, private readonly timeouts: UpstreamTimeouts, private readonly owner: ConnectionOwner, secureContext?: SecureContext) {
     const options = { host: address.host, port: address.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 };
     if (address.tls) {
       // Loaded only for https workers: tls costs every process memory otherwise.
       const tlsConnect = (createRequire(import.meta.url)('node:tls') as { connect: typeof TlsConnect }).connect;
-      this.socket = tlsConnect({ ...options, servername: isIP(address.host) === 0 ? address.host : undefined, ALPNProtocols: ['http/1.1'] });
+      this.socket = tlsConnect({ ...options, secureContext, servername: isIP(address.host) === 0 ? address.host : undefined, ALPNProtocols: ['http/1.1'] });
       this.socket.once('secureConnect', this.onConnect);
     } else {
       this.socket = netConnect(options);
@@ -210,6 +211,11 @@ export class WorkerConnection {
   /** Its request is over (ended or failed): back to its worker's connections. */
   release(): void {
     this.owner.giveBack(this);
+  }
+
+  /** Carries no further request: its request, if any, ends on it, then it is closed (the worker CAs it was verified with were replaced). */
+  retire(): void {
+    this.keepAlive = false;
   }
 
   /** Closes an idle connection. */
@@ -369,7 +375,8 @@ export class WorkerConnection {
       return 0;
     }
     this.phase = RECEIVING;
-    this.keepAlive = shouldKeepAlive;
+    // Only ever lowered: a retired connection stays so whatever the worker answers.
+    if (!shouldKeepAlive) this.keepAlive = false;
     let hint = '';
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;

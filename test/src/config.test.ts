@@ -72,7 +72,7 @@ t.test('new keys have their documented defaults', async (t) => {
     workerQueueLimit: 100, statusPath: '/status', healthIntervalMs: 2000, healthTimeoutMs: 1000, healthFall: 3, healthRise: 2,
     ejectionMaxMs: 300_000, ejectOn5xx: false, shutdownTimeoutMs: 330_000, accessLog: true, responseTimeoutMs: 900_000,
     clientBodyTimeoutMs: 30_000, packages: '', dnsName: '', dnsType: 'srv', dnsPort: 8080, dnsIntervalMs: 10_000, dnsServer: '',
-    healthCheckNewWorkers: true, healthMaxPollsPerSecond: 250,
+    healthCheckNewWorkers: true, healthMaxPollsPerSecond: 250, workerCaFile: '', clientKeepAliveTimeoutMs: 65_000, clientHeadersTimeoutMs: 60_000,
   });
   t.notOk('simulatedWorkers' in c, 'the embedded demo keys are gone');
 });
@@ -81,7 +81,7 @@ t.test('every millisecond key is bounded by 2^31-1 and names key, value and rang
   const policyKeys = new Set(policySettings().map((s) => s.key));
   const msKeys = describeConfig().map((d) => d.key).filter((k) => k.endsWith('Ms') && !policyKeys.has(k));
   t.same(msKeys.sort(), [
-    'bodyTimeoutMs', 'clientBodyTimeoutMs', 'connectTimeoutMs', 'dnsIntervalMs', 'ejectionMaxMs', 'failTimeoutMs', 'headersTimeoutMs',
+    'bodyTimeoutMs', 'clientBodyTimeoutMs', 'clientHeadersTimeoutMs', 'clientKeepAliveTimeoutMs', 'connectTimeoutMs', 'dnsIntervalMs', 'ejectionMaxMs', 'failTimeoutMs', 'headersTimeoutMs',
     'healthIntervalMs', 'healthTimeoutMs', 'queueTimeoutMs', 'responseTimeoutMs', 'shutdownTimeoutMs',
   ], 'the millisecond keys');
   for (const key of msKeys) {
@@ -230,12 +230,15 @@ t.test('worker defects of issue 9 and the rules that replace them', async (t) =>
 });
 
 t.test('paths resolve against the config file, or the working directory for env and flags', async (t) => {
-  const dir = t.testdir({ 'c.json': JSON.stringify({ registry: 'reg.json', packages: 'sub/packages.json' }) });
+  const dir = t.testdir({ 'c.json': JSON.stringify({ registry: 'reg.json', packages: 'sub/packages.json', workerCaFile: 'tls/ca.pem' }) });
   const fromFile = loadConfigFile(join(dir, 'c.json'));
   t.equal(fromFile.registry, join(dir, 'reg.json'));
   t.equal(fromFile.packages, join(dir, 'sub/packages.json'));
-  const fromEnv = loadConfigFile(join(dir, 'c.json'), { env: { WARMROUTE_REGISTRY: 'other.json' } });
+  t.equal(fromFile.workerCaFile, join(dir, 'tls/ca.pem'));
+  const fromEnv = loadConfigFile(join(dir, 'c.json'), { env: { WARMROUTE_REGISTRY: 'other.json', WARMROUTE_WORKER_CA_FILE: 'ca.pem' } });
   t.equal(fromEnv.registry, resolve('other.json'));
+  t.equal(fromEnv.workerCaFile, resolve('ca.pem'));
+  t.equal(loadConfigFile(join(dir, 'c.json'), { args: ['--worker-ca-file', 'flag.pem'] }).workerCaFile, resolve('flag.pem'));
   t.equal(loadConfigFile('config/workers-pairs.json').registry, resolve('config/registry.json'));
 });
 

@@ -1,28 +1,31 @@
 // The fast invocation path (src/raw-ingress.ts) on real sockets: what it takes,
 // what it hands to node:http (at a connection's start and mid-connection),
 // pipelining, its timeouts, chunked answers, a client that leaves, shutdown.
+import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { until } from '../fixtures/end-to-end.js';
 import { startTestProxy, startTestWorker, type TestWorker } from '../fixtures/servers.js';
+import { tempDir } from '../fixtures/temp-dir.js';
 import type { RunningProxy } from '../../src/app.js';
-import { defaultIngressTimeouts, type IngressTimeouts, type ProxyServer } from '../../src/raw-ingress.js';
+import { ingressTimeouts } from '../../src/control-plane.js';
+import type { ProxyServer } from '../../src/raw-ingress.js';
 import { createProxyServer } from '../../src/server.js';
 
 interface Setup {
   readonly proxy: RunningProxy;
   readonly worker: TestWorker;
-  /** A second server on the proxy's parts, with the given timeouts, whose connections the test can count. */
+  /** A second server on the proxy's parts, with its client timeouts, whose connections the test can count. */
   readonly server: ProxyServer;
   readonly port: number;
 }
 
-async function setup(t: Test, timeouts: IngressTimeouts = defaultIngressTimeouts, config: Record<string, unknown> = {}, echo = false): Promise<Setup> {
+async function setup(t: Test, config: Record<string, unknown> = {}, echo = false): Promise<Setup> {
   const worker = await startTestWorker({ echo });
   const proxy = await startTestProxy({ healthIntervalMs: 0, workers: [worker.url], ...config });
-  const server = createProxyServer(proxy, timeouts);
+  const server = createProxyServer(proxy, ingressTimeouts(proxy.config()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(async () => {
     server.closeAllConnections();
@@ -38,11 +41,27 @@ class Conversation {
   text = '';
   closed = false;
   readonly socket: Socket;
+  /** Settles on the socket's close event. */
+  private readonly closing: Promise<void>;
   constructor(port: number) {
     this.socket = connect(port, '127.0.0.1');
     this.socket.on('data', (c: Buffer) => { this.text += c.toString('latin1'); });
-    this.socket.on('close', () => { this.closed = true; });
+    this.closing = new Promise((resolve) => this.socket.on('close', () => {
+      this.closed = true;
+      resolve();
+    }));
     this.socket.on('error', () => undefined);
+  }
+
+  /** Resolves on the close event; rejects if it has not come within `limitMs`. */
+  async whenClosed(what: string, limitMs = 5000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`not closed within ${limitMs} ms: ${what}`)), limitMs); });
+    try {
+      await Promise.race([this.closing, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Resolves once `n` answers (status lines) have arrived. */
@@ -75,7 +94,7 @@ t.test('an invocation is answered on the fast path, and the connection stays the
 });
 
 t.test('every other kind of request is handed to node:http, first on a connection or after a fast-path request', async (t) => {
-  const s = await setup(t, defaultIngressTimeouts, { maxBodyBytes: 1024 * 1024 });
+  const s = await setup(t, { maxBodyBytes: 1024 * 1024 });
   const big = 'b'.repeat(70 * 1024);
   const kinds: Record<string, { bytes: string; status: string; text?: RegExp }> = {
     'GET /healthz': { bytes: 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', status: '200', text: /"status":"ok"/ },
@@ -151,32 +170,84 @@ t.test('smuggling shapes and malformed heads get node:http\'s answers and reach 
   t.equal(s.worker.count, Object.keys(cases).length, 'only the valid requests reached the worker');
 });
 
-t.test('a head that does not arrive within headersTimeout is answered as node:http answers it, and closed', async (t) => {
-  const s = await setup(t, { keepAliveTimeoutMs: 65_000, headersTimeoutMs: 300 });
+const partialHead = 'POST /runLambda/f HTTP/1.1\r\nHost: x\r\nContent-';
+
+// The defaults (60 s and 65 s) would not fire within these tests' 5 s bounds: a close within them is the configured value's.
+t.test('clientHeadersTimeoutMs: a head that does not arrive in time is answered 400 (as node:http answers it) and closed, on the fast path and on node:http', async (t) => {
+  const s = await setup(t, { clientHeadersTimeoutMs: 300 });
   const c = new Conversation(s.port);
-  c.socket.write('POST /runLambda/f HTTP/1.1\r\nHost: x\r\nContent-');
-  await until(() => c.closed, 'closed for a slow head');
+  c.socket.write(partialHead);
+  await c.whenClosed('a slow head on the fast path');
   t.match(c.text, /^HTTP\/1\.1 400/);
   t.match(c.text, /ERR_HTTP_REQUEST_TIMEOUT/);
   t.equal(s.worker.count, 0);
   const silent = new Conversation(s.port);
-  await until(() => silent.closed, 'a connection that sends nothing is closed too');
+  await silent.whenClosed('a connection that sends nothing');
+
+  // A connection node:http serves (it took /healthz): the next head sent in part.
+  const handed = new Conversation(s.port);
+  handed.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await handed.answers(1, '/healthz answered');
+  t.equal(s.server.fastConnectionCount, 0, 'the connection is node:http\'s');
+  handed.socket.write(partialHead);
+  await handed.whenClosed('a slow head on node:http');
+  t.same(handed.statuses(), ['200', '400']);
+  t.match(handed.text, /ERR_HTTP_REQUEST_TIMEOUT/);
+  t.equal(s.worker.count, 0, 'nothing reached the worker');
 });
 
-t.test('an idle kept-alive connection is closed after the keep-alive timeout (and its grace second)', async (t) => {
-  const s = await setup(t, { keepAliveTimeoutMs: 200, headersTimeoutMs: 60_000 });
-  const c = new Conversation(s.port);
-  c.socket.write(invocation());
-  await c.answers(1, 'answered');
-  t.match(c.text, /Keep-Alive: timeout=0\r\n/);
+t.test('clientKeepAliveTimeoutMs: an idle kept-alive connection is closed after it (and its grace second), on the fast path and on node:http', async (t) => {
+  const s = await setup(t, { clientKeepAliveTimeoutMs: 200 });
+  const fast = new Conversation(s.port);
+  fast.socket.write(invocation());
+  await fast.answers(1, 'answered on the fast path');
+  t.equal(s.server.fastConnectionCount, 1, 'on the fast path');
+  t.match(fast.text, /Keep-Alive: timeout=0\r\n/, 'the keep-alive advertised in whole seconds, as node:http does');
+  const handed = new Conversation(s.port);
+  handed.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await handed.answers(1, 'answered by node:http');
+  t.match(handed.text, /Keep-Alive: timeout=0\r\n/, 'node:http advertises the same');
   const answeredAt = Date.now();
-  await until(() => c.closed, 'closed when idle', 5000);
+  await fast.whenClosed('the idle fast-path connection');
   t.ok(Date.now() - answeredAt >= 1000, 'not before the keep-alive time and its grace second');
-  t.equal(s.server.fastConnectionCount, 0);
+  await handed.whenClosed('the idle node:http connection');
+  t.same([fast.statuses(), handed.statuses()], [['200'], ['200']], 'closed without another answer');
+  // The server's side of the close may be seen a turn after the client's.
+  await until(() => s.server.fastConnectionCount === 0, 'the fast path forgets the connection');
+});
+
+t.test('a reload applies new client timeouts to the proxy\'s own server, to connections already open too', async (t) => {
+  const worker = await startTestWorker();
+  t.teardown(() => worker.close());
+  const dir = await tempDir(t, 'warmroute-client-timeouts-');
+  const configPath = `${dir}/config.json`;
+  const values = { host: '127.0.0.1', port: 0, logLevel: 'silent', healthIntervalMs: 0, workers: [worker.url] };
+  await writeFile(configPath, JSON.stringify(values));
+  const proxy = await startTestProxy(values, { configPath });
+  t.teardown(() => proxy.close(true));
+  const open = new Conversation(proxy.port);
+  open.socket.write(invocation());
+  await open.answers(1, 'answered before the reload');
+  t.match(open.text, /Keep-Alive: timeout=65\r\n/, 'the default');
+
+  await writeFile(configPath, JSON.stringify({ ...values, clientKeepAliveTimeoutMs: 200, clientHeadersTimeoutMs: 300 }));
+  await proxy.reload();
+  await open.whenClosed('the fast-path connection idle since before the reload');
+  const fresh = new Conversation(proxy.port);
+  fresh.socket.write(invocation());
+  await fresh.answers(1, 'answered after the reload');
+  t.match(fresh.text, /Keep-Alive: timeout=0\r\n/, 'the new keep-alive advertised');
+  const handed = new Conversation(proxy.port);
+  handed.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  await handed.answers(1, '/healthz');
+  handed.socket.write(partialHead);
+  await handed.whenClosed('a slow head on node:http after the reload');
+  t.same(handed.statuses(), ['200', '400'], 'node:http holds heads to the new clientHeadersTimeoutMs');
+  await fresh.whenClosed('idle after the reload');
 });
 
 t.test('a body that does not arrive in time: 408 body_timeout and a close; a client that leaves mid-body: nothing sent', async (t) => {
-  const s = await setup(t, defaultIngressTimeouts, { clientBodyTimeoutMs: 300 });
+  const s = await setup(t, { clientBodyTimeoutMs: 300 });
   const c = new Conversation(s.port);
   c.socket.write('POST /runLambda/f HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{"a"');
   await until(() => c.closed, 'closed for a slow body');
@@ -193,7 +264,7 @@ t.test('a body that does not arrive in time: 408 body_timeout and a close; a cli
 });
 
 t.test('a worker answer without a length is re-framed chunked; Connection: close is honoured', async (t) => {
-  const s = await setup(t, defaultIngressTimeouts, {}, true);
+  const s = await setup(t, {}, true);
   const c = new Conversation(s.port);
   c.socket.write(invocation('f', 'hello world', 'Connection: close\r\n'));
   await until(() => c.closed, 'closed after the answer');
