@@ -77,8 +77,8 @@ const policyOf = (name: string): string => name.split(/[.,]/)[0] as string;
 export async function calibrationCharts(r: CalibrationResult): Promise<Record<string, string>> {
   const perMinute = (names: readonly string[], title: string): Promise<string> => {
     const points: CurvePoint[] = r.cases.filter((c) => names.includes(c.name)).flatMap((c) => [
-      ...(c.logFigures ? c.logFigures.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'thesis log', x: i + 1, estimate: y / 1000, low: y / 1000, high: y / 1000 })) : []),
-      ...c.model.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'model', x: i + 1, estimate: y / 1000, low: y / 1000, high: y / 1000 })),
+      ...(c.logFigures ? c.logFigures.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'thesis log', x: i + 1, estimate: y / 1000 })) : []),
+      ...c.model.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'model', x: i + 1, estimate: y / 1000 })),
     ]);
     return curveChart({
       title, subtitle: 'mean latency of the requests sent in each minute; thesis log solid, model dashed (mean over seeds)',
@@ -106,7 +106,7 @@ export async function calibrationCharts(r: CalibrationResult): Promise<Record<st
       subtitle: 'mean latency, answers within the 5 minutes; thesis log solid, model dashed with its 95% interval over placements and seeds',
       xTitle: 'load threshold', yTitle: 'mean latency (s)', xLog: true, xTicks: [...THESIS_THRESHOLDS],
       points: sweep.flatMap((c): CurvePoint[] => [
-        ...(c.logFigures ? [{ series: 'pkg-aware', source: 'thesis log', x: threshold(c.name), estimate: c.logFigures.meanMs / 1000, low: c.logFigures.meanMs / 1000, high: c.logFigures.meanMs / 1000 }] : []),
+        ...(c.logFigures ? [{ series: 'pkg-aware', source: 'thesis log', x: threshold(c.name), estimate: c.logFigures.meanMs / 1000 }] : []),
         { series: 'pkg-aware', source: 'model', x: threshold(c.name), estimate: c.model.meanMs.estimate / 1000, low: c.model.meanMs.low / 1000, high: c.model.meanMs.high / 1000 },
       ]),
       references: ll ? [
@@ -120,7 +120,7 @@ export async function calibrationCharts(r: CalibrationResult): Promise<Record<st
 export async function fitCharts(f: FitResult): Promise<Record<string, string>> {
   const at = f.chosen.params.sandboxMs;
   const points: CurvePoint[] = f.candidates.filter((c) => c.params.sandboxMs === at).map((c) => ({
-    series: `importScale ${c.params.importScale}`, x: c.params.installScale, estimate: c.error, low: c.error, high: c.error,
+    series: `importScale ${c.params.importScale}`, x: c.params.installScale, estimate: c.error,
   }));
   return {
     'fit-error.svg': await curveChart({

@@ -1,18 +1,14 @@
 // Comparison with earlier results (`simulate --against`): another engine's
 // summary.json of the same cell, its rows set beside these with both rankings.
 
+import { parseJsonText } from '../../src/config-error.js';
 import type { AgainstResults, ExperimentResult } from './result.js';
 import { seconds, withInterval } from './format.js';
 import type { RowStats } from './rows.js';
 
 /** Reads a summary.json written by experiment or simulate; throws an Error naming the file and the problem. */
 export function parseAgainst(text: string, path: string): AgainstResults {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
-  }
+  const data = parseJsonText(text, path);
   const d = data as { engine?: unknown; rows?: unknown };
   if (typeof data !== 'object' || data === null || !Array.isArray(d.rows)) throw new Error(`${path}: not a summary.json of pipbench experiment or simulate (no "rows")`);
   const rows = new Map<string, { meanMs: number; windowMeanMs: number; p80Ms: number }>();
@@ -24,7 +20,7 @@ export function parseAgainst(text: string, path: string): AgainstResults {
 }
 
 /** Ranks (1 = fastest) of the rows by a value; ties share the lower rank. */
-export function ranks(values: ReadonlyMap<string, number>): Map<string, number> {
+function ranks(values: ReadonlyMap<string, number>): Map<string, number> {
   const sorted = [...values.values()].sort((a, b) => a - b);
   return new Map([...values].map(([id, v]) => [id, sorted.indexOf(v) + 1]));
 }

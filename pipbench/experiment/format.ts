@@ -5,6 +5,9 @@ import type { Interval, Range, RunGrid, RunsInterval } from '../stats.js';
 
 /** A number for summary.json: three decimals, null when not finite. */
 export const finite = (n: number): number | null => (Number.isFinite(n) ? Number(n.toFixed(3)) : null);
+/** The named numbers of `from` through `finite`, in the order named. */
+export const finiteFields = <K extends string>(from: Readonly<Record<K, number>>, keys: readonly K[]): Record<K, number | null> =>
+  Object.fromEntries(keys.map((k) => [k, finite(from[k])])) as Record<K, number | null>;
 export const intervalJson = (i: Interval | null | undefined): { estimate: number | null; low: number | null; high: number | null } | null =>
   i ? { estimate: finite(i.estimate), low: finite(i.low), high: finite(i.high) } : null;
 /** An interval for summary.json with its rerun interval as `rerun: { low, high }`. */

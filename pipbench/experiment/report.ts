@@ -8,7 +8,7 @@ import { formatRecordsCsv, rotationWindowSize, type HandlerChoice } from '../run
 import type { RequestRecord } from '../stats.js';
 import { againstTable } from './against.js';
 import { CHART_FILES, experimentCharts } from './charts.js';
-import { differenceText, finite, fixed, gridJson, intervalJson, rangeText, ratioRangeText, ratioText, runsIntervalJson, seconds, spreadText, summaryJsonText, withInterval } from './format.js';
+import { differenceText, finite, finiteFields, fixed, gridJson, intervalJson, rangeText, ratioRangeText, ratioText, runsIntervalJson, seconds, spreadText, summaryJsonText, withInterval } from './format.js';
 import type { ExperimentParams, RowPlan } from './plan.js';
 import type { ExperimentResult, RowResult } from './result.js';
 import { againstBestThresholds, bestOfSweeps, comparedRow, comparedRows, INTERVAL_METRICS, rowStats, type PairedFigures, type RowStats } from './rows.js';
@@ -16,7 +16,7 @@ import { againstBestThresholds, bestOfSweeps, comparedRow, comparedRows, INTERVA
 /** Per-request files above this size are written with less detail. */
 export const MAX_REQUEST_FILE_BYTES = 2 * 1024 * 1024;
 
-export function requestFileName(plan: RowPlan): string {
+function requestFileName(plan: RowPlan): string {
   return `requests-${plan.id}.csv`;
 }
 
@@ -66,9 +66,8 @@ export function summaryJson(result: ExperimentResult): unknown {
       ? 'simulated milliseconds (virtual time, scale 1)'
       : 'simulated milliseconds at time scale 1 (measured wall time divided by timeScale)',
     workload: {
-      handlers: w.handlers, handlerListLength: w.handlerListLength, packages: w.packages, footprintMb: finite(w.footprintMb),
-      warmCpuMs: finite(w.warmCpuMs), totalCores: finite(w.totalCores), capacityPerSec: finite(w.capacityPerSec),
-      arrivalRatePerSec: finite(w.arrivalRatePerSec), offeredLoad: finite(w.offeredLoad),
+      handlers: w.handlers, handlerListLength: w.handlerListLength, packages: w.packages,
+      ...finiteFields(w, ['footprintMb', 'warmCpuMs', 'totalCores', 'capacityPerSec', 'arrivalRatePerSec', 'offeredLoad']),
     },
     params: { ...p, command: undefined, outDir: undefined, timeScale: result.engine === 'simulate' ? undefined : p.timeScale },
     repeats: { placements: p.placements, seeds: p.seeds, runsPerRow: p.placements * p.seeds, pairedAgainst: compared?.plan.id ?? null, meanMsGrid: MEAN_GRID_NOTE },
@@ -86,19 +85,7 @@ export function summaryJson(result: ExperimentResult): unknown {
         baseline: s.plan.baseline,
         bound: s.plan.bound ?? null,
         repeats: s.repeats,
-        requests: finite(f.requests),
-        successes: finite(f.successes),
-        failures: finite(f.failures),
-        unansweredAtDrain: finite(f.unansweredAtDrain),
-        backlogAtEnd: finite(f.backlogAtEnd),
-        throughputPerSec: finite(f.throughputPerSec),
-        meanMs: finite(f.meanMs),
-        p50Ms: finite(f.p50Ms),
-        p80Ms: finite(f.p80Ms),
-        p95Ms: finite(f.p95Ms),
-        p99Ms: finite(f.p99Ms),
-        maxMs: finite(f.maxMs),
-        steadyMeanMs: finite(f.steadyMeanMs),
+        ...finiteFields(f, ['requests', 'successes', 'failures', 'unansweredAtDrain', 'backlogAtEnd', 'throughputPerSec', 'meanMs', 'p50Ms', 'p80Ms', 'p95Ms', 'p99Ms', 'maxMs', 'steadyMeanMs']),
         perMinuteMeanMs: s.perMinute.map((m) => finite(m.estimate)),
         meanVsAllWarm: warm ? finite(f.meanMs / warm.figures.meanMs) : null,
         coldInvocationShare: finite(f.coldShare),

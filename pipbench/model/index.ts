@@ -449,7 +449,7 @@ export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-export function validateParams(p: ModelParams): void {
+function validateParams(p: ModelParams): void {
   const check = (ok: boolean, message: string): void => {
     if (!ok) throw new RangeError(message);
   };
