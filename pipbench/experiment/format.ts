@@ -30,6 +30,12 @@ export function summaryJsonText(summary: unknown): string {
   return text.replace(/"\\u0000grid-row(\[[^"]*\])"/g, '$1') + '\n';
 }
 
+/** A markdown table: the head, its alignment line (the first `left` columns left-aligned, the rest right-aligned), one line per row. */
+export function markdownTable(head: readonly string[], rows: readonly (readonly string[])[], left = 1): string[] {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map((_, i) => (i < left ? '---' : '---:'))), ...rows.map(line)];
+}
+
 export function seconds(ms: number, digits = 2): string {
   if (!Number.isFinite(ms)) return '-';
   const s = ms / 1000;
