@@ -60,8 +60,6 @@ const DEFAULT_BODY = JSON.stringify({ name: 'Alice' });
 export const DEFAULT_DRAIN_MS = 60_000;
 export const DRAIN_TIMEOUT_ERROR = 'no answer before the drain period ended';
 
-export { seededRandom };
-
 /** How many handlers a rotation window holds for a list of `total`. */
 export function rotationWindowSize(slice: RotationSlice, total: number): number {
   const size = 'count' in slice ? slice.count : Math.floor(slice.fraction * total);
