@@ -13,7 +13,8 @@
 import { createBalancer, type LambdaInfo } from '../../balancers/index.js';
 import { seededRandom as uniformStream } from '../../balancers/seeded-random.js';
 import { Scheduler } from '../../src/admission.js';
-import { loadConfig, type ProxyConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
+import { tableOptions } from '../../src/control-plane.js';
 import { readPackageTable, type PackageTable } from '../../src/packages.js';
 import { Lease, type LeaseOwner, type Rejection } from '../../src/lease.js';
 import { Registry } from '../../src/registry.js';
@@ -99,10 +100,6 @@ export function arrivalTimes(pattern: ArrivalPattern, waitMs: number, durationMs
   return out;
 }
 
-function tableOptions(c: ProxyConfig): { connectionsPerWorker: number; failTimeoutMs: number; ejectionMaxMs: number; healthFall: number; healthRise: number } {
-  return { connectionsPerWorker: c.connectionsPerWorker, failTimeoutMs: c.failTimeoutMs, ejectionMaxMs: c.ejectionMaxMs, healthFall: c.healthFall, healthRise: c.healthRise };
-}
-
 interface Slot {
   handler: string;
   sentMs: number;
@@ -137,7 +134,8 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
     : createBalancer(config.balancer, config.policy, { random: uniformStream(seed * 7919 + placementSeed + 1), now: () => clock.now(), packageCost });
   const table = new WorkerTable(balancer, clock, tableOptions(config));
   const scheduler = new Scheduler(table, clock, { queueLimit: config.queueLimit, workerQueueLimit: config.workerQueueLimit, queueTimeoutMs: config.queueTimeoutMs });
-  const workers = table.add(config.workers);
+  // The workers a proxy starts with are trusted, not held until their first status check.
+  const workers = table.add(config.workers, false);
   // Workers on one host share its CPU; the pooled bound is one worker with all of it.
   const hostCpu = params.hostCores !== undefined && plan.bound !== 'pooled' ? createCpu(clock, MODEL_DEFAULTS.cpu, params.hostCores) : undefined;
   const models = new Map<Worker, WorkerModel>(workers.map((w, i) => [w, new WorkerModel(workload, clock, { ...modelParamsFor(params, plan, i), ...setup.model }, `worker${i + 1}`, hostCpu)]));
