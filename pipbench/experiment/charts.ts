@@ -103,13 +103,9 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   }));
 
   // Handlers grouped by routing key (their largest package): the unit package-aware routing places.
-  const groups = new Map<string, string>();
+  const groups = result.handlerKeys;
   const groupSize = new Map<string, number>();
-  const registry = result.handlerKeys;
-  for (const [handler, key] of registry) {
-    groups.set(handler, key);
-    groupSize.set(key, (groupSize.get(key) ?? 0) + 1);
-  }
+  for (const key of groups.values()) groupSize.set(key, (groupSize.get(key) ?? 0) + 1);
   // The largest groups each get a column; the rest share one, so the map stays legible at a column's width.
   const ordered = [...groupSize.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const shown = new Map(ordered.slice(0, ordered.length > 12 ? 11 : 12).map(([k, n]) => [k, `${k} (${n})`]));
