@@ -1,5 +1,6 @@
-// How the experiment's reports write numbers: seconds with the precision their
-// size deserves, intervals in brackets, JSON numbers rounded to three decimals.
+// How the reports write numbers and tables: seconds with the precision their
+// size deserves, intervals in brackets, JSON numbers rounded to three decimals,
+// and the one markdown table writer (calibrate's reports use it too).
 
 import type { Interval, Range, RunGrid, RunsInterval } from '../stats.js';
 
