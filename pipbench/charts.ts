@@ -205,8 +205,9 @@ export interface CurvePoint {
   readonly source?: string;
   readonly x: number;
   readonly estimate: number;
-  readonly low: number;
-  readonly high: number;
+  /** Interval bounds; the estimate when absent (a measured point without an interval). */
+  readonly low?: number;
+  readonly high?: number;
 }
 
 /**
@@ -221,8 +222,9 @@ export function curveChart(o: {
   paletteOrder?: boolean;
 }): Promise<string> {
   const refs = o.references ?? [];
-  const yType = (o.yLog ?? needsLog(o.points.flatMap((p) => [p.low, p.high, p.estimate]).concat(refs.map((r) => r.value)))) ? 'log' : 'linear';
-  const color = colorScale([...o.points.map((p) => p.series), ...refs.map((r) => r.series)], o.paletteOrder === true);
+  const points = o.points.map((p) => ({ ...p, low: p.low ?? p.estimate, high: p.high ?? p.estimate, source: p.source ?? '' }));
+  const yType = (o.yLog ?? needsLog(points.flatMap((p) => [p.low, p.high, p.estimate]).concat(refs.map((r) => r.value)))) ? 'log' : 'linear';
+  const color = colorScale([...points.map((p) => p.series), ...refs.map((r) => r.series)], o.paletteOrder === true);
   const x = { field: 'x', type: 'quantitative' as const, title: o.xTitle, scale: scaleOf(o.xLog ? 'log' : 'linear'), axis: o.xTicks ? { values: [...o.xTicks] } : {} };
   const y = { field: 'estimate', type: 'quantitative' as const, title: o.yTitle, scale: scaleOf(yType) };
   const col = { field: 'series', type: 'nominal' as const, scale: color, title: null };
@@ -230,7 +232,6 @@ export function curveChart(o: {
   const dash = sources.length > 0
     ? { strokeDash: { field: 'source', type: 'nominal' as const, title: null, scale: { domain: sources, range: sources.map((_, i) => (i === 0 ? [1, 0] : [5, 3])) } } }
     : {};
-  const points = o.points.map((p) => ({ ...p, source: p.source ?? '' }));
   return renderVegaLite({
     ...baseConfig(o.title, o.subtitle),
     width: COLUMN_WIDTH,

@@ -1,4 +1,4 @@
-import { hashString, seededRandom as uniformStream } from '../balancers/seeded-random.js';
+import { seededRandom as uniformStream } from '../balancers/seeded-random.js';
 
 // Seeded randomness for the workload model. Everything pipbench generates must be
 // reproducible from a seed, so nothing here touches Math.random.
@@ -36,8 +36,6 @@ export function seededRandom(seed: number | string): Random {
     },
   };
 }
-
-export { hashString };
 
 /** Lognormal draw given its median (e^mu) and sigma (the standard deviation of the log). */
 export function lognormal(random: Random, median: number, sigma: number): number {

@@ -56,11 +56,9 @@ export interface RunResult {
   readonly summary: RunSummary;
 }
 
-export const DEFAULT_BODY = JSON.stringify({ name: 'Alice' });
+const DEFAULT_BODY = JSON.stringify({ name: 'Alice' });
 export const DEFAULT_DRAIN_MS = 60_000;
 export const DRAIN_TIMEOUT_ERROR = 'no answer before the drain period ended';
-
-export { seededRandom };
 
 /** How many handlers a rotation window holds for a list of `total`. */
 export function rotationWindowSize(slice: RotationSlice, total: number): number {
@@ -275,7 +273,7 @@ function describeNetworkError(err: unknown): string {
 
 // ---------------------------------------------------------------- inputs and outputs
 
-export const RECORD_COLUMNS = ['start', 'offset_ms', 'handler', 'status', 'latency_ms', 'worker', 'error'] as const;
+const RECORD_COLUMNS = ['start', 'offset_ms', 'handler', 'status', 'latency_ms', 'worker', 'error'] as const;
 
 function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;

@@ -210,7 +210,8 @@ export interface SeedSpread {
 /** A paired statistic of two rows on the same runs: a - b, or a / b, of their means. */
 export type PairedStatistic = 'difference' | 'ratio';
 
-function finiteMean(values: readonly number[]): number {
+/** The mean of the finite values (NaN when there are none). */
+export function finiteMean(values: readonly number[]): number {
   return mean(values.filter((v) => Number.isFinite(v)));
 }
 

@@ -95,7 +95,7 @@ function checkedHandlerList(text: string, path: string, registry: ReadonlyMap<st
  * Names, sizes and costs go through the proxy's own parser (src/packages.ts), so
  * both read the same file the same way; the fields only pipbench uses are read here.
  */
-export function parsePackageTable(text: string, path: string): PackageInfo[] {
+function parsePackageTable(text: string, path: string): PackageInfo[] {
   const data = parseJsonText(text, path);
   const costs = parseCostTable(data, path);
   return (data as Record<string, unknown>[]).map((item) => {

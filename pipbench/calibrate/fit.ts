@@ -10,6 +10,7 @@
 // workers' CPU quota as each model worker's cores.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseJsonText } from '../../src/config-error.js';
 import { logFigures, readLog, runCase, thesisCases, thesisDataDir, thesisSetup, type FittedParams } from './index.js';
 import { runFigures } from '../experiment/figures.js';
 import { loadExperimentWorkload, planRows, type ExperimentParams, type PolicyName } from '../experiment/plan.js';
@@ -68,7 +69,7 @@ export interface FitOptions {
   onCandidate?(done: number, total: number, candidate: FitCandidate): void;
 }
 
-export function validateGrid<K extends string>(grid: Grid<K>): void {
+function validateGrid<K extends string>(grid: Grid<K>): void {
   for (const [key, values] of Object.entries(grid) as [K, readonly number[]][]) {
     if (values.length === 0) throw new RangeError(`the fit grid's ${key} list is empty`);
     const bad = values.find((v) => !Number.isFinite(v) || v < 0);
@@ -84,7 +85,7 @@ export function gridCandidates<K extends string>(grid: Grid<K>): Record<K, numbe
 }
 
 /** The model's figures (each the mean over runs) against measured ones, and each |model / measured - 1|. */
-export function relativeErrors<F extends string>(runs: readonly Record<F, number>[], measured: Record<F, number>, figures: readonly F[]): { model: Record<F, number>; relativeError: Record<F, number> } {
+function relativeErrors<F extends string>(runs: readonly Record<F, number>[], measured: Record<F, number>, figures: readonly F[]): { model: Record<F, number>; relativeError: Record<F, number> } {
   const model = {} as Record<F, number>;
   const relativeError = {} as Record<F, number>;
   for (const f of figures) {
@@ -95,7 +96,7 @@ export function relativeErrors<F extends string>(runs: readonly Record<F, number
 }
 
 /** Scores every candidate in order; the chosen is the lowest error, the first among equals. */
-export function searchGrid<P, C extends { readonly error: number }>(all: readonly P[], score: (params: P) => C, onCandidate?: (done: number, total: number, candidate: C) => void): { candidates: C[]; chosen: C } {
+function searchGrid<P, C extends { readonly error: number }>(all: readonly P[], score: (params: P) => C, onCandidate?: (done: number, total: number, candidate: C) => void): { candidates: C[]; chosen: C } {
   const candidates: C[] = [];
   for (const params of all) {
     candidates.push(score(params));
@@ -158,10 +159,10 @@ export const DEFAULT_REAL_FIT_GRID: RealFitGrid = Object.freeze({
   installCallMs: [0, 250, 500, 1000, 1500, 2000],
 });
 
-export const REAL_FIT_FIGURES = ['meanMs', 'p50Ms', 'p80Ms'] as const;
+const REAL_FIT_FIGURES = ['meanMs', 'p50Ms', 'p80Ms'] as const;
 export type RealFitFigure = (typeof REAL_FIT_FIGURES)[number];
 
-export const REAL_FIT_ERROR = 'the mean, over three figures of the row (mean, p50 and p80 latency of the answered requests, each the mean over the repeats), of |model / real - 1|, the model run on the real row\'s request sequences, workers and cache bound, its cores the real workers\' CPU quota';
+const REAL_FIT_ERROR = 'the mean, over three figures of the row (mean, p50 and p80 latency of the answered requests, each the mean over the repeats), of |model / real - 1|, the model run on the real row\'s request sequences, workers and cache bound, its cores the real workers\' CPU quota';
 
 export interface RealFitCandidate {
   readonly params: RealFittedParams;
@@ -226,7 +227,7 @@ async function readSummary(source: string, row: string): Promise<{ path: string;
 }
 
 /** The simulation set-up of a real experiment's cell, its workers given `cores` each and the model disk `cacheMb`. */
-export async function realCellSetup(params: ExperimentParams, row: PolicyName, cores: number, cacheMb: number | undefined): Promise<SimulationSetup> {
+async function realCellSetup(params: ExperimentParams, row: PolicyName, cores: number, cacheMb: number | undefined): Promise<SimulationSetup> {
   const cell: ExperimentParams = {
     ...params, policies: [row], thresholds: [], cores, placements: 1,
     ...(cacheMb !== undefined ? { cacheMb } : {}),
@@ -262,13 +263,8 @@ export async function fitReal(opts: RealFitOptions): Promise<RealFitResult> {
 
 /** The fitted parameters a fit's JSON (calibrate --fit's or --real's) chose; an Error naming the file when it has none. */
 export function fittedParamsOf(text: string, path: string): Partial<RealFittedParams> {
-  let data: { chosen?: { params?: Record<string, unknown> } };
-  try {
-    data = JSON.parse(text) as typeof data;
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
-  }
-  const params = data.chosen?.params;
+  const data = parseJsonText(text, path) as { chosen?: { params?: Record<string, unknown> } } | null;
+  const params = data?.chosen?.params;
   if (typeof params !== 'object' || params === null) throw new Error(`${path}: not the JSON of pipbench calibrate --fit or --real (no "chosen.params")`);
   const out: Partial<RealFittedParams> = {};
   for (const key of ['installScale', 'importScale', 'sandboxMs', 'installCallMs', 'installSlots'] as const) {

@@ -17,7 +17,7 @@ import { loadLambdas, simulateRun, type SimulationSetup } from '../simulate/inde
 import { bootstrapInterval, mean, percentile, sortedAscending, type Interval, type RequestRecord } from '../stats.js';
 import { parseTextLog } from '../textlog.js';
 
-export const THESIS_RUN = { waitMs: 200, durationMs: 300_000 } as const;
+const THESIS_RUN = { waitMs: 200, durationMs: 300_000 } as const;
 export const THESIS_THRESHOLDS = [5, 10, 50, 100, 150, 200, 250, 300] as const;
 
 /** The model parameters a fit chooses; the rest of MODEL_DEFAULTS is fixed by the set-up (pipbench/README.md, "Worker model"). */
@@ -99,7 +99,7 @@ export interface Answer {
   readonly handler: string;
 }
 
-export const SLOW_MS = 3000;
+const SLOW_MS = 3000;
 
 export function figures(answers: readonly Answer[], durationMs: number): LatencyFigures {
   const sorted = sortedAscending(answers.map((l) => l.latencyMs));
@@ -125,7 +125,7 @@ function backlogFast(answers: readonly Answer[]): [number, number, number] {
 }
 
 /** A thesis log's answers: send time (completion minus latency, from the first send) and latency, ms. */
-export function logAnswers(text: string): Answer[] {
+function logAnswers(text: string): Answer[] {
   const entries = parseTextLog(text).entries.filter((e) => e.status === 200);
   const done = entries.map((e) => ({ at: Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(e.time) ? e.time : `${e.time}Z`), latencyMs: e.latencyMs, handler: e.handler }));
   if (done.some((d) => Number.isNaN(d.at))) throw new Error('a log line has a time that does not parse');
@@ -197,7 +197,7 @@ export async function readLog(dataDir: string, log: string): Promise<string | un
 export type ModelFigures = Omit<LatencyFigures, 'meanMs'> & { meanMs: Interval };
 
 /** Figures over seeds: means, the mean latency with a bootstrap 95% interval over seeds. */
-export function overSeeds(runs: readonly LatencyFigures[], label: string): ModelFigures {
+function overSeeds(runs: readonly LatencyFigures[], label: string): ModelFigures {
   const avg = (f: (r: LatencyFigures) => number): number => mean(runs.map(f));
   return {
     answers: avg((r) => r.answers),

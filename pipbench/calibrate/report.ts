@@ -2,8 +2,9 @@
 // against the model), the fit's table (every candidate's error), and their
 // charts, drawn by pipbench's one chart engine (charts.ts).
 import { curveChart, estimateChart, type CurvePoint, type EstimateDatum } from '../charts.js';
+import { markdownTable } from '../experiment/format.js';
 import { THESIS_THRESHOLDS, type CalibrationResult, type CaseResult, type LatencyFigures } from './index.js';
-import { FIT_FIGURES, FIT_LOGS, sameFit, type FitCandidate, type FitResult, type RealFitResult } from './fit.js';
+import { FIT_FIGURES, FIT_LOGS, sameFit, type FitResult, type RealFitResult } from './fit.js';
 
 const s = (ms: number): string => (Number.isFinite(ms) ? (ms / 1000).toFixed(ms < 10_000 ? 2 : 1) : '-');
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)}%` : '-');
@@ -17,38 +18,34 @@ export function calibrationMarkdown(r: CalibrationResult, command: string): stri
   lines.push(`Model: ${modelJson(r)}`, '');
   lines.push(`Engine: \`pipbench simulate\`'s (the proxy's scheduler and policies on the virtual clock), set up as the thesis ran: ${r.host.workers} workers on ${r.host.cores} cores (${r.host.discipline}), one request every 200 ms for 300 s, handlers drawn from handlers_1000.txt, no drain. ${r.seeds} seeds per row (request sequence, random draws, placement); model figures are means over seeds, the mean with a bootstrap 95% interval over seeds. Answers are counted as the thesis runner counted them: those within the 5 minutes.`, '');
   lines.push('Round-robin and random are the calibration set (`pipbench calibrate --fit` chooses the model\'s parameters on them: `fit.md`); every other row is predicted without tuning.', '');
-  lines.push('| row | set | answers (log / model) | mean s (log / model [95% CI]) | off | p50 s | off | p80 s | off | under 1 s |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const c of r.cases) {
+  lines.push(...markdownTable(['row', 'set', 'answers (log / model)', 'mean s (log / model [95% CI])', 'off', 'p50 s', 'off', 'p80 s', 'off', 'under 1 s'], r.cases.map((c) => {
     const m = c.model;
     const l = c.logFigures;
-    lines.push(`| ${c.name} | ${c.set} | ${l ? l.answers : '-'} / ${m.answers.toFixed(0)} | ${l ? s(l.meanMs) : '-'} / ${s(m.meanMs.estimate)} [${s(m.meanMs.low)}, ${s(m.meanMs.high)}] | ${l ? off(m.meanMs.estimate, l.meanMs) : '-'} | ${l ? s(l.p50Ms) : '-'} / ${s(m.p50Ms)} | ${l ? off(m.p50Ms, l.p50Ms) : '-'} | ${l ? s(l.p80Ms) : '-'} / ${s(m.p80Ms)} | ${l ? off(m.p80Ms, l.p80Ms) : '-'} | ${l ? pct(l.under1s) : '-'} / ${pct(m.under1s)} |`);
-  }
+    // The log's figure beside the model's, and how far the model is off it.
+    const vs = (log: number | undefined, model: number, modelText = s(model)): string[] => [`${log !== undefined ? s(log) : '-'} / ${modelText}`, log !== undefined ? off(model, log) : '-'];
+    return [
+      c.name, c.set, `${l ? l.answers : '-'} / ${m.answers.toFixed(0)}`, ...vs(l?.meanMs, m.meanMs.estimate, `${s(m.meanMs.estimate)} [${s(m.meanMs.low)}, ${s(m.meanMs.high)}]`),
+      ...vs(l?.p50Ms, m.p50Ms), ...vs(l?.p80Ms, m.p80Ms), `${l ? pct(l.under1s) : '-'} / ${pct(m.under1s)}`,
+    ];
+  }), 2));
   const notes = r.cases.filter((c) => c.note !== undefined);
   if (notes.length > 0) lines.push('', ...notes.map((c) => `- **${c.name}**: ${c.note}.`));
   const perMinute = (title: string, pick: (f: LatencyFigures | CaseResult['model']) => number[], fmt: (x: number) => string): void => {
-    lines.push('', title, '');
-    lines.push('| row | ' + [1, 2, 3, 4, 5].map((m) => `minute ${m}`).join(' | ') + ' |');
-    lines.push('| --- |' + ' ---: |'.repeat(5));
-    for (const c of r.cases) {
+    lines.push('', title, '', ...markdownTable(['row', ...[1, 2, 3, 4, 5].map((m) => `minute ${m}`)], r.cases.map((c) => {
       const log = c.logFigures ? pick(c.logFigures) : [];
-      lines.push(`| ${c.name} | ${pick(c.model).map((v, i) => `${log[i] !== undefined ? fmt(log[i] as number) : '-'} / ${fmt(v)}`).join(' | ')} |`);
-    }
+      return [c.name, ...pick(c.model).map((v, i) => `${log[i] !== undefined ? fmt(log[i] as number) : '-'} / ${fmt(v)}`)];
+    })));
   };
   perMinute('Mean latency of the requests sent in each minute (s), log / model:', (f) => f.perMinuteMeanMs, s);
   perMinute('Share of the requests sent in each minute answered under 1 s, log / model:', (f) => f.perMinuteUnder1s, pct);
   lines.push('', 'Answers of 3 s or more per handler (how often a function met a cold worker or a queue), log / model:', '');
-  lines.push('| row | log | model |', '| --- | ---: | ---: |');
-  for (const c of r.cases) lines.push(`| ${c.name} | ${c.logFigures ? c.logFigures.slowPerHandler.toFixed(2) : '-'} | ${c.model.slowPerHandler.toFixed(2)} |`);
+  lines.push(...markdownTable(['row', 'log', 'model'], r.cases.map((c) => [c.name, c.logFigures ? c.logFigures.slowPerHandler.toFixed(2) : '-', c.model.slowPerHandler.toFixed(2)])));
   lines.push('', 'Answers under 1 s to the requests sent in minutes 2 and 3, while the backlog lasts: p10 / p50 / p90 latency in s, log; model (median over seeds; - where there are none):', '');
-  lines.push('| row | log | model |', '| --- | ---: | ---: |');
   const q = (v: readonly number[]): string => v.map((x) => (Number.isFinite(x) ? (x / 1000).toFixed(2) : '-')).join(' / ');
-  for (const c of r.cases) lines.push(`| ${c.name} | ${c.logFigures ? q(c.logFigures.backlogFastMs) : '-'} | ${q(c.model.backlogFastMs)} |`);
+  lines.push(...markdownTable(['row', 'log', 'model'], r.cases.map((c) => [c.name, c.logFigures ? q(c.logFigures.backlogFastMs) : '-', q(c.model.backlogFastMs)])));
   lines.push('', '![model against log](calibration-errors.svg)', '', '![calibration per minute](calibration-per-minute.svg)', '', '![validation per minute](validation-per-minute.svg)', '', '![threshold sweep](validation-threshold-sweep.svg)');
   return lines.join('\n') + '\n';
 }
-
-const params = (c: FitCandidate): string => `${c.params.installScale} | ${c.params.importScale} | ${c.params.sandboxMs}`;
 
 export function fitMarkdown(f: FitResult, command: string): string {
   const lines: string[] = [];
@@ -61,12 +58,10 @@ export function fitMarkdown(f: FitResult, command: string): string {
   lines.push(`**Chosen: installScale ${f.chosen.params.installScale}, importScale ${f.chosen.params.importScale}, sandboxMs ${f.chosen.params.sandboxMs}** (error ${f.chosen.error.toFixed(3)}). ${f.landsOnDefaults ? 'These are MODEL_DEFAULTS\'.' : `MODEL_DEFAULTS hold installScale ${f.defaults.installScale}, importScale ${f.defaults.importScale}, sandboxMs ${f.defaults.sandboxMs}${d ? ` (error ${d.error.toFixed(3)} on this grid)` : ' (not on this grid)'}.`}`, '');
   lines.push('Every candidate, lowest error first (model figures in s, and the share under 1 s; means over the seeds):', '');
   const cols = FIT_LOGS.flatMap((l) => FIT_FIGURES.map((fig) => `${l} ${fig === 'under1s' ? 'under 1 s' : fig.replace('Ms', '')}`));
-  lines.push(`| rank | installScale | importScale | sandboxMs | error | ${cols.join(' | ')} |`);
-  lines.push(`| ---: | ---: | ---: | ---: | ---: |${' ---: |'.repeat(cols.length)}`);
-  [...f.candidates].sort((a, b) => a.error - b.error).forEach((c, i) => {
+  lines.push(...markdownTable(['rank', 'installScale', 'importScale', 'sandboxMs', 'error', ...cols], [...f.candidates].sort((a, b) => a.error - b.error).map((c, i) => {
     const figs = FIT_LOGS.flatMap((l) => FIT_FIGURES.map((fig) => (fig === 'under1s' ? pct(c.logs[l]!.model[fig]) : s(c.logs[l]!.model[fig]))));
-    lines.push(`| ${i + 1} | ${params(c)} | ${c.error.toFixed(3)} | ${figs.join(' | ')} |`);
-  });
+    return [String(i + 1), ...[c.params.installScale, c.params.importScale, c.params.sandboxMs].map(String), c.error.toFixed(3), ...figs];
+  }), 0));
   lines.push('', '![fit error](fit-error.svg)');
   return lines.join('\n') + '\n';
 }
@@ -77,8 +72,8 @@ const policyOf = (name: string): string => name.split(/[.,]/)[0] as string;
 export async function calibrationCharts(r: CalibrationResult): Promise<Record<string, string>> {
   const perMinute = (names: readonly string[], title: string): Promise<string> => {
     const points: CurvePoint[] = r.cases.filter((c) => names.includes(c.name)).flatMap((c) => [
-      ...(c.logFigures ? c.logFigures.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'thesis log', x: i + 1, estimate: y / 1000, low: y / 1000, high: y / 1000 })) : []),
-      ...c.model.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'model', x: i + 1, estimate: y / 1000, low: y / 1000, high: y / 1000 })),
+      ...(c.logFigures ? c.logFigures.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'thesis log', x: i + 1, estimate: y / 1000 })) : []),
+      ...c.model.perMinuteMeanMs.map((y, i) => ({ series: c.name, source: 'model', x: i + 1, estimate: y / 1000 })),
     ]);
     return curveChart({
       title, subtitle: 'mean latency of the requests sent in each minute; thesis log solid, model dashed (mean over seeds)',
@@ -106,7 +101,7 @@ export async function calibrationCharts(r: CalibrationResult): Promise<Record<st
       subtitle: 'mean latency, answers within the 5 minutes; thesis log solid, model dashed with its 95% interval over placements and seeds',
       xTitle: 'load threshold', yTitle: 'mean latency (s)', xLog: true, xTicks: [...THESIS_THRESHOLDS],
       points: sweep.flatMap((c): CurvePoint[] => [
-        ...(c.logFigures ? [{ series: 'pkg-aware', source: 'thesis log', x: threshold(c.name), estimate: c.logFigures.meanMs / 1000, low: c.logFigures.meanMs / 1000, high: c.logFigures.meanMs / 1000 }] : []),
+        ...(c.logFigures ? [{ series: 'pkg-aware', source: 'thesis log', x: threshold(c.name), estimate: c.logFigures.meanMs / 1000 }] : []),
         { series: 'pkg-aware', source: 'model', x: threshold(c.name), estimate: c.model.meanMs.estimate / 1000, low: c.model.meanMs.low / 1000, high: c.model.meanMs.high / 1000 },
       ]),
       references: ll ? [
@@ -120,7 +115,7 @@ export async function calibrationCharts(r: CalibrationResult): Promise<Record<st
 export async function fitCharts(f: FitResult): Promise<Record<string, string>> {
   const at = f.chosen.params.sandboxMs;
   const points: CurvePoint[] = f.candidates.filter((c) => c.params.sandboxMs === at).map((c) => ({
-    series: `importScale ${c.params.importScale}`, x: c.params.installScale, estimate: c.error, low: c.error, high: c.error,
+    series: `importScale ${c.params.importScale}`, x: c.params.installScale, estimate: c.error,
   }));
   return {
     'fit-error.svg': await curveChart({
@@ -146,11 +141,9 @@ export function realFitMarkdown(f: RealFitResult, command: string, shown = 30): 
   const c = f.chosen;
   lines.push(`**Chosen: installScale ${c.params.installScale}, importScale ${c.params.importScale}, sandboxMs ${c.params.sandboxMs}, installCallMs ${c.params.installCallMs}** (error ${c.error.toFixed(3)}: model mean ${s(c.model.meanMs)} s, p50 ${s(c.model.p50Ms)} s, p80 ${s(c.model.p80Ms)} s).`, '');
   lines.push(`The ${Math.min(shown, f.candidates.length)} lowest errors of ${f.candidates.length} (model figures in s, means over the request sequences; real-fit.json has them all):`, '');
-  lines.push('| rank | installScale | importScale | sandboxMs | installCallMs | error | mean | p50 | p80 |');
-  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  [...f.candidates].sort((a, b) => a.error - b.error).slice(0, shown).forEach((k, i) => {
+  lines.push(...markdownTable(['rank', 'installScale', 'importScale', 'sandboxMs', 'installCallMs', 'error', 'mean', 'p50', 'p80'], [...f.candidates].sort((a, b) => a.error - b.error).slice(0, shown).map((k, i) => {
     const p = k.params;
-    lines.push(`| ${i + 1} | ${p.installScale} | ${p.importScale} | ${p.sandboxMs} | ${p.installCallMs} | ${k.error.toFixed(3)} | ${s(k.model.meanMs)} | ${s(k.model.p50Ms)} | ${s(k.model.p80Ms)} |`);
-  });
+    return [String(i + 1), ...[p.installScale, p.importScale, p.sandboxMs, p.installCallMs].map(String), k.error.toFixed(3), s(k.model.meanMs), s(k.model.p50Ms), s(k.model.p80Ms)];
+  }), 0));
   return lines.join('\n') + '\n';
 }

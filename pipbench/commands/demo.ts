@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { startProxy, type RunningProxy } from '../../src/app.js';
 import { fileErrorReason, loadWorkload } from '../workload.js';
 import { startSimulatedWorker, type SimulatedWorker } from '../worker.js';
-import { InputError, parseFlags, PROCESS_IO, UsageError, reportingUsageErrors, stopRequested, type CommandIO } from './support.js';
+import { InputError, parseFlags, parseNumberFlag, PROCESS_IO, reportingUsageErrors, stopRequested, type CommandIO } from './support.js';
 
 export const DEMO_DEFAULTS = { config: 'config/default.json', workers: 4, timeScale: 0.1 } as const;
 
@@ -89,10 +89,8 @@ export async function main(argv: string[], io: CommandIO = PROCESS_IO): Promise<
       io.stdout.write(USAGE);
       return 0;
     }
-    const workers = values.workers === undefined ? DEMO_DEFAULTS.workers : Number(values.workers);
-    if (!Number.isInteger(workers) || workers < 1 || workers > 1000) throw new UsageError(`--workers must be an integer from 1 to 1000, got "${values.workers}"`);
-    const timeScale = values['time-scale'] === undefined ? DEMO_DEFAULTS.timeScale : Number(values['time-scale']);
-    if (!(timeScale > 0) || !Number.isFinite(timeScale)) throw new UsageError(`--time-scale must be a positive number, got "${values['time-scale']}"`);
+    const workers = parseNumberFlag('workers', values.workers, { integer: true, min: 1, max: 1000 }) ?? DEMO_DEFAULTS.workers;
+    const timeScale = parseNumberFlag('time-scale', values['time-scale'], { exclusiveMin: 0 }) ?? DEMO_DEFAULTS.timeScale;
     const path = values.config ?? DEMO_DEFAULTS.config;
     let config: unknown;
     try {

@@ -4,7 +4,7 @@
 
 import { access } from 'node:fs/promises';
 import {
-  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_STATIC_BUDGET, DEFAULT_THRESHOLDS, loadExperimentWorkload, planRows, POLICIES, thresholdPolicies,
+  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_STATIC_BUDGET, DEFAULT_THRESHOLDS, loadExperimentWorkload, planRows, POLICIES, simulatedRows, thresholdPolicies,
   type ArrivalPattern, type ExperimentParams, type PolicyName, type RowPlan, type Threshold,
 } from '../experiment/plan.js';
 import { summaryJson, writeExperimentResults } from '../experiment/report.js';
@@ -240,10 +240,6 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
   const staticBudget = engine === 'simulate' ? parseNumberFlag('static-budget', str('static-budget'), { integer: true, min: 0, max: 100_000 }) ?? DEFAULT_STATIC_BUDGET : 0;
   if (staticBudget === 1) throw new UsageError('--static-budget must be 0 (no clairvoyant static row) or at least 2 (its two starts)');
   const compareTo = str('compare-to');
-  if (compareTo !== undefined) {
-    const ids = planRows(policies, thresholds, { pooled: true, oneWorker: oneWorker || hostCores !== undefined, clairvoyant: staticBudget > 0 }).map((r) => r.id);
-    if (!ids.includes(compareTo)) throw new UsageError(`--compare-to: no row "${compareTo}"; rows: ${ids.join(', ')}`);
-  }
   const params: ExperimentParams = {
     name,
     registry: str('registry') ?? '',
@@ -282,6 +278,8 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     outDir: str('out-dir') ?? DEFAULTS.outDir,
     command: ['node', 'dist/pipbench/cli.js', engine, ...argv].map(shellQuote).join(' '),
   };
+  const ids = simulatedRows(params).map((r) => r.id);
+  if (compareTo !== undefined && !ids.includes(compareTo)) throw new UsageError(`--compare-to: no row "${compareTo}"; rows: ${ids.join(', ')}`);
   return { params, quiet: values.quiet === true, extra: values, help };
 }
 

@@ -205,9 +205,9 @@ export async function writeOutputFile(flag: string, path: string, content: strin
   try {
     await writeFile(path, content);
   } catch (err) {
-    const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : '';
-    const reason = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : (err instanceof Error ? err.message : String(err));
-    throw new InputError(`--${flag} ${path}: cannot write (${reason})`);
+    // A file to be written is missing only when its folder is; other reasons in the one wording of file errors.
+    const missingFolder = err && typeof err === 'object' && 'code' in err && err.code === 'ENOENT';
+    throw new InputError(`--${flag} ${path}: cannot write (${missingFolder ? 'its directory does not exist' : fileErrorReason(err)})`);
   }
 }
 

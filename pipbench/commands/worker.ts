@@ -1,5 +1,5 @@
 // pipbench worker: runs one OpenLambda-style worker (engine model or process) until SIGINT/SIGTERM.
-import { parseFlags, parseNumberFlag, PROCESS_IO, stopRequested, UsageError, type CommandIO } from './support.js';
+import { parseChoice, parseFlags, parseNumberFlag, PROCESS_IO, stopRequested, UsageError, type CommandIO } from './support.js';
 import { DEFAULT_SEED } from '../generate/index.js';
 import { startProcessWorker, type ProcessWorkerOptions } from '../process-engine/index.js';
 import { loadWorkload, type Workload } from '../workload.js';
@@ -93,10 +93,7 @@ function commonOptions(values: Flags): Pick<SimWorkerOptions & ProcessWorkerOpti
 function workerOptions(values: Flags, workload: Workload): SimWorkerOptions {
   const opts: SimWorkerOptions = { workload, ...commonOptions(values) };
   if (values['all-warm']) opts.allWarm = true;
-  if (values.cpu !== undefined) {
-    if (values.cpu !== 'shared' && values.cpu !== 'fcfs') throw new UsageError(`--cpu must be shared or fcfs, got "${values.cpu}"`);
-    opts.cpu = values.cpu;
-  }
+  if (values.cpu !== undefined) opts.cpu = parseChoice('cpu', values.cpu, ['shared', 'fcfs'] as const, WORKER_DEFAULTS.cpu);
   const fcfs = (opts.cpu ?? WORKER_DEFAULTS.cpu) === 'fcfs';
   let cores: number | undefined;
   try {
@@ -129,8 +126,7 @@ function processOptions(values: Flags, workload: Workload): ProcessWorkerOptions
 }
 
 function engineOf(values: Flags): 'model' | 'process' {
-  const engine = values.engine ?? 'model';
-  if (engine !== 'model' && engine !== 'process') throw new UsageError(`--engine must be model or process, got "${engine}"`);
+  const engine = parseChoice('engine', values.engine, ['model', 'process'] as const, 'model');
   const foreign = engine === 'model' ? PROCESS_ONLY : MODEL_ONLY;
   const given = foreign.find((flag) => values[flag] !== undefined);
   if (given !== undefined) throw new UsageError(`--${given} is a flag of the ${engine === 'model' ? 'process' : 'model'} engine, not of --engine ${engine}`);

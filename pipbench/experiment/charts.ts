@@ -41,11 +41,10 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   const bounds = stats.filter((s) => s.plan.bound !== undefined);
   const referenceName = { 'all-warm': 'all-warm', pooled: 'compulsory', 'one-worker': 'one-worker', 'clairvoyant-static': 'clairvoyant static' } as const;
   const references = bounds.map((b) => ({ name: referenceName[b.plan.bound ?? 'all-warm'], value: sec(b.figures.meanMs), series: seriesOf(b.plan) }));
-  const est = (s: RowStats, metric: IntervalMetric): { estimate: number; low: number; high: number } => {
-    const e = s.figures[metric];
-    const i = s.intervals?.[metric];
-    return { estimate: sec(e), low: sec(i && Number.isFinite(i.low) ? i.low : e), high: sec(i && Number.isFinite(i.high) ? i.high : e) };
-  };
+  // An estimate and its interval in seconds; a bound that is not known is the estimate.
+  const inSeconds = (e: number, i: { low: number; high: number } | undefined): { estimate: number; low: number; high: number } =>
+    ({ estimate: sec(e), low: sec(i && Number.isFinite(i.low) ? i.low : e), high: sec(i && Number.isFinite(i.high) ? i.high : e) });
+  const est = (s: RowStats, metric: IntervalMetric): { estimate: number; low: number; high: number } => inSeconds(s.figures[metric], s.intervals?.[metric]);
 
   const policyRows = stats.filter((s) => s.plan.bound === undefined);
   const meanData = policyRows.map((s) => ({ label: s.plan.label, series: seriesOf(s.plan), ...est(s, 'meanMs') }));
@@ -86,9 +85,7 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
     subtitle: withOffAxis(`${subtitle}; the cold start, then the steady state`, minuteRefs.off.map((r) => ({ ...r, name: `${r.name} at most` }))),
     xTitle: 'minute of the run (requests sent in it)',
     yTitle: 'mean latency (s)',
-    points: compared.filter((s) => !offMinutes.has(seriesOf(s.plan))).flatMap((s) => s.perMinute.map((m, i) => ({
-      series: seriesOf(s.plan), x: i + 1, estimate: sec(m.estimate), low: sec(Number.isFinite(m.low) ? m.low : m.estimate), high: sec(Number.isFinite(m.high) ? m.high : m.estimate),
-    }))),
+    points: compared.filter((s) => !offMinutes.has(seriesOf(s.plan))).flatMap((s) => s.perMinute.map((m, i) => ({ series: seriesOf(s.plan), x: i + 1, ...inSeconds(m.estimate, m) }))),
     xTicks: (compared[0]?.perMinute ?? []).map((_, i) => i + 1),
   }));
 
@@ -106,13 +103,9 @@ export async function experimentCharts(result: ExperimentResult): Promise<Map<st
   }));
 
   // Handlers grouped by routing key (their largest package): the unit package-aware routing places.
-  const groups = new Map<string, string>();
+  const groups = result.handlerKeys;
   const groupSize = new Map<string, number>();
-  const registry = result.handlerKeys;
-  for (const [handler, key] of registry) {
-    groups.set(handler, key);
-    groupSize.set(key, (groupSize.get(key) ?? 0) + 1);
-  }
+  for (const key of groups.values()) groupSize.set(key, (groupSize.get(key) ?? 0) + 1);
   // The largest groups each get a column; the rest share one, so the map stays legible at a column's width.
   const ordered = [...groupSize.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const shown = new Map(ordered.slice(0, ordered.length > 12 ? 11 : 12).map(([k, n]) => [k, `${k} (${n})`]));

@@ -1,10 +1,14 @@
-// How the experiment's reports write numbers: seconds with the precision their
-// size deserves, intervals in brackets, JSON numbers rounded to three decimals.
+// How the reports write numbers and tables: seconds with the precision their
+// size deserves, intervals in brackets, JSON numbers rounded to three decimals,
+// and the one markdown table writer (calibrate's reports use it too).
 
 import type { Interval, Range, RunGrid, RunsInterval } from '../stats.js';
 
 /** A number for summary.json: three decimals, null when not finite. */
 export const finite = (n: number): number | null => (Number.isFinite(n) ? Number(n.toFixed(3)) : null);
+/** The named numbers of `from` through `finite`, in the order named. */
+export const finiteFields = <K extends string>(from: Readonly<Record<K, number>>, keys: readonly K[]): Record<K, number | null> =>
+  Object.fromEntries(keys.map((k) => [k, finite(from[k])])) as Record<K, number | null>;
 export const intervalJson = (i: Interval | null | undefined): { estimate: number | null; low: number | null; high: number | null } | null =>
   i ? { estimate: finite(i.estimate), low: finite(i.low), high: finite(i.high) } : null;
 /** An interval for summary.json with its rerun interval as `rerun: { low, high }`. */
@@ -25,6 +29,12 @@ export function summaryJsonText(summary: unknown): string {
   const text = JSON.stringify(summary, (key, value: unknown) =>
     key === 'meanMsGrid' && Array.isArray(value) ? value.map((row) => `${GRID_ROW}${JSON.stringify(row)}`) : value, 2);
   return text.replace(/"\\u0000grid-row(\[[^"]*\])"/g, '$1') + '\n';
+}
+
+/** A markdown table: the head, its alignment line (the first `left` columns left-aligned, the rest right-aligned), one line per row. */
+export function markdownTable(head: readonly string[], rows: readonly (readonly string[])[], left = 1): string[] {
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map((_, i) => (i < left ? '---' : '---:'))), ...rows.map(line)];
 }
 
 export function seconds(ms: number, digits = 2): string {

@@ -156,7 +156,7 @@ export interface WorkloadFacts {
 export const ONE_WORKER_ID = 'one-worker';
 /** Runs per request sequence the clairvoyant static search spends by default. */
 export const DEFAULT_STATIC_BUDGET = 150;
-export const CLAIRVOYANT_ID = 'clairvoyant-static';
+const CLAIRVOYANT_ID = 'clairvoyant-static';
 
 /** Which reference rows a comparison has beside the policies and all-warm. */
 export interface ReferenceRows {
@@ -308,7 +308,7 @@ export function loadExperimentWorkload(params: ExperimentParams): Promise<Worklo
 }
 
 /** CPU ms of one request on a worker holding every package it needs: what no routing avoids. */
-export function warmCpuMs(workload: Workload, model: ModelParams): number {
+function warmCpuMs(workload: Workload, model: ModelParams): number {
   let sum = 0;
   for (const h of workload.handlers) {
     let ms = model.sandboxMs + model.handlerMs;

@@ -8,7 +8,7 @@ import { formatRecordsCsv, rotationWindowSize, type HandlerChoice } from '../run
 import type { RequestRecord } from '../stats.js';
 import { againstTable } from './against.js';
 import { CHART_FILES, experimentCharts } from './charts.js';
-import { differenceText, finite, fixed, gridJson, intervalJson, rangeText, ratioRangeText, ratioText, runsIntervalJson, seconds, spreadText, summaryJsonText, withInterval } from './format.js';
+import { differenceText, finite, finiteFields, fixed, markdownTable, gridJson, intervalJson, rangeText, ratioRangeText, ratioText, runsIntervalJson, seconds, spreadText, summaryJsonText, withInterval } from './format.js';
 import type { ExperimentParams, RowPlan } from './plan.js';
 import type { ExperimentResult, RowResult } from './result.js';
 import { againstBestThresholds, bestOfSweeps, comparedRow, comparedRows, INTERVAL_METRICS, rowStats, type PairedFigures, type RowStats } from './rows.js';
@@ -16,7 +16,7 @@ import { againstBestThresholds, bestOfSweeps, comparedRow, comparedRows, INTERVA
 /** Per-request files above this size are written with less detail. */
 export const MAX_REQUEST_FILE_BYTES = 2 * 1024 * 1024;
 
-export function requestFileName(plan: RowPlan): string {
+function requestFileName(plan: RowPlan): string {
   return `requests-${plan.id}.csv`;
 }
 
@@ -66,9 +66,8 @@ export function summaryJson(result: ExperimentResult): unknown {
       ? 'simulated milliseconds (virtual time, scale 1)'
       : 'simulated milliseconds at time scale 1 (measured wall time divided by timeScale)',
     workload: {
-      handlers: w.handlers, handlerListLength: w.handlerListLength, packages: w.packages, footprintMb: finite(w.footprintMb),
-      warmCpuMs: finite(w.warmCpuMs), totalCores: finite(w.totalCores), capacityPerSec: finite(w.capacityPerSec),
-      arrivalRatePerSec: finite(w.arrivalRatePerSec), offeredLoad: finite(w.offeredLoad),
+      handlers: w.handlers, handlerListLength: w.handlerListLength, packages: w.packages,
+      ...finiteFields(w, ['footprintMb', 'warmCpuMs', 'totalCores', 'capacityPerSec', 'arrivalRatePerSec', 'offeredLoad']),
     },
     params: { ...p, command: undefined, outDir: undefined, timeScale: result.engine === 'simulate' ? undefined : p.timeScale },
     repeats: { placements: p.placements, seeds: p.seeds, runsPerRow: p.placements * p.seeds, pairedAgainst: compared?.plan.id ?? null, meanMsGrid: MEAN_GRID_NOTE },
@@ -86,19 +85,7 @@ export function summaryJson(result: ExperimentResult): unknown {
         baseline: s.plan.baseline,
         bound: s.plan.bound ?? null,
         repeats: s.repeats,
-        requests: finite(f.requests),
-        successes: finite(f.successes),
-        failures: finite(f.failures),
-        unansweredAtDrain: finite(f.unansweredAtDrain),
-        backlogAtEnd: finite(f.backlogAtEnd),
-        throughputPerSec: finite(f.throughputPerSec),
-        meanMs: finite(f.meanMs),
-        p50Ms: finite(f.p50Ms),
-        p80Ms: finite(f.p80Ms),
-        p95Ms: finite(f.p95Ms),
-        p99Ms: finite(f.p99Ms),
-        maxMs: finite(f.maxMs),
-        steadyMeanMs: finite(f.steadyMeanMs),
+        ...finiteFields(f, ['requests', 'successes', 'failures', 'unansweredAtDrain', 'backlogAtEnd', 'throughputPerSec', 'meanMs', 'p50Ms', 'p80Ms', 'p95Ms', 'p99Ms', 'maxMs', 'steadyMeanMs']),
         perMinuteMeanMs: s.perMinute.map((m) => finite(m.estimate)),
         meanVsAllWarm: warm ? finite(f.meanMs / warm.figures.meanMs) : null,
         coldInvocationShare: finite(f.coldShare),
@@ -157,40 +144,37 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   lines.push(`Latency statistics cover successful requests; percentiles are nearest-rank. ${p.seeds > 1
     ? `Every figure is the mean over a row's runs: ${p.placements} placement(s) x ${p.seeds} request sequences, or one run per sequence for a row the placement does not change (${stats.filter((s) => s.placements === 1).map((s) => s.plan.id).join(', ') || 'none here'}). Brackets are 95% intervals of that mean from a hierarchical bootstrap (request sequences resampled, then placements; the expanded percentile interval); "seed SD" is the standard deviation of the per-sequence means, with their range. Ratios and differences are paired: both rows resampled on the same sequences and placements.`
     : 'One request sequence per row: no intervals (the spread between sequences is unseen).'}`, '');
-  lines.push('## Parameters', '', '| parameter | value |', '| --- | --- |');
-  for (const [k, v] of describeParams(p, result)) lines.push(`| ${k} | ${v} |`);
-  lines.push('');
+  lines.push('## Parameters', '', ...markdownTable(['parameter', 'value'], describeParams(p, result), 2), '');
   lines.push('## Latency (every request, the backlog drained)', '');
   const clairvoyant = stats.find((s) => s.plan.bound === 'clairvoyant-static');
   const cmp = compared?.plan.label ?? 'the compared row';
   const pairedCell = (x: PairedFigures | null, self: boolean, pick: (x: PairedFigures) => string): string => (x ? pick(x) : self ? '(reference)' : '-');
-  lines.push(`| row | mean (s) | seed SD (range) (s) | p50 (s) | p80 (s) | p99 (s) | mean / all-warm | mean - ${cmp} (s) | mean / ${cmp} |${clairvoyant ? ' mean / clairvoyant static |' : ''} cold invocations |`);
-  lines.push(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${clairvoyant ? ' ---: |' : ''} ---: |`);
-  for (const s of stats) {
+  const latencyHead = ['row', 'mean (s)', 'seed SD (range) (s)', 'p50 (s)', 'p80 (s)', 'p99 (s)', 'mean / all-warm', `mean - ${cmp} (s)`, `mean / ${cmp}`, ...(clairvoyant ? ['mean / clairvoyant static'] : []), 'cold invocations'];
+  lines.push(...markdownTable(latencyHead, stats.map((s) => {
     const f = s.figures;
     const iv = s.intervals;
     const self = s.plan.id === compared?.plan.id;
-    lines.push(`| ${label(s)} | ${withInterval(iv?.meanMs, f.meanMs)} | ${spreadText(s.seedSpread)} | ${withInterval(iv?.p50Ms, f.p50Ms)} | ${withInterval(iv?.p80Ms, f.p80Ms)} | ${withInterval(iv?.p99Ms, f.p99Ms)} | ${warm ? `${fixed(f.meanMs / warm.figures.meanMs, 1)}x` : '-'} | ${pairedCell(s.vsCompared, self, (x) => differenceText(x.difference))} | ${pairedCell(s.vsCompared, self, (x) => ratioText(x.ratio))} |${clairvoyant ? ` ${pairedCell(s.vsClairvoyant, s === clairvoyant, (x) => ratioText(x.ratio))} |` : ''} ${Number.isFinite(f.coldShare) ? `${(f.coldShare * 100).toFixed(0)}%` : '-'} |`);
-  }
-  lines.push('');
+    return [
+      label(s), withInterval(iv?.meanMs, f.meanMs), spreadText(s.seedSpread), withInterval(iv?.p50Ms, f.p50Ms), withInterval(iv?.p80Ms, f.p80Ms), withInterval(iv?.p99Ms, f.p99Ms),
+      warm ? `${fixed(f.meanMs / warm.figures.meanMs, 1)}x` : '-', pairedCell(s.vsCompared, self, (x) => differenceText(x.difference)), pairedCell(s.vsCompared, self, (x) => ratioText(x.ratio)),
+      ...(clairvoyant ? [pairedCell(s.vsClairvoyant, s === clairvoyant, (x) => ratioText(x.ratio))] : []), Number.isFinite(f.coldShare) ? `${(f.coldShare * 100).toFixed(0)}%` : '-',
+    ];
+  })), '');
   lines.push('"cold invocations": share of invocations that installed or imported at least one package. all-warm: every package installed and imported on every worker, routed least-loaded. compulsory-install: one pooled worker with every core and one unbounded disk, so each package is installed once; what no placement can beat on installs.', '');
   lines.push(...referenceRowsText(result, stats));
   lines.push(...againstBestText(result, stats, label));
   lines.push(...rerunText(result, stats, label));
   lines.push('## Within the window, the backlog, the cold-start transient', '');
   lines.push(`pipbench's own async runner stops logging when the duration ends; the thesis's figures were counted that way ("window": answers within the ${p.durationSec} s). "backlog": requests sent and not answered when the duration ended. "steady": requests sent after the first ${p.warmupSec} s (the warm-up, left out).`, '');
-  lines.push('| row | window mean (s) | window answers | drained mean (s) | steady mean (s) | backlog at end | throughput (req/s) | failures |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const s of stats) {
+  lines.push(...markdownTable(['row', 'window mean (s)', 'window answers', 'drained mean (s)', 'steady mean (s)', 'backlog at end', 'throughput (req/s)', 'failures'], stats.map((s) => {
     const f = s.figures;
     const iv = s.intervals;
-    lines.push(`| ${label(s)} | ${withInterval(iv?.windowMeanMs, f.windowMeanMs)} | ${fixed(f.windowAnswers, 0)} of ${fixed(f.requests, 0)} | ${seconds(f.meanMs)} | ${withInterval(iv?.steadyMeanMs, f.steadyMeanMs)} | ${fixed(f.backlogAtEnd, 1)}${iv ? ` [${fixed(iv.backlogAtEnd.low, 1)}, ${fixed(iv.backlogAtEnd.high, 1)}]` : ''} | ${fixed(f.throughputPerSec, 2)} | ${fixed(f.failures, 1)} |`);
-  }
+    const backlog = `${fixed(f.backlogAtEnd, 1)}${iv ? ` [${fixed(iv.backlogAtEnd.low, 1)}, ${fixed(iv.backlogAtEnd.high, 1)}]` : ''}`;
+    return [label(s), withInterval(iv?.windowMeanMs, f.windowMeanMs), `${fixed(f.windowAnswers, 0)} of ${fixed(f.requests, 0)}`, seconds(f.meanMs), withInterval(iv?.steadyMeanMs, f.steadyMeanMs), backlog, fixed(f.throughputPerSec, 2), fixed(f.failures, 1)];
+  })));
   lines.push('', 'Mean latency (s) of the requests sent in each minute:', '');
-  const minutes = stats[0]?.perMinute.length ?? 0;
-  lines.push(`| row | ${Array.from({ length: minutes }, (_, m) => `min ${m + 1}`).join(' | ')} |`);
-  lines.push(`| --- |${' ---: |'.repeat(minutes)}`);
-  for (const s of comparedRows(stats)) lines.push(`| ${label(s)} | ${s.perMinute.map((m) => seconds(m.estimate)).join(' | ')} |`);
+  const minutes = Array.from({ length: stats[0]?.perMinute.length ?? 0 }, (_, m) => `min ${m + 1}`);
+  lines.push(...markdownTable(['row', ...minutes], comparedRows(stats).map((s) => [label(s), ...s.perMinute.map((m) => seconds(m.estimate))])));
   lines.push('', ...againstTable(result, stats));
   lines.push('## Charts', '');
   const charts: [string, string][] = [
@@ -240,17 +224,16 @@ function rerunText(result: ExperimentResult, stats: readonly RowStats[], label: 
   const cmp = compared?.plan.label ?? 'the compared row';
   const lines = ['## What a rerun would give', '',
     'The brackets above are 95% intervals of the true mean. A rerun of the same command with fresh request sequences and placements (other `--seed` and `--placement-seed`) has an error of its own, so its estimate falls inside them only about 83% of the time. The rerun interval holds such a rerun\'s estimate 95% of the time: each side of the bootstrap interval widened by sqrt(2) around the estimate (pipbench/README.md, "What the intervals mean").', ''];
-  lines.push(`| row | mean (s) [95%] | rerun interval (s) | mean / ${cmp} | its rerun interval |${clairvoyant ? ' mean / clairvoyant static | its rerun interval |' : ''}`);
-  lines.push(`| --- | ---: | ---: | ---: | ---: |${clairvoyant ? ' ---: | ---: |' : ''}`);
-  const ratioCells = (x: PairedFigures | null): string => (x ? `${ratioText(x.ratio)} | ${ratioRangeText(x.ratio.rerun)}` : '- | -');
-  for (const s of stats) {
+  const ratioCells = (x: PairedFigures | null): string[] => (x ? [ratioText(x.ratio), ratioRangeText(x.ratio.rerun)] : ['-', '-']);
+  const head = ['row', 'mean (s) [95%]', 'rerun interval (s)', `mean / ${cmp}`, 'its rerun interval', ...(clairvoyant ? ['mean / clairvoyant static', 'its rerun interval'] : [])];
+  lines.push(...markdownTable(head, stats.map((s) => {
     const iv = s.intervals?.meanMs;
-    lines.push(`| ${label(s)} | ${withInterval(iv, s.figures.meanMs)} | ${iv ? rangeText(iv.rerun) : '-'} | ${ratioCells(s.vsCompared)} |${clairvoyant ? ` ${ratioCells(s.vsClairvoyant)} |` : ''}`);
-  }
+    return [label(s), withInterval(iv, s.figures.meanMs), iv ? rangeText(iv.rerun) : '-', ...ratioCells(s.vsCompared), ...(clairvoyant ? ratioCells(s.vsClairvoyant) : [])];
+  })));
   const best = againstBestThresholds(result, stats);
   if (best.length > 0) {
-    lines.push('', '| row | against the best threshold | mean / best [95%] | its rerun interval |', '| --- | --- | ---: | ---: |');
-    for (const r of best) lines.push(`| ${r.row.label} | ${r.best.label} | ${ratioText(r.figures.ratio)} | ${ratioRangeText(r.figures.ratio.rerun)} |`);
+    const bestRows = best.map((r) => [r.row.label, r.best.label, ratioText(r.figures.ratio), ratioRangeText(r.figures.ratio.rerun)]);
+    lines.push('', ...markdownTable(['row', 'against the best threshold', 'mean / best [95%]', 'its rerun interval'], bestRows, 2));
   }
   lines.push('');
   return lines;
@@ -262,11 +245,8 @@ function againstBestText(result: ExperimentResult, stats: readonly RowStats[], l
   if (rows.length === 0) return [];
   const byId = new Map(stats.map((s) => [s.plan.id, s]));
   const lines = ['## Against the best hand-tuned threshold', '', 'Each policy without a hand-tuned threshold against the best threshold of each sweep, paired. The best is chosen on these same runs, which favours it slightly.', ''];
-  lines.push('| row | against | mean - best (s) | mean / best |', '| --- | --- | ---: | ---: |');
-  for (const r of rows) {
-    lines.push(`| ${r.row.label} | ${label(byId.get(r.best.id) as RowStats)} | ${differenceText(r.figures.difference)} | ${ratioText(r.figures.ratio)} |`);
-  }
-  lines.push('');
+  const cells = rows.map((r) => [r.row.label, label(byId.get(r.best.id) as RowStats), differenceText(r.figures.difference), ratioText(r.figures.ratio)]);
+  lines.push(...markdownTable(['row', 'against', 'mean - best (s)', 'mean / best'], cells, 2), '');
   return lines;
 }
 

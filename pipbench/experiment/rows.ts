@@ -5,7 +5,7 @@
 // rows a chart compares.
 
 import { seededRandom as streamRandom } from '../random.js';
-import { hierarchicalInterval, mean, pairedInterval, seedSpread, type Interval, type PairedStatistic, type RunGrid, type RunsInterval, type SeedSpread } from '../stats.js';
+import { finiteMean, hierarchicalInterval, pairedInterval, seedSpread, type Interval, type PairedStatistic, type RunGrid, type RunsInterval, type SeedSpread } from '../stats.js';
 import { runFigures, type RunFigures } from './figures.js';
 import { isNumericThreshold, type RowPlan } from './plan.js';
 import type { ExperimentResult, RowResult, RunData } from './result.js';
@@ -60,11 +60,10 @@ function gridOf(runs: readonly RunData[], values: readonly number[]): RunGrid {
 
 /** Every figure's mean over the runs (a row has at least one), finite values only; per minute, minute by minute. */
 function meanFigures(list: readonly RunFigures[]): RunFigures {
-  const avg = (values: readonly number[]): number => mean(values.filter((v) => Number.isFinite(v)));
   const first = list[0] as RunFigures;
-  const perMinuteMeanMs = first.perMinuteMeanMs.map((_, m) => avg(list.map((r) => r.perMinuteMeanMs[m] as number)));
+  const perMinuteMeanMs = first.perMinuteMeanMs.map((_, m) => finiteMean(list.map((r) => r.perMinuteMeanMs[m] as number)));
   const keys = Object.keys(first) as (keyof RunFigures)[];
-  return Object.fromEntries(keys.map((k) => [k, k === 'perMinuteMeanMs' ? perMinuteMeanMs : avg(list.map((r) => r[k] as number))])) as unknown as RunFigures;
+  return Object.fromEntries(keys.map((k) => [k, k === 'perMinuteMeanMs' ? perMinuteMeanMs : finiteMean(list.map((r) => r[k] as number))])) as unknown as RunFigures;
 }
 
 /** The row every other is paired against: --compare-to, else the first policy row. */
@@ -105,7 +104,7 @@ export function rowStats(result: ExperimentResult): RowStats[] {
     const minutes = list[0]?.perMinuteMeanMs.length ?? 0;
     const perMinute = Array.from({ length: minutes }, (_, m) => {
       const values = list.map((f) => f.perMinuteMeanMs[m] as number);
-      return seeds < 2 ? { estimate: mean(values.filter((v) => Number.isFinite(v))), low: Number.NaN, high: Number.NaN, confidence: 0.95 } : interval(`minute${m}`, values);
+      return seeds < 2 ? { estimate: finiteMean(values), low: Number.NaN, high: Number.NaN, confidence: 0.95 } : interval(`minute${m}`, values);
     });
     return {
       plan: row.plan,

@@ -8,15 +8,15 @@
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { seededRandom } from '../../balancers/seeded-random.js';
 import { startProxy } from '../../src/app.js';
 import { installAll, startProcessWorker, type ProcessWorker } from '../process-engine/index.js';
-import { seededRandom } from '../runner.js';
 import type { Workload } from '../workload.js';
 import {
   handlerKeysOf, loadExperimentWorkload, ONE_WORKER_ID, planRows, proxyConfigFor, workerIds, workerWeight, workloadFacts,
   type ExperimentParams, type RowPlan,
 } from './plan.js';
-import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData } from './result.js';
+import { runDataOf, type ExperimentResult, type RowResult, type RunData } from './result.js';
 import { sendRow, type ExperimentHooks } from './run.js';
 
 /** The real workers' settings (`--repo`, `--handlers-dir`, ...). */
@@ -152,10 +152,10 @@ export class ProcessExperiment {
         workers: workers.map((w, i) => {
           const s = w.status();
           const b = before[i] ?? s;
-          return workerSummary({
+          return {
             name: s.name, invocations: s.invocations - b.invocations, coldInvocations: s.coldInvocations - b.coldInvocations,
             installs: s.installs - b.installs, evictions: s.evictions - b.evictions, peakRunning: Number.NaN,
-          });
+          };
         }),
         wallSec: (performance.now() - started) / 1000,
       });

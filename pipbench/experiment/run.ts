@@ -4,7 +4,8 @@
 
 import { startProxy } from '../../src/app.js';
 import { MODEL_DEFAULTS } from '../model/index.js';
-import { runWorkload, seededRandom } from '../runner.js';
+import { seededRandom } from '../../balancers/seeded-random.js';
+import { runWorkload } from '../runner.js';
 import type { RequestRecord } from '../stats.js';
 import { sharedHostCpu, startSimulatedWorker, type SimulatedWorker, type SimWorkerStatus } from '../worker.js';
 import type { Workload } from '../workload.js';

@@ -58,7 +58,7 @@ const ZIP_TIME = new Date(1980, 0, 1, 0, 0, 0);
 const FILE_ATTRS = { os: 3, attrs: 0o644 << 16, mtime: ZIP_TIME } as const;
 const FILLER_LINE = 'pipbench filler: compressible bytes that bring the installed size up to the package table\'s\n';
 
-export function validateRepositoryOptions(opts: RepositoryOptions): void {
+function validateRepositoryOptions(opts: RepositoryOptions): void {
   for (const key of ['sizeScale', 'costScale'] as const) {
     const v = opts[key];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${key} must be a positive finite number, got ${v}`);

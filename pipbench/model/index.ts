@@ -253,10 +253,6 @@ export class WorkerModel {
     return this.disk.has(name);
   }
 
-  /**
-   * Installs `name`, or joins the install already under way; `done(byMe)` when
-   * it is on disk.
-   */
   /** @internal Calls `ready` once one of the installSlots is this caller's (at once when one is free). */
   takeInstallSlot(ready: () => void): void {
     if (this.slotsTaken < this.params.installSlots) {
@@ -278,7 +274,7 @@ export class WorkerModel {
     return this.installing.has(name);
   }
 
-  /** @internal */
+  /** @internal Installs `name`, or joins the install already under way; `done(byMe)` when it is on disk. */
   install(name: string, done: (byMe: boolean) => void): void {
     const waiters = this.installing.get(name);
     if (waiters) {
@@ -449,7 +445,7 @@ export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-export function validateParams(p: ModelParams): void {
+function validateParams(p: ModelParams): void {
   const check = (ok: boolean, message: string): void => {
     if (!ok) throw new RangeError(message);
   };

@@ -6,7 +6,7 @@
 // then answers one JSON request a line with one JSON answer a line, until its
 // stdin closes. What the handler prints goes to stderr, never into the protocol.
 
-export const DRIVER_SOURCE = String.raw`
+const DRIVER_SOURCE = String.raw`
 import sys, os, json, time
 
 def one_line(err):

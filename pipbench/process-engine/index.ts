@@ -13,7 +13,7 @@ import { PackageCache, prepareCacheDir } from './package-cache.js';
 import { pipInstall } from './pip.js';
 import { checkPython } from './python.js';
 
-export { ProcessEngine, packageClosure, type ProcessEngineStatus, type ProcessInvocationResult } from './engine.js';
+export type { ProcessEngineStatus, ProcessInvocationResult } from './engine.js';
 
 export interface ProcessWorkerOptions extends ServeOptions, Omit<ProcessEngineSettings, 'python'> {
   /** The interpreter to run (its pip installs); default `python3` from PATH. */

@@ -34,7 +34,7 @@ interface DriverLine {
 }
 
 /** Resident memory of a process in bytes (VmRSS of /proc/<pid>/status), 0 once it is gone. */
-export function residentBytes(pid: number): number {
+function residentBytes(pid: number): number {
   try {
     const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * 1024 : 0;

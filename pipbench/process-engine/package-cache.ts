@@ -52,7 +52,7 @@ export async function prepareCacheDir(dir: string): Promise<void> {
   }
 }
 
-export async function folderBytes(dir: string): Promise<number> {
+async function folderBytes(dir: string): Promise<number> {
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);

@@ -11,9 +11,10 @@
 // placement and seed give the same records.
 
 import { createBalancer, type LambdaInfo } from '../../balancers/index.js';
-import { seededRandom as policyRandom } from '../../balancers/seeded-random.js';
+import { seededRandom as uniformStream } from '../../balancers/seeded-random.js';
 import { Scheduler } from '../../src/admission.js';
-import { loadConfig, type ProxyConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
+import { tableOptions } from '../../src/control-plane.js';
 import { readPackageTable, type PackageTable } from '../../src/packages.js';
 import { Lease, type LeaseOwner, type Rejection } from '../../src/lease.js';
 import { Registry } from '../../src/registry.js';
@@ -25,7 +26,7 @@ import {
 import { runDataOf, workerSummary, type ExperimentResult, type RowResult, type RunData, type StaticSearch } from '../experiment/result.js';
 import { createCpu, MODEL_DEFAULTS, WorkerModel, type ModelParams } from '../model/index.js';
 import { seededRandom as streamRandom, type Random } from '../random.js';
-import { createHandlerPicker, DRAIN_TIMEOUT_ERROR, seededRandom as runnerRandom } from '../runner.js';
+import { createHandlerPicker, DRAIN_TIMEOUT_ERROR } from '../runner.js';
 import type { RequestRecord } from '../stats.js';
 import { searchStaticAssignment, staticBalancer, largestWorker, routingKeyOf, type StaticAssignment } from './static-assignment.js';
 import { VirtualClock } from './virtual-clock.js';
@@ -99,10 +100,6 @@ export function arrivalTimes(pattern: ArrivalPattern, waitMs: number, durationMs
   return out;
 }
 
-function tableOptions(c: ProxyConfig): { connectionsPerWorker: number; failTimeoutMs: number; ejectionMaxMs: number; healthFall: number; healthRise: number } {
-  return { connectionsPerWorker: c.connectionsPerWorker, failTimeoutMs: c.failTimeoutMs, ejectionMaxMs: c.ejectionMaxMs, healthFall: c.healthFall, healthRise: c.healthRise };
-}
-
 interface Slot {
   handler: string;
   sentMs: number;
@@ -134,10 +131,11 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
   if (routesByTable(plan) !== (assignment !== undefined)) throw new Error(`row ${plan.id}: ${assignment === undefined ? 'a reference row that routes by a table needs one' : 'only a reference row routes by a fixed table'}`);
   const balancer = assignment !== undefined
     ? staticBalancer(assignment, ids)
-    : createBalancer(config.balancer, config.policy, { random: policyRandom(seed * 7919 + placementSeed + 1), now: () => clock.now(), packageCost });
+    : createBalancer(config.balancer, config.policy, { random: uniformStream(seed * 7919 + placementSeed + 1), now: () => clock.now(), packageCost });
   const table = new WorkerTable(balancer, clock, tableOptions(config));
   const scheduler = new Scheduler(table, clock, { queueLimit: config.queueLimit, workerQueueLimit: config.workerQueueLimit, queueTimeoutMs: config.queueTimeoutMs });
-  const workers = table.add(config.workers);
+  // The workers a proxy starts with are trusted, not held until their first status check.
+  const workers = table.add(config.workers, false);
   // Workers on one host share its CPU; the pooled bound is one worker with all of it.
   const hostCpu = params.hostCores !== undefined && plan.bound !== 'pooled' ? createCpu(clock, MODEL_DEFAULTS.cpu, params.hostCores) : undefined;
   const models = new Map<Worker, WorkerModel>(workers.map((w, i) => [w, new WorkerModel(workload, clock, { ...modelParamsFor(params, plan, i), ...setup.model }, `worker${i + 1}`, hostCpu)]));
@@ -158,7 +156,7 @@ export function simulateRun(setup: SimulationSetup, plan: RowPlan, placementSeed
   };
   if (config.healthIntervalMs > 0) for (const [w, model] of models) clock.setTimer(0, () => poll(w, model));
 
-  const pick = createHandlerPicker(workload.handlers, params.choice ?? { kind: 'uniform' }, runnerRandom(seed));
+  const pick = createHandlerPicker(workload.handlers, params.choice ?? { kind: 'uniform' }, uniformStream(seed));
   const send = (handler: string, onAnswer?: () => void): void => {
     const slot: Slot = { handler, sentMs: clock.now(), doneMs: Number.NaN, status: 0, worker: '', error: '' };
     slots.push(slot);

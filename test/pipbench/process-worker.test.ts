@@ -299,7 +299,7 @@ async function tests(): Promise<void> {
       [['--engine', 'process', '--registry', registry, '--repo', fixture.repo, '--handlers', incomplete, '--cache', join(fixture.dir, 'c')], /has no .*lambda_func\.py/],
       [[...base, '--cache', join(fixture.dir, 'c'), '--time-scale', '0.1'], /--time-scale is a flag of the model engine/],
       [['--registry', registry, '--repo', fixture.repo], /--repo is a flag of the process engine/],
-      [['--registry', registry, '--engine', 'docker'], /--engine must be model or process/],
+      [['--registry', registry, '--engine', 'docker'], /--engine must be one of model, process/],
       [[...base, '--cache', join(fixture.dir, 'c'), '--cpus', '0'], /--cpus must be greater than 0/],
     ];
     for (const [argv, message] of cases) {

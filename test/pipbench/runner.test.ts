@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createHandlerPicker, formatRecordsCsv, formatRecordsJsonl,
-  rotationWindow, rotationWindowSize, runWorkload, seededRandom, DRAIN_TIMEOUT_ERROR,
+  rotationWindow, rotationWindowSize, runWorkload, DRAIN_TIMEOUT_ERROR,
 } from '../../pipbench/runner.js';
+import { seededRandom } from '../../balancers/seeded-random.js';
 import { main as runMain } from '../../pipbench/commands/run.js';
 import { parseRotationSlice } from '../../pipbench/commands/support.js';
 import { formatTextLog, parseTextLog, TextLogParseError } from '../../pipbench/textlog.js';
