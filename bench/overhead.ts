@@ -15,6 +15,7 @@ import { parseFlags, parseNumberFlag, shellQuote, UsageError } from '../pipbench
 import { cpuTimes, freePort, peakRssMiB, readBenchSettings, startChild, stopChild, tempFolder, waitForLine, waitForPort, type Child } from './children.js';
 import { runLoad } from './load.js';
 import { findNginx, pinned, startNginx, type NginxBalance, type NginxInstall } from './nginx.js';
+import { percentile } from '../pipbench/stats.js';
 import { markdownTable, medianRows, nodeProxyComparison, roundRatioTable, roundRatiosVsNginx, roundRatiosVsNodeProxy, textTable, withRatios, type NodeProxyComparison, type Row, type TargetKind, type TargetSpec } from './overhead-report.js';
 
 const REPRODUCE = 'npx tsc -p tsconfig.json && node dist/bench/overhead.js';
@@ -378,13 +379,19 @@ interface Machine {
   readonly references: string;
 }
 
-/** Two processes against one, and warmroute's two against nginx's two, where both rows were measured. */
-function processLines(rows: ReturnType<typeof withRatios>, settings: Settings): string {
-  const rate = (name: string): number | undefined => rows.find((r) => r.target === name && r.status === 'measured')?.load?.requestsPerSec;
-  const ratio = (a: string, b: string): string | undefined => {
+/** Two processes against one, and warmroute's two against nginx's two, where both rows were measured; with rounds, paired within each round. */
+export function processLines(rounds: readonly (readonly Row[])[], settings: Settings): string {
+  const ratioIn = (rows: readonly Row[], a: string, b: string): number | undefined => {
+    const rate = (name: string): number | undefined => rows.find((r) => r.target === name && r.status === 'measured')?.load?.requestsPerSec;
     const x = rate(a);
     const y = rate(b);
-    return x === undefined || y === undefined || y === 0 ? undefined : `${(x / y).toFixed(2)}x`;
+    return x === undefined || y === undefined || y === 0 ? undefined : x / y;
+  };
+  const ratio = (a: string, b: string): string | undefined => {
+    const values = rounds.map((rows) => ratioIn(rows, a, b)).filter((v): v is number => v !== undefined).sort((x, y) => x - y);
+    if (values.length === 0) return undefined;
+    const median = `${percentile(values, 50).toFixed(2)}x`;
+    return values.length === 1 ? median : `${median} (median of ${values.length} rounds; ${values.map((v) => `${v.toFixed(2)}x`).join(', ')})`;
   };
   const lines = [
     ['warmroute-rr-2 / warmroute-rr (scaling of warmroute from 1 to 2 processes)', ratio('warmroute-rr-2', 'warmroute-rr')],
@@ -395,7 +402,7 @@ function processLines(rows: ReturnType<typeof withRatios>, settings: Settings): 
   const pinning = settings.proxyCpus === undefined && settings.loadCpus === undefined
     ? 'Nothing was pinned: the proxy processes, the load generator and the upstream workers share every core.'
     : `Pinned with taskset: the proxies to CPU(s) ${settings.proxyCpus ?? '(any)'}, the load generator (autocannon, in this process) and the upstream workers to CPU(s) ${settings.loadCpus ?? '(any)'}.`;
-  return `\nProcesses (req/s ratios of this run). ${pinning}\n\n${lines.map(([what, r]) => `- ${what}: ${r}`).join('\n')}\n`;
+  return `\nProcesses (req/s ratios, both sides from the same round). ${pinning}\n\n${lines.map(([what, r]) => `- ${what}: ${r}`).join('\n')}\n`;
 }
 
 /** Each warmroute row's req/s against the faster of node-reply-from and node-http-proxy, where they were measured. */
@@ -427,7 +434,7 @@ function markdown(rows: ReturnType<typeof withRatios>, settings: Settings, machi
 Command: \`${command}\` (the npm script \`bench:overhead\` builds first and runs the same)
 
 ${markdownTable(rows)}
-${nodeProxyLines(nodeProxyComparison(rows))}${processLines(rows, settings)}${roundLines(rounds)}
+${nodeProxyLines(nodeProxyComparison(rows))}${processLines(rounds, settings)}${roundLines(rounds)}
 Each target got ${settings.warmupSec > 0 ? `${settings.warmupSec} s of unmeasured warm-up, then ` : ''}${settings.durationSec} s of
 closed-loop load from autocannon: ${settings.connections} keep-alive connections, one request
 outstanding on each, \`POST /runLambda/${FUNCTION_NAME}\` with a ${Buffer.byteLength(REQUEST_BODY)}-byte JSON body. The upstream

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { findNginx, nginxConfig } from '../../bench/nginx.js';
+import { processLines } from '../../bench/overhead.js';
 import { medianRows, nodeProxyComparison, roundRatiosVsNginx, roundRatiosVsNodeProxy, withRatios, type NodeProxyComparison, type Row } from '../../bench/overhead-report.js';
 import { percentile } from '../../pipbench/stats.js';
 import { noneAlive, runBenchScript, type BenchRun } from '../fixtures/bench-run.js';
@@ -232,4 +233,24 @@ t.test('--rounds: each row is the run with the median req/s; ratios are paired w
   t.equal(summary.rounds.vsBestNodeProxy[0]!.perRound.length, 2);
   t.match(run.stdout, /round 2 of 2\n\s+node-http-proxy[\s\S]*warmroute-rr[\s\S]*direct/, 'the second round runs the targets in reverse');
   t.match(readFileSync(join(out, 'summary.md'), 'utf8'), /Rounds: 2[\s\S]*\| target \| round 1 \| round 2 \| median \| min \| max \|/);
+});
+
+t.test('two processes against one and against nginx\'s two: ratios paired within each round, then the median', async (t) => {
+  const load = (rps: number): Row['load'] => ({
+    durationSec: 1, responses: rps, requestsPerSec: rps, latencyMeanMs: 1, latencyP50Ms: 1, latencyP99Ms: 1, latencyMaxMs: 1, errors: 0, timeouts: 0, non2xx: 0,
+  });
+  const round = (rr: number, rr2: number, nginx: number, nginx2: number): Row[] => [
+    { target: 'nginx-rr', kind: 'nginx', policy: 'round-robin', status: 'measured', load: load(nginx) },
+    { target: 'warmroute-rr', kind: 'warmroute', policy: 'round-robin', status: 'measured', load: load(rr) },
+    { target: 'nginx-rr-2', kind: 'nginx', policy: 'round-robin', status: 'measured', load: load(nginx2) },
+    { target: 'warmroute-rr-2', kind: 'warmroute', policy: 'round-robin', status: 'measured', load: load(rr2) },
+  ];
+  const settings = { proxyCpus: undefined, loadCpus: undefined } as unknown as Parameters<typeof processLines>[1];
+  // Medians of each target alone would give 800 / 1000 = 0.80x; the rounds' own ratios are 0.50, 0.90 and 1.00.
+  const text = processLines([round(1000, 500, 2000, 1000), round(800, 900, 1000, 1000), round(700, 800, 1000, 800)], settings);
+  t.match(text, /warmroute-rr-2 \/ nginx-rr-2 \(two processes each\): 0\.90x \(median of 3 rounds; 0\.50x, 0\.90x, 1\.00x\)/);
+  t.match(text, /warmroute-rr-2 \/ warmroute-rr [^:]*: 1\.13x \(median of 3 rounds; 0\.50x, 1\.13x, 1\.14x\)/);
+  t.match(text, /Nothing was pinned/);
+  t.match(processLines([round(1000, 500, 2000, 1000)], settings), /two processes each\): 0\.50x\n/, 'one round: its ratio alone');
+  t.equal(processLines([round(1000, 500, 2000, 1000).slice(0, 2)], settings), '', 'no two-process row, no lines');
 });
