@@ -6,7 +6,6 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { main as workerMain } from '../../pipbench/commands/worker.js';
 import { cpuHierarchy } from '../../pipbench/process-engine/cgroup.js';
@@ -14,6 +13,7 @@ import { startProcessWorker, type ProcessInvocationResult, type ProcessWorker, t
 import { captureIO } from '../fixtures/capture-io.js';
 import { pythonAbsence, writeTinyRepo, type TinyRepo } from '../fixtures/python-repo.js';
 import { alive } from '../fixtures/alive.js';
+import { until } from '../fixtures/end-to-end.js';
 
 const absent = pythonAbsence();
 if (absent) {
@@ -26,13 +26,6 @@ if (absent) {
   await tests();
 }
 
-async function until(what: string, condition: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 interface Answer {
   status: number;
@@ -145,7 +138,7 @@ async function tests(): Promise<void> {
     const { worker, cache } = await start(t, { cacheBytes: 300_000 });
     const release = join(fixture.dir, 'release-holder');
     const held = ok(worker, 'holder', { until: release });
-    await until('the holder to run', () => worker.status().interpreters === 1 && worker.status().installing === 0);
+    await until(() => worker.status().interpreters === 1 && worker.status().installing === 0, 'the holder to run', 60_000);
     const other = await ok(worker, 'big2');
     t.same(other.coldPackages, ['big2']);
     t.ok(existsSync(join(cache, 'big1')), 'big1 stays while the holder uses it');
@@ -163,7 +156,7 @@ async function tests(): Promise<void> {
     t.equal(first.interpreter, 'started');
     t.equal(second.interpreter, 'started');
     t.not(first.pid, second.pid);
-    await until('the first interpreter to exit', () => !alive(first.pid));
+    await until(() => !alive(first.pid), 'the first interpreter to exit', 60_000);
     t.equal(worker.status().interpreters, 0);
     t.equal(worker.status().interpreterEvictions, 2);
   });
@@ -202,7 +195,7 @@ async function tests(): Promise<void> {
     const { worker } = await start(t, { importCacheBytes: 512 * 2 ** 20 });
     const idle = await ok(worker, 'plain');
     const pending = post(worker, 'sleeper').then((a) => a.status, () => 'connection closed');
-    await until('the sleeper to run', () => worker.status().childPids.length === 2 && worker.status().interpreters === 2);
+    await until(() => worker.status().childPids.length === 2 && worker.status().interpreters === 2, 'the sleeper to run', 60_000);
     const pids = worker.status().childPids;
     t.ok(pids.includes(idle.pid));
     t.ok(pids.every(alive));
@@ -318,7 +311,7 @@ async function tests(): Promise<void> {
     const argv = ['--engine', 'process', '--registry', registry, '--repo', fixture.repo, '--handlers', fixture.handlers, '--cache', join(fixture.dir, 'cli-cache'), '--import-cache-mb', '100', '--name', 'cli-p'];
     let exited = false;
     const exit = workerMain(argv, io).finally(() => { exited = true; });
-    await until('the worker to listen', () => io.out().includes('listening') || exited);
+    await until(() => io.out().includes('listening') || exited, 'the worker to listen', 60_000);
     t.notOk(exited, `still running after start (${io.err()})`);
     t.match(io.out(), /cli-p listening on http:\/\/\S+ \(process engine/);
     const url = /listening on (http:\/\/\S+)/.exec(io.out())?.[1] as string;
@@ -349,7 +342,7 @@ async function tests(): Promise<void> {
       child.stderr?.on('data', (c: Buffer) => { out += c.toString(); });
       let ended = false;
       void exited.then(() => { ended = true; });
-      await until('the CLI worker to listen', () => out.includes('listening') || ended);
+      await until(() => out.includes('listening') || ended, 'the CLI worker to listen', 60_000);
       const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
       if (url === undefined) throw new Error(`the CLI worker did not start: ${out}`);
       return { child, url, exited };
@@ -370,7 +363,7 @@ async function tests(): Promise<void> {
     const orphan = await interpreterOf(killed.url);
     killed.child.kill('SIGKILL');
     t.equal(await killed.exited, 'SIGKILL');
-    await until('the interpreter of the killed worker to die', () => !alive(orphan), 10_000);
+    await until(() => !alive(orphan), 'the interpreter of the killed worker to die', 10_000);
     t.notOk(alive(orphan), 'the kernel killed it with its parent');
   });
 }

@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import t, { type Test } from 'tap';
 import { Agent, request } from 'undici';
 import type { RunningProxy } from '../../src/app.js';
+import { until } from '../fixtures/end-to-end.js';
 import { startFaultWorker, type FaultMode, type FaultWorker } from '../fixtures/fault-worker.js';
 import { tcpSockets } from '../fixtures/proc-net.js';
 import { inBatches, startTestProxy } from '../fixtures/servers.js';
@@ -58,14 +59,6 @@ function census(proxyPort: number, workerPorts: readonly number[]): Census {
   return c;
 }
 
-/** Resolves once `check` holds, re-testing it every few ms; fails after `limitMs` naming what it waited for. */
-async function until(check: () => boolean, what: string, limitMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 // ---------------------------------------------------------------- a proxy in front of fault workers
 

@@ -8,6 +8,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import type { RunningProxy } from '../../src/app.js';
 import { checkParserClass, HTTPParser } from '../../src/http-parser.js';
+import { until } from '../fixtures/end-to-end.js';
 import { invoke, startTestProxy, startTestWorker } from '../fixtures/servers.js';
 
 /** A request as the raw worker read it. */
@@ -105,14 +106,6 @@ async function proxyFor(t: Test, worker: { url: string }, config: Record<string,
   return proxy;
 }
 
-/** Resolves once `check` holds; fails naming what it waited for. */
-async function until(check: () => boolean, what: string, limitMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function errorsOf(proxy: RunningProxy): Record<string, number> {
   return Object.fromEntries(proxy.table.get('w')!.errors);

@@ -7,8 +7,8 @@
 # Run from the project root after `npm run build`: bash results/bench-overhead/spread/probe.sh RUNS [bench flags]
 set -u
 runs=${1:-6}; shift || true
-out=${OUT:-/tmp/warmroute-spread}
-mkdir -p "$out"
+# OUT keeps the runs and perf data for reading afterwards; without it they go to a temporary folder removed at exit.
+if [ -n "${OUT:-}" ]; then out=$OUT; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 for i in $(seq 1 "$runs"); do
   nice -n -10 node dist/bench/overhead.js --targets warmroute-rr "$@" --out "$out/run-$i" > /dev/null 2>&1 &
   bench=$!
