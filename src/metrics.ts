@@ -27,26 +27,30 @@ export const DURATION_BUCKETS = [
  */
 interface WorkerMetrics {
   duration: HistogramSeries<'worker'> | undefined;
-  byStatus: Map<number, Counter.Internal> | undefined;
+  /** Answers by HTTP status (`warmroute_requests_total`, listed at scrape time). */
+  byStatus: Map<number, { count: number }> | undefined;
   upstreamErrors: Map<string, Counter.Internal> | undefined;
   /** How often the worker moved to each health state (`warmroute_health_transitions_total`, listed at scrape time). */
   transitions: Map<string, number> | undefined;
 }
 
 const decisions: readonly Decision[] = ['home', 'spill', 'wait', 'shared', 'direct'];
+type Held = 'all' | 'key' | 'miss';
+const helds: readonly Held[] = ['all', 'key', 'miss'];
 
 /** Every metric the proxy exports, on a registry of its own (many proxies can live in one process). */
 export class ProxyMetrics implements TableListener {
   readonly registry = new Registry();
-  private readonly requests: Counter<'worker' | 'code'>;
   private readonly duration: ListedHistogram<'worker'>;
   /** The one series of the unlabelled wait histogram. */
   private readonly wait: HistogramSeries<never>;
   private readonly errors: Counter<'code'>;
   private readonly upstream: Counter<'worker' | 'reason'>;
   private readonly retries: Counter;
-  private readonly decisionChildren = new Map<Decision, Counter.Internal>();
-  private readonly affinity: { key: Counter.Internal; all: Counter.Internal; miss: Counter.Internal };
+  // Counted on every request as plain numbers and listed at scrape time: a bound
+  // prom-client child still hashes and checks its labels on every inc().
+  private readonly decisionCounts: Record<Decision, number> = { home: 0, spill: 0, wait: 0, shared: 0, direct: 0 };
+  private readonly affinityCounts: Record<Held, number> = { all: 0, key: 0, miss: 0 };
   private readonly perWorker = new Map<Worker, WorkerMetrics>();
   private readonly errorChildren = new Map<string, Counter.Internal>();
   /** The per-worker metrics of the scrape under way take turns, one per event-loop turn. */
@@ -55,12 +59,13 @@ export class ProxyMetrics implements TableListener {
 
   constructor(table: WorkerTable, scheduler: () => Scheduler) {
     const registers = [this.registry];
-    this.requests = new Counter({
+    new ListedCounter({
       name: 'warmroute_requests_total',
       help: 'Invocations answered by a worker, by worker and HTTP status',
       labelNames: ['worker', 'code'] as const,
       registers,
-    });
+      aggregator: 'sum',
+    }, () => this.statusCounts(), this.turn);
     // Both histograms are observed on every request: their series are plain arrays (ListedHistogram).
     this.duration = new ListedHistogram({
       name: 'warmroute_request_duration_seconds',
@@ -100,20 +105,20 @@ export class ProxyMetrics implements TableListener {
       // Every process of a proxy sees the same changes: across processes they count once.
       aggregator: 'max',
     }, () => this.transitionCounts(), this.turn);
-    const decisionCounter = new Counter({
+    new ListedCounter({
       name: 'warmroute_decisions_total',
       help: 'Placements by outcome: home (the policy\'s preferred worker), spill (elsewhere, home loaded), wait (queued for a chosen full worker), shared (waited for any connection), direct (policy without a home)',
       labelNames: ['outcome'] as const,
       registers,
-    });
-    for (const d of decisions) this.decisionChildren.set(d, decisionCounter.labels(d));
-    const affinity = new Counter({
+      aggregator: 'sum',
+    }, () => decisions.map((outcome) => ({ labels: { outcome }, value: this.decisionCounts[outcome] })), this.turn);
+    new ListedCounter({
       name: 'warmroute_package_affinity_total',
       help: 'Dispatches of functions with packages, by what the chosen worker held: all (every package), key (the routing key, not all), miss (not the key)',
       labelNames: ['held'] as const,
       registers,
-    });
-    this.affinity = { all: affinity.labels('all'), key: affinity.labels('key'), miss: affinity.labels('miss') };
+      aggregator: 'sum',
+    }, () => helds.map((held) => ({ labels: { held }, value: this.affinityCounts[held] })), this.turn);
 
     // Across the processes of one proxy, counts of requests add up ('sum', prom-client's default);
     // facts about a worker that every process shares (routable, weight) do not ('max').
@@ -152,7 +157,6 @@ export class ProxyMetrics implements TableListener {
   removed(w: Worker): void {
     const m = this.perWorker.get(w);
     if (!m) return;
-    for (const code of m.byStatus?.keys() ?? []) this.requests.remove(w.id, String(code));
     for (const reason of m.upstreamErrors?.keys() ?? []) this.upstream.remove(w.id, reason);
     this.perWorker.delete(w);
     if (m.duration !== undefined) this.duration.forget(m.duration);
@@ -167,6 +171,12 @@ export class ProxyMetrics implements TableListener {
     m.transitions.set(to, (m.transitions.get(to) ?? 0) + 1);
   }
 
+  private statusCounts(): SeriesValue<'worker' | 'code'>[] {
+    const values: SeriesValue<'worker' | 'code'>[] = [];
+    for (const [w, m] of this.perWorker) for (const [code, c] of m.byStatus ?? []) values.push({ labels: { worker: w.id, code: String(code) }, value: c.count });
+    return values;
+  }
+
   private transitionCounts(): SeriesValue<'worker' | 'to'>[] {
     const values: SeriesValue<'worker' | 'to'>[] = [];
     for (const [w, m] of this.perWorker) for (const [to, count] of m.transitions ?? []) values.push({ labels: { worker: w.id, to }, value: count });
@@ -176,12 +186,20 @@ export class ProxyMetrics implements TableListener {
   /** A lease was dispatched to `w` after waiting `waitSeconds`. */
   dispatched(lease: Lease, w: Worker, waitSeconds: number): void {
     this.wait.observe(waitSeconds);
-    this.decisionChildren.get(lease.decision)!.inc();
+    this.decisionCounts[lease.decision]++;
     const pkgs = lease.fn.packages;
     if (pkgs.length === 0) return;
-    if (!w.packages.has(pkgs[0]!)) return this.affinity.miss.inc();
-    for (let i = 1; i < pkgs.length; i++) if (!w.packages.has(pkgs[i]!)) return this.affinity.key.inc();
-    this.affinity.all.inc();
+    if (!w.packages.has(pkgs[0]!)) {
+      this.affinityCounts.miss++;
+      return;
+    }
+    for (let i = 1; i < pkgs.length; i++) {
+      if (!w.packages.has(pkgs[i]!)) {
+        this.affinityCounts.key++;
+        return;
+      }
+    }
+    this.affinityCounts.all++;
   }
 
   /** A worker answered (any status) after `seconds`. */
@@ -189,12 +207,9 @@ export class ProxyMetrics implements TableListener {
     const m = this.seriesOf(w);
     if (!m) return; // removed while the request ran
     m.byStatus ??= new Map();
-    let counter = m.byStatus.get(status);
-    if (!counter) {
-      counter = this.requests.labels(w.id, String(status));
-      m.byStatus.set(status, counter);
-    }
-    counter.inc();
+    const cell = m.byStatus.get(status);
+    if (cell === undefined) m.byStatus.set(status, { count: 1 });
+    else cell.count++;
     m.duration ??= this.duration.seriesFor({ worker: w.id });
     m.duration.observe(seconds);
   }

@@ -13,6 +13,7 @@ import type { ProxyControl } from './control.js';
 import { clientErrorAnswer, errorBody, errorStatus, type ErrorCode } from './errors.js';
 import { bodyTimeout, bufferedBodyBytes, invocationTarget } from './ingress.js';
 import { Exchange } from './proxy.js';
+import { writeJoined } from './joined-write.js';
 import { HeadState, MAX_FAST_HEAD_BYTES, RequestHead } from './request-head.js';
 import { parseFunctionName } from './route.js';
 
@@ -36,8 +37,6 @@ export function sweepPeriod(shortestMs: number): number {
 const KEEP_ALIVE_GRACE_MS = 1000;
 /** Bytes of pipelined requests held while one is answered; beyond, the socket is paused (as node:http does). */
 const MAX_PIPELINED_BYTES = MAX_FAST_HEAD_BYTES + bufferedBodyBytes;
-/** Answers with a first body chunk up to this size go out as one copied buffer; larger ones as two writes in one writev. */
-const COPY_BELOW_BYTES = 16 * 1024;
 
 /** Where a connection is. */
 const enum Phase {
@@ -311,20 +310,7 @@ class RawConnection implements ClientSide {
       this.pendingHead = undefined;
       // Head and first bytes in one write; chunk framing around each chunk.
       const before = this.chunked ? `${head ?? ''}${chunk.length.toString(16)}\r\n` : head!;
-      const after = this.chunked ? 2 : 0;
-      if (chunk.length < COPY_BELOW_BYTES) {
-        const out = Buffer.allocUnsafe(before.length + chunk.length + after);
-        out.write(before, 0, 'latin1');
-        chunk.copy(out, before.length);
-        if (after !== 0) out.write('\r\n', out.length - 2, 'latin1');
-        flowing = socket.write(out);
-      } else {
-        socket.cork();
-        socket.write(before, 'latin1');
-        flowing = socket.write(chunk);
-        if (after !== 0) flowing = socket.write('\r\n', 'latin1');
-        socket.uncork();
-      }
+      flowing = writeJoined(socket, before, chunk, this.chunked ? '\r\n' : '');
     }
     return flowing;
   }

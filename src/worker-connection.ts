@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { SecureContext, connect as TlsConnect } from 'node:tls';
+import { writeJoined } from './joined-write.js';
 import { HTTPParser, type NativeParser } from './http-parser.js';
 
 export interface UpstreamTimeouts {
@@ -177,10 +178,7 @@ export class WorkerConnection {
     if (body === null) {
       socket.write(expectsPayload(method) ? `${head}content-length: 0\r\n\r\n` : `${head}\r\n`, 'latin1');
     } else if (Buffer.isBuffer(body)) {
-      socket.cork();
-      socket.write(`${head}content-length: ${body.length}\r\n\r\n`, 'latin1');
-      socket.write(body);
-      socket.uncork();
+      writeJoined(socket, `${head}content-length: ${body.length}\r\n\r\n`, body, '');
     } else {
       this.chunked = length === undefined;
       socket.write(`${head}${this.chunked ? 'transfer-encoding: chunked' : `content-length: ${length!}`}\r\n\r\n`, 'latin1');
@@ -314,14 +312,11 @@ export class WorkerConnection {
   }
 
   private readonly onBodyData = (chunk: Buffer): void => {
+    if (chunk.length === 0) return; // framed chunked, it would end the body
     const socket = this.socket;
     let more: boolean;
     if (this.chunked) {
-      socket.cork();
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      more = socket.write('\r\n', 'latin1');
-      socket.uncork();
+      more = writeJoined(socket, `${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
     } else {
       more = socket.write(chunk);
     }
