@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { balancerNames, createBalancer } from '../balancers/index.js';
 import { seededRandom } from '../balancers/seeded-random.js';
 import { shellQuote } from '../pipbench/commands/support.js';
+import { percentile, sortedAscending } from '../pipbench/stats.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../balancers/types.js';
 
 const REPRODUCE = 'npm run bench:picks';
@@ -206,12 +207,6 @@ const timers: Readonly<Record<TimerKind, Timer>> = {
   wall: () => Number(process.hrtime.bigint()),
 };
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 /** A router warmed up and its batch sized: `batch()` routes one timed batch and returns ns per request. */
 interface Timed {
   batch(): number;
@@ -295,8 +290,8 @@ function benchmark(variants: readonly Variant[], sizes: readonly number[], timin
         fullSamples.push(ns);
         picks.push(ns - base.batch());
       }
-      const fullNs = median(fullSamples);
-      const nsPerPick = Math.max(0, median(picks));
+      const fullNs = percentile(sortedAscending(fullSamples), 50);
+      const nsPerPick = Math.max(0, percentile(sortedAscending(picks), 50));
       const waitedShare = router.routed > 0 ? router.waited / router.routed : 0;
       results.push({
         policy: variant.label,

@@ -37,7 +37,7 @@ export interface ProxyConfig {
   workerCaFile: string;
   connectionsPerWorker: number;
   connectTimeoutMs: number;
-  /** Further workers tried after a connect failure (nothing sent); never one already tried. */
+  /** Further workers tried after a connect or TLS handshake failure (nothing sent); never one already tried. */
   connectRetries: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -151,7 +151,7 @@ const fixedRules: Record<FixedKey, KeyRule> = {
   workerCaFile: { doc: "Path of a PEM bundle of the CAs trusted for https workers (their connections and status polls), added to Node's bundled CAs, relative to the config file; read at start and at each reload; empty: Node's default CAs.", default: '', text: 'text', path: true, parse: text('a file path', noControl) },
   connectionsPerWorker: { doc: `Connection limit of each worker (requests it runs at once), 1 to ${MAX_CONNECTIONS}; a worker object's "connections" overrides it.`, default: 10, text: 'number', parse: integer(1, MAX_CONNECTIONS) },
   connectTimeoutMs: { doc: 'Upstream connect timeout.', default: 5000, text: 'number', parse: millis() },
-  connectRetries: { doc: 'Further workers tried after a connect failure (nothing was sent), never one already tried; 0: none.', default: 3, text: 'number', parse: integer(0, 100) },
+  connectRetries: { doc: 'Further workers tried after a connect or TLS handshake failure (nothing was sent), never one already tried; 0: none.', default: 3, text: 'number', parse: integer(0, 100) },
   headersTimeoutMs: { doc: 'Time allowed for a worker to send response headers (cold starts can take minutes).', default: 300_000, text: 'number', parse: millis() },
   bodyTimeoutMs: { doc: 'Longest pause allowed between response body chunks.', default: 300_000, text: 'number', parse: millis() },
   responseTimeoutMs: { doc: 'Total deadline of one worker response, headers and body; 0: none.', default: 900_000, text: 'number', parse: millis('none') },

@@ -88,13 +88,13 @@ export class ProxyMetrics implements TableListener {
     });
     this.upstream = new Counter({
       name: 'warmroute_upstream_errors_total',
-      help: 'Worker failures by worker and reason (connect_failed, connect_timeout, reset, headers_timeout, body_timeout, response_timeout, protocol_error, status_5xx)',
+      help: 'Worker failures by worker and reason (connect_failed, connect_timeout, tls, reset, headers_timeout, body_timeout, response_timeout, protocol_error, status_5xx)',
       labelNames: ['worker', 'reason'] as const,
       registers,
     });
     this.retries = new Counter({
       name: 'warmroute_retries_total',
-      help: 'Requests retried on another worker after a connect failure',
+      help: 'Requests retried on another worker after a connect or TLS handshake failure',
       registers,
     });
     new ListedCounter({

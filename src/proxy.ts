@@ -23,6 +23,9 @@ const connectFailures = new Set([
   'ECONNREFUSED', 'WR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL',
 ]);
 
+/** Failure reasons that mean none of the request reached the worker: the request may go to another worker. */
+const unsentReasons = new Set(['connect_failed', 'connect_timeout', 'tls']);
+
 const timeouts = new Set(['WR_HEADERS_TIMEOUT', 'WR_BODY_TIMEOUT', 'WR_CONNECT_TIMEOUT', 'WR_RESPONSE_TIMEOUT']);
 
 /** The worker closed or reset the connection mid-answer (src/worker-connection.ts names its own codes). */
@@ -39,7 +42,7 @@ export interface ForwardSettings {
   readonly queueTimeoutMs: number;
   /** The whole request body must arrive within this, from the request's start. */
   readonly clientBodyTimeoutMs: number;
-  /** Further workers tried after a connect failure (nothing was sent); never one already tried. */
+  /** Further workers tried after a connect or TLS handshake failure (nothing was sent); never one already tried. */
   readonly connectRetries: number;
 }
 
@@ -201,13 +204,14 @@ class ResponseTimeout extends Error {
 }
 
 /** Why a worker failed, as metrics and `/status` count it. */
-function failureReason(code: string): string {
+function failureReason(code: string, tlsHandshakeFailed: boolean): string {
+  if (tlsHandshakeFailed) return 'tls';
   if (connectFailures.has(code)) return code === 'WR_CONNECT_TIMEOUT' ? 'connect_timeout' : 'connect_failed';
   if (code === 'WR_HEADERS_TIMEOUT') return 'headers_timeout';
   if (code === 'WR_BODY_TIMEOUT') return 'body_timeout';
   if (code === 'WR_RESPONSE_TIMEOUT') return 'response_timeout';
   if (resets.has(code)) return 'reset';
-  // HPE_* (llhttp's parse errors), an unasked upgrade, TLS failures, a connection the proxy cut.
+  // HPE_* (llhttp's parse errors), an unasked upgrade, TLS failures after the handshake, a connection the proxy cut.
   return 'protocol_error';
 }
 
@@ -253,7 +257,7 @@ export class Exchange implements LeaseOwner, ClientEvents, ResponseHandler {
   private readonly headers: string[];
   private status = 0;
   private bytes = 0;
-  /** Connect failures retried on another worker. */
+  /** Connect and TLS handshake failures retried on another worker. */
   private retries = 0;
   private clientGone = false;
   private finished = false;
@@ -372,7 +376,7 @@ export class Exchange implements LeaseOwner, ClientEvents, ResponseHandler {
     this.end({ worker });
   }
 
-  onResponseError(_controller: WorkerConnection | undefined, err: Error): void {
+  onResponseError(controller: WorkerConnection | undefined, err: Error): void {
     const worker = this.endAttempt();
     const { table, metrics, log, settings } = this.ctx;
     const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -383,7 +387,7 @@ export class Exchange implements LeaseOwner, ClientEvents, ResponseHandler {
     if (this.streamed?.tooLarge) {
       return this.end({ worker, error: 'body_too_large', message: `request body exceeds the limit of ${settings.maxBodyBytes} bytes`, headers: { connection: 'close' } });
     }
-    const reason = failureReason(code);
+    const reason = failureReason(code, controller?.tlsHandshakeFailed ?? false);
     worker.countError(reason);
     metrics.upstreamError(worker, reason);
     table.eject(worker, code || err.message);
@@ -398,11 +402,11 @@ export class Exchange implements LeaseOwner, ClientEvents, ResponseHandler {
       log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code || err.message }, 'worker response broke off');
       return this.end({ worker, error: 'worker_failed', cut: true });
     }
-    if (connectFailures.has(code) && this.retries < settings.connectRetries && !(this.streamed?.started ?? false)) {
+    if (unsentReasons.has(reason) && this.retries < settings.connectRetries && !(this.streamed?.started ?? false)) {
       // Nothing reached the worker: another one may be tried, never one already tried.
       this.retries++;
       metrics.retried();
-      log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code, retry: this.retries }, 'connect failed; retrying on another worker');
+      log.warn({ worker: worker.id, fn: this.lease.fn.name, err: code, retry: this.retries }, `${reason === 'tls' ? 'TLS handshake' : 'connect'} failed; retrying on another worker`);
       if (this.ctx.scheduler.retry(this.lease)) return;
     }
     const timedOut = timeouts.has(code);

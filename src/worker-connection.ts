@@ -101,6 +101,14 @@ export class WorkerConnection {
   private handler: ResponseHandler | undefined;
   private phase = IDLE;
   private connected = false;
+  /** https: the TCP connection was made (the TLS handshake began). */
+  private tcpConnected = false;
+  /**
+   * https: the TLS handshake failed (a certificate that does not verify, or any
+   * other handshake error): TLS holds the request until the handshake completes,
+   * so none of it reached the worker and it may go to another one.
+   */
+  tlsHandshakeFailed = false;
   private timer: NodeJS.Timeout | undefined;
   private timerMs = 0;
   private paused = false;
@@ -126,6 +134,7 @@ export class WorkerConnection {
       const tlsConnect = (createRequire(import.meta.url)('node:tls') as { connect: typeof TlsConnect }).connect;
       this.socket = tlsConnect({ ...options, secureContext, servername: isIP(address.host) === 0 ? address.host : undefined, ALPNProtocols: ['http/1.1'] });
       this.socket.once('secureConnect', this.onConnect);
+      this.socket.once('connect', this.onTcpConnect);
     } else {
       this.socket = netConnect(options);
       this.socket.once('connect', this.onConnect);
@@ -268,6 +277,10 @@ export class WorkerConnection {
     this.arm(this.timeouts.headersTimeoutMs);
   };
 
+  private readonly onTcpConnect = (): void => {
+    this.tcpConnected = true;
+  };
+
   private readonly onData = (chunk: Buffer): void => {
     if (this.handler === undefined) {
       // Bytes nobody asked for: the connection can no longer be trusted.
@@ -287,7 +300,9 @@ export class WorkerConnection {
   };
 
   private readonly onError = (err: Error): void => {
-    if (this.handler !== undefined) this.fail(err);
+    if (this.handler === undefined) return;
+    if (this.tcpConnected && !this.connected) this.tlsHandshakeFailed = true;
+    this.fail(err);
   };
 
   private readonly onClose = (): void => {

@@ -4,13 +4,13 @@
 
 import { access } from 'node:fs/promises';
 import {
-  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_STATIC_BUDGET, DEFAULT_THRESHOLDS, loadExperimentWorkload, planRows, POLICIES, simulatedRows, thresholdPolicies,
+  DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_STATIC_BUDGET, DEFAULT_THRESHOLDS, loadExperimentWorkload, POLICIES, simulatedRows, thresholdPolicies,
   type ArrivalPattern, type ExperimentParams, type PolicyName, type RowPlan, type Threshold,
 } from '../experiment/plan.js';
 import { summaryJson, writeExperimentResults } from '../experiment/report.js';
 import type { ExperimentResult } from '../experiment/result.js';
 import { rowStats } from '../experiment/rows.js';
-import { runExperiment } from '../experiment/run.js';
+import { modelRows, runExperiment } from '../experiment/run.js';
 import { processRows, ProcessExperiment, type ProcessWorkerParams } from '../experiment/run-process.js';
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { parsePackageTableText } from '../../src/packages.js';
@@ -278,9 +278,16 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     outDir: str('out-dir') ?? DEFAULTS.outDir,
     command: ['node', 'dist/pipbench/cli.js', engine, ...argv].map(shellQuote).join(' '),
   };
-  const ids = simulatedRows(params).map((r) => r.id);
-  if (compareTo !== undefined && !ids.includes(compareTo)) throw new UsageError(`--compare-to: no row "${compareTo}"; rows: ${ids.join(', ')}`);
+  // experiment's rows depend on its engine, known only once its own flags are read (experimentCommand checks them).
+  if (engine === 'simulate') checkCompareTo(params, simulatedRows(params), 'simulate');
   return { params, quiet: values.quiet === true, extra: values, help };
+}
+
+/** --compare-to must name a row that the engine in use makes (`where` names that engine). */
+function checkCompareTo(params: ExperimentParams, rows: readonly RowPlan[], where: string): void {
+  const id = params.compareTo;
+  if (id === undefined || rows.some((r) => r.id === id)) return;
+  throw new UsageError(`--compare-to: no row "${id}" in ${where}; rows there: ${rows.map((r) => r.id).join(', ')}`);
 }
 
 function parseArrivals(kind: string | undefined, burst: string | undefined, mode: 'async' | 'sync'): ArrivalPattern {
@@ -337,12 +344,13 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
   const real = processWorkerParams(extra, parsed);
   if (real && extra['time-scale'] !== undefined) throw new UsageError('--time-scale: real workers run in real time (scale 1)');
   const params: ExperimentParams = real ? { ...parsed, timeScale: 1 } : parsed;
+  const plans = real ? processRows(params) : modelRows(params);
+  checkCompareTo(params, plans, real ? 'experiment --engine process' : 'experiment (the worker model in real time)');
   if (params.mode === 'async' && params.waitMs * params.timeScale < 1) {
     io.stderr.write(`pipbench experiment: note: ${(params.waitMs * params.timeScale).toFixed(2)} ms of wall time between requests is below timer resolution; arrivals will come in small bursts\n`);
   }
   const workload = await prepareInputs(params);
 
-  const plans = real ? processRows(params) : planRows(params.policies, params.thresholds);
   const runs = plans.length * (real?.repeats ?? 1);
   const bar = createProgressBar({ total: runs, unit: 'rows', quiet });
   const useLines = !quiet && !process.stderr.isTTY;

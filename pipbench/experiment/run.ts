@@ -80,12 +80,21 @@ async function runRow(plan: RowPlan, params: ExperimentParams, workload: Workloa
   }
 }
 
+/**
+ * The rows of a real-time experiment on the worker model: the policies (threshold
+ * policies per threshold), all-warm and compulsory-install; no one-worker or
+ * clairvoyant static row, with --host-cores or not (simulate has those).
+ */
+export function modelRows(params: ExperimentParams): RowPlan[] {
+  return planRows(params.policies, params.thresholds);
+}
+
 /** Runs every row of the experiment in real time, one after another, each on a fresh cluster and proxy. */
 export async function runExperiment(params: ExperimentParams, hooks: ExperimentHooks = {}, preloaded?: Workload): Promise<ExperimentResult> {
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
   const workload = preloaded ?? await loadExperimentWorkload(params);
-  const plans = planRows(params.policies, params.thresholds);
+  const plans = modelRows(params);
   const rows: RowResult[] = [];
   for (const [i, plan] of plans.entries()) {
     hooks.onRowStart?.(plan, i, plans.length);

@@ -13,6 +13,7 @@ import { rowStats } from '../../pipbench/experiment/rows.js';
 import { runExperiment } from '../../pipbench/experiment/run.js';
 import type { RequestRecord } from '../../pipbench/stats.js';
 import { policyColor } from '../../pipbench/charts.js';
+import { SIMULATE_FLAGS } from '../../pipbench/commands/simulate.js';
 import { captureIO } from '../fixtures/capture-io.js';
 
 /** A small workload: 8 handlers over 12 packages (costs are filled in from the measured samples). */
@@ -171,6 +172,36 @@ t.test('pipbench experiment: bad input names the problem and exits non-zero', as
   const help = captureIO();
   t.equal(await experimentMain(['--help'], help), 0);
   t.match(help.out(), /--thresholds/);
+});
+
+t.test('--compare-to must name a row the chosen engine makes: exit 2, one line naming the flag and that engine\'s rows', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-exp-compare-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry } = await writeTinyWorkload(dir);
+  const base = ['--registry', registry, '--out-dir', dir, '--quiet', '--policies', 'round-robin,pkg-aware', '--thresholds', '3'];
+  const refusal = async (argv: string[]): Promise<[number, string]> => {
+    const io = captureIO();
+    const code = await experimentMain(argv, io);
+    return [code, io.err().split('\n')[0]!];
+  };
+  // The worker model in real time makes no one-worker row, with --host-cores (workers sharing a CPU) or not.
+  for (const extra of [['--host-cores', '4'], []]) {
+    t.same(await refusal([...base, ...extra, '--compare-to', 'one-worker']), [2,
+      'pipbench experiment: --compare-to: no row "one-worker" in experiment (the worker model in real time); rows there: round-robin, pkg-aware-t3, all-warm, compulsory-install',
+    ], `refused with ${extra.join(' ') || 'no --host-cores'}`);
+  }
+  // Real workers make one-worker but no compulsory-install row (checked before the wheel repository is looked at).
+  const real = [...base, '--engine', 'process', '--repo', join(dir, 'repo'), '--handlers-dir', join(dir, 'handlers')];
+  t.same(await refusal([...real, '--compare-to', 'compulsory-install']), [2,
+    'pipbench experiment: --compare-to: no row "compulsory-install" in experiment --engine process; rows there: round-robin, pkg-aware-t3, all-warm, one-worker',
+  ]);
+  t.same((await readdir(dir)).sort(), ['handlers.txt', 'registry.json'], 'nothing written');
+  // simulate makes one-worker where the workers share a CPU or where asked, and says so otherwise.
+  for (const extra of [['--host-cores', '4'], ['--one-worker']]) {
+    t.equal(parseComparisonFlags('simulate', [...base, ...extra, '--compare-to', 'one-worker'], SIMULATE_FLAGS).params.compareTo, 'one-worker', `simulate ${extra.join(' ')} accepts one-worker`);
+  }
+  t.throws(() => parseComparisonFlags('simulate', [...base, '--compare-to', 'one-worker'], SIMULATE_FLAGS),
+    { name: 'UsageError', message: '--compare-to: no row "one-worker" in simulate; rows there: round-robin, pkg-aware-t3, all-warm, compulsory-install, clairvoyant-static' });
 });
 
 t.test('validation: one small cell run in real time and in virtual time agrees', async (t) => {

@@ -1,7 +1,8 @@
 // https workers on real TLS sockets: a node:https worker with a self-signed
 // certificate (test/fixtures/tls/), trusted through workerCaFile or not; the
 // invocation paths (fast path and node:http), the status polls over https,
-// the certificate of another name, bad bundles, and a reload that changes the CAs.
+// the certificate of another name, a failed handshake retried on another
+// worker as a connect failure is, bad bundles, and a reload that changes the CAs.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import type { RunningProxy } from '../../src/app.js';
 import { parseWorkers } from '../../src/config.js';
 import type { Worker } from '../../src/workers.js';
 import { cliPath, startCli, until } from '../fixtures/end-to-end.js';
-import { invoke, startTestProxy } from '../fixtures/servers.js';
+import { invoke, startTestProxy, startTestWorker } from '../fixtures/servers.js';
 import { tempDir } from '../fixtures/temp-dir.js';
 
 const tlsDir = resolve('test/fixtures/tls');
@@ -88,6 +89,15 @@ function fresh(base: string, path: string, parts?: readonly string[]): Promise<{
 
 const only = (proxy: RunningProxy): Worker => proxy.table.workers[0]!;
 
+const errorsOf = (w: Worker): Record<string, number> => Object.fromEntries(w.errors);
+
+async function retriesOf(proxy: RunningProxy): Promise<number> {
+  const metrics = await invoke(proxy.url, '/metrics', { method: 'GET', body: '' });
+  const m = /^warmroute_retries_total (\d+)$/m.exec(metrics.text);
+  if (m === null) throw new Error('no warmroute_retries_total in /metrics');
+  return Number(m[1]);
+}
+
 t.test('with the worker\'s CA configured: invocations on both paths reach the https worker, and status polls over https mark it healthy and read its packages', async (t) => {
   const worker = await startHttpsWorker(t);
   const proxy = await proxyFor(t, { workerCaFile: workerCert, healthIntervalMs: 60_000, healthRise: 1 });
@@ -111,7 +121,7 @@ t.test('with the worker\'s CA configured: invocations on both paths reach the ht
   t.equal(worker.count, 2);
 });
 
-t.test('without the CA: an invocation gets 502 worker_failed naming the verification error, and the status poll marks the worker down', async (t) => {
+t.test('without the CA: an invocation gets 502 worker_failed naming the verification error (counted as tls), and the status poll marks the worker down', async (t) => {
   const worker = await startHttpsWorker(t);
   const proxy = await proxyFor(t, { workers: [worker.url], healthIntervalMs: 0, healthFall: 1 });
   const reply = await invoke(proxy.url, '/runLambda/f');
@@ -119,6 +129,9 @@ t.test('without the CA: an invocation gets 502 worker_failed naming the verifica
   t.match(reply.json, { error: { code: 'worker_failed', message: /DEPTH_ZERO_SELF_SIGNED_CERT/ } });
   t.equal(worker.count, 0, 'nothing reached the worker');
   const w = only(proxy);
+  t.same(errorsOf(w), { tls: 1 });
+  t.equal(w.routable, false, 'ejected, as after a connect failure');
+  t.match(w.health, { state: 'ejected', why: /DEPTH_ZERO_SELF_SIGNED_CERT/ }, '/status gives the TLS error as the ejection\'s reason');
   await proxy.health.pollNow(w);
   t.equal(w.checkUp, false, 'down after a failed poll (healthFall 1)');
   t.match(w.health, { state: 'down', why: /DEPTH_ZERO_SELF_SIGNED_CERT/ });
@@ -132,9 +145,78 @@ t.test('a trusted certificate for another name fails verification on both paths'
   t.equal(reply.status, 502, reply.text);
   t.match(reply.json, { error: { code: 'worker_failed', message: /ERR_TLS_CERT_ALTNAME_INVALID/ } });
   const w = only(proxy);
+  t.same(errorsOf(w), { tls: 1 });
   await proxy.health.pollNow(w);
   t.match(w.health, { state: 'down', why: /ERR_TLS_CERT_ALTNAME_INVALID/ });
   t.equal(worker.count + worker.statusPolls, 0, 'nothing reached the worker');
+});
+
+t.test('a certificate that fails verification is retried on another worker as a connect failure is, on both paths: every request answered 200 by the good worker', async (t) => {
+  // Self-signed for other.example and not in the bundle: DEPTH_ZERO_SELF_SIGNED_CERT.
+  const bad = await startHttpsWorker(t, 'other');
+  const good = await startHttpsWorker(t);
+  // The policy picks the bad worker first whenever it is routable; its ejection lasts 1 ms, so each request below meets it.
+  const proxy = await proxyFor(t, {
+    workers: [{ url: bad.url, id: 'bad', weight: 100 }, { url: good.url, id: 'good', weight: 1 }],
+    workerCaFile: workerCert, connectRetries: 3, healthIntervalMs: 0, failTimeoutMs: 1, ejectionMaxMs: 1,
+  });
+  const badWorker = proxy.table.get('bad')!;
+  const statuses: number[] = [];
+  const servedBy: unknown[] = [];
+  for (let i = 0; i < 3; i++) {
+    await until(() => badWorker.routable, 'the bad worker back from its ejection');
+    const fast = await invoke(proxy.url, `/runLambda/f${i}`, { body: `{"i":${i}}` });
+    t.same(fast.json, { path: `/runLambda/f${i}`, body: `{"i":${i}}`, chunked: false, secure: true }, fast.text);
+    statuses.push(fast.status);
+    servedBy.push(fast.headers['x-warmroute-worker']);
+  }
+  // Over 64 KiB and chunked: node:http's path, the body streamed; untouched by the failed attempt, it goes whole to the good worker.
+  const parts = ['{"n":"', 'a'.repeat(40_000), 'b'.repeat(40_000), '"}'];
+  await until(() => badWorker.routable, 'the bad worker back from its ejection');
+  const chunked = await fresh(proxy.url, '/runLambda/g', parts);
+  statuses.push(chunked.status);
+  t.same(chunked.json, { path: '/runLambda/g', body: parts.join(''), chunked: true, secure: true }, 'the streamed body reached the good worker whole');
+  t.same(statuses, [200, 200, 200, 200], 'every request answered 200');
+  t.same(servedBy, ['good', 'good', 'good'], 'by the good worker');
+  t.equal(good.count, 4);
+  t.equal(bad.count, 0, 'nothing reached the bad worker');
+  t.same(errorsOf(badWorker), { tls: 4 }, 'each request met the bad worker first: one tls failure each');
+  t.same(errorsOf(proxy.table.get('good')!), {});
+  t.equal(await retriesOf(proxy), 4, 'each retried once');
+});
+
+t.test('the only worker\'s certificate fails verification, retries allowed: as for a refused connect, the retry finds no routable worker: 503 no_healthy_worker with Retry-After', async (t) => {
+  const worker = await startHttpsWorker(t);
+  const proxy = await proxyFor(t, { workers: [worker.url], healthIntervalMs: 0, connectRetries: 3 });
+  const reply = await invoke(proxy.url, '/runLambda/f');
+  t.equal(reply.status, 503, reply.text);
+  t.match(reply.json, { error: { code: 'no_healthy_worker' } });
+  t.ok(reply.headers['retry-after'], 'Retry-After');
+  t.equal(worker.count, 0, 'nothing reached the worker');
+  t.same(errorsOf(only(proxy)), { tls: 1 });
+  t.match(only(proxy).health, { state: 'ejected', why: /DEPTH_ZERO_SELF_SIGNED_CERT/ });
+  t.equal(await retriesOf(proxy), 1, 'retried, with nowhere to go');
+});
+
+t.test('any other failed handshake (a worker that does not speak TLS) is retried the same way; connectRetries 0 turns retries off', async (t) => {
+  const plain = await startTestWorker();
+  t.teardown(() => plain.close());
+  const good = await startHttpsWorker(t);
+  const workers = [{ url: `https://127.0.0.1:${plain.port}`, id: 'plain', weight: 100 }, { url: good.url, id: 'good', weight: 1 }];
+  const proxy = await proxyFor(t, { workers, workerCaFile: workerCert, connectRetries: 3, healthIntervalMs: 0 });
+  const reply = await invoke(proxy.url, '/runLambda/f');
+  t.equal(reply.status, 200, reply.text);
+  t.equal(reply.headers['x-warmroute-worker'], 'good');
+  t.same(errorsOf(proxy.table.get('plain')!), { tls: 1 });
+  t.equal(plain.count, 0, 'no invocation reached the plain worker');
+  t.equal(await retriesOf(proxy), 1);
+
+  const noRetries = await proxyFor(t, { workers, workerCaFile: workerCert, connectRetries: 0, healthIntervalMs: 0 });
+  const refused = await invoke(noRetries.url, '/runLambda/f');
+  t.equal(refused.status, 502, refused.text);
+  t.match(refused.json, { error: { code: 'worker_failed', message: /worker plain failed/ } });
+  t.same(errorsOf(noRetries.table.get('plain')!), { tls: 1 });
+  t.equal(good.count, 1, 'the good worker was not tried');
 });
 
 t.test('a bundle that is missing, unreadable as PEM or holds a broken certificate stops start-up (exit 2) with one line naming the key and the path', async (t) => {
