@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 // (`require('_http_common').HTTPParser`), so its shape is checked once, at load,
 // and a Node release that changed it stops the proxy at start with a message
 // naming it, rather than misparsing a response (test/src/http-parser.test.ts).
+// Its behaviour is checked too where the proxy relies on it: body chunks are copies.
 
 /** A response parser of Node's llhttp binding; callbacks sit in numbered slots (HTTPParser.kOn*). */
 export interface NativeParser {
@@ -29,6 +30,28 @@ export interface NativeParserClass {
   readonly kOnMessageComplete: number;
 }
 
+/**
+ * Whether the parser hands body chunks over as copies. The worker connections
+ * read into one buffer that the next read overwrites (src/worker-connection.ts)
+ * and hand body chunks on as they come, so a view into the bytes parsed would
+ * let a later read change an answer still queued for its client.
+ */
+function bodyIsCopied(Parser: NativeParserClass): boolean {
+  const parser = new Parser();
+  parser.initialize(Parser.RESPONSE, {});
+  let body: unknown;
+  parser[Parser.kOnHeadersComplete] = () => 0;
+  parser[Parser.kOnBody] = (chunk: Buffer) => {
+    body = chunk;
+  };
+  parser[Parser.kOnMessageComplete] = () => 0;
+  const bytes = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx', 'latin1');
+  parser.execute(bytes);
+  parser.close();
+  bytes.fill(0);
+  return Buffer.isBuffer(body) && body.length === 1 && body[0] === 0x78;
+}
+
 const SOURCE = "require('_http_common').HTTPParser";
 
 /** `candidate` as the parser class, or an error naming what is missing (checked with Node's own at load). */
@@ -44,6 +67,7 @@ export function checkParserClass(candidate: unknown): NativeParserClass {
     for (const method of ['initialize', 'execute', 'finish', 'close']) {
       if (typeof c.prototype[method] !== 'function') missing.push(`${method}()`);
     }
+    if (missing.length === 0 && !bodyIsCopied(candidate as unknown as NativeParserClass)) missing.push('body chunks copied out of the bytes parsed (kOnBody)');
   }
   if (missing.length > 0) {
     throw new Error(`Node's internal HTTP parser (${SOURCE}), which warmroute reads worker responses with, is missing or changed (${missing.join(', ')}); warmroute is built and tested on Node 20`);

@@ -13,6 +13,15 @@ export interface UpstreamTimeouts {
   readonly bodyTimeoutMs: number;
 }
 
+/**
+ * Where every plain connection's reads land (net's `onread`): no Buffer and no
+ * stream push per read. One per process is enough: a read is parsed in its
+ * callback, before the event loop can deliver the next one into it, and the
+ * parser hands body chunks over as copies (checked at load, src/http-parser.ts),
+ * so nothing handed on refers to it.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** Where a worker's connections go, worked out once per worker from its origin. */
 export interface WorkerAddress {
   /** For connect: a name, or an IP address (IPv6 without brackets). */
@@ -135,11 +144,11 @@ export class WorkerConnection {
       this.socket = tlsConnect({ ...options, secureContext, servername: isIP(address.host) === 0 ? address.host : undefined, ALPNProtocols: ['http/1.1'] });
       this.socket.once('secureConnect', this.onConnect);
       this.socket.once('connect', this.onTcpConnect);
+      this.socket.on('data', this.onData);
     } else {
-      this.socket = netConnect(options);
+      this.socket = netConnect({ ...options, onread: { buffer: READ_BUFFER, callback: this.onRead } });
       this.socket.once('connect', this.onConnect);
     }
-    this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
     this.socket.on('error', this.onError);
     this.socket.on('close', this.onClose);
@@ -279,6 +288,11 @@ export class WorkerConnection {
 
   private readonly onTcpConnect = (): void => {
     this.tcpConnected = true;
+  };
+
+  private readonly onRead = (nread: number, buf: Uint8Array): boolean => {
+    this.onData((buf as Buffer).subarray(0, nread));
+    return true; // a pause() in there has stopped reading already
   };
 
   private readonly onData = (chunk: Buffer): void => {

@@ -119,6 +119,25 @@ t.test("Node's internal parser has the shape the proxy relies on, and a changed 
     execute(): void {}
   }
   t.throws(() => checkParserClass(Changed), /kOnHeadersComplete.*kOnBody.*initialize\(\).*finish\(\)/);
+  // The right shape, but body chunks handed over as views of the bytes parsed: refused too.
+  class Viewing {
+    static RESPONSE = 2;
+    static kOnHeaders = 1;
+    static kOnHeadersComplete = 2;
+    static kOnBody = 3;
+    static kOnMessageComplete = 4;
+    [slot: number]: ((chunk: Buffer) => unknown) | undefined;
+    initialize(): void {}
+    execute(data: Buffer): number {
+      this[Viewing.kOnBody]!(data.subarray(data.length - 1));
+      return data.length;
+    }
+    finish(): undefined {
+      return undefined;
+    }
+    close(): void {}
+  }
+  t.throws(() => checkParserClass(Viewing), /body chunks copied out of the bytes parsed/);
 });
 
 t.test('a chunked answer reaches the client whole, and the connection is reused after it', async (t) => {
@@ -319,4 +338,43 @@ t.test('requests carry host, the framing of their body, and keep-alive', async (
   t.equal((a!.head.match(/content-length/gi) ?? []).length, 1, 'one Content-Length, the body\'s own');
   t.equal(a!.body.toString(), '{"a":1}');
   t.match(b!.head, /\r\ncontent-length: 0(\r\n|$)/, 'an empty POST says so');
+});
+
+/** Posts `body` to `name` and reads the answer slowly: a turn of the timers after every chunk, so the proxy's writes to this client back up. */
+function postReadSlowly(url: string, name: string, body: Buffer, chunked: boolean): Promise<{ status: number; reply: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = chunked ? {} : { 'content-length': String(body.length) };
+    const req = httpRequest(`${url}/runLambda/${name}`, { method: 'POST', headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => {
+        parts.push(c);
+        res.pause();
+        setTimeout(() => res.resume(), 1);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, reply: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+t.test('large answers to several slow clients at once reach each of them byte for byte, on the fast path and through node:http', async (t) => {
+  // Each function's answer is its own random bytes, so bytes of one answer in another's place would show.
+  const answers = new Map<string, Buffer>();
+  for (let i = 0; i < 4; i++) answers.set(`f${i}`, randomBytes(16 * 1024 * 1024 + 1000 * i));
+  const raw = await startRawWorker(t, (socket, seen) => {
+    const answer = answers.get(/^POST \/runLambda\/(\w+)/.exec(seen.head)![1]!)!;
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${answer.length}\r\n\r\n`);
+    socket.write(answer);
+  });
+  const proxy = await proxyFor(t, raw, { connectionsPerWorker: 4 });
+  // Chunked requests (no Content-Length) are handed to node:http; the others take the fast path.
+  const replies = await Promise.all([...answers.keys()].map((name, i) => postReadSlowly(proxy.url, name, Buffer.from('{}'), i % 2 === 1)));
+  replies.forEach(({ status, reply }, i) => {
+    const expected = answers.get(`f${i}`)!;
+    t.equal(status, 200, `f${i}: 200`);
+    t.equal(reply.length, expected.length, `f${i}: every byte arrived`);
+    t.ok(reply.equals(expected), `f${i}: the answer is its own, byte for byte (${i % 2 === 1 ? 'node:http' : 'fast path'})`);
+  });
 });
