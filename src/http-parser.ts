@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 // (hence the same strictness) as node:http and undici. It is not a documented API
 // (`require('_http_common').HTTPParser`), so its shape is checked once, at load,
 // and a Node release that changed it stops the proxy at start with a message
-// naming it, rather than misparsing a response (test/src/http-parser.test.ts).
+// naming it, rather than misparsing a response (test/src/worker-connection.test.ts).
 // Its behaviour is checked too where the proxy relies on it: body chunks are copies.
 
 /** A response parser of Node's llhttp binding; callbacks sit in numbered slots (HTTPParser.kOn*). */
