@@ -284,17 +284,26 @@ t.test('a connection refused before anything was sent is retried on the other wo
 });
 
 /** POSTs `body` to the proxy, chunked when `chunked`, else with its Content-Length; resolves with status, headers and reply. */
-function post(url: string, body: Buffer, chunked: boolean): Promise<{ status: number; headers: IncomingHttpHeaders; reply: Buffer }> {
+/**
+ * Posts `body` to function `name` in 64 KiB pieces, so that the proxy streams a large one rather
+ * than receiving it at once. `slowly`: the answer is read a turn of the timers after every chunk,
+ * so the proxy's writes to this client back up.
+ */
+function post(url: string, body: Buffer, chunked: boolean, name = 'f', slowly = false): Promise<{ status: number; headers: IncomingHttpHeaders; reply: Buffer }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = chunked ? {} : { 'content-length': String(body.length) };
-    const req = httpRequest(`${url}/runLambda/f`, { method: 'POST', headers, agent: false }, (res) => {
+    const req = httpRequest(`${url}/runLambda/${name}`, { method: 'POST', headers, agent: false }, (res) => {
       const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('data', (c: Buffer) => {
+        parts.push(c);
+        if (!slowly) return;
+        res.pause();
+        setTimeout(() => res.resume(), 1);
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, reply: Buffer.concat(parts) }));
       res.on('error', reject);
     });
     req.on('error', reject);
-    // In pieces, so that the proxy streams it rather than receiving it at once.
     for (let at = 0; at < body.length; at += 64 * 1024) req.write(body.subarray(at, at + 64 * 1024));
     req.end();
   });
@@ -340,25 +349,6 @@ t.test('requests carry host, the framing of their body, and keep-alive', async (
   t.match(b!.head, /\r\ncontent-length: 0(\r\n|$)/, 'an empty POST says so');
 });
 
-/** Posts `body` to `name` and reads the answer slowly: a turn of the timers after every chunk, so the proxy's writes to this client back up. */
-function postReadSlowly(url: string, name: string, body: Buffer, chunked: boolean): Promise<{ status: number; reply: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = chunked ? {} : { 'content-length': String(body.length) };
-    const req = httpRequest(`${url}/runLambda/${name}`, { method: 'POST', headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => {
-        parts.push(c);
-        res.pause();
-        setTimeout(() => res.resume(), 1);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, reply: Buffer.concat(parts) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 t.test('large answers to several slow clients at once reach each of them byte for byte, on the fast path and through node:http', async (t) => {
   // Each function's answer is its own random bytes, so bytes of one answer in another's place would show.
   const answers = new Map<string, Buffer>();
@@ -370,7 +360,7 @@ t.test('large answers to several slow clients at once reach each of them byte fo
   });
   const proxy = await proxyFor(t, raw, { connectionsPerWorker: 4 });
   // Chunked requests (no Content-Length) are handed to node:http; the others take the fast path.
-  const replies = await Promise.all([...answers.keys()].map((name, i) => postReadSlowly(proxy.url, name, Buffer.from('{}'), i % 2 === 1)));
+  const replies = await Promise.all([...answers.keys()].map((name, i) => post(proxy.url, Buffer.from('{}'), i % 2 === 1, name, true)));
   replies.forEach(({ status, reply }, i) => {
     const expected = answers.get(`f${i}`)!;
     t.equal(status, 200, `f${i}: 200`);
