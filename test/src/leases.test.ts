@@ -305,5 +305,6 @@ t.test('the decisions metric: pkg-aware requests on the two homes count as home,
   const metrics = (await invoke(proxy.url, '/metrics', { method: 'GET', body: '' })).text;
   t.match(metrics, /warmroute_decisions_total\{outcome="home"\} 2\b/, 'two on the homes');
   t.match(metrics, /warmroute_decisions_total\{outcome="spill"\} 1\b/, 'one spilled');
+  for (const outcome of ['wait', 'shared', 'direct']) t.match(metrics, new RegExp(`warmroute_decisions_total\\{outcome="${outcome}"\\} 0\\b`), `${outcome} listed at 0`);
   await expectIdle(t, proxy);
 });
