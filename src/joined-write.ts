@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 
-/** A chunk up to this size goes out copied into one buffer with the text around it; a larger one as a writev of three parts. */
+/** A chunk up to this size goes out copied into one buffer with the text around it; a larger one in one writev of its parts. */
 const COPY_BELOW_BYTES = 16 * 1024;
 
 /**
