@@ -66,24 +66,27 @@ interface Measurement {
   readonly requestsMeasured: number;
 }
 
-const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--policies LIST] [--timer cpu|wall] [--quick]
+const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--policies LIST] [--timer cpu|wall] [--baseline replay|rotate] [--quick]
 
   --out DIR      where summary.md and summary.json go (default ${DEFAULT_OUT}, relative to the current directory)
   --sizes LIST   comma-separated worker counts (default ${DEFAULT_SIZES.join(',')})
   --policies L   comma-separated variants to measure (default all: ${variants.map((v) => v.label).join(', ')})
   --timer T      cpu (default): the CPU time the process was given, so waiting for a core on a loaded
                  machine does not count; wall: elapsed time
+  --baseline B   what the pick is measured against: replay (default), a twin of the policy whose requests go to
+                 the workers the policy picked, so only the pick differs; rotate, a twin that rounds the pool
+                 (routes differently, so its events cost differently: the method before replay)
   --quick        short warm-up and batches: checks that the benchmark runs, numbers are rough
   --help         this text
 `;
 
-/** A mutable view, as the worker table keeps one per worker. */
-type BenchWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] };
+/** A mutable view, as the worker table keeps one per worker, and its place in the bench's list. */
+type BenchWorker = { -readonly [K in keyof WorkerView]: WorkerView[K] } & { readonly index: number };
 
 function makeWorkers(count: number): BenchWorker[] {
   return Array.from({ length: count }, (_, i) => {
     const host = `10.0.${i >> 8}.${i & 255}`;
-    return { id: `worker${i}`, url: `http://${host}:8080`, weight: 1 + (i % 3 === 0 ? 1 : 0), limit: LIMIT, inFlight: 0, queued: 0, external: 0, routable: true, packages: new Set<string>(), cores: 0 };
+    return { index: i, id: `worker${i}`, url: `http://${host}:8080`, weight: 1 + (i % 3 === 0 ? 1 : 0), limit: LIMIT, inFlight: 0, queued: 0, external: 0, routable: true, packages: new Set<string>(), cores: 0 };
   });
 }
 
@@ -119,12 +122,14 @@ class Router {
   waited = 0;
   routed = 0;
 
+  /** `trace`: where each pick's worker index goes (-1: none), for a twin that replays them. */
   constructor(
     private readonly balancer: Balancer,
     private readonly workers: BenchWorker[],
     private readonly steady: number,
     private readonly random: () => number,
     private readonly clock: BenchClock,
+    private readonly trace?: PickTrace,
   ) {
     for (const w of workers) this.lines.set(w, { running: [], queued: [] });
   }
@@ -137,6 +142,7 @@ class Router {
       if (this.open.length - this.head >= this.steady) this.release();
       const fn = functions[Math.floor(this.random() * functions.length)];
       const w = balancer.pick(fn, this.workers) as BenchWorker | undefined;
+      this.trace?.push(w === undefined ? -1 : w.index);
       if (w === undefined) {
         misses++;
         continue;
@@ -210,29 +216,36 @@ const timers: Readonly<Record<TimerKind, Timer>> = {
 /** A router warmed up and its batch sized: `batch()` routes one timed batch and returns ns per request. */
 interface Timed {
   batch(): number;
+  readonly warmupRequests: number;
   readonly requestsPerBatch: number;
 }
 
 /**
  * Warms the router up until the pool is at its steady load (releases under
  * way, so the policies learn from completions) and for at least the warm-up
- * time, then sizes its batches to the batch time.
+ * time, then sizes its batches to the batch time. `mirror`: route exactly as
+ * many requests as that router did, in warm-up and per batch (a replaying twin).
  */
-function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing, timer: Timer, steady: number, name: string): Timed {
+function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing, timer: Timer, steady: number, name: string, mirror?: Timed): Timed {
   let warmupRequests = 0;
   let chunk = 1000;
   const check = (misses: number): void => {
     if (misses > 0) throw new Error(`${name} found no worker ${misses} times while workers were free`);
   };
   const warmupStart = timer();
-  while (warmupRequests < steady || timer() - warmupStart < timing.warmupMs * 1e6) {
+  if (mirror !== undefined) {
+    check(router.run(functions, mirror.warmupRequests));
+    warmupRequests = mirror.warmupRequests;
+  }
+  while (mirror === undefined && (warmupRequests < steady || timer() - warmupStart < timing.warmupMs * 1e6)) {
     check(router.run(functions, chunk));
     warmupRequests += chunk;
     chunk = Math.min(chunk * 2, 100_000);
   }
   const warmupNs = (timer() - warmupStart) / warmupRequests;
-  const requestsPerBatch = Math.max(1000, Math.round((timing.batchMs * 1e6) / warmupNs));
+  const requestsPerBatch = mirror?.requestsPerBatch ?? Math.max(1000, Math.round((timing.batchMs * 1e6) / warmupNs));
   return {
+    warmupRequests,
     requestsPerBatch,
     batch() {
       const start = timer();
@@ -242,16 +255,64 @@ function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing
   };
 }
 
-/** A balancer whose pick is a constant: what the router and events cost without a policy's pick. */
-function baselineOf(real: Balancer, workers: readonly WorkerView[]): Balancer {
+/** Throws unless every worker of the replaying twin has as many requests running and queued as the policy's. */
+function sameState(label: string, workers: readonly BenchWorker[], twinWorkers: readonly BenchWorker[]): void {
+  for (let i = 0; i < workers.length; i++) {
+    const [w, twin] = [workers[i], twinWorkers[i]];
+    if (w.inFlight !== twin.inFlight || w.queued !== twin.queued) {
+      throw new Error(`${label}: the replay diverged from the policy it replays (${w.id}: ${w.inFlight} running and ${w.queued} queued, against ${twin.inFlight} and ${twin.queued})`);
+    }
+  }
+}
+
+/** The workers a policy picked, in order, as indexes (-1: no worker). */
+class PickTrace {
+  private picks = new Int32Array(1 << 16);
+  private length = 0;
+  private next = 0;
+
+  push(index: number): void {
+    if (this.length === this.picks.length) {
+      const grown = new Int32Array(this.picks.length * 2);
+      grown.set(this.picks);
+      this.picks = grown;
+    }
+    this.picks[this.length++] = index;
+  }
+
+  /** The next pick not yet replayed. */
+  shift(): number {
+    if (this.next === this.length) throw new Error('the replay ran ahead of the policy it replays');
+    return this.picks[this.next++];
+  }
+}
+
+/**
+ * How the twin picks, so that the difference from the policy is the pick:
+ * `replay` (default) sends each request to the worker the policy picked for
+ * it, so routing, queues and events are the policy's own and only the pick
+ * differs; `rotate` (the method before) rounds the pool, which routes
+ * differently (a package-aware policy queues at its homes, a rotation hardly
+ * queues), so the difference also holds the events' costs under each routing.
+ */
+type BaselineKind = 'replay' | 'rotate';
+
+/** A balancer whose pick is a constant-time step, with the real policy's events: what the router and events cost without a policy's pick. */
+function baselineOf(real: Balancer, workers: readonly WorkerView[], kind: BaselineKind, trace: PickTrace): Balancer {
   let at = 0;
   return {
     name: 'baseline',
-    pick: () => {
-      // Round the pool without a policy: the cheapest pick that still spreads requests.
-      at = at + 1 === workers.length ? 0 : at + 1;
-      return workers[at];
-    },
+    pick:
+      kind === 'replay'
+        ? () => {
+            const index = trace.shift();
+            return index < 0 ? undefined : workers[index];
+          }
+        : () => {
+            // Round the pool without a policy: the cheapest pick that still spreads requests.
+            at = at + 1 === workers.length ? 0 : at + 1;
+            return workers[at];
+          },
     taken: real.taken?.bind(real),
     dropped: real.dropped?.bind(real),
   };
@@ -261,7 +322,7 @@ function envOn(clock: BenchClock): { random: () => number; now: () => number } {
   return { random: seededRandom(7), now: () => clock.ms };
 }
 
-function benchmark(variants: readonly Variant[], sizes: readonly number[], timing: Timing, timer: Timer, log: (line: string) => void): Measurement[] {
+function benchmark(variants: readonly Variant[], sizes: readonly number[], timing: Timing, timer: Timer, baseline: BaselineKind, log: (line: string) => void): Measurement[] {
   const functions = makeFunctions();
   const results: Measurement[] = [];
   for (const size of sizes) {
@@ -273,14 +334,16 @@ function benchmark(variants: readonly Variant[], sizes: readonly number[], timin
       balancer.addedMany?.(workers);
       const startupMs = (timer() - startupStart) / 1e6;
       const steady = Math.round(size * LIMIT * BUSY_SHARE);
-      const router = new Router(balancer, workers, steady, seededRandom(size), clock);
+      const trace = new PickTrace();
+      const router = new Router(balancer, workers, steady, seededRandom(size), clock, baseline === 'replay' ? trace : undefined);
       const full = warmUp(router, functions, timing, timer, steady, variant.label);
-      // The same routing with a trivial pick over the same policy's events: the events' and router's share.
+      // The same requests with a constant-time pick over a twin of the policy's events: the events' and router's share.
       const twinWorkers = makeWorkers(size);
       const twinClock: BenchClock = { ms: 0 };
       const twin = createBalancer(variant.policy, variant.settings, envOn(twinClock));
       twin.addedMany?.(twinWorkers);
-      const base = warmUp(new Router(baselineOf(twin, twinWorkers), twinWorkers, steady, seededRandom(size), twinClock), functions, timing, timer, steady, `${variant.label} baseline`);
+      const twinRouter = new Router(baselineOf(twin, twinWorkers, baseline, trace), twinWorkers, steady, seededRandom(size), twinClock);
+      const base = warmUp(twinRouter, functions, timing, timer, steady, `${variant.label} baseline`, baseline === 'replay' ? full : undefined);
       // Batches of the two alternate, so that a change in the machine's load falls on both alike; the pick's
       // share is the median of the differences of each pair.
       const fullSamples: number[] = [];
@@ -289,6 +352,7 @@ function benchmark(variants: readonly Variant[], sizes: readonly number[], timin
         const ns = full.batch();
         fullSamples.push(ns);
         picks.push(ns - base.batch());
+        if (baseline === 'replay') sameState(variant.label, workers, twinWorkers);
       }
       const fullNs = percentile(sortedAscending(fullSamples), 50);
       const nsPerPick = Math.max(0, percentile(sortedAscending(picks), 50));
@@ -331,7 +395,13 @@ function environment(): { node: string; platform: string; cpu: string; cores: nu
   return { node: process.version, platform: `${process.platform} ${process.arch}`, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: Math.round(loadavg()[0] * 10) / 10 };
 }
 
-function markdown(results: readonly Measurement[], sizes: readonly number[], quick: boolean, reproduce: string, timerKind: TimerKind, loadAtStart: number): string {
+/** How summary.md says what the pick is measured against. */
+const BASELINE_TEXT: Readonly<Record<BaselineKind, string>> = {
+  replay: 'a twin of the\npolicy that gets the same requests and sends each to the worker the policy picked\n(a replay: same routing, same queues, same events, only the pick differs)',
+  rotate: 'a twin of the\npolicy whose pick rounds the pool (`--baseline rotate`: it routes differently, so the\ndifference also holds what the events cost under each routing)',
+};
+
+function markdown(results: readonly Measurement[], sizes: readonly number[], quick: boolean, reproduce: string, timerKind: TimerKind, baseline: BaselineKind, loadAtStart: number): string {
   const env = environment();
   return `# Pick speed per routing policy
 
@@ -345,9 +415,8 @@ worker's next queued request \`taken\`). The policies' clock moves ${STEP_MS} ms
 routed request, so what they learn online (cost-aware's work model) is live. Medians of
 ${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up that lasts until the pool is at its steady load,
 ${TIMER_TEXT[timerKind]}. "pick + taken + dropped" is the
-whole cost per routed request; "pick" is the median difference from the same
-routing and events run with a trivial pick (a rotating index) in the same
-process, its batches alternating with the policy's. Targets (issues 6 and 15): pick <= 1 µs at 1,000 workers, <= 5 µs at 10,000;
+whole cost per routed request; "pick" is the median difference from ${BASELINE_TEXT[baseline]}
+in the same process, its batches alternating with the policy's. Targets (issues 6 and 15): pick <= 1 µs at 1,000 workers, <= 5 µs at 10,000;
 start-up of 10,000 workers (create + \`addedMany\`) < 0.5 s.${quick ? '\n\n**Quick run: rough numbers, not for comparison.**' : ''}
 
 ${table(results, sizes)}
@@ -376,6 +445,11 @@ function parseVariants(text: string): Variant[] {
   });
 }
 
+function parseBaseline(text: string): BaselineKind {
+  if (text !== 'replay' && text !== 'rotate') throw new Error(`--baseline must be replay or rotate, got "${text}"`);
+  return text;
+}
+
 function parseTimer(text: string): TimerKind {
   if (text !== 'cpu' && text !== 'wall') throw new Error(`--timer must be cpu or wall, got "${text}"`);
   return text;
@@ -389,7 +463,7 @@ function parseSizes(text: string): number[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values: { out?: string; sizes?: string; policies?: string; timer?: string; quick?: boolean; help?: boolean };
+  let values: { out?: string; sizes?: string; policies?: string; timer?: string; baseline?: string; quick?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -398,6 +472,7 @@ async function main(argv: string[]): Promise<number> {
         sizes: { type: 'string' },
         policies: { type: 'string' },
         timer: { type: 'string' },
+        baseline: { type: 'string' },
         quick: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -415,10 +490,12 @@ async function main(argv: string[]): Promise<number> {
   let sizes: number[];
   let chosen: readonly Variant[];
   let timerKind: TimerKind;
+  let baseline: BaselineKind;
   try {
     sizes = values.sizes === undefined ? DEFAULT_SIZES : parseSizes(values.sizes);
     chosen = values.policies === undefined ? variants : parseVariants(values.policies);
     timerKind = parseTimer(values.timer ?? 'cpu');
+    baseline = parseBaseline(values.baseline ?? 'replay');
   } catch (err) {
     process.stderr.write(`bench/picks: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
@@ -430,20 +507,20 @@ async function main(argv: string[]): Promise<number> {
   const reproduce = argv.length === 0 ? REPRODUCE : ['node', 'dist/bench/picks.js', ...argv].map(shellQuote).join(' ');
 
   process.stdout.write(`measuring ${chosen.length} policy variants at ${sizes.join(', ')} workers${quick ? ' (quick)' : ''}\n`);
-  const results = benchmark(chosen, sizes, quick ? QUICK_TIMING : FULL_TIMING, timers[timerKind], (line) => process.stdout.write(`${line}\n`));
+  const results = benchmark(chosen, sizes, quick ? QUICK_TIMING : FULL_TIMING, timers[timerKind], baseline, (line) => process.stdout.write(`${line}\n`));
   const summary = {
     generatedAt: new Date().toISOString(),
     reproduce,
     quick,
     environment: { ...environment(), loadAverage1mAtStart: Math.round(loadAtStart * 10) / 10 },
-    settings: { functions: FUNCTION_COUNT, connectionsPerWorker: LIMIT, busyShare: BUSY_SHARE, weights: 'every third worker 2, others 1', loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, timing: quick ? QUICK_TIMING : FULL_TIMING, timer: timerKind },
+    settings: { functions: FUNCTION_COUNT, connectionsPerWorker: LIMIT, busyShare: BUSY_SHARE, weights: 'every third worker 2, others 1', loadThreshold: LOAD_THRESHOLD, balanceFactor: BALANCE_FACTOR, timing: quick ? QUICK_TIMING : FULL_TIMING, timer: timerKind, baseline },
     targets: { pickNs: TARGET_NS, startupMs: STARTUP_TARGET_MS },
     results,
   };
   try {
     await mkdir(out, { recursive: true });
     await writeFile(join(out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    await writeFile(join(out, 'summary.md'), markdown(results, sizes, quick, reproduce, timerKind, loadAtStart));
+    await writeFile(join(out, 'summary.md'), markdown(results, sizes, quick, reproduce, timerKind, baseline, loadAtStart));
   } catch (err) {
     process.stderr.write(`bench/picks: cannot write results to ${out}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
