@@ -397,7 +397,7 @@ function environment(): { node: string; platform: string; cpu: string; cores: nu
 
 /** How summary.md says what the pick is measured against. */
 const BASELINE_TEXT: Readonly<Record<BaselineKind, string>> = {
-  replay: 'a twin of the\npolicy that gets the same requests and sends each to the worker the policy picked\n(a replay: same routing, same queues, same events, only the pick differs)',
+  replay: 'a twin of the\npolicy that gets the same requests and sends each to the worker the policy picked\n(a replay: same routing, same queues, same events, only the pick differs; a pick that\ncosts no more than reading the replay\'s next index reads 0)',
   rotate: 'a twin of the\npolicy whose pick rounds the pool (`--baseline rotate`: it routes differently, so the\ndifference also holds what the events cost under each routing)',
 };
 
