@@ -43,16 +43,26 @@ const variants: readonly Variant[] = [
 ];
 
 interface Timing {
-  /** Wall time of warm-up before measuring, in milliseconds. */
+  /** Least time of warm-up before measuring, in milliseconds. */
   readonly warmupMs: number;
+  /**
+   * Least requests routed in warm-up, per worker. The policies' state (what
+   * cost-aware believes each worker holds, its learned times) keeps growing
+   * long after the pool first reaches its steady load: cost-aware's cost per
+   * request at 1,000 workers fell from tens of µs to about 2.5 µs over the
+   * first 30,000 requests and then held there, and its pick timed right after
+   * a 300 ms warm-up (about 15,000 requests) read half what it reads after
+   * 100 to 400 per worker (`results/bench-picks/warm-up/`).
+   */
+  readonly warmupPerWorker: number;
   /** Target wall time of one measured batch, in milliseconds. */
   readonly batchMs: number;
   /** Measured batches; the median is reported. */
   readonly batches: number;
 }
 
-const FULL_TIMING: Timing = { warmupMs: 300, batchMs: 40, batches: 15 };
-const QUICK_TIMING: Timing = { warmupMs: 20, batchMs: 5, batches: 3 };
+const FULL_TIMING: Timing = { warmupMs: 300, warmupPerWorker: 200, batchMs: 40, batches: 15 };
+const QUICK_TIMING: Timing = { warmupMs: 20, warmupPerWorker: 5, batchMs: 5, batches: 3 };
 
 interface Measurement {
   readonly policy: string;
@@ -64,6 +74,8 @@ interface Measurement {
   readonly startupMs: number;
   readonly waitedShare: number;
   readonly requestsMeasured: number;
+  /** The policy's warm-up, chunk by chunk: requests routed by each chunk's end, and its ns per request. */
+  readonly warmup: readonly { readonly requests: number; readonly ns: number }[];
 }
 
 const usage = `usage: node dist/bench/picks.js [--out DIR] [--sizes 1000,10000] [--policies LIST] [--timer cpu|wall] [--baseline replay|rotate] [--quick]
@@ -217,18 +229,25 @@ const timers: Readonly<Record<TimerKind, Timer>> = {
 interface Timed {
   batch(): number;
   readonly warmupRequests: number;
+  /** Each warm-up chunk: requests routed by its end, and ns per request in it. */
+  readonly warmupChunks: readonly { readonly requests: number; readonly ns: number }[];
   readonly requestsPerBatch: number;
 }
 
 /**
  * Warms the router up until the pool is at its steady load (releases under
- * way, so the policies learn from completions) and for at least the warm-up
- * time, then sizes its batches to the batch time. `mirror`: route exactly as
- * many requests as that router did, in warm-up and per batch (a replaying twin).
+ * way, so the policies learn from completions), for at least the warm-up
+ * time and the warm-up requests per worker, then sizes its batches to the
+ * batch time at the speed of the last warm-up chunk (the whole warm-up's
+ * average holds the slow start). `mirror`: route exactly as many requests as
+ * that router did, in warm-up and per batch (a replaying twin).
  */
-function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing, timer: Timer, steady: number, name: string, mirror?: Timed): Timed {
+function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing, timer: Timer, steady: number, workers: number, name: string, mirror?: Timed): Timed {
   let warmupRequests = 0;
   let chunk = 1000;
+  let lastChunkNs = 0;
+  const warmupChunks: { requests: number; ns: number }[] = [];
+  const least = Math.max(steady, timing.warmupPerWorker * workers);
   const check = (misses: number): void => {
     if (misses > 0) throw new Error(`${name} found no worker ${misses} times while workers were free`);
   };
@@ -237,15 +256,18 @@ function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing
     check(router.run(functions, mirror.warmupRequests));
     warmupRequests = mirror.warmupRequests;
   }
-  while (mirror === undefined && (warmupRequests < steady || timer() - warmupStart < timing.warmupMs * 1e6)) {
+  while (mirror === undefined && (warmupRequests < least || timer() - warmupStart < timing.warmupMs * 1e6)) {
+    const chunkStart = timer();
     check(router.run(functions, chunk));
+    lastChunkNs = (timer() - chunkStart) / chunk;
     warmupRequests += chunk;
+    warmupChunks.push({ requests: warmupRequests, ns: Math.round(lastChunkNs) });
     chunk = Math.min(chunk * 2, 100_000);
   }
-  const warmupNs = (timer() - warmupStart) / warmupRequests;
-  const requestsPerBatch = mirror?.requestsPerBatch ?? Math.max(1000, Math.round((timing.batchMs * 1e6) / warmupNs));
+  const requestsPerBatch = mirror?.requestsPerBatch ?? Math.max(1000, Math.round((timing.batchMs * 1e6) / Math.max(lastChunkNs, 1)));
   return {
     warmupRequests,
+    warmupChunks,
     requestsPerBatch,
     batch() {
       const start = timer();
@@ -336,14 +358,14 @@ function benchmark(variants: readonly Variant[], sizes: readonly number[], timin
       const steady = Math.round(size * LIMIT * BUSY_SHARE);
       const trace = new PickTrace();
       const router = new Router(balancer, workers, steady, seededRandom(size), clock, baseline === 'replay' ? trace : undefined);
-      const full = warmUp(router, functions, timing, timer, steady, variant.label);
+      const full = warmUp(router, functions, timing, timer, steady, size, variant.label);
       // The same requests with a constant-time pick over a twin of the policy's events: the events' and router's share.
       const twinWorkers = makeWorkers(size);
       const twinClock: BenchClock = { ms: 0 };
       const twin = createBalancer(variant.policy, variant.settings, envOn(twinClock));
       twin.addedMany?.(twinWorkers);
       const twinRouter = new Router(baselineOf(twin, twinWorkers, baseline, trace), twinWorkers, steady, seededRandom(size), twinClock);
-      const base = warmUp(twinRouter, functions, timing, timer, steady, `${variant.label} baseline`, baseline === 'replay' ? full : undefined);
+      const base = warmUp(twinRouter, functions, timing, timer, steady, size, `${variant.label} baseline`, baseline === 'replay' ? full : undefined);
       // Batches of the two alternate, so that a change in the machine's load falls on both alike; the pick's
       // share is the median of the differences of each pair.
       const fullSamples: number[] = [];
@@ -365,6 +387,7 @@ function benchmark(variants: readonly Variant[], sizes: readonly number[], timin
         startupMs: Math.round(startupMs * 10) / 10,
         waitedShare: Math.round(waitedShare * 1000) / 1000,
         requestsMeasured: full.requestsPerBatch * timing.batches,
+        warmup: full.warmupChunks,
       });
       log(`  ${String(size).padStart(5)} workers  ${variant.label.padEnd(30)} pick ${formatNs(nsPerPick).padStart(9)}  request ${formatNs(fullNs).padStart(9)}  start-up ${startupMs.toFixed(1).padStart(7)} ms`);
     }
@@ -413,7 +436,8 @@ once the pool is at its steady load a random open request's worker finishes its
 oldest running request (\`dropped\`, with that request's function, and the
 worker's next queued request \`taken\`). The policies' clock moves ${STEP_MS} ms per
 routed request, so what they learn online (cost-aware's work model) is live. Medians of
-${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up that lasts until the pool is at its steady load,
+${quick ? QUICK_TIMING.batches : FULL_TIMING.batches} timed batches after a warm-up that lasts until the pool is at its steady load and
+at least ${quick ? QUICK_TIMING.warmupPerWorker : FULL_TIMING.warmupPerWorker} requests per worker have been routed,
 ${TIMER_TEXT[timerKind]}. "pick + taken + dropped" is the
 whole cost per routed request; "pick" is the median difference from ${BASELINE_TEXT[baseline]}
 in the same process, its batches alternating with the policy's. Targets (issues 6 and 15): pick <= 1 µs at 1,000 workers, <= 5 µs at 10,000;

@@ -10,7 +10,7 @@ const script = resolve('dist/bench/picks.js');
 interface Summary {
   quick: boolean;
   settings: { baseline: string };
-  results: { policy: string; workers: number; nsPerRequest: number; nsPerPick: number; waitedShare: number; requestsMeasured: number }[];
+  results: { policy: string; workers: number; nsPerRequest: number; nsPerPick: number; waitedShare: number; requestsMeasured: number; warmup: { requests: number; ns: number }[] }[];
 }
 
 for (const baseline of ['replay', 'rotate']) {
@@ -27,6 +27,9 @@ for (const baseline of ['replay', 'rotate']) {
     for (const r of summary.results) {
       t.ok(r.nsPerRequest > 0 && r.requestsMeasured > 0, `${r.policy}@${r.workers}: requests were routed and timed`);
       t.ok(r.nsPerPick >= 0 && r.nsPerPick <= r.nsPerRequest, `${r.policy}@${r.workers}: the pick is a part of the request's cost`);
+      // --quick warms up for at least 5 requests per worker and until the pool is at its steady load (60% of 8 connections each).
+      const warmed = r.warmup.at(-1)?.requests ?? 0;
+      t.ok(warmed >= 5 * r.workers && warmed >= 0.6 * 8 * r.workers, `${r.policy}@${r.workers}: warmed up with ${warmed} requests, chunk by chunk in summary.json`);
     }
     // cost-aware queues at its homes, round-robin does not: the routing the replay must follow is not a rotation's.
     t.ok(summary.results.some((r) => r.policy === 'cost-aware' && r.waitedShare > 0), 'cost-aware sends some requests to full workers');
