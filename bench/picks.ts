@@ -49,10 +49,10 @@ interface Timing {
    * Least requests routed in warm-up, per worker. The policies' state (what
    * cost-aware believes each worker holds, its learned times) keeps growing
    * long after the pool first reaches its steady load: cost-aware's cost per
-   * request at 1,000 workers fell from tens of µs to about 2.5 µs over the
-   * first 30,000 requests and then held there, and its pick timed right after
-   * a 300 ms warm-up (about 15,000 requests) read half what it reads after
-   * 100 to 400 per worker (`results/bench-picks/warm-up/`).
+   * request at 1,000 workers fell from 73 to 92 µs to 2 to 4 µs by 63,000
+   * requests and held there, and its pick timed after a 300 ms warm-up
+   * (15,000 to 28,000 requests) read about half its steady pick
+   * (`results/bench-picks/warm-up/`).
    */
   readonly warmupPerWorker: number;
   /** Target wall time of one measured batch, in milliseconds. */
