@@ -280,7 +280,8 @@ function warmUp(router: Router, functions: readonly LambdaInfo[], timing: Timing
 /** Throws unless every worker of the replaying twin has as many requests running and queued as the policy's. */
 function sameState(label: string, workers: readonly BenchWorker[], twinWorkers: readonly BenchWorker[]): void {
   for (let i = 0; i < workers.length; i++) {
-    const [w, twin] = [workers[i], twinWorkers[i]];
+    const w = workers[i];
+    const twin = twinWorkers[i];
     if (w.inFlight !== twin.inFlight || w.queued !== twin.queued) {
       throw new Error(`${label}: the replay diverged from the policy it replays (${w.id}: ${w.inFlight} running and ${w.queued} queued, against ${twin.inFlight} and ${twin.queued})`);
     }
