@@ -290,22 +290,16 @@ function sameState(label: string, workers: readonly BenchWorker[], twinWorkers: 
 
 /** The workers a policy picked, in order, as indexes (-1: no worker). */
 class PickTrace {
-  private picks = new Int32Array(1 << 16);
-  private length = 0;
+  private readonly picks: number[] = [];
   private next = 0;
 
   push(index: number): void {
-    if (this.length === this.picks.length) {
-      const grown = new Int32Array(this.picks.length * 2);
-      grown.set(this.picks);
-      this.picks = grown;
-    }
-    this.picks[this.length++] = index;
+    this.picks.push(index);
   }
 
   /** The next pick not yet replayed. */
   shift(): number {
-    if (this.next === this.length) throw new Error('the replay ran ahead of the policy it replays');
+    if (this.next === this.picks.length) throw new Error('the replay ran ahead of the policy it replays');
     return this.picks[this.next++];
   }
 }
