@@ -46,11 +46,13 @@ t.test('a process whose requests wait borrows the connections another leaves fre
   await writeFile(file, JSON.stringify({ host: '127.0.0.1', port: 0, processes: 2, balancer: 'round-robin', healthIntervalMs: 0, connectionsPerWorker: 4, workers: [{ url: worker.url, id: 'only' }] }));
   const proxy = await startCli(t, file, 30_000);
   await proxy.line((l) => l.msg === 'warmroute listening', 'listening');
-  // Keep-alive connections, one per agent; the access log says which process accepted each.
+  // Keep-alive connections, one per agent, until each process has accepted four; the access log says which
+  // process accepted each. All are made now: a connection made while a process is dying can be handed to
+  // it and hang (README, "Processes"), which this test is not about.
   const byProcess = new Map<number, Agent[]>();
   const agents: Agent[] = [];
   t.teardown(() => { for (const a of agents) a.destroy(); });
-  for (let i = 0; [...byProcess.values()].every((list) => list.length < 4); i++) {
+  for (let i = 0; byProcess.size < 2 || [...byProcess.values()].some((list) => list.length < 4); i++) {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     agents.push(agent);
     t.equal(await onAgent(proxy.url, `/runLambda/probe-${i}`, agent), 200);
@@ -59,9 +61,9 @@ t.test('a process whose requests wait borrows the connections another leaves fre
     list.push(agent);
     byProcess.set(line.process as number, list);
   }
-  const [busy, four] = [...byProcess].find(([, list]) => list.length === 4)!;
-  const other = [...byProcess].find(([index]) => index !== busy)?.[1] ?? [];
-  t.ok(other.length > 0, 'the other process holds connections too');
+  const [[busy, busyAgents], [, other]] = [...byProcess];
+  const four = busyAgents!.slice(0, 4);
+  t.ok(other!.length >= 4, 'the other process holds four connections too');
   worker.maxConcurrent = 0;
   const first = four.map((a) => onAgent(proxy.url, '/runLambda/fn', a));
   await until(() => worker.current === 4, 'four requests of one process running at once (its share is 2)', 10_000);
@@ -70,7 +72,7 @@ t.test('a process whose requests wait borrows the connections another leaves fre
   t.equal(s.workers[0]!.limit, 4, 'the processes\' limits still sum to the worker\'s');
 
   // Both processes at once, more requests than connections: never more than 4 at the worker.
-  const all = [...four, ...other.slice(0, 4)].flatMap((a) => [onAgent(proxy.url, '/runLambda/fn', a), onAgent(proxy.url, '/runLambda/fn', a)]);
+  const all = [...four, ...other!.slice(0, 4)].flatMap((a) => [onAgent(proxy.url, '/runLambda/fn', a), onAgent(proxy.url, '/runLambda/fn', a)]);
   t.ok((await Promise.all(all)).every((code) => code === 200), 'every request answered 200');
   t.equal(worker.maxConcurrent, 4, 'at most the limit in use across the processes');
   const metrics = await fresh(proxy.url, '/metrics');
@@ -86,13 +88,7 @@ t.test('a process whose requests wait borrows the connections another leaves fre
   t.ok((await Promise.all(dying)).every((r) => r === 'closed'), 'its requests ended with their connections');
   await until(() => worker.current === 0, 'the worker finished them');
   worker.maxConcurrent = 0;
-  const survivors = other.slice(0, 4).map((a) => onAgent(proxy.url, '/runLambda/fn', a));
-  while (other.length < 4) {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    agents.push(agent);
-    other.push(agent);
-    survivors.push(onAgent(proxy.url, '/runLambda/fn', agent));
-  }
+  const survivors = other!.slice(0, 4).map((a) => onAgent(proxy.url, '/runLambda/fn', a));
   await until(() => worker.current === 4, 'four requests of the surviving process running at once', 10_000);
   t.same(await Promise.all(survivors), [200, 200, 200, 200]);
   t.equal(worker.maxConcurrent, 4);
