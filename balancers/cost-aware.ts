@@ -12,7 +12,7 @@ import { numberSetting } from './settings.js';
 import type { Balancer, LambdaInfo, Policy, PolicyEnv, WorkerView } from './types.js';
 import { eventHooks, type WorkerIndex } from './worker-index.js';
 import { WorkerRecords, type WorkerRecord } from './worker-record.js';
-import { HeldMemo, HeldPackages } from './held-packages.js';
+import { HeldMemos, HeldPackages } from './held-packages.js';
 
 export const candidatesSetting = numberSetting(
   'costCandidates',
@@ -37,8 +37,9 @@ export const packageTtlSetting = numberSetting(
  * once per function: its key's hash, its packages' load times from the
  * package table (fixed for the policy's life: a new table makes a new
  * policy), its shortlist's ring slots (worked out again only when the ring's
- * layout changes), and what its picks last read of each candidate's holdings
- * (one memo per ring candidate, and one for the least-loaded free worker).
+ * layout changes) and their records, and what its picks last read of each
+ * candidate's holdings (one memo per ring candidate, and one for the
+ * least-loaded free worker).
  */
 export interface FunctionPlan {
   readonly fn: LambdaInfo;
@@ -47,8 +48,10 @@ export interface FunctionPlan {
   readonly loadMs: Float64Array | undefined;
   layout: number;
   readonly slots: Int32Array;
+  /** The records in those slots, in ring order: the first `count` are the shortlist. */
+  readonly records: WorkerRecord[];
   count: number;
-  readonly held: readonly HeldMemo[];
+  readonly memos: HeldMemos;
 }
 
 /**
@@ -166,15 +169,17 @@ export class CostModel implements WorkerIndex, Learner {
     return this.held.holds(this.records.of(w), p, now);
   }
 
-  /** Load time of the function's packages `r`'s worker lacks, in ms; `memo`: what the plan's picks last read of `r`'s holdings. */
-  missMs(plan: FunctionPlan, memo: HeldMemo, r: WorkerRecord, now: number, coldUnitMs: number): number {
-    const { fn, loadMs } = plan;
+  /** Load time of the function's packages `r`'s worker lacks, in ms; `memo`: which of the plan's memos is about `r`. */
+  missMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number): number {
+    const { fn, loadMs, memos } = plan;
     const pkgs = fn.packages;
-    const since = this.held.sinceFor(memo, pkgs, r, now);
+    this.held.bringUp(memos, memo, pkgs, r, now);
+    const since = memos.since;
+    const base = memo * pkgs.length;
     const ttl = this.held.ttlMs;
     let sum = 0;
     for (let i = 0; i < pkgs.length; i++) {
-      if (!(now - since[i] <= ttl)) sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], coldUnitMs);
+      if (!(now - since[base + i] <= ttl)) sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], coldUnitMs);
     }
     return sum;
   }
@@ -194,7 +199,7 @@ export class CostModel implements WorkerIndex, Learner {
    * for), so each of them is held up too: a cold start on a worker with p
    * pending over s slots costs about load x (1 + p / s).
    */
-  costMs(plan: FunctionPlan, memo: HeldMemo, r: WorkerRecord, now: number, coldUnitMs: number): number {
+  costMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number): number {
     const w = r.view;
     const miss = this.missMs(plan, memo, r, now, coldUnitMs);
     const wait = this.waitMs(r);
@@ -207,7 +212,7 @@ export class CostModel implements WorkerIndex, Learner {
    * cores): the request's own time there plus the delay it causes the
    * requests already there. `warmMs` 0 when no warm run has been measured yet.
    */
-  psCostMs(plan: FunctionPlan, memo: HeldMemo, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number): number {
+  psCostMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number): number {
     const w = r.view;
     const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length);
     // Beyond the connection limit a request waits in the worker's queue for a connection, first come
@@ -221,12 +226,12 @@ export class CostModel implements WorkerIndex, Learner {
   learn(o: Observation, w: WorkerView | undefined, fn: LambdaInfo | undefined, own: boolean): void {
     if (o.kind !== 'dispatch' || own || w === undefined || fn === undefined) return;
     const r = this.records.get(w);
-    if (r !== undefined) this.held.used(fn.packages, r, undefined, this.env.now());
+    if (r !== undefined) this.held.used(fn.packages, r, undefined, -1, this.env.now());
   }
 
-  /** A request of the plan's function was sent to `r`'s worker; `memo`: what the pick read of its holdings, if it did. */
-  used(plan: FunctionPlan, r: WorkerRecord, memo: HeldMemo | undefined, now: number): void {
-    this.held.used(plan.fn.packages, r, memo, now);
+  /** A request of the plan's function was sent to `r`'s worker; `memo`: which of the plan's memos the pick read of its holdings (-1: none). */
+  used(plan: FunctionPlan, r: WorkerRecord, memo: number, now: number): void {
+    this.held.used(plan.fn.packages, r, memo >= 0 ? plan.memos : undefined, memo, now);
   }
 }
 
@@ -250,36 +255,40 @@ export const costAwarePolicy: Policy = {
     const model = new CostModel(env, initialTtl, ring);
     // Each free worker carries its record, so the least-loaded one's is at hand.
     const free = new FreeHeap<WorkerRecord>('weighted-least-recent', (w) => model.recordOf(w));
-    const shortlist: WorkerRecord[] = [];
     const plans = new WeakMap<LambdaInfo, FunctionPlan>();
 
     function planOf(fn: LambdaInfo): FunctionPlan {
       let plan = plans.get(fn);
       if (plan === undefined) {
         const loadMs = env.packageCost !== undefined ? Float64Array.from(fn.packages, (p) => packageLoadMs(env, fn, p, 0)) : undefined;
-        const held = Array.from({ length: candidateCount + 1 }, () => new HeldMemo(fn.packages.length));
-        plan = { fn, keyHash: murmur3(routingKey(fn)), loadMs, layout: -1, slots: new Int32Array(candidateCount), count: 0, held };
+        const memos = new HeldMemos(fn.packages.length, candidateCount + 1);
+        plan = { fn, keyHash: murmur3(routingKey(fn)), loadMs, layout: -1, slots: new Int32Array(candidateCount), records: [], count: 0, memos };
         plans.set(fn, plan);
       }
       return plan;
     }
 
-    /** The records of the ring's first `candidateCount` routable workers clockwise from the function's key, into `shortlist`. */
+    /**
+     * The plan's shortlist brought up to date: the records of the ring's first `candidateCount` routable
+     * workers clockwise from the function's key. A record follows its worker's slot, and a worker changes
+     * slot only when the ring's layout changes, so the records stand until then.
+     */
     function fillShortlist(plan: FunctionPlan): void {
-      if (plan.layout !== ring.layout) {
-        plan.layout = ring.layout;
-        plan.count = 0;
-        walker.start(plan.keyHash);
-        for (let w = walker.next(); w !== undefined && plan.count < candidateCount; w = walker.next()) {
-          if (w.routable && model.atSlot(walker.slot) !== undefined) plan.slots[plan.count++] = walker.slot;
-        }
+      if (plan.layout === ring.layout) return;
+      plan.layout = ring.layout;
+      plan.count = 0;
+      walker.start(plan.keyHash);
+      for (let w = walker.next(); w !== undefined && plan.count < candidateCount; w = walker.next()) {
+        const r = w.routable ? model.atSlot(walker.slot) : undefined;
+        if (r === undefined) continue;
+        plan.slots[plan.count] = walker.slot;
+        plan.records[plan.count++] = r;
       }
-      shortlist.length = 0;
-      for (let i = 0; i < plan.count; i++) shortlist.push(model.atSlot(plan.slots[i]) as WorkerRecord);
+      plan.records.length = plan.count;
     }
 
-    function listed(w: WorkerView): boolean {
-      for (let i = 0; i < shortlist.length; i++) if (shortlist[i].view === w) return true;
+    function listed(plan: FunctionPlan, w: WorkerView): boolean {
+      for (let i = 0; i < plan.count; i++) if (plan.records[i].view === w) return true;
       return false;
     }
 
@@ -299,26 +308,29 @@ export const costAwarePolicy: Policy = {
         const now = env.now();
         const plan = planOf(fn);
         fillShortlist(plan);
+        const count = plan.count;
+        const records = plan.records;
+        // The least-loaded free worker is one more candidate, weighed last, when it is not one of the ring's.
         const fallback = free.peek();
-        const fallbackRecord = free.peekAttached();
-        if (fallback !== undefined && !listed(fallback)) shortlist.push(fallbackRecord as WorkerRecord);
+        const extra = fallback !== undefined && !listed(plan, fallback) ? free.peekAttached() : undefined;
         // Once a cold start has been seen (finished, or running on a candidate), the processor-sharing
         // model prices each candidate; before that, the slot model of the learned service times.
-        const perPackage = model.work.perPackageOf(shortlist);
+        const perPackage = model.work.perPackageOf(records, count, extra);
         const ps = perPackage !== undefined;
         const warm = model.work.warmMs() ?? 0;
         // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
         const coldUnit = model.serviceTimes.cluster() ?? 1;
         let best: WorkerRecord | undefined;
-        let bestMemo: HeldMemo | undefined;
+        let bestMemo = -1;
         let bestCost = Infinity;
-        for (let i = 0; i < shortlist.length; i++) {
-          const r = shortlist[i];
+        for (let i = 0; i <= count; i++) {
+          // Ring candidates have a memo each; the least-loaded free worker the last.
+          const r = i < count ? records[i] : extra;
+          if (r === undefined) break;
           // The slot model's bounded-load guard; the least-loaded free worker is never held to it (it is the
           // least loaded). The processor-sharing cost already prices load, the delay to the others included.
           if (!ps && r.view !== fallback && !withinBound(r.view)) continue;
-          // Ring candidates have a memo each; the least-loaded free worker, listed last when not one of them, the last.
-          const memo = plan.held[i < plan.count ? i : candidateCount];
+          const memo = i < count ? i : candidateCount;
           const cost = ps ? model.psCostMs(plan, memo, r, now, warm, perPackage) : model.costMs(plan, memo, r, now, coldUnit);
           if (cost < bestCost) {
             best = r;
@@ -326,14 +338,18 @@ export const costAwarePolicy: Policy = {
             bestCost = cost;
           }
         }
-        if (best === undefined) best = fallbackRecord;
+        if (best === undefined) {
+          best = free.peekAttached();
+          bestMemo = -1;
+        }
         if (best === undefined) return undefined;
         model.used(plan, best, bestMemo, now);
         return best.view;
       },
       isHome(fn: LambdaInfo, w: WorkerView): boolean {
-        fillShortlist(planOf(fn));
-        return listed(w);
+        const plan = planOf(fn);
+        fillShortlist(plan);
+        return listed(plan, w);
       },
       learn(observations, source) {
         learnAll([model.serviceTimes, model.work, model], observations, source);

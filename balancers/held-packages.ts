@@ -8,25 +8,40 @@ const IN_SET = 1;
 const CONFIRMED = 2;
 
 /**
- * What one function's picks know of one candidate's holdings: per package of
- * the function, the time it was last known on the worker (-Infinity: not
- * held, however recent; see HeldPackages.since) and its flags. Valid while it
- * is about `record`, the record's holdings are at `version` and its worker's
- * set has `setSize` packages (between reports the table only adds to a set; a
- * report replaces it). A worker is weighed again and again for the few
- * functions whose keys lie near it on the ring, so most picks read these
- * arrays instead of three hash tables per package.
+ * What one function's picks know of the holdings of each of its candidates
+ * (memo j: ring candidate j, and one more for the least-loaded free worker),
+ * in a few arrays shared by the function's memos so that a pick reads them
+ * from one place: per package i of the function, `since[j * packageCount +
+ * i]` is the time it was last known on the worker (-Infinity: not held,
+ * however recent; see HeldPackages.since), and `flags[...]` its flags. Memo j
+ * is valid while it is about `record[j]`, the record's holdings are at
+ * `version[j]` and its worker's set has `setSize[j]` packages (between
+ * reports the table only adds to a set; a report replaces it). A worker is
+ * weighed again and again for the few functions whose keys lie near it on the
+ * ring, so most picks read these arrays instead of three hash tables per
+ * package.
  */
-export class HeldMemo {
-  record: WorkerRecord | undefined = undefined;
-  version = -1;
-  setSize = -1;
+export class HeldMemos {
+  readonly record: (WorkerRecord | undefined)[];
+  readonly version: Float64Array;
+  readonly setSize: Int32Array;
   readonly since: Float64Array;
   readonly flags: Uint8Array;
 
-  constructor(packageCount: number) {
-    this.since = new Float64Array(packageCount);
-    this.flags = new Uint8Array(packageCount);
+  constructor(
+    readonly packageCount: number,
+    memoCount: number,
+  ) {
+    this.record = new Array<WorkerRecord | undefined>(memoCount).fill(undefined);
+    this.version = new Float64Array(memoCount).fill(-1);
+    this.setSize = new Int32Array(memoCount).fill(-1);
+    this.since = new Float64Array(memoCount * packageCount);
+    this.flags = new Uint8Array(memoCount * packageCount);
+  }
+
+  /** Whether memo `j` is about `r` and still valid. */
+  fresh(j: number, r: WorkerRecord): boolean {
+    return this.record[j] === r && this.version[j] === r.holdVersion && this.setSize[j] === r.view.packages.size;
   }
 }
 
@@ -54,41 +69,41 @@ export class HeldPackages {
   }
 
   /**
-   * `memo` (about the function of `packages`) brought up to date for `r`:
-   * `memo.since[i]` is when packages[i] was last known there, and it is held
-   * while now minus that is within `ttlMs`.
+   * Memo `j` of `memos` (about the function of `packages`) brought up to date
+   * for `r`: `memos.since[j * packages.length + i]` is when packages[i] was
+   * last known there, and it is held while now minus that is within `ttlMs`.
    */
-  sinceFor(memo: HeldMemo, packages: readonly string[], r: WorkerRecord, now: number): Float64Array {
+  bringUp(memos: HeldMemos, j: number, packages: readonly string[], r: WorkerRecord, now: number): void {
     this.current(r, now);
-    const size = r.view.packages.size;
-    if (memo.record === r && memo.version === r.holdVersion && memo.setSize === size) return memo.since;
+    if (memos.fresh(j, r)) return;
+    const base = j * packages.length;
     for (let i = 0; i < packages.length; i++) {
       const flags = this.flagsOf(r, packages[i]);
-      memo.flags[i] = flags;
-      memo.since[i] = this.since(r, this.lastUse(r, packages[i]), flags);
+      memos.flags[base + i] = flags;
+      memos.since[base + i] = this.since(r, this.lastUse(r, packages[i]), flags);
     }
-    memo.record = r;
-    memo.version = r.holdVersion;
-    memo.setSize = size;
-    return memo.since;
+    memos.record[j] = r;
+    memos.version[j] = r.holdVersion;
+    memos.setSize[j] = r.view.packages.size;
   }
 
   /**
-   * A request needing `packages` was sent to `r`'s worker. With `memo` (about
-   * these packages, as the pick just read it) the use is noted in the memo and
-   * written to the record's table when something next reads it, so a pick
-   * that goes where it went before touches no hash table.
+   * A request needing `packages` was sent to `r`'s worker. With `memos` and
+   * `j` (memo j about these packages, as the pick just read it) the use is
+   * noted in the memo and written to the record's table when something next
+   * reads it, so a pick that goes where it went before touches no hash table.
    */
-  used(packages: readonly string[], r: WorkerRecord, memo: HeldMemo | undefined, now: number): void {
+  used(packages: readonly string[], r: WorkerRecord, memos: HeldMemos | undefined, j: number, now: number): void {
     this.current(r, now);
-    const fresh = memo !== undefined && memo.record === r && memo.version === r.holdVersion && memo.setSize === r.view.packages.size;
+    const fresh = memos !== undefined && memos.fresh(j, r);
     if (r.pendingUse !== packages) this.flushUse(r);
     r.pendingUse = packages;
     r.pendingUseAt = now;
     r.holdVersion++;
     if (!fresh) return;
-    for (let i = 0; i < packages.length; i++) memo.since[i] = this.since(r, now, memo.flags[i]);
-    memo.version = r.holdVersion;
+    const base = j * packages.length;
+    for (let i = 0; i < packages.length; i++) memos.since[base + i] = this.since(r, now, memos.flags[base + i]);
+    memos.version[j] = r.holdVersion;
   }
 
   /** When a request needing `p` was last sent to `r`'s worker: the deferred use, else the record's table. */

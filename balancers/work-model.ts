@@ -209,26 +209,26 @@ export class WorkModel implements WorkerIndex, Learner {
     return this.perPackageOf(records);
   }
 
-  /** perPackageMs over candidates whose records the caller holds (records of this model's store). */
-  perPackageOf(candidates: readonly WorkerRecord[]): number | undefined {
+  /** perPackageMs over the first `count` of `candidates`, and `extra`, whose records the caller holds (records of this model's store). */
+  perPackageOf(candidates: readonly WorkerRecord[], count = candidates.length, extra?: WorkerRecord): number | undefined {
     const warm = this.warmMs() ?? 0;
     let estimate: number | undefined;
     if (this.coldCount > 0 && this.coldMissing > 0) estimate = Math.max(0, (this.coldWork - this.coldCount * warm) / this.coldMissing);
     let attained = 0;
     let missing = 0;
-    let count = 0;
+    let opened = 0;
     const now = this.now();
-    for (let i = 0; i < candidates.length; i++) {
-      const st = candidates[i];
-      if (st.coldOpen === 0) continue;
+    for (let i = 0; i <= count; i++) {
+      const st = i < count ? candidates[i] : extra;
+      if (st === undefined || st.coldOpen === 0) continue;
       const s = st.n > 0 ? st.s + (now - st.workAt) * Math.min(1, coresOf(st.view) / st.n) : st.s;
       // Each open cold dispatch has attained s - s0.
       attained += st.coldOpen * s - st.coldOpenS0;
       missing += st.coldOpenMissing;
-      count += st.coldOpen;
+      opened += st.coldOpen;
     }
     if (missing > 0) {
-      const bound = Math.max(0, (attained - count * warm) / missing);
+      const bound = Math.max(0, (attained - opened * warm) / missing);
       estimate = estimate === undefined ? bound : Math.max(estimate, bound);
     }
     return estimate;
