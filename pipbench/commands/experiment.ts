@@ -14,6 +14,7 @@ import { modelRows, runExperiment } from '../experiment/run.js';
 import { processRows, ProcessExperiment, type ProcessWorkerParams } from '../experiment/run-process.js';
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
 import { parsePackageTableText } from '../../src/packages.js';
+import { MAX_CONNECTIONS } from '../../src/worker-specs.js';
 import { createProgressBar } from '../progress.js';
 import { formatMs } from '../stats.js';
 import type { Workload } from '../workload.js';
@@ -270,7 +271,7 @@ export function parseComparisonFlags(engine: Engine, argv: string[], extra: Extr
     drainSec: parseNumberFlag('drain', str('drain'), { min: 0 }) ?? (quick ? QUICK.drainSec : DEFAULTS.drainSec),
     warmupSec: parseNumberFlag('warmup', str('warmup'), { min: 0 }) ?? DEFAULTS.warmupSec,
     balanceFactor: parseNumberFlag('balance-factor', str('balance-factor'), { min: 1 }) ?? DEFAULTS.balanceFactor,
-    connectionsPerWorker: parseNumberFlag('connections-per-worker', str('connections-per-worker'), { min: 1, integer: true }) ?? DEFAULTS.connectionsPerWorker,
+    connectionsPerWorker: parseNumberFlag('connections-per-worker', str('connections-per-worker'), { min: 1, max: MAX_CONNECTIONS, integer: true }) ?? DEFAULTS.connectionsPerWorker,
     healthIntervalMs: parseNumberFlag('health-interval', str('health-interval'), { min: 0 }) ?? DEFAULT_HEALTH_INTERVAL_MS,
     compareTo,
     oneWorker,

@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { balancerNames, policiesReading } from '../../balancers/index.js';
 import { AUTO_THRESHOLD } from '../../balancers/settings.js';
+import { MAX_CONNECTIONS } from '../../src/worker-specs.js';
 import { MODEL_DEFAULTS, type ModelParams } from '../model/index.js';
 import type { HandlerChoice, RunMode } from '../runner.js';
 import { footprintBytes, loadWorkload, type Workload } from '../workload.js';
@@ -292,7 +293,9 @@ export function proxyConfigFor(params: ExperimentParams, plan: RowPlan, workers:
     // table --policy-packages names instead); without one every package counts the same.
     ...(policyTable !== undefined ? { packages: resolve(policyTable) } : {}),
     workers: workers.map((w) => ({ url: w.url, id: w.id, weight: w.weight })),
-    connectionsPerWorker: pooled ? Math.min(100_000, params.connectionsPerWorker * params.workers) : params.connectionsPerWorker,
+    // The pooled worker has every worker's connections, within the most the proxy lets one worker have (a
+    // workload holding more requests in flight than that at once would wait where the pool would not).
+    connectionsPerWorker: pooled ? Math.min(MAX_CONNECTIONS, params.connectionsPerWorker * params.workers) : params.connectionsPerWorker,
     queueLimit: 1_000_000,
     queueTimeoutMs: patienceMs,
     headersTimeoutMs: patienceMs,

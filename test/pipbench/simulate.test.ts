@@ -160,6 +160,7 @@ t.test('pipbench simulate: bad input names the problem and exits non-zero', asyn
     [[...base, '--compare-to', 'fastest'], /--compare-to: no row "fastest"/],
     [[...base, '--worker-cores', '1,2'], /--worker-cores needs one value per worker \(5\)/],
     [[...base, '--time-scale', '0.1'], /time-scale/],
+    [[...base, '--connections-per-worker', '10001'], /--connections-per-worker must be at most 10000/],
     [['--registry', join(dir, 'nope.json'), '--out-dir', dir], /nope\.json: no such file/, 1],
   ];
   for (const [argv, message, expected = 2] of cases) {
@@ -172,6 +173,18 @@ t.test('pipbench simulate: bad input names the problem and exits non-zero', asyn
   const help = captureIO();
   t.equal(await simulateMain(['--help'], help), 0);
   t.match(help.out(), /--placements N/);
+});
+
+t.test('more workers than the proxy has connections per worker for in one pool: the compulsory-install row stays within the limit', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pipbench-sim-many-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { registry, handlers } = await writeSmallWorkload(dir);
+  // 12 workers x 1,000 connections (the default) pooled would be 12,000, over the proxy's 10,000 a worker.
+  const io = captureIO();
+  t.equal(await simulateMain(['--name', 'many', '--registry', registry, '--handlers', handlers, '--workers', '12', '--duration', '20', '--policies', 'round-robin', '--out-dir', dir, '--quiet'], io), 0, io.err());
+  const summary = JSON.parse(await readFile(join(dir, 'many', 'summary.json'), 'utf8')) as { rows: { id: string; requests: number; successes: number }[] };
+  const pooled = summary.rows.find((r) => r.id === 'compulsory-install');
+  t.ok(pooled !== undefined && pooled.requests > 0 && pooled.successes === pooled.requests, 'the pooled row ran and answered every request');
 });
 
 /** A package table for the small workload: every name it uses, with install and import costs. */
