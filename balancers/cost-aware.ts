@@ -174,8 +174,8 @@ export class CostModel implements WorkerIndex, Learner {
     const { fn, loadMs, memos } = plan;
     const pkgs = fn.packages;
     this.held.bringUp(memos, memo, pkgs, r, now);
-    const since = memos.since;
-    const base = memo * pkgs.length;
+    const since = memos.cells;
+    const base = memos.sinceAt(memo);
     const ttl = this.held.ttlMs;
     let sum = 0;
     for (let i = 0; i < pkgs.length; i++) {
@@ -197,12 +197,17 @@ export class CostModel implements WorkerIndex, Learner {
    * the load time of what it lacks, stretched by the work already there.
    * Loading holds CPU the requests on the worker share (or a slot they queue
    * for), so each of them is held up too: a cold start on a worker with p
-   * pending over s slots costs about load x (1 + p / s).
+   * pending over s slots costs about load x (1 + p / s). When the wait alone
+   * reaches `atLeast`, that is returned without reading what the worker holds.
    */
-  costMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number): number {
+  costMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number, atLeast = Infinity): number {
     const w = r.view;
-    const miss = this.missMs(plan, memo, r, now, coldUnitMs);
+    // A report is taken in here whether or not the holdings are read, so the TTL learns at the same moments.
+    this.held.current(r, now);
     const wait = this.waitMs(r);
+    // What it lacks can only add to the wait.
+    if (wait >= atLeast) return wait;
+    const miss = this.missMs(plan, memo, r, now, coldUnitMs);
     return miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
   }
 
@@ -211,15 +216,23 @@ export class CostModel implements WorkerIndex, Learner {
    * stretch: (warm work + the load of what it lacks) x psStretch(pending,
    * cores): the request's own time there plus the delay it causes the
    * requests already there. `warmMs` 0 when no warm run has been measured yet.
+   * When the cost of a warm run there reaches `atLeast`, that is returned
+   * without reading what the worker holds.
    */
-  psCostMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number): number {
+  psCostMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number, atLeast = Infinity): number {
     const w = r.view;
-    const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length);
+    // A report is taken in here whether or not the holdings are read, so the TTL learns at the same moments.
+    this.held.current(r, now);
     // Beyond the connection limit a request waits in the worker's queue for a connection, first come
     // first served: one completion (of any kind, every drain interval) per request ahead of it.
     const ahead = w.inFlight + w.queued - w.limit + 1;
     const connectionWait = ahead > 0 ? ahead * (this.serviceTimes.drainOf(w, r) ?? 0) : 0;
-    return connectionWait + (warmMs + miss) * psStretch(w.inFlight + w.external, coresOf(w));
+    const stretch = psStretch(w.inFlight + w.external, coresOf(w));
+    // What it lacks can only add to a warm run (rounding is monotonic: adding a miss of 0 or more never lowers it).
+    const warmCost = connectionWait + warmMs * stretch;
+    if (warmCost >= atLeast) return warmCost;
+    const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length);
+    return connectionWait + (warmMs + miss) * stretch;
   }
 
   /** Another process of the proxy sent a request of `fn` to `w`: its packages count as used there now, as when this one sends one. */
@@ -331,7 +344,8 @@ export const costAwarePolicy: Policy = {
           // least loaded). The processor-sharing cost already prices load, the delay to the others included.
           if (!ps && r.view !== fallback && !withinBound(r.view)) continue;
           const memo = i < count ? i : candidateCount;
-          const cost = ps ? model.psCostMs(plan, memo, r, now, warm, perPackage) : model.costMs(plan, memo, r, now, coldUnit);
+          // A candidate that costs at least the best so far even warm is not chosen whatever it holds.
+          const cost = ps ? model.psCostMs(plan, memo, r, now, warm, perPackage, bestCost) : model.costMs(plan, memo, r, now, coldUnit, bestCost);
           if (cost < bestCost) {
             best = r;
             bestMemo = memo;

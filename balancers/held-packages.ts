@@ -3,45 +3,63 @@ import type { WorkerRecord } from './worker-record.js';
 /** How fast the learned package lifetime follows what reports show: each observation moves it 1/8 of the way. */
 const TTL_LEARNING_RATE = 1 / 8;
 
-/** HeldMemo.flags: the package was in the worker's set, in its last report. */
+/** HeldMemos.flags: the package was in the worker's set, in its last report. */
 const IN_SET = 1;
 const CONFIRMED = 2;
+
+/** Where a memo's fields sit in its stretch of HeldMemos.cells; the times of its packages follow. */
+const SERIAL = 0;
+const VERSION = 1;
+const SET_SIZE = 2;
+const SINCE = 3;
 
 /**
  * What one function's picks know of the holdings of each of its candidates
  * (memo j: ring candidate j, and one more for the least-loaded free worker),
- * in a few arrays shared by the function's memos so that a pick reads them
- * from one place: per package i of the function, `since[j * packageCount +
- * i]` is the time it was last known on the worker (-Infinity: not held,
- * however recent; see HeldPackages.since), and `flags[...]` its flags. Memo j
- * is valid while it is about `record[j]`, the record's holdings are at
- * `version[j]` and its worker's set has `setSize[j]` packages (between
- * reports the table only adds to a set; a report replaces it). A worker is
- * weighed again and again for the few functions whose keys lie near it on the
- * ring, so most picks read these arrays instead of three hash tables per
- * package.
+ * side by side in one array so that a pick finds a candidate's memo in one
+ * place: memo j's stretch starts at `offset(j)`, and per package i of the
+ * function, `cells[sinceAt(j) + i]` is the time it was last known on the
+ * worker (-Infinity: not held, however recent; see HeldPackages.since), and
+ * `flags[j * packageCount + i]` its flags. Memo j is valid while it is about
+ * the record of serial `SERIAL`, the record's holdings are at `VERSION` and
+ * its worker's set has `SET_SIZE` packages (between reports the table only
+ * adds to a set; a report replaces it). A worker is weighed again and again
+ * for the few functions whose keys lie near it on the ring, so most picks read
+ * this array instead of three hash tables per package.
  */
 export class HeldMemos {
-  readonly record: (WorkerRecord | undefined)[];
-  readonly version: Float64Array;
-  readonly setSize: Int32Array;
-  readonly since: Float64Array;
+  readonly cells: Float64Array;
   readonly flags: Uint8Array;
+  private readonly stride: number;
 
   constructor(
     readonly packageCount: number,
     memoCount: number,
   ) {
-    this.record = new Array<WorkerRecord | undefined>(memoCount).fill(undefined);
-    this.version = new Float64Array(memoCount).fill(-1);
-    this.setSize = new Int32Array(memoCount).fill(-1);
-    this.since = new Float64Array(memoCount * packageCount);
+    this.stride = SINCE + packageCount;
+    // Serial -1 is no record's: every memo starts invalid.
+    this.cells = new Float64Array(memoCount * this.stride).fill(-1);
     this.flags = new Uint8Array(memoCount * packageCount);
+  }
+
+  /** Where the times of memo `j`'s packages start in `cells`. */
+  sinceAt(j: number): number {
+    return j * this.stride + SINCE;
   }
 
   /** Whether memo `j` is about `r` and still valid. */
   fresh(j: number, r: WorkerRecord): boolean {
-    return this.record[j] === r && this.version[j] === r.holdVersion && this.setSize[j] === r.view.packages.size;
+    const at = j * this.stride;
+    const cells = this.cells;
+    return cells[at + SERIAL] === r.serial && cells[at + VERSION] === r.holdVersion && cells[at + SET_SIZE] === r.view.packages.size;
+  }
+
+  /** Memo `j` is now about `r` as it stands. */
+  stamp(j: number, r: WorkerRecord): void {
+    const at = j * this.stride;
+    this.cells[at + SERIAL] = r.serial;
+    this.cells[at + VERSION] = r.holdVersion;
+    this.cells[at + SET_SIZE] = r.view.packages.size;
   }
 }
 
@@ -70,21 +88,20 @@ export class HeldPackages {
 
   /**
    * Memo `j` of `memos` (about the function of `packages`) brought up to date
-   * for `r`: `memos.since[j * packages.length + i]` is when packages[i] was
-   * last known there, and it is held while now minus that is within `ttlMs`.
+   * for `r`: `memos.cells[memos.sinceAt(j) + i]` is when packages[i] was last
+   * known there, and it is held while now minus that is within `ttlMs`.
    */
   bringUp(memos: HeldMemos, j: number, packages: readonly string[], r: WorkerRecord, now: number): void {
     this.current(r, now);
     if (memos.fresh(j, r)) return;
+    const at = memos.sinceAt(j);
     const base = j * packages.length;
     for (let i = 0; i < packages.length; i++) {
       const flags = this.flagsOf(r, packages[i]);
       memos.flags[base + i] = flags;
-      memos.since[base + i] = this.since(r, this.lastUse(r, packages[i]), flags);
+      memos.cells[at + i] = this.since(r, this.lastUse(r, packages[i]), flags);
     }
-    memos.record[j] = r;
-    memos.version[j] = r.holdVersion;
-    memos.setSize[j] = r.view.packages.size;
+    memos.stamp(j, r);
   }
 
   /**
@@ -101,9 +118,10 @@ export class HeldPackages {
     r.pendingUseAt = now;
     r.holdVersion++;
     if (!fresh) return;
+    const at = memos.sinceAt(j);
     const base = j * packages.length;
-    for (let i = 0; i < packages.length; i++) memos.since[base + i] = this.since(r, now, memos.flags[base + i]);
-    memos.version[j] = r.holdVersion;
+    for (let i = 0; i < packages.length; i++) memos.cells[at + i] = this.since(r, now, memos.flags[base + i]);
+    memos.stamp(j, r);
   }
 
   /** When a request needing `p` was last sent to `r`'s worker: the deferred use, else the record's table. */
@@ -127,7 +145,7 @@ export class HeldPackages {
   }
 
   /** Takes in a report that replaced the worker's set since the last look. */
-  private current(r: WorkerRecord, now: number): void {
+  current(r: WorkerRecord, now: number): void {
     if (r.heldSeen !== r.view.packages) this.takeReport(r, r.view.packages, now);
   }
 

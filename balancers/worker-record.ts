@@ -8,6 +8,9 @@ export interface Dispatch {
   missing: number;
 }
 
+/** Serials of the records made so far. */
+let nextSerial = 0;
+
 /** Doubles each record keeps in its store's array: the fields read by the numbers accessors below. */
 const STRIDE = 16;
 // Where each number sits in a record's stretch of the array: the ones a pick reads first, together.
@@ -41,6 +44,8 @@ const COMPLETED_AT = 12;
  * the constructor so that all records share one shape.
  */
 export class WorkerRecord {
+  /** This record's number, unlike any other record's (a memo names the record it is about by it). */
+  readonly serial = nextSerial++;
   /** The worker's package set as last looked at by cost-aware; a different object means the worker reported. */
   heldSeen: ReadonlySet<string>;
   /** Changes whenever what cost-aware believes the worker holds does (a request sent there, a report taken in). */
