@@ -36,10 +36,9 @@ export const packageTtlSetting = numberSetting(
  * What a pick of one function needs apart from the workers' state, worked out
  * once per function: its key's hash, its packages' load times from the
  * package table (fixed for the policy's life: a new table makes a new
- * policy), its shortlist's ring slots (worked out again only when the ring's
- * layout changes) and their records, and what its picks last read of each
- * candidate's holdings (one memo per ring candidate, and one for the
- * least-loaded free worker).
+ * policy), its shortlist's records (worked out again only when the ring's
+ * layout changes), and what its picks last read of each candidate's holdings
+ * (one memo per ring candidate, and one for the least-loaded free worker).
  */
 export interface FunctionPlan {
   readonly fn: LambdaInfo;
@@ -47,8 +46,7 @@ export interface FunctionPlan {
   /** Per package, its load time from the table; undefined without a table (an equal share of the cold unit). */
   readonly loadMs: Float64Array | undefined;
   layout: number;
-  readonly slots: Int32Array;
-  /** The records in those slots, in ring order: the first `count` are the shortlist. */
+  /** The records of the shortlist's workers, in ring order (`count` of them). */
   readonly records: WorkerRecord[];
   count: number;
   readonly memos: HeldMemos;
@@ -275,7 +273,7 @@ export const costAwarePolicy: Policy = {
       if (plan === undefined) {
         const loadMs = env.packageCost !== undefined ? Float64Array.from(fn.packages, (p) => packageLoadMs(env, fn, p, 0)) : undefined;
         const memos = new HeldMemos(fn.packages.length, candidateCount + 1);
-        plan = { fn, keyHash: murmur3(routingKey(fn)), loadMs, layout: -1, slots: new Int32Array(candidateCount), records: [], count: 0, memos };
+        plan = { fn, keyHash: murmur3(routingKey(fn)), loadMs, layout: -1, records: [], count: 0, memos };
         plans.set(fn, plan);
       }
       return plan;
@@ -294,7 +292,6 @@ export const costAwarePolicy: Policy = {
       for (let w = walker.next(); w !== undefined && plan.count < candidateCount; w = walker.next()) {
         const r = w.routable ? model.atSlot(walker.slot) : undefined;
         if (r === undefined) continue;
-        plan.slots[plan.count] = walker.slot;
         plan.records[plan.count++] = r;
       }
       plan.records.length = plan.count;

@@ -17,15 +17,16 @@ const SINCE = 3;
  * What one function's picks know of the holdings of each of its candidates
  * (memo j: ring candidate j, and one more for the least-loaded free worker),
  * side by side in one array so that a pick finds a candidate's memo in one
- * place: memo j's stretch starts at `offset(j)`, and per package i of the
- * function, `cells[sinceAt(j) + i]` is the time it was last known on the
- * worker (-Infinity: not held, however recent; see HeldPackages.since), and
- * `flags[j * packageCount + i]` its flags. Memo j is valid while it is about
- * the record of serial `SERIAL`, the record's holdings are at `VERSION` and
- * its worker's set has `SET_SIZE` packages (between reports the table only
- * adds to a set; a report replaces it). A worker is weighed again and again
- * for the few functions whose keys lie near it on the ring, so most picks read
- * this array instead of three hash tables per package.
+ * place. Memo j's stretch of `cells` holds its fields (SERIAL, VERSION,
+ * SET_SIZE) and then, per package i of the function, `cells[sinceAt(j) + i]`:
+ * the time it was last known on the worker (-Infinity: not held, however
+ * recent; see HeldPackages.since); `flags[j * packageCount + i]` holds its
+ * flags. Memo j is valid while it is about the record of serial `SERIAL`, the
+ * record's holdings are at `VERSION` and its worker's set has `SET_SIZE`
+ * packages (between reports the table only adds to a set; a report replaces
+ * it). A worker is weighed again and again for the few functions whose keys
+ * lie near it on the ring, so most picks read this array instead of three
+ * hash tables per package.
  */
 export class HeldMemos {
   readonly cells: Float64Array;
