@@ -158,6 +158,41 @@ t.test('evictions seen in reports teach the TTL', async (t) => {
   t.ok(ttl < initial && ttl > idle, `numpy and scipy were evicted ${idle + 1000} ms after their last use: the TTL moved from ${initial} toward it (${ttl})`);
 });
 
+t.test('a candidate passed over without reading its holdings (its cost even warm reaches the best) still has its report taken in at its turn', async (t) => {
+  const clock = new ManualClock();
+  const a = worker('a');
+  const b = worker('b');
+  b.cores = 1;
+  // A function whose first ring candidate is a, so that b is weighed after a's cost is known.
+  const probe = createBalancer('cost-aware', { costCandidates: 1 }, envOf(new ManualClock())); // the same ring, fed nothing else
+  probe.addedMany?.([a, b]);
+  const f = Array.from({ length: 64 }, (_, i): LambdaInfo => ({ name: `probe${i}`, packages: ['p1', 'p2'] })).find((x) => probe.isHome?.(x, a) === true);
+  if (f === undefined) throw new Error('no function has a as its first candidate');
+  const balancer = createBalancer('cost-aware', { costCandidates: 2 }, envOf(clock));
+  const table = new TestTable(balancer, [a, b]);
+  // With a down, f goes to b: a cold run there (the processor-sharing model prices from then on), then a report.
+  table.down(a);
+  t.equal(table.pick(f), b);
+  b.inFlight++;
+  balancer.taken?.(b, f);
+  routed(b, f);
+  clock.ms += 5000;
+  b.inFlight--;
+  balancer.dropped?.(b, f);
+  report(b, f.packages);
+  clock.ms += 1000;
+  t.equal(table.pick(f), b, 'b again, its report taken in: it holds p1 and p2');
+  table.up(a);
+  report(a, f.packages);
+  // b evicts both and is busy: a request there would share its one core, so even warm it costs more than a's.
+  report(b, []);
+  table.take(b);
+  clock.ms += 1000;
+  const before = balancer.describe?.().packageTtlObservations as number;
+  t.equal(table.pick(f), a, 'a, idle and warm');
+  t.equal(balancer.describe?.().packageTtlObservations, before + 2, 'b\'s report was taken in: both evictions taught the TTL');
+});
+
 /** A balancer that only learns service times, so the test reads them directly. */
 function learner(clock: ManualClock): { service: ServiceTimes; balancer: Balancer } {
   const service = new ServiceTimes(clock.now);
