@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { balancerNames, createBalancer } from '../balancers/index.js';
 import { seededRandom } from '../balancers/seeded-random.js';
-import { shellQuote } from '../pipbench/commands/support.js';
+import { parseChoice, shellQuote } from '../pipbench/commands/support.js';
 import { percentile, sortedAscending } from '../pipbench/stats.js';
 import type { Balancer, LambdaInfo, WorkerView } from '../balancers/types.js';
 
@@ -465,16 +465,6 @@ function parseVariants(text: string): Variant[] {
   });
 }
 
-function parseBaseline(text: string): BaselineKind {
-  if (text !== 'replay' && text !== 'rotate') throw new Error(`--baseline must be replay or rotate, got "${text}"`);
-  return text;
-}
-
-function parseTimer(text: string): TimerKind {
-  if (text !== 'cpu' && text !== 'wall') throw new Error(`--timer must be cpu or wall, got "${text}"`);
-  return text;
-}
-
 function parseSizes(text: string): number[] {
   const sizes = text.split(',').map((s) => Number(s.trim()));
   const bad = sizes.find((n) => !Number.isInteger(n) || n < 1 || n > 100_000);
@@ -514,8 +504,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     sizes = values.sizes === undefined ? DEFAULT_SIZES : parseSizes(values.sizes);
     chosen = values.policies === undefined ? variants : parseVariants(values.policies);
-    timerKind = parseTimer(values.timer ?? 'cpu');
-    baseline = parseBaseline(values.baseline ?? 'replay');
+    timerKind = parseChoice('timer', values.timer, ['cpu', 'wall'], 'cpu');
+    baseline = parseChoice('baseline', values.baseline, ['replay', 'rotate'], 'replay');
   } catch (err) {
     process.stderr.write(`bench/picks: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;

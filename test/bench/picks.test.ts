@@ -43,5 +43,5 @@ for (const baseline of ['replay', 'rotate']) {
 t.test('a bad --baseline is a usage error', async (t) => {
   const run = await runBenchScript(script, ['--baseline', 'nope']);
   t.equal(run.code, 2);
-  t.match(run.stderr, /^bench\/picks: --baseline must be replay or rotate, got "nope"\n/);
+  t.match(run.stderr, /^bench\/picks: --baseline must be one of replay, rotate; got "nope"\n/);
 });
