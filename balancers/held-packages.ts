@@ -20,7 +20,7 @@ const SINCE = 3;
  * place. Memo j's stretch of `cells` holds its fields (SERIAL, VERSION,
  * SET_SIZE) and then, per package i of the function, `cells[sinceAt(j) + i]`:
  * the time it was last known on the worker (-Infinity: not held, however
- * recent; see HeldPackages.since); `flags[j * packageCount + i]` holds its
+ * recent; see HeldPackages.since); `flags[flagsAt(j) + i]` holds its
  * flags. Memo j is valid while it is about the record of serial `SERIAL`, the
  * record's holdings are at `VERSION` and its worker's set has `SET_SIZE`
  * packages (between reports the table only adds to a set; a report replaces
@@ -34,13 +34,18 @@ export class HeldMemos {
   private readonly stride: number;
 
   constructor(
-    readonly packageCount: number,
+    private readonly packageCount: number,
     memoCount: number,
   ) {
     this.stride = SINCE + packageCount;
     // Serial -1 is no record's: every memo starts invalid.
     this.cells = new Float64Array(memoCount * this.stride).fill(-1);
     this.flags = new Uint8Array(memoCount * packageCount);
+  }
+
+  /** Where memo `j`'s flags start in `flags`. */
+  flagsAt(j: number): number {
+    return j * this.packageCount;
   }
 
   /** Where the times of memo `j`'s packages start in `cells`. */
@@ -96,7 +101,7 @@ export class HeldPackages {
     this.current(r, now);
     if (memos.fresh(j, r)) return;
     const at = memos.sinceAt(j);
-    const base = j * packages.length;
+    const base = memos.flagsAt(j);
     for (let i = 0; i < packages.length; i++) {
       const flags = this.flagsOf(r, packages[i]);
       memos.flags[base + i] = flags;
@@ -120,7 +125,7 @@ export class HeldPackages {
     r.holdVersion++;
     if (!fresh) return;
     const at = memos.sinceAt(j);
-    const base = j * packages.length;
+    const base = memos.flagsAt(j);
     for (let i = 0; i < packages.length; i++) memos.cells[at + i] = this.since(r, now, memos.flags[base + i]);
     memos.stamp(j, r);
   }
