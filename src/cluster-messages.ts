@@ -35,6 +35,8 @@ export type ToProcess =
   | { readonly wr: 'reply'; readonly ask: number; readonly reply: Reply }
   /** Graceful shutdown. */
   | { readonly wr: 'stop' }
+  /** A client's connection, unread, comes with this message: the process says it `took` it, then serves it. */
+  | { readonly wr: 'conn'; readonly id: number }
   /** What a process's policy observed (this one's too), for every process's to learn from in one order (not numbered: it changes no picture). */
   | { readonly wr: 'learned'; readonly from: number; readonly observations: readonly Observation[] }
   /** Connections of a worker granted, or a request to lend them (not numbered: they change no picture). */
@@ -49,7 +51,10 @@ export type Question =
 export type ToPrimary =
   /** Listening for messages: the primary sends `start`. */
   | { readonly wr: 'hello' }
-  | { readonly wr: 'listening'; readonly url: string }
+  /** It serves: the primary gives it connections from now on. */
+  | { readonly wr: 'ready' }
+  /** It has connection `id` (see ConnectionHandoff): the primary closes its copy. */
+  | { readonly wr: 'took'; readonly id: number }
   /** It cannot serve (e.g. the port is taken): the primary exits with `exitCode` and the message. */
   | { readonly wr: 'failed'; readonly message: string; readonly exitCode: number }
   /** Its own request saw the worker fail: every process ejects it. */

@@ -7,9 +7,10 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry } from 'prom-client';
 import { answerAdmin } from './admin.js';
-import { composeProxy, makeLogger, type ComposedProxy, type StartOptions } from './app.js';
+import { composeProxy, listen, makeLogger, type ComposedProxy, type StartOptions } from './app.js';
 import { isOurs, type Picture, type Question, type Reply, type ToPrimary, type ToProcess } from './cluster-messages.js';
-import type { ProxyConfig } from './config.js';
+import { ConfigError, type ProxyConfig } from './config.js';
+import { ConnectionHandoff, type HandoffTarget } from './connection-handoff.js';
 import type { LoadedPackages } from './control-plane.js';
 import { processCount } from './process-share.js';
 import type { Registry } from './registry.js';
@@ -23,7 +24,7 @@ const STATUS_TIMEOUT_MS = 5000;
 /** Pause before starting again a replacement process that died while starting. */
 const RESTART_PAUSE_MS = 1000;
 
-interface Slot {
+interface Slot extends HandoffTarget {
   readonly index: number;
   readonly worker: ClusterWorker;
   /** It has the picture: numbered messages go to it from now on. */
@@ -42,7 +43,8 @@ function pictureOf(config: ProxyConfig, registry: Registry, packages: LoadedPack
 }
 
 /**
- * Runs the primary until it stops: returns once every process listens;
+ * Runs the primary until it stops: returns once it listens and has started
+ * its processes;
  * SIGTERM/SIGINT stop every process gracefully, SIGHUP reloads; the process
  * exits with 0 after a clean stop, 1 when requests were cut or a process
  * could not start (2 when its configuration could not serve, e.g. the port).
@@ -81,6 +83,9 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   for (const w of table.workers) warnSmall(w.id, w.limit);
   table.listen({ added: (w) => warnSmall(w.id, w.limit), changed: (w) => warnSmall(w.id, w.limit) });
   const metrics = new AggregatorRegistry();
+  // The primary listens; each connection goes to a serving process (see connection-handoff.ts).
+  const handoff = new ConnectionHandoff();
+  let url = '';
 
   let stopping = false;
   let announced = false;
@@ -94,7 +99,8 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
     if (stopping) return;
     stopping = true;
     process.stderr.write(`warmroute: ${message}\n`);
-    log.fatal({ reason: message }, 'a process could not start; stopping');
+    log.fatal({ reason: message }, 'the proxy cannot serve; stopping');
+    handoff.close();
     for (const slot of slots) if (!slot.worker.isDead()) slot.worker.process.kill('SIGKILL');
     void plane.abort().finally(() => {
       log.flush?.();
@@ -147,14 +153,17 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
         return ledger.want(slot.index, m.id, m.count);
       case 'handBack':
         return ledger.handedBack(slot.index, m.id, m.count, m.seq);
-      case 'listening':
+      case 'took':
+        return handoff.took(slot, m.id);
+      case 'ready':
         slot.listening = true;
+        handoff.ready(slot);
         if (announced) {
           log.info({ index: slot.index, pid: slot.worker.process.pid }, 'process restarted and serving');
         } else if (slots.length === count && slots.every((s) => s.listening)) {
           announced = true;
           const registry = plane.registry;
-          log.info({ url: m.url, processes: count, pids: slots.map((s) => s.worker.process.pid), balancer: plane.config.balancer, workers: table.workers.map((w) => w.id), functions: registry.isOpen ? 'any' : registry.size }, 'warmroute listening');
+          log.info({ url, processes: count, pids: slots.map((s) => s.worker.process.pid), balancer: plane.config.balancer, workers: table.workers.map((w) => w.id), functions: registry.isOpen ? 'any' : registry.size }, 'warmroute listening');
         }
         return;
       case 'failed':
@@ -223,10 +232,26 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   };
 
   const fork = (index: number): void => {
-    const slot: Slot = { index, worker: cluster.fork(), started: false, listening: false };
+    const worker = cluster.fork();
+    const slot: Slot = {
+      index,
+      worker,
+      started: false,
+      listening: false,
+      send: (id, socket) => {
+        if (!worker.isConnected()) return false;
+        // The primary keeps its copy until the process says it took it. A failed send is followed by the channel's close.
+        worker.send({ wr: 'conn', id } satisfies ToProcess, socket, { keepOpen: true }, () => undefined);
+        return true;
+      },
+    };
     slots[index] = slot;
-    slot.worker.on('message', (m: unknown) => { if (isOurs<ToPrimary>(m)) onMessage(slot, m); });
-    slot.worker.on('exit', (code, signal) => onExit(slot, code, signal));
+    worker.on('message', (m: unknown) => { if (isOurs<ToPrimary>(m)) onMessage(slot, m); });
+    // Once it has exited and every message it sent has been read (the child process's 'close'; the cluster
+    // worker's 'disconnect' never comes while a connection sent to it waits for node's own receipt), a
+    // connection it did not take goes to another.
+    worker.process.once('close', () => handoff.gone(slot));
+    worker.on('exit', (code, signal) => onExit(slot, code, signal));
   };
 
   let finished = false;
@@ -243,6 +268,7 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
     if (stopping) return;
     stopping = true;
     log.info({ signal, timeoutMs: plane.config.shutdownTimeoutMs }, 'shutting down: waiting for running and queued requests');
+    handoff.close();
     void plane.abort();
     for (const slot of slots) if (slot.worker.isConnected()) slot.worker.send({ wr: 'stop' } satisfies ToProcess);
     if (slots.every((s) => s.worker.isDead())) finish();
@@ -253,6 +279,13 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
     plane.reload().catch((err: unknown) => log.error({ err: (err as Error).message }, 'reload failed; the running configuration stays'));
   });
 
+  try {
+    url = await listen(handoff.server, plane.config);
+  } catch (err) {
+    return fatal((err as Error).message, err instanceof ConfigError ? 2 : 1);
+  }
+  // A failed accept (out of file descriptors, say) loses that connection only, as with one process.
+  handoff.server.on('error', (err) => log.error({ err: err.message }, 'accepting a connection failed'));
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./serving-process.js', import.meta.url)), args: [] });
   for (let i = 0; i < count; i++) fork(i);
 }

@@ -395,10 +395,23 @@ export class ProxyServer extends NetServer {
     // The node:http server never listens itself; this starts its tracking of connections (headersTimeout,
     // requestTimeout, closeIdleConnections), which it otherwise starts on 'listening'.
     this.once('listening', () => http.emit('listening'));
-    this.on('close', () => {
-      if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
-      this.sweepTimer = undefined;
-    });
+    // The sweep is not stopped on 'close': a server that serves handed connections closes at once (it holds
+    // no listening socket) while they run on, and the sweep stops by itself once no connection is left.
+  }
+
+  /**
+   * Serves connections another process accepts and hands over (the primary
+   * of a proxy of several processes), without listening itself: `adopt` each.
+   */
+  serveHandedConnections(): void {
+    this.emit('listening');
+  }
+
+  /** A connection accepted elsewhere, set up as this server sets up its own: half-open allowed, no Nagle delay. */
+  adopt(socket: Socket): void {
+    socket.allowHalfOpen = true;
+    socket.setNoDelay(true);
+    this.emit('connection', socket);
   }
 
   /**

@@ -1,14 +1,15 @@
 // One serving process of a proxy of several (`processes` above 1), started by the
-// primary with node:cluster. It serves traffic on the shared port with its own
-// leases, queues and share of each worker's connections; what it routes on comes
+// primary with node:cluster. It serves the connections the primary accepts on the
+// port and hands it (connection-handoff.ts), with its own leases, queues and share
+// of each worker's connections; what it routes on comes
 // from the primary, in order; the admin API, /status and /metrics are the primary's.
 import { AggregatorRegistry } from 'prom-client';
 import { createBalancer } from '../balancers/index.js';
-import { listen, makeLogger, policyEnvWith, servingParts } from './app.js';
+import type { Socket } from 'node:net';
+import { makeLogger, policyEnvWith, servingParts } from './app.js';
 import type { AdminAnswer } from './admin.js';
 import { isOurs, type Picture, type Question, type ToPrimary, type ToProcess } from './cluster-messages.js';
 import { realClock } from './clock.js';
-import { ConfigError } from './config.js';
 import { EvidenceRelay } from './evidence-relay.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyControl } from './control.js';
@@ -42,8 +43,8 @@ function packagesOf(picture: Picture): LoadedPackages {
   return { text, table: text === '' ? undefined : new Map(JSON.parse(text) as [string, PackageCost][]) };
 }
 
-/** Where the primary's messages go once the process has started; until then they wait in `early`. */
-let handler: ((m: ToProcess) => void) | undefined;
+/** Where the primary's messages go once the process has started (`socket`: a connection comes with `conn`); until then they wait in `early`. */
+let handler: ((m: ToProcess, socket?: Socket) => void) | undefined;
 
 /** Serves from the primary's `start` message until told to stop (or the primary is gone). */
 async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
@@ -138,8 +139,13 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
     process.exit(cut > 0 ? 1 : 0);
   }));
 
-  const handle = (m: ToProcess): void => {
+  const handle = (m: ToProcess, socket?: Socket): void => {
     switch (m.wr) {
+      case 'conn':
+        // Said first, before a byte is read: a process that dies before this reaches the primary read nothing of it.
+        send({ wr: 'took', id: m.id });
+        if (socket !== undefined) server.adopt(socket);
+        return;
       case 'change':
         if (inOrder(m.seq)) table.apply(m.change);
         return;
@@ -180,14 +186,10 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
   for (const m of later.splice(0)) handle(m);
   handler = handle;
 
-  try {
-    const url = await listen(server, config);
-    send({ wr: 'listening', url });
-    log.info({ url, pid: process.pid }, 'process listening');
-  } catch (err) {
-    send({ wr: 'failed', message: (err as Error).message, exitCode: err instanceof ConfigError ? 2 : 1 });
-    process.exit(err instanceof ConfigError ? 2 : 1);
-  }
+  // The primary listens; this process serves what it is handed.
+  server.serveHandedConnections();
+  send({ wr: 'ready' });
+  log.info({ pid: process.pid }, 'process serving');
   // A terminal's Ctrl-C reaches every process of the group: each stops gracefully, as the primary asks.
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
@@ -199,9 +201,9 @@ async function serve(start: StartMessage, later: ToProcess[]): Promise<void> {
 function main(): void {
   const early: ToProcess[] = [];
   let started = false;
-  process.on('message', (m: unknown) => {
+  process.on('message', (m: unknown, socket?: Socket) => {
     if (!isOurs<ToProcess>(m)) return;
-    if (handler !== undefined) return handler(m);
+    if (handler !== undefined) return handler(m, socket);
     // Told to stop before it had the picture: it has nothing to finish.
     if (!started && m.wr === 'stop') process.exit(0);
     if (started || m.wr !== 'start') {
