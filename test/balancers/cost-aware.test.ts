@@ -1,5 +1,6 @@
 // cost-aware: what a worker lacks, what waiting there costs, the bound, ageing, and learned service times.
 import t from 'tap';
+import { CostModel } from '../../balancers/cost-aware.js';
 import { createBalancer } from '../../balancers/index.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
 import { ServiceTimes } from '../../balancers/service-time.js';
@@ -304,4 +305,114 @@ t.test('after removals, re-adds and weight changes (which move workers to other 
     compared++;
   }
   t.equal(compared, 40);
+});
+
+/**
+ * Routes a seeded stream through a fresh cost-aware policy, as the proxy would: a dispatch or a wait in the
+ * picked worker's queue, the table adding the function's packages to the worker's set, a random open request
+ * finishing before each new one once the pool is busy. `reports`: now and then a worker's report replaces its
+ * set, keeping some of what it held (the rest evicted), so dispatches run cold and the processor-sharing
+ * model prices; without them every worker starts holding every package and keeps it, so every dispatch is warm
+ * and the slot model prices, with packages ageing out of what the policy counts as held after 100 ms unused.
+ * Returns the picks, as worker indexes.
+ */
+function routeStream(requests: number, reports: boolean): number[] {
+  const clock = new ManualClock();
+  const random = seededRandom(42);
+  const functions = Array.from({ length: 40 }, (_, i): LambdaInfo => ({ name: `sf${i}`, packages: [`a${i % 11}`, `b${i % 7}`, 'six'] }));
+  const workers = Array.from({ length: 24 }, (_, i) => worker(`s${i}`, 1 + (i % 3 === 0 ? 1 : 0), { limit: 3 }));
+  workers.forEach((w, i) => {
+    w.cores = 1 + (i % 2);
+    if (!reports) report(w, functions.flatMap((f) => f.packages));
+  });
+  const balancer = createBalancer('cost-aware', reports ? {} : { packageTtlMs: 100 }, { random: seededRandom(7), now: clock.now });
+  balancer.addedMany?.(workers);
+  const lines = new Map(workers.map((w) => [w, { running: [] as LambdaInfo[], queued: [] as LambdaInfo[] }]));
+  const open: TestWorker[] = [];
+  const picks: number[] = [];
+  for (let i = 0; i < requests; i++) {
+    if (open.length >= 40) {
+      const w = open.splice(Math.floor(random() * open.length), 1)[0]!;
+      const line = lines.get(w)!;
+      w.inFlight--;
+      balancer.dropped?.(w, line.running.shift());
+      const next = line.queued.shift();
+      if (next !== undefined) {
+        w.queued--;
+        w.inFlight++;
+        line.running.push(next);
+        balancer.taken?.(w, next);
+      }
+    }
+    if (reports && i % 25 === 0) {
+      const w = workers[Math.floor(random() * workers.length)]!;
+      report(w, [...w.packages].filter(() => random() < 0.6));
+    }
+    const f = functions[Math.floor(random() * functions.length)]!;
+    const w = balancer.pick(f, workers) as TestWorker;
+    picks.push(workers.indexOf(w));
+    clock.ms += 2 + random() * 20;
+    const line = lines.get(w)!;
+    if (w.inFlight < w.limit) {
+      w.inFlight++;
+      line.running.push(f);
+      balancer.taken?.(w, f);
+    } else {
+      w.queued++;
+      line.queued.push(f);
+    }
+    routed(w, f);
+    open.push(w);
+  }
+  return picks;
+}
+
+t.test('passing over a candidate without reading its holdings never changes a pick: the same stream priced in full picks the same', async (t) => {
+  const prototype = CostModel.prototype;
+  const { psCostMs, costMs, missMs } = prototype;
+  for (const reports of [true, false]) {
+    const model = reports ? 'processor-sharing' : 'slot';
+    // Counted as the policy runs: a candidate priced with a bound (a best so far) and its holdings not read.
+    let read = false;
+    const skipped = { 'processor-sharing': 0, slot: 0 };
+    prototype.missMs = function (this: CostModel, ...args: Parameters<typeof missMs>) {
+      read = true;
+      return missMs.apply(this, args);
+    };
+    prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {
+      read = false;
+      const cost = psCostMs.apply(this, args);
+      if (args[6] !== undefined && args[6] !== Infinity && !read) skipped['processor-sharing']++;
+      return cost;
+    };
+    prototype.costMs = function (this: CostModel, ...args: Parameters<typeof costMs>) {
+      read = false;
+      const cost = costMs.apply(this, args);
+      if (args[5] !== undefined && args[5] !== Infinity && !read) skipped.slot++;
+      return cost;
+    };
+    let withSkips: number[];
+    try {
+      withSkips = routeStream(6000, reports);
+    } finally {
+      Object.assign(prototype, { psCostMs, costMs, missMs });
+    }
+    // The reference: every candidate priced in full (no bound), so its holdings are always read.
+    prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {
+      return psCostMs.call(this, args[0], args[1], args[2], args[3], args[4], args[5]);
+    };
+    prototype.costMs = function (this: CostModel, ...args: Parameters<typeof costMs>) {
+      return costMs.call(this, args[0], args[1], args[2], args[3], args[4]);
+    };
+    let inFull: number[];
+    try {
+      inFull = routeStream(6000, reports);
+    } finally {
+      Object.assign(prototype, { psCostMs, costMs });
+    }
+    t.ok(skipped[model] > 500, `${model} model: the bound passed over candidates without reading their holdings (${skipped[model]} times; the other model ${reports ? skipped.slot : skipped['processor-sharing']})`);
+    t.ok(new Set(withSkips).size > 12, `${model} model: the stream spread over the workers (${new Set(withSkips).size} of 24)`);
+    const firstDifference = withSkips.findIndex((w, i) => w !== inFull[i]);
+    t.equal(firstDifference, -1, `${model} model: ${firstDifference === -1 ? 'all 6000 picks the same' : `pick ${firstDifference} differs`}`);
+  }
 });
