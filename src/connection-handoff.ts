@@ -55,8 +55,10 @@ export class ConnectionHandoff {
   }
 
   /**
-   * `target` is gone (its channel closed, so every message it sent has been
-   * read): a connection it was given and did not take goes to another process.
+   * `target` is gone: it exited and its channel closed, so every message it
+   * sent has been read (the primary calls this on its child process's
+   * 'close'). A connection it was given and did not take goes to another
+   * process, first in line.
    */
   gone(target: HandoffTarget): void {
     const i = this.free.indexOf(target);
