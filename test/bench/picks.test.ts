@@ -45,3 +45,31 @@ t.test('a bad --baseline is a usage error', async (t) => {
   t.equal(run.code, 2);
   t.match(run.stderr, /^bench\/picks: --baseline must be one of replay, rotate; got "nope"\n/);
 });
+
+t.test('--rounds: each round a fresh run of its own; the summary gives each row\'s median, range and rounds within the target', async (t) => {
+  const out = t.testdir();
+  const run = await runBenchScript(script, ['--quick', '--sizes', '40', '--policies', 'round-robin,cost-aware', '--rounds', '3', '--out', out], { timeoutMs: 120_000 });
+  t.equal(run.code, 0, run.stderr);
+  const rounds = [1, 2, 3].map((k) => JSON.parse(readFileSync(join(out, `round-${k}`, 'summary.json'), 'utf8')) as Summary);
+  interface Spread { median: number; min: number; max: number; rounds: number[] }
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rounds: number; results: { policy: string; workers: number; nsPerPick: Spread; nsPerRequest: Spread; pickTargetMetRounds: number | null }[] };
+  t.equal(summary.rounds, 3);
+  t.same(summary.results.map((r) => `${r.policy}@${r.workers}`), ['round-robin@40', 'cost-aware@40']);
+  for (const [i, r] of summary.results.entries()) {
+    const picks = rounds.map((s) => s.results[i]!.nsPerPick);
+    t.same(r.nsPerPick.rounds, picks, `${r.policy}: every round's pick, in order`);
+    const sorted = [...picks].sort((a, b) => a - b);
+    t.same([r.nsPerPick.min, r.nsPerPick.median, r.nsPerPick.max], sorted, `${r.policy}: least, median and greatest of three`);
+    t.same(r.nsPerRequest.rounds, rounds.map((s) => s.results[i]!.nsPerRequest), `${r.policy}: every round's request cost`);
+    t.equal(r.pickTargetMetRounds, null, 'no target at 40 workers');
+  }
+  t.match(readFileSync(join(out, 'summary.md'), 'utf8'), /over 3 rounds[\s\S]*--rounds 3/);
+});
+
+t.test('a bad --rounds is a usage error', async (t) => {
+  for (const value of ['0', '51', '1.5', 'two']) {
+    const run = await runBenchScript(script, ['--rounds', value]);
+    t.equal(run.code, 2, `--rounds ${value}: exit 2`);
+    t.match(run.stderr, /^bench\/picks: --rounds must be /, `--rounds ${value}: the message names the flag`);
+  }
+});
