@@ -94,6 +94,8 @@ export class CostModel implements WorkerIndex, Learner {
   /** Records by ring slot. */
   private readonly bySlot: (WorkerRecord | undefined)[] = [];
   readonly held: HeldPackages;
+  /** Where costMs and psCostMs leave a candidate's cost (a plain return would be a heap number allocated per candidate: see WorkModel.found). */
+  readonly priced = new Float64Array(1);
 
   /** `ring` places the workers first on every event, so a record can follow its worker's slot. */
   constructor(
@@ -187,7 +189,7 @@ export class CostModel implements WorkerIndex, Learner {
     const w = r.view;
     const ahead = w.inFlight + w.queued - slotsOf(w) + 1;
     if (ahead <= 0) return 0;
-    return ahead * (this.serviceTimes.drainOf(w, r) ?? 0);
+    return ahead * this.serviceTimes.drainOr0(w, r);
   }
 
   /**
@@ -196,17 +198,21 @@ export class CostModel implements WorkerIndex, Learner {
    * Loading holds CPU the requests on the worker share (or a slot they queue
    * for), so each of them is held up too: a cold start on a worker with p
    * pending over s slots costs about load x (1 + p / s). When the wait alone
-   * reaches `atLeast`, that is returned without reading what the worker holds.
+   * reaches `atLeast`, that is the cost, found without reading what the
+   * worker holds. The cost is left in `priced[0]`.
    */
-  costMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number, atLeast = Infinity): number {
+  costMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number, atLeast = Infinity): void {
     const w = r.view;
     // A report is taken in here whether or not the holdings are read, so the TTL learns at the same moments.
     this.held.current(r, now);
     const wait = this.waitMs(r);
     // What it lacks can only add to the wait.
-    if (wait >= atLeast) return wait;
+    if (wait >= atLeast) {
+      this.priced[0] = wait;
+      return;
+    }
     const miss = this.missMs(plan, memo, r, now, coldUnitMs);
-    return miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
+    this.priced[0] = miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
   }
 
   /**
@@ -214,23 +220,27 @@ export class CostModel implements WorkerIndex, Learner {
    * stretch: (warm work + the load of what it lacks) x psStretch(pending,
    * cores): the request's own time there plus the delay it causes the
    * requests already there. `warmMs` 0 when no warm run has been measured yet.
-   * When the cost of a warm run there reaches `atLeast`, that is returned
-   * without reading what the worker holds.
+   * When the cost of a warm run there reaches `atLeast`, that is the cost,
+   * found without reading what the worker holds. The cost is left in
+   * `priced[0]`.
    */
-  psCostMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number, atLeast = Infinity): number {
+  psCostMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number, atLeast = Infinity): void {
     const w = r.view;
     // A report is taken in here whether or not the holdings are read, so the TTL learns at the same moments.
     this.held.current(r, now);
     // Beyond the connection limit a request waits in the worker's queue for a connection, first come
     // first served: one completion (of any kind, every drain interval) per request ahead of it.
     const ahead = w.inFlight + w.queued - w.limit + 1;
-    const connectionWait = ahead > 0 ? ahead * (this.serviceTimes.drainOf(w, r) ?? 0) : 0;
+    const connectionWait = ahead > 0 ? ahead * this.serviceTimes.drainOr0(w, r) : 0;
     const stretch = psStretch(w.inFlight + w.external, coresOf(w));
     // What it lacks can only add to a warm run (rounding is monotonic: adding a miss of 0 or more never lowers it).
     const warmCost = connectionWait + warmMs * stretch;
-    if (warmCost >= atLeast) return warmCost;
+    if (warmCost >= atLeast) {
+      this.priced[0] = warmCost;
+      return;
+    }
     const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length);
-    return connectionWait + (warmMs + miss) * stretch;
+    this.priced[0] = connectionWait + (warmMs + miss) * stretch;
   }
 
   /** Another process of the proxy sent a request of `fn` to `w`: its packages count as used there now, as when this one sends one. */
@@ -325,11 +335,11 @@ export const costAwarePolicy: Policy = {
         const extra = fallback !== undefined && !listed(plan, fallback) ? free.peekAttached() : undefined;
         // Once a cold start has been seen (finished, or running on a candidate), the processor-sharing
         // model prices each candidate; before that, the slot model of the learned service times.
-        const perPackage = model.work.perPackageOf(records, count, extra);
-        const ps = perPackage !== undefined;
-        const warm = model.work.warmMs() ?? 0;
+        const ps = model.work.perPackageOf(records, count, extra);
+        const perPackage = model.work.found[0];
+        const warm = model.work.warmOr0();
         // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
-        const coldUnit = model.serviceTimes.cluster() ?? 1;
+        const coldUnit = model.serviceTimes.clusterOr(1);
         let best: WorkerRecord | undefined;
         let bestMemo = -1;
         let bestCost = Infinity;
@@ -342,7 +352,9 @@ export const costAwarePolicy: Policy = {
           if (!ps && r.view !== fallback && !withinBound(r.view)) continue;
           const memo = i < count ? i : candidateCount;
           // A candidate that costs at least the best so far even warm is not chosen whatever it holds.
-          const cost = ps ? model.psCostMs(plan, memo, r, now, warm, perPackage, bestCost) : model.costMs(plan, memo, r, now, coldUnit, bestCost);
+          if (ps) model.psCostMs(plan, memo, r, now, warm, perPackage, bestCost);
+          else model.costMs(plan, memo, r, now, coldUnit, bestCost);
+          const cost = model.priced[0];
           if (cost < bestCost) {
             best = r;
             bestMemo = memo;

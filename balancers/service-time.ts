@@ -154,14 +154,30 @@ export class ServiceTimes implements WorkerIndex, Learner {
 
   /** drainMs of a worker whose record the caller holds (undefined: none yet). */
   drainOf(w: WorkerView, s: WorkerRecord | undefined): number | undefined {
-    const service = this.ofRecord(s);
-    if (service === undefined) return undefined;
+    if ((s === undefined || !(s.completions > 0)) && !(this.clusterCompletions > 0)) return undefined;
+    return this.drainOr0(w, s);
+  }
+
+  /**
+   * drainOf, 0 before anything has completed. A plain number, for the pick:
+   * V8 allocates a heap number for each `number | undefined` result.
+   */
+  drainOr0(w: WorkerView, s: WorkerRecord | undefined): number {
+    let service: number;
+    if (s !== undefined && s.completions > 0) service = s.area / s.completions;
+    else if (this.clusterCompletions > 0) service = this.clusterArea / this.clusterCompletions;
+    else return 0;
     const busyLoad = s !== undefined && s.busy > 0 ? s.area / s.busy : 0;
     return service / Math.max(slotsOf(w), busyLoad);
   }
 
   /** Mean ms a request spends on a worker, over the cluster; undefined before the first completion. */
   cluster(): number | undefined {
-    return this.clusterCompletions > 0 ? this.clusterArea / this.clusterCompletions : undefined;
+    return this.clusterCompletions > 0 ? this.clusterOr(0) : undefined;
+  }
+
+  /** cluster(), `fallback` before the first completion (a plain number, as drainOr0). */
+  clusterOr(fallback: number): number {
+    return this.clusterCompletions > 0 ? this.clusterArea / this.clusterCompletions : fallback;
   }
 }

@@ -190,7 +190,12 @@ export class WorkModel implements WorkerIndex, Learner {
 
   /** Mean CPU ms of a warm request; undefined before the first warm completion. */
   warmMs(): number | undefined {
-    return this.warmCount > 0 ? this.warmWork / this.warmCount : undefined;
+    return this.warmCount > 0 ? this.warmOr0() : undefined;
+  }
+
+  /** warmMs, 0 before the first warm completion (a plain number: see `found`). */
+  warmOr0(): number {
+    return this.warmCount > 0 ? this.warmWork / this.warmCount : 0;
   }
 
   /**
@@ -206,14 +211,30 @@ export class WorkModel implements WorkerIndex, Learner {
       const st = this.records.get(w);
       if (st !== undefined) records.push(st);
     }
-    return this.perPackageOf(records);
+    return this.perPackageOf(records, records.length, undefined) ? this.found[0] : undefined;
   }
 
-  /** perPackageMs over the first `count` of `candidates`, and `extra`, whose records the caller holds (records of this model's store). */
-  perPackageOf(candidates: readonly WorkerRecord[], count = candidates.length, extra?: WorkerRecord): number | undefined {
-    const warm = this.warmMs() ?? 0;
-    let estimate: number | undefined;
-    if (this.coldCount > 0 && this.coldMissing > 0) estimate = Math.max(0, (this.coldWork - this.coldCount * warm) / this.coldMissing);
+  /**
+   * Where perPackageOf leaves its estimate. A pick calls it for every
+   * request, and V8 allocates a heap number for each `number | undefined`
+   * result, and for each fractional number returned from a call it does not
+   * inline (cost-aware's pick allocated about 290 bytes of them each time).
+   */
+  readonly found = new Float64Array(1);
+
+  /**
+   * perPackageMs over the first `count` of `candidates`, and `extra`, whose
+   * records the caller holds (records of this model's store): true when
+   * there is evidence, the estimate then in `found[0]`.
+   */
+  perPackageOf(candidates: readonly WorkerRecord[], count: number, extra: WorkerRecord | undefined): boolean {
+    const warm = this.warmOr0();
+    let evidence = false;
+    let estimate = 0;
+    if (this.coldCount > 0 && this.coldMissing > 0) {
+      estimate = Math.max(0, (this.coldWork - this.coldCount * warm) / this.coldMissing);
+      evidence = true;
+    }
     let attained = 0;
     let missing = 0;
     let opened = 0;
@@ -229,8 +250,10 @@ export class WorkModel implements WorkerIndex, Learner {
     }
     if (missing > 0) {
       const bound = Math.max(0, (attained - opened * warm) / missing);
-      estimate = estimate === undefined ? bound : Math.max(estimate, bound);
+      estimate = evidence ? Math.max(estimate, bound) : bound;
+      evidence = true;
     }
-    return estimate;
+    this.found[0] = estimate;
+    return evidence;
   }
 }

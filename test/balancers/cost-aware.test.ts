@@ -381,15 +381,13 @@ t.test('passing over a candidate without reading its holdings never changes a pi
     };
     prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {
       read = false;
-      const cost = psCostMs.apply(this, args);
+      psCostMs.apply(this, args);
       if (args[6] !== undefined && args[6] !== Infinity && !read) skipped['processor-sharing']++;
-      return cost;
     };
     prototype.costMs = function (this: CostModel, ...args: Parameters<typeof costMs>) {
       read = false;
-      const cost = costMs.apply(this, args);
+      costMs.apply(this, args);
       if (args[5] !== undefined && args[5] !== Infinity && !read) skipped.slot++;
-      return cost;
     };
     let withSkips: number[];
     try {
@@ -399,10 +397,10 @@ t.test('passing over a candidate without reading its holdings never changes a pi
     }
     // The reference: every candidate priced in full (no bound), so its holdings are always read.
     prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {
-      return psCostMs.call(this, args[0], args[1], args[2], args[3], args[4], args[5]);
+      psCostMs.call(this, args[0], args[1], args[2], args[3], args[4], args[5]);
     };
     prototype.costMs = function (this: CostModel, ...args: Parameters<typeof costMs>) {
-      return costMs.call(this, args[0], args[1], args[2], args[3], args[4]);
+      costMs.call(this, args[0], args[1], args[2], args[3], args[4]);
     };
     let inFull: number[];
     try {
