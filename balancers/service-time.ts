@@ -136,8 +136,18 @@ export class ServiceTimes implements WorkerIndex, Learner {
   }
 
   private ofRecord(s: WorkerRecord | undefined): number | undefined {
+    return this.hasService(s) ? this.serviceOr0(s) : undefined;
+  }
+
+  /** Whether anything has completed: on the worker of record `s`, or anywhere. */
+  private hasService(s: WorkerRecord | undefined): boolean {
+    return (s !== undefined && s.completions > 0) || this.clusterCompletions > 0;
+  }
+
+  /** The mean ms a request spends on the worker of record `s`: its own, else the cluster's, else 0. */
+  private serviceOr0(s: WorkerRecord | undefined): number {
     if (s !== undefined && s.completions > 0) return s.area / s.completions;
-    return this.cluster();
+    return this.clusterCompletions > 0 ? this.clusterArea / this.clusterCompletions : 0;
   }
 
   /**
@@ -154,8 +164,7 @@ export class ServiceTimes implements WorkerIndex, Learner {
 
   /** drainMs of a worker whose record the caller holds (undefined: none yet). */
   drainOf(w: WorkerView, s: WorkerRecord | undefined): number | undefined {
-    if ((s === undefined || !(s.completions > 0)) && !(this.clusterCompletions > 0)) return undefined;
-    return this.drainOr0(w, s);
+    return this.hasService(s) ? this.drainOr0(w, s) : undefined;
   }
 
   /**
@@ -163,10 +172,8 @@ export class ServiceTimes implements WorkerIndex, Learner {
    * V8 allocates a heap number for each `number | undefined` result.
    */
   drainOr0(w: WorkerView, s: WorkerRecord | undefined): number {
-    let service: number;
-    if (s !== undefined && s.completions > 0) service = s.area / s.completions;
-    else if (this.clusterCompletions > 0) service = this.clusterArea / this.clusterCompletions;
-    else return 0;
+    if (!this.hasService(s)) return 0;
+    const service = this.serviceOr0(s);
     const busyLoad = s !== undefined && s.busy > 0 ? s.area / s.busy : 0;
     return service / Math.max(slotsOf(w), busyLoad);
   }

@@ -11,7 +11,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 
 /** A serving process as the hand-off sees it: `send` gives it connection `id` (false: it cannot be reached). */
 export interface HandoffTarget {
-  readonly index: number;
   send(id: number, socket: Socket): boolean;
 }
 

@@ -13,7 +13,6 @@ import { until } from '../fixtures/end-to-end.js';
 class Process implements HandoffTarget {
   readonly got: { id: number; socket: Socket }[] = [];
   reachable = true;
-  constructor(readonly index: number) {}
   send(id: number, socket: Socket): boolean {
     if (!this.reachable) return false;
     this.got.push({ id, socket });
@@ -56,8 +55,8 @@ async function read(socket: Socket, bytes: number): Promise<string> {
 
 t.test('one untaken connection per process; the rest wait, in order', async (t) => {
   const { handoff, port, clients } = await started(t);
-  const a = new Process(0);
-  const b = new Process(1);
+  const a = new Process();
+  const b = new Process();
   handoff.ready(a);
   handoff.ready(b);
   open(port, clients, 'first');
@@ -78,8 +77,8 @@ t.test('one untaken connection per process; the rest wait, in order', async (t) 
 
 t.test('a process gone before taking its connection leaves it to another, first in line', async (t) => {
   const { handoff, port, clients } = await started(t);
-  const dying = new Process(0);
-  const staying = new Process(1);
+  const dying = new Process();
+  const staying = new Process();
   handoff.ready(dying);
   open(port, clients, 'lost?');
   await until(() => dying.got.length === 1, 'handed to the process that will die');
@@ -99,8 +98,8 @@ t.test('a process gone before taking its connection leaves it to another, first 
 
 t.test('a process that cannot be reached is passed over', async (t) => {
   const { handoff, port, clients } = await started(t);
-  const closing = new Process(0);
-  const open1 = new Process(1);
+  const closing = new Process();
+  const open1 = new Process();
   closing.reachable = false;
   handoff.ready(closing);
   handoff.ready(open1);
@@ -124,6 +123,6 @@ t.test('closing refuses new connections and closes those waiting', async (t) => 
   const refused = connect(port, '127.0.0.1');
   const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
   t.equal(err.code, 'ECONNREFUSED', 'no longer listening');
-  handoff.ready(new Process(2));
+  handoff.ready(new Process());
   t.equal(handoff.held, 0, 'a process ready after the close gets nothing');
 });
