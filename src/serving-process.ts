@@ -1,8 +1,8 @@
 // One serving process of a proxy of several (`processes` above 1), started by the
 // primary with node:cluster. It serves the connections the primary accepts on the
-// port and hands it (connection-handoff.ts), with its own leases, queues and share
-// of each worker's connections; what it routes on comes
-// from the primary, in order; the admin API, /status and /metrics are the primary's.
+// port and hands over (connection-handoff.ts), with its own leases, queues and
+// share of each worker's connections; what it routes on comes from the primary, in
+// order; the admin API, /status and /metrics are the primary's.
 import { AggregatorRegistry } from 'prom-client';
 import { createBalancer } from '../balancers/index.js';
 import type { Socket } from 'node:net';
