@@ -6,8 +6,13 @@
 // and a process that dies before saying so leaves the connection to another: no
 // connection is left open with nobody to read it (node:cluster closes its copy or
 // passes it on only in the reply of the process it sent it to, which a dead process
-// never sends).
+// never sends). A connection no process takes in time, or still waiting when the
+// primary stops, is answered 503 by the primary itself and closed.
 import { createServer, type Server, type Socket } from 'node:net';
+import { closingErrorAnswer } from './errors.js';
+
+/** How long an answered connection may stay open for the client to read the answer and close. */
+const LINGER_MS = 5000;
 
 /** A serving process as the hand-off sees it: `send` gives it connection `id` (false: it cannot be reached). */
 export interface HandoffTarget {
@@ -18,14 +23,19 @@ export class ConnectionHandoff {
   readonly server: Server;
   /** Processes that hold no connection they have not taken yet, longest free first. */
   private readonly free: HandoffTarget[] = [];
-  /** Connections accepted and not given to a process yet, oldest first. */
-  private readonly waiting: Socket[] = [];
+  /** Connections accepted and not given to a process yet, oldest first, each with the timer that answers it if it waits too long. */
+  private readonly waiting: Waiting[] = [];
   /** Per process, the connection it was given and has not said it took: its id and the primary's copy. */
   private readonly given = new Map<HandoffTarget, { id: number; socket: Socket }>();
   private nextId = 0;
   private closed = false;
 
-  constructor() {
+  /**
+   * `maxWaitMs`: how long a connection may wait for a process to be free
+   * (read at each connection, so a reload's value counts from the next);
+   * beyond it the primary answers it 503 queue_timeout and closes it.
+   */
+  constructor(private readonly maxWaitMs: () => number = () => 0) {
     // Unread until a process takes it (a process that dies first leaves every byte to the next); no Nagle
     // delay, as the proxy's own server sets (the option belongs to the socket, whichever process writes).
     this.server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.accepted(socket));
@@ -40,8 +50,9 @@ export class ConnectionHandoff {
   ready(target: HandoffTarget): void {
     if (this.closed || this.given.has(target) || this.free.includes(target)) return;
     const next = this.waiting.shift();
-    if (next === undefined) this.free.push(target);
-    else this.give(target, next);
+    if (next === undefined) return void this.free.push(target);
+    clearTimeout(next.timer);
+    this.give(target, next.socket);
   }
 
   /** `target` says it took connection `id`: the primary's copy closes (the connection stays open in the process). */
@@ -68,21 +79,35 @@ export class ConnectionHandoff {
     this.accepted(held.socket, true);
   }
 
-  /** Stops accepting; connections no process has taken close (their clients see the connection close). */
+  /** Stops accepting; connections waiting for a process are answered 503 shutting_down and close. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.server.close();
-    for (const socket of this.waiting.splice(0)) socket.destroy();
+    for (const { socket, timer } of this.waiting.splice(0)) {
+      clearTimeout(timer);
+      answer(socket, closingErrorAnswer('shutting_down', 'the proxy is shutting down; try again shortly', { 'retry-after': 1 }));
+    }
     this.free.length = 0;
   }
 
   private accepted(socket: Socket, first = false): void {
-    if (this.closed) return void socket.destroy();
+    if (this.closed) return void answer(socket, closingErrorAnswer('shutting_down', 'the proxy is shutting down; try again shortly', { 'retry-after': 1 }));
     const target = this.free.shift();
-    if (target !== undefined) this.give(target, socket);
-    else if (first) this.waiting.unshift(socket);
-    else this.waiting.push(socket);
+    if (target !== undefined) return this.give(target, socket);
+    const ms = this.maxWaitMs();
+    const entry: Waiting = { socket, timer: undefined };
+    if (ms > 0) entry.timer = setTimeout(() => this.expire(entry, ms), ms);
+    if (first) this.waiting.unshift(entry);
+    else this.waiting.push(entry);
+  }
+
+  /** A connection waited `ms` and no process was free: the primary answers it. */
+  private expire(entry: Waiting, ms: number): void {
+    const i = this.waiting.indexOf(entry);
+    if (i < 0) return;
+    this.waiting.splice(i, 1);
+    answer(entry.socket, closingErrorAnswer('queue_timeout', `no serving process was free to take the connection within ${ms} ms`, { 'retry-after': Math.max(1, Math.ceil(ms / 1000)) }));
   }
 
   private give(target: HandoffTarget, socket: Socket): void {
@@ -93,4 +118,22 @@ export class ConnectionHandoff {
     this.given.delete(target);
     this.accepted(socket, true);
   }
+}
+
+interface Waiting {
+  readonly socket: Socket;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Writes `text` (a whole answer) on a connection no process read from and
+ * closes it; what the client sends meanwhile is read and dropped, so the close
+ * does not reset the connection under the answer, until it has been idle
+ * LINGER_MS.
+ */
+function answer(socket: Socket, text: string): void {
+  socket.on('error', () => undefined);
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
+  socket.resume();
+  socket.end(text);
 }

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 
 /** Every error the proxy answers with itself, and its HTTP status. */
 export const errorStatus = {
@@ -49,9 +49,16 @@ export function errorBody(code: ErrorCode, message: string): { error: { code: Er
 
 /** The answer to a request Node's parser refused (or a head that did not arrive in time): 400, 431 for huge headers; the connection closes after it. */
 export function clientErrorAnswer(code: string): string {
-  const tooLarge = code === 'HPE_HEADER_OVERFLOW';
-  const body = JSON.stringify(tooLarge
-    ? errorBody('headers_too_large', 'request headers exceed the 16 KiB limit')
-    : errorBody('bad_request', `malformed HTTP request (${code})`));
-  return `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  return code === 'HPE_HEADER_OVERFLOW'
+    ? closingErrorAnswer('headers_too_large', 'request headers exceed the 16 KiB limit')
+    : closingErrorAnswer('bad_request', `malformed HTTP request (${code})`);
+}
+
+/** A whole error answer as the bytes of an HTTP/1.1 response, for a connection that closes after it (no request read, or none readable). */
+export function closingErrorAnswer(code: ErrorCode, message: string, headers?: Record<string, string | number>): string {
+  const status = errorStatus[code];
+  const body = JSON.stringify(errorBody(code, message));
+  let text = `HTTP/1.1 ${status} ${STATUS_CODES[status]!}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+  if (headers !== undefined) for (const name in headers) text += `${name}: ${headers[name]!}\r\n`;
+  return `${text}connection: close\r\n\r\n${body}`;
 }

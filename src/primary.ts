@@ -83,8 +83,9 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   for (const w of table.workers) warnSmall(w.id, w.limit);
   table.listen({ added: (w) => warnSmall(w.id, w.limit), changed: (w) => warnSmall(w.id, w.limit) });
   const metrics = new AggregatorRegistry();
-  // The primary listens; each connection goes to a serving process (see connection-handoff.ts).
-  const handoff = new ConnectionHandoff();
+  // The primary listens; each connection goes to a serving process (see connection-handoff.ts). One that
+  // waits longer than a request may wait in a queue is answered 503 queue_timeout.
+  const handoff = new ConnectionHandoff(() => plane.config.queueTimeoutMs);
   let url = '';
 
   let stopping = false;

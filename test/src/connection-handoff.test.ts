@@ -1,7 +1,8 @@
 // The primary's hand-off of connections (processes above 1), on real sockets: each
 // process holds at most one connection it has not taken, the others wait in order,
-// a process that is gone leaves its untaken connection to the next free one, and
-// closing refuses what still waits. The processes are stand-ins in this process that
+// a process that is gone leaves its untaken connection to the next free one, a
+// connection that waits too long is answered 503 queue_timeout, and closing answers
+// what still waits 503 shutting_down. The processes are stand-ins in this process that
 // read what they are handed before they say they took it (the primary then closes
 // its copy, here the only one); test/src/processes.test.ts runs the real ones.
 import { once } from 'node:events';
@@ -23,8 +24,8 @@ class Process implements HandoffTarget {
   }
 }
 
-async function started(t: Test): Promise<{ handoff: ConnectionHandoff; port: number; clients: Socket[] }> {
-  const handoff = new ConnectionHandoff();
+async function started(t: Test, maxWaitMs = 0): Promise<{ handoff: ConnectionHandoff; port: number; clients: Socket[] }> {
+  const handoff = new ConnectionHandoff(() => maxWaitMs);
   handoff.server.listen(0, '127.0.0.1');
   await once(handoff.server, 'listening');
   const clients: Socket[] = [];
@@ -111,15 +112,57 @@ t.test('a process that cannot be reached is passed over', async (t) => {
   t.equal(open1.got.length, 1, 'the unreachable process is not free again');
 });
 
-t.test('closing refuses new connections and closes those waiting', async (t) => {
+/** Everything the client reads on `socket` until the primary closes it. */
+async function answerOf(socket: Socket): Promise<string> {
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (c: string) => { text += c; });
+  await new Promise((resolve) => socket.on('close', resolve));
+  return text;
+}
+
+/** Status line, lower-cased headers and parsed JSON body of a whole answer. */
+function parsed(text: string): { status: string; headers: Map<string, string>; body: { error: { code: string; message: string } } } {
+  const [head, body] = text.split('\r\n\r\n');
+  const [status, ...lines] = head!.split('\r\n');
+  const headers = new Map(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: status!, headers, body: JSON.parse(body!) };
+}
+
+t.test('a connection no process takes within the wait limit is answered 503 queue_timeout', async (t) => {
+  const { handoff, port, clients } = await started(t, 50);
+  const early = open(port, clients, 'POST /runLambda/f HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello');
+  const answered = answerOf(early);
+  await until(() => handoff.held === 1, 'waiting with no process');
+  const a = parsed(await answered);
+  t.equal(a.status, 'HTTP/1.1 503 Service Unavailable');
+  t.equal(a.body.error.code, 'queue_timeout');
+  t.match(a.body.error.message, /within 50 ms/, 'the message names the limit');
+  t.equal(a.headers.get('retry-after'), '1');
+  t.equal(a.headers.get('connection'), 'close');
+  t.equal(Number(a.headers.get('content-length')), Buffer.byteLength(JSON.stringify(a.body)), 'content-length is the body\'s');
+  t.equal(handoff.held, 0, 'the primary holds it no more');
+  // One that a process takes before the limit is not answered by the primary.
+  const p = new Process();
+  handoff.ready(p);
+  const later = open(port, clients, 'later');
+  await until(() => p.got.length === 1, 'handed at once');
+  t.equal(await read(p.last.socket, 5), 'later', 'handed unread, as before');
+  handoff.took(p, p.last.id);
+  t.equal(handoff.held, 0);
+  t.notOk(later.destroyed, 'the client\'s connection is the process\'s now');
+});
+
+t.test('closing refuses new connections and answers those waiting 503 shutting_down', async (t) => {
   const { handoff, port, clients } = await started(t);
   const waiting = open(port, clients, 'x');
+  const answered = answerOf(waiting);
   await until(() => handoff.held === 1, 'waiting with no process');
-  // A plain listener: once() would reject on the reset that comes first.
-  const closed = new Promise((resolve) => waiting.on('close', resolve));
   handoff.close();
-  await closed;
-  t.pass('the waiting connection was closed');
+  const a = parsed(await answered);
+  t.equal(a.status, 'HTTP/1.1 503 Service Unavailable');
+  t.equal(a.body.error.code, 'shutting_down', 'the waiting connection got an answer before it closed');
+  t.equal(a.headers.get('connection'), 'close');
   const refused = connect(port, '127.0.0.1');
   const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
   t.equal(err.code, 'ECONNREFUSED', 'no longer listening');

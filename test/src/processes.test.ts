@@ -184,6 +184,26 @@ t.test('a connection handed to a process that dies before taking it is served by
   t.equal((await fresh(proxy.url, '/runLambda/fa')).status, 200, 'and the proxy serves on');
 });
 
+t.test('a connection no process takes within queueTimeoutMs is answered 503 by the primary', async (t) => {
+  const { file } = await setUp(t, { queueTimeoutMs: 500 });
+  const proxy: CliProcess = await startCli(t, file, 30_000);
+  const listening = await proxy.line((l) => l.msg === 'warmroute listening', 'listening');
+  const pids = listening.pids as number[];
+  // Neither process can take a connection: each is given one (and holds it untaken); the third waits in the primary.
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  t.teardown(() => { for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } } });
+  const settled: Answer[] = [];
+  const answers = [0, 1, 2].map(() => fresh(proxy.url, '/runLambda/fa').then((a) => { settled.push(a); return a; }));
+  await until(() => settled.length === 1, 'one connection answered while both processes are stopped', 10_000);
+  const waited = settled[0]!;
+  t.equal(waited.status, 503, 'answered by the primary');
+  t.equal((JSON.parse(waited.text) as { error: { code: string } }).error.code, 'queue_timeout');
+  t.match(waited.text, /within 500 ms/, 'the message names the wait');
+  for (const pid of pids) process.kill(pid, 'SIGCONT');
+  const statuses = (await Promise.all(answers)).map((a) => a.status).sort();
+  t.same(statuses, [200, 200, 503], 'the connections the stopped processes held are served once they run again');
+});
+
 t.test('bad input', async (t) => {
   const run = (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string }> => {
     const child = spawn(process.execPath, [cliPath, 'start', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
