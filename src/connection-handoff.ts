@@ -86,13 +86,13 @@ export class ConnectionHandoff {
     this.server.close();
     for (const { socket, timer } of this.waiting.splice(0)) {
       clearTimeout(timer);
-      answer(socket, closingErrorAnswer('shutting_down', 'the proxy is shutting down; try again shortly', { 'retry-after': 1 }));
+      this.refuse(socket);
     }
     this.free.length = 0;
   }
 
   private accepted(socket: Socket, first = false): void {
-    if (this.closed) return void answer(socket, closingErrorAnswer('shutting_down', 'the proxy is shutting down; try again shortly', { 'retry-after': 1 }));
+    if (this.closed) return this.refuse(socket);
     const target = this.free.shift();
     if (target !== undefined) return this.give(target, socket);
     const ms = this.maxWaitMs();
@@ -107,7 +107,17 @@ export class ConnectionHandoff {
     const i = this.waiting.indexOf(entry);
     if (i < 0) return;
     this.waiting.splice(i, 1);
-    answer(entry.socket, closingErrorAnswer('queue_timeout', `no serving process was free to take the connection within ${ms} ms`, { 'retry-after': Math.max(1, Math.ceil(ms / 1000)) }));
+    answer(entry.socket, closingErrorAnswer('queue_timeout', `no serving process was free to take the connection within ${ms} ms`, { 'retry-after': this.retryAfter() }));
+  }
+
+  /** A connection that comes to the primary once it stopped. */
+  private refuse(socket: Socket): void {
+    answer(socket, closingErrorAnswer('shutting_down', 'the proxy is shutting down; try again shortly', { 'retry-after': this.retryAfter() }));
+  }
+
+  /** Seconds a client should wait before trying again, as the processes say in their 503s: about one queue timeout. */
+  private retryAfter(): number {
+    return Math.max(1, Math.ceil(this.maxWaitMs() / 1000));
   }
 
   private give(target: HandoffTarget, socket: Socket): void {
