@@ -169,37 +169,18 @@ export class CostModel implements WorkerIndex, Learner {
     return this.held.holds(this.records.of(w), p, now);
   }
 
-  /**
-   * Load time of the function's packages `r`'s worker lacks, in ms; `memo`:
-   * which of the plan's memos is about `r`. The caller's cost is `base +
-   * (offset + miss) x scale`: once that reaches `atLeast` with what is summed
-   * so far, the rest can only add to it (every load is at least 0, and
-   * rounding is monotonic), so the sum stops there, and the memo, if it was
-   * out of date, is left marked so, part-filled. Read from the memo when it
-   * is up to date; otherwise worked out a package at a time from the record
-   * (whose report `held.current` has taken in, as costMs and psCostMs do
-   * first), and the memo filled in.
-   */
-  missMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number, base = 0, offset = 0, scale = 0, atLeast = Infinity): number {
+  /** Load time of the function's packages `r`'s worker lacks, in ms; `memo`: which of the plan's memos is about `r`. */
+  missMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number): number {
     const { fn, loadMs, memos } = plan;
     const pkgs = fn.packages;
+    this.held.bringUp(memos, memo, pkgs, r, now);
+    const since = memos.cells;
+    const base = memos.sinceAt(memo);
     const ttl = this.held.ttlMs;
     let sum = 0;
-    if (memos.fresh(memo, r)) {
-      const since = memos.cells;
-      const at = memos.sinceAt(memo);
-      for (let i = 0; i < pkgs.length; i++) {
-        if (!(now - since[at + i] <= ttl)) sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], coldUnitMs);
-      }
-      return sum;
-    }
-    memos.invalidate(memo);
     for (let i = 0; i < pkgs.length; i++) {
-      if (now - this.held.fill(memos, memo, i, pkgs[i], r) <= ttl) continue;
-      sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], coldUnitMs);
-      if (base + (offset + sum) * scale >= atLeast) return sum;
+      if (!(now - since[base + i] <= ttl)) sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], coldUnitMs);
     }
-    memos.stamp(memo, r);
     return sum;
   }
 
@@ -230,9 +211,8 @@ export class CostModel implements WorkerIndex, Learner {
       this.priced[0] = wait;
       return;
     }
-    const scale = 1 + (w.inFlight + w.queued) / slotsOf(w);
-    const miss = this.missMs(plan, memo, r, now, coldUnitMs, wait, 0, scale, atLeast);
-    this.priced[0] = miss === 0 ? wait : wait + miss * scale;
+    const miss = this.missMs(plan, memo, r, now, coldUnitMs);
+    this.priced[0] = miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
   }
 
   /**
@@ -259,7 +239,7 @@ export class CostModel implements WorkerIndex, Learner {
       this.priced[0] = warmCost;
       return;
     }
-    const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length, connectionWait, warmMs, stretch, atLeast);
+    const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length);
     this.priced[0] = connectionWait + (warmMs + miss) * stretch;
   }
 

@@ -60,11 +60,6 @@ export class HeldMemos {
     return cells[at + SERIAL] === r.serial && cells[at + VERSION] === r.holdVersion && cells[at + SET_SIZE] === r.view.packages.size;
   }
 
-  /** Memo `j` is about no record: it is being filled, or was left part-filled. */
-  invalidate(j: number): void {
-    this.cells[j * this.stride + SERIAL] = -1;
-  }
-
   /** Memo `j` is now about `r` as it stands. */
   stamp(j: number, r: WorkerRecord): void {
     const at = j * this.stride;
@@ -98,18 +93,21 @@ export class HeldPackages {
   }
 
   /**
-   * Package `i` (`p`) of memo `j` of `memos` brought up to date for `r`
-   * (whose report `current` has taken in): its flags, and the time it was
-   * last known there, which is also returned; it is held while now minus
-   * that is within `ttlMs`. The caller marks the memo out of date first and
-   * stamps it once every package is filled (see CostModel.missMs).
+   * Memo `j` of `memos` (about the function of `packages`) brought up to date
+   * for `r`: `memos.cells[memos.sinceAt(j) + i]` is when packages[i] was last
+   * known there, and it is held while now minus that is within `ttlMs`.
    */
-  fill(memos: HeldMemos, j: number, i: number, p: string, r: WorkerRecord): number {
-    const flags = this.flagsOf(r, p);
-    memos.flags[memos.flagsAt(j) + i] = flags;
-    const since = this.since(r, this.lastUse(r, p), flags);
-    memos.cells[memos.sinceAt(j) + i] = since;
-    return since;
+  bringUp(memos: HeldMemos, j: number, packages: readonly string[], r: WorkerRecord, now: number): void {
+    this.current(r, now);
+    if (memos.fresh(j, r)) return;
+    const at = memos.sinceAt(j);
+    const base = memos.flagsAt(j);
+    for (let i = 0; i < packages.length; i++) {
+      const flags = this.flagsOf(r, packages[i]);
+      memos.flags[base + i] = flags;
+      memos.cells[at + i] = this.since(r, this.lastUse(r, packages[i]), flags);
+    }
+    memos.stamp(j, r);
   }
 
   /**
