@@ -1,7 +1,8 @@
-// The bench's seeded request stream (as bench/picks.ts routes it), for the scripts of these results folders
-// that time or profile one build or two: workers with 8 connections each (every third of weight 2), 200
+// A seeded request stream of the bench's kind, for the scripts of these results folders that time or profile
+// one build or two: as bench/picks.ts routes, workers with 8 connections each (every third of weight 2), 200
 // functions drawn uniformly, 60% of all connections busy once the pool is at its steady load, a random open
-// request finishing before each new one, the policy's clock moving 0.05 ms per routed request.
+// request finishing before each new one, the policy's clock moving 0.05 ms per routed request. Not the bench's
+// own sequence: the open request that finishes is drawn from its own list, kept otherwise than the bench's.
 //
 // benchStream(root, size, policy): `root` a checkout built with npx tsc -p tsconfig.json; returns
 // { route(n), hash }: `hash` folds every pick's worker index, so two builds' picks can be compared.
