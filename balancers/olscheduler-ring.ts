@@ -1,5 +1,4 @@
-// hash-wasm's BLAKE2b alone (its package index loads every algorithm it has: about 5 MB more resident memory).
-import blake2bModule from 'hash-wasm/dist/blake2b.umd.min.js';
+import { createBLAKE2b } from 'hash-wasm';
 import type { PointsOf } from './hash-ring.js';
 
 // olscheduler's pkg-aware placement, rebuilt from its sources: olscheduler
@@ -54,7 +53,7 @@ export const OLSCHEDULER_SALT = 'salty';
  * Start-up hashes 10 points per worker; node:crypto's one-shot `hash` took
  * about 2 µs a call, this about 1 µs (README, Dependencies).
  */
-const blake2b512 = await blake2bModule.createBLAKE2b(512);
+const blake2b512 = await createBLAKE2b(512);
 
 /** BLAKE2b-512 of the UTF-8 string, the first 8 digest bytes as a little-endian 64-bit number, as [hi, lo] 32-bit halves. */
 export function blake2bPosition(text: string): [hi: number, lo: number] {
