@@ -1,4 +1,4 @@
-import { createBLAKE2b } from 'hash-wasm';
+import { hash } from 'node:crypto';
 import type { PointsOf } from './hash-ring.js';
 
 // olscheduler's pkg-aware placement, rebuilt from its sources: olscheduler
@@ -47,20 +47,10 @@ export const OLSCHEDULER_POINTS_PER_WORKER = 10;
 /** Appended to the routing key for the second candidate (pkgAware.go's `salt`). */
 export const OLSCHEDULER_SALT = 'salty';
 
-/**
- * One BLAKE2b-512 hasher for every position (hash-wasm's, made once as the
- * module loads: it is made asynchronously, and a hash is synchronous after).
- * Start-up hashes 10 points per worker; node:crypto's one-shot `hash` took
- * about 2 µs a call, this about 1 µs (README, Dependencies).
- */
-const blake2b512 = await createBLAKE2b(512);
-
 /** BLAKE2b-512 of the UTF-8 string, the first 8 digest bytes as a little-endian 64-bit number, as [hi, lo] 32-bit halves. */
 export function blake2bPosition(text: string): [hi: number, lo: number] {
-  blake2b512.init();
-  blake2b512.update(text);
-  const d = blake2b512.digest('binary');
-  return [(d[4] | (d[5] << 8) | (d[6] << 16) | (d[7] << 24)) >>> 0, (d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24)) >>> 0];
+  const digest = hash('blake2b512', text, 'buffer');
+  return [digest.readUInt32LE(4), digest.readUInt32LE(0)];
 }
 
 /** The same position as one unsigned 64-bit integer, for tests and tools that show it. */
