@@ -34,8 +34,13 @@ export class ConnectionHandoff {
    * `maxWaitMs`: how long a connection may wait for a process to be free
    * (read at each connection, so a reload's value counts from the next);
    * beyond it the primary answers it 503 queue_timeout and closes it.
+   * `answered`: told of each connection the primary answers itself, with the
+   * code (for its log: no process sees these connections).
    */
-  constructor(private readonly maxWaitMs: () => number = () => 0) {
+  constructor(
+    private readonly maxWaitMs: () => number = () => 0,
+    private readonly answered: (code: 'queue_timeout' | 'shutting_down', message: string) => void = () => undefined,
+  ) {
     // Unread until a process takes it (a process that dies first leaves every byte to the next); no Nagle
     // delay, as the proxy's own server sets (the option belongs to the socket, whichever process writes).
     this.server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.accepted(socket));
@@ -107,12 +112,17 @@ export class ConnectionHandoff {
     const i = this.waiting.indexOf(entry);
     if (i < 0) return;
     this.waiting.splice(i, 1);
-    answer(entry.socket, closingErrorAnswer('queue_timeout', `no serving process was free to take the connection within ${ms} ms`, { 'retry-after': this.retryAfter() }));
+    this.answer(entry.socket, 'queue_timeout', `no serving process was free to take the connection within ${ms} ms`);
   }
 
   /** A connection that comes to the primary once it stopped. */
   private refuse(socket: Socket): void {
-    answer(socket, closingErrorAnswer('shutting_down', 'the proxy is shutting down; try again shortly', { 'retry-after': this.retryAfter() }));
+    this.answer(socket, 'shutting_down', 'the proxy is shutting down; try again shortly');
+  }
+
+  private answer(socket: Socket, code: 'queue_timeout' | 'shutting_down', message: string): void {
+    answer(socket, closingErrorAnswer(code, message, { 'retry-after': this.retryAfter() }));
+    this.answered(code, message);
   }
 
   /** Seconds a client should wait before trying again, as the processes say in their 503s: about one queue timeout. */

@@ -85,7 +85,10 @@ export async function runPrimary(config: ProxyConfig, options: StartOptions, cou
   const metrics = new AggregatorRegistry();
   // The primary listens; each connection goes to a serving process (see connection-handoff.ts). One that
   // waits longer than a request may wait in a queue is answered 503 queue_timeout.
-  const handoff = new ConnectionHandoff(() => plane.config.queueTimeoutMs);
+  const handoff = new ConnectionHandoff(
+    () => plane.config.queueTimeoutMs,
+    (code, message) => log.warn({ code, reason: message }, 'the primary answered a connection no serving process took'),
+  );
   let url = '';
 
   let stopping = false;

@@ -24,8 +24,9 @@ class Process implements HandoffTarget {
   }
 }
 
-async function started(t: Test, maxWaitMs = 0): Promise<{ handoff: ConnectionHandoff; port: number; clients: Socket[] }> {
-  const handoff = new ConnectionHandoff(() => maxWaitMs);
+async function started(t: Test, maxWaitMs = 0): Promise<{ handoff: ConnectionHandoff; port: number; clients: Socket[]; answered: string[] }> {
+  const answered: string[] = [];
+  const handoff = new ConnectionHandoff(() => maxWaitMs, (code) => answered.push(code));
   handoff.server.listen(0, '127.0.0.1');
   await once(handoff.server, 'listening');
   const clients: Socket[] = [];
@@ -33,7 +34,7 @@ async function started(t: Test, maxWaitMs = 0): Promise<{ handoff: ConnectionHan
     for (const c of clients) c.destroy();
     handoff.close();
   });
-  return { handoff, port: (handoff.server.address() as AddressInfo).port, clients };
+  return { handoff, port: (handoff.server.address() as AddressInfo).port, clients, answered };
 }
 
 function open(port: number, clients: Socket[], text: string): Socket {
@@ -130,7 +131,7 @@ function parsed(text: string): { status: string; headers: Map<string, string>; b
 }
 
 t.test('a connection no process takes within the wait limit is answered 503 queue_timeout', async (t) => {
-  const { handoff, port, clients } = await started(t, 50);
+  const { handoff, port, clients, answered } = await started(t, 50);
   const early = open(port, clients, 'POST /runLambda/f HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello');
   // Answered by the primary (with no process ever free) once it has waited 50 ms: nothing else answers it.
   const a = parsed(await answerOf(early));
@@ -141,6 +142,7 @@ t.test('a connection no process takes within the wait limit is answered 503 queu
   t.equal(a.headers.get('connection'), 'close');
   t.equal(Number(a.headers.get('content-length')), Buffer.byteLength(JSON.stringify(a.body)), 'content-length is the body\'s');
   t.equal(handoff.held, 0, 'the primary holds it no more');
+  t.same(answered, ['queue_timeout'], 'the primary is told of the answer it gave, for its log');
   // One that a process takes before the limit is not answered by the primary.
   const p = new Process();
   handoff.ready(p);
@@ -153,15 +155,16 @@ t.test('a connection no process takes within the wait limit is answered 503 queu
 });
 
 t.test('closing refuses new connections and answers those waiting 503 shutting_down', async (t) => {
-  const { handoff, port, clients } = await started(t);
+  const { handoff, port, clients, answered } = await started(t);
   const waiting = open(port, clients, 'x');
-  const answered = answerOf(waiting);
+  const reply = answerOf(waiting);
   await until(() => handoff.held === 1, 'waiting with no process');
   handoff.close();
-  const a = parsed(await answered);
+  const a = parsed(await reply);
   t.equal(a.status, 'HTTP/1.1 503 Service Unavailable');
   t.equal(a.body.error.code, 'shutting_down', 'the waiting connection got an answer before it closed');
   t.equal(a.headers.get('connection'), 'close');
+  t.same(answered, ['shutting_down']);
   const refused = connect(port, '127.0.0.1');
   const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
   t.equal(err.code, 'ECONNREFUSED', 'no longer listening');

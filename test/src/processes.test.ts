@@ -199,6 +199,9 @@ t.test('a connection no process takes within queueTimeoutMs is answered 503 by t
   t.equal(waited.status, 503, 'answered by the primary');
   t.equal((JSON.parse(waited.text) as { error: { code: string } }).error.code, 'queue_timeout');
   t.match(waited.text, /within 500 ms/, 'the message names the wait');
+  const logged = await proxy.line((l) => l.msg === 'the primary answered a connection no serving process took', 'the primary\'s log line');
+  t.equal(logged.code, 'queue_timeout', 'the primary logs the answer it gave (no process saw the connection)');
+  t.equal(logged.process, 'primary');
   for (const pid of pids) process.kill(pid, 'SIGCONT');
   const statuses = (await Promise.all(answers)).map((a) => a.status).sort();
   t.same(statuses, [200, 200, 503], 'the connections the stopped processes held are served once they run again');
