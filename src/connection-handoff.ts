@@ -121,7 +121,7 @@ export class ConnectionHandoff {
   }
 
   private answer(socket: Socket, code: 'queue_timeout' | 'shutting_down', message: string): void {
-    answer(socket, closingErrorAnswer(code, message, { 'retry-after': this.retryAfter() }));
+    writeAndClose(socket, closingErrorAnswer(code, message, { 'retry-after': this.retryAfter() }));
     this.answered(code, message);
   }
 
@@ -151,7 +151,7 @@ interface Waiting {
  * does not reset the connection under the answer, until it has been idle
  * LINGER_MS.
  */
-function answer(socket: Socket, text: string): void {
+function writeAndClose(socket: Socket, text: string): void {
   socket.on('error', () => undefined);
   socket.setTimeout(LINGER_MS, () => socket.destroy());
   socket.resume();

@@ -153,9 +153,15 @@ t.test('two processes on one port route on one picture', async (t) => {
     t.teardown(() => slowOne.close());
     await write({ connectionsPerWorker: 6, workers: [{ url: slowOne.url, id: 'slow-one' }] });
     proxy.child.kill('SIGHUP');
-    await until(async () => (await status(proxy.url)).workers.map((w) => w.id).join() === 'slow-one', 'the reloaded worker list', 10_000);
-    const inFlight = fresh(proxy.url, '/runLambda/fa');
-    await until(() => slowOne.current === 1, 'a request running');
+    await until(async () => {
+      const s = await status(proxy.url);
+      return s.workers.map((w) => w.id).join() === 'slow-one' && s.workers[0]!.health === 'up';
+    }, 'the reloaded worker list, its worker up', 10_000);
+    // An early answer (an error) would leave the worker idle: say so rather than time out.
+    let early: Answer | undefined;
+    const inFlight = fresh(proxy.url, '/runLambda/fa').then((a) => (early = a));
+    await until(() => slowOne.current === 1 || early !== undefined, 'a request running', 10_000);
+    t.equal(early, undefined, `the request runs rather than being answered at once (${early?.status} ${early?.text})`);
     proxy.child.kill('SIGTERM');
     t.equal((await inFlight).status, 200, 'the running request finished');
     t.equal(await proxy.exited, 0, 'clean stop: exit 0');
