@@ -154,6 +154,19 @@ t.test('a connection no process takes within the wait limit is answered 503 queu
   t.notOk(later.destroyed, 'the client\'s connection is the process\'s now');
 });
 
+t.test('what a client sends to a connection the primary answered is read and dropped, so the close is clean', async (t) => {
+  const { port, clients } = await started(t, 50);
+  // A body far beyond the socket buffers, all sent after the answer is due: unread, it would make the close a reset.
+  const big = Buffer.alloc(8 << 20, 'x');
+  const c = open(port, clients, `POST /runLambda/f HTTP/1.1\r\nhost: x\r\ncontent-length: ${big.length}\r\n\r\n`);
+  let reset: Error | undefined;
+  c.on('error', (err) => { reset = err; });
+  c.once('data', () => c.end(big));
+  const a = parsed(await answerOf(c));
+  t.equal(a.body.error.code, 'queue_timeout');
+  t.equal(reset, undefined, 'no reset: the connection closed cleanly after the client finished sending');
+});
+
 t.test('closing refuses new connections and answers those waiting 503 shutting_down', async (t) => {
   const { handoff, port, clients, answered } = await started(t);
   const waiting = open(port, clients, 'x');
