@@ -3,7 +3,7 @@
 // unit name the same ports, paths, probes, users and time limits.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { basename, dirname, join, posix } from 'node:path';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
@@ -12,7 +12,8 @@ import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { parseRegistry } from '../../src/registry.js';
 
-const root = join(import.meta.dirname, '..', '..');
+// The project root: tap runs every test from it (the tests run compiled, from dist/test/).
+const root = resolve('.');
 const kubeDir = join(root, 'deploy', 'kubernetes');
 const read = (...parts: string[]): string => readFileSync(join(root, ...parts), 'utf8');
 

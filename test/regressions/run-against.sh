@@ -5,9 +5,9 @@
 #
 # Builds a detached worktree of <commit> in a temporary folder, copies this checkout's
 # node_modules, test/fixtures/ and every test file named in test/regressions/defects.tsv
-# into it (today's tests, the commit's code), builds it (`npx tsc -p tsconfig.json`, for
-# the tests that spawn the command line) and runs each listed test alone with
-# `nice -n 10 npx tap --grep=<name> <file>`. With defect numbers, only their rows run.
+# into it (today's tests, the commit's code), builds code and tests into dist/ (tsc with the
+# commit's tsconfig.json and test/ included) and runs each listed test alone, compiled, with
+# `nice -n 10 npx tap --grep=<name> dist/<file>.js`. With defect numbers, only their rows run.
 # Tests run with TMPDIR set to a fresh folder; warmroute-* entries left in it are reported
 # (defect 7). The worktree and the folder are removed at the end; KEEP=1 keeps them, with
 # each test's TAP output under logs/.
@@ -51,7 +51,12 @@ for f in $files; do
   mkdir -p "$tree/$(dirname "$f")"
   cp "$root/$f" "$tree/$f"
 done
-(cd "$tree" && nice -n 10 npx tsc -p tsconfig.json >"$work/logs/tsc.log" 2>&1) || echo "run-against: the build of $commit reported errors (see logs/tsc.log with KEEP=1); running what was emitted"
+# Tests as they were before the mends of defects 6 and 7, built with the rest (see below).
+git -C "$root" show '8b6be67^1:test/src/hostile.test.ts' >"$tree/test/src/hostile-before-mend.test.ts"
+git -C "$root" show '8b6be67^1:test/src/reload.test.ts' >"$tree/test/src/reload-before-mend.test.ts"
+# The commit's compiler options, with the tests included and emitted (the tests run compiled).
+printf '%s\n' '{ "extends": "./tsconfig.json", "compilerOptions": { "noEmit": false }, "include": ["src", "balancers", "pipbench", "bench", "test"] }' >"$tree/tsconfig.run-against.json"
+(cd "$tree" && nice -n 10 npx tsc -p tsconfig.run-against.json >"$work/logs/tsc.log" 2>&1) || echo "run-against: the build of $commit reported errors (see logs/tsc.log with KEEP=1); running what was emitted"
 
 echo "commit $(git -C "$root" log -1 --format='%h %s' "$sha" | cut -c1-100)"
 declare -A verdict
@@ -62,7 +67,7 @@ run_row() {
   local defect=$1 file=$2 name=$3 kind=$4 log results result prev
   row=$((row + 1))
   log="$work/logs/$row-defect$defect.tap"
-  (cd "$tree" && TMPDIR="${row_tmp:-$work/tmp}" nice -n 10 npx tap --reporter=tap --grep="$name" "$file" >"$log" 2>&1)
+  (cd "$tree" && TMPDIR="${row_tmp:-$work/tmp}" nice -n 10 npx tap --reporter=tap --grep="$name" "dist/${file%.ts}.js" >"$log" 2>&1)
   # Top-level results of the chosen tests (the file's other tests are reported as skipped by the filter).
   results=$(grep -E '^    (not )?ok [0-9]+ - ' "$log" | grep -v '# SKIP filter')
   if [ -z "$results" ]; then
@@ -87,26 +92,25 @@ done <"$manifest"
 # bufferedBodyBytes 0): the test as mended must FAIL there ("mutant"), while the test as it was
 # before the mend (at 8b6be67^1) PASSES there ("mutant-unmended"), which was the defect.
 if wanted 6; then
-  body_src=$(grep -l '^const bufferedBodyBytes = 64 \* 1024;' "$tree"/src/*.ts 2>/dev/null | head -1)
-  if [ -z "$body_src" ]; then
-    echo "6   n/a   mutant          (no 'const bufferedBodyBytes = 64 * 1024;' in src/ of this commit)"
+  body_js=$(grep -l '^const bufferedBodyBytes = 64 \* 1024;' "$tree"/dist/src/*.js 2>/dev/null | head -1)
+  if [ -z "$body_js" ]; then
+    echo "6   n/a   mutant          (no 'const bufferedBodyBytes = 64 * 1024;' in the build of src/ of this commit)"
   else
-    sed -i 's/^const bufferedBodyBytes = 64 \* 1024;/const bufferedBodyBytes = 0;/' "$body_src"
-    git -C "$root" show '8b6be67^1:test/src/hostile.test.ts' >"$tree/test/src/hostile-before-mend.test.ts"
+    # The tests run the build, so the mutation is made there (the line is the same in src/ and dist/).
+    sed -i 's/^const bufferedBodyBytes = 64 \* 1024;/const bufferedBodyBytes = 0;/' "$body_js"
     run_row 6 test/src/hostile.test.ts '^slow request bodies cannot take every worker connection' mutant
     run_row 6 test/src/hostile-before-mend.test.ts '^slow request bodies cannot take every worker connection' mutant-unmended
-    git -C "$tree" checkout --quiet -- "$body_src"
+    sed -i 's/^const bufferedBodyBytes = 0;/const bufferedBodyBytes = 64 * 1024;/' "$body_js"
   fi
 fi
 
 # Defect 7 was in tests too: they left warmroute-* folders behind. A test as it was before the mend
 # (reload.test.ts at 8b6be67^1) is run alone in a TMPDIR of its own, which is then counted.
 if wanted 7; then
-  git -C "$root" show '8b6be67^1:test/src/reload.test.ts' >"$tree/test/src/reload-before-mend.test.ts"
   mkdir -p "$work/tmp7"
   # Only the folders count here: the old test's own assertions may no longer hold on newer code.
   (cd "$tree" && TMPDIR="$work/tmp7" nice -n 10 npx tap --reporter=tap --grep='^SIGTERM with a request in flight waits for it' \
-    test/src/reload-before-mend.test.ts >"$work/logs/defect7-before-mend.tap" 2>&1)
+    dist/test/src/reload-before-mend.test.js >"$work/logs/defect7-before-mend.tap" 2>&1)
   left7=$(find "$work/tmp7" -mindepth 1 -maxdepth 1 -name 'warmroute-*' | wc -l)
   echo "7   test/src/reload.test.ts as at 8b6be67^1 ('SIGTERM with a request in flight ...') left $left7 warmroute-* folder(s) behind"
   verdict[7]="${verdict[7]:-} folders-left-by-unmended-test=$left7"
