@@ -92,15 +92,16 @@ done <"$manifest"
 # bufferedBodyBytes 0): the test as mended must FAIL there ("mutant"), while the test as it was
 # before the mend (at 8b6be67^1) PASSES there ("mutant-unmended"), which was the defect.
 if wanted 6; then
-  body_js=$(grep -l '^const bufferedBodyBytes = 64 \* 1024;' "$tree"/dist/src/*.js 2>/dev/null | head -1)
+  # The constant, exported or not (it is exported since the raw ingress shares it).
+  body_js=$(grep -lE '^(export )?const bufferedBodyBytes = 64 \* 1024;' "$tree"/dist/src/*.js 2>/dev/null | head -1)
   if [ -z "$body_js" ]; then
     echo "6   n/a   mutant          (no 'const bufferedBodyBytes = 64 * 1024;' in the build of src/ of this commit)"
   else
     # The tests run the build, so the mutation is made there (the line is the same in src/ and dist/).
-    sed -i 's/^const bufferedBodyBytes = 64 \* 1024;/const bufferedBodyBytes = 0;/' "$body_js"
+    sed -i -E 's/^(export )?const bufferedBodyBytes = 64 \* 1024;/\1const bufferedBodyBytes = 0;/' "$body_js"
     run_row 6 test/src/hostile.test.ts '^slow request bodies cannot take every worker connection' mutant
     run_row 6 test/src/hostile-before-mend.test.ts '^slow request bodies cannot take every worker connection' mutant-unmended
-    sed -i 's/^const bufferedBodyBytes = 0;/const bufferedBodyBytes = 64 * 1024;/' "$body_js"
+    sed -i -E 's/^(export )?const bufferedBodyBytes = 0;/\1const bufferedBodyBytes = 64 * 1024;/' "$body_js"
   fi
 fi
 
