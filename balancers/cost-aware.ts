@@ -13,6 +13,7 @@ import type { Balancer, LambdaInfo, Policy, PolicyEnv, WorkerView } from './type
 import { eventHooks, type WorkerIndex } from './worker-index.js';
 import { WorkerRecords, type WorkerRecord } from './worker-record.js';
 import { HeldMemos, HeldPackages } from './held-packages.js';
+import { PackageIds } from './held-table.js';
 
 export const candidatesSetting = numberSetting(
   'costCandidates',
@@ -42,6 +43,8 @@ export const packageTtlSetting = numberSetting(
  */
 export interface FunctionPlan {
   readonly fn: LambdaInfo;
+  /** Its packages' numbers (HeldPackages.ids). */
+  readonly ids: Int32Array;
   readonly keyHash: number;
   /** Per package, its load time from the table; undefined without a table (an equal share of the cold unit). */
   readonly loadMs: Float64Array | undefined;
@@ -103,10 +106,10 @@ export class CostModel implements WorkerIndex, Learner {
     initialTtlMs: number,
     private readonly ring: HashRing,
   ) {
-    this.records = new WorkerRecords(env.now);
+    this.held = new HeldPackages(initialTtlMs, new PackageIds());
+    this.records = new WorkerRecords(env.now, this.held.ids);
     this.serviceTimes = new ServiceTimes(env.now, this.records, env.share);
     this.work = new WorkModel(env.now, this.records, env.share);
-    this.held = new HeldPackages(initialTtlMs);
   }
 
   add(w: WorkerView): void {
@@ -173,7 +176,7 @@ export class CostModel implements WorkerIndex, Learner {
   missMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number): number {
     const { fn, loadMs, memos } = plan;
     const pkgs = fn.packages;
-    this.held.bringUp(memos, memo, pkgs, r, now);
+    this.held.bringUp(memos, memo, pkgs, plan.ids, r, now);
     const since = memos.cells;
     const base = memos.sinceAt(memo);
     const ttl = this.held.ttlMs;
@@ -247,12 +250,12 @@ export class CostModel implements WorkerIndex, Learner {
   learn(o: Observation, w: WorkerView | undefined, fn: LambdaInfo | undefined, own: boolean): void {
     if (o.kind !== 'dispatch' || own || w === undefined || fn === undefined) return;
     const r = this.records.get(w);
-    if (r !== undefined) this.held.used(fn.packages, r, undefined, -1, this.env.now());
+    if (r !== undefined) this.held.used(this.held.ids.ofList(fn.packages), r, undefined, -1, this.env.now());
   }
 
   /** A request of the plan's function was sent to `r`'s worker; `memo`: which of the plan's memos the pick read of its holdings (-1: none). */
   used(plan: FunctionPlan, r: WorkerRecord, memo: number, now: number): void {
-    this.held.used(plan.fn.packages, r, memo >= 0 ? plan.memos : undefined, memo, now);
+    this.held.used(plan.ids, r, memo >= 0 ? plan.memos : undefined, memo, now);
   }
 }
 
@@ -283,7 +286,7 @@ export const costAwarePolicy: Policy = {
       if (plan === undefined) {
         const loadMs = env.packageCost !== undefined ? Float64Array.from(fn.packages, (p) => packageLoadMs(env, fn, p, 0)) : undefined;
         const memos = new HeldMemos(fn.packages.length, candidateCount + 1);
-        plan = { fn, keyHash: murmur3(routingKey(fn)), loadMs, layout: -1, records: [], count: 0, memos };
+        plan = { fn, ids: model.held.ids.ofList(fn.packages), keyHash: murmur3(routingKey(fn)), loadMs, layout: -1, records: [], count: 0, memos };
         plans.set(fn, plan);
       }
       return plan;

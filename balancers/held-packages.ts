@@ -1,3 +1,4 @@
+import { HeldTable, NO_USE, type PackageIds } from './held-table.js';
 import type { WorkerRecord } from './worker-record.js';
 
 /** How fast the learned package lifetime follows what reports show: each observation moves it 1/8 of the way. */
@@ -74,7 +75,8 @@ export class HeldMemos {
  * routed, aged by a TTL learned from reports. A package the table added on
  * routing but no report confirmed ages from its last use, as the worker's
  * cache would evict it; a package routed there and not yet listed by a report
- * counts as held (installing) for the TTL.
+ * counts as held (installing) for the TTL. Packages go by number (`ids`) in
+ * the records' tables (HeldTable); the workers' own sets go by name.
  */
 export class HeldPackages {
   /** Learned: how long an unused package stays on a worker. */
@@ -82,72 +84,82 @@ export class HeldPackages {
   /** Lifetimes observed in reports (evictions and survivals), for describe(). */
   ttlObservations = 0;
 
-  constructor(initialTtlMs: number) {
+  constructor(
+    initialTtlMs: number,
+    readonly ids: PackageIds,
+  ) {
     this.ttlMs = initialTtlMs;
   }
 
   /** Whether `r`'s worker still holds package `p`. */
   holds(r: WorkerRecord, p: string, now: number): boolean {
     this.current(r, now);
-    return now - this.since(r, this.lastUse(r, p), this.flagsOf(r, p)) <= this.ttlMs;
+    const id = this.ids.of(p);
+    const at = r.held.find(id);
+    const flags = this.flagsOf(r, p, at);
+    return now - this.since(r, this.lastUse(r, id, at), flags) <= this.ttlMs;
   }
 
   /**
-   * Memo `j` of `memos` (about the function of `packages`) brought up to date
-   * for `r`: `memos.cells[memos.sinceAt(j) + i]` is when packages[i] was last
-   * known there, and it is held while now minus that is within `ttlMs`.
+   * Memo `j` of `memos` (about the function of `packages`, numbered `ids`)
+   * brought up to date for `r`: `memos.cells[memos.sinceAt(j) + i]` is when
+   * packages[i] was last known there, and it is held while now minus that is
+   * within `ttlMs`.
    */
-  bringUp(memos: HeldMemos, j: number, packages: readonly string[], r: WorkerRecord, now: number): void {
+  bringUp(memos: HeldMemos, j: number, packages: readonly string[], ids: Int32Array, r: WorkerRecord, now: number): void {
     this.current(r, now);
     if (memos.fresh(j, r)) return;
     const at = memos.sinceAt(j);
     const base = memos.flagsAt(j);
+    const held = r.held;
     for (let i = 0; i < packages.length; i++) {
-      const flags = this.flagsOf(r, packages[i]);
+      const entry = held.find(ids[i]);
+      const flags = this.flagsOf(r, packages[i], entry);
       memos.flags[base + i] = flags;
-      memos.cells[at + i] = this.since(r, this.lastUse(r, packages[i]), flags);
+      memos.cells[at + i] = this.since(r, this.lastUse(r, ids[i], entry), flags);
     }
     memos.stamp(j, r);
   }
 
   /**
-   * A request needing `packages` was sent to `r`'s worker. With `memos` and
-   * `j` (memo j about these packages, as the pick just read it) the use is
-   * noted in the memo and written to the record's table when something next
-   * reads it, so a pick that goes where it went before touches no hash table.
+   * A request needing `packages` (numbered `ids`, the array `ids.ofList`
+   * gives) was sent to `r`'s worker. With `memos` and `j` (memo j about these
+   * packages, as the pick just read it) the use is noted in the memo and
+   * written to the record's table when something next reads it, so a pick
+   * that goes where it went before touches no table.
    */
-  used(packages: readonly string[], r: WorkerRecord, memos: HeldMemos | undefined, j: number, now: number): void {
+  used(ids: Int32Array, r: WorkerRecord, memos: HeldMemos | undefined, j: number, now: number): void {
     this.current(r, now);
     const fresh = memos !== undefined && memos.fresh(j, r);
-    if (r.pendingUse !== packages) this.flushUse(r);
-    r.pendingUse = packages;
+    if (r.pendingUse !== ids) this.flushUse(r);
+    r.pendingUse = ids;
     r.pendingUseAt = now;
     r.holdVersion++;
     if (!fresh) return;
     const at = memos.sinceAt(j);
     const base = memos.flagsAt(j);
-    for (let i = 0; i < packages.length; i++) memos.cells[at + i] = this.since(r, now, memos.flags[base + i]);
+    for (let i = 0; i < ids.length; i++) memos.cells[at + i] = this.since(r, now, memos.flags[base + i]);
     memos.stamp(j, r);
   }
 
-  /** When a request needing `p` was last sent to `r`'s worker: the deferred use, else the record's table. */
-  private lastUse(r: WorkerRecord, p: string): number | undefined {
+  /** When a request needing package `id` (its entry in the record's table at `entry`, -1 none) was last sent to `r`'s worker: the deferred use, else the table's; NO_USE when none. */
+  private lastUse(r: WorkerRecord, id: number, entry: number): number {
     const pending = r.pendingUse;
-    if (pending !== undefined) for (let i = 0; i < pending.length; i++) if (pending[i] === p) return r.pendingUseAt;
-    return r.lastUsed.get(p);
+    if (pending !== undefined) for (let i = 0; i < pending.length; i++) if (pending[i] === id) return r.pendingUseAt;
+    return entry >= 0 ? r.held.time(entry) : NO_USE;
   }
 
   /**
    * Writes a use `used` deferred into the record's table. Until then nothing
    * else wrote to that table (every writer, and the report that walks it,
    * flushes first; readers read through `lastUse`), so it ends as if each use
-   * had been written at once: same keys, same order, the last use's time.
+   * had been written at once: same entries, same order, the last use's time.
    */
   private flushUse(r: WorkerRecord): void {
-    const packages = r.pendingUse;
-    if (packages === undefined) return;
+    const ids = r.pendingUse;
+    if (ids === undefined) return;
     r.pendingUse = undefined;
-    for (let i = 0; i < packages.length; i++) r.lastUsed.set(packages[i], r.pendingUseAt);
+    for (let i = 0; i < ids.length; i++) r.held.use(ids[i], r.pendingUseAt);
   }
 
   /** Takes in a report that replaced the worker's set since the last look. */
@@ -159,27 +171,36 @@ export class HeldPackages {
    * A status report replaced the worker's set. A package last used at t that
    * the worker held at its previous report and no longer lists was evicted
    * after about now - t unused; one still listed though unused for longer than
-   * the TTL shows the TTL too short. Both move the TTL.
+   * the TTL shows the TTL too short. Both move the TTL. The record's table is
+   * built again: the uses that stand, in their order, and the report's
+   * packages confirmed.
    */
   private takeReport(h: WorkerRecord, reported: ReadonlySet<string>, now: number): void {
     this.flushUse(h);
-    for (const [p, t] of h.lastUsed) {
+    const old = h.held;
+    const next = new HeldTable(Math.max(old.uses, reported.size));
+    const names = this.ids.names;
+    for (let k = 0; k < old.uses; k++) {
+      const id = old.usedId(k);
+      const entry = old.find(id);
+      const t = old.time(entry);
       const idle = now - t;
-      if (!reported.has(p)) {
+      if (!reported.has(names[id])) {
         // Listed before and gone now: evicted. Never listed since it was routed here: its install
         // may still be under way (a report lists installed packages only), so it stays until the TTL.
-        if (h.heldConfirmed.has(p)) {
+        if (old.confirmed(entry)) {
           this.learnTtl(idle);
-          h.lastUsed.delete(p);
-        } else if (idle > this.ttlMs) {
-          h.lastUsed.delete(p);
+          continue;
         }
+        if (idle > this.ttlMs) continue;
       } else if (idle > this.ttlMs) {
         this.learnTtl(idle);
       }
+      next.use(id, t);
     }
+    for (const p of reported) next.confirm(this.ids.of(p));
+    h.held = next;
     h.heldSeen = reported;
-    h.heldConfirmed = new Set(reported);
     h.confirmedAt = now;
     h.holdVersion++;
   }
@@ -189,20 +210,22 @@ export class HeldPackages {
     this.ttlObservations++;
   }
 
-  private flagsOf(h: WorkerRecord, p: string): number {
-    return (h.view.packages.has(p) ? IN_SET : 0) | (h.heldConfirmed.has(p) ? CONFIRMED : 0);
+  /** IN_SET and CONFIRMED for package `p` on `h`'s worker, its entry in the record's table at `entry` (-1 none). */
+  private flagsOf(h: WorkerRecord, p: string, entry: number): number {
+    return (h.view.packages.has(p) ? IN_SET : 0) | (entry >= 0 && h.held.confirmed(entry) ? CONFIRMED : 0);
   }
 
   /**
    * When a package was last known on the worker, given its last use there
-   * (`used`) and its flags: listed in the set, the later of its last use and
-   * the last report (if that report listed it, or it was never used); not in
-   * the set, its last use if no report listed it (installing), else never.
+   * (`used`, NO_USE for none) and its flags: listed in the set, the later of
+   * its last use and the last report (if that report listed it, or it was
+   * never used); not in the set, its last use if no report listed it
+   * (installing), else never.
    */
-  private since(h: WorkerRecord, used: number | undefined, flags: number): number {
-    if ((flags & IN_SET) === 0) return used !== undefined && (flags & CONFIRMED) === 0 ? used : -Infinity;
-    let evidence = used ?? -Infinity;
-    if (h.confirmedAt > evidence && ((flags & CONFIRMED) !== 0 || evidence === -Infinity)) evidence = h.confirmedAt;
+  private since(h: WorkerRecord, used: number, flags: number): number {
+    if ((flags & IN_SET) === 0) return (flags & CONFIRMED) === 0 ? used : -Infinity;
+    let evidence = used;
+    if (h.confirmedAt > evidence && ((flags & CONFIRMED) !== 0 || evidence === NO_USE)) evidence = h.confirmedAt;
     return evidence;
   }
 }

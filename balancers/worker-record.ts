@@ -1,3 +1,4 @@
+import { HeldTable, PackageIds } from './held-table.js';
 import type { WorkerView } from './types.js';
 
 /** One dispatch the work model has not seen complete. */
@@ -57,8 +58,8 @@ export class WorkerRecord {
   base: number;
   /** The slot of the policy's own structure this record is reached by (cost-aware: the ring's), -1 when none. */
   slot = -1;
-  /** A use not yet written to `lastUsed`: the packages (when is `pendingUseAt`; see HeldPackages.used). */
-  pendingUse: readonly string[] | undefined = undefined;
+  /** A use not yet written to `held`: the packages' numbers (when is `pendingUseAt`; see HeldPackages.used). */
+  pendingUse: Int32Array | undefined = undefined;
 
   // ServiceTimes: Little's law over taken/dropped events.
   /** The in-flight count since the service-time model's last event on the worker (`svcAt`). */
@@ -76,16 +77,19 @@ export class WorkerRecord {
   readonly dispatches = new Map<string, Dispatch[]>();
 
   // cost-aware: what the worker holds, and why.
-  /** A copy of `heldSeen` when it was first looked at (the table adds routed packages to it afterwards). */
-  heldConfirmed: Set<string>;
-  /** When a request needing each package was last sent there. */
-  readonly lastUsed = new Map<string, number>();
+  /**
+   * By package number: whether `heldSeen` listed it when first looked at (the
+   * table adds routed packages to the set afterwards), and when a request
+   * needing it was last sent there.
+   */
+  held: HeldTable;
 
   constructor(
     readonly view: WorkerView,
     now: number,
     num: Float64Array,
     base: number,
+    ids: PackageIds,
   ) {
     this.heldSeen = view.packages;
     this.num = num;
@@ -93,7 +97,8 @@ export class WorkerRecord {
     num.fill(0, base, base + STRIDE);
     this.svcInFlight = view.inFlight;
     this.n = view.inFlight + view.external;
-    this.heldConfirmed = new Set(view.packages);
+    this.held = new HeldTable(view.packages.size);
+    for (const p of view.packages) this.held.confirm(ids.of(p));
     this.svcAt = now;
     this.completedAt = -Infinity;
     this.workAt = now;
@@ -206,7 +211,11 @@ export class WorkerRecords {
   private readonly freeBases: number[] = [];
   private used = 0;
 
-  constructor(private readonly now: () => number) {}
+  /** `ids`: the numbering of package names the records' holdings use (the policy's, when it reads them). */
+  constructor(
+    private readonly now: () => number,
+    readonly ids: PackageIds = new PackageIds(),
+  ) {}
 
   get size(): number {
     return this.byWorker.size;
@@ -221,7 +230,7 @@ export class WorkerRecords {
     let r = this.byWorker.get(w);
     if (r === undefined) {
       const base = this.takeBase(); // first: it may grow the array
-      r = new WorkerRecord(w, this.now(), this.num, base);
+      r = new WorkerRecord(w, this.now(), this.num, base, this.ids);
       this.byWorker.set(w, r);
     }
     return r;
