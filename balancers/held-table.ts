@@ -54,8 +54,7 @@ export class HeldTable {
   private shift: number;
   private count = 0;
   private order: Int32Array;
-  /** Entries with a use, listed in `order`. */
-  uses = 0;
+  private listed = 0;
 
   constructor(expected = 0) {
     let bits = 3;
@@ -64,6 +63,11 @@ export class HeldTable {
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
     this.order = new Int32Array(Math.max(4, expected));
+  }
+
+  /** How many entries have a use (`usedId` lists them). */
+  get uses(): number {
+    return this.listed;
   }
 
   /** Where package `id`'s entry is (pass it to `confirmed` and `time`), or -1 when it has none. */
@@ -98,12 +102,12 @@ export class HeldTable {
     let at = this.find(id);
     if (at < 0) at = this.insert(id, 0);
     if (this.cells[at + 1] === NO_USE) {
-      if (this.uses === this.order.length) {
+      if (this.listed === this.order.length) {
         const grown = new Int32Array(this.order.length * 2);
         grown.set(this.order);
         this.order = grown;
       }
-      this.order[this.uses++] = id;
+      this.order[this.listed++] = id;
     }
     this.cells[at + 1] = now;
   }

@@ -4,19 +4,25 @@
 #
 #   sh results/fresh-seeds/real-fresh.sh real SEED PLACEMENT_SEED       # as root, for the cgroups; about 47 min
 #   sh results/fresh-seeds/real-fresh.sh simulate SEED PLACEMENT_SEED   # about 10 s, after the real run
+#   sh results/fresh-seeds/real-fresh.sh claim SEED PLACEMENT_SEED      # as root; about 90 min
 #
 # real: the committed command plus --seed SEED --placement-seed PLACEMENT_SEED (sequences SEED..SEED+2),
 # written to results/fresh-seeds/real-thesis-sSEED. simulate: the model fitted on the committed cell's
 # round-robin row (results/real-thesis-simulate/real-fit.json, not fitted again) run on the same
 # sequences and placement, against that run; written to results/fresh-seeds/real-thesis-sSEED-simulate.
+# claim: the rows of the real-worker claim only (round-robin, pkg-aware at t=8, the best threshold of the three
+# sets before it, and cost-aware, with the all-warm and one-worker rows every real cell has) on 9 sequences
+# SEED..SEED+8 instead of 3, so that their paired ratio has an interval over enough sequences; written to
+# results/fresh-seeds/real-claim-sSEED.
 set -e
-usage() { echo "usage: sh results/fresh-seeds/real-fresh.sh real|simulate SEED PLACEMENT_SEED" >&2; exit 2; }
+usage() { echo "usage: sh results/fresh-seeds/real-fresh.sh real|simulate|claim SEED PLACEMENT_SEED" >&2; exit 2; }
 [ $# -eq 3 ] || usage
 mode=$1 seed=$2 placement=$3
 case "$seed$placement" in '' | *[!0-9]*) echo "real-fresh: SEED and PLACEMENT_SEED must be whole numbers, got \"$seed\" and \"$placement\"" >&2; exit 2 ;; esac
 name=real-thesis-s$seed
 GEN=/tmp/real-thesis-gen
-CELL="--handlers pipbench/data/olscheduler-eval/handlers_1000.txt --workers 5 --policies round-robin,least-loaded,pkg-aware,hashing-bounded,cost-aware --thresholds 2,8 --rate 1 --duration 80 --drain 50 --warmup 0"
+LOAD="--rate 1 --duration 80 --drain 50 --warmup 0"
+CELL="--handlers pipbench/data/olscheduler-eval/handlers_1000.txt --workers 5 --policies round-robin,least-loaded,pkg-aware,hashing-bounded,cost-aware --thresholds 2,8 $LOAD"
 generate() {
   node dist/pipbench/cli.js generate --from-registry pipbench/data/olscheduler-eval/registry_100_5.json --out "$GEN" \
     --wheels --size-scale 0.25 --cost-scale 0.05
@@ -28,6 +34,14 @@ case "$mode" in
     nice -n -5 node dist/pipbench/cli.js experiment --engine process --name "$name" --out-dir results/fresh-seeds \
       --repo "$GEN/repo" --handlers-dir "$GEN/handlers" --registry "$GEN/registry.json" --packages "$GEN/packages.json" \
       $CELL --cpus-per-worker 0.3 --cache-mb 30 --repeat 3 --seed "$seed" --placement-seed "$placement"
+    ;;
+  claim)
+    rm -rf "$GEN"
+    generate
+    nice -n -5 node dist/pipbench/cli.js experiment --engine process --name "real-claim-s$seed" --out-dir results/fresh-seeds \
+      --repo "$GEN/repo" --handlers-dir "$GEN/handlers" --registry "$GEN/registry.json" --packages "$GEN/packages.json" \
+      --handlers pipbench/data/olscheduler-eval/handlers_1000.txt --workers 5 --policies round-robin,pkg-aware,cost-aware --thresholds 8 $LOAD \
+      --cpus-per-worker 0.3 --cache-mb 30 --repeat 9 --seed "$seed" --placement-seed "$placement"
     ;;
   simulate)
     # --cores 0.3 and --cache-mb 64.7: the real quota and the 30 MiB bound in the table's sizes (results/real-thesis-simulate/run.sh).
