@@ -20,6 +20,16 @@ function requestFileName(plan: RowPlan): string {
   return `requests-${plan.id}.csv`;
 }
 
+/** The file of a later request sequence's requests (real workers keep every sequence's): `seq` is its seed. */
+function sequenceFileName(plan: RowPlan, seq: number): string {
+  return `requests-${plan.id}-seq${seq}.csv`;
+}
+
+/** The files of a row's later request sequences, by seed (the first sequence's is requestFileName). */
+function laterFileNames(row: RowResult, firstSeed: number): string[] {
+  return (row.laterRecords ?? []).map((_, k) => sequenceFileName(row.plan, firstSeed + 1 + k));
+}
+
 /** CSV of a row's requests, less detailed when the full file would be too large. */
 export function requestFileContent(records: readonly RequestRecord[]): { content: string; note: string } {
   const full = formatRecordsCsv(records);
@@ -101,6 +111,7 @@ export function summaryJson(result: ExperimentResult): unknown {
         workers: row.runs[0]?.workers ?? [],
         ...(result.engine === 'experiment' ? { wallSec: finite(row.runs[0]?.wallSec ?? Number.NaN) } : {}),
         requestsFile: row.records.length > 0 ? requestFileName(s.plan) : null,
+        ...(row.laterRecords !== undefined ? { laterRequestsFiles: laterFileNames(row, result.params.seed) } : {}),
         meanMsGrid: gridJson(s.meanGrid),
       };
     }),
@@ -127,6 +138,7 @@ function describeParams(p: ExperimentParams, result: ExperimentResult): [string,
   ];
 }
 
+/** `notes`: by request file, how it was cut down (requestFileContent), for the files that were. */
 export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<string, string> = new Map()): string {
   const p = result.params;
   const stats = rowStats(result);
@@ -189,10 +201,8 @@ export function summaryMarkdown(result: ExperimentResult, notes: ReadonlyMap<str
   lines.push('- `summary.json`: the numbers above (means over repeats, intervals and rerun intervals, per-worker counts of the first run), parameters, and each row\'s mean latency run by run (`meanMsGrid`: by request sequence and placement), from which any statistic of the means can be recomputed without simulating again.');
   if (result.rows.some((r) => r.records.length > 0)) {
     lines.push('- `requests-<row>.csv`: every request of the first run of a row (columns start, offset_ms, handler, status, latency_ms, worker, error; offset and latency in simulated ms).');
-    for (const r of result.rows) {
-      const note = notes.get(r.plan.id);
-      if (note) lines.push(`  - \`${requestFileName(r.plan)}\` has ${note}.`);
-    }
+    if (result.rows.some((r) => (r.laterRecords?.length ?? 0) > 0)) lines.push('- `requests-<row>-seq<N>.csv`: the same for each later request sequence N (real workers keep every sequence\'s requests).');
+    for (const [file, note] of notes) lines.push(`  - \`${file}\` has ${note}.`);
   }
   lines.push('');
   return lines.join('\n');
@@ -268,9 +278,12 @@ export async function writeExperimentResults(result: ExperimentResult): Promise<
   const notes = new Map<string, string>();
   for (const row of result.rows) {
     if (row.records.length === 0) continue;
-    const { content, note } = requestFileContent(row.records);
-    if (note) notes.set(row.plan.id, note);
-    await put(requestFileName(row.plan), content);
+    const files = [requestFileName(row.plan), ...laterFileNames(row, result.params.seed)];
+    for (const [k, records] of [row.records, ...(row.laterRecords ?? [])].entries()) {
+      const { content, note } = requestFileContent(records);
+      if (note) notes.set(files[k] as string, note);
+      await put(files[k] as string, content);
+    }
   }
   for (const [file, svg] of await experimentCharts(result)) await put(file, svg);
   await put('summary.json', summaryJsonText(summaryJson(result)));

@@ -47,6 +47,12 @@ export interface RowResult {
   readonly runs: RunData[];
   /** The first repeat's requests, for requests-<row>.csv (empty when not kept). */
   readonly records: RequestRecord[];
+  /**
+   * Real workers (`experiment --engine process`): the requests of each later
+   * request sequence, in order (sequence seed + 1, seed + 2, ...), for
+   * requests-<row>-seq<N>.csv. Absent where only the first run is kept.
+   */
+  readonly laterRecords?: readonly RequestRecord[][];
   /** The clairvoyant static row: what its search found at each request sequence. */
   readonly staticSearches?: readonly StaticSearch[];
 }

@@ -89,7 +89,7 @@ export class ProcessExperiment {
     const workload = preloaded ?? await loadExperimentWorkload(params);
     const plans = processRows(params);
     const runs = new Map<RowPlan, RunData[]>(plans.map((p) => [p, []]));
-    const records = new Map<RowPlan, RowResult['records']>();
+    const records = new Map<RowPlan, RowResult['records'][]>(plans.map((p) => [p, []]));
     const total = plans.length * this.real.repeats;
     let index = 0;
     for (let r = 0; r < this.real.repeats; r++) {
@@ -98,7 +98,7 @@ export class ProcessExperiment {
         hooks.onRowStart?.(plan, index, total);
         const row = await this.runRow(plan, params.seed + r, workload, hooks);
         runs.get(plan)?.push(row.runs[0] as RunData);
-        if (r === 0) records.set(plan, row.records);
+        records.get(plan)?.push(row.records);
         hooks.onRowEnd?.(row, index, total);
         index++;
       }
@@ -107,7 +107,10 @@ export class ProcessExperiment {
     return resultOf(this.real.repeats);
 
     function resultOf(repeatsDone: number): ExperimentResult {
-      const rows = plans.map((plan) => ({ plan, runs: [...(runs.get(plan) ?? [])], records: records.get(plan) ?? [] }));
+      const rows = plans.map((plan) => {
+        const [first = [], ...later] = records.get(plan) ?? [];
+        return { plan, runs: [...(runs.get(plan) ?? [])], records: first, laterRecords: later };
+      });
       return {
         engine: 'experiment', workerEngine: 'process', params: { ...params, seeds: repeatsDone }, rows, startedAt,
         wallSec: (performance.now() - t0) / 1000, workload: workloadFacts(workload, params), handlerKeys: handlerKeysOf(workload),

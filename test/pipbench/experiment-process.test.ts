@@ -30,7 +30,7 @@ function descendants(): number[] {
   return [...found];
 }
 
-t.test('experiment --engine process: real workers, cold rows install, all-warm is faster, no child outlives the run', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
+t.test('experiment --engine process: real workers, cold rows install, all-warm is faster, every sequence\'s requests kept, no child outlives the run', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
   const tiny = await writeTinyRepo();
   const out = await mkdtemp(join(tmpdir(), 'warmroute-realexp-'));
   t.teardown(async () => {
@@ -51,13 +51,25 @@ t.test('experiment --engine process: real workers, cold rows install, all-warm i
   ], {});
   const workload = await loadExperimentWorkload(params);
   const seen = new Set<number>();
-  const run = new ProcessExperiment({ ...params, timeScale: 1 }, { repo: tiny.repo, handlersDir: tiny.handlers, repeats: 1 });
+  const run = new ProcessExperiment({ ...params, timeScale: 1 }, { repo: tiny.repo, handlersDir: tiny.handlers, repeats: 2 });
   const result = await run.run({ onRecord: () => { for (const pid of descendants()) seen.add(pid); } }, workload);
   await writeExperimentResults(result);
 
-  const summary = JSON.parse(await readFile(join(out, 'real', 'summary.json'), 'utf8')) as { workerEngine: string; rows: { id: string }[] };
+  const summary = JSON.parse(await readFile(join(out, 'real', 'summary.json'), 'utf8')) as { workerEngine: string; rows: { id: string; requestsFile: string; laterRequestsFiles: string[] }[] };
   t.equal(summary.workerEngine, 'process');
   t.same(summary.rows.map((r) => r.id), ['round-robin', 'all-warm', 'one-worker']);
+  // Two request sequences: the first's requests in requests-<row>.csv, the second's in requests-<row>-seq<seed + 1>.csv.
+  const second = params.seed + 1;
+  for (const [k, row] of summary.rows.entries()) {
+    t.same(row.laterRequestsFiles, [`requests-${row.id}-seq${second}.csv`], `${row.id}: the second sequence's file is named`);
+    const files = [row.requestsFile, ...row.laterRequestsFiles];
+    for (const [r, file] of files.entries()) {
+      const lines = (await readFile(join(out, 'real', file), 'utf8')).trimEnd().split('\n');
+      t.equal(lines.length - 1, result.rows[k]?.runs[r]?.sentMs.length, `${file}: one line per request that sequence sent`);
+    }
+  }
+  const markdown = await readFile(join(out, 'real', 'summary.md'), 'utf8');
+  t.match(markdown, /requests-<row>-seq<N>\.csv/, 'summary.md names the later sequences\' files');
 
   const byId = new Map(result.rows.map((r) => [r.plan.id, r.runs[0]]));
   for (const [id, data] of byId) {
