@@ -1,7 +1,7 @@
 // pkg-aware and pkg-aware-ring on the default ring, and with ring "olscheduler".
 import t from 'tap';
 import { createBalancer } from '../../balancers/index.js';
-import { blake2bPosition64 } from '../../balancers/olscheduler-ring.js';
+import { blake2bPosition64, olschedulerPoints } from '../../balancers/olscheduler-ring.js';
 import { murmur3 } from '../../balancers/murmur3.js';
 import { FIRST_CANDIDATE_SEED, RING_SPILL_CANDIDATES, SECOND_CANDIDATE_SEED } from '../../balancers/package-aware.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
@@ -89,6 +89,22 @@ t.test('BLAKE2b-512 positions: RFC 7693 test vector, read little-endian', async 
   // the first 8 bytes read as a little-endian integer are 0x0D4D1C983FA580BA.
   t.equal(blake2bPosition64('abc'), 0x0d4d1c983fa580ban);
   t.equal(blake2bPosition64('abc'), blake64('abc'));
+});
+
+t.test('BLAKE2b-512 positions and olscheduler\'s points equal the digest read from a Buffer, over 2,000 strings (high bytes, non-ASCII input)', async (t) => {
+  let wrong = 0;
+  let highBit = 0;
+  for (let i = 0; i < 2000; i++) {
+    const text = i % 3 === 0 ? `http://10.0.${i >> 8}.${i & 255}:8080` : i % 3 === 1 ? `wörker-${i}-ñ` : `k${i}`;
+    const expected = blake64(text);
+    if (blake2bPosition64(text) !== expected) wrong++;
+    if (expected >> 63n === 1n || ((expected >> 31n) & 1n) === 1n) highBit++;
+    const points: bigint[] = [];
+    olschedulerPoints(worker(`w${i}`, 1, { url: text }), (hi, lo) => points.push((BigInt(hi) << 32n) | BigInt(lo)));
+    if (points.join() !== olschedulerPointsOf(worker(`w${i}`, 1, { url: text })).join()) wrong++;
+  }
+  t.equal(wrong, 0, 'every position and every point the same');
+  t.ok(highBit > 500, `digests whose 32-bit halves have their top bit set are among them (${highBit})`);
 });
 
 t.test('placement over olscheduler configs equals the ring derived independently (10 BLAKE2b points per URL string)', async (t) => {
