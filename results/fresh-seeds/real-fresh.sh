@@ -4,7 +4,7 @@
 #
 #   sh results/fresh-seeds/real-fresh.sh real SEED PLACEMENT_SEED       # as root, for the cgroups; about 47 min
 #   sh results/fresh-seeds/real-fresh.sh simulate SEED PLACEMENT_SEED   # about 10 s, after the real run
-#   sh results/fresh-seeds/real-fresh.sh claim SEED PLACEMENT_SEED      # as root; about 100 min
+#   sh results/fresh-seeds/real-fresh.sh claim SEED PLACEMENT_SEED      # as root; about 90 min
 #   sh results/fresh-seeds/real-fresh.sh claim-simulate SEED PLACEMENT_SEED   # after the claim run
 #
 # real: the committed command plus --seed SEED --placement-seed PLACEMENT_SEED (sequences SEED..SEED+2),
