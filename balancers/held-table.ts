@@ -41,7 +41,8 @@ export const NO_USE = -Infinity;
  * when a request needing it was last sent there (`NO_USE`: never, while its
  * last report listed it) and whether that report listed it. Open addressing in
  * one array, two numbers per entry (the key: (number + 1) x 2, plus 1 when the
- * report listed it, 0 for an empty entry; then the time), so that a look-up of
+ * report listed it, 0 for an empty entry; keys are compared as 32-bit
+ * integers, which holds for up to 2^29 package numbers; then the time), so that a look-up of
  * a worker the pick has not read lately costs one cache miss, not the several
  * of a hash map's buckets, entries and chain. The entries that have a use are
  * also listed in the order of their first use, the order a report walks them
