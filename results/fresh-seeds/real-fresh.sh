@@ -29,6 +29,14 @@ generate() {
   node dist/pipbench/cli.js generate --from-registry pipbench/data/olscheduler-eval/registry_100_5.json --out "$GEN" \
     --wheels --size-scale 0.25 --cost-scale 0.05
 }
+# Real run $1 (cell flags $2, $3 sequences from SEED) on freshly generated wheels, as root for the cgroups.
+measure() {
+  rm -rf "$GEN"
+  generate
+  nice -n -5 node dist/pipbench/cli.js experiment --engine process --name "$1" --out-dir results/fresh-seeds \
+    --repo "$GEN/repo" --handlers-dir "$GEN/handlers" --registry "$GEN/registry.json" --packages "$GEN/packages.json" \
+    $2 --cpus-per-worker 0.3 --cache-mb 30 --repeat "$3" --seed "$seed" --placement-seed "$placement"
+}
 # The simulator's check of real run $1 (cell flags $2, $3 sequences). --cores 0.3 and --cache-mb 64.7: the real
 # quota and the 30 MiB bound in the table's sizes (results/real-thesis-simulate/run.sh).
 check() {
@@ -39,20 +47,8 @@ check() {
     --fitted results/real-thesis-simulate/real-fit.json --against "results/fresh-seeds/$1/summary.json" --quiet
 }
 case "$mode" in
-  real)
-    rm -rf "$GEN"
-    generate
-    nice -n -5 node dist/pipbench/cli.js experiment --engine process --name "$name" --out-dir results/fresh-seeds \
-      --repo "$GEN/repo" --handlers-dir "$GEN/handlers" --registry "$GEN/registry.json" --packages "$GEN/packages.json" \
-      $CELL --cpus-per-worker 0.3 --cache-mb 30 --repeat 3 --seed "$seed" --placement-seed "$placement"
-    ;;
-  claim)
-    rm -rf "$GEN"
-    generate
-    nice -n -5 node dist/pipbench/cli.js experiment --engine process --name "real-claim-s$seed" --out-dir results/fresh-seeds \
-      --repo "$GEN/repo" --handlers-dir "$GEN/handlers" --registry "$GEN/registry.json" --packages "$GEN/packages.json" \
-      $CLAIM --cpus-per-worker 0.3 --cache-mb 30 --repeat 9 --seed "$seed" --placement-seed "$placement"
-    ;;
+  real) measure "$name" "$CELL" 3 ;;
+  claim) measure "real-claim-s$seed" "$CLAIM" 9 ;;
   simulate) check "$name" "$CELL" 3 ;;
   claim-simulate) check "real-claim-s$seed" "$CLAIM" 9 ;;
   *) usage ;;

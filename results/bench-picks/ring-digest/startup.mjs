@@ -11,6 +11,10 @@ import { fileURLToPath } from 'node:url';
 const args = process.argv.slice(2);
 if (args[0] === '--one') {
   const root = args[1];
+  if (root === undefined) {
+    process.stderr.write('usage: node results/bench-picks/ring-digest/startup.mjs --one ROOT\n');
+    process.exit(2);
+  }
   const { createBalancer } = await import(`${root}/dist/balancers/index.js`);
   const workers = Array.from({ length: 10_000 }, (_, i) => ({ index: i, id: `worker${i}`, url: `http://10.0.${i >> 8}.${i & 255}:8080`, weight: 1 + (i % 3 === 0 ? 1 : 0), limit: 8, inFlight: 0, queued: 0, external: 0, routable: true, packages: new Set(), cores: 0 }));
   const before = process.cpuUsage();
@@ -28,7 +32,14 @@ if (args[0] === '--one') {
   const times = { A: [], B: [] };
   for (let i = 0; i < pairs; i++) {
     for (const k of i % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
-      const ms = Number(execFileSync(process.execPath, [self, '--one', k === 'A' ? a : b], { encoding: 'utf8' }).trim());
+      const root = k === 'A' ? a : b;
+      let ms;
+      try {
+        ms = Number(execFileSync(process.execPath, [self, '--one', root], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+      } catch (err) {
+        process.stderr.write(`startup: the build in ${root} could not be timed (is it a checkout built into ${root}/dist?): ${String(err.stderr ?? err.message).split('\n').find((l) => l.includes('Error')) ?? 'failed'}\n`);
+        process.exit(2);
+      }
       times[k].push(ms);
       console.log(`${k} ${ms.toFixed(1)} ms`);
     }
