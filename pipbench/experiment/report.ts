@@ -20,14 +20,9 @@ function requestFileName(plan: RowPlan): string {
   return `requests-${plan.id}.csv`;
 }
 
-/** The file of a later request sequence's requests (real workers keep every sequence's): `seq` is its seed. */
-function sequenceFileName(plan: RowPlan, seq: number): string {
-  return `requests-${plan.id}-seq${seq}.csv`;
-}
-
-/** The files of a row's later request sequences, by seed (the first sequence's is requestFileName). */
+/** The files of a row's later request sequences (real workers keep every sequence's), named by seed; the first sequence's is requestFileName. */
 function laterFileNames(row: RowResult, firstSeed: number): string[] {
-  return (row.laterRecords ?? []).map((_, k) => sequenceFileName(row.plan, firstSeed + 1 + k));
+  return (row.laterRecords ?? []).map((_, k) => `requests-${row.plan.id}-seq${firstSeed + 1 + k}.csv`);
 }
 
 /** CSV of a row's requests, less detailed when the full file would be too large. */
