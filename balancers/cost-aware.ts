@@ -15,6 +15,15 @@ import { WorkerRecords, type WorkerRecord } from './worker-record.js';
 import { HeldMemos, HeldPackages } from './held-packages.js';
 import { PackageIds } from './held-table.js';
 
+/** Where each of the pick's numbers sits in CostModel.pickArgs. */
+const NOW = 0;
+const WARM_MS = 1;
+const PER_PACKAGE_MS = 2;
+const COLD_UNIT_MS = 3;
+/** The pick's bound: a candidate costing at least this much even warm is priced without reading what its worker holds (exported for the tests). */
+export const AT_LEAST = 4;
+const UNIT_MS = 5;
+
 export const candidatesSetting = numberSetting(
   'costCandidates',
   'cost-aware: distinct workers taken clockwise from the function\'s key on the hash ring as candidates (the least-loaded free worker is always one more).',
@@ -99,6 +108,13 @@ export class CostModel implements WorkerIndex, Learner {
   readonly held: HeldPackages;
   /** Where costMs and psCostMs leave a candidate's cost (a plain return would be a heap number allocated per candidate: see WorkModel.found). */
   readonly priced = new Float64Array(1);
+  /**
+   * The pick's numbers, which its pricing calls read (indices NOW, WARM_MS,
+   * PER_PACKAGE_MS, COLD_UNIT_MS, AT_LEAST, UNIT_MS): passed as arguments, each
+   * fractional number would be a heap number allocated per call the compiler
+   * does not inline.
+   */
+  readonly pickArgs = new Float64Array(6).fill(Infinity);
 
   /** `ring` places the workers first on every event, so a record can follow its worker's slot. */
   constructor(
@@ -172,19 +188,26 @@ export class CostModel implements WorkerIndex, Learner {
     return this.held.holds(this.records.of(w), p, now);
   }
 
-  /** Load time of the function's packages `r`'s worker lacks, in ms; `memo`: which of the plan's memos is about `r`. */
-  missMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number): number {
+  /**
+   * Load time of the function's packages `r`'s worker lacks at pickArgs[NOW],
+   * in ms, left in `priced[0]`; without a package table each counts an equal
+   * share of pickArgs[UNIT_MS]. `memo`: which of the plan's memos is about `r`.
+   * The caller took in any report (held.current).
+   */
+  missMs(plan: FunctionPlan, memo: number, r: WorkerRecord): void {
     const { fn, loadMs, memos } = plan;
     const pkgs = fn.packages;
-    this.held.bringUp(memos, memo, pkgs, plan.ids, r, now);
+    // Only a memo that is no longer about the record as it stands is read again.
+    if (!memos.fresh(memo, r)) this.held.refresh(memos, memo, pkgs, plan.ids, r);
+    const now = this.pickArgs[NOW];
     const since = memos.cells;
     const base = memos.sinceAt(memo);
     const ttl = this.held.ttlMs;
     let sum = 0;
     for (let i = 0; i < pkgs.length; i++) {
-      if (!(now - since[base + i] <= ttl)) sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], coldUnitMs);
+      if (!(now - since[base + i] <= ttl)) sum += loadMs !== undefined ? loadMs[i] : packageLoadMs(this.env, fn, pkgs[i], this.pickArgs[UNIT_MS]);
     }
-    return sum;
+    this.priced[0] = sum;
   }
 
   /** Expected ms until a request sent to `r`'s worker now gets a slot: the requests ahead of it beyond its slots, each holding it up one drain interval. */
@@ -201,20 +224,24 @@ export class CostModel implements WorkerIndex, Learner {
    * Loading holds CPU the requests on the worker share (or a slot they queue
    * for), so each of them is held up too: a cold start on a worker with p
    * pending over s slots costs about load x (1 + p / s). When the wait alone
-   * reaches `atLeast`, that is the cost, found without reading what the
-   * worker holds. The cost is left in `priced[0]`.
+   * reaches `atLeast` (pickArgs[AT_LEAST]), that is the cost, found without
+   * reading what the worker holds. At pickArgs[NOW], a cold start counting
+   * pickArgs[COLD_UNIT_MS]. The cost is left in `priced[0]`.
    */
-  costMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, coldUnitMs: number, atLeast = Infinity): void {
+  costMs(plan: FunctionPlan, memo: number, r: WorkerRecord): void {
     const w = r.view;
+    const args = this.pickArgs;
     // A report is taken in here whether or not the holdings are read, so the TTL learns at the same moments.
-    this.held.current(r, now);
+    this.held.current(r, args[NOW]);
     const wait = this.waitMs(r);
     // What it lacks can only add to the wait.
-    if (wait >= atLeast) {
+    if (wait >= args[AT_LEAST]) {
       this.priced[0] = wait;
       return;
     }
-    const miss = this.missMs(plan, memo, r, now, coldUnitMs);
+    args[UNIT_MS] = args[COLD_UNIT_MS];
+    this.missMs(plan, memo, r);
+    const miss = this.priced[0];
     this.priced[0] = miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
   }
 
@@ -222,15 +249,18 @@ export class CostModel implements WorkerIndex, Learner {
    * The processor-sharing cost of sending `fn` to `r`'s worker, in CPU ms x
    * stretch: (warm work + the load of what it lacks) x psStretch(pending,
    * cores): the request's own time there plus the delay it causes the
-   * requests already there. `warmMs` 0 when no warm run has been measured yet.
-   * When the cost of a warm run there reaches `atLeast`, that is the cost,
+   * requests already there. At pickArgs[NOW], with pickArgs[WARM_MS] (0 when
+   * no warm run has been measured yet) and pickArgs[PER_PACKAGE_MS]. When the
+   * cost of a warm run there reaches pickArgs[AT_LEAST], that is the cost,
    * found without reading what the worker holds. The cost is left in
    * `priced[0]`.
    */
-  psCostMs(plan: FunctionPlan, memo: number, r: WorkerRecord, now: number, warmMs: number, perPackageMs: number, atLeast = Infinity): void {
+  psCostMs(plan: FunctionPlan, memo: number, r: WorkerRecord): void {
     const w = r.view;
+    const args = this.pickArgs;
+    const warmMs = args[WARM_MS];
     // A report is taken in here whether or not the holdings are read, so the TTL learns at the same moments.
-    this.held.current(r, now);
+    this.held.current(r, args[NOW]);
     // Beyond the connection limit a request waits in the worker's queue for a connection, first come
     // first served: one completion (of any kind, every drain interval) per request ahead of it.
     const ahead = w.inFlight + w.queued - w.limit + 1;
@@ -238,11 +268,13 @@ export class CostModel implements WorkerIndex, Learner {
     const stretch = psStretch(w.inFlight + w.external, coresOf(w));
     // What it lacks can only add to a warm run (rounding is monotonic: adding a miss of 0 or more never lowers it).
     const warmCost = connectionWait + warmMs * stretch;
-    if (warmCost >= atLeast) {
+    if (warmCost >= args[AT_LEAST]) {
       this.priced[0] = warmCost;
       return;
     }
-    const miss = this.missMs(plan, memo, r, now, perPackageMs * plan.fn.packages.length);
+    args[UNIT_MS] = args[PER_PACKAGE_MS] * plan.fn.packages.length;
+    this.missMs(plan, memo, r);
+    const miss = this.priced[0];
     this.priced[0] = connectionWait + (warmMs + miss) * stretch;
   }
 
@@ -339,10 +371,12 @@ export const costAwarePolicy: Policy = {
         // Once a cold start has been seen (finished, or running on a candidate), the processor-sharing
         // model prices each candidate; before that, the slot model of the learned service times.
         const ps = model.work.perPackageOf(records, count, extra);
-        const perPackage = model.work.found[0];
-        const warm = model.work.warmOr0();
+        const args = model.pickArgs;
+        args[NOW] = now;
+        args[PER_PACKAGE_MS] = model.work.found[0];
+        args[WARM_MS] = model.work.warmOr0();
         // Before anything has finished, a cold start counts 1 ms: enough to rank workers by what they lack.
-        const coldUnit = model.serviceTimes.clusterOr(1);
+        args[COLD_UNIT_MS] = model.serviceTimes.clusterOr(1);
         let best: WorkerRecord | undefined;
         let bestMemo = -1;
         let bestCost = Infinity;
@@ -355,8 +389,9 @@ export const costAwarePolicy: Policy = {
           if (!ps && r.view !== fallback && !withinBound(r.view)) continue;
           const memo = i < count ? i : candidateCount;
           // A candidate that costs at least the best so far even warm is not chosen whatever it holds.
-          if (ps) model.psCostMs(plan, memo, r, now, warm, perPackage, bestCost);
-          else model.costMs(plan, memo, r, now, coldUnit, bestCost);
+          args[AT_LEAST] = bestCost;
+          if (ps) model.psCostMs(plan, memo, r);
+          else model.costMs(plan, memo, r);
           const cost = model.priced[0];
           if (cost < bestCost) {
             best = r;

@@ -4,7 +4,13 @@ import type { WorkerRecord } from './worker-record.js';
 /** How fast the learned package lifetime follows what reports show: each observation moves it 1/8 of the way. */
 const TTL_LEARNING_RATE = 1 / 8;
 
-/** HeldMemos.flags: the package was in the worker's set, in its last report. */
+/**
+ * HeldMemos.flags: the package is in the worker's set. A memo reads the set
+ * only where that decides the package's time: not for a package the last
+ * report listed (the set holds it: it only grows until the next report
+ * replaces it), nor for one with a use there (its time is that use either
+ * way), for which the flag stays 0.
+ */
 const IN_SET = 1;
 const CONFIRMED = 2;
 
@@ -102,21 +108,25 @@ export class HeldPackages {
 
   /**
    * Memo `j` of `memos` (about the function of `packages`, numbered `ids`)
-   * brought up to date for `r`: `memos.cells[memos.sinceAt(j) + i]` is when
-   * packages[i] was last known there, and it is held while now minus that is
-   * within `ttlMs`.
+   * made about `r` as it stands, when it is not (`memos.fresh`), after
+   * `current(r)`: `memos.cells[memos.sinceAt(j) + i]` is when packages[i] was
+   * last known there, and it is held while now minus that is within `ttlMs`.
    */
-  bringUp(memos: HeldMemos, j: number, packages: readonly string[], ids: Int32Array, r: WorkerRecord, now: number): void {
-    this.current(r, now);
-    if (memos.fresh(j, r)) return;
+  refresh(memos: HeldMemos, j: number, packages: readonly string[], ids: Int32Array, r: WorkerRecord): void {
     const at = memos.sinceAt(j);
     const base = memos.flagsAt(j);
     const held = r.held;
     for (let i = 0; i < packages.length; i++) {
       const entry = held.find(ids[i]);
-      const flags = this.flagsOf(r, packages[i], entry);
+      const used = this.lastUse(r, ids[i], entry);
+      let flags: number;
+      // Listed by the report taken in: still in the set, which only grows until the next report replaces it.
+      if (entry >= 0 && held.confirmed(entry)) flags = IN_SET | CONFIRMED;
+      // Used here and not listed: its time is its last use whether or not the set names it (see since), so the set is not read.
+      else if (used !== NO_USE) flags = 0;
+      else flags = r.view.packages.has(packages[i]) ? IN_SET : 0;
       memos.flags[base + i] = flags;
-      memos.cells[at + i] = this.since(r, this.lastUse(r, ids[i], entry), flags);
+      memos.cells[at + i] = this.since(r, used, flags);
     }
     memos.stamp(j, r);
   }

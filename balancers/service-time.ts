@@ -172,9 +172,15 @@ export class ServiceTimes implements WorkerIndex, Learner {
    * V8 allocates a heap number for each `number | undefined` result.
    */
   drainOr0(w: WorkerView, s: WorkerRecord | undefined): number {
-    if (!this.hasService(s)) return 0;
-    const service = this.serviceOr0(s);
-    const busyLoad = s !== undefined && s.busy > 0 ? s.area / s.busy : 0;
+    // hasService, serviceOr0 and the busy load, each of the record's numbers read once.
+    const completions = s !== undefined ? s.completions : 0;
+    const area = s !== undefined ? s.area : 0;
+    let service: number;
+    if (completions > 0) service = area / completions;
+    else if (this.clusterCompletions > 0) service = this.clusterArea / this.clusterCompletions;
+    else return 0;
+    const busy = s !== undefined ? s.busy : 0;
+    const busyLoad = busy > 0 ? area / busy : 0;
     return service / Math.max(slotsOf(w), busyLoad);
   }
 

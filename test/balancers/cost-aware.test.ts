@@ -1,6 +1,6 @@
 // cost-aware: what a worker lacks, what waiting there costs, the bound, ageing, and learned service times.
 import t from 'tap';
-import { CostModel } from '../../balancers/cost-aware.js';
+import { AT_LEAST, CostModel } from '../../balancers/cost-aware.js';
 import { createBalancer } from '../../balancers/index.js';
 import { seededRandom } from '../../balancers/seeded-random.js';
 import { ServiceTimes } from '../../balancers/service-time.js';
@@ -382,12 +382,12 @@ t.test('passing over a candidate without reading its holdings never changes a pi
     prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {
       read = false;
       psCostMs.apply(this, args);
-      if (args[6] !== undefined && args[6] !== Infinity && !read) skipped['processor-sharing']++;
+      if (this.pickArgs[AT_LEAST] !== Infinity && !read) skipped['processor-sharing']++;
     };
     prototype.costMs = function (this: CostModel, ...args: Parameters<typeof costMs>) {
       read = false;
       costMs.apply(this, args);
-      if (args[5] !== undefined && args[5] !== Infinity && !read) skipped.slot++;
+      if (this.pickArgs[AT_LEAST] !== Infinity && !read) skipped.slot++;
     };
     let withSkips: number[];
     try {
@@ -397,10 +397,12 @@ t.test('passing over a candidate without reading its holdings never changes a pi
     }
     // The reference: every candidate priced in full (no bound), so its holdings are always read.
     prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {
-      psCostMs.call(this, args[0], args[1], args[2], args[3], args[4], args[5]);
+      this.pickArgs[AT_LEAST] = Infinity;
+      psCostMs.apply(this, args);
     };
     prototype.costMs = function (this: CostModel, ...args: Parameters<typeof costMs>) {
-      costMs.call(this, args[0], args[1], args[2], args[3], args[4]);
+      this.pickArgs[AT_LEAST] = Infinity;
+      costMs.apply(this, args);
     };
     let inFull: number[];
     try {
