@@ -20,7 +20,7 @@ import { formatMs } from '../stats.js';
 import type { Workload } from '../workload.js';
 import {
   InputError, loadHandlerNames, LOAD_OPTIONS, parseChoice, parseFlags, parseHandlerChoice, parseLoadFlags, parseList, parseInputFile, parseNumberFlag, parseNumberList, readInputFile, reportingUsageErrors,
-  shellQuote, stringFlag, UsageError, PROCESS_IO, type CommandIO, type FlagValues,
+  shellQuote, STOP_SIGNALS, stringFlag, UsageError, PROCESS_IO, type CommandIO, type FlagValues,
 } from './support.js';
 
 export type Engine = ExperimentResult['engine'];
@@ -368,11 +368,12 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
   const ticker = setInterval(() => bar.update(currentIndex, status()), 500);
   let result: ExperimentResult;
   const realRun = real ? new ProcessExperiment(params, real) : undefined;
-  // Ctrl-C: every child process and cgroup goes with the row's workers.
-  const onSigint = (): void => {
-    void realRun?.abort().finally(() => process.exit(130));
+  // Ctrl-C or SIGTERM (kill, a service manager, a CI timeout): every child process and cgroup goes with
+  // the row's workers, and the exit status says which signal (128 + its number).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void realRun?.abort().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
-  if (realRun) process.once('SIGINT', onSigint);
+  if (realRun) for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
   try {
     const hooks: Parameters<typeof runExperiment>[1] = {
       onRowStart: (plan, i, total) => {
@@ -392,7 +393,7 @@ async function experimentCommand(argv: string[], io: CommandIO): Promise<number>
     // Real rows take minutes: the results folder is written after every repeat, so a stopped run keeps what finished.
     result = realRun ? await realRun.run(hooks, workload, async (soFar) => { await writeExperimentResults(soFar); }) : await runExperiment(params, hooks, workload);
   } finally {
-    if (realRun) process.removeListener('SIGINT', onSigint);
+    if (realRun) for (const signal of STOP_SIGNALS) process.removeListener(signal, onSignal);
     clearInterval(ticker);
     bar.stop();
   }

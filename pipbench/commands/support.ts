@@ -31,17 +31,18 @@ export interface CommandIO {
 
 export const PROCESS_IO: CommandIO = { stdout: process.stdout, stderr: process.stderr };
 
+/** The signals that stop a long-running command: Ctrl-C, and kill, a service manager or a CI timeout. */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
 /** Resolves on SIGINT, SIGTERM or the caller's `stop`: how a long-running command (worker, demo) waits for its end. */
 export function stopRequested(stop: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
+      for (const signal of STOP_SIGNALS) process.off(signal, done);
       stop?.removeEventListener('abort', done);
       resolve();
     };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+    for (const signal of STOP_SIGNALS) process.once(signal, done);
     if (stop?.aborted) done();
     else stop?.addEventListener('abort', done, { once: true });
   });

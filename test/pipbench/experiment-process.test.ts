@@ -1,21 +1,22 @@
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
 import { loadExperimentWorkload } from '../../pipbench/experiment/plan.js';
 import { writeExperimentResults } from '../../pipbench/experiment/report.js';
 import { ProcessExperiment } from '../../pipbench/experiment/run-process.js';
 import { pythonAbsence, writeTinyRepo } from '../fixtures/python-repo.js';
 import { alive } from '../fixtures/alive.js';
+import { until } from '../fixtures/end-to-end.js';
 
 const absent = pythonAbsence();
 
-/** Every process descending from this one, now. */
-function descendants(): number[] {
+/** Every process descending from `root` (this one by default), now. */
+function descendants(root = process.pid): number[] {
   const rows = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
-  const found = new Set<number>([process.pid]);
+  const found = new Set<number>([root]);
   let grew = true;
   while (grew) {
     grew = false;
@@ -26,8 +27,22 @@ function descendants(): number[] {
       }
     }
   }
-  found.delete(process.pid);
+  found.delete(root);
   return [...found];
+}
+
+/** The row folders real runs make in temporary directory `dir`. */
+async function rowFolders(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.startsWith('pipbench-real-'));
+}
+
+/** What process `pid` runs, for a message. */
+function commandOf(pid: number): string {
+  try {
+    return execFileSync('ps', ['-ww', '-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+  } catch {
+    return '(gone)';
+  }
 }
 
 t.test('experiment --engine process: real workers, cold rows install, all-warm is faster, every sequence\'s requests kept, no child outlives the run', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
@@ -86,4 +101,51 @@ t.test('experiment --engine process: real workers, cold rows install, all-warm i
 
   t.ok(seen.size > 0, 'child processes ran during the run');
   t.same([...seen].filter((pid) => alive(pid) && descendants().includes(pid)), [], 'no child process outlives the run');
+});
+
+t.test('the built CLI: SIGTERM during a real row closes its workers, leaves no child process and no row folder, and exits 143', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
+  const tiny = await writeTinyRepo();
+  const out = await mkdtemp(join(tmpdir(), 'warmroute-realexp-term-'));
+  t.teardown(async () => {
+    await tiny.remove();
+    await rm(out, { recursive: true, force: true });
+  });
+  const handlers = ['g1', 'g2', 'big1', 'probe'];
+  const registry = join(out, 'registry.json');
+  const packagesFile = join(out, 'packages.json');
+  const list = join(out, 'handlers.txt');
+  await writeFile(registry, JSON.stringify(handlers.map((h) => ({ handle: h, pkgs: tiny.workload.registry.get(h) ?? [] }))));
+  await writeFile(packagesFile, JSON.stringify([...tiny.workload.packages.values()]));
+  await writeFile(list, handlers.join('\n') + '\n');
+  // The run's own temporary directory, where its row folder goes.
+  const tmp = join(out, 'tmp');
+  await mkdir(tmp);
+  // A row long enough to be stopped in the middle.
+  const child = spawn(process.execPath, [
+    resolve('dist/pipbench/cli.js'), 'experiment', '--engine', 'process', '--repo', tiny.repo, '--handlers-dir', tiny.handlers,
+    '--registry', registry, '--packages', packagesFile, '--handlers', list, '--workers', '2', '--policies', 'round-robin',
+    '--duration', '60', '--rate', '4', '--drain', '60', '--warmup', '0', '--repeat', '1', '--name', 'term', '--out-dir', out,
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  child.stdout.resume();
+  const exited = new Promise<number | string>((done) => child.once('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
+  let ended = false;
+  void exited.then(() => { ended = true; });
+  // Under way: requests reach the row's workers, which install packages and run interpreters (children of the
+  // run; a worker's start-up probe of Python, also a child, is over by then).
+  const seen = new Set<number>();
+  await until(() => {
+    const now = descendants(child.pid);
+    for (const pid of now) seen.add(pid);
+    return ended || now.some((pid) => /-m pip install|lambda_func/.test(commandOf(pid)));
+  }, 'the real row to install or run a handler', 60_000);
+  t.notOk(ended, `the run was still going when stopped (${err.trim().split('\n').pop() ?? ''})`);
+  const running = descendants(child.pid);
+  child.kill('SIGTERM');
+  t.equal(await exited, 143, 'SIGTERM: exit 143');
+  t.same(running.filter((pid) => alive(pid)).map((pid) => commandOf(pid).slice(0, 120)), [], `none of the ${running.length} processes under the run outlives it`);
+  t.ok(seen.size > 0 && running.length > 0, 'the run had started child processes');
+  t.same(await rowFolders(tmp), [], 'the row\'s folder is removed');
 });
