@@ -210,16 +210,6 @@ export class CostModel implements WorkerIndex, Learner {
     this.priced[0] = sum;
   }
 
-  /**
-   * missMs (left in `priced[0]`), but 0 at once when the memo shows every
-   * package held, the steady state at a function's home: the same answer, as
-   * HeldMemos.allHeld tests the earliest package as missMs tests each.
-   */
-  lackingMs(plan: FunctionPlan, memo: number, r: WorkerRecord): void {
-    if (plan.memos.allHeld(memo, r, this.pickArgs[NOW], this.held.ttlMs)) this.priced[0] = 0;
-    else this.missMs(plan, memo, r);
-  }
-
   /** Expected ms until a request sent to `r`'s worker now gets a slot: the requests ahead of it beyond its slots, each holding it up one drain interval. */
   waitMs(r: WorkerRecord): number {
     const w = r.view;
@@ -250,7 +240,7 @@ export class CostModel implements WorkerIndex, Learner {
       return;
     }
     args[UNIT_MS] = args[COLD_UNIT_MS];
-    this.lackingMs(plan, memo, r);
+    this.missMs(plan, memo, r);
     const miss = this.priced[0];
     this.priced[0] = miss === 0 ? wait : wait + miss * (1 + (w.inFlight + w.queued) / slotsOf(w));
   }
@@ -283,7 +273,7 @@ export class CostModel implements WorkerIndex, Learner {
       return;
     }
     args[UNIT_MS] = args[PER_PACKAGE_MS] * plan.fn.packages.length;
-    this.lackingMs(plan, memo, r);
+    this.missMs(plan, memo, r);
     const miss = this.priced[0];
     this.priced[0] = connectionWait + (warmMs + miss) * stretch;
   }

@@ -18,17 +18,14 @@ const CONFIRMED = 2;
 const SERIAL = 0;
 const VERSION = 1;
 const SET_SIZE = 2;
-const EARLIEST = 3;
-const SINCE = 4;
+const SINCE = 3;
 
 /**
  * What one function's picks know of the holdings of each of its candidates
  * (memo j: ring candidate j, and one more for the least-loaded free worker),
  * side by side in one array so that a pick finds a candidate's memo in one
  * place. Memo j's stretch of `cells` holds its fields (SERIAL, VERSION,
- * SET_SIZE, and EARLIEST: the earliest of its packages' times, so that
- * `allHeld` tells at a glance that a worker lacks nothing) and then, per
- * package i of the function, `cells[sinceAt(j) + i]`:
+ * SET_SIZE) and then, per package i of the function, `cells[sinceAt(j) + i]`:
  * the time it was last known on the worker (-Infinity: not held, however
  * recent; see HeldPackages.since); `flags[flagsAt(j) + i]` holds its
  * flags. Memo j is valid while it is about the record of serial `SERIAL`, the
@@ -70,27 +67,12 @@ export class HeldMemos {
     return cells[at + SERIAL] === r.serial && cells[at + VERSION] === r.holdVersion && cells[at + SET_SIZE] === r.view.packages.size;
   }
 
-  /** Memo `j`, its packages' times just written, is now about `r` as it stands. */
+  /** Memo `j` is now about `r` as it stands. */
   stamp(j: number, r: WorkerRecord): void {
     const at = j * this.stride;
-    const cells = this.cells;
-    cells[at + SERIAL] = r.serial;
-    cells[at + VERSION] = r.holdVersion;
-    cells[at + SET_SIZE] = r.view.packages.size;
-    let earliest = Infinity;
-    for (let i = at + SINCE; i < at + this.stride; i++) if (cells[i] < earliest) earliest = cells[i];
-    cells[at + EARLIEST] = earliest;
-  }
-
-  /**
-   * Whether memo `j` is about `r` as it stands and every one of its packages
-   * is held at `now` under the lifetime `ttlMs`: each is held while now minus
-   * its time is within the lifetime, so all are while the earliest is (the
-   * same test on the earliest time, so the answer is the one the packages'
-   * own tests would give together).
-   */
-  allHeld(j: number, r: WorkerRecord, now: number, ttlMs: number): boolean {
-    return this.fresh(j, r) && now - this.cells[j * this.stride + EARLIEST] <= ttlMs;
+    this.cells[at + SERIAL] = r.serial;
+    this.cells[at + VERSION] = r.holdVersion;
+    this.cells[at + SET_SIZE] = r.view.packages.size;
   }
 }
 

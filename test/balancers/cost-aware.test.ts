@@ -369,15 +369,15 @@ function routeStream(requests: number, reports: boolean): number[] {
 
 t.test('passing over a candidate without reading its holdings never changes a pick: the same stream priced in full picks the same', async (t) => {
   const prototype = CostModel.prototype;
-  const { psCostMs, costMs, lackingMs } = prototype;
+  const { psCostMs, costMs, missMs } = prototype;
   for (const reports of [true, false]) {
     const model = reports ? 'processor-sharing' : 'slot';
     // Counted as the policy runs: a candidate priced with a bound (a best so far) and its holdings not read.
     let read = false;
     const skipped = { 'processor-sharing': 0, slot: 0 };
-    prototype.lackingMs = function (this: CostModel, ...args: Parameters<typeof lackingMs>) {
+    prototype.missMs = function (this: CostModel, ...args: Parameters<typeof missMs>) {
       read = true;
-      lackingMs.apply(this, args);
+      return missMs.apply(this, args);
     };
     prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {
       read = false;
@@ -393,7 +393,7 @@ t.test('passing over a candidate without reading its holdings never changes a pi
     try {
       withSkips = routeStream(6000, reports);
     } finally {
-      Object.assign(prototype, { psCostMs, costMs, lackingMs });
+      Object.assign(prototype, { psCostMs, costMs, missMs });
     }
     // The reference: every candidate priced in full (no bound), so its holdings are always read.
     prototype.psCostMs = function (this: CostModel, ...args: Parameters<typeof psCostMs>) {

@@ -29,7 +29,7 @@ rm -f "/tmp/perf-$(cat "$work/pid.20000").map" "/tmp/perf-$(cat "$work/pid.60000
   echo "# instructions per routed request, per function (JS:* optimized code, with what was inlined into it):"
   cat "$work/per-function"
   awk '$2 ~ /^(JS|Builtin)/ && $2 !~ /RecordWrite/ { all += $1 }
-       $2 ~ /^JS:\*(pick|psCostMs|costMs|missMs|bringUp|refresh|used|drainOr0|perPackageOf|confirmed|time|planOf|fillShortlist|serviceOr0|hasService|find|current|fresh)$/ || $2 ~ /WeakMap/ { pick += $1 }
+       $2 ~ /^JS:\*(pick|psCostMs|costMs|missMs|lackingMs|allHeld|bringUp|refresh|used|drainOr0|perPackageOf|confirmed|time|planOf|fillShortlist|serviceOr0|hasService|find|current|fresh)$/ || $2 ~ /WeakMap/ { pick += $1 }
        END { printf "# sum: %d JavaScript and builtin instructions per routed request without the write barrier; %d in the pick'"'"'s functions\n", all, pick }' "$work/per-function"
 } > "$dir/$tag.txt"
 rm -rf "$work"
