@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { parseComparisonFlags } from '../../pipbench/commands/experiment.js';
 import { loadExperimentWorkload } from '../../pipbench/experiment/plan.js';
 import { writeExperimentResults } from '../../pipbench/experiment/report.js';
 import { ProcessExperiment } from '../../pipbench/experiment/run-process.js';
-import { pythonAbsence, writeTinyRepo } from '../fixtures/python-repo.js';
+import { pythonAbsence, writeTinyRepo, type TinyRepo } from '../fixtures/python-repo.js';
 import { alive } from '../fixtures/alive.js';
 import { until } from '../fixtures/end-to-end.js';
 
@@ -45,14 +45,17 @@ function commandOf(pid: number): string {
   }
 }
 
-t.test('experiment --engine process: real workers, cold rows install, all-warm is faster, every sequence\'s requests kept, no child outlives the run', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
+/**
+ * A tiny repository and an experiment's input files for it in a fresh folder (prefix `prefix`), both removed when
+ * `t` ends: only handlers that succeed, each needing packages, so a cold call installs.
+ */
+async function experimentInputs(t: Test, prefix: string): Promise<{ tiny: TinyRepo; out: string; registry: string; packagesFile: string; list: string }> {
   const tiny = await writeTinyRepo();
-  const out = await mkdtemp(join(tmpdir(), 'warmroute-realexp-'));
+  const out = await mkdtemp(join(tmpdir(), prefix));
   t.teardown(async () => {
     await tiny.remove();
     await rm(out, { recursive: true, force: true });
   });
-  // Only handlers that succeed; every one needs packages, so a cold call installs.
   const handlers = ['g1', 'g2', 'big1', 'probe'];
   const registry = join(out, 'registry.json');
   const packagesFile = join(out, 'packages.json');
@@ -60,6 +63,11 @@ t.test('experiment --engine process: real workers, cold rows install, all-warm i
   await writeFile(registry, JSON.stringify(handlers.map((h) => ({ handle: h, pkgs: tiny.workload.registry.get(h) ?? [] }))));
   await writeFile(packagesFile, JSON.stringify([...tiny.workload.packages.values()]));
   await writeFile(list, handlers.join('\n') + '\n');
+  return { tiny, out, registry, packagesFile, list };
+}
+
+t.test('experiment --engine process: real workers, cold rows install, all-warm is faster, every sequence\'s requests kept, no child outlives the run', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
+  const { tiny, out, registry, packagesFile, list } = await experimentInputs(t, 'warmroute-realexp-');
   const { params } = parseComparisonFlags('experiment', [
     '--registry', registry, '--packages', packagesFile, '--handlers', list, '--workers', '2', '--policies', 'round-robin',
     '--duration', '3', '--rate', '4', '--drain', '60', '--warmup', '0', '--name', 'real', '--out-dir', out,
@@ -104,19 +112,7 @@ t.test('experiment --engine process: real workers, cold rows install, all-warm i
 });
 
 t.test('the built CLI: SIGTERM during a real row closes its workers, leaves no child process and no row folder, and exits 143', { skip: absent ?? false, timeout: 120_000 }, async (t) => {
-  const tiny = await writeTinyRepo();
-  const out = await mkdtemp(join(tmpdir(), 'warmroute-realexp-term-'));
-  t.teardown(async () => {
-    await tiny.remove();
-    await rm(out, { recursive: true, force: true });
-  });
-  const handlers = ['g1', 'g2', 'big1', 'probe'];
-  const registry = join(out, 'registry.json');
-  const packagesFile = join(out, 'packages.json');
-  const list = join(out, 'handlers.txt');
-  await writeFile(registry, JSON.stringify(handlers.map((h) => ({ handle: h, pkgs: tiny.workload.registry.get(h) ?? [] }))));
-  await writeFile(packagesFile, JSON.stringify([...tiny.workload.packages.values()]));
-  await writeFile(list, handlers.join('\n') + '\n');
+  const { tiny, out, registry, packagesFile, list } = await experimentInputs(t, 'warmroute-realexp-term-');
   // The run's own temporary directory, where its row folder goes.
   const tmp = join(out, 'tmp');
   await mkdir(tmp);

@@ -54,8 +54,12 @@ except ValueError:
     usage()
 if n2 <= n1:
     usage()
-a = per_function(sys.argv[1], sys.argv[2])
-b = per_function(sys.argv[4], sys.argv[5])
+try:
+    a = per_function(sys.argv[1], sys.argv[2])
+    b = per_function(sys.argv[4], sys.argv[5])
+except (OSError, ValueError) as err:
+    sys.stderr.write(f'attribute.py: cannot read a perf map or callgrind file: {err}\n')
+    sys.exit(2)
 diff = {k: (b[k] - a[k]) / (n2 - n1) for k in set(a) | set(b)}
 for name, v in sorted(diff.items(), key=lambda x: -x[1]):
     if abs(v) >= 1:
